@@ -1,0 +1,3 @@
+from runbook_tui.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,76 @@
+"""Where a room's primary and standby stacks live and what their .env says.
+
+A stack is a directory `<rooms_dir>/<room>-<role>` holding compose.yaml and .env, created
+from infra/room-template by scripts/new-room-standby.sh. The stack root is this checkout or
+an operator's own one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from runbook_tui.envfile import is_true, read_env
+from runbook_tui.mqtt_contract import BrokerEndpoint, Topics
+
+ROLES = ("primary", "standby")
+DEFAULT_DOMAIN = "sentientengine.ai"
+
+
+def broker_hostname(room: str, domain: str = DEFAULT_DOMAIN) -> str:
+    """The name the room's controllers resolve: mqtt.<room>.sentientengine.ai."""
+    return f"mqtt.{room}.{domain}"
+
+
+@dataclass(frozen=True)
+class Stack:
+    room: str
+    role: str
+    directory: Path
+
+    @property
+    def name(self) -> str:
+        """Also the compose project name."""
+        return f"{self.room}-{self.role}"
+
+    @property
+    def env_file(self) -> Path:
+        return self.directory / ".env"
+
+    def exists(self) -> bool:
+        return self.env_file.is_file() and (self.directory / "compose.yaml").is_file()
+
+    def env(self) -> dict[str, str]:
+        return read_env(self.env_file)
+
+    def dispatch_enabled_in_env(self) -> bool:
+        return is_true(self.env().get("CORE_DISPATCH_ENABLED"))
+
+    def broker(self, host: str | None = None) -> BrokerEndpoint:
+        """The broker as controllers reach it (MQTT_BIND_ADDR), credentials from .env."""
+        env = self.env()
+        return BrokerEndpoint(
+            host=host or env.get("MQTT_BIND_ADDR", "127.0.0.1"),
+            port=int(env.get("MQTT_PORT") or 1883),
+            username=env.get("MQTT_USERNAME") or None,
+            password=env.get("MQTT_PASSWORD") or None,
+        )
+
+    def topics(self) -> Topics:
+        return Topics.from_env(self.env())
+
+
+def default_rooms_dir(stack_root: Path) -> Path:
+    return stack_root / "infra" / "rooms"
+
+
+def room_stacks(rooms_dir: Path, room: str) -> dict[str, Stack]:
+    return {role: Stack(room, role, rooms_dir / f"{room}-{role}") for role in ROLES}
+
+
+def known_rooms(rooms_dir: Path) -> list[str]:
+    """Rooms that have both stacks in rooms_dir, sorted."""
+    if not rooms_dir.is_dir():
+        return []
+    rooms = {p.name.rsplit("-", 1)[0] for p in rooms_dir.glob("*-primary") if (p / ".env").is_file()}
+    return sorted(r for r in rooms if (rooms_dir / f"{r}-standby" / ".env").is_file())

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Send one dispatch to a core through its broker and follow it: dispatch, device command,
+# ack, complete, result (runbook 3.4). The broker is taken from the environment:
+#   MQTT_HOST MQTT_PORT MQTT_USERNAME MQTT_PASSWORD   (or --env-file STACK/.env)
+# Exit codes: 0 complete, 2 usage, 3 rejected by the core, 4 timeout, 5 broker unreachable,
+# 6 broker refused the credentials.
+source "$(dirname "$0")/lib/common.sh"
+export PYTHONPATH="$(dirname "$SCRIPTS_DIR")${PYTHONPATH:+:$PYTHONPATH}"
+exec "$(runbook_python)" -m runbook_tui.dispatch_cli "$@"

@@ -1,0 +1,48 @@
+# Shared helpers for the runbook's scripts. Sourced, not run.
+# STACK_ROOT is the checkout holding infra/ (this repository by default, or an operator's own).
+
+set -euo pipefail
+
+SCRIPTS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+STACK_ROOT=${STACK_ROOT:-$(dirname "$SCRIPTS_DIR")}
+ROOMS_DIR=${ROOMS_DIR:-$STACK_ROOT/infra/rooms}
+
+die() { echo "$(basename "$0"): $*" >&2; exit 1; }
+usage_error() { echo "$(basename "$0"): $*" >&2; echo "$USAGE" >&2; exit 2; }
+
+# The project's Python (its virtualenv when there is one), which has python-dotenv.
+runbook_python() {
+  local py
+  for py in "$STACK_ROOT/.venv/bin/python" "$(command -v python3 || true)"; do
+    if [ -n "$py" ] && [ -x "$py" ] && "$py" -c 'import dotenv' 2>/dev/null; then
+      echo "$py"; return 0
+    fi
+  done
+  die "no Python with python-dotenv found; run 'bash infra/host/setup.sh' (or: pip install python-dotenv)"
+}
+
+# env_get FILE KEY: the value of KEY in a .env file, parsed by python-dotenv (the same rules
+# compose and the tool use), so quoting and comments are read the same way everywhere.
+env_get() {
+  "$(runbook_python)" - "$1" "$2" <<'PY'
+import sys
+from dotenv import dotenv_values
+print(dotenv_values(sys.argv[1]).get(sys.argv[2]) or "")
+PY
+}
+
+# stack_dir NAME: the directory of a stack (room1-primary, room1-standby).
+stack_dir() { echo "$ROOMS_DIR/$1"; }
+
+require_stack() {
+  local dir
+  dir=$(stack_dir "$1")
+  [ -f "$dir/.env" ] || die "no stack '$1': $dir/.env does not exist (create it with scripts/new-room-standby.sh ROOM)"
+  [ -f "$dir/compose.yaml" ] || die "no stack '$1': $dir/compose.yaml does not exist"
+}
+
+# compose_in NAME ARGS...: docker compose in a stack's directory, the way the runbook runs it.
+compose_in() {
+  local name=$1; shift
+  (cd "$(stack_dir "$name")" && docker compose --env-file .env "$@")
+}

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Restore a gzipped SQL backup into a stack's database, normally the standby's during a
+# maintenance window (runbook section 5). Refuses a stack whose core has dispatch enabled
+# (in .env or in the running container): that stack is live, and the restore would replace
+# its records. --force overrides.
+USAGE="usage: scripts/restore-room-db.sh ROOM-standby BACKUP.sql.gz [--force]"
+source "$(dirname "$0")/lib/common.sh"
+
+force=false args=()
+for arg in "$@"; do
+  case "$arg" in
+    --force) force=true ;;
+    -h|--help) echo "$USAGE"; exit 0 ;;
+    -*) usage_error "unknown option $arg" ;;
+    *) args+=("$arg") ;;
+  esac
+done
+[ ${#args[@]} -eq 2 ] || usage_error "expected a stack and a backup file"
+stack=${args[0]} backup=${args[1]}
+[[ "$stack" == *-primary || "$stack" == *-standby ]] \
+  || usage_error "name the stack to overwrite explicitly, e.g. $stack-standby"
+require_stack "$stack"
+[ -f "$backup" ] || die "$backup: no such file"
+gzip -t "$backup" 2>/dev/null || die "$backup: not a valid gzip file"
+
+env_file=$(stack_dir "$stack")/.env
+in_env=$(env_get "$env_file" CORE_DISPATCH_ENABLED)
+core_id=$(compose_in "$stack" ps -q sentient-core 2>/dev/null || true)
+in_container=""
+if [ -n "$core_id" ]; then
+  in_container=$(docker inspect --format '{{range .Config.Env}}{{println .}}{{end}}' "$core_id" \
+    | sed -n 's/^CORE_DISPATCH_ENABLED=//p')
+fi
+is_true() { [[ "${1,,}" =~ ^(1|true|yes|on)$ ]]; }
+if is_true "$in_env" || is_true "$in_container"; then
+  if ! $force; then
+    die "refusing to restore into $stack: its core has dispatch enabled (.env: ${in_env:-unset}, running container: ${in_container:-not running}). Restoring would replace a live stack's records. Disable dispatch first, or pass --force."
+  fi
+  echo "restoring into $stack although its core has dispatch enabled (--force)" >&2
+fi
+
+db_user=$(env_get "$env_file" POSTGRES_USER)
+db_name=$(env_get "$env_file" POSTGRES_DB)
+[ -n "$(compose_in "$stack" ps -q --status running db 2>/dev/null)" ] \
+  || die "the db service of $stack is not running; start it with (cd $(stack_dir "$stack") && docker compose --env-file .env up -d db)"
+# One transaction: a failed restore leaves the old data in place.
+gzip -dc "$backup" | compose_in "$stack" exec -T db psql -q -X --single-transaction -v ON_ERROR_STOP=1 \
+  -U "${db_user:-sentient}" -d "${db_name:-sentient}" >/dev/null \
+  || die "restore into $stack failed; its database is unchanged"
+echo "restored $backup into $stack database ${db_name:-sentient}"
