@@ -41,8 +41,24 @@ require_stack() {
   [ -f "$dir/compose.yaml" ] || die "no stack '$1': $dir/compose.yaml does not exist"
 }
 
+# env_keys FILE: the keys a .env file sets, one a line.
+env_keys() {
+  "$(runbook_python)" - "$1" <<'PY'
+import sys
+from dotenv import dotenv_values
+print("\n".join(dotenv_values(sys.argv[1])))
+PY
+}
+
 # compose_in NAME ARGS...: docker compose in a stack's directory, the way the runbook runs it.
+# Compose lets exported shell variables win over .env; the stack's .env is its truth, so the
+# keys it sets are unset for this call (an exported STACK_ROLE would act on another project).
 compose_in() {
-  local name=$1; shift
-  (cd "$(stack_dir "$name")" && docker compose --env-file .env "$@")
+  local name=$1 dir key; shift
+  dir=$(stack_dir "$name")
+  (
+    cd "$dir"
+    while IFS= read -r key; do [ -n "$key" ] && unset "$key"; done < <(env_keys .env)
+    docker compose --env-file .env "$@"
+  )
 }

@@ -1,0 +1,93 @@
+"""`runbook-tui lab ...`: bring the training lab up, tear it down, look at it, repoint its DNS."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+from pathlib import Path
+
+from runbook_tui.lab.dns_server import DnsSettings
+from runbook_tui.lab.lab import Lab, LabError
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+ROOM_PATTERN = re.compile(r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$")
+
+
+def default_stack_root() -> Path:
+    """RUNBOOK_STACK_ROOT, else the checkout this package runs from, else the current folder."""
+    if os.environ.get("RUNBOOK_STACK_ROOT"):
+        return Path(os.environ["RUNBOOK_STACK_ROOT"])
+    here = Path(__file__).resolve().parents[2]
+    return here if (here / "infra" / "room-template").is_dir() else Path.cwd()
+
+
+def room_arg(value: str) -> str:
+    if not ROOM_PATTERN.match(value):
+        raise argparse.ArgumentTypeError(f"'{value}' is not a room id (lower-case letters, digits, inner dashes)")
+    return value
+
+
+def add_lab_commands(sub: argparse._SubParsersAction) -> None:
+    lab = sub.add_parser("lab", help="the training lab: up, down, status, dns point",
+                         description="The training lab on this machine's Docker engine.")
+    lab.add_argument("--stack-root", type=Path, default=None, help="checkout holding infra/ and scripts/ (default: this one)")
+    lab.add_argument("--dns-port", type=int, default=int(os.environ.get("RUNBOOK_LAB_DNS_PORT", "5353")),
+                     help="port of the lab's DNS server on 127.0.0.1 (default 5353)")
+    cmds = lab.add_subparsers(dest="lab_command", metavar="LAB_COMMAND", required=True)
+    up = cmds.add_parser("up", help="build and start a room's two stacks, the DNS server and a controller")
+    up.add_argument("room", nargs="?", default="room1", type=room_arg, help="room id (default room1)")
+    up.add_argument("-v", "--verbose", action="store_true", help="show all of compose's build output")
+    up.set_defaults(handler=_up)
+    down = cmds.add_parser("down", help="remove the lab's containers, networks, volumes and processes")
+    down.add_argument("rooms", nargs="*", type=room_arg, help="rooms to tear down (default: all lab rooms)")
+    down.add_argument("--purge", action="store_true", help="also delete room directories the lab created")
+    down.set_defaults(handler=_down)
+    status = cmds.add_parser("status", help="what the lab is running")
+    status.set_defaults(handler=_status)
+    dns = cmds.add_parser("dns", help="the lab's DNS server")
+    dns_cmds = dns.add_subparsers(dest="dns_command", metavar="DNS_COMMAND", required=True)
+    point = dns_cmds.add_parser("point", help="point mqtt.ROOM at the primary or the standby broker")
+    point.add_argument("room", type=room_arg)
+    point.add_argument("role", choices=["primary", "standby"])
+    point.set_defaults(handler=_dns_point)
+
+
+def _lab(args: argparse.Namespace) -> Lab:
+    return Lab(args.stack_root or default_stack_root(), print, DnsSettings(port=args.dns_port),
+               verbose=getattr(args, "verbose", False))
+
+
+def _guard(action) -> int:
+    try:
+        return action()
+    except LabError as exc:
+        print(f"runbook-tui lab: {exc}")
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("runbook-tui lab: interrupted; run 'runbook-tui lab status' to see what is up")
+        return 130
+
+
+def _up(args: argparse.Namespace) -> int:
+    return _guard(lambda: _lab(args).up(args.room) or 0)
+
+
+def _down(args: argparse.Namespace) -> int:
+    def run() -> int:
+        leftovers = _lab(args).down(args.rooms or None, purge=args.purge)
+        if leftovers:
+            print("lab down: still present: " + ", ".join(leftovers))
+            return EXIT_FAILED
+        print("lab down: nothing left running")
+        return 0
+    return _guard(run)
+
+
+def _status(args: argparse.Namespace) -> int:
+    return _guard(lambda: print("\n".join(_lab(args).status())) or 0)
+
+
+def _dns_point(args: argparse.Namespace) -> int:
+    return _guard(lambda: print(_lab(args).dns_point(args.room, args.role)) or 0)

@@ -1,0 +1,86 @@
+"""The docker and docker compose CLIs, as the runbook uses them.
+
+Compose v2 exists only as a CLI plugin, and the lab must run exactly what the runbook
+says, so the lab drives the CLI; the live probes use docker-py against the same daemon.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+from runbook_tui.envfile import read_env
+
+SETUP_HINT = "run 'bash infra/host/setup.sh' (installs Debian's docker.io and compose v2, then starts dockerd)"
+
+
+class DockerUnavailable(RuntimeError):
+    """The engine, the CLI or compose v2 is missing; the message says what and how to get it."""
+
+
+def check_docker() -> str:
+    """A one-line description of the engine, or DockerUnavailable saying what is missing."""
+    if shutil.which("docker") is None:
+        raise DockerUnavailable(f"the docker CLI is not installed; {SETUP_HINT}")
+    info = subprocess.run(["docker", "version", "--format", "{{.Server.Version}}"], capture_output=True, text=True)
+    if info.returncode != 0:
+        detail = (info.stderr.strip().splitlines() or ["no answer"])[-1]
+        raise DockerUnavailable(f"the Docker daemon does not answer ({detail}); {SETUP_HINT}")
+    compose = subprocess.run(["docker", "compose", "version", "--short"], capture_output=True, text=True)
+    if compose.returncode != 0:
+        raise DockerUnavailable(f"docker compose v2 is not installed; {SETUP_HINT}")
+    return f"engine {info.stdout.strip()}, compose {compose.stdout.strip()}"
+
+
+def image_exists(name: str) -> bool:
+    return subprocess.run(["docker", "image", "inspect", name], capture_output=True).returncode == 0
+
+
+def stack_environment(stack_dir: Path) -> dict[str, str]:
+    """This process's environment without the keys the stack's .env sets.
+
+    Compose lets an exported shell variable win over .env: an operator who once exported a
+    standby's STACK_ROLE or CORE_DISPATCH_ENABLED would act on the wrong project or start
+    the wrong flag. The .env file is the stack's truth, so its keys are dropped here.
+    """
+    keys = set(read_env(stack_dir / ".env"))
+    return {k: v for k, v in os.environ.items() if k not in keys}
+
+
+def compose(
+    stack_dir: Path, *args: str, on_line: Callable[[str], None] | None = None, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """`docker compose --env-file .env ARGS` in the stack's directory (the runbook's form)."""
+    argv = ["docker", "compose", "--env-file", ".env", *args]
+    env = stack_environment(stack_dir)
+    if on_line is None:
+        result = subprocess.run(argv, cwd=stack_dir, capture_output=True, text=True, env=env)
+    else:
+        proc = subprocess.Popen(argv, cwd=stack_dir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+        assert proc.stdout is not None
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            on_line(line.rstrip("\n"))
+        result = subprocess.CompletedProcess(argv, proc.wait(), "".join(lines), "")
+    if check and result.returncode != 0:
+        tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
+        raise RuntimeError(f"'docker compose {' '.join(args)}' in {stack_dir} failed ({result.returncode}):\n{tail}")
+    return result
+
+
+def project_resources(project: str) -> dict[str, list[str]]:
+    """Containers, networks and volumes that still carry the compose project's label."""
+    label = f"label=com.docker.compose.project={project}"
+    found = {}
+    for kind, cmd in (
+        ("containers", ["docker", "ps", "-a", "--filter", label, "--format", "{{.Names}}"]),
+        ("networks", ["docker", "network", "ls", "--filter", label, "--format", "{{.Name}}"]),
+        ("volumes", ["docker", "volume", "ls", "--filter", label, "--format", "{{.Name}}"]),
+    ):
+        out = subprocess.run(cmd, capture_output=True, text=True).stdout.split()
+        found[kind] = out
+    return found

@@ -1,0 +1,272 @@
+"""The training lab: `runbook-tui lab up|down|status|dns point`.
+
+`up` builds what is missing and brings a room to the state the runbook starts from: both
+stacks running (primary dispatching, standby not), mqtt.<room> answered with the primary's
+address by a real DNS server, and a simulated controller connected through that name.
+Every step is idempotent, so `up` on a running lab only checks it. `down` removes every
+container, network, volume and process the lab started.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from runbook_tui.envfile import is_true
+from runbook_tui.lab import docker_cli
+from runbook_tui.lab.base_image import ensure_base_image
+from runbook_tui.lab.dns_server import DnsSettings, LabDns
+from runbook_tui.lab.processes import ProcessTable
+from runbook_tui.lab.readiness import read_retained, resolve_a, wait_for
+from runbook_tui.stacks import ROLES, Stack, broker_hostname, default_rooms_dir, room_stacks
+
+DEFAULT_DEVICE = "sim1"
+# Compose output worth showing as progress: build steps and container/network/volume changes.
+_PROGRESS_LINE = re.compile(r"^(#\d+ \[[^\]]+\] (FROM|RUN|COPY)|\s*(Container|Network|Volume)\b)")
+
+
+class LabError(RuntimeError):
+    """A lab step failed; the message says which and why."""
+
+
+@dataclass
+class Lab:
+    stack_root: Path
+    report: Callable[[str], None] = print
+    dns_settings: DnsSettings = field(default_factory=DnsSettings)
+    verbose: bool = False
+
+    def __post_init__(self) -> None:
+        self.stack_root = self.stack_root.resolve()
+        self.rooms_dir = default_rooms_dir(self.stack_root)
+        self.state_dir = self.stack_root / ".lab"
+        self.processes = ProcessTable(self.state_dir)
+        self.dns = LabDns(self.state_dir, self.processes, self.dns_settings)
+
+    # ---- bookkeeping -------------------------------------------------------------------
+    @property
+    def _registry(self) -> Path:
+        return self.state_dir / "rooms.json"
+
+    def lab_rooms(self) -> dict[str, dict]:
+        """Rooms this lab brought up: room -> {"created": bool}."""
+        try:
+            return json.loads(self._registry.read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def _register(self, room: str, created: bool) -> None:
+        rooms = self.lab_rooms()
+        rooms[room] = {"created": rooms.get(room, {}).get("created", False) or created}
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self._registry.write_text(json.dumps(rooms, indent=1))
+
+    def _unregister(self, room: str) -> None:
+        rooms = self.lab_rooms()
+        rooms.pop(room, None)
+        self._registry.write_text(json.dumps(rooms, indent=1))
+
+    def stacks(self, room: str) -> dict[str, Stack]:
+        return room_stacks(self.rooms_dir, room)
+
+    def _script(self, name: str, *args: str, env: dict[str, str] | None = None) -> str:
+        script = self.stack_root / "scripts" / name
+        run_env = {**os.environ, "STACK_ROOT": str(self.stack_root), **(env or {})}
+        done = subprocess.run([str(script), *args], cwd=self.stack_root, capture_output=True, text=True, env=run_env)
+        if done.returncode != 0:
+            raise LabError(f"scripts/{name} {' '.join(args)} failed: {done.stderr.strip() or done.stdout.strip()}")
+        return done.stdout
+
+    def controller_name(self, room: str, device: str = DEFAULT_DEVICE) -> str:
+        return f"controller-{room}-{device}"
+
+    def controller_state(self, room: str, device: str = DEFAULT_DEVICE) -> dict:
+        try:
+            return json.loads((self.state_dir / f"{self.controller_name(room, device)}.json").read_text())
+        except (OSError, ValueError):
+            return {}
+
+    # ---- up ----------------------------------------------------------------------------
+    def up(self, room: str) -> None:
+        started = time.monotonic()
+        steps = 6
+
+        def step(n: int, what: str) -> float:
+            self.report(f"[{n}/{steps}] {what}")
+            return time.monotonic()
+
+        def done(t0: float, what: str) -> None:
+            self.report(f"      {what} ({time.monotonic() - t0:.1f}s)")
+
+        t = step(1, "Docker engine")
+        try:
+            done(t, docker_cli.check_docker())
+        except docker_cli.DockerUnavailable as exc:
+            raise LabError(str(exc)) from None
+
+        t = step(2, "base image")
+        base, how = ensure_base_image(lambda m: self.report(f"      {m}"))
+        done(t, f"{base}: {how}")
+
+        t = step(3, f"room directories for {room}")
+        stacks = self.stacks(room)
+        present = [s.exists() for s in stacks.values()]
+        if all(present):
+            done(t, f"{stacks['primary'].directory.parent} has {room}-primary and {room}-standby")
+            self._register(room, created=False)
+        elif any(present):
+            raise LabError(f"only one stack of {room} exists in {self.rooms_dir}; fix or remove it first")
+        else:
+            self._script("new-room-standby.sh", room, env={"BASE_IMAGE": base})
+            self._register(room, created=True)
+            done(t, f"created {room}-primary and {room}-standby in {self.rooms_dir}")
+        for stack in stacks.values():
+            if not (stack.directory / "mosquitto" / "passwd").is_file():
+                self._script("mosquitto-make-passwd.sh", str(stack.env_file))
+                self.report(f"      wrote the broker password file of {stack.name}")
+
+        t = step(4, "stacks (the first run builds the images: a few minutes)")
+        for stack in stacks.values():
+            self.report(f"      {stack.name}: docker compose --env-file .env up -d --build")
+            docker_cli.compose(stack.directory, "--progress", "plain", "up", "-d", "--build", on_line=self._compose_line)
+        for stack in stacks.values():
+            broker = stack.broker()
+            status_topic = stack.topics().status
+            if not wait_for(lambda b=broker, s=status_topic: (read_retained(b, s) or {}).get("online") is True, 90):
+                raise LabError(f"{stack.name}: sentient-core did not come online on {broker} within 90s "
+                               f"(see: cd {stack.directory} && docker compose --env-file .env logs sentient-core)")
+        done(t, ", ".join(f"{s.name} up (dispatch {'on' if s.dispatch_enabled_in_env() else 'off'})" for s in stacks.values()))
+
+        t = step(5, "DNS server")
+        name = broker_hostname(room, self.dns_settings.domain)
+        try:
+            self.dns.start()
+        except RuntimeError as exc:
+            raise LabError(str(exc)) from None
+        if name not in self.dns.records():
+            self.dns.point(name, stacks["primary"].broker().host)
+        s = self.dns_settings
+        answered = wait_for(lambda: resolve_a(name, s.listen, s.port) == self.dns.records()[name], 10)
+        if not answered:
+            raise LabError(f"dnsmasq on {s.listen}:{s.port} does not answer {name}; see {self.processes.log_path('dnsmasq')}")
+        done(t, f"dnsmasq on {s.listen}:{s.port}: {name} -> {self.dns.records()[name]} ({self._which_stack(room, self.dns.records()[name])})")
+
+        t = step(6, f"simulated controller {DEFAULT_DEVICE}")
+        self._start_controller(room, stacks["primary"])
+        if not wait_for(lambda: self.controller_state(room).get("connected") is True, 30):
+            state = self.controller_state(room)
+            raise LabError(f"controller {DEFAULT_DEVICE} did not connect: {state.get('last_error') or 'no state yet'}; "
+                           f"see {self.processes.log_path(self.controller_name(room))}")
+        done(t, f"{DEFAULT_DEVICE} connected to {self.controller_state(room).get('broker')} through {name}")
+        self.report(f"lab up: {room} ready in {time.monotonic() - started:.1f}s")
+
+    def _compose_line(self, line: str) -> None:
+        if self.verbose or _PROGRESS_LINE.search(line):
+            self.report(f"        {line.strip()[:110]}")
+
+    def _which_stack(self, room: str, address: str) -> str:
+        for role, stack in self.stacks(room).items():
+            if stack.exists() and stack.broker().host == address:
+                return role
+        return "unknown address"
+
+    def _start_controller(self, room: str, stack: Stack, device: str = DEFAULT_DEVICE) -> None:
+        name = self.controller_name(room, device)
+        if self.processes.pid(name) is not None:
+            return
+        env = stack.env()
+        s = self.dns_settings
+        argv = [
+            sys.executable, "-m", "runbook_tui.lab.controller", "--room", room, "--device", device,
+            "--domain", s.domain, "--resolver", f"{s.listen}:{s.port}", "--port", env.get("MQTT_PORT") or "1883",
+            "--devices-topic", stack.topics().devices,
+            "--state-file", str(self.state_dir / f"{name}.json"),
+        ]
+        child_env = {**os.environ, "SIM_MQTT_USERNAME": env.get("MQTT_USERNAME", ""),
+                     "SIM_MQTT_PASSWORD": env.get("MQTT_PASSWORD", "")}
+        (self.state_dir / f"{name}.json").unlink(missing_ok=True)
+        self.processes.start(name, argv, marker=f"--state-file {self.state_dir / f'{name}.json'}", env=child_env)
+
+    # ---- down --------------------------------------------------------------------------
+    def down(self, rooms: list[str] | None = None, purge: bool = False) -> list[str]:
+        """Tear rooms down (all lab rooms by default). Returns what is left behind (empty: clean)."""
+        registry = self.lab_rooms()
+        targets = rooms or sorted(registry)
+        leftovers: list[str] = []
+        for room in targets:
+            for stack in self.stacks(room).values():
+                if stack.exists():
+                    self.report(f"{stack.name}: docker compose --env-file .env down -v --remove-orphans")
+                    docker_cli.compose(stack.directory, "down", "-v", "--remove-orphans", "--timeout", "5", check=False)
+                for kind, names in docker_cli.project_resources(stack.name).items():
+                    leftovers += [f"{kind[:-1]} {n}" for n in names]
+            for name in self.processes.names():
+                if name.startswith(f"controller-{room}-"):
+                    self.processes.stop(name)
+                    (self.state_dir / f"{name}.json").unlink(missing_ok=True)
+                    self.report(f"stopped {name}")
+            self.dns.remove(broker_hostname(room, self.dns_settings.domain))
+            if purge and registry.get(room, {}).get("created"):
+                for stack in self.stacks(room).values():
+                    shutil.rmtree(stack.directory, ignore_errors=True)
+                self.report(f"removed the room directories of {room}")
+            self._unregister(room)
+        if not self.lab_rooms():
+            if self.dns.stop():
+                self.report("stopped dnsmasq")
+        return leftovers
+
+    # ---- status and DNS ------------------------------------------------------------------
+    def status(self) -> list[str]:
+        lines = []
+        s = self.dns_settings
+        dns_state = f"dnsmasq on {s.listen}:{s.port}" if self.dns.running() else "dnsmasq not running"
+        rooms = sorted(self.lab_rooms())
+        if not rooms:
+            return [f"no lab rooms ({dns_state})"]
+        lines.append(dns_state)
+        for room in rooms:
+            lines.append(f"{room}:")
+            for role, stack in self.stacks(room).items():
+                if not stack.exists():
+                    lines.append(f"  {stack.name}: missing ({stack.directory})")
+                    continue
+                ps = docker_cli.compose(stack.directory, "ps", "-a", "--format", "{{.Service}}={{.State}}", check=False)
+                services = " ".join(sorted(ps.stdout.split())) or "no containers"
+                env = stack.env()
+                flags = f"dispatch {'on' if is_true(env.get('CORE_DISPATCH_ENABLED')) else 'off'} in .env"
+                lines.append(f"  {stack.name} ({stack.broker().host}): {services}; {flags}")
+            name = broker_hostname(room, s.domain)
+            answer = resolve_a(name, s.listen, s.port) if self.dns.running() else "no DNS server"
+            lines.append(f"  {name} -> {answer} ({self._which_stack(room, answer)})")
+            ctl = self.controller_state(room)
+            alive = self.processes.pid(self.controller_name(room)) is not None
+            if not alive:
+                lines.append(f"  controller {DEFAULT_DEVICE}: not running")
+            elif ctl.get("connected"):
+                lines.append(f"  controller {DEFAULT_DEVICE}: connected to {ctl.get('broker')} "
+                             f"({self._which_stack(room, ctl.get('broker') or '')}), {ctl.get('completes', 0)} commands completed")
+            else:
+                lines.append(f"  controller {DEFAULT_DEVICE}: not connected ({ctl.get('last_error') or 'starting'})")
+        return lines
+
+    def dns_point(self, room: str, role: str) -> str:
+        if role not in ROLES:
+            raise LabError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+        stack = self.stacks(room)[role]
+        if not stack.exists():
+            raise LabError(f"no stack {stack.name} in {self.rooms_dir}")
+        if not self.dns.running():
+            raise LabError("the lab's DNS server is not running; run 'runbook-tui lab up' first")
+        name = broker_hostname(room, self.dns_settings.domain)
+        address = stack.broker().host
+        self.dns.point(name, address)
+        return f"{name} -> {address} ({role})"
