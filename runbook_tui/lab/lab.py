@@ -79,7 +79,9 @@ class Lab:
 
     def _script(self, name: str, *args: str, env: dict[str, str] | None = None) -> str:
         script = self.stack_root / "scripts" / name
-        run_env = {**os.environ, "STACK_ROOT": str(self.stack_root), **(env or {})}
+        # The scripts parse .env with this interpreter's python-dotenv.
+        path = f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"
+        run_env = {**os.environ, "STACK_ROOT": str(self.stack_root), "PATH": path, **(env or {})}
         done = subprocess.run([str(script), *args], cwd=self.stack_root, capture_output=True, text=True, env=run_env)
         if done.returncode != 0:
             raise LabError(f"scripts/{name} {' '.join(args)} failed: {done.stderr.strip() or done.stdout.strip()}")
@@ -157,7 +159,8 @@ class Lab:
         answered = wait_for(lambda: resolve_a(name, s.listen, s.port) == self.dns.records()[name], 10)
         if not answered:
             raise LabError(f"dnsmasq on {s.listen}:{s.port} does not answer {name}; see {self.processes.log_path('dnsmasq')}")
-        done(t, f"dnsmasq on {s.listen}:{s.port}: {name} -> {self.dns.records()[name]} ({self._which_stack(room, self.dns.records()[name])})")
+        address = self.dns.records()[name]
+        done(t, f"dnsmasq on {s.listen}:{s.port}: {name} -> {address} ({self._which_stack(room, address)})")
 
         t = step(6, f"simulated controller {DEFAULT_DEVICE}")
         self._start_controller(room, stacks["primary"])
@@ -235,7 +238,7 @@ class Lab:
         lines.append(dns_state)
         for room in rooms:
             lines.append(f"{room}:")
-            for role, stack in self.stacks(room).items():
+            for stack in self.stacks(room).values():
                 if not stack.exists():
                     lines.append(f"  {stack.name}: missing ({stack.directory})")
                     continue

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Prepare a Debian 12 machine for runbook-tui and its lab, idempotently: Debian's Docker
+# engine and compose v2, the lab's real parts (Mosquitto, dnsmasq, Postgres client,
+# debootstrap, tmux), a running dockerd, and the project's virtualenv in .venv.
+# Needs root (or sudo). Safe to run again: it only does what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$(pwd)
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "setup: run as root (or install sudo)" >&2; exit 1; }
+  SUDO=sudo
+fi
+say() { echo "setup: $*"; }
+
+packages=(docker.io mosquitto mosquitto-clients dnsmasq-base postgresql-client debootstrap tmux iproute2 procps python3-venv ca-certificates)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  # The lab's brokers run in containers; a host broker on 127.0.0.1:1883 would take the
+  # primary's local port. Keep the binaries (mosquitto_passwd), not the service.
+  if command -v systemctl >/dev/null && systemctl is-active --quiet mosquitto 2>/dev/null; then
+    say "stopping and disabling the host's mosquitto service (the lab's brokers run in containers)"
+    $SUDO systemctl disable --now mosquitto >/dev/null 2>&1 || true
+  fi
+fi
+
+# Compose v2 is not in bookworm. Debian 13's docker-compose package (it depends only on
+# libc6) installs on bookworm; fetch that one .deb without adding trixie to the sources.
+if ! docker compose version >/dev/null 2>&1; then
+  say "installing compose v2 (Debian 13's docker-compose package)"
+  tmp=$(mktemp -d)
+  mirror=$(grep -rhoE 'https?://[^ ]+/debian/?' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null | grep -v security | head -n1)
+  echo "deb ${mirror:-http://deb.debian.org/debian} trixie main" > "$tmp/sources.list"
+  mkdir -p "$tmp/lists/partial"
+  apt_tmp=(-o Dir::Etc::SourceList="$tmp/sources.list" -o Dir::Etc::SourceParts=/dev/null -o Dir::State::Lists="$tmp/lists")
+  $SUDO apt-get -qq "${apt_tmp[@]}" update 2>/dev/null
+  (cd "$tmp" && $SUDO apt-get -qq "${apt_tmp[@]}" download docker-compose 2>/dev/null)
+  $SUDO dpkg -i "$tmp"/docker-compose_*.deb >/dev/null
+  rm -rf "$tmp"
+  docker compose version >/dev/null || { echo "setup: compose v2 did not install" >&2; exit 1; }
+fi
+
+# dockerd: through systemd where there is one, in the background otherwise (CI, containers).
+if ! docker info >/dev/null 2>&1; then
+  if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+    say "starting docker (systemd)"
+    $SUDO systemctl start docker
+  else
+    say "starting dockerd in the background (log: /var/log/runbook-dockerd.log)"
+    $SUDO bash -c 'nohup dockerd > /var/log/runbook-dockerd.log 2>&1 &'
+  fi
+  for _ in $(seq 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
+  docker info >/dev/null 2>&1 || { echo "setup: dockerd did not start; see /var/log/runbook-dockerd.log" >&2; exit 1; }
+fi
+
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import runbook_tui, pytest' 2>/dev/null; then
+  say "creating .venv and installing runbook-tui with its test tools"
+  python3 -m venv .venv
+  .venv/bin/pip install -q --upgrade pip 2>&1 | grep -v WARNING || true
+  .venv/bin/pip install -q -e '.[test]' 2>&1 | grep -v WARNING || true
+  .venv/bin/python -c 'import runbook_tui, pytest' || { echo "setup: the Python install failed" >&2; exit 1; }
+fi
+say "ready: $(docker version --format 'engine {{.Server.Version}}'), $(docker compose version --short | sed 's/^/compose /'), $ROOT/.venv"

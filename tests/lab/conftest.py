@@ -1,0 +1,73 @@
+"""The lab fixture: one real lab per test session, brought up once (images built once)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from dotenv import dotenv_values
+
+from tests.conftest import TEST_DNS_PORT, make_stack_root, run
+
+
+@dataclass
+class LabHandle:
+    root: Path
+    up_seconds: float
+    up_output: str
+
+    def env(self) -> dict[str, str]:
+        return {"RUNBOOK_STACK_ROOT": str(self.root), "RUNBOOK_LAB_DNS_PORT": TEST_DNS_PORT}
+
+    def sh(self, cmd: str, timeout: float = 600, check: bool = False):
+        """A command line run from the stack root, as the runbook runs its commands."""
+        return run(cmd, self.root, self.env(), timeout, check)
+
+    def stack_env(self, stack: str) -> dict[str, str]:
+        return {k: v or "" for k, v in dotenv_values(self.root / "infra" / "rooms" / stack / ".env").items()}
+
+    def psql(self, stack: str, sql: str) -> str:
+        env = self.stack_env(stack)
+        out = self.sh(
+            f"cd infra/rooms/{stack} && docker compose --env-file .env exec -T db "
+            f"psql -tA -U {env['POSTGRES_USER']} -d {env['POSTGRES_DB']} -c \"{sql}\"",
+            check=True,
+        )
+        return out.stdout.strip()
+
+
+def _port_in_use(addr: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.3)
+        return s.connect_ex((addr, port)) == 0
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory) -> LabHandle:
+    docker = subprocess.run(["docker", "info"], capture_output=True)
+    if docker.returncode != 0:
+        pytest.fail("the Docker engine does not answer: run 'bash infra/host/setup.sh' (the test command does)")
+    for addr in ("127.0.0.2", "127.0.0.3"):
+        if _port_in_use(addr, 1883):
+            pytest.fail(f"a broker already listens on {addr}:1883 (a lab is up?): run 'runbook-tui lab down' first")
+    root = make_stack_root(tmp_path_factory.mktemp("lab") / "stack")
+    handle = LabHandle(root, 0.0, "")
+    t0 = time.monotonic()
+    result = handle.sh("runbook-tui lab up room1", timeout=1200)
+    handle.up_seconds = time.monotonic() - t0
+    handle.up_output = result.stdout + result.stderr
+    assert result.returncode == 0, handle.up_output
+    print(f"\nlab up room1: {handle.up_seconds:.1f}s")
+    yield handle
+    # Safety net; tests/lab/test_90_lab_down.py asserts that down leaves nothing behind.
+    handle.sh("runbook-tui lab down --purge", timeout=300)
+
+
+@pytest.fixture(scope="session")
+def lab_env(lab: LabHandle) -> dict[str, str]:
+    return {**os.environ, **lab.env()}

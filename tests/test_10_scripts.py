@@ -1,0 +1,138 @@
+"""The runbook's scripts on bad input and their handling of secrets (no Docker needed)."""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+from pathlib import Path
+
+from dotenv import dotenv_values
+
+from tests.conftest import run
+
+
+def test_new_room_creates_both_stacks_with_private_env(stack_root: Path):
+    out = run("scripts/new-room-standby.sh room1", stack_root, check=True)
+    for role, addr, local, dispatch in (("primary", "127.0.0.2", "1883", "true"), ("standby", "127.0.0.3", "1884", "false")):
+        d = stack_root / "infra" / "rooms" / f"room1-{role}"
+        env = dotenv_values(d / ".env")
+        assert env["ROOM_ID"] == "room1" and env["STACK_ROLE"] == role
+        assert env["MQTT_BIND_ADDR"] == addr and env["MQTT_LOCAL_PORT"] == local
+        assert env["CORE_DISPATCH_ENABLED"] == dispatch
+        assert len(env["MQTT_PASSWORD"]) >= 24 and len(env["POSTGRES_PASSWORD"]) >= 24
+        assert stat.S_IMODE((d / ".env").stat().st_mode) == 0o600
+        assert (d / "compose.yaml").is_file() and (d / "mosquitto" / "mosquitto.conf").is_file()
+        assert env["MQTT_PASSWORD"] not in out.stdout + out.stderr
+    # One room shares its credentials (runbook section 5: keep the .env files aligned).
+    p, s = (dotenv_values(stack_root / "infra" / "rooms" / f"room1-{r}" / ".env") for r in ("primary", "standby"))
+    assert p["MQTT_PASSWORD"] == s["MQTT_PASSWORD"]
+
+
+def test_second_room_gets_other_addresses(stack_root: Path):
+    run("scripts/new-room-standby.sh room1", stack_root, check=True)
+    run("scripts/new-room-standby.sh room2", stack_root, check=True)
+    env = dotenv_values(stack_root / "infra" / "rooms" / "room2-standby" / ".env")
+    assert (env["MQTT_BIND_ADDR"], env["MQTT_LOCAL_PORT"]) == ("127.0.0.5", "1886")
+
+
+def test_new_room_refuses_to_overwrite(stack_root: Path):
+    run("scripts/new-room-standby.sh room1", stack_root, check=True)
+    env_file = stack_root / "infra" / "rooms" / "room1-standby" / ".env"
+    before = env_file.read_bytes()
+    again = run("scripts/new-room-standby.sh room1", stack_root)
+    assert again.returncode != 0
+    assert "refusing to overwrite" in again.stderr
+    assert env_file.read_bytes() == before
+
+
+def test_new_room_usage_errors(stack_root: Path):
+    for args, words in (("", "ROOM is required"), ("Room_1", "must be a DNS label"), ("room1 --bogus", "unknown option"),
+                        ("room1-standby", "not a stack name")):
+        r = run(f"scripts/new-room-standby.sh {args}", stack_root)
+        assert r.returncode == 2, (args, r.stderr)
+        assert words in r.stderr and "usage:" in r.stderr and "Traceback" not in r.stderr
+    assert not (stack_root / "infra" / "rooms").exists() or not any((stack_root / "infra" / "rooms").iterdir())
+
+
+def test_passwd_file_is_private_and_password_never_on_a_command_line(stack_root: Path, tmp_path: Path):
+    run("scripts/new-room-standby.sh room1", stack_root, check=True)
+    env_file = stack_root / "infra" / "rooms" / "room1-primary" / ".env"
+    password = dotenv_values(env_file)["MQTT_PASSWORD"]
+    # Record how mosquitto_passwd is called: a shim in front of the real one, which it then runs.
+    real = run("command -v mosquitto_passwd", stack_root, check=True).stdout.strip()
+    shim_dir = tmp_path / "shim"
+    shim_dir.mkdir()
+    (shim_dir / "mosquitto_passwd").write_text(
+        f'#!/bin/sh\nprintf "%s\\n" "$@" > {tmp_path}/argv\nexec {real} "$@"\n'
+    )
+    (shim_dir / "mosquitto_passwd").chmod(0o755)
+    out = run(f"scripts/mosquitto-make-passwd.sh {env_file}", stack_root, env={"PATH": f"{shim_dir}:{os.environ['PATH']}"},
+              check=True)
+    passwd = stack_root / "infra" / "rooms" / "room1-primary" / "mosquitto" / "passwd"
+    assert stat.S_IMODE(passwd.stat().st_mode) == 0o600
+    user, _, digest = passwd.read_text().strip().partition(":")
+    assert user == "sentient" and digest.startswith("$7$")  # PBKDF2-SHA512, not the password
+    assert password not in (tmp_path / "argv").read_text()
+    assert password not in out.stdout + out.stderr + passwd.read_text()
+
+
+def test_make_passwd_errors(stack_root: Path):
+    r = run("scripts/mosquitto-make-passwd.sh", stack_root)
+    assert r.returncode == 2 and "usage:" in r.stderr
+    r = run("scripts/mosquitto-make-passwd.sh /nonexistent/.env", stack_root)
+    assert r.returncode == 1 and "no such file" in r.stderr
+    run("scripts/new-room-standby.sh room1", stack_root, check=True)
+    env_file = stack_root / "infra" / "rooms" / "room1-primary" / ".env"
+    env_file.write_text(env_file.read_text().replace("MQTT_PASSWORD=", "MQTT_PASSWORD=\n#", 1))
+    r = run(f"scripts/mosquitto-make-passwd.sh {env_file}", stack_root)
+    assert r.returncode == 1 and "MQTT_PASSWORD is empty" in r.stderr
+    assert not (env_file.parent / "mosquitto" / "passwd").exists()
+
+
+def test_core_dispatch_usage_errors(stack_root: Path):
+    for args, words in (("--room room1", "required"), ("--room room1 --device sim1 --action SET --params '{bad'", "not valid JSON")):
+        r = run(f"scripts/core-dispatch.sh {args}", stack_root)
+        assert r.returncode == 2, r.stderr
+        assert words in r.stderr and "Traceback" not in r.stderr
+
+
+def test_core_dispatch_unreachable_broker(stack_root: Path):
+    # 127.0.0.99 is this machine's own address and nothing listens there.
+    r = run("MQTT_HOST=127.0.0.99 MQTT_PORT=1883 scripts/core-dispatch.sh --room room1 --device sim1 --action SET",
+            stack_root)
+    assert r.returncode == 5, r.stdout + r.stderr
+    assert "UNREACHABLE" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_backup_and_restore_usage_errors(stack_root: Path):
+    r = run("scripts/backup-room-db.sh", stack_root)
+    assert r.returncode == 2 and "usage:" in r.stderr
+    r = run("scripts/backup-room-db.sh nosuchroom", stack_root)
+    assert r.returncode == 1 and "no stack 'nosuchroom-primary'" in r.stderr
+    r = run("scripts/restore-room-db.sh room1 backup.sql.gz", stack_root)
+    assert r.returncode == 2 and "room1-standby" in r.stderr
+    run("scripts/new-room-standby.sh room1", stack_root, check=True)
+    r = run("scripts/restore-room-db.sh room1-standby /nonexistent.sql.gz", stack_root)
+    assert r.returncode == 1 and "no such file" in r.stderr
+    (stack_root / "not-gzip.sql.gz").write_text("select 1;")
+    r = run("scripts/restore-room-db.sh room1-standby not-gzip.sql.gz", stack_root)
+    assert r.returncode == 1 and "not a valid gzip file" in r.stderr
+
+
+def test_lab_up_without_docker_says_what_is_missing(tmp_path: Path):
+    # A PATH with this Python but no docker CLI: the machine the message is for.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "python3").symlink_to(sys.executable)
+    r = run(f"{Path(sys.executable).parent}/runbook-tui lab up", tmp_path, env={"PATH": str(bin_dir)})
+    assert r.returncode == 1
+    assert "docker CLI is not installed" in r.stdout and "infra/host/setup.sh" in r.stdout
+    assert "Traceback" not in r.stdout + r.stderr
+
+
+def test_lab_up_with_daemon_unreachable(tmp_path: Path):
+    r = run("runbook-tui lab up", tmp_path, env={"DOCKER_HOST": f"unix://{tmp_path}/no-daemon.sock"})
+    assert r.returncode == 1
+    assert "Docker daemon does not answer" in r.stdout and "infra/host/setup.sh" in r.stdout
+    assert "Traceback" not in r.stdout + r.stderr
