@@ -13,7 +13,9 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 say() { echo "setup: $*"; }
 
-packages=(docker.io mosquitto mosquitto-clients dnsmasq-base postgresql-client debootstrap tmux iproute2 procps python3-venv ca-certificates)
+packages=(docker.io mosquitto mosquitto-clients dnsmasq-base postgresql-client debootstrap tmux iproute2 procps ca-certificates)
+# Debian's python3 needs python3-venv for `python3 -m venv`; another Python may have it built in.
+python3 -c 'import ensurepip, venv' 2>/dev/null || packages+=(python3-venv)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
@@ -35,7 +37,8 @@ fi
 if ! docker compose version >/dev/null 2>&1; then
   say "installing compose v2 (Debian 13's docker-compose package)"
   tmp=$(mktemp -d)
-  mirror=$(grep -rhoE 'https?://[^ ]+/debian/?' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null | grep -v security | head -n1)
+  mirror=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources 2>/dev/null \
+    | grep -v '^[[:space:]]*#' | grep -oE 'https?://[^ ]+/debian/?( |$)' | head -n1 | tr -d ' ')
   echo "deb ${mirror:-http://deb.debian.org/debian} trixie main" > "$tmp/sources.list"
   mkdir -p "$tmp/lists/partial"
   apt_tmp=(-o Dir::Etc::SourceList="$tmp/sources.list" -o Dir::Etc::SourceParts=/dev/null -o Dir::State::Lists="$tmp/lists")

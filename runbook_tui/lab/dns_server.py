@@ -6,6 +6,7 @@ lab, repointing rewrites the hosts file and sends SIGHUP, and the new answer is 
 
 from __future__ import annotations
 
+import getpass
 import os
 import shutil
 import signal
@@ -86,6 +87,9 @@ class LabDns:
             f"--local-ttl={s.ttl_s}",
             # Names of the domain that are not in the file get NXDOMAIN, not REFUSED.
             f"--local=/{s.domain}/", "--pid-file=",
+            # dnsmasq would drop to `nobody`, who may not reach a hosts file under a private
+            # stack root; keep the lab user's identity (port 5353 needs no privilege).
+            f"--user={getpass.getuser()}",
         ]
         self.processes.start(PROCESS_NAME, argv, marker=f"--addn-hosts={self.hosts_file}")
         # Until dnsmasq has installed its handlers, a SIGHUP (a repoint) would kill it:

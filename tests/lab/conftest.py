@@ -61,7 +61,9 @@ def lab(tmp_path_factory) -> LabHandle:
     result = handle.sh("runbook-tui lab up room1", timeout=1200)
     handle.up_seconds = time.monotonic() - t0
     handle.up_output = result.stdout + result.stderr
-    assert result.returncode == 0, handle.up_output
+    if result.returncode != 0:
+        handle.sh("runbook-tui lab down --purge", timeout=300)
+        pytest.fail(f"lab up failed:\n{handle.up_output}")
     print(f"\nlab up room1: {handle.up_seconds:.1f}s")
     yield handle
     # Safety net; tests/lab/test_90_lab_down.py asserts that down leaves nothing behind.
