@@ -84,10 +84,10 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         broker = broker_from(args.env_file, dict(os.environ))
-    except ValueError as exc:
+        topics = Topics.from_env(read_env(args.env_file) if args.env_file else dict(os.environ))
+    except (ValueError, OSError) as exc:
         print(f"core-dispatch.sh: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    topics = Topics.from_env(read_env(args.env_file) if args.env_file else dict(os.environ))
     request = DispatchRequest(args.room, args.device, args.action, params, **({"id": args.id} if args.id else {}))
     if not args.json:
         who = f" as {broker.username}" if broker.username else ""

@@ -54,24 +54,28 @@ db_password=$(new_secret)
 
 umask 077
 mkdir -p "$ROOMS_DIR"
+# Both stacks or neither: a failure part-way removes what this run created.
+created=()
+tmp=""
+trap 'rm -rf "$tmp" "${created[@]}"' EXIT
 for role in primary standby; do
   dir=$(stack_dir "$room-$role")
   tmp=$(mktemp -d "$ROOMS_DIR/.new-$room-$role.XXXXXX")
-  trap 'rm -rf "$tmp"' EXIT
   mkdir -p "$tmp/mosquitto"
   cp "$template/compose.yaml" "$tmp/compose.yaml"
   cp "$template/mosquitto/mosquitto.conf" "$tmp/mosquitto/mosquitto.conf"
   if [ "$role" = primary ]; then addr=$primary_addr local=$primary_local dispatch=true
   else addr=$standby_addr local=$standby_local dispatch=false; fi
   base_image=${BASE_IMAGE:-$(env_get "$template/.env.example" BASE_IMAGE)}
-  awk -v room="$room" -v role="$role" -v addr="$addr" -v local="$local" -v dispatch="$dispatch" \
-      -v mqttpw="$mqtt_password" -v dbpw="$db_password" -v base="$base_image" '
+  # Secrets reach awk through its environment, never its command line (ps shows that).
+  mqttpw=$mqtt_password dbpw=$db_password \
+  awk -v room="$room" -v role="$role" -v addr="$addr" -v local="$local" -v dispatch="$dispatch" -v base="$base_image" '
     /^ROOM_ID=/ { print "ROOM_ID=" room; next }
     /^STACK_ROLE=/ { print "STACK_ROLE=" role; next }
     /^MQTT_BIND_ADDR=/ { print "MQTT_BIND_ADDR=" addr; next }
     /^MQTT_LOCAL_PORT=/ { print "MQTT_LOCAL_PORT=" local; next }
-    /^MQTT_PASSWORD=/ { print "MQTT_PASSWORD=" mqttpw; next }
-    /^POSTGRES_PASSWORD=/ { print "POSTGRES_PASSWORD=" dbpw; next }
+    /^MQTT_PASSWORD=/ { print "MQTT_PASSWORD=" ENVIRON["mqttpw"]; next }
+    /^POSTGRES_PASSWORD=/ { print "POSTGRES_PASSWORD=" ENVIRON["dbpw"]; next }
     /^CORE_DISPATCH_ENABLED=/ { print "CORE_DISPATCH_ENABLED=" dispatch; next }
     /^BASE_IMAGE=/ { print "BASE_IMAGE=" base; next }
     { print }' "$template/.env.example" > "$tmp/.env"
@@ -79,9 +83,11 @@ for role in primary standby; do
   chmod 755 "$tmp" "$tmp/mosquitto"
   chmod 644 "$tmp/compose.yaml" "$tmp/mosquitto/mosquitto.conf"
   mv "$tmp" "$dir"
-  trap - EXIT
+  created+=("$dir")
+  tmp=""
   echo "created $dir (broker $addr:1883 and localhost:$local, CORE_DISPATCH_ENABLED=$dispatch)"
 done
+trap - EXIT
 echo "MQTT and DB passwords were generated into both .env files (mode 0600; not shown)."
 echo "Next: review both .env files, then"
 echo "  scripts/mosquitto-make-passwd.sh infra/rooms/$room-primary/.env"

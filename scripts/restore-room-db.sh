@@ -28,8 +28,10 @@ in_env=$(env_get "$env_file" CORE_DISPATCH_ENABLED)
 core_id=$(compose_in "$stack" ps -q sentient-core 2>/dev/null || true)
 in_container=""
 if [ -n "$core_id" ]; then
-  in_container=$(docker inspect --format '{{range .Config.Env}}{{println .}}{{end}}' "$core_id" \
-    | sed -n 's/^CORE_DISPATCH_ENABLED=//p')
+  # Only this variable: the container's environment also holds the passwords.
+  in_container=$(docker inspect --format \
+    '{{range .Config.Env}}{{if eq (index (split . "=") 0) "CORE_DISPATCH_ENABLED"}}{{index (split . "=") 1}}{{end}}{{end}}' \
+    "$core_id" 2>/dev/null || true)
 fi
 is_true() { [[ "${1,,}" =~ ^(1|true|yes|on)$ ]]; }
 if is_true "$in_env" || is_true "$in_container"; then

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
-from tests.conftest import run
+from tests.conftest import BIN, run
 
 
 def test_new_room_creates_both_stacks_with_private_env(stack_root: Path):
@@ -67,7 +67,7 @@ def test_passwd_file_is_private_and_password_never_on_a_command_line(stack_root:
         f'#!/bin/sh\nprintf "%s\\n" "$@" > {tmp_path}/argv\nexec {real} "$@"\n'
     )
     (shim_dir / "mosquitto_passwd").chmod(0o755)
-    out = run(f"scripts/mosquitto-make-passwd.sh {env_file}", stack_root, env={"PATH": f"{shim_dir}:{os.environ['PATH']}"},
+    out = run(f"scripts/mosquitto-make-passwd.sh {env_file}", stack_root, env={"PATH": f"{shim_dir}:{BIN}:{os.environ['PATH']}"},
               check=True)
     passwd = stack_root / "infra" / "rooms" / "room1-primary" / "mosquitto" / "passwd"
     assert stat.S_IMODE(passwd.stat().st_mode) == 0o600
@@ -136,3 +136,11 @@ def test_lab_up_with_daemon_unreachable(tmp_path: Path):
     assert r.returncode == 1
     assert "Docker daemon does not answer" in r.stdout and "infra/host/setup.sh" in r.stdout
     assert "Traceback" not in r.stdout + r.stderr
+
+
+def test_lab_down_refuses_a_room_the_lab_did_not_bring_up(stack_root: Path):
+    run("scripts/new-room-standby.sh room7", stack_root, check=True)
+    r = run("runbook-tui lab down room7", stack_root, env={"RUNBOOK_STACK_ROOT": str(stack_root)})
+    assert r.returncode == 1
+    assert "not a lab room: room7" in r.stdout and "Traceback" not in r.stdout + r.stderr
+    assert (stack_root / "infra" / "rooms" / "room7-primary" / ".env").is_file()

@@ -6,11 +6,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
-SUDO=""
 if [ "$(id -u)" -ne 0 ]; then
-  command -v sudo >/dev/null || { echo "setup: run as root (or install sudo)" >&2; exit 1; }
-  SUDO=sudo
+  echo "setup: run as root (it installs packages and starts dockerd)" >&2
+  exit 1
 fi
+SUDO=
 say() { echo "setup: $*"; }
 
 packages=(docker.io mosquitto mosquitto-clients dnsmasq-base postgresql-client debootstrap tmux iproute2 procps ca-certificates)
@@ -24,12 +24,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   say "installing ${missing[*]}"
   $SUDO apt-get update -qq
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-  # The lab's brokers run in containers; a host broker on 127.0.0.1:1883 would take the
-  # primary's local port. Keep the binaries (mosquitto_passwd), not the service.
-  if command -v systemctl >/dev/null && systemctl is-active --quiet mosquitto 2>/dev/null; then
-    say "stopping and disabling the host's mosquitto service (the lab's brokers run in containers)"
-    $SUDO systemctl disable --now mosquitto >/dev/null 2>&1 || true
-  fi
+fi
+# The lab's brokers run in containers; a host broker on 127.0.0.1:1883 would take the
+# primary's local port. Keep the binaries (mosquitto_passwd), not the service.
+if command -v systemctl >/dev/null && systemctl is-active --quiet mosquitto 2>/dev/null; then
+  say "stopping and disabling the host's mosquitto service (the lab's brokers run in containers)"
+  $SUDO systemctl disable --now mosquitto >/dev/null 2>&1 || true
 fi
 
 # Compose v2 is not in bookworm. Debian 13's docker-compose package (it depends only on
@@ -37,13 +37,15 @@ fi
 if ! docker compose version >/dev/null 2>&1; then
   say "installing compose v2 (Debian 13's docker-compose package)"
   tmp=$(mktemp -d)
-  mirror=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources 2>/dev/null \
-    | grep -v '^[[:space:]]*#' | grep -oE 'https?://[^ ]+/debian/?( |$)' | head -n1 | tr -d ' ')
+  # The host's own Debian mirror (the one its apt reaches); comments skipped, absent files fine.
+  mirror=$(shopt -s nullglob; cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources \
+    2>/dev/null | grep -v '^[[:space:]]*#' | grep -oE 'https?://[^ ]+/debian/?( |$)' | head -n1 | tr -d ' ' || true)
   echo "deb ${mirror:-http://deb.debian.org/debian} trixie main" > "$tmp/sources.list"
   mkdir -p "$tmp/lists/partial"
   apt_tmp=(-o Dir::Etc::SourceList="$tmp/sources.list" -o Dir::Etc::SourceParts=/dev/null -o Dir::State::Lists="$tmp/lists")
-  $SUDO apt-get -qq "${apt_tmp[@]}" update 2>/dev/null
-  (cd "$tmp" && $SUDO apt-get -qq "${apt_tmp[@]}" download docker-compose 2>/dev/null)
+  $SUDO apt-get -qq "${apt_tmp[@]}" update 2>&1 | grep -v 'unsandboxed' || true
+  (cd "$tmp" && $SUDO apt-get -qq "${apt_tmp[@]}" download docker-compose 2>&1 | grep -v 'unsandboxed' || true)
+  ls "$tmp"/docker-compose_*.deb >/dev/null 2>&1 || { echo "setup: could not download Debian 13's docker-compose package" >&2; exit 1; }
   $SUDO dpkg -i "$tmp"/docker-compose_*.deb >/dev/null
   rm -rf "$tmp"
   docker compose version >/dev/null || { echo "setup: compose v2 did not install" >&2; exit 1; }
@@ -62,11 +64,16 @@ if ! docker info >/dev/null 2>&1; then
   docker info >/dev/null 2>&1 || { echo "setup: dockerd did not start; see /var/log/runbook-dockerd.log" >&2; exit 1; }
 fi
 
-if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import runbook_tui, pytest' 2>/dev/null; then
-  say "creating .venv and installing runbook-tui with its test tools"
-  python3 -m venv .venv
+# (Re)install when .venv is missing or pyproject.toml changed since the last install.
+stamp=.venv/.installed-from-pyproject.sha256
+want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  say "installing runbook-tui and its test tools into .venv"
+  [ -x .venv/bin/python ] || python3 -m venv .venv
   .venv/bin/pip install -q --upgrade pip 2>&1 | grep -v WARNING || true
   .venv/bin/pip install -q -e '.[test]' 2>&1 | grep -v WARNING || true
-  .venv/bin/python -c 'import runbook_tui, pytest' || { echo "setup: the Python install failed" >&2; exit 1; }
+  (cd / && "$ROOT/.venv/bin/python" -c 'import runbook_tui, pytest, yaml, paho.mqtt.enums') \
+    || { echo "setup: the Python install failed" >&2; exit 1; }
+  echo "$want" > "$stamp"
 fi
 say "ready: $(docker version --format 'engine {{.Server.Version}}'), $(docker compose version --short | sed 's/^/compose /'), $ROOT/.venv"

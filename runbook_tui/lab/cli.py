@@ -40,6 +40,9 @@ def add_lab_commands(sub: argparse._SubParsersAction) -> None:
     up.add_argument("room", nargs="?", default="room1", type=room_arg, help="room id (default room1)")
     up.add_argument("-v", "--verbose", action="store_true", help="show all of compose's build output")
     up.set_defaults(handler=_up)
+    reset = cmds.add_parser("reset", help="start a room over: down with its directories, then up (the runbook's starting state)")
+    reset.add_argument("room", type=room_arg)
+    reset.set_defaults(handler=_reset)
     down = cmds.add_parser("down", help="remove the lab's containers, networks, volumes and processes")
     down.add_argument("rooms", nargs="*", type=room_arg, help="rooms to tear down (default: all lab rooms)")
     down.add_argument("--purge", action="store_true", help="also delete room directories the lab created")
@@ -62,7 +65,7 @@ def _lab(args: argparse.Namespace) -> Lab:
 def _guard(action) -> int:
     try:
         return action()
-    except LabError as exc:
+    except (LabError, RuntimeError) as exc:  # DockerUnavailable and compose failures are RuntimeErrors
         print(f"runbook-tui lab: {exc}")
         return EXIT_FAILED
     except KeyboardInterrupt:
@@ -72,6 +75,10 @@ def _guard(action) -> int:
 
 def _up(args: argparse.Namespace) -> int:
     return _guard(lambda: _lab(args).up(args.room) or 0)
+
+
+def _reset(args: argparse.Namespace) -> int:
+    return _guard(lambda: _lab(args).reset(args.room) or 0)
 
 
 def _down(args: argparse.Namespace) -> int:

@@ -81,6 +81,8 @@ def project_resources(project: str) -> dict[str, list[str]]:
         ("networks", ["docker", "network", "ls", "--filter", label, "--format", "{{.Name}}"]),
         ("volumes", ["docker", "volume", "ls", "--filter", label, "--format", "{{.Name}}"]),
     ):
-        out = subprocess.run(cmd, capture_output=True, text=True).stdout.split()
-        found[kind] = out
+        listed = subprocess.run(cmd, capture_output=True, text=True)
+        if listed.returncode != 0:
+            raise DockerUnavailable(f"docker could not list {kind}: {listed.stderr.strip()}")
+        found[kind] = listed.stdout.split()
     return found

@@ -71,8 +71,8 @@ class Lab:
 
     def _unregister(self, room: str) -> None:
         rooms = self.lab_rooms()
-        rooms.pop(room, None)
-        self._registry.write_text(json.dumps(rooms, indent=1))
+        if rooms.pop(room, None) is not None:
+            self._registry.write_text(json.dumps(rooms, indent=1))
 
     def stacks(self, room: str) -> dict[str, Stack]:
         return room_stacks(self.rooms_dir, room)
@@ -115,38 +115,75 @@ class Lab:
             raise LabError(str(exc)) from None
 
         t = step(2, "base image")
-        base, how = ensure_base_image(lambda m: self.report(f"      {m}"))
+        try:
+            base, how = ensure_base_image(lambda m: self.report(f"      {m}"))
+        except RuntimeError as exc:
+            raise LabError(f"no base image: {exc}") from None
         done(t, f"{base}: {how}")
 
         t = step(3, f"room directories for {room}")
         stacks = self.stacks(room)
         present = [s.exists() for s in stacks.values()]
+        already_up = room in self.lab_rooms()
+        created = False
         if all(present):
             done(t, f"{stacks['primary'].directory.parent} has {room}-primary and {room}-standby")
-            self._register(room, created=False)
         elif any(present):
             raise LabError(f"only one stack of {room} exists in {self.rooms_dir}; fix or remove it first")
         else:
             self._script("new-room-standby.sh", room, env={"BASE_IMAGE": base})
-            self._register(room, created=True)
+            created = True
             done(t, f"created {room}-primary and {room}-standby in {self.rooms_dir}")
         for stack in stacks.values():
             if not (stack.directory / "mosquitto" / "passwd").is_file():
                 self._script("mosquitto-make-passwd.sh", str(stack.env_file))
                 self.report(f"      wrote the broker password file of {stack.name}")
 
-        t = step(4, "stacks (the first run builds the images: a few minutes)")
+        if already_up:
+            # A drill or a promotion may have stopped the primary or enabled the standby:
+            # starting a stack again could create dual control. Only look.
+            t = step(4, "stacks (already brought up by the lab: checked, not started)")
+            for stack in stacks.values():
+                ps = docker_cli.compose(stack.directory, "ps", "--format", "{{.Service}}={{.State}}", check=False)
+                self.report(f"      {stack.name}: {' '.join(sorted(ps.stdout.split())) or 'no containers (left as it is)'}")
+            done(t, f"'runbook-tui lab reset {room}' starts the room over")
+        else:
+            t = time.monotonic()
+            self._bring_up(room, stacks)
+            self._register(room, created=created)
+            done(t, ", ".join(f"{s.name} up (dispatch {'on' if s.dispatch_enabled_in_env() else 'off'})"
+                              for s in stacks.values()))
+        self._dns_and_controller(room, stacks, step, done)
+        self.report(f"lab up: {room} ready in {time.monotonic() - started:.1f}s")
+
+    def reset(self, room: str) -> None:
+        """Start a room over: tear it down with its directories, then bring it up fresh."""
+        if room in self.lab_rooms():
+            leftovers = self.down([room], purge=True)
+            if leftovers:
+                raise LabError(f"{room} could not be torn down: still present: {', '.join(leftovers)}")
+        self.up(room)
+
+    def _bring_up(self, room: str, stacks: dict[str, Stack]) -> None:
+        self.report("[4/6] stacks (the first run builds the images: a few minutes)")
+        enabled = [s.name for s in stacks.values() if s.dispatch_enabled_in_env()]
+        if len(enabled) > 1:
+            raise LabError(f"both stacks of {room} have CORE_DISPATCH_ENABLED=true in .env: starting both would be "
+                           f"dual control. Set it false on the standby first.")
         for stack in stacks.values():
             self.report(f"      {stack.name}: docker compose --env-file .env up -d --build")
-            docker_cli.compose(stack.directory, "--progress", "plain", "up", "-d", "--build", on_line=self._compose_line)
+            try:
+                docker_cli.compose(stack.directory, "--progress", "plain", "up", "-d", "--build", on_line=self._compose_line)
+            except RuntimeError as exc:
+                raise LabError(str(exc)) from None
         for stack in stacks.values():
             broker = stack.broker()
             status_topic = stack.topics().status
             if not wait_for(lambda b=broker, s=status_topic: (read_retained(b, s) or {}).get("online") is True, 90):
                 raise LabError(f"{stack.name}: sentient-core did not come online on {broker} within 90s "
                                f"(see: cd {stack.directory} && docker compose --env-file .env logs sentient-core)")
-        done(t, ", ".join(f"{s.name} up (dispatch {'on' if s.dispatch_enabled_in_env() else 'off'})" for s in stacks.values()))
 
+    def _dns_and_controller(self, room: str, stacks: dict[str, Stack], step, done) -> None:
         t = step(5, "DNS server")
         name = broker_hostname(room, self.dns_settings.domain)
         try:
@@ -169,7 +206,6 @@ class Lab:
             raise LabError(f"controller {DEFAULT_DEVICE} did not connect: {state.get('last_error') or 'no state yet'}; "
                            f"see {self.processes.log_path(self.controller_name(room))}")
         done(t, f"{DEFAULT_DEVICE} connected to {self.controller_state(room).get('broker')} through {name}")
-        self.report(f"lab up: {room} ready in {time.monotonic() - started:.1f}s")
 
     def _compose_line(self, line: str) -> None:
         if self.verbose or _PROGRESS_LINE.search(line):
@@ -202,21 +238,35 @@ class Lab:
     def down(self, rooms: list[str] | None = None, purge: bool = False) -> list[str]:
         """Tear rooms down (all lab rooms by default). Returns what is left behind (empty: clean)."""
         registry = self.lab_rooms()
+        unknown = [room for room in rooms or () if room not in registry]
+        if unknown:
+            # Never `down -v` a stack the lab did not bring up: it may be an operator's own.
+            raise LabError(f"not a lab room: {', '.join(unknown)} (lab rooms: {', '.join(sorted(registry)) or 'none'})")
+        try:
+            docker_cli.check_docker()
+        except docker_cli.DockerUnavailable as exc:
+            raise LabError(f"cannot tear down: {exc}") from None
         targets = rooms or sorted(registry)
         leftovers: list[str] = []
         for room in targets:
+            room_leftovers: list[str] = []
             for stack in self.stacks(room).values():
                 if stack.exists():
                     self.report(f"{stack.name}: docker compose --env-file .env down -v --remove-orphans")
-                    docker_cli.compose(stack.directory, "down", "-v", "--remove-orphans", "--timeout", "5", check=False)
+                    result = docker_cli.compose(stack.directory, "down", "-v", "--remove-orphans", "--timeout", "5", check=False)
+                    if result.returncode != 0:
+                        room_leftovers.append(f"{stack.name} (compose down failed: {result.stderr.strip()[-200:]})")
                 for kind, names in docker_cli.project_resources(stack.name).items():
-                    leftovers += [f"{kind[:-1]} {n}" for n in names]
+                    room_leftovers += [f"{kind[:-1]} {n}" for n in names]
+            leftovers += room_leftovers
             for name in self.processes.names():
                 if name.startswith(f"controller-{room}-"):
                     self.processes.stop(name)
                     (self.state_dir / f"{name}.json").unlink(missing_ok=True)
                     self.report(f"stopped {name}")
             self.dns.remove(broker_hostname(room, self.dns_settings.domain))
+            if room_leftovers:
+                continue  # keep the room registered and its directories: they are still in use
             if purge and registry.get(room, {}).get("created"):
                 for stack in self.stacks(room).values():
                     shutil.rmtree(stack.directory, ignore_errors=True)
@@ -243,7 +293,10 @@ class Lab:
                     lines.append(f"  {stack.name}: missing ({stack.directory})")
                     continue
                 ps = docker_cli.compose(stack.directory, "ps", "-a", "--format", "{{.Service}}={{.State}}", check=False)
-                services = " ".join(sorted(ps.stdout.split())) or "no containers"
+                if ps.returncode != 0:
+                    services = "unknown (docker does not answer)"
+                else:
+                    services = " ".join(sorted(ps.stdout.split())) or "no containers"
                 env = stack.env()
                 flags = f"dispatch {'on' if is_true(env.get('CORE_DISPATCH_ENABLED')) else 'off'} in .env"
                 lines.append(f"  {stack.name} ({stack.broker().host}): {services}; {flags}")

@@ -10,21 +10,24 @@ ROOMS_DIR=${ROOMS_DIR:-$STACK_ROOT/infra/rooms}
 die() { echo "$(basename "$0"): $*" >&2; exit 1; }
 usage_error() { echo "$(basename "$0"): $*" >&2; echo "$USAGE" >&2; exit 2; }
 
-# The project's Python (its virtualenv when there is one), which has python-dotenv.
+# The project's Python: the virtualenv beside these scripts, the stack root's, or python3,
+# whichever has runbook-tui's libraries (python-dotenv, paho-mqtt).
 runbook_python() {
   local py
-  for py in "$STACK_ROOT/.venv/bin/python" "$(command -v python3 || true)"; do
-    if [ -n "$py" ] && [ -x "$py" ] && "$py" -c 'import dotenv' 2>/dev/null; then
+  for py in "$(dirname "$SCRIPTS_DIR")/.venv/bin/python" "$STACK_ROOT/.venv/bin/python" "$(command -v python3 || true)"; do
+    if [ -n "$py" ] && [ -x "$py" ] && "$py" -c 'import dotenv, paho.mqtt.enums' 2>/dev/null; then
       echo "$py"; return 0
     fi
   done
-  die "no Python with python-dotenv found; run 'bash infra/host/setup.sh' (or: pip install python-dotenv)"
+  return 1
 }
+RUNBOOK_PY=$(runbook_python) \
+  || die "no Python with runbook-tui's libraries found; run 'bash infra/host/setup.sh' (or: pip install python-dotenv 'paho-mqtt>=2')"
 
 # env_get FILE KEY: the value of KEY in a .env file, parsed by python-dotenv (the same rules
 # compose and the tool use), so quoting and comments are read the same way everywhere.
 env_get() {
-  "$(runbook_python)" - "$1" "$2" <<'PY'
+  "$RUNBOOK_PY" - "$1" "$2" <<'PY'
 import sys
 from dotenv import dotenv_values
 print(dotenv_values(sys.argv[1]).get(sys.argv[2]) or "")
@@ -43,7 +46,7 @@ require_stack() {
 
 # env_keys FILE: the keys a .env file sets, one a line.
 env_keys() {
-  "$(runbook_python)" - "$1" <<'PY'
+  "$RUNBOOK_PY" - "$1" <<'PY'
 import sys
 from dotenv import dotenv_values
 print("\n".join(dotenv_values(sys.argv[1])))

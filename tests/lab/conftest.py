@@ -24,9 +24,9 @@ class LabHandle:
     def env(self) -> dict[str, str]:
         return {"RUNBOOK_STACK_ROOT": str(self.root), "RUNBOOK_LAB_DNS_PORT": TEST_DNS_PORT}
 
-    def sh(self, cmd: str, timeout: float = 600, check: bool = False):
+    def sh(self, cmd: str, timeout: float = 600, check: bool = False, env: dict[str, str] | None = None):
         """A command line run from the stack root, as the runbook runs its commands."""
-        return run(cmd, self.root, self.env(), timeout, check)
+        return run(cmd, self.root, {**self.env(), **(env or {})}, timeout, check)
 
     def stack_env(self, stack: str) -> dict[str, str]:
         return {k: v or "" for k, v in dotenv_values(self.root / "infra" / "rooms" / stack / ".env").items()}
@@ -55,6 +55,12 @@ def lab(tmp_path_factory) -> LabHandle:
     for addr in ("127.0.0.2", "127.0.0.3"):
         if _port_in_use(addr, 1883):
             pytest.fail(f"a broker already listens on {addr}:1883 (a lab is up?): run 'runbook-tui lab down' first")
+    # The tests' rooms use the lab's compose project names: never take over someone's stack.
+    taken = subprocess.run(["docker", "ps", "-a", "--filter", "label=com.docker.compose.project",
+                            "--format", "{{.Label \"com.docker.compose.project\"}}"], capture_output=True, text=True).stdout.split()
+    clash = sorted({p for p in taken if p.split("-")[0] in ("room1", "room2", "room3")})
+    if clash:
+        pytest.fail(f"compose projects {', '.join(clash)} exist on this engine: run 'runbook-tui lab down' first")
     root = make_stack_root(tmp_path_factory.mktemp("lab") / "stack")
     handle = LabHandle(root, 0.0, "")
     t0 = time.monotonic()

@@ -18,10 +18,13 @@ SMOKE = ("scripts/core-dispatch.sh --room room1 --device sim1 --action SET "
          "--params '{\"note\":\"promotion smoke test\"}'")
 
 
-def creds(lab, stack: str) -> str:
-    env = lab.stack_env(stack)
-    # As the runbook writes it: variables on the command, for that command only.
-    return f"MQTT_USERNAME={env['MQTT_USERNAME']} MQTT_PASSWORD={env['MQTT_PASSWORD']}"
+# As the runbook writes it: variables on the command line, for that command only. The
+# password itself comes from the test's environment, so it is not in any process's argv.
+CREDS = 'MQTT_USERNAME=sentient MQTT_PASSWORD="$STACK_MQTT_PASSWORD"'
+
+
+def secret(lab, stack: str) -> dict[str, str]:
+    return {"STACK_MQTT_PASSWORD": lab.stack_env(stack)["MQTT_PASSWORD"]}
 
 
 def request_id(output: str) -> str:
@@ -34,7 +37,7 @@ def shared():
 
 
 def test_dispatch_through_the_primary_completes_and_is_recorded(lab, shared):
-    r = lab.sh(f"MQTT_HOST=localhost MQTT_PORT=1883 {creds(lab, 'room1-primary')} {SMOKE}")
+    r = lab.sh(f"MQTT_HOST=localhost MQTT_PORT=1883 {CREDS} {SMOKE}", env=secret(lab, "room1-primary"))
     assert r.returncode == 0, r.stdout + r.stderr
     for stage in ("command", "ack", "complete", "result"):
         assert re.search(rf"<- {stage}\s", r.stdout), r.stdout
@@ -46,7 +49,7 @@ def test_dispatch_through_the_primary_completes_and_is_recorded(lab, shared):
 
 
 def test_standby_rejects_dispatch_before_promotion(lab):
-    r = lab.sh(f"MQTT_HOST=localhost MQTT_PORT=1884 {creds(lab, 'room1-standby')} {SMOKE}")
+    r = lab.sh(f"MQTT_HOST=localhost MQTT_PORT=1884 {CREDS} {SMOKE}", env=secret(lab, "room1-standby"))
     assert r.returncode == 3, r.stdout + r.stderr
     assert "REJECTED: dispatch disabled" in r.stderr
     assert "<- command" not in r.stdout  # no device was commanded
@@ -98,7 +101,7 @@ def test_v8_promotion_with_the_runbooks_own_commands(lab):
     device = read_retained(standby, "rooms/room1/devices/sim1/status")
     assert device["online"] is True and device["broker"] == "127.0.0.3"
     # 3.4 Verify end-to-end dispatch against the standby broker endpoint.
-    r = lab.sh(f"MQTT_HOST=localhost MQTT_PORT=1884 {creds(lab, 'room1-standby')} {SMOKE}")
+    r = lab.sh(f"MQTT_HOST=localhost MQTT_PORT=1884 {CREDS} {SMOKE}", env=secret(lab, "room1-standby"))
     assert r.returncode == 0, r.stdout + r.stderr
     assert "(from room1-standby)" in r.stdout
     assert re.search(r"<- ack\s", r.stdout) and re.search(r"<- complete\s", r.stdout)
@@ -108,3 +111,12 @@ def test_v8_promotion_with_the_runbooks_own_commands(lab):
     status = lab.sh("runbook-tui lab status", check=True).stdout
     assert "room1-primary (127.0.0.2): no containers" in status
     assert "controller sim1: connected to 127.0.0.3 (standby)" in status
+
+
+def test_lab_up_after_a_promotion_does_not_restart_the_primary(lab):
+    r = lab.sh("runbook-tui lab up room1", check=True)
+    assert "checked, not started" in r.stdout
+    assert "room1-primary: no containers (left as it is)" in r.stdout
+    status = lab.sh("runbook-tui lab status", check=True).stdout
+    assert "room1-primary (127.0.0.2): no containers" in status
+    assert "mqtt.room1.sentientengine.ai -> 127.0.0.3 (standby)" in status

@@ -14,14 +14,13 @@ def test_second_room_comes_up_beside_room1(lab):
         assert (p["MQTT_BIND_ADDR"], s["MQTT_BIND_ADDR"]) == ("127.0.0.4", "127.0.0.5")
         assert resolve_a("mqtt.room2.sentientengine.ai", "127.0.0.1", int(TEST_DNS_PORT)) == "127.0.0.4"
         assert resolve_a("mqtt.room1.sentientengine.ai", "127.0.0.1", int(TEST_DNS_PORT)) in ("127.0.0.2", "127.0.0.3")
-        r = lab.sh(f"MQTT_HOST=127.0.0.4 MQTT_USERNAME={p['MQTT_USERNAME']} MQTT_PASSWORD={p['MQTT_PASSWORD']} "
-                   "scripts/core-dispatch.sh --room room2 --device sim1 --action SET")
+        r = lab.sh("MQTT_HOST=127.0.0.4 scripts/core-dispatch.sh --env-file infra/rooms/room2-primary/.env "
+                   "--room room2 --device sim1 --action SET")
         assert r.returncode == 0, r.stdout + r.stderr
         assert "(from room2-primary)" in r.stdout
         # room1's credentials do not open room2's broker.
-        r1 = lab.stack_env("room1-standby")
-        denied = lab.sh(f"MQTT_HOST=127.0.0.4 MQTT_USERNAME={r1['MQTT_USERNAME']} MQTT_PASSWORD={r1['MQTT_PASSWORD']} "
-                        "scripts/core-dispatch.sh --room room2 --device sim1 --action SET")
+        denied = lab.sh("MQTT_HOST=127.0.0.4 scripts/core-dispatch.sh --env-file infra/rooms/room1-standby/.env "
+                        "--room room2 --device sim1 --action SET")
         assert denied.returncode == 6
         status = lab.sh("runbook-tui lab status", check=True).stdout
         assert "room1:" in status and "room2:" in status

@@ -1,0 +1,35 @@
+"""The sensed conditions a checklist may name (guards, done_when, wait steps).
+
+Names and meanings only: the loader validates against this catalogue; the sensing that
+evaluates them lives in runbook_tui.engine.sensing. A name here without an implementation
+there is caught by a test.
+"""
+
+from __future__ import annotations
+
+CONDITIONS: dict[str, str] = {
+    "stack_dirs_absent": "neither stack directory of the room exists yet",
+    "stack_dirs_exist": "both stack directories exist with compose.yaml and .env",
+    "primary_passwd_present": "the primary's mosquitto/passwd exists and is not empty",
+    "standby_passwd_present": "the standby's mosquitto/passwd exists and is not empty",
+    "primary_stack_running": "the primary's mosquitto, sentient-core and db containers are running",
+    "standby_stack_running": "the standby's mosquitto, sentient-core and db containers are running",
+    "primary_core_stopped": "no sentient-core container of the primary is running",
+    "primary_not_dispatching": (
+        "the primary core is not running, and its broker (if it answers) shows no online core with dispatch enabled"
+    ),
+    "standby_not_dispatching": (
+        "the standby core runs with dispatch disabled (in .env and in the running container), or is not running"
+    ),
+    "standby_core_dispatch_enabled": (
+        "the running standby core was started with CORE_DISPATCH_ENABLED=true and reports dispatch_enabled"
+    ),
+    "standby_core_dispatch_disabled": "the running standby core was started with CORE_DISPATCH_ENABLED=false",
+    "primary_core_dispatch_enabled": (
+        "the running primary core was started with CORE_DISPATCH_ENABLED=true and reports dispatch_enabled"
+    ),
+    "dns_points_to_standby": "every configured resolver answers the broker name with the standby broker's address",
+    "dns_points_to_primary": "every configured resolver answers the broker name with the primary broker's address",
+    "broker_name_serves_standby": "the broker reached through the broker name is the standby's (its core reports role standby)",
+    "env_files_aligned": "both .env files agree except role, bind address and ports, and the dispatch flags",
+}

@@ -1,0 +1,422 @@
+"""Loading and validating checklist files.
+
+Checklists are YAML because PyYAML's node tree carries the line of every key and value, so
+each error names file, line and field without a hand-written locator, and block scalars keep
+the runbook's wording and commands verbatim. Values are read from the node tree with strict
+types (a `yes` where text is expected is an error, not a boolean).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from runbook_tui.checklist.conditions import CONDITIONS
+from runbook_tui.checklist.model import (
+    Checklist,
+    Choice,
+    ChoiceOption,
+    Risk,
+    Section,
+    Step,
+    StepType,
+    Variable,
+    placeholders,
+)
+
+_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_STR = "tag:yaml.org,2002:str"
+_INT = "tag:yaml.org,2002:int"
+_FLOAT = "tag:yaml.org,2002:float"
+_BOOL = "tag:yaml.org,2002:bool"
+
+
+@dataclass(frozen=True)
+class ChecklistError:
+    file: Path
+    line: int
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.field}: {self.message}"
+
+
+class ChecklistInvalid(Exception):
+    def __init__(self, errors: list[ChecklistError]) -> None:
+        super().__init__("\n".join(str(e) for e in errors))
+        self.errors = errors
+
+
+# Fields of a step: name -> (kind, step types it applies to; None: every type).
+_COMMON = {"id", "title", "type", "text", "risk", "guards", "done_when", "affects", "when", "optional", "timeout_s"}
+_STEP_FIELDS: dict[str, tuple[str, frozenset[StepType] | None]] = {
+    "id": ("str", None), "title": ("str", None), "type": ("str", None), "text": ("str", None),
+    "risk": ("str", None), "guards": ("condlist", None), "done_when": ("cond", None), "affects": ("strlist", None),
+    "when": ("when", None), "optional": ("bool", None), "timeout_s": ("number", None),
+    "command": ("str", frozenset({StepType.COMMAND})), "capture_as": ("name", frozenset({StepType.COMMAND})),
+    "condition": ("cond", frozenset({StepType.WAIT})), "lab_command": ("str", frozenset({StepType.WAIT})),
+    "file": ("str", frozenset({StepType.ENV_EDIT})), "set": ("strmap", frozenset({StepType.ENV_EDIT})),
+    "require": ("strmap", frozenset({StepType.ENV_EDIT})),
+    "broker_host": ("str", frozenset({StepType.DISPATCH_SMOKE})), "broker_port": ("str", frozenset({StepType.DISPATCH_SMOKE})),
+    "credentials_from": ("str", frozenset({StepType.DISPATCH_SMOKE})), "device": ("str", frozenset({StepType.DISPATCH_SMOKE})),
+    "action": ("str", frozenset({StepType.DISPATCH_SMOKE})), "params": ("str", frozenset({StepType.DISPATCH_SMOKE})),
+    "paper_command": ("str", frozenset({StepType.DISPATCH_SMOKE})),
+    "choice": ("str", frozenset({StepType.CHOICE})),
+}
+_REQUIRED_BY_TYPE = {
+    StepType.CONFIRM: (),
+    StepType.COMMAND: ("command",),
+    StepType.ENV_EDIT: ("file", "set"),
+    StepType.WAIT: ("condition",),
+    StepType.DISPATCH_SMOKE: ("broker_host", "broker_port", "credentials_from", "device", "action"),
+    StepType.CHOICE: ("choice",),
+}
+
+
+class _Reader:
+    """Typed reads from the YAML node tree, collecting errors instead of raising."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.errors: list[ChecklistError] = []
+        self.placeholder_uses: list[tuple[str, int, str]] = []  # (name, line, field)
+
+    def error(self, node: Node | None, field: str, message: str) -> None:
+        line = node.start_mark.line + 1 if node is not None else 1
+        self.errors.append(ChecklistError(self.path, line, field, message))
+
+    def mapping(self, node: Node, field: str, allowed: set[str] | None = None) -> dict[str, tuple[Node, Node]] | None:
+        if not isinstance(node, MappingNode):
+            self.error(node, field, f"expected a mapping, found {_kind(node)}")
+            return None
+        out: dict[str, tuple[Node, Node]] = {}
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, ScalarNode) else None
+            if not isinstance(key, str):
+                self.error(key_node, field, "keys must be plain names")
+                continue
+            sub = f"{field}.{key}" if field else key
+            if key in out:
+                self.error(key_node, sub, f"duplicate key '{key}'")
+                continue
+            if allowed is not None and key not in allowed:
+                self.error(key_node, sub, f"unknown field '{key}' (expected one of: {', '.join(sorted(allowed))})")
+                continue
+            out[key] = (key_node, value_node)
+        return out
+
+    def text(self, node: Node, field: str, track: bool = True) -> str | None:
+        if not isinstance(node, ScalarNode) or node.tag != _STR:
+            self.error(node, field, f"expected text, found {_kind(node)}" + (" (quote it)" if isinstance(node, ScalarNode) else ""))
+            return None
+        if track:
+            for name in placeholders(node.value):
+                self.placeholder_uses.append((name, node.start_mark.line + 1, field))
+        return node.value
+
+    def required(self, fields: dict[str, tuple[Node, Node]], name: str, parent: Node, field: str) -> Node | None:
+        if name not in fields:
+            self.error(parent, f"{field}.{name}" if field else name, f"missing required field '{name}'")
+            return None
+        return fields[name][1]
+
+    def text_list(self, node: Node, field: str) -> list[tuple[str, Node]]:
+        if not isinstance(node, SequenceNode):
+            self.error(node, field, f"expected a list, found {_kind(node)}")
+            return []
+        out = []
+        for i, item in enumerate(node.value):
+            value = self.text(item, f"{field}[{i}]")
+            if value is not None:
+                out.append((value, item))
+        return out
+
+
+def _kind(node: Node) -> str:
+    if isinstance(node, MappingNode):
+        return "a mapping"
+    if isinstance(node, SequenceNode):
+        return "a list"
+    return {_STR: "text", _INT: "a number", _FLOAT: "a number", _BOOL: "a boolean"}.get(
+        node.tag, "nothing" if node.tag.endswith(":null") else node.tag)
+
+
+def load_checklist(path: Path | str) -> Checklist:
+    """The checklist in `path`, or ChecklistInvalid listing every error."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ChecklistInvalid([ChecklistError(path, 1, "file", exc.strerror or str(exc))]) from None
+    try:
+        root = yaml.compose(raw.decode("utf-8"), Loader=yaml.SafeLoader)
+    except UnicodeDecodeError as exc:
+        raise ChecklistInvalid([ChecklistError(path, 1, "file", f"not UTF-8 text ({exc.reason})")]) from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 1
+        raise ChecklistInvalid([ChecklistError(path, line, "syntax", f"{exc.problem or exc.context}")]) from None
+    if root is None:
+        raise ChecklistInvalid([ChecklistError(path, 1, "file", "the file is empty")])
+    r = _Reader(path)
+    checklist = _build(r, root, path, hashlib.sha256(raw).hexdigest())
+    if r.errors or checklist is None:
+        raise ChecklistInvalid(sorted(r.errors, key=lambda e: e.line))
+    return checklist
+
+
+def _build(r: _Reader, root: Node, path: Path, sha: str) -> Checklist | None:
+    top = r.mapping(root, "", {"checklist", "variables", "choices", "sections"})
+    if top is None:
+        return None
+    head = r.required(top, "checklist", root, "")
+    meta = {}
+    if head is not None:
+        fields = r.mapping(head, "checklist", {"id", "name", "revision", "source", "intro"}) or {}
+        for name in ("id", "name", "revision"):
+            node = r.required(fields, name, head, "checklist")
+            meta[name] = r.text(node, f"checklist.{name}") if node is not None else None
+        for name in ("source", "intro"):
+            meta[name] = r.text(fields[name][1], f"checklist.{name}") if name in fields else ""
+        if meta.get("id") and not _ID.match(meta["id"]):
+            r.error(fields["id"][1], "checklist.id", "use lower-case letters, digits and dashes")
+
+    variables = _variables(r, top["variables"][1]) if "variables" in top else {}
+    choices = _choices(r, top["choices"][1]) if "choices" in top else {}
+    sections: list[Section] = []
+    sections_node = r.required(top, "sections", root, "")
+    if sections_node is not None:
+        sections = _sections(r, sections_node, choices)
+
+    for name, line, field in r.placeholder_uses:
+        if name not in variables:
+            known = ", ".join(sorted(variables)) or "none declared"
+            r.errors.append(ChecklistError(path, line, field, f"unknown variable '{{{{{name}}}}}' (declared: {known})"))
+    if r.errors:
+        return None
+    return Checklist(
+        id=meta["id"], name=meta["name"], revision=meta["revision"], source=meta["source"], intro=meta["intro"],
+        variables=variables, choices=choices, sections=tuple(sections), path=path, sha256=sha,
+    )
+
+
+def _variables(r: _Reader, node: Node) -> dict[str, Variable]:
+    out: dict[str, Variable] = {}
+    for name, (key_node, value_node) in (r.mapping(node, "variables") or {}).items():
+        field = f"variables.{name}"
+        if not _NAME.match(name):
+            r.error(key_node, field, "variable names are letters, digits and underscores")
+            continue
+        fields = r.mapping(value_node, field, {"default", "description", "from_env"})
+        if fields is None:
+            continue
+        desc_node = r.required(fields, "description", value_node, field)
+        description = r.text(desc_node, f"{field}.description") if desc_node is not None else ""
+        default = None
+        if "default" in fields:
+            d = fields["default"][1]
+            if isinstance(d, ScalarNode) and d.tag in (_STR, _INT):
+                default = d.value
+                for used in placeholders(d.value):
+                    r.placeholder_uses.append((used, d.start_mark.line + 1, f"{field}.default"))
+            else:
+                r.error(d, f"{field}.default", f"expected text, found {_kind(d)}")
+        from_env = None
+        if "from_env" in fields:
+            spec = r.text(fields["from_env"][1], f"{field}.from_env", track=False)
+            if spec is not None:
+                role, _, key = spec.partition(":")
+                if role not in ("primary", "standby") or not _NAME.match(key):
+                    r.error(fields["from_env"][1], f"{field}.from_env", "expected primary:KEY or standby:KEY")
+                else:
+                    from_env = (role, key)
+        out[name] = Variable(name, default, description or "", from_env, key_node.start_mark.line + 1)
+    if out and "room" not in out:
+        r.error(node, "variables.room", "every checklist declares the variable 'room'")
+    return out
+
+
+def _choices(r: _Reader, node: Node) -> dict[str, Choice]:
+    out: dict[str, Choice] = {}
+    for cid, (key_node, value_node) in (r.mapping(node, "choices") or {}).items():
+        field = f"choices.{cid}"
+        fields = r.mapping(value_node, field, {"prompt", "default", "options"})
+        if fields is None:
+            continue
+        prompt_node = r.required(fields, "prompt", value_node, field)
+        prompt = r.text(prompt_node, f"{field}.prompt") if prompt_node is not None else ""
+        options: dict[str, ChoiceOption] = {}
+        options_node = r.required(fields, "options", value_node, field)
+        for key, (_k, opt_node) in ((r.mapping(options_node, f"{field}.options") or {}) if options_node else {}).items():
+            of = f"{field}.options.{key}"
+            opt = r.mapping(opt_node, of, {"label", "text", "warning"})
+            if opt is None:
+                continue
+            label_node = r.required(opt, "label", opt_node, of)
+            options[key] = ChoiceOption(
+                key,
+                (r.text(label_node, f"{of}.label") if label_node is not None else "") or "",
+                (r.text(opt["text"][1], f"{of}.text") if "text" in opt else "") or "",
+                (r.text(opt["warning"][1], f"{of}.warning") if "warning" in opt else "") or "",
+            )
+        default_node = r.required(fields, "default", value_node, field)
+        default = r.text(default_node, f"{field}.default", track=False) if default_node is not None else None
+        if default is not None and options and default not in options:
+            r.error(default_node, f"{field}.default", f"'{default}' is not one of the options ({', '.join(options)})")
+        out[cid] = Choice(cid, prompt or "", default or "", options, key_node.start_mark.line + 1)
+    return out
+
+
+def _sections(r: _Reader, node: Node, choices: dict[str, Choice]) -> list[Section]:
+    if not isinstance(node, SequenceNode):
+        r.error(node, "sections", f"expected a list, found {_kind(node)}")
+        return []
+    sections: list[Section] = []
+    seen_steps: dict[str, int] = {}
+    seen_sections: dict[str, int] = {}
+    for i, section_node in enumerate(node.value):
+        field = f"sections[{i}]"
+        fields = r.mapping(section_node, field, {"id", "title", "steps"})
+        if fields is None:
+            continue
+        sid_node = r.required(fields, "id", section_node, field)
+        sid = r.text(sid_node, f"{field}.id") if sid_node is not None else None
+        if sid is not None:
+            if sid in seen_sections:
+                r.error(sid_node, f"{field}.id", f"duplicate section id '{sid}' (first on line {seen_sections[sid]})")
+            seen_sections[sid] = sid_node.start_mark.line + 1
+        title_node = r.required(fields, "title", section_node, field)
+        title = r.text(title_node, f"{field}.title") if title_node is not None else None
+        steps_node = r.required(fields, "steps", section_node, field)
+        steps: list[Step] = []
+        if steps_node is not None:
+            if not isinstance(steps_node, SequenceNode):
+                r.error(steps_node, f"{field}.steps", f"expected a list, found {_kind(steps_node)}")
+            else:
+                for j, step_node in enumerate(steps_node.value):
+                    step = _step(r, step_node, f"{field}.steps[{j}]", sid or "", choices, seen_steps)
+                    if step is not None:
+                        steps.append(step)
+        sections.append(Section(sid or "", title or "", tuple(steps), section_node.start_mark.line + 1))
+    return sections
+
+
+def _step(r: _Reader, node: Node, field: str, section_id: str, choices: dict[str, Choice],
+          seen: dict[str, int]) -> Step | None:
+    fields = r.mapping(node, field, set(_STEP_FIELDS))
+    if fields is None:
+        return None
+    errors_before = len(r.errors)
+    step_id, title, type_ = (r.required(fields, name, node, field) for name in ("id", "title", "type"))
+    sid = r.text(step_id, f"{field}.id") if step_id is not None else None
+    if sid is not None:
+        if not _ID.match(sid):
+            r.error(step_id, f"{field}.id", "use lower-case letters, digits and dashes")
+        elif sid in seen:
+            r.error(step_id, f"{field}.id", f"duplicate step id '{sid}' (first on line {seen[sid]})")
+        else:
+            seen[sid] = step_id.start_mark.line + 1
+    step_type = None
+    if type_ is not None:
+        t = r.text(type_, f"{field}.type")
+        try:
+            step_type = StepType(t) if t is not None else None
+        except ValueError:
+            r.error(type_, f"{field}.type", f"unknown step type '{t}' (expected one of: {', '.join(s.value for s in StepType)})")
+    values: dict = {}
+    for name, (key_node, value_node) in fields.items():
+        kind, applies = _STEP_FIELDS[name]
+        f = f"{field}.{name}"
+        if step_type is not None and applies is not None and step_type not in applies:
+            r.error(key_node, f, f"'{name}' does not apply to a {step_type.value} step")
+            continue
+        values[name] = _value(r, kind, value_node, f, choices)
+    if step_type is not None:
+        for name in _REQUIRED_BY_TYPE[step_type]:
+            if name not in fields:
+                r.error(node, f"{field}.{name}", f"missing required field '{name}' for a {step_type.value} step")
+    risk = Risk.NORMAL
+    if isinstance(values.get("risk"), str):
+        try:
+            risk = Risk(values["risk"])
+        except ValueError:
+            r.error(fields["risk"][1], f"{field}.risk", f"unknown risk '{values['risk']}' (expected normal, destructive or arming)")
+    if step_type is StepType.CHOICE and isinstance(values.get("choice"), str) and values["choice"] not in choices:
+        r.error(fields["choice"][1], f"{field}.choice", f"unknown choice '{values['choice']}' (declared: {', '.join(choices) or 'none'})")
+    if len(r.errors) > errors_before or step_type is None or sid is None:
+        return None
+    return Step(
+        id=sid, title=title.value if isinstance(title, ScalarNode) else "", type=step_type, section_id=section_id,
+        line=node.start_mark.line + 1, text=values.get("text") or "", risk=risk,
+        guards=tuple(values.get("guards") or ()), done_when=values.get("done_when"),
+        affects=tuple(values.get("affects") or ()), when=tuple(values.get("when") or ()),
+        optional=bool(values.get("optional", False)), timeout_s=float(values.get("timeout_s", 120.0)),
+        command=values.get("command"), capture_as=values.get("capture_as"), condition=values.get("condition"),
+        lab_command=values.get("lab_command"), file=values.get("file"),
+        set_values=tuple((values.get("set") or {}).items()), require=tuple((values.get("require") or {}).items()),
+        broker_host=values.get("broker_host"), broker_port=values.get("broker_port"),
+        credentials_from=values.get("credentials_from"), device=values.get("device"), action=values.get("action"),
+        params=values.get("params"), paper_command=values.get("paper_command"), choice=values.get("choice"),
+    )
+
+
+def _value(r: _Reader, kind: str, node: Node, field: str, choices: dict[str, Choice]):
+    if kind == "str":
+        return r.text(node, field)
+    if kind == "name":
+        value = r.text(node, field, track=False)
+        if value is not None and not _NAME.match(value):
+            r.error(node, field, "expected a variable name")
+        return value
+    if kind == "bool":
+        if not isinstance(node, ScalarNode) or node.tag != _BOOL:
+            r.error(node, field, f"expected true or false, found {_kind(node)}")
+            return False
+        return node.value.lower() in ("true", "yes", "on")
+    if kind == "number":
+        if not isinstance(node, ScalarNode) or node.tag not in (_INT, _FLOAT):
+            r.error(node, field, f"expected a number of seconds, found {_kind(node)}")
+            return 120.0
+        value = float(node.value)
+        if value <= 0:
+            r.error(node, field, "must be more than 0")
+        return value
+    if kind in ("cond", "condlist"):
+        items = [(r.text(node, field, track=False), node)] if kind == "cond" else [
+            (v, n) for v, n in r.text_list(node, field)]
+        for value, item in items:
+            if value is not None and value not in CONDITIONS:
+                r.error(item, field, f"unknown condition '{value}' (known: {', '.join(sorted(CONDITIONS))})")
+        return items[0][0] if kind == "cond" else tuple(v for v, _ in items if v)
+    if kind == "strlist":
+        return tuple(v for v, _ in r.text_list(node, field))
+    if kind == "strmap":
+        out = {}
+        for key, (_k, value_node) in (r.mapping(node, field) or {}).items():
+            if not _NAME.match(key):
+                r.error(_k, f"{field}.{key}", "expected a variable name")
+            value = r.text(value_node, f"{field}.{key}")
+            if value is not None:
+                out[key] = value
+        return out
+    if kind == "when":
+        out = []
+        for cid, (key_node, value_node) in (r.mapping(node, field) or {}).items():
+            if cid not in choices:
+                r.error(key_node, f"{field}.{cid}", f"unknown choice '{cid}' (declared: {', '.join(choices) or 'none'})")
+                continue
+            allowed = []
+            for option, item in r.text_list(value_node, f"{field}.{cid}"):
+                if option not in choices[cid].options:
+                    r.error(item, f"{field}.{cid}", f"'{option}' is not an option of {cid} ({', '.join(choices[cid].options)})")
+                allowed.append(option)
+            out.append((cid, tuple(allowed)))
+        return out
+    raise AssertionError(kind)

@@ -1,0 +1,146 @@
+"""The runbook as data: checklists, sections, steps, variables and choices.
+
+Immutable; built and validated by runbook_tui.checklist.loader. Every element keeps the
+line it was written on, so later errors (a failed variable, a guard) can point at it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+
+
+class StepType(StrEnum):
+    CONFIRM = "confirm"  # open-loop: the operator's confirmation
+    COMMAND = "command"  # a shell command, run from the stack root
+    ENV_EDIT = "env_edit"  # set keys in a stack's .env
+    WAIT = "wait"  # closed-loop: wait until a sensed condition holds
+    DISPATCH_SMOKE = "dispatch_smoke"  # one dispatch followed to ack and complete
+    CHOICE = "choice"  # a decision that selects later steps
+
+
+class Risk(StrEnum):
+    NORMAL = "normal"
+    DESTRUCTIVE = "destructive"  # stops or removes something: confirmation by typing the room id
+    ARMING = "arming"  # can make something move or dispatch: same
+
+
+@dataclass(frozen=True)
+class Variable:
+    name: str
+    default: str | None
+    description: str
+    from_env: tuple[str, str] | None  # (role, KEY): read from that stack's .env when it exists
+    line: int
+
+
+@dataclass(frozen=True)
+class ChoiceOption:
+    key: str
+    label: str
+    text: str
+    warning: str
+
+
+@dataclass(frozen=True)
+class Choice:
+    id: str
+    prompt: str
+    default: str
+    options: dict[str, ChoiceOption]
+    line: int
+
+
+@dataclass(frozen=True)
+class Step:
+    id: str
+    title: str
+    type: StepType
+    section_id: str
+    line: int
+    text: str = ""
+    risk: Risk = Risk.NORMAL
+    guards: tuple[str, ...] = ()
+    done_when: str | None = None
+    affects: tuple[str, ...] = ()
+    when: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (choice id, allowed options)
+    optional: bool = False
+    timeout_s: float = 120.0
+    # command
+    command: str | None = None
+    capture_as: str | None = None
+    # wait
+    condition: str | None = None
+    lab_command: str | None = None
+    # env_edit
+    file: str | None = None
+    set_values: tuple[tuple[str, str], ...] = ()
+    require: tuple[tuple[str, str], ...] = ()
+    # dispatch_smoke
+    broker_host: str | None = None
+    broker_port: str | None = None
+    credentials_from: str | None = None
+    device: str | None = None
+    action: str | None = None
+    params: str | None = None
+    paper_command: str | None = None
+    # choice
+    choice: str | None = None
+
+    @property
+    def closed_loop(self) -> bool:
+        """Turns done on sensed evidence rather than on the operator's word."""
+        return self.type in (StepType.WAIT, StepType.DISPATCH_SMOKE) or self.done_when is not None
+
+    def applies(self, choices: dict[str, str]) -> bool:
+        return all(choices.get(choice) in allowed for choice, allowed in self.when)
+
+
+@dataclass(frozen=True)
+class Section:
+    id: str
+    title: str
+    steps: tuple[Step, ...]
+    line: int
+
+
+@dataclass(frozen=True)
+class Checklist:
+    id: str
+    name: str
+    revision: str
+    source: str
+    intro: str
+    variables: dict[str, Variable]
+    choices: dict[str, Choice]
+    sections: tuple[Section, ...]
+    path: Path
+    sha256: str
+
+    def steps(self) -> list[Step]:
+        return [step for section in self.sections for step in section.steps]
+
+    def step(self, step_id: str) -> Step:
+        for step in self.steps():
+            if step.id == step_id:
+                return step
+        raise KeyError(step_id)
+
+
+def substitute(template: str, values: dict[str, str]) -> str:
+    """Fill {{name}} placeholders; every name must be known (the loader checks this)."""
+    return PLACEHOLDER.sub(lambda m: values[m.group(1)], template)
+
+
+def placeholders(template: str) -> list[str]:
+    return PLACEHOLDER.findall(template)
+
+
+@dataclass
+class ResolvedVariables:
+    values: dict[str, str] = field(default_factory=dict)
+    origins: dict[str, str] = field(default_factory=dict)  # name -> "given", "default", ".env of standby"
