@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from runbook_tui.engine.envedit import EnvChangedError, EnvEditError, EnvSnapshot, apply_edit, quote_value, render
 
+
 def _ambiguous(v: str) -> bool:
     """Values no .env spelling gives to compose and python-dotenv alike (refused, tested below)."""
     return "${" in v or ("$" in v and any(c in v for c in "'\\\n\r"))

@@ -1,0 +1,1 @@
+"""The runbook as data: model, loader and validator, variables, the printable plan."""

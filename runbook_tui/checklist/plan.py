@@ -1,0 +1,87 @@
+"""The printable plan: every step with its resolved command or action.
+
+It is the dry run before an incident and the paper fallback during one: it needs no
+terminal UI and no live system, only the checklist and the stack root.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from runbook_tui.checklist.conditions import CONDITIONS
+from runbook_tui.checklist.model import Checklist, Step, StepType, substitute
+from runbook_tui.checklist.variables import resolve_variables
+
+
+def step_action(step: Step, values: dict[str, str], lab: bool = False) -> list[str]:
+    """What running the step does, as lines an operator can read (and type)."""
+    def s(text: str | None) -> str:
+        return " ".join(substitute(text or "", values).split())
+
+    if step.type is StepType.COMMAND:
+        return [f"$ {s(step.command)}"]
+    if step.type is StepType.ENV_EDIT:
+        lines = [f"edit {s(step.file)}: " + ", ".join(f"{k}={substitute(v, values)}" for k, v in step.set_values)]
+        if step.require:
+            lines.append("  keep: " + ", ".join(f"{k}={substitute(v, values)}" for k, v in step.require))
+        return lines
+    if step.type is StepType.WAIT:
+        lines = [f"wait until: {CONDITIONS[step.condition or '']}"]
+        if step.lab_command:
+            lines.append(f"$ {s(step.lab_command)}    (lab only)" if not lab else f"$ {s(step.lab_command)}")
+        return lines
+    if step.type is StepType.DISPATCH_SMOKE:
+        if step.paper_command:
+            return [f"$ {s(step.paper_command)}"]
+        return [f"dispatch {s(step.device)} {s(step.action)} via {s(step.broker_host)}:{s(step.broker_port)}"]
+    if step.type is StepType.CHOICE:
+        return [f"choose: {step.choice}"]
+    return ["operator confirms (open loop)"]
+
+
+def render_plan(checklist: Checklist, given: dict[str, str], stack_root: Path, choices: dict[str, str] | None = None) -> str:
+    values = resolve_variables(checklist, given, stack_root).values
+    chosen = {cid: c.default for cid, c in checklist.choices.items()} | (choices or {})
+    out = [
+        f"{checklist.name} ({checklist.revision})",
+        f"checklist {checklist.id}, {checklist.path.name}, sha256 {checklist.sha256}",
+        f"room {values.get('room')}; stack root {stack_root}",
+    ]
+    for cid, option in chosen.items():
+        out.append(f"{cid}: {option} ({checklist.choices[cid].options[option].label})")
+    if checklist.intro:
+        out += ["", substitute(checklist.intro, values)]
+    number = 0
+    for section in checklist.sections:
+        out += ["", section.title]
+        for step in section.steps:
+            if not step.applies(chosen):
+                conds = "; ".join(f"{c} {'/'.join(opts)}" for c, opts in step.when)
+                out.append(f"  [-] {substitute(step.title, values)}  (not used: only with {conds})")
+                continue
+            number += 1
+            tags = [step.type.value]
+            if step.risk.value != "normal":
+                tags.append(f"{step.risk.value}: type the room id")
+            if step.optional:
+                tags.append("optional")
+            if step.done_when:
+                tags.append(f"done when {step.done_when}")
+            if step.guards:
+                tags.append("guard " + ", ".join(step.guards))
+            out.append(f"  [ ] {number:>2}. {substitute(step.title, values)}  ({'; '.join(tags)})")
+            if step.text:
+                for line in substitute(step.text, values).splitlines():
+                    out.append(f"        {line}")
+            for line in step_action(step, values):
+                out.append(f"        {line}")
+            for affected in step.affects:
+                out.append(f"        affects: {substitute(affected, values)}")
+            if step.type is StepType.CHOICE and step.choice:
+                for key, option in checklist.choices[step.choice].options.items():
+                    mark = "x" if chosen.get(step.choice) == key else " "
+                    out.append(f"        ({mark}) {option.label}")
+                warning = checklist.choices[step.choice].options[chosen[step.choice]].warning
+                if warning:
+                    out.append(f"        WARNING: {substitute(warning, values)}")
+    return "\n".join(out) + "\n"

@@ -1,0 +1,57 @@
+"""Resolving a checklist's variables for one run: given values, stack .env files, defaults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from runbook_tui.checklist.model import Checklist, ResolvedVariables, placeholders, substitute
+from runbook_tui.envfile import read_env
+
+
+class VariableError(ValueError):
+    """A variable has no value, or its defaults refer to each other in a loop."""
+
+
+def resolve_variables(checklist: Checklist, given: dict[str, str], stack_root: Path) -> ResolvedVariables:
+    unknown = sorted(set(given) - set(checklist.variables))
+    if unknown:
+        raise VariableError(f"{', '.join(unknown)}: not a variable of {checklist.path.name} "
+                            f"(variables: {', '.join(sorted(checklist.variables))})")
+    resolved = ResolvedVariables()
+    for name, value in given.items():
+        resolved.values[name] = value
+        resolved.origins[name] = "given"
+    pending = [v for v in checklist.variables.values() if v.name not in resolved.values]
+    while pending:
+        progressed = False
+        for var in list(pending):
+            if var.from_env:
+                role, key = var.from_env
+                dir_var = f"{role}_dir"
+                if dir_var in checklist.variables and dir_var not in resolved.values:
+                    continue  # the stack's directory first
+                stack_dir = resolved.values.get(dir_var) or f"infra/rooms/{resolved.values.get('room', '')}-{role}"
+                env_file = stack_root / stack_dir / ".env"
+                if env_file.is_file():
+                    try:
+                        value = read_env(env_file).get(key)
+                    except OSError:
+                        value = None
+                    if value:
+                        resolved.values[var.name] = value
+                        resolved.origins[var.name] = f"{stack_dir}/.env {key}"
+                        pending.remove(var)
+                        progressed = True
+                        continue
+            if var.default is None:
+                raise VariableError(f"variable '{var.name}' needs a value ({var.description})")
+            needed = placeholders(var.default)
+            if all(n in resolved.values for n in needed):
+                resolved.values[var.name] = substitute(var.default, resolved.values)
+                resolved.origins[var.name] = "default"
+                pending.remove(var)
+                progressed = True
+        if not progressed:
+            names = ", ".join(v.name for v in pending)
+            raise VariableError(f"the defaults of {names} refer to each other in a loop")
+    return resolved

@@ -1,0 +1,70 @@
+"""`runbook-tui validate` and `runbook-tui plan`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from runbook_tui.checklist.loader import ChecklistInvalid, load_checklist
+from runbook_tui.checklist.plan import render_plan
+from runbook_tui.checklist.variables import VariableError
+from runbook_tui.lab.cli import default_stack_root
+
+
+def _pairs(values: list[str], what: str) -> dict[str, str]:
+    out = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"{what} '{item}' is not NAME=VALUE")
+        out[key] = value
+    return out
+
+
+def add_checklist_commands(sub: argparse._SubParsersAction) -> None:
+    validate = sub.add_parser("validate", help="check checklist files; errors name file, line and field")
+    validate.add_argument("files", nargs="+", type=Path)
+    validate.set_defaults(handler=_validate)
+    plan = sub.add_parser("plan", help="print every step with its resolved command (dry run, paper fallback)")
+    plan.add_argument("file", type=Path)
+    plan.add_argument("--room", required=True)
+    plan.add_argument("--var", action="append", default=[], metavar="NAME=VALUE", help="set a variable")
+    plan.add_argument("--choice", action="append", default=[], metavar="CHOICE=OPTION", help="e.g. controller_reach=B")
+    plan.add_argument("--stack-root", type=Path, default=None)
+    plan.set_defaults(handler=_plan)
+
+
+def _validate(args: argparse.Namespace) -> int:
+    failed = 0
+    for path in args.files:
+        try:
+            c = load_checklist(path)
+        except ChecklistInvalid as exc:
+            failed += 1
+            for error in exc.errors:
+                print(error, file=sys.stderr)
+            continue
+        print(f"{path}: ok: {c.name} {c.revision}, {len(c.steps())} steps, sha256 {c.sha256[:12]}")
+    return 1 if failed else 0
+
+
+def _plan(args: argparse.Namespace) -> int:
+    try:
+        checklist = load_checklist(args.file)
+    except ChecklistInvalid as exc:
+        for error in exc.errors:
+            print(error, file=sys.stderr)
+        return 1
+    try:
+        given = {"room": args.room} | _pairs(args.var, "--var")
+        choices = _pairs(args.choice, "--choice")
+        known = "; ".join(f"{k}: {'/'.join(c.options)}" for k, c in checklist.choices.items()) or "none"
+        for cid, option in choices.items():
+            if cid not in checklist.choices or option not in checklist.choices[cid].options:
+                raise ValueError(f"--choice {cid}={option}: not a choice of {args.file.name} ({known})")
+        print(render_plan(checklist, given, args.stack_root or default_stack_root(), choices), end="")
+    except (ValueError, VariableError) as exc:
+        print(f"runbook-tui plan: {exc}", file=sys.stderr)
+        return 2
+    return 0
