@@ -1,4 +1,4 @@
-"""`runbook-tui validate` and `runbook-tui plan`."""
+"""`runbook-tui validate`, `plan` and `report`."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 from runbook_tui.checklist.loader import ChecklistInvalid, load_checklist
 from runbook_tui.checklist.plan import render_plan
 from runbook_tui.checklist.variables import VariableError
+from runbook_tui.engine.report import render_report
 from runbook_tui.lab.cli import default_stack_root
 
 
@@ -33,6 +34,10 @@ def add_checklist_commands(sub: argparse._SubParsersAction) -> None:
     plan.add_argument("--choice", action="append", default=[], metavar="CHOICE=OPTION", help="e.g. controller_reach=B")
     plan.add_argument("--stack-root", type=Path, default=None)
     plan.set_defaults(handler=_plan)
+    report = sub.add_parser("report", help="write a run's after-action report (Markdown) from its journal")
+    report.add_argument("journal", type=Path)
+    report.add_argument("-o", "--output", type=Path, help="write to this file (default: standard output)")
+    report.set_defaults(handler=_report)
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -67,4 +72,18 @@ def _plan(args: argparse.Namespace) -> int:
     except (ValueError, VariableError) as exc:
         print(f"runbook-tui plan: {exc}", file=sys.stderr)
         return 2
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    try:
+        text = render_report(args.journal)
+    except (OSError, ValueError) as exc:
+        print(f"runbook-tui report: {exc}", file=sys.stderr)
+        return 1
+    if args.output:
+        args.output.write_text(text)
+        print(f"wrote {args.output}")
+    else:
+        print(text, end="")
     return 0

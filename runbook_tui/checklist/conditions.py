@@ -31,5 +31,6 @@ CONDITIONS: dict[str, str] = {
     "dns_points_to_standby": "every configured resolver answers the broker name with the standby broker's address",
     "dns_points_to_primary": "every configured resolver answers the broker name with the primary broker's address",
     "broker_name_serves_standby": "the broker reached through the broker name is the standby's (its core reports role standby)",
+    "controllers_on_standby": "at least one room controller reports itself online on the standby broker (retained device status)",
     "env_files_aligned": "both .env files agree except role, bind address and ports, and the dispatch flags",
 }

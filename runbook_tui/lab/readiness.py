@@ -16,23 +16,38 @@ from runbook_tui.mqtt_contract import BrokerEndpoint
 
 def read_retained(broker: BrokerEndpoint, topic: str, timeout_s: float = 3.0) -> dict | None:
     """The retained JSON object on `topic`, or None (nothing retained, broker down, refused)."""
-    got: list[dict] = []
+    found = _collect_retained(broker, topic, timeout_s, first_only=True)
+    return next(iter(found.values()), None) if found else None
+
+
+def read_retained_all(broker: BrokerEndpoint, topic_filter: str, window_s: float = 1.0) -> dict[str, dict] | None:
+    """Every retained JSON object under a filter (topic -> object); None if the broker cannot be read."""
+    return _collect_retained(broker, topic_filter, window_s, first_only=False)
+
+
+def _collect_retained(broker: BrokerEndpoint, topic: str, timeout_s: float, first_only: bool) -> dict[str, dict] | None:
+    got: dict[str, dict] = {}
     done = threading.Event()
+    refused: list[bool] = []
 
     def on_connect(c, _u, _f, reason_code, _p):
         if reason_code.is_failure:
+            refused.append(True)
             done.set()
         else:
             c.subscribe(topic, qos=1)
 
     def on_message(_c, _u, msg):
+        if not msg.retain:
+            return
         try:
             body = json.loads(msg.payload.decode("utf-8"))
             if isinstance(body, dict):
-                got.append(body)
+                got[msg.topic] = body
         except (UnicodeDecodeError, ValueError):
             pass
-        done.set()
+        if first_only:
+            done.set()
 
     client = mqtt.Client(CallbackAPIVersion.VERSION2)
     if broker.username:
@@ -49,7 +64,7 @@ def read_retained(broker: BrokerEndpoint, topic: str, timeout_s: float = 3.0) ->
     finally:
         client.disconnect()
         client.loop_stop()
-    return got[0] if got else None
+    return None if refused else got
 
 
 def wait_for(predicate, timeout_s: float, interval_s: float = 0.3) -> bool:

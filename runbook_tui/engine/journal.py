@@ -1,0 +1,70 @@
+"""The run journal: append-only JSON lines, one fsync per record.
+
+Every record is written with a single write() on a file opened O_APPEND and fsynced before
+the call returns, so a crash loses at most the record being written and never tears an
+earlier one. Reading tolerates a torn last line (reported, not fatal).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class JournalContents:
+    records: list[dict]
+    torn: list[str]  # incomplete records (a writer that died mid-write), kept out of `records`
+
+
+def read_journal(path: Path) -> JournalContents:
+    records: list[dict] = []
+    torn: list[str] = []
+    for raw in Path(path).read_bytes().split(b"\n"):
+        if not raw:
+            continue
+        try:
+            record = json.loads(raw)
+        except ValueError:
+            record = None
+        if isinstance(record, dict):
+            records.append(record)
+        else:
+            torn.append(raw.decode("utf-8", errors="replace")[:200])
+    return JournalContents(records, torn)
+
+
+class Journal:
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        existing = read_journal(self.path).records if self.path.exists() else []
+        self._seq = max((r.get("seq", 0) for r in existing), default=0)
+        self._lock = threading.Lock()
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        if self.path.stat().st_size and not self._ends_with_newline():
+            os.write(self._fd, b"\n")  # seal a torn tail so the next record starts clean
+            os.fsync(self._fd)
+
+    def _ends_with_newline(self) -> bool:
+        with open(self.path, "rb") as f:
+            f.seek(-1, os.SEEK_END)
+            return f.read(1) == b"\n"
+
+    def append(self, kind: str, **fields) -> dict:
+        with self._lock:
+            self._seq += 1
+            record = {"seq": self._seq, "ts": round(time.time(), 3), "kind": kind, **fields}
+            os.write(self._fd, (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8"))
+            os.fsync(self._fd)
+            return record
+
+    def close(self) -> None:
+        with self._lock:
+            if self._fd >= 0:
+                os.close(self._fd)
+                self._fd = -1

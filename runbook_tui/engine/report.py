@@ -1,0 +1,108 @@
+"""The after-action report: a run's journal rendered as Markdown.
+
+Built from the journal alone, so it can be produced after a crash, on another machine, or
+long after the incident; every line of it can be traced to a record.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from runbook_tui.engine.journal import read_journal
+
+
+def _clock(ts: float | None) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(ts)) if ts else "-"
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes}m{secs:02d}s" if minutes else f"{seconds:.1f}s"
+
+
+def render_report(journal_path: Path) -> str:
+    contents = read_journal(journal_path)
+    records = contents.records
+    started = next((r for r in records if r["kind"] == "run_started"), None)
+    if started is None:
+        raise ValueError(f"{journal_path}: no run_started record: not a run journal")
+    finished = next((r for r in reversed(records) if r["kind"] == "run_finished"), None)
+    checklist = started["checklist"]
+    states: dict[str, dict] = {}
+    for r in records:
+        if r["kind"] == "step_state":
+            states[r["step"]] = r
+    out = [
+        f"# After-action report: {checklist['name']} ({checklist['revision']})",
+        "",
+        f"- Room: **{started['room']}**{' (training lab)' if started.get('lab') else ''}",
+        f"- Operator: {started.get('operator', '?')}",
+        f"- Checklist: `{checklist['id']}` {checklist['revision']}, sha256 `{checklist['sha256']}`",
+        f"- Started: {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(started['ts']))}",
+    ]
+    if finished:
+        out.append(f"- Finished: {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(finished['ts']))} "
+                   f"({_duration(finished['ts'] - started['ts'])})")
+        out.append(f"- Outcome: **{finished['outcome']}**")
+        if finished.get("deferred"):
+            out.append(f"- Deferred: {', '.join(finished['deferred'])}")
+        if finished.get("open"):
+            out.append(f"- Not done: {', '.join(finished['open'])}")
+    else:
+        out.append("- Outcome: **not finished** (the run did not reach its end; resume it from this journal)")
+    if contents.torn:
+        out.append(f"- {len(contents.torn)} incomplete record(s) from a crash were skipped")
+
+    out += ["", "## Steps", "", "| step | state | time taken | reason / evidence |", "|---|---|---|---|"]
+    for step_id, r in states.items():
+        taken = (r["finished"] - r["started"]) if r.get("finished") and r.get("started") else None
+        detail = "; ".join(x for x in [r.get("reason", "")] + list(r.get("evidence", [])) if x)
+        out.append(f"| {step_id} | {r['state']} | {_duration(taken)} | {detail.replace('|', '/')} |")
+
+    overrides = [r for r in records if r["kind"] == "override"]
+    out += ["", "## Overrides", ""]
+    out += [f"- {_clock(r['ts'])} {r['step']}: {r['what']} overridden by {r.get('operator', '?')}: {r['reason']}"
+            + (f" (failed: {', '.join(r['failed'])})" if r.get("failed") else "") for r in overrides] or ["None."]
+    refusals = [r for r in records if r["kind"] == "guards" and not all(x["holds"] for x in r["results"])]
+    out += ["", "## Guard refusals and overridden guards", ""]
+    out += [f"- {_clock(r['ts'])} {r['step']}: " + "; ".join(f"{x['condition']}: {x['detail']}" for x in r["results"] if not x["holds"])
+            for r in refusals] or ["None."]
+    deferred = [(k, r) for k, r in states.items() if r["state"] in ("deferred", "skipped")]
+    out += ["", "## Deferred and skipped", ""]
+    out += [f"- {k}: {r['state']}: {r.get('reason', '')}" for k, r in deferred] or ["None."]
+
+    out += ["", "## Timeline", ""]
+    for r in records:
+        line = _timeline_line(r)
+        if line:
+            out.append(f"- {_clock(r['ts'])} {line}")
+    return "\n".join(out) + "\n"
+
+
+def _timeline_line(r: dict) -> str | None:
+    kind = r["kind"]
+    if kind == "run_started":
+        return f"run started ({r['checklist']['name']} {r['checklist']['revision']})"
+    if kind == "run_resumed":
+        return "run resumed from the journal"
+    if kind == "run_finished":
+        return f"run finished: {r['outcome']}"
+    if kind == "step_state":
+        return f"{r['step']}: {r['state']}" + (f" ({r['reason']})" if r.get("reason") else "")
+    if kind == "command_finished":
+        return f"{r['step']}: `{r['command']}` exited {r['exit_code']} in {r['duration_s']}s"
+    if kind == "choice":
+        return f"choice {r['choice']}: {r['option']} ({r['label']})"
+    if kind == "env_edit":
+        return f"{r['step']}: edited {Path(r['file']).name}: " + ", ".join(f"{k} {v['from']} -> {v['to']}" for k, v in r["changes"].items())
+    if kind == "dispatch_outcome":
+        return f"{r['step']}: dispatch {r['id']}: {r['verdict']}" + (
+            f", ack {r['ack_ms']} ms, complete {r['complete_ms']} ms" if r["verdict"] == "complete" else f": {r['reason']}")
+    if kind == "override":
+        return f"{r['step']}: override ({r['what']}): {r['reason']}"
+    if kind == "confirmation" and r.get("note"):
+        return f"{r['step']}: confirmed: {r['note']}"
+    return None

@@ -1,0 +1,491 @@
+"""The run engine: one checklist run, its step states, actions, guards and journal.
+
+Principles it enforces (DESIGN.md): nothing changes the world without an explicit call
+with the operator's confirmation (the room id typed out for destructive and arming steps);
+guards are evaluated when the step runs, not when it was shown; closed-loop steps turn done
+only on sensed evidence; skips, deferrals and overrides carry a reason and stay visible;
+every state change, command, confirmation and piece of evidence is journaled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+from runbook_tui.checklist.model import Checklist, Risk, Step, StepType, substitute
+from runbook_tui.checklist.plan import step_action
+from runbook_tui.engine.envedit import EnvEditError, EnvSnapshot, apply_edit
+from runbook_tui.engine.journal import Journal, read_journal
+from runbook_tui.engine.secrets import SECRET_KEY, Masker
+from runbook_tui.engine.sensing import Evidence, Sensors
+from runbook_tui.engine.shell import run_command
+from runbook_tui.envfile import read_env
+from runbook_tui.mqtt_contract import BrokerEndpoint, DispatchRequest, Topics
+from runbook_tui.smoke_dispatch import Verdict, dispatch_and_wait
+
+
+class StepState(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    DEFERRED = "deferred"
+    OVERRIDDEN = "overridden"
+
+
+PASSED = frozenset({StepState.DONE, StepState.SKIPPED, StepState.OVERRIDDEN})
+
+
+@dataclass(frozen=True)
+class StepStatus:
+    state: StepState = StepState.PENDING
+    reason: str = ""
+    evidence: tuple[str, ...] = ()
+    started: float | None = None
+    finished: float | None = None
+
+
+@dataclass(frozen=True)
+class StepChanged:
+    step_id: str
+    status: StepStatus
+
+
+@dataclass(frozen=True)
+class StepOutput:
+    step_id: str
+    line: str
+
+
+class EngineRefusal(Exception):
+    """The call was refused before anything was changed; the message says why."""
+
+
+class GuardRefused(EngineRefusal):
+    def __init__(self, step_id: str, failures: list[Evidence]) -> None:
+        super().__init__(f"{step_id}: guard refused: " + "; ".join(str(f) for f in failures))
+        self.step_id = step_id
+        self.failures = failures
+
+
+@dataclass(frozen=True)
+class ActionPreview:
+    """What running a step would do, for the confirmation: exact commands and what they touch."""
+
+    step_id: str
+    title: str
+    risk: Risk
+    lines: tuple[str, ...]
+    affects: tuple[str, ...]
+    guards: tuple[str, ...]
+    needs_typed_room: bool
+
+
+@dataclass
+class RunConfig:
+    stack_root: Path
+    lab: bool = False
+    wait_poll_s: float = 0.5
+    settle_s: float = 30.0  # how long a command's done_when may take to become true
+    operator: str = field(default_factory=lambda: os.environ.get("USER", "operator"))
+
+
+class RunEngine:
+    def __init__(self, checklist: Checklist, values: dict[str, str], sensors: Sensors, journal: Journal,
+                 config: RunConfig, on_event: Callable[[object], None] | None = None) -> None:
+        self.checklist = checklist
+        self.values = dict(values)
+        self.sensors = sensors
+        self.journal = journal
+        self.config = config
+        self.on_event = on_event
+        self.choices = {cid: c.default for cid, c in checklist.choices.items()}
+        self.statuses: dict[str, StepStatus] = {s.id: StepStatus() for s in checklist.steps()}
+        self.room = values["room"]
+        self._cancel: asyncio.Event | None = None
+        self.masker = Masker.from_env_files(self._env_files())
+
+    # ---- construction ------------------------------------------------------------------
+    @classmethod
+    def start(cls, checklist: Checklist, values: dict[str, str], sensors: Sensors, journal_path: Path,
+              config: RunConfig, on_event=None) -> RunEngine:
+        journal = Journal(journal_path)
+        engine = cls(checklist, values, sensors, journal, config, on_event)
+        journal.append("run_started", checklist={"id": checklist.id, "name": checklist.name, "revision": checklist.revision,
+                                                 "sha256": checklist.sha256, "path": str(checklist.path)},
+                       room=engine.room, variables=engine._masked_values(), lab=config.lab, operator=config.operator,
+                       choices=engine.choices)
+        return engine
+
+    @classmethod
+    def resume(cls, journal_path: Path, checklist: Checklist, sensors: Sensors, config: RunConfig,
+               on_event=None) -> tuple[RunEngine, list[str]]:
+        """Rebuild a run from its journal, then reconcile it with the live system.
+
+        Returns the engine and what reconciling found, in words. Refuses a journal written
+        for another version of the checklist: one checklist version per run.
+        """
+        contents = read_journal(journal_path)
+        started = next((r for r in contents.records if r["kind"] == "run_started"), None)
+        if started is None:
+            raise EngineRefusal(f"{journal_path}: no run_started record: not a run journal")
+        if started["checklist"]["sha256"] != checklist.sha256:
+            raise EngineRefusal(f"{journal_path} was written for {started['checklist']['name']} "
+                                f"{started['checklist']['revision']} (sha256 {started['checklist']['sha256'][:12]}); "
+                                f"{checklist.path} is sha256 {checklist.sha256[:12]}: one checklist version per run")
+        values = dict(started["variables"])
+        for r in contents.records:
+            if r["kind"] == "variable":
+                values[r["name"]] = r["value"]
+        engine = cls(checklist, values, sensors, Journal(journal_path), config, on_event)
+        engine.choices.update(started.get("choices") or {})
+        for r in contents.records:
+            if r["kind"] == "choice":
+                engine.choices[r["choice"]] = r["option"]
+            elif r["kind"] == "step_state" and r["step"] in engine.statuses:
+                engine.statuses[r["step"]] = StepStatus(StepState(r["state"]), r.get("reason", ""),
+                                                        tuple(r.get("evidence", ())), r.get("started"), r.get("finished"))
+        notes = [f"{len(contents.torn)} torn record(s) at a crash were skipped"] if contents.torn else []
+        engine.journal.append("run_resumed", torn=len(contents.torn))
+        for step_id, status in list(engine.statuses.items()):
+            if status.state is StepState.RUNNING:
+                engine._set(step_id, StepStatus(StepState.PENDING, "interrupted: it was running when the tool stopped"))
+                notes.append(f"{step_id}: was running when the tool stopped; back to pending")
+        notes += engine.reconcile()
+        return engine, notes
+
+    # ---- state -------------------------------------------------------------------------
+    def _env_files(self) -> list[Path]:
+        root = self.config.stack_root
+        dirs = [self.values.get(k) for k in ("primary_dir", "standby_dir")]
+        dirs += [f"infra/rooms/{self.values.get('room')}-{role}" for role in ("primary", "standby")]
+        return [root / d / ".env" for d in dirs if d]
+
+    def _masked_values(self) -> dict[str, str]:
+        return {k: self.masker.mask(v) for k, v in self.values.items()}
+
+    def _emit(self, event: object) -> None:
+        if self.on_event:
+            self.on_event(event)
+
+    def _set(self, step_id: str, status: StepStatus) -> None:
+        self.statuses[step_id] = status
+        self.journal.append("step_state", step=step_id, state=status.state.value, reason=self.masker.mask(status.reason),
+                            evidence=[self.masker.mask(e) for e in status.evidence], started=status.started,
+                            finished=status.finished)
+        self._emit(StepChanged(step_id, status))
+
+    def status(self, step_id: str) -> StepStatus:
+        return self.statuses[step_id]
+
+    def applicable_steps(self) -> list[Step]:
+        return [s for s in self.checklist.steps() if s.applies(self.choices)]
+
+    def outcome(self) -> tuple[str, list[str], list[str]]:
+        """("complete" | "complete except deferred items" | "incomplete", deferred ids, open ids)."""
+        deferred, open_ = [], []
+        for step in self.applicable_steps():
+            state = self.statuses[step.id].state
+            if state is StepState.DEFERRED:
+                deferred.append(step.id)
+            elif state not in PASSED:
+                open_.append(step.id)
+        if open_:
+            return "incomplete", deferred, open_
+        return ("complete except deferred items" if deferred else "complete"), deferred, open_
+
+    def finish(self) -> str:
+        verdict, deferred, open_ = self.outcome()
+        self.journal.append("run_finished", outcome=verdict, deferred=deferred, open=open_)
+        return verdict
+
+    # ---- previews, guards, confirmations -----------------------------------------------
+    def preview(self, step_id: str) -> ActionPreview:
+        step = self.checklist.step(step_id)
+        return ActionPreview(step.id, substitute(step.title, self.values), step.risk,
+                             tuple(step_action(step, self.values, self.config.lab)),
+                             tuple(substitute(a, self.values) for a in step.affects), step.guards,
+                             step.risk is not Risk.NORMAL)
+
+    def check_guards(self, step: Step) -> list[Evidence]:
+        return [self.sensors.check(name) for name in step.guards]
+
+    def _require_confirmation(self, step: Step, confirmed: bool, typed_room: str | None) -> None:
+        if step.risk is Risk.NORMAL:
+            if not (confirmed or typed_room == self.room):
+                raise EngineRefusal(f"{step.id}: needs the operator's confirmation")
+        elif typed_room != self.room:
+            raise EngineRefusal(f"{step.id} is {step.risk.value}: type the room id ({self.room}) to confirm")
+
+    def _check_runnable(self, step: Step) -> None:
+        if not step.applies(self.choices):
+            raise EngineRefusal(f"{step.id} does not apply with " +
+                                ", ".join(f"{c}={self.choices.get(c)}" for c, _ in step.when))
+        if self.statuses[step.id].state is StepState.RUNNING:
+            raise EngineRefusal(f"{step.id} is already running")
+
+    def _guards_or_override(self, step: Step, override_reason: str | None, typed_room: str | None) -> tuple[bool, list[str]]:
+        """Evaluate the guards now. Returns (overridden, evidence lines)."""
+        results = self.check_guards(step)
+        self.journal.append("guards", step=step.id, results=[{"condition": e.condition, "holds": e.holds,
+                                                               "detail": self.masker.mask(e.detail)} for e in results])
+        failures = [e for e in results if not e.holds]
+        lines = [f"guard {e}" for e in results]
+        if not failures:
+            return False, lines
+        if override_reason is None:
+            raise GuardRefused(step.id, failures)
+        if typed_room != self.room or not override_reason.strip():
+            raise EngineRefusal(f"{step.id}: overriding a guard takes the room id ({self.room}) typed out and a reason")
+        self.journal.append("override", step=step.id, what="guard", reason=override_reason,
+                            failed=[f.condition for f in failures], operator=self.config.operator)
+        return True, lines
+
+    # ---- operator decisions --------------------------------------------------------------
+    def choose(self, choice_id: str, option: str) -> None:
+        choice = self.checklist.choices[choice_id]
+        if option not in choice.options:
+            raise EngineRefusal(f"{option!r} is not an option of {choice_id} ({', '.join(choice.options)})")
+        self.choices[choice_id] = option
+        self.journal.append("choice", choice=choice_id, option=option, label=choice.options[option].label)
+        for step in self.checklist.steps():
+            if step.type is StepType.CHOICE and step.choice == choice_id:
+                now = time.time()
+                self._set(step.id, StepStatus(StepState.DONE, f"chose {option}: {choice.options[option].label}",
+                                              (f"operator chose {option}",), now, now))
+
+    def mark_done(self, step_id: str, *, confirmed: bool = False, typed_room: str | None = None, note: str = "") -> StepStatus:
+        """The operator's confirmation of an open-loop step."""
+        step = self.checklist.step(step_id)
+        self._check_runnable(step)
+        if step.type is not StepType.CONFIRM:
+            raise EngineRefusal(f"{step_id} is a {step.type.value} step: it turns done by running it or on evidence")
+        self._require_confirmation(step, confirmed, typed_room)
+        now = time.time()
+        self.journal.append("confirmation", step=step_id, operator=self.config.operator, note=note)
+        status = StepStatus(StepState.DONE, note or "confirmed by the operator", (f"confirmed by {self.config.operator}",), now, now)
+        self._set(step_id, status)
+        return status
+
+    def skip(self, step_id: str, reason: str) -> StepStatus:
+        return self._set_with_reason(step_id, StepState.SKIPPED, reason)
+
+    def defer(self, step_id: str, reason: str) -> StepStatus:
+        return self._set_with_reason(step_id, StepState.DEFERRED, reason)
+
+    def override(self, step_id: str, *, typed_room: str, reason: str) -> StepStatus:
+        """Count a step as passed without its evidence (recorded, and shown as overridden)."""
+        if typed_room != self.room:
+            raise EngineRefusal(f"overriding {step_id} takes the room id ({self.room}) typed out")
+        self.journal.append("override", step=step_id, what="step", reason=reason, operator=self.config.operator)
+        return self._set_with_reason(step_id, StepState.OVERRIDDEN, reason)
+
+    def _set_with_reason(self, step_id: str, state: StepState, reason: str) -> StepStatus:
+        step = self.checklist.step(step_id)
+        self._check_runnable(step)
+        if not reason.strip():
+            raise EngineRefusal(f"{state.value} needs a reason")
+        now = time.time()
+        status = StepStatus(state, reason, (), now, now)
+        self._set(step_id, status)
+        return status
+
+    def cancel(self) -> None:
+        """Cancel the running command or wait (TERM, then KILL for commands)."""
+        if self._cancel is not None:
+            self._cancel.set()
+
+    # ---- sensing -----------------------------------------------------------------------
+    def sense(self, step_id: str) -> Evidence | None:
+        step = self.checklist.step(step_id)
+        name = step.done_when or (step.condition if step.type is StepType.WAIT else None)
+        return self.sensors.check(name) if name else None
+
+    def reconcile(self) -> list[str]:
+        """Closed-loop steps not yet passed turn done where their condition holds now."""
+        notes = []
+        for step in self.applicable_steps():
+            status = self.statuses[step.id]
+            if step.type is StepType.DISPATCH_SMOKE:
+                continue  # a dispatch proves itself only by being run
+            evidence = self.sense(step.id)
+            if evidence is None:
+                continue
+            self.journal.append("evidence", step=step.id, condition=evidence.condition, holds=evidence.holds,
+                                detail=self.masker.mask(evidence.detail))
+            if status.state in (StepState.PENDING, StepState.FAILED) and evidence.holds:
+                now = time.time()
+                self._set(step.id, StepStatus(StepState.DONE, "sensed", (str(evidence),), now, now))
+                notes.append(f"{step.id}: done on evidence: {evidence.detail}")
+            elif status.state is StepState.DONE and not evidence.holds:
+                notes.append(f"{step.id}: was done, but now {evidence.condition} does not hold: {evidence.detail}")
+        return notes
+
+    # ---- running -----------------------------------------------------------------------
+    async def run_step(self, step_id: str, *, confirmed: bool = False, typed_room: str | None = None,
+                       override_reason: str | None = None) -> StepStatus:
+        """Run a step's action after its confirmation; guards are checked now."""
+        step = self.checklist.step(step_id)
+        self._check_runnable(step)
+        if step.type is StepType.CONFIRM:
+            return self.mark_done(step_id, confirmed=confirmed, typed_room=typed_room)
+        if step.type is StepType.CHOICE:
+            raise EngineRefusal(f"{step_id}: use choose({step.choice!r}, option)")
+        self._require_confirmation(step, confirmed, typed_room)
+        overridden, evidence = self._guards_or_override(step, override_reason, typed_room)
+        started = time.time()
+        self.journal.append("confirmation", step=step_id, operator=self.config.operator, typed_room=typed_room is not None)
+        self._set(step_id, StepStatus(StepState.RUNNING, "", tuple(evidence), started))
+        self._cancel = asyncio.Event()
+        try:
+            ok, reason, more = await self._perform(step)
+        except Exception as exc:  # noqa: BLE001 - a failed action is a failed step, never a crash
+            ok, reason, more = False, f"{exc.__class__.__name__}: {exc}", []
+        finally:
+            self._cancel = None
+        state = (StepState.OVERRIDDEN if overridden else StepState.DONE) if ok else StepState.FAILED
+        if overridden and ok:
+            reason = f"guard overridden: {override_reason}" + (f"; {reason}" if reason else "")
+        status = StepStatus(state, reason, tuple(evidence + more), started, time.time())
+        self._set(step_id, status)
+        return status
+
+    async def _perform(self, step: Step) -> tuple[bool, str, list[str]]:
+        if step.type is StepType.COMMAND:
+            return await self._run_command(step, substitute(step.command or "", self.values), step.done_when)
+        if step.type is StepType.ENV_EDIT:
+            return self._edit_env(step)
+        if step.type is StepType.WAIT:
+            evidence: list[str] = []
+            if self.config.lab and step.lab_command:
+                ok, reason, evidence = await self._run_command(step, substitute(step.lab_command, self.values), None)
+                if not ok:
+                    return ok, reason, evidence
+            ok, reason, more = await self._wait_for(step, step.condition or "", step.timeout_s)
+            return ok, reason, evidence + more
+        if step.type is StepType.DISPATCH_SMOKE:
+            return await self._smoke(step)
+        raise AssertionError(step.type)
+
+    def _command_env(self) -> dict[str, str]:
+        # As in the lab: a stack's own .env keys are never taken from the environment (compose
+        # would let them win), and the tool's own commands (runbook-tui) are on the PATH.
+        keys: set[str] = set()
+        for path in self._env_files():
+            if path.is_file():
+                keys |= set(read_env(path))
+        env = {k: v for k, v in os.environ.items() if k not in keys}
+        env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
+        return env
+
+    async def _run_command(self, step: Step, command: str, done_when: str | None) -> tuple[bool, str, list[str]]:
+        masked = self.masker.mask(command)
+        self.journal.append("command_started", step=step.id, command=masked, cwd=str(self.config.stack_root))
+        self._emit(StepOutput(step.id, f"$ {masked}"))
+        result = await run_command(command, self.config.stack_root, timeout_s=step.timeout_s, masker=self.masker,
+                                   on_line=lambda line: self._emit(StepOutput(step.id, line)), env=self._command_env(),
+                                   cancel=self._cancel)
+        self.journal.append("command_finished", step=step.id, command=masked, exit_code=result.exit_code,
+                            timed_out=result.timed_out, cancelled=result.cancelled,
+                            duration_s=round(result.duration_s, 3), output=list(result.output_tail))
+        if result.timed_out:
+            return False, f"timed out after {step.timeout_s:g}s (stopped: TERM, then KILL)", []
+        if result.cancelled:
+            return False, "cancelled by the operator (stopped: TERM, then KILL)", []
+        if result.exit_code != 0:
+            last = result.output_tail[-1] if result.output_tail else ""
+            return False, f"exit code {result.exit_code}" + (f": {last}" if last else ""), []
+        if step.capture_as and result.output_tail:
+            value = result.output_tail[-1].strip()
+            self.values[step.capture_as] = value
+            self.journal.append("variable", name=step.capture_as, value=self.masker.mask(value), step=step.id)
+        if done_when:
+            return await self._wait_for(step, done_when, self.config.settle_s, exited_ok=True)
+        return True, "exit code 0", []
+
+    async def _wait_for(self, step: Step, condition: str, timeout_s: float, exited_ok: bool = False) -> tuple[bool, str, list[str]]:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            evidence = await asyncio.to_thread(self.sensors.check, condition)
+            if evidence.holds:
+                self.journal.append("evidence", step=step.id, condition=condition, holds=True,
+                                    detail=self.masker.mask(evidence.detail))
+                return True, "", [str(evidence)]
+            if time.monotonic() >= deadline or (self._cancel is not None and self._cancel.is_set()):
+                self.journal.append("evidence", step=step.id, condition=condition, holds=False,
+                                    detail=self.masker.mask(evidence.detail))
+                prefix = "exit code 0 but " if exited_ok else ""
+                why = "cancelled" if self._cancel is not None and self._cancel.is_set() else f"not within {timeout_s:g}s"
+                return False, f"{prefix}{condition} does not hold ({why}): {evidence.detail}", [str(evidence)]
+            if self._cancel is None:
+                await asyncio.sleep(self.config.wait_poll_s)
+                continue
+            try:
+                await asyncio.wait_for(self._cancel.wait(), self.config.wait_poll_s)
+            except TimeoutError:
+                pass
+
+    def _edit_env(self, step: Step) -> tuple[bool, str, list[str]]:
+        path = self.config.stack_root / substitute(step.file or "", self.values)
+        try:
+            snapshot = EnvSnapshot.read(path)
+        except OSError as exc:
+            return False, f"{path}: {exc.strerror}", []
+        current = snapshot.values()
+        wrong = [f"{k}={current.get(k, '(unset)')} (the step keeps {k}={v})" for k, v in step.require if current.get(k) != v]
+        if wrong:
+            return False, "refused: " + "; ".join(wrong), []
+        changes = {k: substitute(v, self.values) for k, v in step.set_values}
+        try:
+            edit = apply_edit(snapshot, changes)
+        except EnvEditError as exc:
+            return False, str(exc), []
+
+        def shown(key: str, value: str | None) -> str:
+            return "••••••" if SECRET_KEY.search(key) else (value if value is not None else "(unset)")
+
+        lines = [f"{path.name}: {k}: {shown(k, edit.before[k])} -> {shown(k, v)}" for k, v in changes.items()]
+        lines.append(f"backup: {edit.backup.name}; read back and verified")
+        self.journal.append("env_edit", step=step.id, file=str(path), backup=str(edit.backup),
+                            changes={k: {"from": shown(k, edit.before[k]), "to": shown(k, v)} for k, v in changes.items()})
+        for line in lines:
+            self._emit(StepOutput(step.id, line))
+        return True, "", lines
+
+    async def _smoke(self, step: Step) -> tuple[bool, str, list[str]]:
+        creds_file = self.config.stack_root / substitute(step.credentials_from or "", self.values)
+        env = read_env(creds_file)
+        broker = BrokerEndpoint(substitute(step.broker_host or "", self.values), int(substitute(step.broker_port or "", self.values)),
+                                env.get("MQTT_USERNAME") or None, env.get("MQTT_PASSWORD") or None)
+        try:
+            params = json.loads(substitute(step.params or "null", self.values))
+        except ValueError:
+            params = substitute(step.params or "", self.values)
+        request = DispatchRequest(self.room, substitute(step.device or "", self.values), substitute(step.action or "", self.values), params)
+        self.journal.append("dispatch_sent", step=step.id, id=request.id, broker=str(broker), device=request.device,
+                            action=request.action)
+        self._emit(StepOutput(step.id, f"-> dispatch {request.id} via {broker}: {request.device} {request.action}"))
+        loop = asyncio.get_running_loop()
+
+        def note(event) -> None:
+            loop.call_soon_threadsafe(self._emit, StepOutput(step.id, f"<- {event.stage} +{event.at_ms} ms ({event.topic})"))
+
+        outcome = await asyncio.to_thread(dispatch_and_wait, broker, request, Topics.from_env(env), step.timeout_s, note)
+        self.journal.append("dispatch_outcome", step=step.id, id=request.id, verdict=outcome.verdict.name.lower(),
+                            reason=outcome.reason, ack_ms=outcome.latency_ms("ack"), complete_ms=outcome.latency_ms("complete"),
+                            events=[{"stage": e.stage, "at_ms": e.at_ms} for e in outcome.events])
+        if outcome.verdict is Verdict.COMPLETE:
+            stack = next((e.detail.get("stack") for e in outcome.events if e.stage == "result"), "?")
+            return True, "", [f"dispatch {request.id}: ack {outcome.latency_ms('ack')} ms, "
+                              f"complete {outcome.latency_ms('complete')} ms (core {stack})"]
+        missing = outcome.missing()
+        return False, f"{outcome.verdict.name.lower().replace('_', ' ')}: {outcome.reason}" + (
+            f" (not seen: {', '.join(missing)})" if missing else ""), []

@@ -1,0 +1,215 @@
+"""The run engine on local steps: confirmations, states, timeouts, masking, journal, report,
+and a run killed with SIGKILL resumed from its journal. No live system needed: these steps
+are plain shell commands and confirmations."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from runbook_tui.checklist.loader import load_checklist
+from runbook_tui.checklist.variables import resolve_variables
+from runbook_tui.engine.context import site_context
+from runbook_tui.engine.journal import read_journal
+from runbook_tui.engine.report import render_report
+from runbook_tui.engine.run import EngineRefusal, RunConfig, RunEngine, StepOutput, StepState
+from runbook_tui.engine.sensing import Sensors
+from tests.conftest import REPO, run
+
+CHECKLIST = REPO / "tests" / "checklists" / "fixtures" / "drill-steps.yaml"
+
+
+def new_engine(tmp_path: Path, events: list | None = None) -> RunEngine:
+    checklist = load_checklist(CHECKLIST)
+    values = resolve_variables(checklist, {"room": "room9"}, tmp_path).values
+    sensors = Sensors(site_context(values, tmp_path, (("127.0.0.1", 15353),)))
+    return RunEngine.start(checklist, values, sensors, tmp_path / "run.jsonl", RunConfig(tmp_path),
+                           on_event=events.append if events is not None else None)
+
+
+def test_command_step_streams_output_and_is_journaled(tmp_path: Path):
+    events: list = []
+    engine = new_engine(tmp_path, events)
+    status = asyncio.run(engine.run_step("step-01", confirmed=True))
+    assert status.state is StepState.DONE and status.reason == "exit code 0"
+    assert StepOutput("step-01", "room9-marker 1") in events
+    records = read_journal(tmp_path / "run.jsonl").records
+    finished = next(r for r in records if r["kind"] == "command_finished")
+    assert finished["exit_code"] == 0 and finished["output"] == ["room9-marker 1"]
+    assert records[0]["kind"] == "run_started" and records[0]["checklist"]["sha256"] == engine.checklist.sha256
+
+
+def test_nothing_runs_without_confirmation_and_risky_steps_need_the_room_typed(tmp_path: Path):
+    engine = new_engine(tmp_path)
+    with pytest.raises(EngineRefusal, match="needs the operator's confirmation"):
+        asyncio.run(engine.run_step("step-01"))
+    with pytest.raises(EngineRefusal, match=r"destructive: type the room id \(room9\)"):
+        asyncio.run(engine.run_step("danger", confirmed=True))
+    with pytest.raises(EngineRefusal, match="type the room id"):
+        asyncio.run(engine.run_step("danger", typed_room="room1"))
+    assert engine.status("danger").state is StepState.PENDING
+    assert not any(r["kind"] == "command_started" for r in read_journal(tmp_path / "run.jsonl").records)
+    assert asyncio.run(engine.run_step("danger", typed_room="room9")).state is StepState.DONE
+    with pytest.raises(EngineRefusal):
+        engine.mark_done("safe", confirmed=True)
+    assert engine.mark_done("safe", typed_room="room9").state is StepState.DONE
+
+
+def test_timeout_kills_the_whole_process_group(tmp_path: Path):
+    engine = new_engine(tmp_path)
+    t0 = time.monotonic()
+    status = asyncio.run(engine.run_step("slow", confirmed=True))
+    assert status.state is StepState.FAILED and "timed out after 1s" in status.reason
+    assert time.monotonic() - t0 < 10
+    left = subprocess.run(["pgrep", "-f", "sleep 30"], capture_output=True, text=True).stdout.split()
+    assert not left  # neither the foreground nor the backgrounded sleep survived
+
+
+def test_cancel_stops_a_running_command(tmp_path: Path):
+    engine = new_engine(tmp_path)
+
+    async def scenario():
+        task = asyncio.create_task(engine.run_step("slow", confirmed=True))
+        await asyncio.sleep(0.3)
+        engine.cancel()
+        return await task
+
+    status = asyncio.run(scenario())
+    assert status.state is StepState.FAILED and "cancelled by the operator" in status.reason
+
+
+def test_failure_keeps_the_reason(tmp_path: Path):
+    status = asyncio.run(new_engine(tmp_path).run_step("fails", confirmed=True))
+    assert status.state is StepState.FAILED and status.reason == "exit code 3: about to fail"
+
+
+def test_secrets_are_masked_in_output_and_journal(tmp_path: Path, monkeypatch):
+    secret = "s3cr3t-Value-Long"
+    (tmp_path / "infra" / "rooms" / "room9-standby").mkdir(parents=True)
+    (tmp_path / "infra" / "rooms" / "room9-standby" / ".env").write_text(f"MQTT_PASSWORD={secret}\n")
+    monkeypatch.setenv("DRILL_SECRET", secret)
+    events: list = []
+    engine = new_engine(tmp_path, events)
+    asyncio.run(engine.run_step("leaky", confirmed=True))
+    assert secret not in (tmp_path / "run.jsonl").read_text()
+    assert StepOutput("leaky", "pw=••••••") in events
+    assert all(secret not in getattr(e, "line", "") for e in events)
+
+
+def test_skip_defer_override_need_reasons_and_set_the_outcome(tmp_path: Path):
+    engine = new_engine(tmp_path)
+    with pytest.raises(EngineRefusal, match="needs a reason"):
+        engine.skip("step-01", " ")
+    for step in ("step-01", "step-02", "step-03", "step-04", "step-05", "step-06", "step-07", "slow", "fails", "leaky"):
+        engine.skip(step, "not needed in this drill")
+    assert engine.outcome()[0] == "incomplete"
+    with pytest.raises(EngineRefusal, match="room id"):
+        engine.override("step-08", typed_room="wrong", reason="checked by hand")
+    engine.override("step-08", typed_room="room9", reason="checked by hand")
+    asyncio.run(engine.run_step("danger", typed_room="room9"))
+    engine.mark_done("safe", typed_room="room9")
+    engine.defer("later", "after the guests leave")
+    assert engine.finish() == "complete except deferred items"
+    report = render_report(tmp_path / "run.jsonl")
+    assert "**complete except deferred items**" in report and "- Deferred: later" in report
+    assert "step-08: step overridden by" in report and "checked by hand" in report
+    assert "| later | deferred |" in report
+
+
+def test_report_command_writes_markdown(tmp_path: Path):
+    engine = new_engine(tmp_path)
+    asyncio.run(engine.run_step("step-01", confirmed=True))
+    engine.finish()
+    r = run(f"runbook-tui report {tmp_path / 'run.jsonl'} -o {tmp_path / 'report.md'}", REPO, check=True)
+    assert "wrote" in r.stdout
+    text = (tmp_path / "report.md").read_text()
+    assert text.startswith("# After-action report: Drill steps (t1)")
+    assert "`echo room9-marker 1; sleep 0.05` exited 0" in text
+    bad = run(f"runbook-tui report {tmp_path / 'missing.jsonl'}", REPO)
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr
+
+
+RUNNER = """
+import asyncio, sys
+from pathlib import Path
+from tests.engine.test_engine_local import new_engine
+engine = new_engine(Path(sys.argv[1]))
+async def main():
+    while True:
+        for n in range(1, 9):
+            await engine.run_step(f"step-0{n}", confirmed=True)
+asyncio.run(main())
+"""
+
+
+def journal_states(path: Path) -> dict[str, str]:
+    states = {}
+    for r in read_journal(path).records:
+        if r["kind"] == "step_state":
+            states[r["step"]] = r["state"]
+    return states
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.031, 0.077, 0.113])
+def test_kill_9_during_a_run_loses_no_record_and_resumes_with_the_same_states(tmp_path: Path, delay: float):
+    proc = subprocess.Popen([sys.executable, "-c", RUNNER, str(tmp_path)], cwd=REPO,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    journal = tmp_path / "run.jsonl"
+    deadline = time.monotonic() + 30
+    # Let the run get going (several steps done), then kill it at an arbitrary moment.
+    while not (journal.exists() and journal.read_text().count('"command_finished"') >= 3):
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.02)
+    time.sleep(delay)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    contents = read_journal(tmp_path / "run.jsonl")
+    assert not contents.torn
+    seqs = [r["seq"] for r in contents.records]
+    assert seqs == list(range(1, len(seqs) + 1))  # none lost, none out of order
+    assert sum(1 for r in contents.records if r["kind"] == "command_finished") >= 1
+    before = journal_states(tmp_path / "run.jsonl")
+    checklist = load_checklist(CHECKLIST)
+    values = resolve_variables(checklist, {"room": "room9"}, tmp_path).values
+    engine, notes = RunEngine.resume(tmp_path / "run.jsonl", checklist,
+                                     Sensors(site_context(values, tmp_path, (("127.0.0.1", 15353),))), RunConfig(tmp_path))
+    for step_id, state in before.items():
+        if state == "running":
+            assert engine.status(step_id).state is StepState.PENDING
+            assert any(n.startswith(f"{step_id}: was running") for n in notes)
+        else:
+            assert engine.status(step_id).state.value == state
+    assert read_journal(tmp_path / "run.jsonl").records[-1]["seq"] > seqs[-1]  # resume appended after the last record
+
+
+def test_resume_refuses_another_checklist_version(tmp_path: Path):
+    engine = new_engine(tmp_path)
+    asyncio.run(engine.run_step("step-01", confirmed=True))
+    changed = tmp_path / "drill-steps.yaml"
+    changed.write_text(CHECKLIST.read_text().replace('revision: "t1"', 'revision: "t2"'))
+    checklist = load_checklist(changed)
+    with pytest.raises(EngineRefusal, match="one checklist version per run"):
+        RunEngine.resume(tmp_path / "run.jsonl", checklist, engine.sensors, RunConfig(tmp_path))
+
+
+def test_torn_last_record_is_skipped_and_sealed(tmp_path: Path):
+    engine = new_engine(tmp_path)
+    asyncio.run(engine.run_step("step-01", confirmed=True))
+    engine.journal.close()
+    with open(tmp_path / "run.jsonl", "ab") as f:
+        f.write(b'{"seq": 99, "kind": "step_st')  # a writer cut short
+    checklist = load_checklist(CHECKLIST)
+    resumed, notes = RunEngine.resume(tmp_path / "run.jsonl", checklist, engine.sensors, RunConfig(tmp_path))
+    assert "1 torn record(s) at a crash were skipped" in notes
+    assert resumed.status("step-01").state is StepState.DONE
+    contents = read_journal(tmp_path / "run.jsonl")
+    assert len(contents.torn) == 1 and contents.records[-1]["kind"] == "run_resumed"
+    assert json.loads((tmp_path / "run.jsonl").read_text().splitlines()[-1])["kind"] == "run_resumed"
