@@ -1,0 +1,131 @@
+"""The promotion checklist run end to end through the engine's API, against the real lab.
+
+A room of its own (room3), so it starts from the runbook's starting state whatever the
+other lab tests did to room1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+import pytest
+
+from runbook_tui.checklist.loader import load_checklist
+from runbook_tui.checklist.variables import resolve_variables
+from runbook_tui.engine.context import site_context
+from runbook_tui.engine.journal import read_journal
+from runbook_tui.engine.report import render_report
+from runbook_tui.engine.run import GuardRefused, RunConfig, RunEngine, StepState
+from runbook_tui.engine.sensing import Sensors
+from tests.conftest import REPO, TEST_DNS_PORT
+
+ROOM = "room3"
+
+
+@pytest.fixture(scope="module")
+def room3(lab):
+    up = lab.sh(f"runbook-tui lab up {ROOM}", timeout=600)
+    assert up.returncode == 0, up.stdout + up.stderr
+    yield lab
+    down = lab.sh(f"runbook-tui lab down {ROOM} --purge", timeout=300)
+    assert down.returncode == 0, down.stdout + down.stderr
+
+
+def test_promotion_checklist_end_to_end_through_the_engine(room3, monkeypatch, tmp_path):
+    lab = room3
+    for key, value in lab.env().items():  # the lab's DNS step runs `runbook-tui lab dns point`
+        monkeypatch.setenv(key, value)
+    checklist = load_checklist(REPO / "checklists" / "promotion.yaml")
+    values = resolve_variables(checklist, {"room": ROOM}, lab.root).values
+    env = lab.stack_env(f"{ROOM}-standby")
+    assert values["standby_endpoint_port"] == env["MQTT_LOCAL_PORT"]  # read from the standby's .env
+    sensors = Sensors(site_context(values, lab.root, (("127.0.0.1", int(TEST_DNS_PORT)),)))
+    journal_path = tmp_path / "promotion.jsonl"
+    engine = RunEngine.start(checklist, values, sensors, journal_path, RunConfig(lab.root, lab=True))
+
+    # Section 1 was done by `lab up`: its closed-loop steps turn done on evidence.
+    notes = engine.reconcile()
+    for step in ("create-dirs", "passwd-primary", "passwd-standby", "up-primary", "up-standby"):
+        assert engine.status(step).state is StepState.DONE, (step, notes)
+    assert any("room3-primary: mosquitto running, sentient-core running, db running" in e
+               for e in engine.status("up-primary").evidence)
+    engine.mark_done("edit-env", confirmed=True)
+    engine.choose("controller_reach", "B")
+    engine.mark_done("room-safe", typed_room=ROOM)
+
+    # The central guard: no dispatch on the standby while the primary core is alive.
+    standby_env = lab.root / "infra" / "rooms" / f"{ROOM}-standby" / ".env"
+    before = standby_env.read_bytes()
+    with pytest.raises(GuardRefused) as refused:
+        asyncio.run(engine.run_step("enable-dispatch", typed_room=ROOM))
+    assert refused.value.failures[0].condition == "primary_not_dispatching"
+    assert "room3-primary sentient-core: running" in refused.value.failures[0].detail
+    assert "dispatch enabled" in refused.value.failures[0].detail
+    assert standby_env.read_bytes() == before  # nothing written
+    assert engine.status("enable-dispatch").state is StepState.PENDING
+
+    stop = asyncio.run(engine.run_step("stop-primary", typed_room=ROOM))
+    assert stop.state is StepState.DONE, stop
+    assert any("primary_core_stopped: yes" in e for e in stop.evidence)
+    assert asyncio.run(engine.run_step("standby-up", confirmed=True)).state is StepState.DONE
+
+    # Re-evaluated now: the same guard accepts once the primary is down.
+    enable = asyncio.run(engine.run_step("enable-dispatch", typed_room=ROOM))
+    assert enable.state is StepState.DONE, enable
+    assert any("guard primary_not_dispatching: yes" in e for e in enable.evidence)
+    assert any(".env: CORE_DISPATCH_ENABLED: false -> true" in e for e in enable.evidence)
+    text = standby_env.read_text()
+    assert "CORE_DISPATCH_ENABLED=true" in text and "CORE_CRITICAL_ARMED=false" in text
+    assert "# true on the active stack only." in text  # comments kept
+
+    recreate = asyncio.run(engine.run_step("recreate-core", typed_room=ROOM))
+    assert recreate.state is StepState.DONE, recreate
+    assert any("standby_core_dispatch_enabled: yes" in e and "online, dispatch enabled" in e for e in recreate.evidence)
+
+    # The console drops here: a new process resumes from the journal, reconciled with the room.
+    before_crash = dict(engine.statuses)
+    engine.journal.close()
+    engine, notes = RunEngine.resume(journal_path, checklist, sensors, RunConfig(lab.root, lab=True))
+    for step_id, status in before_crash.items():
+        assert engine.status(step_id).state is status.state, (step_id, notes)
+    assert engine.choices["controller_reach"] == "B"
+    assert not [n for n in notes if "does not hold" in n], notes  # the room still matches the journal
+
+    dns = asyncio.run(engine.run_step("dns-repoint", confirmed=True))
+    assert dns.state is StepState.DONE, dns
+    standby_addr = env["MQTT_BIND_ADDR"]
+    assert any(f"-> {standby_addr}" in e and "dns_points_to_standby: yes" in e for e in dns.evidence)
+
+    reconnected = asyncio.run(engine.run_step("controllers-reconnected", confirmed=True))
+    assert reconnected.state is StepState.DONE, reconnected
+    assert any("online on the standby broker: sim1" in e for e in reconnected.evidence)
+
+    smoke = asyncio.run(engine.run_step("smoke-test", confirmed=True))
+    assert smoke.state is StepState.DONE, smoke
+    assert any(re.search(r"ack [\d.]+ ms, complete [\d.]+ ms \(core room3-standby\)", e) for e in smoke.evidence)
+    engine.mark_done("device-reacts", confirmed=True)
+
+    assert engine.finish() == "complete"
+    records = read_journal(journal_path).records
+    outcome = next(r for r in records if r["kind"] == "dispatch_outcome")
+    assert outcome["verdict"] == "complete" and outcome["ack_ms"] > 0 and outcome["complete_ms"] >= outcome["ack_ms"]
+    assert [r["step"] for r in records if r["kind"] == "guards" and not all(x["holds"] for x in r["results"])] == ["enable-dispatch"]
+    journal_text = journal_path.read_text()
+    for secret in (env["MQTT_PASSWORD"], env["POSTGRES_PASSWORD"]):
+        assert secret not in journal_text
+    report = render_report(journal_path)
+    assert "**complete**" in report and "enable-dispatch: primary_not_dispatching" in report
+    assert secret not in report
+
+
+def test_smoke_test_names_what_is_missing_when_nobody_answers(room3, tmp_path):
+    """Against the primary broker's address after it was shut down: unreachable, said plainly."""
+    lab = room3
+    checklist = load_checklist(REPO / "checklists" / "failback.yaml")
+    values = resolve_variables(checklist, {"room": ROOM}, lab.root).values
+    sensors = Sensors(site_context(values, lab.root, (("127.0.0.1", int(TEST_DNS_PORT)),)))
+    engine = RunEngine.start(checklist, values, sensors, tmp_path / "failback.jsonl", RunConfig(lab.root, lab=True))
+    status = asyncio.run(engine.run_step("smoke-test", confirmed=True))
+    assert status.state is StepState.FAILED
+    assert status.reason.startswith("unreachable: broker localhost:") and "Connection refused" in status.reason
