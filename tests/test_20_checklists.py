@@ -4,7 +4,6 @@ and the plan carries every command of the seed runbook, resolved, in order."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
@@ -12,7 +11,10 @@ from runbook_tui.checklist.conditions import CONDITIONS
 from runbook_tui.checklist.loader import load_checklist
 from tests.conftest import REPO, run
 
-SEED = REPO.parent / "shared" / "seed" / "runbook-warm-standby-v8.md"
+# The user's runbook, kept beside the checklists that encode it (the team's copy of it lives in
+# ../shared/seed; test_seed_copy_is_current checks the two agree where both are present).
+SEED = REPO / "checklists" / "source" / "runbook-warm-standby-v8.md"
+SHARED_SEED = REPO.parent / "shared" / "seed" / "runbook-warm-standby-v8.md"
 SHIPPED = sorted((REPO / "checklists").glob("*.yaml"))
 BROKEN = REPO / "tests" / "checklists" / "broken"
 
@@ -125,4 +127,9 @@ def test_every_condition_a_checklist_names_is_in_the_catalogue():
         for step in load_checklist(path).steps():
             for name in (*step.guards, step.done_when, step.condition):
                 assert name is None or name in CONDITIONS
-    assert Path(SEED).is_file()
+
+
+def test_seed_copy_is_current():
+    assert SEED.is_file()
+    if SHARED_SEED.is_file():
+        assert SEED.read_bytes() == SHARED_SEED.read_bytes(), "checklists/source/ is behind ../shared/seed: update it"

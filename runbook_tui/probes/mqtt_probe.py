@@ -1,0 +1,217 @@
+"""The MQTT probe: one paho-mqtt 2.x client per broker, counting and correlating traffic.
+
+Every message is counted (total and per topic) before anything else happens to it, so the
+counts stay exact whatever the payload; the recent-message buffer, the per-topic table and
+the flows are bounded. Callbacks never raise (a raising callback would end paho's network
+thread and with it the reconnects): each one is wrapped and its failures are counted.
+paho reconnects by itself with backoff; subscriptions are made again on every connect.
+Subscribers get batches from a flusher thread, never from paho's threads.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from runbook_tui.mqtt_contract import BrokerEndpoint, Topics
+from runbook_tui.probes.flows import DualControl, Flow, FlowTracker
+from runbook_tui.probes.payloads import parse_json_object
+
+MAX_TOPICS = 5000  # per broker; beyond it new topics are counted under OTHER_TOPICS
+OTHER_TOPICS = "(other topics)"
+
+
+@dataclass(frozen=True)
+class Message:
+    broker: str  # role: primary / standby
+    topic: str
+    payload: bytes
+    retained: bool
+    at: float  # wall clock
+
+
+@dataclass(frozen=True)
+class BrokerState:
+    role: str
+    endpoint: str
+    connected: bool
+    error: str | None
+    received: int
+    connects: int
+    since: float | None
+
+
+@dataclass(frozen=True)
+class MqttSnapshot:
+    brokers: tuple[BrokerState, ...]
+    topic_counts: tuple[tuple[str, str, int, float], ...]  # (broker, topic, count, rate per second)
+    core_status: tuple[tuple[str, dict], ...]
+    flows: tuple[Flow, ...]
+    alarm: DualControl | None
+    callback_errors: int
+    at: float
+
+
+@dataclass(frozen=True)
+class MqttBatch:
+    messages: tuple[Message, ...]  # the newest, at most the buffer size since the last batch
+    dropped: int  # messages not in this batch because the buffer overflowed (they are counted)
+    snapshot: MqttSnapshot
+
+
+@dataclass
+class _Link:
+    role: str
+    endpoint: BrokerEndpoint
+    client: mqtt.Client | None = None
+    connected: bool = False
+    error: str | None = "connecting"
+    received: int = 0
+    connects: int = 0
+    since: float | None = None
+    topics: dict[str, int] = field(default_factory=dict)
+    rate_base: dict[str, tuple[int, float]] = field(default_factory=dict)
+    rates: dict[str, float] = field(default_factory=dict)
+
+
+class MqttProbe:
+    def __init__(self, brokers: dict[str, BrokerEndpoint], *, topics: tuple[str, ...] = ("#",),
+                 contract: Topics = Topics(), room: str = "+", buffer: int = 2000, flush_s: float = 0.1,
+                 on_batch: Callable[[MqttBatch], None] | None = None) -> None:
+        self.links = {role: _Link(role, endpoint) for role, endpoint in brokers.items()}
+        self.subscriptions = topics
+        self.tracker = FlowTracker(contract, room)
+        self.buffer: deque[Message] = deque(maxlen=buffer)
+        self.pending = 0  # messages appended since the last batch
+        self.flush_s = flush_s
+        self.on_batch = on_batch
+        self.lock = threading.Lock()
+        self.callback_errors = 0
+        self.stopping = threading.Event()
+        self._flusher: threading.Thread | None = None
+
+    # ---- lifecycle ---------------------------------------------------------------------
+    def start(self) -> None:
+        for link in self.links.values():
+            link.client = self._client(link)
+            # connect_async + loop_start: the first connection is retried like any other,
+            # so a broker that is down at start is a state, not an exception.
+            link.client.connect_async(link.endpoint.host, link.endpoint.port, keepalive=5)
+            link.client.loop_start()
+        self._flusher = threading.Thread(target=self._flush_loop, name="mqtt-probe-flush", daemon=True)
+        self._flusher.start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        for link in self.links.values():
+            if link.client is not None:
+                link.client.disconnect()
+                link.client.loop_stop()
+        if self._flusher is not None:
+            self._flusher.join(timeout=5)
+
+    def _client(self, link: _Link) -> mqtt.Client:
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"runbook-probe-{link.role}-{id(self):x}")
+        if link.endpoint.username:
+            client.username_pw_set(link.endpoint.username, link.endpoint.password)
+        client.reconnect_delay_set(min_delay=0.2, max_delay=3)
+        client.connect_timeout = 3
+        client.on_connect = self._guard(lambda c, _u, _f, rc, _p: self._on_connect(link, c, rc))
+        client.on_disconnect = self._guard(lambda _c, _u, _f, rc, _p: self._on_disconnect(link, rc))
+        client.on_message = self._guard(lambda _c, _u, msg: self._on_message(link, msg))
+        client.on_connect_fail = self._guard(lambda _c, _u: self._on_connect_fail(link))
+        return client
+
+    def _guard(self, fn):
+        def wrapped(*args):
+            try:
+                fn(*args)
+            except Exception:  # noqa: BLE001 - counted; the network thread must live on
+                with self.lock:
+                    self.callback_errors += 1
+        return wrapped
+
+    # ---- paho callbacks (network threads) ------------------------------------------------
+    def _on_connect(self, link: _Link, client: mqtt.Client, reason_code) -> None:
+        with self.lock:
+            if reason_code.is_failure:
+                link.connected, link.error = False, f"refused: {reason_code}"
+                return
+            link.connected, link.error, link.since = True, None, time.time()
+            link.connects += 1
+        client.subscribe([(t, 0) for t in self.subscriptions])
+
+    def _on_disconnect(self, link: _Link, reason_code) -> None:
+        with self.lock:
+            link.connected = False
+            link.error = f"disconnected: {reason_code}" if reason_code.is_failure else "disconnected"
+
+    def _on_connect_fail(self, link: _Link) -> None:
+        with self.lock:
+            link.connected, link.error = False, f"unreachable: {link.endpoint}"
+
+    def _on_message(self, link: _Link, msg: mqtt.MQTTMessage) -> None:
+        now = time.time()
+        topic = msg.topic
+        with self.lock:
+            link.received += 1
+            key = topic if topic in link.topics or len(link.topics) < MAX_TOPICS else OTHER_TOPICS
+            link.topics[key] = link.topics.get(key, 0) + 1
+            self.buffer.append(Message(link.role, topic, msg.payload, bool(msg.retain), now))
+            self.pending += 1
+        t = self.tracker.topics
+        if topic in (t.dispatch, t.result, t.status) or topic.endswith(("/command", "/ack", "/complete")):
+            body = parse_json_object(msg.payload)
+            with self.lock:
+                self.tracker.observe(link.role, topic, body, time.monotonic())
+
+    # ---- snapshots and batches ---------------------------------------------------------
+    def snapshot(self) -> MqttSnapshot:
+        with self.lock:
+            return self._snapshot_locked()
+
+    def _snapshot_locked(self) -> MqttSnapshot:
+        brokers = tuple(BrokerState(lk.role, str(lk.endpoint), lk.connected, lk.error, lk.received, lk.connects, lk.since)
+                        for lk in self.links.values())
+        counts = tuple(sorted(((lk.role, t, n, lk.rates.get(t, 0.0)) for lk in self.links.values() for t, n in lk.topics.items()),
+                              key=lambda x: -x[2])[:200])
+        return MqttSnapshot(brokers, counts, tuple(sorted(self.tracker.core_status.items())),
+                            tuple(self.tracker.flows.values()), self.tracker.dual_control(time.monotonic()),
+                            self.callback_errors, time.time())
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Exact per-topic counts (a copy), broker role -> topic -> messages."""
+        with self.lock:
+            return {lk.role: dict(lk.topics) for lk in self.links.values()}
+
+    def _update_rates(self, now: float) -> None:
+        for link in self.links.values():
+            for topic, count in link.topics.items():
+                base_count, base_time = link.rate_base.get(topic, (0, now))
+                if now - base_time >= 1.0:
+                    link.rates[topic] = round((count - base_count) / (now - base_time), 1)
+                    link.rate_base[topic] = (count, now)
+                elif topic not in link.rate_base:
+                    link.rate_base[topic] = (count, now)
+
+    def _flush_loop(self) -> None:
+        while not self.stopping.wait(self.flush_s):
+            with self.lock:
+                self._update_rates(time.monotonic())
+                fresh = min(self.pending, len(self.buffer))
+                dropped = self.pending - fresh
+                messages = tuple(list(self.buffer)[-fresh:]) if fresh else ()
+                self.pending = 0
+                snapshot = self._snapshot_locked()
+            if self.on_batch is not None:
+                try:
+                    self.on_batch(MqttBatch(messages, dropped, snapshot))
+                except Exception:  # noqa: BLE001 - a subscriber's failure is not the probe's
+                    with self.lock:
+                        self.callback_errors += 1

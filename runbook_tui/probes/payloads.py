@@ -1,0 +1,43 @@
+"""Showing MQTT payloads safely: any size, any bytes, no terminal control sequences."""
+
+from __future__ import annotations
+
+import json
+import re
+
+# Everything but tab and newline below 0x20, DEL, and the C1 range: a payload must never
+# move the cursor or change colours on the operator's terminal.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+PRETTY_LIMIT = 64 * 1024  # larger payloads are shown raw (truncated), not parsed
+
+
+def safe_text(text: str, limit: int) -> str:
+    text = _CONTROL.sub("\ufffd", text)
+    return text if len(text) <= limit else text[:limit] + f"… (+{len(text) - limit} chars)"
+
+
+def render_payload(payload: bytes, limit: int = 2000) -> str:
+    """Decoded with replacement, pretty-printed when it is JSON, truncated to `limit`."""
+    text = payload.decode("utf-8", errors="replace")
+    if len(payload) <= PRETTY_LIMIT and text[:1] in "{[":
+        try:
+            text = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+        except (ValueError, RecursionError):
+            pass  # not JSON, or nested deeper than the parser goes: shown as it is
+    suffix = f"  [{len(payload)} bytes]" if len(payload) > limit else ""
+    return safe_text(text, limit) + suffix
+
+
+def render_topic(topic: str, limit: int = 200) -> str:
+    return safe_text(topic, limit)
+
+
+def parse_json_object(payload: bytes) -> dict | None:
+    """A JSON object from a contract topic, or None; never raises."""
+    if len(payload) > PRETTY_LIMIT:
+        return None
+    try:
+        value = json.loads(payload.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    return value if isinstance(value, dict) else None
