@@ -1,21 +1,58 @@
-"""runbook-tui: validate and plan checklists, run the training lab."""
+"""runbook-tui: the warm-standby runbook as a full-screen checklist, and its tools."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
     from runbook_tui.checklist_cli import add_checklist_commands
     from runbook_tui.lab.cli import add_lab_commands
 
-    parser = argparse.ArgumentParser(prog="runbook-tui", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="runbook-tui", description=__doc__,
+        epilog="Without a command it opens the TUI: runbook-tui [--room ROOM] [--checklist FILE] [--settings FILE]")
+    parser.add_argument("--room", help="room id (default: the settings' room, else room1)")
+    parser.add_argument("--checklist", type=Path, help="checklist file (default: checklists/promotion.yaml)")
+    parser.add_argument("--settings", type=Path, default=os.environ.get("RUNBOOK_TUI_SETTINGS") or None,
+                        help="site settings file (default: $RUNBOOK_TUI_SETTINGS; none: the training lab)")
+    parser.add_argument("--new-run", action="store_true", help="start a new run even if an unfinished one exists")
+    parser.add_argument("--resume", action="store_true", help="resume the unfinished run without asking")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_checklist_commands(sub)
     add_lab_commands(sub)
     args = parser.parse_args(argv)
-    if not getattr(args, "handler", None):
-        parser.print_help(sys.stderr)
+    if getattr(args, "handler", None):
+        return int(args.handler(args))
+    return open_tui(args)
+
+
+def open_tui(args: argparse.Namespace) -> int:
+    from runbook_tui.checklist.loader import ChecklistInvalid
+    from runbook_tui.checklist.variables import VariableError
+    from runbook_tui.session import Session
+    from runbook_tui.settings import SettingsError, lab_defaults, load_settings
+
+    try:
+        settings = load_settings(args.settings) if args.settings else lab_defaults()
+        session = Session(settings, args.room or settings.room, args.checklist or settings.checklist)
+    except SettingsError as exc:
+        print(f"runbook-tui: settings: {exc}", file=sys.stderr)
         return 2
-    return int(args.handler(args))
+    except ChecklistInvalid as exc:
+        print(f"runbook-tui: the checklist is not valid:\n{exc}", file=sys.stderr)
+        return 2
+    except VariableError as exc:
+        print(f"runbook-tui: {exc}", file=sys.stderr)
+        return 2
+    if not sys.stdout.isatty():
+        print("runbook-tui: the TUI needs a terminal (for a printable checklist: runbook-tui plan)", file=sys.stderr)
+        return 2
+    from runbook_tui.ui.app import RunbookApp
+
+    resume = True if args.resume else (False if args.new_run else None)
+    RunbookApp(session, resume=resume).run()
+    return 0

@@ -13,6 +13,7 @@ import asyncio
 import json
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -111,6 +112,9 @@ class RunEngine:
         self.statuses: dict[str, StepStatus] = {s.id: StepStatus() for s in checklist.steps()}
         self.room = values["room"]
         self._cancel: asyncio.Event | None = None
+        self.running_step: str | None = None
+        # State changes come from the UI's loop and from a reconciling thread.
+        self._lock = threading.RLock()
         self.masker = Masker.from_env_files(self._env_files())
 
     # ---- construction ------------------------------------------------------------------
@@ -177,6 +181,10 @@ class RunEngine:
             self.on_event(event)
 
     def _set(self, step_id: str, status: StepStatus) -> None:
+        with self._lock:
+            self._set_locked(step_id, status)
+
+    def _set_locked(self, step_id: str, status: StepStatus) -> None:
         self.statuses[step_id] = status
         self.journal.append("step_state", step=step_id, state=status.state.value, reason=self.masker.mask(status.reason),
                             evidence=[self.masker.mask(e) for e in status.evidence], started=status.started,
@@ -314,19 +322,23 @@ class RunEngine:
         notes = []
         for step in self.applicable_steps():
             status = self.statuses[step.id]
-            if step.type is StepType.DISPATCH_SMOKE:
-                continue  # a dispatch proves itself only by being run
+            if step.type is StepType.DISPATCH_SMOKE or status.state is StepState.RUNNING:
+                continue  # a dispatch proves itself only by being run; a running step reports itself
+            if status.state in (StepState.SKIPPED, StepState.DEFERRED, StepState.OVERRIDDEN):
+                continue  # the operator's decision stands
             evidence = self.sense(step.id)
             if evidence is None:
                 continue
-            self.journal.append("evidence", step=step.id, condition=evidence.condition, holds=evidence.holds,
-                                detail=self.masker.mask(evidence.detail))
-            if status.state in (StepState.PENDING, StepState.FAILED) and evidence.holds:
-                now = time.time()
-                self._set(step.id, StepStatus(StepState.DONE, "sensed", (str(evidence),), now, now))
-                notes.append(f"{step.id}: done on evidence: {evidence.detail}")
-            elif status.state is StepState.DONE and not evidence.holds:
-                notes.append(f"{step.id}: was done, but now {evidence.condition} does not hold: {evidence.detail}")
+            with self._lock:
+                status = self.statuses[step.id]  # again: it may have changed while sensing
+                if status.state in (StepState.PENDING, StepState.FAILED) and evidence.holds:
+                    self.journal.append("evidence", step=step.id, condition=evidence.condition, holds=True,
+                                        detail=self.masker.mask(evidence.detail))
+                    now = time.time()
+                    self._set_locked(step.id, StepStatus(StepState.DONE, "sensed", (str(evidence),), now, now))
+                    notes.append(f"{step.id}: done on evidence: {evidence.detail}")
+                elif status.state is StepState.DONE and not evidence.holds:
+                    notes.append(f"{step.id}: was done, but now {evidence.condition} does not hold: {evidence.detail}")
         return notes
 
     # ---- running -----------------------------------------------------------------------
@@ -335,6 +347,8 @@ class RunEngine:
         """Run a step's action after its confirmation; guards are checked now."""
         step = self.checklist.step(step_id)
         self._check_runnable(step)
+        if self.running_step is not None:
+            raise EngineRefusal(f"{self.running_step} is running: wait for it, or cancel it first")
         if step.type is StepType.CONFIRM:
             return self.mark_done(step_id, confirmed=confirmed, typed_room=typed_room)
         if step.type is StepType.CHOICE:
@@ -345,12 +359,14 @@ class RunEngine:
         self.journal.append("confirmation", step=step_id, operator=self.config.operator, typed_room=typed_room is not None)
         self._set(step_id, StepStatus(StepState.RUNNING, "", tuple(evidence), started))
         self._cancel = asyncio.Event()
+        self.running_step = step_id
         try:
             ok, reason, more = await self._perform(step)
         except Exception as exc:  # noqa: BLE001 - a failed action is a failed step, never a crash
             ok, reason, more = False, f"{exc.__class__.__name__}: {exc}", []
         finally:
             self._cancel = None
+            self.running_step = None
         state = (StepState.OVERRIDDEN if overridden else StepState.DONE) if ok else StepState.FAILED
         if overridden and ok:
             reason = f"guard overridden: {override_reason}" + (f"; {reason}" if reason else "")

@@ -1,0 +1,95 @@
+"""One operator session: a checklist run for a room, and the probes that watch the room.
+
+Builds what the TUI is given (the app never builds its own I/O): the run engine, started
+fresh or resumed from an unfinished journal, and the three live probes wired to the room's
+stacks. No UI here.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from runbook_tui.checklist.loader import load_checklist
+from runbook_tui.checklist.model import Checklist
+from runbook_tui.checklist.variables import resolve_variables
+from runbook_tui.engine.context import site_context
+from runbook_tui.engine.journal import read_journal
+from runbook_tui.engine.run import RunConfig, RunEngine
+from runbook_tui.engine.sensing import Sensors
+from runbook_tui.probes.dns_probe import DnsProbe
+from runbook_tui.probes.docker_probe import DockerProbe
+from runbook_tui.probes.mqtt_probe import MqttProbe
+from runbook_tui.probes.room import contract, docker_targets, known_addresses, mqtt_brokers
+from runbook_tui.settings import Settings
+
+
+@dataclass(frozen=True)
+class UnfinishedRun:
+    journal: Path
+    started: float
+    last_activity: float
+    steps_passed: int
+
+
+def journal_name(room: str, checklist: Checklist) -> str:
+    return f"{room}-{checklist.id}-{time.strftime('%Y%m%dT%H%M%S')}.jsonl"
+
+
+def find_unfinished(settings: Settings, room: str, checklist: Checklist) -> UnfinishedRun | None:
+    """The newest journal of this room and checklist version that never reached its end."""
+    runs = sorted(settings.runs_dir.glob(f"{room}-{checklist.id}-*.jsonl"), reverse=True)
+    for path in runs:
+        try:
+            records = read_journal(path).records
+        except OSError:
+            continue
+        if not records or records[0].get("kind") != "run_started":
+            continue
+        if records[0]["checklist"].get("sha256") != checklist.sha256:
+            continue  # another version of the checklist: never resumed with this one
+        if any(r["kind"] == "run_finished" for r in records):
+            return None  # the newest run ended; nothing to resume
+        passed = {r["step"] for r in records if r["kind"] == "step_state" and r["state"] in ("done", "skipped", "overridden")}
+        return UnfinishedRun(path, records[0]["ts"], records[-1]["ts"], len(passed))
+    return None
+
+
+class Session:
+    def __init__(self, settings: Settings, room: str, checklist_path: Path) -> None:
+        self.settings = settings
+        self.room = room
+        self.checklist = load_checklist(checklist_path)
+        self.values = resolve_variables(self.checklist, {"room": room}, settings.stack_root).values
+        ctx = site_context(self.values, settings.stack_root, settings.resolvers, tuple(settings.docker_hosts.items()))
+        self.context = ctx
+        self.sensors = Sensors(ctx)
+        self.config = RunConfig(settings.stack_root, lab=settings.lab)
+        self.stack_dirs = {"primary": ctx.primary_dir, "standby": ctx.standby_dir}
+        self.engine: RunEngine | None = None
+        self.resume_notes: list[str] = []
+
+    def unfinished(self) -> UnfinishedRun | None:
+        return find_unfinished(self.settings, self.room, self.checklist)
+
+    def start_engine(self, resume_from: Path | None = None, on_event=None) -> RunEngine:
+        if resume_from is not None:
+            self.engine, self.resume_notes = RunEngine.resume(resume_from, self.checklist, self.sensors, self.config, on_event)
+        else:
+            path = self.settings.runs_dir / journal_name(self.room, self.checklist)
+            self.engine = RunEngine.start(self.checklist, self.values, self.sensors, path, self.config, on_event)
+        return self.engine
+
+    # The probes, wired to this room. Callbacks run on the probes' own threads.
+    def docker_probe(self, on_snapshot) -> DockerProbe:
+        return DockerProbe(docker_targets(self.room, self.stack_dirs, self.settings.docker_hosts), on_snapshot)
+
+    def dns_probe(self, on_snapshot) -> DnsProbe:
+        return DnsProbe(self.context.broker_name, self.settings.resolvers, known_addresses(self.stack_dirs),
+                        interval_s=self.settings.dns_interval_s, lifetime_s=self.settings.dns_lifetime_s,
+                        on_snapshot=on_snapshot)
+
+    def mqtt_probe(self, on_batch) -> MqttProbe:
+        return MqttProbe(mqtt_brokers(self.stack_dirs), topics=self.settings.mqtt_topics,
+                         contract=contract(self.stack_dirs), room=self.room, on_batch=on_batch)

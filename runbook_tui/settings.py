@@ -1,0 +1,176 @@
+"""Site settings: where the stacks are and how to look at them.
+
+Without a settings file the tool runs against the training lab in this checkout. A site
+file (TOML, read with the standard library's tomllib) points it at a real deployment:
+
+    # runbook-tui.toml
+    stack_root = "/srv/sentient"        # the checkout holding infra/ and scripts/
+    room = "clockwork"                  # default room (the command line's --room wins)
+    checklist = "checklists/promotion.yaml"   # relative to this tool's checkout, or absolute
+    lab = false                         # true only for the training lab
+    journal_dir = "/var/lib/runbook-tui/runs" # default: <stack_root>/.runbook/runs
+
+    [dns]
+    resolvers = ["10.0.10.1", "10.0.20.1:53"]  # every resolver the rooms use (split horizon)
+    interval_s = 2.0                          # between polls
+    lifetime_s = 1.5                          # per query
+
+    [docker]                                  # absent: DOCKER_HOST or the local socket
+    primary = "unix:///var/run/docker.sock"
+    standby = "ssh://ops@standby-host"
+
+    [mqtt]
+    topics = ["#"]                            # what the traffic panel subscribes to
+
+Every error names the file, the line where it can tell, and the key.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from runbook_tui.engine.context import parse_resolver
+
+TOOL_ROOT = Path(__file__).resolve().parents[1]
+
+
+class SettingsError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Settings:
+    stack_root: Path
+    """The checkout holding infra/ (room stacks) and scripts/ (the runbook's scripts)."""
+    room: str = "room1"
+    """The room the TUI opens when --room is not given."""
+    checklist: Path = TOOL_ROOT / "checklists" / "promotion.yaml"
+    """The checklist the TUI opens."""
+    lab: bool = True
+    """Training lab: the DNS step runs `runbook-tui lab dns point`, the header says LAB."""
+    journal_dir: Path | None = None
+    """Where run journals go; default <stack_root>/.runbook/runs."""
+    resolvers: tuple[tuple[str, int], ...] = (("127.0.0.1", 5353),)
+    """DNS servers asked for mqtt.<room>: all of them, every poll."""
+    dns_interval_s: float = 2.0
+    """Seconds between DNS polls."""
+    dns_lifetime_s: float = 1.5
+    """Seconds one DNS query may take before it counts as a timeout."""
+    docker_hosts: dict[str, str] = field(default_factory=dict)
+    """role -> Docker host URL (unix://, tcp://, ssh://); absent: DOCKER_HOST or the local socket."""
+    mqtt_topics: tuple[str, ...] = ("#",)
+    """Topic filters the traffic panel subscribes to on both brokers."""
+    source: Path | None = None
+    """The file these settings came from (None: the lab defaults)."""
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.journal_dir or self.stack_root / ".runbook" / "runs"
+
+
+def lab_defaults() -> Settings:
+    """The training lab in this checkout (or RUNBOOK_STACK_ROOT), its DNS on RUNBOOK_LAB_DNS_PORT."""
+    root = Path(os.environ.get("RUNBOOK_STACK_ROOT") or TOOL_ROOT)
+    port = int(os.environ.get("RUNBOOK_LAB_DNS_PORT") or 5353)
+    return Settings(stack_root=root, resolvers=(("127.0.0.1", port),))
+
+
+_KEYS = {
+    "": {"stack_root", "room", "checklist", "lab", "journal_dir", "dns", "docker", "mqtt"},
+    "dns": {"resolvers", "interval_s", "lifetime_s"},
+    "docker": {"primary", "standby"},
+    "mqtt": {"topics"},
+}
+
+
+def _line_of(text: str, key: str) -> int:
+    """The line a key is set on (for messages); 1 when it cannot tell."""
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if stripped.startswith((f"{key} ", f"{key}=", f"[{key}]")):
+            return number
+    return 1
+
+
+def load_settings(path: Path) -> Settings:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise SettingsError(f"{path}: {exc.strerror or exc}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"{path}: {exc}") from None
+
+    def fail(key: str, message: str) -> SettingsError:
+        return SettingsError(f"{path}:{_line_of(text, key.split('.')[-1])}: {key}: {message}")
+
+    for section, allowed in _KEYS.items():
+        table = data if not section else data.get(section, {})
+        if not isinstance(table, dict):
+            raise fail(section, "expected a table ([section])")
+        for key in table:
+            if key not in allowed:
+                raise fail(f"{section + '.' if section else ''}{key}",
+                           f"unknown setting (expected one of: {', '.join(sorted(allowed))})")
+
+    def text_value(table: dict, key: str, name: str) -> str | None:
+        if key not in table:
+            return None
+        if not isinstance(table[key], str) or not table[key]:
+            raise fail(name, "expected a non-empty string")
+        return table[key]
+
+    if "stack_root" not in data:
+        raise fail("stack_root", "required: the checkout holding infra/ and scripts/")
+    root = Path(text_value(data, "stack_root", "stack_root") or ".")
+    if not root.is_absolute():
+        root = (path.parent / root).resolve()
+    if not (root / "infra").is_dir():
+        raise fail("stack_root", f"{root} has no infra/ folder")
+    values: dict = {"stack_root": root, "source": path}
+    if (room := text_value(data, "room", "room")) is not None:
+        values["room"] = room
+    if (checklist := text_value(data, "checklist", "checklist")) is not None:
+        candidate = Path(checklist)
+        values["checklist"] = candidate if candidate.is_absolute() else TOOL_ROOT / candidate
+        if not values["checklist"].is_file():
+            raise fail("checklist", f"{values['checklist']} does not exist")
+    if "lab" in data:
+        if not isinstance(data["lab"], bool):
+            raise fail("lab", "expected true or false")
+        values["lab"] = data["lab"]
+    else:
+        values["lab"] = False  # a site file describes a real deployment unless it says otherwise
+    if (journal := text_value(data, "journal_dir", "journal_dir")) is not None:
+        values["journal_dir"] = Path(journal)
+    dns = data.get("dns", {})
+    if "resolvers" not in dns:
+        raise fail("dns.resolvers", "required: the DNS servers the room's controllers use")
+    if not isinstance(dns["resolvers"], list) or not dns["resolvers"] or not all(isinstance(r, str) for r in dns["resolvers"]):
+        raise fail("dns.resolvers", 'expected a list of "ADDRESS[:PORT]" strings')
+    try:
+        values["resolvers"] = tuple(parse_resolver(r) for r in dns["resolvers"])
+    except ValueError as exc:
+        raise fail("dns.resolvers", str(exc)) from None
+    for key, name in (("interval_s", "dns_interval_s"), ("lifetime_s", "dns_lifetime_s")):
+        if key in dns:
+            if not isinstance(dns[key], int | float) or isinstance(dns[key], bool) or dns[key] <= 0:
+                raise fail(f"dns.{key}", "expected a number of seconds above 0")
+            values[name] = float(dns[key])
+    docker_hosts = {}
+    for role in ("primary", "standby"):
+        if (url := text_value(data.get("docker", {}), role, f"docker.{role}")) is not None:
+            if not url.startswith(("unix://", "tcp://", "ssh://", "npipe://")):
+                raise fail(f"docker.{role}", "expected a unix://, tcp:// or ssh:// URL")
+            docker_hosts[role] = url
+    values["docker_hosts"] = docker_hosts
+    topics = data.get("mqtt", {}).get("topics")
+    if topics is not None:
+        if not isinstance(topics, list) or not topics or not all(isinstance(t, str) and t for t in topics):
+            raise fail("mqtt.topics", 'expected a list of topic filters, e.g. ["#"]')
+        values["mqtt_topics"] = tuple(topics)
+    return Settings(**values)

@@ -1,0 +1,485 @@
+"""The runbook-tui app: the checklist, the selected step and the live panel on one screen.
+
+Its I/O comes in through the Session it is given (engine, probes), so tests hand in a
+session on a scratch stack root and, for pure UI behaviour, no probes at all.
+"""
+
+from __future__ import annotations
+
+import time
+from functools import partial
+from pathlib import Path
+
+from rich.text import Text
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.command import Hit, Hits, Provider
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Footer, Header, Static, Tab, TabbedContent, Tabs, Tree
+from textual.worker import Worker, WorkerState
+
+from runbook_tui.checklist.model import StepType
+from runbook_tui.checklist.plan import render_plan
+from runbook_tui.engine.report import render_report
+from runbook_tui.engine.run import EngineRefusal, GuardRefused, StepChanged, StepOutput, StepState
+from runbook_tui.session import Session
+from runbook_tui.ui.checklist_view import ChecklistView
+from runbook_tui.ui.dialogs import (
+    AskReason,
+    ChooseOption,
+    ConfirmRun,
+    GuardRefusedDialog,
+    HelpScreen,
+    QuitDialog,
+    ResumeDialog,
+)
+from runbook_tui.ui.live_view import LiveView
+from runbook_tui.ui.messages import ContainersChanged, DnsAnswered, EngineEvent, MqttBatchArrived, Reconciled
+from runbook_tui.ui.step_view import StepView
+
+NARROW_WIDTH = 110  # below this (or 30 rows) the three panes fold into tabs
+NARROW_HEIGHT = 30
+RECONCILE_S = 5.0
+
+
+class StepCommands(Provider):
+    """The command palette: every action on the selected step, and jumping to any step."""
+
+    async def search(self, query: str) -> Hits:
+        app = self.app
+        assert isinstance(app, RunbookApp)
+        matcher = self.matcher(query)
+        actions = [("Run the selected step", app.action_run), ("Mark the selected step done", app.action_mark_done),
+                   ("Skip the selected step", app.action_skip), ("Defer the selected step", app.action_defer),
+                   ("Override the selected step", app.action_override), ("Cancel the running command", app.action_cancel_step),
+                   ("Export the report and printable checklist", app.action_export),
+                   ("Pause / resume MQTT traffic", app.action_pause), ("Help: keys", app.action_help)]
+        if app.engine is not None:
+            for step in app.engine.checklist.steps():
+                actions.append((f"Go to step: {step.title}", partial(app.goto_step, step.id)))
+        for text, callback in actions:
+            score = matcher.match(text)
+            if score > 0:
+                yield Hit(score, matcher.highlight(text), callback, help=None)
+
+
+class RunbookApp(App):
+    CSS_PATH = "app.tcss"
+    TITLE = "runbook-tui"
+    COMMANDS = App.COMMANDS | {StepCommands}
+    BINDINGS = [
+        Binding("r,enter", "run", "Run", tooltip="Run the selected step (you confirm first)", id="run"),
+        Binding("d", "mark_done", "Done", tooltip="Mark an open-loop step done", id="mark_done"),
+        Binding("s", "skip", "Skip", tooltip="Skip the selected step, with a reason", id="skip"),
+        Binding("f", "defer", "Defer", tooltip="Defer the selected step, with a reason", id="defer"),
+        Binding("o", "override", "Override", tooltip="Count the step as passed without evidence", id="override"),
+        Binding("x", "cancel_step", "Cancel cmd", tooltip="Stop the running command", id="cancel_step"),
+        Binding("p", "pause", "Pause MQTT", tooltip="Pause or resume the traffic log", id="pause"),
+        Binding("slash", "filter", "Filter", show=False, tooltip="Filter MQTT topics", id="filter"),
+        Binding("e", "export", "Export", tooltip="Write the after-action report and printable checklist", id="export"),
+        Binding("1", "pane('checklist')", "Checklist", show=False, id="pane_checklist"),
+        Binding("2", "pane('step')", "Step", show=False, id="pane_step"),
+        Binding("3", "pane('live')", "Live", show=False, id="pane_live"),
+        Binding("left_square_bracket", "live_tab(-1)", "Prev tab", show=False, id="prev_tab"),
+        Binding("right_square_bracket", "live_tab(1)", "Next tab", show=False, id="next_tab"),
+        Binding("question_mark", "help", "Help", tooltip="Keys and what they do", id="help"),
+        Binding("q", "quit_app", "Quit", tooltip="Quit (asks if a command runs)", id="quit"),
+    ]
+
+    def __init__(self, session: Session, *, live: bool = True, resume: bool | None = None) -> None:
+        """live: start the probes and the reconciling loop. resume: None asks when an unfinished
+        run exists; True resumes it; False starts a new run."""
+        super().__init__()
+        self.session = session
+        self.live = live
+        self.resume_choice = resume
+        self.engine = None
+        self.started_at = time.time()
+        self.guard_alarm: str | None = None
+        self.probes: list = []
+        self.banner_reasons: dict[str, str] = {}
+        self.pane = "checklist"
+
+    # ---- layout ------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=True)
+        yield Static(id="banner")
+        yield Tabs(Tab("1 Checklist", id="pane-checklist"), Tab("2 Step", id="pane-step"), Tab("3 Live", id="pane-live"),
+                   id="pane-tabs")
+        with Horizontal(id="main"):
+            yield ChecklistView(id="checklist")
+            with Vertical(id="right"):
+                yield StepView(id="step")
+                yield LiveView(id="live")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        s = self.session
+        self.title = f"runbook-tui · {s.room}{' · LAB' if s.settings.lab else ''}"
+        self.sub_title = f"{s.checklist.name} {s.checklist.revision}"
+        self.query_one("#banner", Static).display = False
+        self.apply_layout()
+        unfinished = s.unfinished()
+        if unfinished is not None and self.resume_choice is None:
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(unfinished.started))
+            last = time.strftime("%H:%M:%S", time.localtime(unfinished.last_activity))
+            self.push_screen(ResumeDialog(f"{unfinished.journal.name}\nstarted {when}, last activity {last}, "
+                                          f"{unfinished.steps_passed} steps passed.\n\nResuming reconciles it with the "
+                                          "live room first."),
+                             lambda resume: self.begin(unfinished.journal if resume else None))
+        else:
+            self.begin(unfinished.journal if (unfinished and self.resume_choice) else None)
+
+    def begin(self, resume_from: Path | None) -> None:
+        try:
+            self.engine = self.session.start_engine(resume_from, on_event=lambda ev: self.post_message(EngineEvent(ev)))
+        except EngineRefusal as exc:
+            self.notify(str(exc), severity="error", timeout=15)
+            self.engine = self.session.start_engine(None, on_event=lambda ev: self.post_message(EngineEvent(ev)))
+        self.started_at = self._run_started()
+        tree = self.query_one(ChecklistView)
+        tree.load(self.engine.checklist, self.engine.statuses, self.engine.choices, self.engine.values)
+        tree.focus()
+        first = next((s for s in self.engine.applicable_steps() if self.engine.status(s.id).state is StepState.PENDING), None)
+        if first is not None:
+            # The tree lays out its new nodes on the next refresh; move the cursor after it.
+            self.call_after_refresh(tree.select_step, first.id)
+        for note in self.session.resume_notes:
+            self.notify(note, title="Resumed", timeout=12)
+        self.set_interval(1.0, self.tick)
+        if self.live:
+            self.start_probes()
+            self.reconcile_soon(0.2)
+
+    def _run_started(self) -> float:
+        from runbook_tui.engine.journal import read_journal
+
+        records = read_journal(self.engine.journal.path).records
+        return records[0]["ts"] if records else time.time()
+
+    def on_resize(self) -> None:
+        self.apply_layout()
+
+    def apply_layout(self) -> None:
+        narrow = self.size.width < NARROW_WIDTH or self.size.height < NARROW_HEIGHT
+        self.screen.set_class(narrow, "narrow")
+        for pane in ("checklist", "step", "live"):
+            self.screen.set_class(self.pane == pane, f"show-{pane}")
+
+    def action_pane(self, pane: str) -> None:
+        self.pane = pane
+        self.query_one("#pane-tabs", Tabs).active = f"pane-{pane}"
+        self.apply_layout()
+        target = {"checklist": "#checklist", "step": "#step-output", "live": "#live-tabs"}[pane]
+        self.query_one(target).focus()
+
+    @on(Tabs.TabActivated, "#pane-tabs")
+    def pane_tab(self, event: Tabs.TabActivated) -> None:
+        pane = event.tab.id.removeprefix("pane-") if event.tab.id else "checklist"
+        if pane != self.pane:
+            self.pane = pane
+            self.apply_layout()
+
+    def action_live_tab(self, delta: int) -> None:
+        tabs = self.query_one("#live-tabs", TabbedContent)
+        ids = ["tab-containers", "tab-dns", "tab-mqtt", "tab-flows"]
+        tabs.active = ids[(ids.index(tabs.active) + delta) % len(ids)]
+
+    def tick(self) -> None:
+        elapsed = int(time.time() - self.started_at)
+        outcome = self.engine.outcome()[0] if self.engine else ""
+        running = f" · running {self.engine.running_step}" if self.engine and self.engine.running_step else ""
+        self.sub_title = (f"{self.session.checklist.name} {self.session.checklist.revision} · "
+                          f"{elapsed // 3600:02d}:{elapsed % 3600 // 60:02d}:{elapsed % 60:02d} · {outcome}{running}")
+
+    # ---- selection -----------------------------------------------------------------------
+    @property
+    def selected(self) -> str | None:
+        return self.query_one(ChecklistView).selected_step
+
+    def goto_step(self, step_id: str) -> None:
+        self.query_one(ChecklistView).select_step(step_id)
+
+    @on(Tree.NodeHighlighted, "#checklist")
+    def highlighted(self, _event: Tree.NodeHighlighted) -> None:
+        self.show_selected()
+
+    @on(Tree.NodeSelected, "#checklist")
+    def selected_by_enter(self, _event: Tree.NodeSelected) -> None:
+        pass  # Enter is bound to run; a mouse click just selects
+
+    def show_selected(self) -> None:
+        step_id = self.selected
+        if self.engine is None or step_id is None:
+            return
+        step = self.engine.checklist.step(step_id)
+        self.query_one(StepView).show(step, self.engine.status(step_id), self.engine.preview(step_id),
+                                      self.engine.values, step.applies(self.engine.choices))
+
+    def refresh_tree(self) -> None:
+        e = self.engine
+        self.query_one(ChecklistView).refresh_steps(e.checklist, e.statuses, e.choices, e.values)
+        self.show_selected()
+
+    # ---- engine events -------------------------------------------------------------------
+    @on(EngineEvent)
+    def engine_event(self, message: EngineEvent) -> None:
+        event = message.event
+        if isinstance(event, StepOutput):
+            self.query_one(StepView).add_output(event.step_id, event.line)
+        elif isinstance(event, StepChanged):
+            self.refresh_tree()
+            if event.status.state is StepState.FAILED:
+                self.notify(f"{event.step_id} failed: {event.status.reason}", severity="error", timeout=10)
+
+    # ---- actions on steps ------------------------------------------------------------------
+    def _step_or_warn(self):
+        if self.engine is None:
+            return None
+        step_id = self.selected
+        if step_id is None:
+            self.notify("Select a step first (a section heading is not a step).", severity="warning")
+            return None
+        return self.engine.checklist.step(step_id)
+
+    def action_run(self) -> None:
+        step = self._step_or_warn()
+        if step is None:
+            return
+        if self.engine.running_step:
+            self.notify(f"{self.engine.running_step} is running: wait for it, or press x to cancel it.", severity="warning")
+            return
+        if step.type is StepType.CHOICE:
+            choice = self.engine.checklist.choices[step.choice]
+            self.push_screen(ChooseOption(choice, self.engine.choices[choice.id]), partial(self._chosen, choice.id))
+            return
+        verb = "Mark done" if step.type is StepType.CONFIRM else "Run"
+        self.push_screen(ConfirmRun(self.engine.preview(step.id), self.session.room, verb), partial(self._confirmed, step.id))
+
+    def action_mark_done(self) -> None:
+        step = self._step_or_warn()
+        if step is None:
+            return
+        if step.type is not StepType.CONFIRM:
+            self.notify(f"{step.id} turns done by running it or on sensed evidence; "
+                        "o overrides it if you must.", severity="warning")
+            return
+        self.action_run()
+
+    def _chosen(self, choice_id: str, option: str | None) -> None:
+        if option is None:
+            return
+        self.engine.choose(choice_id, option)
+        if self.selected is not None:
+            self.select_next(self.selected)
+        warning = self.engine.checklist.choices[choice_id].options[option].warning
+        if warning:
+            from runbook_tui.checklist.model import substitute
+
+            self.notify(substitute(warning, self.engine.values), severity="warning", timeout=15)
+        self.refresh_tree()
+
+    def _confirmed(self, step_id: str, answer) -> None:
+        if answer is None:
+            return
+        step = self.engine.checklist.step(step_id)
+        if step.type is StepType.CONFIRM:
+            try:
+                self.engine.mark_done(step_id, confirmed=True, typed_room=answer.typed_room)
+            except EngineRefusal as exc:
+                self.notify(str(exc), severity="error")
+                return
+            self.select_next(step_id)
+            return
+        self.run_step_worker(step_id, answer.typed_room, answer.override_reason)
+
+    @work(group="step", exit_on_error=False, description="run the selected step")
+    async def run_step_worker(self, step_id: str, typed_room: str | None, override_reason: str | None) -> None:
+        try:
+            status = await self.engine.run_step(step_id, confirmed=True, typed_room=typed_room, override_reason=override_reason)
+        except GuardRefused as refused:
+            title = self.engine.preview(step_id).title
+            self.set_banner("guard", f"GUARD REFUSED {step_id}: " + "; ".join(f.detail for f in refused.failures))
+            self.push_screen(GuardRefusedDialog(title, refused.failures, self.session.room),
+                             partial(self._guard_answer, step_id))
+            return
+        except EngineRefusal as exc:
+            self.notify(str(exc), severity="error")
+            return
+        if status.state in (StepState.DONE, StepState.OVERRIDDEN):
+            self.set_banner("guard", None)
+            self.select_next(step_id)
+
+    def _guard_answer(self, step_id: str, answer: str | None) -> None:
+        if answer != "override":
+            return
+        self.push_screen(AskReason(f"Override the guard of {step_id}", self.session.room, needs_room=True,
+                                   detail="The step will run although its guard does not hold. This is recorded."),
+                         partial(self._run_overriding, step_id))
+
+    def _run_overriding(self, step_id: str, answer) -> None:
+        if answer is not None:
+            self.run_step_worker(step_id, answer.typed_room, answer.override_reason)
+
+    def select_next(self, step_id: str) -> None:
+        steps = self.engine.applicable_steps()
+        ids = [s.id for s in steps]
+        if self.selected != step_id or step_id not in ids:
+            return
+        for later in steps[ids.index(step_id) + 1:]:
+            if self.engine.status(later.id).state is StepState.PENDING:
+                self.goto_step(later.id)
+                return
+
+    def _reasoned(self, kind: str) -> None:
+        step = self._step_or_warn()
+        if step is None:
+            return
+        titles = {"skip": "Skip", "defer": "Defer", "override": "Override (count as passed without evidence)"}
+        self.push_screen(AskReason(f"{titles[kind]}: {self.engine.preview(step.id).title}", self.session.room,
+                                   needs_room=kind == "override"), partial(self._record, kind, step.id))
+
+    def _record(self, kind: str, step_id: str, answer) -> None:
+        if answer is None:
+            return
+        try:
+            if kind == "skip":
+                self.engine.skip(step_id, answer.override_reason)
+            elif kind == "defer":
+                self.engine.defer(step_id, answer.override_reason)
+            else:
+                self.engine.override(step_id, typed_room=answer.typed_room, reason=answer.override_reason)
+        except EngineRefusal as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self.select_next(step_id)
+
+    def action_skip(self) -> None:
+        self._reasoned("skip")
+
+    def action_defer(self) -> None:
+        self._reasoned("defer")
+
+    def action_override(self) -> None:
+        self._reasoned("override")
+
+    def action_cancel_step(self) -> None:
+        if self.engine is None or not self.engine.running_step:
+            self.notify("Nothing is running.")
+            return
+        self.engine.cancel()
+        self.notify(f"Cancelling {self.engine.running_step}…", severity="warning")
+
+    # ---- export, help, quit ----------------------------------------------------------------
+    def action_export(self) -> None:
+        if self.engine is None:
+            return
+        journal = self.engine.journal.path
+        report = journal.with_name(journal.stem + "-report.md")
+        paper = journal.with_name(journal.stem + "-checklist.txt")
+        try:
+            report.write_text(render_report(journal))
+            paper.write_text(render_plan(self.engine.checklist, {"room": self.session.room}, self.session.settings.stack_root,
+                                         self.engine.choices))
+        except (OSError, ValueError) as exc:
+            self.notify(f"Export failed: {exc}", severity="error")
+            return
+        self.notify(f"Wrote {report}\nand {paper}", title="Exported", timeout=10)
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    def action_pause(self) -> None:
+        paused = self.query_one(LiveView).toggle_pause()
+        self.notify("MQTT traffic paused (still counted)" if paused else "MQTT traffic resumed", timeout=3)
+
+    def action_filter(self) -> None:
+        if self.screen.has_class("narrow"):
+            self.action_pane("live")
+        self.query_one(LiveView).open_filter()
+
+    def action_quit_app(self) -> None:
+        if self.engine is not None and self.engine.running_step:
+            self.push_screen(QuitDialog(self.engine.running_step), self._quit_answer)
+            return
+        self.shutdown()
+
+    def _quit_answer(self, quit_anyway: bool | None) -> None:
+        if quit_anyway:
+            self.engine.cancel()
+            self.set_timer(0.5, self.shutdown)
+
+    @work(thread=True, exclusive=True, group="shutdown", exit_on_error=False, description="stop the probes")
+    def shutdown(self) -> None:
+        for probe in self.probes:
+            try:
+                probe.stop()
+            except Exception:  # noqa: BLE001 - quitting must always work
+                pass
+        if self.engine is not None:
+            self.engine.journal.close()
+        self.call_from_thread(self.exit)
+
+    # ---- probes and the safety banner ----------------------------------------------------------
+    def start_probes(self) -> None:
+        s = self.session
+        self.probes = [s.docker_probe(lambda snap: self.post_message(ContainersChanged(snap))),
+                       s.dns_probe(lambda snap: self.post_message(DnsAnswered(snap))),
+                       s.mqtt_probe(lambda batch: self.post_message(MqttBatchArrived(batch)))]
+        for probe in self.probes:
+            probe.start()
+
+    @on(ContainersChanged)
+    def containers(self, message: ContainersChanged) -> None:
+        self.query_one(LiveView).update_containers(message.snapshot)
+        stacks = self.query_one(LiveView).stacks
+        enabled = [snap.project for snap in stacks.values()
+                   if (core := snap.service("sentient-core")) and core.state == "running" and dict(core.flags).get("CORE_DISPATCH_ENABLED")]
+        self.set_banner("docker", f"DUAL CONTROL: cores of {' and '.join(enabled)} both run with dispatch enabled"
+                        if len(enabled) > 1 else None)
+
+    @on(DnsAnswered)
+    def dns(self, message: DnsAnswered) -> None:
+        self.query_one(LiveView).update_dns(message.snapshot)
+
+    @on(MqttBatchArrived)
+    def mqtt(self, message: MqttBatchArrived) -> None:
+        self.query_one(LiveView).update_mqtt(message.batch)
+        alarm = message.batch.snapshot.alarm
+        self.set_banner("mqtt", f"DUAL CONTROL: {alarm.reason}" if alarm else None)
+
+    def set_banner(self, source: str, text: str | None) -> None:
+        if text is None:
+            self.banner_reasons.pop(source, None)
+        else:
+            self.banner_reasons[source] = text
+        banner = self.query_one("#banner", Static)
+        banner.display = bool(self.banner_reasons)
+        banner.update(Text("  ⚠  " + "   ⚠  ".join(self.banner_reasons.values()), style="bold"))
+
+    # ---- closed loop: sensing in the background, never overlapping ----------------------------------
+    def reconcile_soon(self, delay: float = RECONCILE_S) -> None:
+        self.set_timer(delay, self.reconcile_worker)
+
+    @work(thread=True, exclusive=True, group="reconcile", exit_on_error=False, description="sense closed-loop steps")
+    def reconcile_worker(self) -> None:
+        if self.engine is not None and not self.engine.running_step:
+            notes = self.engine.reconcile()
+            self.post_message(Reconciled(notes))
+
+    @on(Worker.StateChanged)
+    def worker_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group == "reconcile" and event.state in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
+            if self.live and event.worker.state is not WorkerState.CANCELLED:
+                self.reconcile_soon()
+        if event.state is WorkerState.ERROR:
+            # One place for worker failures: a state on screen, never a crash.
+            self.notify(f"{event.worker.description}: {event.worker.error}", severity="error", timeout=10)
+
+    @on(Reconciled)
+    def reconciled(self, message: Reconciled) -> None:
+        done = [n.split(":", 1)[0] for n in message.notes if ": done on evidence" in n]
+        if done:
+            self.notify("Done on sensed evidence: " + ", ".join(done), timeout=6)
+            self.refresh_tree()

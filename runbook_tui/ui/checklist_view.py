@@ -1,0 +1,80 @@
+"""The checklist pane: sections and steps with their states, as a tree."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Tree
+from textual.widgets.tree import TreeNode
+
+from runbook_tui.checklist.model import Checklist, Risk, Step, substitute
+from runbook_tui.engine.run import StepState, StepStatus
+
+# Icon and style per state; the words stay on screen too, so colour is never the only cue.
+STATE_LOOK = {
+    StepState.PENDING: ("○", ""),
+    StepState.RUNNING: ("▶", "bold yellow"),
+    StepState.DONE: ("✓", "green"),
+    StepState.FAILED: ("✗", "bold red"),
+    StepState.SKIPPED: ("↷", "dim"),
+    StepState.DEFERRED: ("⏸", "magenta"),
+    StepState.OVERRIDDEN: ("!", "bold magenta"),
+}
+
+
+def step_label(step: Step, status: StepStatus, applies: bool, values: dict[str, str], number: int | None) -> Text:
+    title = substitute(step.title, values)
+    if not applies:
+        return Text(f"  – {title} (not used)", style="dim strike")
+    icon, style = STATE_LOOK[status.state]
+    label = Text()
+    label.append(f"{icon} ", style=style)
+    label.append(f"{number}. " if number else "")
+    label.append(title)
+    if step.risk is not Risk.NORMAL:
+        label.append(f" [{step.risk.value}]", style="bold red")
+    if status.state not in (StepState.PENDING, StepState.DONE):
+        label.append(f"  {status.state.value}", style=style or "dim")
+    return label
+
+
+class ChecklistView(Tree[str]):
+    """Steps under their sections; node data is the step id (None for a section)."""
+
+    BORDER_TITLE = "Checklist"
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__("checklist", **kwargs)
+        self.show_root = False
+        self.guide_depth = 2
+        self._step_nodes: dict[str, TreeNode[str]] = {}
+
+    def load(self, checklist: Checklist, statuses: dict[str, StepStatus], choices: dict[str, str],
+             values: dict[str, str]) -> None:
+        self.clear()
+        self._step_nodes.clear()
+        for section in checklist.sections:
+            node = self.root.add(Text(substitute(section.title, values), style="bold"), data=None, expand=True)
+            for step in section.steps:
+                self._step_nodes[step.id] = node.add_leaf("", data=step.id)
+        self.refresh_steps(checklist, statuses, choices, values)
+
+    def refresh_steps(self, checklist: Checklist, statuses: dict[str, StepStatus], choices: dict[str, str],
+                      values: dict[str, str]) -> None:
+        number = 0
+        for step in checklist.steps():
+            applies = step.applies(choices)
+            if applies:
+                number += 1
+            node = self._step_nodes.get(step.id)
+            if node is not None:
+                node.set_label(step_label(step, statuses[step.id], applies, values, number if applies else None))
+
+    def select_step(self, step_id: str) -> None:
+        node = self._step_nodes.get(step_id)
+        if node is not None:
+            self.move_cursor(node)
+
+    @property
+    def selected_step(self) -> str | None:
+        node = self.cursor_node
+        return node.data if node is not None else None

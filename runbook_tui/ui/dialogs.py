@@ -1,0 +1,265 @@
+"""Modal dialogs: confirmations matched to the risk, reasons, choices, guard refusals, help,
+quit and resume. Each returns its answer through dismiss(); None means cancelled."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, OptionList, Static
+from textual.widgets.option_list import Option
+
+from runbook_tui.checklist.model import Choice
+from runbook_tui.engine.run import ActionPreview
+from runbook_tui.engine.sensing import Evidence
+
+
+@dataclass(frozen=True)
+class Confirmed:
+    typed_room: str | None
+    override_reason: str | None = None
+
+
+class _Dialog(ModalScreen):
+    BINDINGS = [Binding("escape", "cancel", "Cancel", tooltip="Close without doing anything")]
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class ConfirmRun(_Dialog):
+    """Shows exactly what will run and what it affects; risky steps need the room id typed."""
+
+    def __init__(self, preview: ActionPreview, room: str, verb: str = "Run") -> None:
+        super().__init__()
+        self.preview, self.room, self.verb = preview, room, verb
+
+    def compose(self) -> ComposeResult:
+        p = self.preview
+        with Vertical(classes="dialog" + (" risky" if p.needs_typed_room else "")):
+            yield Label(f"{self.verb}: {p.title}", classes="dialog-title")
+            body = Text()
+            for line in p.lines:
+                body.append(f"{line}\n", style="bold cyan")
+            for affected in p.affects:
+                body.append(f"affects: {affected}\n", style="yellow")
+            for guard in p.guards:
+                body.append(f"guard: {guard} (checked the moment you confirm)\n")
+            yield VerticalScroll(Static(body), classes="dialog-body")
+            if p.needs_typed_room:
+                yield Label(Text(f"This step is {p.risk.value}. Type the room id ({self.room}) to confirm:", style="bold red"))
+                yield Input(placeholder=self.room, id="typed-room")
+            else:
+                yield Label("Enter confirms, Esc cancels.")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button(self.verb, variant="error" if p.needs_typed_room else "primary", id="ok")
+                yield Button("Cancel", id="cancel")
+
+    def on_mount(self) -> None:
+        if self.preview.needs_typed_room:
+            self.query_one("#typed-room", Input).focus()
+        else:
+            self.query_one("#ok", Button).focus()
+
+    @on(Input.Submitted, "#typed-room")
+    @on(Button.Pressed, "#ok")
+    def confirm(self) -> None:
+        if not self.preview.needs_typed_room:
+            self.dismiss(Confirmed(None))
+            return
+        typed = self.query_one("#typed-room", Input).value.strip()
+        if typed != self.room:
+            self.notify(f"That is not the room id ({self.room}). Nothing was run.", severity="error")
+            return
+        self.dismiss(Confirmed(typed))
+
+    @on(Button.Pressed, "#cancel")
+    def cancel(self) -> None:
+        self.dismiss(None)
+
+
+class AskReason(_Dialog):
+    """A reason for a skip, a deferral or an override (which also takes the room id)."""
+
+    def __init__(self, title: str, room: str, needs_room: bool, detail: str = "") -> None:
+        super().__init__()
+        self.title_text, self.room, self.needs_room, self.detail = title, room, needs_room, detail
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog" + (" risky" if self.needs_room else "")):
+            yield Label(self.title_text, classes="dialog-title")
+            if self.detail:
+                yield VerticalScroll(Static(self.detail), classes="dialog-body")
+            yield Label("Reason (recorded in the journal and the report):")
+            yield Input(id="reason")
+            if self.needs_room:
+                yield Label(Text(f"Type the room id ({self.room}) to confirm the override:", style="bold red"))
+                yield Input(placeholder=self.room, id="typed-room")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Record", variant="warning", id="ok")
+                yield Button("Cancel", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#reason", Input).focus()
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#ok")
+    def confirm(self, event: Input.Submitted | Button.Pressed) -> None:
+        if isinstance(event, Input.Submitted) and event.input.id == "reason" and self.needs_room:
+            self.query_one("#typed-room", Input).focus()
+            return
+        reason = self.query_one("#reason", Input).value.strip()
+        if not reason:
+            self.notify("A reason is required.", severity="error")
+            self.query_one("#reason", Input).focus()
+            return
+        typed = self.query_one("#typed-room", Input).value.strip() if self.needs_room else None
+        if self.needs_room and typed != self.room:
+            self.notify(f"That is not the room id ({self.room}). Nothing was recorded.", severity="error")
+            return
+        self.dismiss(Confirmed(typed, reason))
+
+    @on(Button.Pressed, "#cancel")
+    def cancel(self) -> None:
+        self.dismiss(None)
+
+
+class ChooseOption(_Dialog):
+    def __init__(self, choice: Choice, current: str) -> None:
+        super().__init__()
+        self.choice, self.current = choice, current
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.choice.prompt, classes="dialog-title")
+            options = [Option(Text.assemble((f"{o.label}\n", "bold"), (o.text, "dim")), id=key)
+                       for key, o in self.choice.options.items()]
+            yield OptionList(*options, id="options")
+            yield Label("Enter chooses, Esc cancels.")
+
+    def on_mount(self) -> None:
+        options = self.query_one(OptionList)
+        options.highlighted = list(self.choice.options).index(self.current)
+        options.focus()
+
+    @on(OptionList.OptionSelected)
+    def chosen(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(event.option.id)
+
+
+class GuardRefusedDialog(_Dialog):
+    def __init__(self, step_title: str, failures: list[Evidence], room: str) -> None:
+        super().__init__()
+        self.step_title, self.failures, self.room = step_title, failures, room
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog risky"):
+            yield Label(f"Guard refused: {self.step_title}", classes="dialog-title")
+            body = Text("Nothing was changed. Sensed just now:\n\n")
+            for f in self.failures:
+                body.append(f"✗ {f.condition}\n", style="bold red")
+                body.append(f"  {f.detail}\n")
+            yield VerticalScroll(Static(body), classes="dialog-body")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Close", variant="primary", id="close")
+                yield Button("Override…", variant="error", id="override")
+
+    def on_mount(self) -> None:
+        self.query_one("#close", Button).focus()
+
+    @on(Button.Pressed, "#close")
+    def close(self) -> None:
+        self.dismiss(None)
+
+    @on(Button.Pressed, "#override")
+    def override(self) -> None:
+        self.dismiss("override")
+
+
+class QuitDialog(_Dialog):
+    def __init__(self, running: str) -> None:
+        super().__init__()
+        self.running = running
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog risky"):
+            yield Label(f"{self.running} is still running.", classes="dialog-title")
+            yield Label("Quit anyway? Its command is stopped (TERM, then KILL); the journal keeps the run.")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Stay", variant="primary", id="stay")
+                yield Button("Stop it and quit", variant="error", id="quit")
+
+    def on_mount(self) -> None:
+        self.query_one("#stay", Button).focus()
+
+    @on(Button.Pressed)
+    def pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "quit")
+
+
+class ResumeDialog(ModalScreen):
+    BINDINGS = [Binding("escape", "resume", "Resume")]
+
+    def __init__(self, description: str) -> None:
+        super().__init__()
+        self.description = description
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label("An unfinished run was found", classes="dialog-title")
+            yield Static(self.description)
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Resume it", variant="primary", id="resume")
+                yield Button("Start a new run", id="new")
+
+    def on_mount(self) -> None:
+        self.query_one("#resume", Button).focus()
+
+    def action_resume(self) -> None:
+        self.dismiss(True)
+
+    @on(Button.Pressed)
+    def pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "resume")
+
+
+HELP = """\
+[b]runbook-tui[/b]: the v8 warm-standby runbook, step by step, proved against the live room.
+The tool never acts by itself: every change starts with your confirmation.
+
+[b]Moving[/b]
+  ↑ ↓ / j k      select a step            1 2 3   checklist / step / live (narrow screens)
+  tab            next pane                [ ]     previous / next live tab
+
+[b]Acting on the selected step[/b]
+  r  Enter       run it: shows exactly what runs and what it affects, then asks
+                 (destructive and arming steps: type the room id)
+  d              mark an open-loop step done (your confirmation)
+  s              skip it (with a reason)       f   defer it (with a reason)
+  o              override it: counts as passed without evidence (room id + reason)
+  x              cancel the running command (TERM, then KILL)
+
+[b]Live panel[/b]
+  p              pause / resume the MQTT traffic     /   filter topics
+[b]Run[/b]
+  e              export the after-action report and the printable checklist
+  ctrl+p         command palette       ?   this help       q   quit (asks if a command runs)
+
+Closed-loop steps (commands with 'done when', waits) turn done by themselves on sensed
+evidence, which the step pane shows. Skips, deferrals and overrides stay visible; the run
+ends 'complete' or 'complete except deferred items'. Everything goes to the journal.
+"""
+
+
+class HelpScreen(_Dialog):
+    BINDINGS = [Binding("escape,q,question_mark", "cancel", "Close")]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog help"):
+            yield VerticalScroll(Static(Text.from_markup(HELP)))
+            yield Label("Esc closes.", classes="dim")

@@ -1,0 +1,169 @@
+"""The live panel: containers of both stacks, DNS answers, MQTT traffic, dispatch flows."""
+
+from __future__ import annotations
+
+import time
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import DataTable, Input, Log, Static, TabbedContent, TabPane
+
+from runbook_tui.probes.dns_probe import DnsSnapshot
+from runbook_tui.probes.docker_probe import StackSnapshot
+from runbook_tui.probes.mqtt_probe import MqttBatch, MqttSnapshot
+from runbook_tui.probes.payloads import render_payload, render_topic
+
+TRAFFIC_LINES = 2000
+STATE_STYLE = {"running": "green", "exited": "red", "restarting": "bold red", "absent": "dim"}
+CLASS_STYLE = {"primary": "cyan", "standby": "magenta", "timeout": "bold red", "NXDOMAIN": "red",
+               "unknown address": "bold red", "error": "bold red"}
+
+
+def _flags(pairs: tuple[tuple[str, bool], ...]) -> str:
+    short = {"CORE_DISPATCH_ENABLED": "dispatch", "CORE_CRITICAL_ARMED": "armed"}
+    return " ".join(f"{short.get(k, k)}={'on' if v else 'off'}" for k, v in pairs)
+
+
+class LiveView(Vertical):
+    BORDER_TITLE = "Live"
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.stacks: dict[str, StackSnapshot] = {}
+        self.paused = False
+        self.filter = ""
+        self.held = 0  # messages not shown while paused (they are counted by the probe)
+        self.mqtt: MqttSnapshot | None = None
+
+    def compose(self) -> ComposeResult:
+        with TabbedContent(id="live-tabs"):
+            with TabPane("Containers", id="tab-containers"):
+                yield Static(id="containers-note")
+                yield DataTable(id="containers", cursor_type="row", zebra_stripes=True)
+            with TabPane("DNS", id="tab-dns"):
+                yield Static(id="dns-note")
+                yield DataTable(id="dns", cursor_type="row")
+            with TabPane("MQTT", id="tab-mqtt"):
+                yield Static(id="mqtt-note")
+                yield Input(placeholder="filter topics (substring); Enter applies, Esc leaves", id="mqtt-filter")
+                yield Log(id="traffic", max_lines=TRAFFIC_LINES, auto_scroll=True)
+            with TabPane("Flows", id="tab-flows"):
+                yield DataTable(id="flows", cursor_type="row")
+
+    def on_mount(self) -> None:
+        self.query_one("#containers", DataTable).add_columns("stack", "service", "state", "health", "restarts", "started", "flags")
+        self.query_one("#dns", DataTable).add_columns("resolver", "answer", "points at", "TTL", "time")
+        self.query_one("#flows", DataTable).add_columns("id", "device", "action", "seen", "ack ms", "complete ms", "result", "via")
+        self.query_one("#mqtt-filter", Input).display = False
+        self.query_one("#containers-note", Static).update("waiting for Docker…")
+        self.query_one("#dns-note", Static).update("waiting for the first DNS poll…")
+        self.query_one("#mqtt-note", Static).update("connecting to the brokers…")
+
+    # ---- containers ----------------------------------------------------------------------
+    def update_containers(self, snapshot: StackSnapshot) -> None:
+        self.stacks[snapshot.role] = snapshot
+        table = self.query_one("#containers", DataTable)
+        table.clear()
+        notes = []
+        for role in ("primary", "standby"):
+            snap = self.stacks.get(role)
+            if snap is None:
+                continue
+            if not snap.connected:
+                notes.append(Text(f"{snap.project}: Docker not reachable ({snap.error}); showing the last known state",
+                                  style="bold red"))
+            if not snap.services:
+                table.add_row(snap.project, "—", Text("no containers", style="dim"), "", "", "", _flags(snap.env_flags) + " (.env)")
+            for s in snap.services:
+                table.add_row(snap.project, s.service, Text(s.state, style=STATE_STYLE.get(s.state, "")), s.health or "",
+                              str(s.restart_count), s.started_at[11:19] if s.started_at else "", _flags(s.flags))
+            for line in snap.not_recreated:
+                notes.append(Text(f"{snap.project}: changed in .env, not yet recreated: {line}", style="bold yellow"))
+        self.query_one("#containers-note", Static).update(Text("\n").join(notes) if notes else
+                                                          Text(time.strftime("updated %H:%M:%S"), style="dim"))
+
+    # ---- DNS ---------------------------------------------------------------------------
+    def update_dns(self, snapshot: DnsSnapshot) -> None:
+        table = self.query_one("#dns", DataTable)
+        table.clear()
+        for a in snapshot.answers:
+            table.add_row(a.resolver, ", ".join(a.addresses) or a.detail or "—",
+                          Text(a.classification, style=CLASS_STYLE.get(a.classification, "")),
+                          "" if a.ttl is None else f"{a.ttl}s", "" if a.rtt_ms is None else f"{a.rtt_ms:.0f} ms")
+        summary = Text(f"{snapshot.name}: ")
+        if snapshot.disagreement:
+            summary.append("RESOLVERS DISAGREE (split horizon?)", style="bold red")
+        else:
+            summary.append(snapshot.classification, style=CLASS_STYLE.get(snapshot.classification, "bold"))
+        summary.append(f"   poll {snapshot.poll} at {time.strftime('%H:%M:%S', time.localtime(snapshot.at))}", style="dim")
+        self.query_one("#dns-note", Static).update(summary)
+
+    # ---- MQTT ----------------------------------------------------------------------------
+    def update_mqtt(self, batch: MqttBatch) -> None:
+        self.mqtt = batch.snapshot
+        if self.paused:
+            self.held += len(batch.messages) + batch.dropped
+        else:
+            lines = []
+            for m in batch.messages:
+                if self.filter and self.filter not in m.topic:
+                    continue
+                payload = render_payload(m.payload, 160).replace("\n", " ")
+                lines.append(f"{time.strftime('%H:%M:%S', time.localtime(m.at))} {m.broker[:3]} "
+                             f"{'R ' if m.retained else ''}{render_topic(m.topic, 80)}  {payload}")
+            if batch.dropped:
+                lines.append(f"… {batch.dropped} more messages in this instant (counted, not shown)")
+            if lines:
+                self.query_one("#traffic", Log).write_lines(lines)
+        self._mqtt_note()
+        self._flows(batch.snapshot)
+
+    def _mqtt_note(self) -> None:
+        snap = self.mqtt
+        note = Text()
+        if snap is not None:
+            for b in snap.brokers:
+                note.append(f"{b.role} {b.endpoint}: ", style="bold")
+                note.append("connected" if b.connected else (b.error or "down"), style="green" if b.connected else "bold red")
+                note.append(f", {b.received} msgs   ")
+            rates = sorted(snap.topic_counts, key=lambda c: -c[3])[:3]
+            if rates and rates[0][3] > 0:
+                note.append("\nbusiest: " + ", ".join(f"{render_topic(t, 30)} {r:.0f}/s" for _b, t, _n, r in rates if r > 0))
+        if self.paused:
+            note.append(f"\nPAUSED ({self.held} messages held back; p resumes)", style="bold yellow")
+        if self.filter:
+            note.append(f"\nfilter: {self.filter}", style="cyan")
+        self.query_one("#mqtt-note", Static).update(note)
+
+    def _flows(self, snap: MqttSnapshot) -> None:
+        table = self.query_one("#flows", DataTable)
+        table.clear()
+        for f in reversed(snap.flows[-50:]):
+            stages = " ".join(s for s, _r, _t in f.seen)
+            ack, complete = f.latency_ms("ack"), f.latency_ms("complete")
+            table.add_row(f.id[:12], f.device or "", f.action or "", stages, "" if ack is None else f"{ack:.0f}",
+                          "" if complete is None else f"{complete:.0f}", f.result or "…", "+".join(f.brokers()))
+
+    def toggle_pause(self) -> bool:
+        self.paused = not self.paused
+        if not self.paused:
+            if self.held:
+                self.query_one("#traffic", Log).write_line(f"… resumed; {self.held} messages arrived while paused")
+            self.held = 0
+        self._mqtt_note()
+        return self.paused
+
+    def open_filter(self) -> None:
+        self.query_one(TabbedContent).active = "tab-mqtt"
+        box = self.query_one("#mqtt-filter", Input)
+        box.display = True
+        box.value = self.filter
+        box.focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "mqtt-filter":
+            self.filter = event.value.strip()
+            event.input.display = False
+            self._mqtt_note()
+            event.stop()

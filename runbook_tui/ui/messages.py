@@ -1,0 +1,43 @@
+"""One typed message per worker-to-UI event. Probes and the engine post these from their own
+threads (post_message is thread-safe and never blocks the sender)."""
+
+from __future__ import annotations
+
+from textual.message import Message
+
+from runbook_tui.probes.dns_probe import DnsSnapshot
+from runbook_tui.probes.docker_probe import StackSnapshot
+from runbook_tui.probes.mqtt_probe import MqttBatch
+
+
+class EngineEvent(Message):
+    def __init__(self, event: object) -> None:
+        super().__init__()
+        self.event = event
+
+
+class ContainersChanged(Message):
+    def __init__(self, snapshot: StackSnapshot) -> None:
+        super().__init__()
+        self.snapshot = snapshot
+
+
+class DnsAnswered(Message):
+    def __init__(self, snapshot: DnsSnapshot) -> None:
+        super().__init__()
+        self.snapshot = snapshot
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, DnsAnswered)  # only the newest answer matters
+
+
+class MqttBatchArrived(Message):
+    def __init__(self, batch: MqttBatch) -> None:
+        super().__init__()
+        self.batch = batch
+
+
+class Reconciled(Message):
+    def __init__(self, notes: list[str]) -> None:
+        super().__init__()
+        self.notes = notes

@@ -1,0 +1,82 @@
+"""The selected step: the runbook's words, exactly what running it does, its state and
+evidence, and its live output."""
+
+from __future__ import annotations
+
+from collections import deque
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical, VerticalScroll
+from textual.widgets import Log, Static
+
+from runbook_tui.checklist.conditions import CONDITIONS
+from runbook_tui.checklist.model import Risk, Step, StepType, substitute
+from runbook_tui.engine.run import ActionPreview, StepState, StepStatus
+from runbook_tui.ui.checklist_view import STATE_LOOK
+
+OUTPUT_LINES = 500
+
+HINTS = {
+    StepType.CONFIRM: "open loop: [b]d[/b] marks it done on your word",
+    StepType.CHOICE: "[b]r[/b] chooses",
+    StepType.COMMAND: "[b]r[/b] runs it (you confirm first)",
+    StepType.ENV_EDIT: "[b]r[/b] edits the file (you confirm first)",
+    StepType.WAIT: "closed loop: turns done by itself when sensed; [b]r[/b] waits for it",
+    StepType.DISPATCH_SMOKE: "[b]r[/b] sends one dispatch and follows it",
+}
+
+
+class StepView(Vertical):
+    BORDER_TITLE = "Step"
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.outputs: dict[str, deque[str]] = {}
+        self.shown: str | None = None
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="step-info"):
+            yield Static(id="step-text")
+        yield Log(id="step-output", max_lines=OUTPUT_LINES, auto_scroll=True)
+
+    def show(self, step: Step, status: StepStatus, preview: ActionPreview, values: dict[str, str], applies: bool) -> None:
+        icon, style = STATE_LOOK[status.state]
+        body = Text()
+        body.append(preview.title + "\n", style="bold")
+        kind = f"{step.type.value}" + (f" · {step.risk.value}: type the room id to confirm" if step.risk is not Risk.NORMAL else "")
+        body.append(kind + "\n", style="bold red" if step.risk is not Risk.NORMAL else "dim")
+        body.append(f"{icon} {status.state.value}", style=style or "bold")
+        if status.reason:
+            body.append(f": {status.reason}")
+        body.append("\n")
+        if not applies:
+            body.append("Not used with the current choice.\n", style="dim")
+        if step.text:
+            body.append("\n" + substitute(step.text, values) + "\n")
+        body.append("\nRuns:\n", style="bold")
+        for line in preview.lines:
+            body.append(f"  {line}\n", style="cyan")
+        for affected in preview.affects:
+            body.append(f"  affects: {affected}\n", style="yellow")
+        for guard in step.guards:
+            body.append(f"  guard: {guard} ({CONDITIONS[guard]}), checked when it runs\n")
+        if step.done_when:
+            body.append(f"  done when sensed: {step.done_when} ({CONDITIONS[step.done_when]})\n")
+        if status.evidence:
+            body.append("\nEvidence:\n", style="bold")
+            for line in status.evidence:
+                body.append(f"  {line}\n", style="green" if status.state is StepState.DONE else "")
+        body.append("\n")
+        body.append(Text.from_markup(HINTS[step.type], style="dim"))
+        self.query_one("#step-text", Static).update(body)
+        if self.shown != step.id:
+            self.shown = step.id
+            log = self.query_one("#step-output", Log)
+            log.clear()
+            log.write_lines(list(self.outputs.get(step.id, ())))
+
+    def add_output(self, step_id: str, line: str) -> None:
+        self.outputs.setdefault(step_id, deque(maxlen=OUTPUT_LINES)).append(line)
+        if step_id == self.shown:
+            self.query_one("#step-output", Log).write_line(line)
