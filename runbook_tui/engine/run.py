@@ -492,7 +492,8 @@ class RunEngine:
         loop = asyncio.get_running_loop()
 
         def note(event) -> None:
-            loop.call_soon_threadsafe(self._emit, StepOutput(step.id, f"<- {event.stage} +{event.at_ms} ms ({event.topic})"))
+            arrow = "->" if event.stage == "dispatch" else "<-"
+            loop.call_soon_threadsafe(self._emit, StepOutput(step.id, f"{arrow} {event.stage} +{event.at_ms} ms ({event.topic})"))
 
         outcome = await asyncio.to_thread(dispatch_and_wait, broker, request, Topics.from_env(env), step.timeout_s, note)
         self.journal.append("dispatch_outcome", step=step.id, id=request.id, verdict=outcome.verdict.name.lower(),

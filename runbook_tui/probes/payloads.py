@@ -16,14 +16,19 @@ def safe_text(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit] + f"… (+{len(text) - limit} chars)"
 
 
-def render_payload(payload: bytes, limit: int = 2000) -> str:
-    """Decoded with replacement, pretty-printed when it is JSON, truncated to `limit`."""
+def render_payload(payload: bytes, limit: int = 2000, one_line: bool = False) -> str:
+    """Decoded with replacement, pretty-printed when it is JSON (compact on one line when
+    one_line), truncated to `limit`."""
     text = payload.decode("utf-8", errors="replace")
     if len(payload) <= PRETTY_LIMIT and text[:1] in "{[":
         try:
-            text = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+            value = json.loads(text)
+            text = (json.dumps(value, separators=(", ", ": "), ensure_ascii=False) if one_line
+                    else json.dumps(value, indent=2, ensure_ascii=False))
         except (ValueError, RecursionError):
             pass  # not JSON, or nested deeper than the parser goes: shown as it is
+    if one_line:
+        text = text.replace("\n", " ")
     suffix = f"  [{len(payload)} bytes]" if len(payload) > limit else ""
     return safe_text(text, limit) + suffix
 

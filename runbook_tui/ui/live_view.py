@@ -109,7 +109,7 @@ class LiveView(Vertical):
             for m in batch.messages:
                 if self.filter and self.filter not in m.topic:
                     continue
-                payload = render_payload(m.payload, 160).replace("\n", " ")
+                payload = render_payload(m.payload, 160, one_line=True)
                 lines.append(f"{time.strftime('%H:%M:%S', time.localtime(m.at))} {m.broker[:3]} "
                              f"{'R ' if m.retained else ''}{render_topic(m.topic, 80)}  {payload}")
             if batch.dropped:
