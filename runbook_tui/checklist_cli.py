@@ -10,7 +10,7 @@ from runbook_tui.checklist.loader import ChecklistInvalid, load_checklist
 from runbook_tui.checklist.plan import render_plan
 from runbook_tui.checklist.variables import VariableError
 from runbook_tui.engine.report import render_report
-from runbook_tui.lab.cli import default_stack_root
+from runbook_tui.lab.cli import default_stack_root, room_arg
 
 
 def _pairs(values: list[str], what: str) -> dict[str, str]:
@@ -29,7 +29,7 @@ def add_checklist_commands(sub: argparse._SubParsersAction) -> None:
     validate.set_defaults(handler=_validate)
     plan = sub.add_parser("plan", help="print every step with its resolved command (dry run, paper fallback)")
     plan.add_argument("file", type=Path)
-    plan.add_argument("--room", required=True)
+    plan.add_argument("--room", required=True, type=room_arg)
     plan.add_argument("--var", action="append", default=[], metavar="NAME=VALUE", help="set a variable")
     plan.add_argument("--choice", action="append", default=[], metavar="CHOICE=OPTION", help="e.g. controller_reach=B")
     plan.add_argument("--stack-root", type=Path, default=None)
@@ -78,12 +78,16 @@ def _plan(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     try:
         text = render_report(args.journal)
-    except (OSError, ValueError) as exc:
-        print(f"runbook-tui report: {exc}", file=sys.stderr)
+        if args.output:
+            args.output.write_text(text)
+            print(f"wrote {args.output}")
+        else:
+            print(text, end="")
+    except OSError as exc:
+        print(f"runbook-tui report: {exc.filename or args.journal}: {exc.strerror or exc}", file=sys.stderr)
         return 1
-    if args.output:
-        args.output.write_text(text)
-        print(f"wrote {args.output}")
-    else:
-        print(text, end="")
+    except (ValueError, KeyError, TypeError) as exc:
+        print(f"runbook-tui report: {args.journal}: not a readable run journal ({exc.__class__.__name__}: {exc})",
+              file=sys.stderr)
+        return 1
     return 0

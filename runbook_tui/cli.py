@@ -10,12 +10,12 @@ from pathlib import Path
 
 def main(argv: list[str] | None = None) -> int:
     from runbook_tui.checklist_cli import add_checklist_commands
-    from runbook_tui.lab.cli import add_lab_commands
+    from runbook_tui.lab.cli import add_lab_commands, room_arg
 
     parser = argparse.ArgumentParser(
         prog="runbook-tui", description=__doc__,
         epilog="Without a command it opens the TUI: runbook-tui [--room ROOM] [--checklist FILE] [--settings FILE]")
-    parser.add_argument("--room", help="room id (default: the settings' room, else room1)")
+    parser.add_argument("--room", type=room_arg, help="room id (default: the settings' room, else room1)")
     parser.add_argument("--checklist", type=Path, help="checklist file (default: checklists/promotion.yaml)")
     parser.add_argument("--settings", type=Path, default=os.environ.get("RUNBOOK_TUI_SETTINGS") or None,
                         help="site settings file (default: $RUNBOOK_TUI_SETTINGS; none: the training lab)")

@@ -30,5 +30,7 @@ compose_in "$stack" exec -T db pg_dump --clean --if-exists --no-owner -U "${db_u
 gzip -t "$tmp" || die "backup of $stack is corrupt"
 mv "$tmp" "$out"
 trap - EXIT
+# The newest backup of each stack under a fixed name, for restore-room-db.sh and checklists.
+ln -sfn "$(basename "$out")" "$backup_dir/$stack-latest.sql.gz"
 echo "backed up $stack database ${db_name:-sentient} ($(stat -c %s "$out") bytes)" >&2
 echo "$out"

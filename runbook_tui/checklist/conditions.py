@@ -21,6 +21,10 @@ CONDITIONS: dict[str, str] = {
     "standby_not_dispatching": (
         "the standby core runs with dispatch disabled (in .env and in the running container), or is not running"
     ),
+    "standby_start_safe": (
+        "starting the standby cannot make dual control: its .env keeps dispatch disabled, or the primary is not dispatching"
+    ),
+    "standby_core_critical_armed": "the running standby core was started with CORE_CRITICAL_ARMED=true and reports it",
     "standby_core_dispatch_enabled": (
         "the running standby core was started with CORE_DISPATCH_ENABLED=true and reports dispatch_enabled"
     ),

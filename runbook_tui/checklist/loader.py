@@ -28,6 +28,7 @@ from runbook_tui.checklist.model import (
     Variable,
     placeholders,
 )
+from runbook_tui.engine.secrets import SECRET_KEY
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -68,6 +69,7 @@ _STEP_FIELDS: dict[str, tuple[str, frozenset[StepType] | None]] = {
     "credentials_from": ("str", frozenset({StepType.DISPATCH_SMOKE})), "device": ("str", frozenset({StepType.DISPATCH_SMOKE})),
     "action": ("str", frozenset({StepType.DISPATCH_SMOKE})), "params": ("str", frozenset({StepType.DISPATCH_SMOKE})),
     "paper_command": ("str", frozenset({StepType.DISPATCH_SMOKE})),
+    "expect_core": ("str", frozenset({StepType.DISPATCH_SMOKE})),
     "choice": ("str", frozenset({StepType.CHOICE})),
 }
 _REQUIRED_BY_TYPE = {
@@ -163,6 +165,11 @@ def load_checklist(path: Path | str) -> Checklist:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
         raise ChecklistInvalid([ChecklistError(path, line, "syntax", f"{exc.problem or exc.context}")]) from None
+    except yaml.YAMLError as exc:  # e.g. a control character: a ReaderError carries its own position
+        line = getattr(exc, "line", None)
+        raise ChecklistInvalid([ChecklistError(path, 1 if line is None else line + 1, "syntax", str(exc).split("\n")[0])]) from None
+    except RecursionError:
+        raise ChecklistInvalid([ChecklistError(path, 1, "syntax", "nested too deeply to read")]) from None
     if root is None:
         raise ChecklistInvalid([ChecklistError(path, 1, "file", "the file is empty")])
     r = _Reader(path)
@@ -235,6 +242,9 @@ def _variables(r: _Reader, node: Node) -> dict[str, Variable]:
                 role, _, key = spec.partition(":")
                 if role not in ("primary", "standby") or not _NAME.match(key):
                     r.error(fields["from_env"][1], f"{field}.from_env", "expected primary:KEY or standby:KEY")
+                elif SECRET_KEY.search(key):
+                    r.error(fields["from_env"][1], f"{field}.from_env",
+                            f"{key} is a secret: variables are printed in plans and journals")
                 else:
                     from_env = (role, key)
         out[name] = Variable(name, default, description or "", from_env, key_node.start_mark.line + 1)
@@ -364,6 +374,7 @@ def _step(r: _Reader, node: Node, field: str, section_id: str, choices: dict[str
         broker_host=values.get("broker_host"), broker_port=values.get("broker_port"),
         credentials_from=values.get("credentials_from"), device=values.get("device"), action=values.get("action"),
         params=values.get("params"), paper_command=values.get("paper_command"), choice=values.get("choice"),
+        expect_core=values.get("expect_core"),
     )
 
 

@@ -7,6 +7,7 @@ line it was written on, so later errors (a failed variable, a guard) can point a
 from __future__ import annotations
 
 import re
+import shlex
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -88,6 +89,7 @@ class Step:
     action: str | None = None
     params: str | None = None
     paper_command: str | None = None
+    expect_core: str | None = None  # the stack whose core must answer (e.g. room1-standby)
     # choice
     choice: str | None = None
 
@@ -131,8 +133,14 @@ class Checklist:
         raise KeyError(step_id)
 
 
-def substitute(template: str, values: dict[str, str]) -> str:
-    """Fill {{name}} placeholders; every name must be known (the loader checks this)."""
+def substitute(template: str, values: dict[str, str], shell: bool = False) -> str:
+    """Fill {{name}} placeholders; every name must be known (the loader checks this).
+
+    shell: the template is a shell command, so each value is quoted where it needs it (a room
+    id or a captured path with a space or a ';' stays one word and never runs as code).
+    """
+    if shell:
+        return PLACEHOLDER.sub(lambda m: shlex.quote(values[m.group(1)]), template)
     return PLACEHOLDER.sub(lambda m: values[m.group(1)], template)
 
 

@@ -18,8 +18,11 @@ def step_action(step: Step, values: dict[str, str], lab: bool = False) -> list[s
     def s(text: str | None) -> str:
         return " ".join(substitute(text or "", values).split())
 
+    def sh(text: str | None) -> str:
+        return " ".join(substitute(text or "", values, shell=True).split())
+
     if step.type is StepType.COMMAND:
-        return [f"$ {s(step.command)}"]
+        return [f"$ {sh(step.command)}"]
     if step.type is StepType.ENV_EDIT:
         lines = [f"edit {s(step.file)}: " + ", ".join(f"{k}={substitute(v, values)}" for k, v in step.set_values)]
         if step.require:
@@ -28,11 +31,11 @@ def step_action(step: Step, values: dict[str, str], lab: bool = False) -> list[s
     if step.type is StepType.WAIT:
         lines = [f"wait until: {CONDITIONS[step.condition or '']}"]
         if step.lab_command:
-            lines.append(f"$ {s(step.lab_command)}    (lab only)" if not lab else f"$ {s(step.lab_command)}")
+            lines.append(f"$ {sh(step.lab_command)}    (lab only)" if not lab else f"$ {sh(step.lab_command)}")
         return lines
     if step.type is StepType.DISPATCH_SMOKE:
         if step.paper_command:
-            return [f"$ {s(step.paper_command)}"]
+            return [f"$ {sh(step.paper_command)}"]
         return [f"dispatch {s(step.device)} {s(step.action)} via {s(step.broker_host)}:{s(step.broker_port)}"]
     if step.type is StepType.CHOICE:
         return [f"choose: {step.choice}"]

@@ -18,6 +18,8 @@ def site_context(values: dict[str, str], stack_root: Path, resolvers: tuple[tupl
         broker_name=values.get("broker_name", f"mqtt.{room}.sentientengine.ai"),
         resolvers=resolvers,
         docker_hosts=docker_hosts,
+        expected_addresses=tuple((role, values[f"{role}_broker_addr"]) for role in ("primary", "standby")
+                                 if values.get(f"{role}_broker_addr")),
     )
 
 

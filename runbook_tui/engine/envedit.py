@@ -136,7 +136,8 @@ def _fsync_dir(directory: Path) -> None:
 
 def apply_edit(snapshot: EnvSnapshot, changes: dict[str, str], backup_dir: Path | None = None) -> EnvEdit:
     """Apply `changes` to the file `snapshot` was read from; refuse if it changed since."""
-    path = snapshot.path
+    # Edit the file a symlinked .env points to, so the link stays a link.
+    path = snapshot.path.resolve()
     new_raw = render(snapshot.raw, changes)
     directory = path.parent
     lock_path = directory / f".{path.name}.lock"
@@ -168,6 +169,8 @@ def apply_edit(snapshot: EnvSnapshot, changes: dict[str, str], backup_dir: Path 
     after = EnvSnapshot.read(path).values()
     wrong = [k for k, v in changes.items() if after.get(k) != v]
     if wrong:
-        raise EnvEditError(f"{path}: read back {', '.join(wrong)} with another value; backup at {backup}")
+        # The file was replaced: say so, and where the previous one is.
+        raise EnvEditError(f"{path} was written but reads back {', '.join(wrong)} with another value; "
+                           f"the previous file is {backup}")
     before_values = snapshot.values()
     return EnvEdit(path, backup, dict(changes), {k: before_values.get(k) for k in changes})

@@ -7,6 +7,7 @@ earlier one. Reading tolerates a torn last line (reported, not fatal).
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import threading
@@ -38,6 +39,10 @@ def read_journal(path: Path) -> JournalContents:
     return JournalContents(records, torn)
 
 
+class JournalBusy(RuntimeError):
+    """Another process holds this journal."""
+
+
 class Journal:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
@@ -45,7 +50,21 @@ class Journal:
         existing = read_journal(self.path).records if self.path.exists() else []
         self._seq = max((r.get("seq", 0) for r in existing), default=0)
         self._lock = threading.Lock()
+        created = not self.path.exists()
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            # One writer per journal: a second runbook-tui (an old one still alive after a dropped
+            # SSH session) would interleave records.
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._fd)
+            raise JournalBusy(f"{self.path} is in use by another runbook-tui process; close it first") from None
+        if created:
+            dir_fd = os.open(self.path.parent, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)  # the new file's name is durable too
+            finally:
+                os.close(dir_fd)
         if self.path.stat().st_size and not self._ends_with_newline():
             os.write(self._fd, b"\n")  # seal a torn tail so the next record starts clean
             os.fsync(self._fd)
@@ -59,7 +78,9 @@ class Journal:
         with self._lock:
             self._seq += 1
             record = {"seq": self._seq, "ts": round(time.time(), 3), "kind": kind, **fields}
-            os.write(self._fd, (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8"))
+            data = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+            while data:  # a short write (disk nearly full) is finished, not silently dropped
+                data = data[os.write(self._fd, data):]
             os.fsync(self._fd)
             return record
 

@@ -51,6 +51,8 @@ def render_report(journal_path: Path) -> str:
             out.append(f"- Deferred: {', '.join(finished['deferred'])}")
         if finished.get("open"):
             out.append(f"- Not done: {', '.join(finished['open'])}")
+        if finished.get("optional_not_done"):
+            out.append(f"- Optional, not done: {', '.join(finished['optional_not_done'])}")
     else:
         out.append("- Outcome: **not finished** (the run did not reach its end; resume it from this journal)")
     if contents.torn:

@@ -23,7 +23,7 @@ from pathlib import Path
 from runbook_tui.checklist.model import Checklist, Risk, Step, StepType, substitute
 from runbook_tui.checklist.plan import step_action
 from runbook_tui.engine.envedit import EnvEditError, EnvSnapshot, apply_edit
-from runbook_tui.engine.journal import Journal, read_journal
+from runbook_tui.engine.journal import Journal, JournalBusy, read_journal
 from runbook_tui.engine.secrets import SECRET_KEY, Masker
 from runbook_tui.engine.sensing import Evidence, Sensors
 from runbook_tui.engine.shell import run_command
@@ -149,7 +149,11 @@ class RunEngine:
         for r in contents.records:
             if r["kind"] == "variable":
                 values[r["name"]] = r["value"]
-        engine = cls(checklist, values, sensors, Journal(journal_path), config, on_event)
+        try:
+            journal = Journal(journal_path)
+        except JournalBusy as exc:
+            raise EngineRefusal(str(exc)) from None
+        engine = cls(checklist, values, sensors, journal, config, on_event)
         engine.choices.update(started.get("choices") or {})
         for r in contents.records:
             if r["kind"] == "choice":
@@ -197,14 +201,20 @@ class RunEngine:
     def applicable_steps(self) -> list[Step]:
         return [s for s in self.checklist.steps() if s.applies(self.choices)]
 
+    def optional_open(self) -> list[str]:
+        """Optional steps neither done nor decided on (listed in the report, never hidden)."""
+        return [s.id for s in self.applicable_steps() if s.optional and self.statuses[s.id].state is StepState.PENDING]
+
     def outcome(self) -> tuple[str, list[str], list[str]]:
-        """("complete" | "complete except deferred items" | "incomplete", deferred ids, open ids)."""
+        """("complete" | "complete except deferred items" | "incomplete", deferred ids, open ids).
+
+        Optional steps left pending do not hold the run open; they are listed apart."""
         deferred, open_ = [], []
         for step in self.applicable_steps():
             state = self.statuses[step.id].state
             if state is StepState.DEFERRED:
                 deferred.append(step.id)
-            elif state not in PASSED:
+            elif state not in PASSED and not (step.optional and state is StepState.PENDING):
                 open_.append(step.id)
         if open_:
             return "incomplete", deferred, open_
@@ -212,7 +222,8 @@ class RunEngine:
 
     def finish(self) -> str:
         verdict, deferred, open_ = self.outcome()
-        self.journal.append("run_finished", outcome=verdict, deferred=deferred, open=open_)
+        self.journal.append("run_finished", outcome=verdict, deferred=deferred, open=open_,
+                            optional_not_done=self.optional_open())
         return verdict
 
     # ---- previews, guards, confirmations -----------------------------------------------
@@ -277,9 +288,19 @@ class RunEngine:
         if step.type is not StepType.CONFIRM:
             raise EngineRefusal(f"{step_id} is a {step.type.value} step: it turns done by running it or on evidence")
         self._require_confirmation(step, confirmed, typed_room)
+        _overridden, evidence = self._guards_or_override(step, None, typed_room)
+        if step.done_when:
+            # A confirmation cannot stand in for evidence the checklist asks for.
+            sensed = self.sensors.check(step.done_when)
+            self.journal.append("evidence", step=step_id, condition=sensed.condition, holds=sensed.holds,
+                                detail=self.masker.mask(sensed.detail))
+            if not sensed.holds:
+                raise EngineRefusal(f"{step_id} needs evidence: {sensed}. Fix it, or override the step (with a reason).")
+            evidence.append(str(sensed))
         now = time.time()
         self.journal.append("confirmation", step=step_id, operator=self.config.operator, note=note)
-        status = StepStatus(StepState.DONE, note or "confirmed by the operator", (f"confirmed by {self.config.operator}",), now, now)
+        status = StepStatus(StepState.DONE, note or "confirmed by the operator",
+                            (f"confirmed by {self.config.operator}", *evidence), now, now)
         self._set(step_id, status)
         return status
 
@@ -354,7 +375,8 @@ class RunEngine:
         if step.type is StepType.CHOICE:
             raise EngineRefusal(f"{step_id}: use choose({step.choice!r}, option)")
         self._require_confirmation(step, confirmed, typed_room)
-        overridden, evidence = self._guards_or_override(step, override_reason, typed_room)
+        # Sensing takes seconds: off the event loop, so the screen stays live.
+        overridden, evidence = await asyncio.to_thread(self._guards_or_override, step, override_reason, typed_room)
         started = time.time()
         self.journal.append("confirmation", step=step_id, operator=self.config.operator, typed_room=typed_room is not None)
         self._set(step_id, StepStatus(StepState.RUNNING, "", tuple(evidence), started))
@@ -376,13 +398,13 @@ class RunEngine:
 
     async def _perform(self, step: Step) -> tuple[bool, str, list[str]]:
         if step.type is StepType.COMMAND:
-            return await self._run_command(step, substitute(step.command or "", self.values), step.done_when)
+            return await self._run_command(step, substitute(step.command or "", self.values, shell=True), step.done_when)
         if step.type is StepType.ENV_EDIT:
             return self._edit_env(step)
         if step.type is StepType.WAIT:
             evidence: list[str] = []
             if self.config.lab and step.lab_command:
-                ok, reason, evidence = await self._run_command(step, substitute(step.lab_command, self.values), None)
+                ok, reason, evidence = await self._run_command(step, substitute(step.lab_command, self.values, shell=True), None)
                 if not ok:
                     return ok, reason, evidence
             ok, reason, more = await self._wait_for(step, step.condition or "", step.timeout_s)
@@ -402,13 +424,19 @@ class RunEngine:
         env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
         return env
 
+    def refresh_secrets(self) -> None:
+        """Re-read the secrets to mask: section 1 creates .env files, section 5 changes them."""
+        self.masker = Masker.from_env_files(self._env_files())
+
     async def _run_command(self, step: Step, command: str, done_when: str | None) -> tuple[bool, str, list[str]]:
+        self.refresh_secrets()
         masked = self.masker.mask(command)
         self.journal.append("command_started", step=step.id, command=masked, cwd=str(self.config.stack_root))
         self._emit(StepOutput(step.id, f"$ {masked}"))
         result = await run_command(command, self.config.stack_root, timeout_s=step.timeout_s, masker=self.masker,
                                    on_line=lambda line: self._emit(StepOutput(step.id, line)), env=self._command_env(),
                                    cancel=self._cancel)
+        self.refresh_secrets()  # the command may have created or changed a .env (section 1, 5)
         self.journal.append("command_finished", step=step.id, command=masked, exit_code=result.exit_code,
                             timed_out=result.timed_out, cancelled=result.cancelled,
                             duration_s=round(result.duration_s, 3), output=list(result.output_tail))
@@ -468,6 +496,7 @@ class RunEngine:
         def shown(key: str, value: str | None) -> str:
             return "••••••" if SECRET_KEY.search(key) else (value if value is not None else "(unset)")
 
+        self.refresh_secrets()
         lines = [f"{path.name}: {k}: {shown(k, edit.before[k])} -> {shown(k, v)}" for k, v in changes.items()]
         lines.append(f"backup: {edit.backup.name}; read back and verified")
         self.journal.append("env_edit", step=step.id, file=str(path), backup=str(edit.backup),
@@ -501,6 +530,9 @@ class RunEngine:
                             events=[{"stage": e.stage, "at_ms": e.at_ms} for e in outcome.events])
         if outcome.verdict is Verdict.COMPLETE:
             stack = next((e.detail.get("stack") for e in outcome.events if e.stage == "result"), "?")
+            expected = substitute(step.expect_core, self.values) if step.expect_core else None
+            if expected and stack != expected:
+                return False, f"the dispatch completed, but through core {stack}, not {expected}", []
             return True, "", [f"dispatch {request.id}: ack {outcome.latency_ms('ack')} ms, "
                               f"complete {outcome.latency_ms('complete')} ms (core {stack})"]
         missing = outcome.missing()

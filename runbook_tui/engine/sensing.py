@@ -19,10 +19,13 @@ import docker.errors
 
 from runbook_tui.checklist.conditions import CONDITIONS
 from runbook_tui.envfile import is_true, read_env
-from runbook_tui.lab.readiness import read_retained, read_retained_all, resolve_a
+from runbook_tui.lab.readiness import look_retained, read_retained, read_retained_all, resolve_a
 from runbook_tui.mqtt_contract import BrokerEndpoint, Topics
 
 SERVICES = ("mosquitto", "sentient-core", "db")
+# A container in these states runs no code. "restarting" and "paused" are not among them: a
+# flapping core comes back by itself, which is exactly the dual-control risk.
+STOPPED_STATES = frozenset({"exited", "dead", "created"})
 # Keys allowed to differ between the two .env files of a room (runbook section 5).
 PER_STACK_KEYS = frozenset({"STACK_ROLE", "MQTT_BIND_ADDR", "MQTT_PORT", "MQTT_LOCAL_PORT",
                             "CORE_DISPATCH_ENABLED", "CORE_CRITICAL_ARMED"})
@@ -49,6 +52,9 @@ class SiteContext:
     resolvers: tuple[tuple[str, int], ...] = (("127.0.0.1", 5353),)
     docker_hosts: tuple[tuple[str, str], ...] = ()  # (role, DOCKER_HOST); absent: the local default
     dns_lifetime_s: float = 2.0
+    # (role, address) the broker name must point at, as the checklist told the operator;
+    # a role not listed falls back to the stack's MQTT_BIND_ADDR.
+    expected_addresses: tuple[tuple[str, str], ...] = ()
 
     def stack_dir(self, role: str) -> Path:
         return self.primary_dir if role == "primary" else self.standby_dir
@@ -79,6 +85,8 @@ class Sensors:
             "primary_core_stopped": self._primary_core_stopped,
             "primary_not_dispatching": self._primary_not_dispatching,
             "standby_not_dispatching": self._standby_not_dispatching,
+            "standby_start_safe": self._standby_start_safe,
+            "standby_core_critical_armed": self._standby_armed,
             "standby_core_dispatch_enabled": lambda: self._core_dispatch("standby_core_dispatch_enabled", "standby", True),
             "standby_core_dispatch_disabled": lambda: self._core_dispatch("standby_core_dispatch_disabled", "standby", False),
             "primary_core_dispatch_enabled": lambda: self._core_dispatch("primary_core_dispatch_enabled", "primary", True),
@@ -145,10 +153,27 @@ class Sensors:
         return Evidence(name, all(v == "running" for v in states.values()),
                         f"{self.ctx.project(role)}: " + ", ".join(f"{s} {v}" for s, v in states.items()))
 
+    def _project_volumes(self, role: str) -> list[str]:
+        client = self._client(role)
+        try:
+            volumes = client.volumes.list(filters={"label": f"com.docker.compose.project={self.ctx.project(role)}"})
+            return [v.name for v in volumes]
+        finally:
+            client.close()
+
     def _primary_core_stopped(self) -> Evidence:
+        project = self.ctx.project("primary")
         core = self._containers("primary").get("sentient-core")
-        state = core["state"] if core else "absent"
-        return Evidence("primary_core_stopped", state != "running", f"{self.ctx.project('primary')} sentient-core: {state}")
+        if core is not None:
+            state = core["state"]
+            return Evidence("primary_core_stopped", state in STOPPED_STATES, f"{project} sentient-core: {state}")
+        # No container: removed by `compose down`, or we are looking at the wrong Docker host.
+        # `down` keeps the project's volume, so a volume proves the project lives here.
+        volumes = self._project_volumes("primary")
+        if volumes:
+            return Evidence("primary_core_stopped", True, f"{project} sentient-core: removed (its volume {volumes[0]} is here)")
+        return Evidence("primary_core_stopped", False,
+                        f"{project}: nothing of it on this Docker host; is docker.primary set in the site settings?")
 
     def _retained_status(self, role: str) -> dict | None:
         broker = self.ctx.broker(role)
@@ -157,20 +182,27 @@ class Sensors:
 
     def _primary_not_dispatching(self) -> Evidence:
         core = self._primary_core_stopped()
-        status = self._retained_status("primary")
-        if status is None:
-            broker_says = f"primary broker {self.ctx.broker('primary')}: no answer or no status"
-            live = False
+        broker = self.ctx.broker("primary")
+        look = look_retained(broker, Topics.from_env(self.ctx.env("primary")).status, 2.0)
+        if look.state == "unreachable":
+            broker_ok, broker_says = True, f"primary broker {broker}: down ({look.detail})"
+        elif look.state != "ok":
+            # A broker that answers but cannot be read could be hiding a live core: fail closed.
+            broker_ok, broker_says = False, f"primary broker {broker}: cannot be read ({look.state}: {look.detail})"
+        elif not look.messages:
+            broker_ok, broker_says = True, f"primary broker {broker}: up, no core status retained"
         else:
+            status = next(iter(look.messages.values()))
             live = bool(status.get("online") and status.get("dispatch_enabled"))
+            broker_ok = not live
             broker_says = (f"primary broker: core {'online' if status.get('online') else 'offline'}, "
                            f"dispatch {'enabled' if status.get('dispatch_enabled') else 'disabled'}")
-        return Evidence("primary_not_dispatching", core.holds and not live, f"{core.detail}; {broker_says}")
+        return Evidence("primary_not_dispatching", core.holds and broker_ok, f"{core.detail}; {broker_says}")
 
     def _standby_not_dispatching(self) -> Evidence:
         in_env = is_true(self.ctx.env("standby").get("CORE_DISPATCH_ENABLED"))
         core = self._containers("standby").get("sentient-core")
-        running = core is not None and core["state"] == "running"
+        running = core is not None and core["state"] not in STOPPED_STATES
         in_container = running and is_true(core["env"].get("CORE_DISPATCH_ENABLED"))
         detail = (f"standby .env CORE_DISPATCH_ENABLED={'true' if in_env else 'false'}; running core: "
                   + (f"started with {'true' if in_container else 'false'}" if running else "not running"))
@@ -195,7 +227,7 @@ class Sensors:
 
     # ---- dns / mqtt --------------------------------------------------------------------
     def _dns_points(self, name: str, role: str) -> Evidence:
-        want = self.ctx.broker(role).host
+        want = dict(self.ctx.expected_addresses).get(role) or self.ctx.broker(role).host
         answers = [(f"{host}:{port}", resolve_a(self.ctx.broker_name, host, port, self.ctx.dns_lifetime_s))
                    for host, port in self.ctx.resolvers]
         holds = bool(answers) and all(a == want for _, a in answers)
@@ -225,3 +257,22 @@ class Sensors:
         if offline:
             detail += f"; offline: {', '.join(offline)}"
         return Evidence("controllers_on_standby", bool(online), detail)
+
+    def _standby_start_safe(self) -> Evidence:
+        if not is_true(self.ctx.env("standby").get("CORE_DISPATCH_ENABLED")):
+            return Evidence("standby_start_safe", True, "standby .env CORE_DISPATCH_ENABLED=false: it starts without dispatch")
+        primary = self._primary_not_dispatching()
+        return Evidence("standby_start_safe", primary.holds,
+                        f"standby .env CORE_DISPATCH_ENABLED=true, so it starts dispatching; {primary.detail}")
+
+    def _standby_armed(self) -> Evidence:
+        core = self._containers("standby").get("sentient-core")
+        if core is None or core["state"] != "running":
+            return Evidence("standby_core_critical_armed", False,
+                            f"{self.ctx.project('standby')} sentient-core: {core['state'] if core else 'absent'}")
+        armed = is_true(core["env"].get("CORE_CRITICAL_ARMED"))
+        status = (self._retained_status("standby") or {}) if armed else {}
+        reported = bool(status.get("critical_armed"))
+        return Evidence("standby_core_critical_armed", armed and reported,
+                        f"running core started with CORE_CRITICAL_ARMED={'true' if armed else 'false'}"
+                        + (f"; core status: {'armed' if reported else 'not yet reporting armed'}" if armed else ""))

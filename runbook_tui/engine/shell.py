@@ -20,6 +20,7 @@ from pathlib import Path
 from runbook_tui.engine.secrets import Masker
 
 OUTPUT_TAIL_LINES = 200
+MAX_LINE_CHARS = 4000
 
 
 @dataclass(frozen=True)
@@ -56,13 +57,30 @@ async def run_command(
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )
 
+    def emit(raw: bytes) -> None:
+        text = raw.decode("utf-8", errors="replace").rstrip("\r")
+        if len(text) > MAX_LINE_CHARS:
+            text = text[:MAX_LINE_CHARS] + f"… (+{len(text) - MAX_LINE_CHARS} chars)"
+        line = masker.mask(text)
+        tail.append(line)
+        if on_line:
+            on_line(line)
+
     async def pump() -> None:
+        # Chunks, not readline(): a line longer than the stream's limit would raise, and a
+        # command writing one would then block on a full pipe until its timeout.
         assert proc.stdout is not None
-        while raw := await proc.stdout.readline():
-            line = masker.mask(raw.decode("utf-8", errors="replace").rstrip("\r\n"))
-            tail.append(line)
-            if on_line:
-                on_line(line)
+        pending = b""
+        while chunk := await proc.stdout.read(65536):
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for raw in lines:
+                emit(raw)
+            if len(pending) > 4 * MAX_LINE_CHARS:  # an endless line: show it in pieces
+                emit(pending)
+                pending = b""
+        if pending:
+            emit(pending)
 
     timed_out = cancelled = False
     pump_task = asyncio.create_task(pump())

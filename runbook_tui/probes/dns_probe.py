@@ -47,20 +47,20 @@ def classify(addresses: tuple[str, ...], known: dict[str, str]) -> str:
 
 
 def ask(name: str, server: str, port: int, lifetime_s: float, known: dict[str, str]) -> ResolverAnswer:
-    resolver = dns.resolver.Resolver(configure=False)
-    resolver.nameservers = [server]
-    resolver.port = port
-    resolver.lifetime = lifetime_s
-    resolver.timeout = lifetime_s
     label = f"{server}:{port}"
     started = time.monotonic()
     try:
+        resolver = dns.resolver.Resolver(configure=False)
+        resolver.nameservers = [server]  # raises ValueError for a name: resolvers are addresses
+        resolver.port = port
+        resolver.lifetime = lifetime_s
+        resolver.timeout = lifetime_s
         answer = resolver.resolve(name, "A")
     except dns.resolver.NXDOMAIN:
         return ResolverAnswer(label, "NXDOMAIN", (), None, round((time.monotonic() - started) * 1000, 1))
     except dns.exception.Timeout:
         return ResolverAnswer(label, "timeout", (), None, None, f"no answer within {lifetime_s:g}s")
-    except (dns.exception.DNSException, OSError) as exc:
+    except Exception as exc:  # noqa: BLE001 - every failure is an answer, the probe thread lives on
         return ResolverAnswer(label, "error", (), None, None, f"{exc.__class__.__name__}: {exc}"[:200])
     rtt = round((time.monotonic() - started) * 1000, 1)
     addresses = tuple(sorted(r.to_text() for r in answer))

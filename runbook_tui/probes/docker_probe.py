@@ -22,6 +22,9 @@ import docker.errors
 from runbook_tui.envfile import is_true, read_env
 
 FLAGS = ("CORE_DISPATCH_ENABLED", "CORE_CRITICAL_ARMED")
+# Events that change what the panel shows; not exec_* (the db healthcheck runs every second).
+CONTAINER_EVENTS = ["create", "start", "restart", "stop", "die", "kill", "oom", "pause", "unpause", "destroy",
+                    "rename", "update", "health_status"]
 
 
 @dataclass(frozen=True)
@@ -140,11 +143,12 @@ class DockerProbe:
                     snapshot.connected, snapshot.error, snapshot.services, snapshot.env_flags):
                 return  # nothing new for the subscribers
             self.latest[target.role] = snapshot
-        if self.on_snapshot is not None:
-            try:
-                self.on_snapshot(snapshot)
-            except Exception:  # noqa: BLE001 - a subscriber's failure is not the probe's
-                pass
+            # Delivered under the lock, so subscribers see snapshots in sequence order.
+            if self.on_snapshot is not None:
+                try:
+                    self.on_snapshot(snapshot)
+                except Exception:  # noqa: BLE001 - a subscriber's failure is not the probe's
+                    pass
 
     # ---- threads -----------------------------------------------------------------------
     def _follow(self, target: DockerTarget) -> None:
@@ -156,7 +160,8 @@ class DockerProbe:
                           else docker.from_env(timeout=5))
                 since = int(time.time())
                 stream = client.events(decode=True, since=since, filters={
-                    "type": "container", "label": f"com.docker.compose.project={target.project}"})
+                    "type": "container", "label": f"com.docker.compose.project={target.project}",
+                    "event": CONTAINER_EVENTS})
                 with self._lock:
                     self._streams[target.role], self._clients[target.role] = stream, client
                 # Listed after subscribing, so no change falls between the two.

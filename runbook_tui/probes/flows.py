@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from runbook_tui.mqtt_contract import Topics
 
 STAGES = ("dispatch", "command", "ack", "complete", "result")
+MAX_STAGES_PER_FLOW = 20  # a replayed or hostile id cannot grow one flow without bound
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,7 @@ class FlowTracker:
         if not isinstance(rid, str) or not rid:
             return
         old = self.flows.pop(rid, None)
-        seen = (old.seen if old else ()) + ((stage, role, now),)
+        seen = (old.seen if old else ())[-(MAX_STAGES_PER_FLOW - 1):] + ((stage, role, now),)
         result = old.result if old else None
         if stage == "result":
             status = str(body.get("status"))
@@ -93,6 +94,11 @@ class FlowTracker:
                                action if isinstance(action, str) else None, seen, result)
         while len(self.flows) > self.max_flows:
             self.flows.popitem(last=False)
+
+    def forget_status(self, role: str) -> None:
+        """A broker went away: what its core last said is no longer known."""
+        self.core_status.pop(role, None)
+        self.last_command.pop(role, None)
 
     def dual_control(self, now: float) -> DualControl | None:
         enabled = sorted(r for r, s in self.core_status.items() if s.get("online") and s.get("dispatch_enabled"))

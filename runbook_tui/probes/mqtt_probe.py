@@ -23,6 +23,7 @@ from runbook_tui.mqtt_contract import BrokerEndpoint, Topics
 from runbook_tui.probes.flows import DualControl, Flow, FlowTracker
 from runbook_tui.probes.payloads import parse_json_object
 
+BUFFERED_PAYLOAD = 8192
 MAX_TOPICS = 5000  # per broker; beyond it new topics are counted under OTHER_TOPICS
 OTHER_TOPICS = "(other topics)"
 
@@ -34,6 +35,7 @@ class Message:
     payload: bytes
     retained: bool
     at: float  # wall clock
+    size: int = 0  # the payload's full size (the buffered payload may be cut)
 
 
 @dataclass(frozen=True)
@@ -149,6 +151,7 @@ class MqttProbe:
 
     def _on_disconnect(self, link: _Link, reason_code) -> None:
         with self.lock:
+            self.tracker.forget_status(link.role)
             link.connected = False
             link.error = f"disconnected: {reason_code}" if reason_code.is_failure else "disconnected"
 
@@ -163,7 +166,10 @@ class MqttProbe:
             link.received += 1
             key = topic if topic in link.topics or len(link.topics) < MAX_TOPICS else OTHER_TOPICS
             link.topics[key] = link.topics.get(key, 0) + 1
-            self.buffer.append(Message(link.role, topic, msg.payload, bool(msg.retain), now))
+            # The buffer keeps at most BUFFERED_PAYLOAD bytes of each payload: a flood of 1 MB
+            # messages must not hold gigabytes. Counts are made above, on the whole message.
+            payload = msg.payload if len(msg.payload) <= BUFFERED_PAYLOAD else msg.payload[:BUFFERED_PAYLOAD]
+            self.buffer.append(Message(link.role, topic, payload, bool(msg.retain), now, len(msg.payload)))
             self.pending += 1
         t = self.tracker.topics
         if topic in (t.dispatch, t.result, t.status) or topic.endswith(("/command", "/ack", "/complete")):

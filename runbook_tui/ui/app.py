@@ -382,7 +382,7 @@ class RunbookApp(App):
             report.write_text(render_report(journal))
             paper.write_text(render_plan(self.engine.checklist, {"room": self.session.room}, self.session.settings.stack_root,
                                          self.engine.choices))
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, KeyError, TypeError) as exc:
             self.notify(f"Export failed: {exc}", severity="error")
             return
         self.notify(f"Wrote {report}\nand {paper}", title="Exported", timeout=10)
