@@ -43,6 +43,14 @@ NARROW_HEIGHT = 30
 RECONCILE_S = 5.0
 
 
+class MainArea(Horizontal):
+    """The panes' container; it resizes with the terminal, so it tells the app to re-lay out
+    (the app's own resize event does not reach handlers)."""
+
+    def on_resize(self) -> None:
+        self.app.apply_layout()
+
+
 class StepCommands(Provider):
     """The command palette: every action on the selected step, and jumping to any step."""
 
@@ -56,8 +64,8 @@ class StepCommands(Provider):
                    ("Export the report and printable checklist", app.action_export),
                    ("Pause / resume MQTT traffic", app.action_pause), ("Help: keys", app.action_help)]
         if app.engine is not None:
-            for step in app.engine.checklist.steps():
-                actions.append((f"Go to step: {step.title}", partial(app.goto_step, step.id)))
+            for step in app.engine.applicable_steps():
+                actions.append((f"Go to step: {app.engine.preview(step.id).title}", partial(app.goto_step, step.id)))
         for text, callback in actions:
             score = matcher.match(text)
             if score > 0:
@@ -100,6 +108,7 @@ class RunbookApp(App):
         self.probes: list = []
         self.banner_reasons: dict[str, str] = {}
         self.pane = "checklist"
+        self.finished = False
 
     # ---- layout ------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -107,7 +116,7 @@ class RunbookApp(App):
         yield Static(id="banner")
         yield Tabs(Tab("1 Checklist", id="pane-checklist"), Tab("2 Step", id="pane-step"), Tab("3 Live", id="pane-live"),
                    id="pane-tabs")
-        with Horizontal(id="main"):
+        with MainArea(id="main"):
             yield ChecklistView(id="checklist")
             with Vertical(id="right"):
                 yield StepView(id="step")
@@ -158,9 +167,6 @@ class RunbookApp(App):
         records = read_journal(self.engine.journal.path).records
         return records[0]["ts"] if records else time.time()
 
-    def on_resize(self) -> None:
-        self.apply_layout()
-
     def apply_layout(self) -> None:
         narrow = self.size.width < NARROW_WIDTH or self.size.height < NARROW_HEIGHT
         self.screen.set_class(narrow, "narrow")
@@ -190,8 +196,9 @@ class RunbookApp(App):
         elapsed = int(time.time() - self.started_at)
         outcome = self.engine.outcome()[0] if self.engine else ""
         running = f" · running {self.engine.running_step}" if self.engine and self.engine.running_step else ""
-        self.sub_title = (f"{self.session.checklist.name} {self.session.checklist.revision} · "
-                          f"{elapsed // 3600:02d}:{elapsed % 3600 // 60:02d}:{elapsed % 60:02d} · {outcome}{running}")
+        # What matters under stress first: time, state, what runs; the checklist's name last.
+        self.sub_title = (f"{elapsed // 3600:02d}:{elapsed % 3600 // 60:02d}:{elapsed % 60:02d} · {outcome}{running} · "
+                          f"{self.session.checklist.name} {self.session.checklist.revision}")
 
     # ---- selection -----------------------------------------------------------------------
     @property
@@ -230,8 +237,19 @@ class RunbookApp(App):
             self.query_one(StepView).add_output(event.step_id, event.line)
         elif isinstance(event, StepChanged):
             self.refresh_tree()
+            self.finish_if_complete()
             if event.status.state is StepState.FAILED:
                 self.notify(f"{event.step_id} failed: {event.status.reason}", severity="error", timeout=10)
+
+    def finish_if_complete(self) -> None:
+        if self.engine is None or self.finished:
+            return
+        verdict, deferred, _open = self.engine.outcome()
+        if verdict != "incomplete":
+            self.finished = True
+            self.engine.finish()
+            extra = f": deferred {', '.join(deferred)}" if deferred else ""
+            self.notify(f"Run {verdict}{extra}. e exports the after-action report.", title="Checklist", timeout=20)
 
     # ---- actions on steps ------------------------------------------------------------------
     def _step_or_warn(self):
@@ -420,6 +438,11 @@ class RunbookApp(App):
         if self.engine is not None:
             self.engine.journal.close()
         self.call_from_thread(self.exit)
+
+    def on_unmount(self) -> None:
+        # However the app ends, release the journal (its lock) for the next run.
+        if self.engine is not None:
+            self.engine.journal.close()
 
     # ---- probes and the safety banner ----------------------------------------------------------
     def start_probes(self) -> None:

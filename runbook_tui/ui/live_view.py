@@ -52,7 +52,7 @@ class LiveView(Vertical):
                 yield DataTable(id="flows", cursor_type="row")
 
     def on_mount(self) -> None:
-        self.query_one("#containers", DataTable).add_columns("stack", "service", "state", "health", "restarts", "started", "flags")
+        self.query_one("#containers", DataTable).add_columns("stack", "service", "state", "flags", "health", "restarts", "started")
         self.query_one("#dns", DataTable).add_columns("resolver", "answer", "points at", "TTL", "time")
         self.query_one("#flows", DataTable).add_columns("id", "device", "action", "seen", "ack ms", "complete ms", "result", "via")
         self.query_one("#mqtt-filter", Input).display = False
@@ -74,10 +74,10 @@ class LiveView(Vertical):
                 notes.append(Text(f"{snap.project}: Docker not reachable ({snap.error}); showing the last known state",
                                   style="bold red"))
             if not snap.services:
-                table.add_row(snap.project, "—", Text("no containers", style="dim"), "", "", "", _flags(snap.env_flags) + " (.env)")
+                table.add_row(snap.project, "—", Text("no containers", style="dim"), _flags(snap.env_flags) + " (.env)", "", "", "")
             for s in snap.services:
-                table.add_row(snap.project, s.service, Text(s.state, style=STATE_STYLE.get(s.state, "")), s.health or "",
-                              str(s.restart_count), s.started_at[11:19] if s.started_at else "", _flags(s.flags))
+                table.add_row(snap.project, s.service, Text(s.state, style=STATE_STYLE.get(s.state, "")), _flags(s.flags),
+                              s.health or "", str(s.restart_count), s.started_at[11:19] if s.started_at else "")
             for line in snap.not_recreated:
                 notes.append(Text(f"{snap.project}: changed in .env, not yet recreated: {line}", style="bold yellow"))
         self.query_one("#containers-note", Static).update(Text("\n").join(notes) if notes else

@@ -1,0 +1,249 @@
+"""The TUI's behaviour, driven with Textual's Pilot: keys in, screen and journal out.
+
+Pure UI behaviour, so the probes are left out (live=False) and their messages are posted by
+hand where a test needs them; the engine is the real one, on local steps in a scratch root.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from runbook_tui.engine.journal import read_journal
+from runbook_tui.engine.run import StepState
+from runbook_tui.mqtt_contract import Topics
+from runbook_tui.probes.flows import DualControl
+from runbook_tui.probes.mqtt_probe import BrokerState, Message, MqttBatch, MqttSnapshot
+from runbook_tui.session import Session
+from runbook_tui.settings import Settings
+from runbook_tui.ui.app import RunbookApp
+from runbook_tui.ui.dialogs import AskReason, ConfirmRun, GuardRefusedDialog, HelpScreen, QuitDialog, ResumeDialog
+from runbook_tui.ui.messages import MqttBatchArrived
+from tests.conftest import REPO
+
+CHECKLIST = REPO / "tests" / "checklists" / "fixtures" / "ui-steps.yaml"
+
+
+def session(root: Path) -> Session:
+    (root / "infra").mkdir(parents=True, exist_ok=True)
+    return Session(Settings(stack_root=root, resolvers=(("127.0.0.1", 15399),), lab=True), "room9", CHECKLIST)
+
+
+async def wait_until(pilot, predicate, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached"
+        await pilot.pause(0.05)
+
+
+def state(app: RunbookApp, step: str) -> StepState:
+    return app.engine.status(step).state
+
+
+async def select(pilot, app: RunbookApp, step: str) -> None:
+    # After the app's own first selection (the first pending step), then ours.
+    await wait_until(pilot, lambda: app.engine is not None and app.selected is not None)
+    app.goto_step(step)
+    await pilot.pause()
+    assert app.selected == step
+
+
+@pytest.mark.asyncio
+async def test_opens_on_the_checklist_with_the_first_pending_step(tmp_path):
+    app = RunbookApp(session(tmp_path), live=False, resume=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: app.selected == "hello" and "Say hello" in str(app.query_one("#step-text").render()))
+        text = str(app.query_one("#step-text").render())
+        assert "Say hello" in text and "$ echo hello from room9" in text
+        assert "room9" in app.title and "LAB" in app.title
+
+
+@pytest.mark.asyncio
+async def test_run_asks_first_then_runs_and_shows_output(tmp_path):
+    app = RunbookApp(session(tmp_path), live=False, resume=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: app.selected == "hello")
+        await pilot.press("r")
+        assert isinstance(app.screen, ConfirmRun)
+        assert state(app, "hello") is StepState.PENDING  # nothing ran yet
+        await pilot.press("escape")
+        assert state(app, "hello") is StepState.PENDING
+        await pilot.press("r")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: state(app, "hello") is StepState.DONE)
+        await select(pilot, app, "hello")
+        output = "\n".join(app.query_one("#step-output").lines)
+        assert "hello from room9" in output
+
+
+@pytest.mark.asyncio
+async def test_destructive_step_needs_the_room_typed(tmp_path):
+    app = RunbookApp(session(tmp_path), live=False, resume=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await select(pilot, app, "danger")
+        await pilot.press("r")
+        assert isinstance(app.screen, ConfirmRun)
+        body = str(app.screen.query_one(".dialog-body Static").render())
+        assert "$ echo destroyed" in body and "affects: room9-primary: everything" in body
+        await pilot.press("enter")  # empty: refused
+        await pilot.press(*"room1", "enter")  # the wrong room: refused
+        assert isinstance(app.screen, ConfirmRun) and state(app, "danger") is StepState.PENDING
+        app.screen.query_one("#typed-room").value = ""
+        await pilot.press(*"room9", "enter")
+        await wait_until(pilot, lambda: state(app, "danger") is StepState.DONE)
+
+
+@pytest.mark.asyncio
+async def test_skip_defer_and_override_take_reasons(tmp_path):
+    app = RunbookApp(session(tmp_path), live=False, resume=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await select(pilot, app, "hello")
+        await pilot.press("s")
+        assert isinstance(app.screen, AskReason)
+        await pilot.press("enter")  # no reason: stays open
+        assert isinstance(app.screen, AskReason)
+        await pilot.press(*"not needed", "enter")
+        await wait_until(pilot, lambda: state(app, "hello") is StepState.SKIPPED)
+        await select(pilot, app, "safe")
+        await pilot.press("f", *"after the guests leave", "enter")
+        await wait_until(pilot, lambda: state(app, "safe") is StepState.DEFERRED)
+        await select(pilot, app, "sleepy")
+        await pilot.press("o", *"checked by hand", "enter")
+        assert isinstance(app.screen, AskReason)  # the room id is still missing
+        await pilot.press(*"room9", "enter")
+        await wait_until(pilot, lambda: state(app, "sleepy") is StepState.OVERRIDDEN)
+        records = read_journal(app.engine.journal.path).records
+        assert any(r["kind"] == "override" and r["reason"] == "checked by hand" for r in records)
+
+
+@pytest.mark.asyncio
+async def test_choice_changes_the_steps_and_warns(tmp_path):
+    app = RunbookApp(session(tmp_path), live=False, resume=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await select(pilot, app, "decide")
+        await pilot.press("r")
+        await pilot.press("up", "enter")  # B is highlighted; up selects A
+        await wait_until(pilot, lambda: app.engine.choices["reach"] == "A")
+        assert state(app, "decide") is StepState.DONE
+        labels = [str(node.label) for node in app.query_one("#checklist").root.children[0].children]
+        assert any("Only with A" in label and "not used" not in label for label in labels)
+
+
+@pytest.mark.asyncio
+async def test_guard_refusal_shows_what_was_sensed_and_raises_the_banner(tmp_path):
+    app = RunbookApp(session(tmp_path), live=False, resume=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await select(pilot, app, "guarded")
+        await pilot.press("r", "enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, GuardRefusedDialog))
+        assert app.query_one("#banner").display
+        assert "GUARD REFUSED guarded" in str(app.query_one("#banner").render())
+        assert state(app, "guarded") is StepState.PENDING
+        await pilot.press("escape")
+        assert state(app, "guarded") is StepState.PENDING
+
+
+@pytest.mark.asyncio
+async def test_dual_control_alarm_shows_the_banner(tmp_path):
+    app = RunbookApp(session(tmp_path), live=False, resume=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: app.engine is not None)
+        assert not app.query_one("#banner").display
+        snap = MqttSnapshot((BrokerState("primary", "127.0.0.2:1883", True, None, 3, 1, None),), (), (), (),
+                            DualControl("cores on primary and standby are both online with dispatch enabled", 0.0), 0, 0.0)
+        app.post_message(MqttBatchArrived(MqttBatch((), 0, snap)))
+        await wait_until(pilot, lambda: app.query_one("#banner").display)
+        assert "DUAL CONTROL" in str(app.query_one("#banner").render())
+
+
+@pytest.mark.asyncio
+async def test_mqtt_pause_and_filter(tmp_path):
+    app = RunbookApp(session(tmp_path), live=False, resume=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: app.engine is not None)
+        snap = MqttSnapshot((), (), (), (), None, 0, 0.0)
+
+        def batch(*topics):
+            return MqttBatchArrived(MqttBatch(tuple(Message("standby", t, b'{"id": "x"}', False, 0.0, 11) for t in topics), 0, snap))
+
+        log = app.query_one("#traffic")
+        app.post_message(batch("core/status", "rooms/room9/devices/sim1/ack"))
+        await wait_until(pilot, lambda: log.line_count >= 2)
+        await pilot.press("p")
+        app.post_message(batch("core/dispatch"))
+        await pilot.pause(0.2)
+        assert log.line_count == 2 and app.query_one("#live").held == 1
+        await pilot.press("p")
+        await pilot.press("slash", *"ack", "enter")
+        app.post_message(batch("core/status", "rooms/room9/devices/sim1/ack"))
+        await pilot.pause(0.2)
+        assert "sim1/ack" in log.lines[-1] and not any("core/status" in line for line in log.lines[3:])
+        assert Topics().status == "core/status"
+
+
+@pytest.mark.asyncio
+async def test_quit_while_a_command_runs_asks_first(tmp_path):
+    app = RunbookApp(session(tmp_path), live=False, resume=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await select(pilot, app, "sleepy")
+        await pilot.press("r", "enter")
+        await wait_until(pilot, lambda: state(app, "sleepy") is StepState.RUNNING)
+        await pilot.press("q")
+        assert isinstance(app.screen, QuitDialog)
+        await pilot.press("enter")  # "Stay" has the focus
+        assert state(app, "sleepy") is StepState.RUNNING
+        await pilot.press("x")  # cancel the command
+        await wait_until(pilot, lambda: state(app, "sleepy") is StepState.FAILED)
+        assert "cancelled by the operator" in app.engine.status("sleepy").reason
+
+
+@pytest.mark.asyncio
+async def test_an_unfinished_run_is_offered_for_resuming(tmp_path):
+    first = RunbookApp(session(tmp_path), live=False, resume=False)
+    async with first.run_test(size=(120, 40)) as pilot:
+        await select(pilot, first, "safe")
+        await pilot.press("d", "enter")
+        await wait_until(pilot, lambda: state(first, "safe") is StepState.DONE)
+    # The console dropped: no run_finished. Starting again offers the journal.
+    again = RunbookApp(session(tmp_path), live=False)
+    async with again.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: isinstance(again.screen, ResumeDialog))
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: again.engine is not None)
+        assert state(again, "safe") is StepState.DONE
+        assert again.engine.journal.path == first.engine.journal.path
+
+
+@pytest.mark.asyncio
+async def test_export_writes_the_report_and_the_printable_checklist(tmp_path):
+    app = RunbookApp(session(tmp_path), live=False, resume=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: app.engine is not None)
+        await pilot.press("e")
+        stem = app.engine.journal.path.with_suffix("")
+        report, paper = Path(f"{stem}-report.md"), Path(f"{stem}-checklist.txt")
+        await wait_until(pilot, lambda: report.exists() and paper.exists())
+        assert report.read_text().startswith("# After-action report: UI steps (u1)")
+        assert "$ echo hello from room9" in paper.read_text()
+
+
+@pytest.mark.asyncio
+async def test_help_and_narrow_layout(tmp_path):
+    app = RunbookApp(session(tmp_path), live=False, resume=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: app.engine is not None)
+        assert app.screen.has_class("narrow")
+        assert app.query_one("#checklist").display and not app.query_one("#right").display
+        await pilot.press("3")
+        assert app.query_one("#live").display and not app.query_one("#checklist").display
+        await pilot.press("2")
+        assert app.query_one("#step").display and not app.query_one("#live").display
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        await pilot.resize_terminal(120, 40)
+        await pilot.pause()
+        assert not app.screen.has_class("narrow")
+        assert app.query_one("#checklist").display and app.query_one("#live").display
