@@ -245,7 +245,8 @@ class RunbookApp(App):
         if self.engine is None or self.finished:
             return
         verdict, deferred, _open = self.engine.outcome()
-        if verdict != "incomplete":
+        # Finished when every step is decided, optional ones included (done, skipped or deferred).
+        if verdict != "incomplete" and not self.engine.optional_open():
             self.finished = True
             self.engine.finish()
             extra = f": deferred {', '.join(deferred)}" if deferred else ""

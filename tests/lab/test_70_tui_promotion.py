@@ -1,0 +1,180 @@
+"""A whole promotion in the real TUI, in tmux, with keystrokes only, against the lab.
+
+The operator's way: the command palette to go to a step, r / d to act, the room id typed for
+risky steps. The test reads the screen tmux captures and the run's journal.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from runbook_tui.engine.journal import read_journal
+
+ROOM = "room5"
+SESSION = "runbook-e2e"
+
+
+def tmux(*args: str) -> str:
+    return subprocess.run(["tmux", *args], capture_output=True, text=True, check=True).stdout
+
+
+def screen() -> str:
+    return tmux("capture-pane", "-t", SESSION, "-p")
+
+
+def keys(*sequence: str, pause: float = 0.3) -> None:
+    for key in sequence:
+        if len(key) > 1 and key not in ("Enter", "Escape", "Up", "Down", "Tab", "C-p"):
+            tmux("send-keys", "-t", SESSION, "-l", key)  # literal text
+        else:
+            tmux("send-keys", "-t", SESSION, key)
+        time.sleep(pause)
+
+
+def wait_screen(text: str, timeout: float = 30) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        shown = screen()
+        if text in shown:
+            return shown
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{text!r} not on screen after {timeout}s:\n{shown}")
+        time.sleep(0.3)
+
+
+@pytest.fixture(scope="module")
+def room5(lab):
+    if shutil.which("tmux") is None:
+        pytest.fail("tmux is not installed: run 'bash infra/host/setup.sh'")
+    up = lab.sh(f"runbook-tui lab up {ROOM}", timeout=600)
+    assert up.returncode == 0, up.stdout + up.stderr
+    yield lab
+    subprocess.run(["tmux", "kill-session", "-t", SESSION], capture_output=True)
+    down = lab.sh(f"runbook-tui lab down {ROOM} --purge", timeout=300)
+    assert down.returncode == 0, down.stdout + down.stderr
+
+
+def journal_of(root: Path) -> Path:
+    runs = sorted((root / ".runbook" / "runs").glob(f"{ROOM}-promotion-*.jsonl"))
+    assert runs, "no journal yet"
+    return runs[-1]
+
+
+def state_of(root: Path, step: str) -> str | None:
+    states = [r["state"] for r in read_journal(journal_of(root)).records if r["kind"] == "step_state" and r["step"] == step]
+    return states[-1] if states else None
+
+
+def wait_state(root: Path, step: str, want: str = "done", timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while state_of(root, step) != want:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{step} is {state_of(root, step)}, not {want}:\n{screen()}")
+        time.sleep(0.3)
+
+
+def goto(title: str) -> None:
+    """The command palette: ctrl+p, type the step's title, Enter."""
+    keys("C-p")
+    wait_screen("Search for commands", 10)
+    keys(f"Go to step: {title}", pause=0.6)
+    keys("Enter")
+    time.sleep(0.5)
+
+
+def test_whole_promotion_with_keystrokes_only(room5):
+    lab = room5
+    env = " ".join(f"{k}={v}" for k, v in lab.env().items())
+    tui = f"{Path(sys.executable).parent / 'runbook-tui'} --room {ROOM} --new-run"
+    tmux("new-session", "-d", "-s", SESSION, "-x", "120", "-y", "40", f"cd {lab.root} && env -u COLUMNS -u LINES {env} {tui}; sleep 3600")
+    tmux("resize-window", "-t", SESSION, "-x", "120", "-y", "40")  # a detached session may start at 80x24
+    wait_screen(f"runbook-tui · {ROOM} · LAB")
+    wait_screen("Done on sensed evidence", 30)  # section 1 was done by `lab up`: sensed
+    root = lab.root
+    for step in ("create-dirs", "passwd-primary", "passwd-standby", "up-primary", "up-standby"):
+        assert state_of(root, step) == "done"
+
+    goto("Edit both .env files")
+    keys("d", "Enter")
+    wait_state(root, "edit-env")
+    goto("Confirm how controllers reach")
+    keys("r", "Enter")  # Option B is highlighted: the v8 choice
+    wait_state(root, "reach-decision")
+    goto("Put the room in a safe state")
+    keys("d", ROOM, "Enter")
+    wait_state(root, "room-safe")
+
+    # The guard refuses while the primary core is alive: dialog and banner on screen.
+    goto("Enable dispatch on the standby core")
+    keys("r", ROOM, "Enter")
+    shown = wait_screen("Guard refused", 30)
+    assert "primary_not_dispatching" in shown and "GUARD REFUSED enable-dispatch" in shown
+    keys("Escape")
+    assert state_of(root, "enable-dispatch") is None
+
+    goto("Shut the primary down")
+    keys("r", ROOM, "Enter")
+    wait_state(root, "stop-primary", timeout=90)
+    if state_of(root, "standby-up") != "done":
+        goto("Ensure the standby stack is up")
+        keys("r", "Enter")
+        wait_state(root, "standby-up")
+    goto("Enable dispatch on the standby core")
+    keys("r", ROOM, "Enter")
+    wait_state(root, "enable-dispatch")
+    goto("Recreate only sentient-core on the standby")
+    keys("r", ROOM, "Enter")
+    wait_state(root, "recreate-core", timeout=90)
+    goto("Repoint mqtt.room5")
+    keys("r", "Enter")
+    wait_state(root, "dns-repoint")
+    goto("Controllers are online on the standby")
+    keys("r", "Enter")
+    wait_state(root, "controllers-reconnected")
+    goto("Verify end-to-end dispatch")
+    keys("r", "Enter")
+    wait_state(root, "smoke-test")
+    goto("Confirm the device/controller reacted")
+    keys("d", "Enter")
+    wait_state(root, "device-reacts")
+    goto("Re-arm critical actions")
+    keys("f", "guests still in the room", "Enter")
+    wait_state(root, "arm-critical", "deferred")
+    assert not [r for r in read_journal(journal_of(root)).records if r["kind"] == "run_finished"]  # one optional step open
+    goto("Recreate sentient-core with critical")
+    keys("s", "not re-armed: see the deferral", "Enter")
+    wait_state(root, "recreate-core-armed", "skipped")
+
+    shown = wait_screen("complete except deferred items", 20)
+    assert f"runbook-tui · {ROOM}" in shown
+    records = read_journal(journal_of(root)).records
+    finished = [r for r in records if r["kind"] == "run_finished"]
+    assert finished and finished[-1]["outcome"] == "complete except deferred items"
+    assert finished[-1]["deferred"] == ["arm-critical"] and finished[-1]["optional_not_done"] == []
+    outcome = next(r for r in records if r["kind"] == "dispatch_outcome")
+    assert outcome["verdict"] == "complete" and outcome["ack_ms"] > 0
+    env_file = root / "infra" / "rooms" / f"{ROOM}-standby" / ".env"
+    assert "CORE_DISPATCH_ENABLED=true" in env_file.read_text()
+    secrets = [lab.stack_env(f"{ROOM}-standby")[k] for k in ("MQTT_PASSWORD", "POSTGRES_PASSWORD")]
+    assert not any(s in journal_of(root).read_text() for s in secrets)
+
+    # The after-action report, exported from inside the app.
+    keys("e")
+    report = journal_of(root).with_name(journal_of(root).stem + "-report.md")
+    deadline = time.monotonic() + 10
+    while not report.exists():
+        assert time.monotonic() < deadline, screen()
+        time.sleep(0.2)
+    text = report.read_text()
+    assert "**complete except deferred items**" in text and "enable-dispatch: primary_not_dispatching" in text
+    keys("q")
+    deadline = time.monotonic() + 15
+    while "runbook-tui ·" in screen():
+        assert time.monotonic() < deadline, "the app did not quit"
+        time.sleep(0.3)
