@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from runbook_tui.engine.context import parse_resolver
+from runbook_tui.lab.cli import ROOM_PATTERN
 
 TOOL_ROOT = Path(__file__).resolve().parents[1]
 
@@ -133,6 +134,8 @@ def load_settings(path: Path) -> Settings:
         raise fail("stack_root", f"{root} has no infra/ folder")
     values: dict = {"stack_root": root, "source": path}
     if (room := text_value(data, "room", "room")) is not None:
+        if not ROOM_PATTERN.match(room):
+            raise fail("room", f"'{room}' is not a room id (lower-case letters, digits, inner dashes)")
         values["room"] = room
     if (checklist := text_value(data, "checklist", "checklist")) is not None:
         candidate = Path(checklist)

@@ -1,0 +1,74 @@
+"""Site settings: a valid file, and every kind of bad value with a clear message."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from runbook_tui.settings import SettingsError, lab_defaults, load_settings
+from tests.conftest import REPO, run
+
+GOOD = """\
+stack_root = "{root}"
+room = "clockwork"
+lab = false
+journal_dir = "/var/tmp/runs"
+
+[dns]
+resolvers = ["10.0.10.1", "10.0.20.1:5353"]
+interval_s = 1.5
+
+[docker]
+standby = "ssh://ops@standby-host"
+
+[mqtt]
+topics = ["core/#", "rooms/#"]
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    (tmp_path / "site" / "infra").mkdir(parents=True, exist_ok=True)
+    path = tmp_path / "runbook-tui.toml"
+    path.write_text(text.replace("{root}", str(tmp_path / "site")))
+    return path
+
+
+def test_a_site_file_points_the_tool_at_a_deployment(tmp_path: Path):
+    s = load_settings(write(tmp_path, GOOD))
+    assert s.stack_root == tmp_path / "site" and s.room == "clockwork" and s.lab is False
+    assert s.resolvers == (("10.0.10.1", 53), ("10.0.20.1", 5353)) and s.dns_interval_s == 1.5
+    assert s.docker_hosts == {"standby": "ssh://ops@standby-host"} and s.mqtt_topics == ("core/#", "rooms/#")
+    assert s.runs_dir == Path("/var/tmp/runs")
+
+
+def test_without_a_file_the_lab_is_used(monkeypatch):
+    monkeypatch.delenv("RUNBOOK_STACK_ROOT", raising=False)
+    monkeypatch.setenv("RUNBOOK_LAB_DNS_PORT", "15399")
+    s = lab_defaults()
+    assert s.lab and s.stack_root == REPO and s.resolvers == (("127.0.0.1", 15399),)
+
+
+@pytest.mark.parametrize("change, words", [
+    (("resolvers = [\"10.0.10.1\", \"10.0.20.1:5353\"]", "resolvers = []"), ":7: dns.resolvers: expected a list"),
+    (("resolvers = [\"10.0.10.1\", \"10.0.20.1:5353\"]", "resolvers = [\"10.0.10.1:99999\"]"), "dns.resolvers: resolver '10.0.10.1:99999'"),
+    (("interval_s = 1.5", "interval_s = -1"), ":8: dns.interval_s: expected a number of seconds above 0"),
+    (("lab = false", "lab = \"no\""), ":3: lab: expected true or false"),
+    (("room = \"clockwork\"", "room = \"Clock Work\""), ":2: room: 'Clock Work' is not a room id"),
+    (("standby = \"ssh://ops@standby-host\"", "standby = \"standby-host\""), "docker.standby: expected a unix://, tcp:// or ssh:// URL"),
+    (("topics = [\"core/#\", \"rooms/#\"]", "topics = \"#\""), "mqtt.topics: expected a list of topic filters"),
+    (("interval_s = 1.5", "intreval_s = 1.5"), "dns.intreval_s: unknown setting"),
+    (("lab = false", "lab = false\nlab = true"), "Cannot overwrite a value"),
+    (("stack_root = \"{root}\"", "stack_root = \"/nonexistent\""), ":1: stack_root: /nonexistent has no infra/ folder"),
+])
+def test_bad_values_get_clear_errors(tmp_path: Path, change, words):
+    path = write(tmp_path, GOOD.replace(*change))
+    with pytest.raises(SettingsError) as error:
+        load_settings(path)
+    assert str(error.value).startswith(str(path)) and words in str(error.value)
+
+
+def test_the_cli_reports_bad_settings_without_a_traceback(tmp_path: Path):
+    path = write(tmp_path, GOOD.replace("interval_s = 1.5", "interval_s = -1"))
+    r = run(f"runbook-tui --settings {path}", REPO)
+    assert r.returncode == 2 and "dns.interval_s" in r.stderr and "Traceback" not in r.stderr
