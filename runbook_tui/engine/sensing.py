@@ -14,9 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import docker
-import docker.errors
-
 from runbook_tui.checklist.conditions import CONDITIONS
 from runbook_tui.envfile import is_true, read_env
 from runbook_tui.lab.readiness import look_retained, read_retained, read_retained_all, resolve_a
@@ -129,7 +126,11 @@ class Sensors:
                         f"differ: {', '.join(differing)}" if differing else "aligned except per-stack keys")
 
     # ---- docker ----------------------------------------------------------------------
-    def _client(self, role: str) -> docker.DockerClient:
+    def _client(self, role: str):
+        # Imported here, not at the top: docker-py (with requests) costs a fifth of a second,
+        # and the TUI's first frame should not wait for it.
+        import docker
+
         host = dict(self.ctx.docker_hosts).get(role)
         return docker.DockerClient(base_url=host, timeout=5) if host else docker.from_env(timeout=5)
 

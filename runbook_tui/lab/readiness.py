@@ -7,8 +7,6 @@ import threading
 import time
 from dataclasses import dataclass
 
-import dns.exception
-import dns.resolver
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
@@ -102,6 +100,9 @@ def wait_for(predicate, timeout_s: float, interval_s: float = 0.3) -> bool:
 
 def resolve_a(name: str, server: str, port: int, lifetime_s: float = 2.0) -> str:
     """The first A record of `name` at server:port, or a word for what went wrong."""
+    import dns.exception  # here, not at the top: keeps dnspython off the TUI's start-up path
+    import dns.resolver
+
     resolver = dns.resolver.Resolver(configure=False)
     resolver.nameservers = [server]
     resolver.port = port

@@ -13,9 +13,6 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-import dns.exception
-import dns.resolver
-
 
 @dataclass(frozen=True)
 class ResolverAnswer:
@@ -47,6 +44,10 @@ def classify(addresses: tuple[str, ...], known: dict[str, str]) -> str:
 
 
 def ask(name: str, server: str, port: int, lifetime_s: float, known: dict[str, str]) -> ResolverAnswer:
+    # dnspython is imported on the probe's thread, not at start-up (a tenth of a second).
+    import dns.exception
+    import dns.resolver
+
     label = f"{server}:{port}"
     started = time.monotonic()
     try:

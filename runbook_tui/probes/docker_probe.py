@@ -16,9 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import docker
-import docker.errors
-
 from runbook_tui.envfile import is_true, read_env
 
 FLAGS = ("CORE_DISPATCH_ENABLED", "CORE_CRITICAL_ARMED")
@@ -74,7 +71,7 @@ class DockerProbe:
         self.stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self._streams: dict[str, object] = {}
-        self._clients: dict[str, docker.DockerClient] = {}
+        self._clients: dict[str, object] = {}
         self._lock = threading.Lock()
         self._sequence = 0
 
@@ -110,7 +107,7 @@ class DockerProbe:
             return {}
         return {k: is_true(env.get(k)) for k in FLAGS if k in env}
 
-    def _listing(self, client: docker.DockerClient, target: DockerTarget) -> tuple[ServiceState, ...]:
+    def _listing(self, client, target: DockerTarget) -> tuple[ServiceState, ...]:
         containers = client.containers.list(all=True, filters={"label": f"com.docker.compose.project={target.project}"})
         services = []
         for c in containers:
@@ -152,6 +149,8 @@ class DockerProbe:
 
     # ---- threads -----------------------------------------------------------------------
     def _follow(self, target: DockerTarget) -> None:
+        import docker  # on the probe's thread: the UI's first frame does not wait for docker-py
+
         backoff = 0.2
         while not self.stopping.is_set():
             client = None

@@ -73,7 +73,7 @@ class StepCommands(Provider):
 
 
 class RunbookApp(App):
-    CSS_PATH = "app.tcss"
+    CSS_PATH = Path(__file__).parent / "app.tcss"  # absolute: subclasses may live anywhere
     TITLE = "runbook-tui"
     COMMANDS = App.COMMANDS | {StepCommands}
     BINDINGS = [
