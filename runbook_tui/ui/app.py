@@ -95,10 +95,13 @@ class RunbookApp(App):
         Binding("q", "quit_app", "Quit", tooltip="Quit (asks if a command runs)", id="quit"),
     ]
 
-    def __init__(self, session: Session, *, live: bool = True, resume: bool | None = None) -> None:
+    def __init__(self, session: Session, *, live: bool = True, resume: bool | None = None, steady: bool = False) -> None:
         """live: start the probes and the reconciling loop. resume: None asks when an unfinished
-        run exists; True resumes it; False starts a new run."""
+        run exists; True resumes it; False starts a new run. steady: no clock, no elapsed time,
+        no cursor blink, so that screenshots of the same state are the same (snapshot tests)."""
         super().__init__()
+        self.steady = steady
+        self.clock = (lambda: 0.0) if steady else time.time
         self.session = session
         self.live = live
         self.resume_choice = resume
@@ -112,7 +115,7 @@ class RunbookApp(App):
 
     # ---- layout ------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
-        yield Header(show_clock=True)
+        yield Header(show_clock=not self.steady)
         yield Static(id="banner")
         yield Tabs(Tab("1 Checklist", id="pane-checklist"), Tab("2 Step", id="pane-step"), Tab("3 Live", id="pane-live"),
                    id="pane-tabs")
@@ -156,6 +159,7 @@ class RunbookApp(App):
             self.call_after_refresh(tree.select_step, first.id)
         for note in self.session.resume_notes:
             self.notify(note, title="Resumed", timeout=12)
+        self.tick()  # the header in its final form from the first frame on
         self.set_interval(1.0, self.tick)
         if self.live:
             self.start_probes()
@@ -193,7 +197,7 @@ class RunbookApp(App):
         tabs.active = ids[(ids.index(tabs.active) + delta) % len(ids)]
 
     def tick(self) -> None:
-        elapsed = int(time.time() - self.started_at)
+        elapsed = max(0, int(self.clock() - self.started_at))
         outcome = self.engine.outcome()[0] if self.engine else ""
         running = f" · running {self.engine.running_step}" if self.engine and self.engine.running_step else ""
         # What matters under stress first: time, state, what runs; the checklist's name last.
@@ -238,6 +242,7 @@ class RunbookApp(App):
         elif isinstance(event, StepChanged):
             self.refresh_tree()
             self.finish_if_complete()
+            self.tick()  # the header says what runs now, not a second later
             if event.status.state is StepState.FAILED:
                 self.notify(f"{event.step_id} failed: {event.status.reason}", severity="error", timeout=10)
 

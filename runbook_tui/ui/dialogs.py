@@ -28,6 +28,11 @@ class Confirmed:
 class _Dialog(ModalScreen):
     BINDINGS = [Binding("escape", "cancel", "Cancel", tooltip="Close without doing anything")]
 
+    def on_mount(self) -> None:
+        if getattr(self.app, "steady", False):
+            for box in self.query(Input):
+                box.cursor_blink = False
+
     def action_cancel(self) -> None:
         self.dismiss(None)
 
