@@ -17,6 +17,7 @@ from textual.widgets.option_list import Option
 from runbook_tui.checklist.model import Choice
 from runbook_tui.engine.run import ActionPreview
 from runbook_tui.engine.sensing import Evidence
+from runbook_tui.ui.step_view import action_text
 
 
 @dataclass(frozen=True)
@@ -48,14 +49,7 @@ class ConfirmRun(_Dialog):
         p = self.preview
         with Vertical(classes="dialog" + (" risky" if p.needs_typed_room else "")):
             yield Label(f"{self.verb}: {p.title}", classes="dialog-title")
-            body = Text()
-            for line in p.lines:
-                body.append(f"{line}\n", style="bold cyan")
-            for affected in p.affects:
-                body.append(f"affects: {affected}\n", style="yellow")
-            for guard in p.guards:
-                body.append(f"guard: {guard} (checked the moment you confirm)\n")
-            yield VerticalScroll(Static(body), classes="dialog-body")
+            yield VerticalScroll(Static(action_text(p, guard_note="checked the moment you confirm")), classes="dialog-body")
             if p.needs_typed_room:
                 yield Label(Text(f"This step is {p.risk.value}. Type the room id ({self.room}) to confirm:", style="bold red"))
                 yield Input(placeholder=self.room, id="typed-room")

@@ -27,6 +27,18 @@ HINTS = {
 }
 
 
+def action_text(preview: ActionPreview, indent: str = "", guard_note: str = "checked when it runs") -> Text:
+    """Exactly what running a step does and touches: the step pane and the confirmation share it."""
+    body = Text()
+    for line in preview.lines:
+        body.append(f"{indent}{line}\n", style="bold cyan")
+    for affected in preview.affects:
+        body.append(f"{indent}affects: {affected}\n", style="yellow")
+    for guard in preview.guards:
+        body.append(f"{indent}guard: {guard} ({CONDITIONS[guard]}), {guard_note}\n")
+    return body
+
+
 class StepView(Vertical):
     BORDER_TITLE = "Step"
 
@@ -55,12 +67,7 @@ class StepView(Vertical):
         if step.text:
             body.append("\n" + substitute(step.text, values) + "\n")
         body.append("\nRuns:\n", style="bold")
-        for line in preview.lines:
-            body.append(f"  {line}\n", style="cyan")
-        for affected in preview.affects:
-            body.append(f"  affects: {affected}\n", style="yellow")
-        for guard in step.guards:
-            body.append(f"  guard: {guard} ({CONDITIONS[guard]}), checked when it runs\n")
+        body.append_text(action_text(preview, "  "))
         if step.done_when:
             body.append(f"  done when sensed: {step.done_when} ({CONDITIONS[step.done_when]})\n")
         if status.evidence:

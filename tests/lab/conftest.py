@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +28,17 @@ class LabHandle:
     def sh(self, cmd: str, timeout: float = 600, check: bool = False, env: dict[str, str] | None = None):
         """A command line run from the stack root, as the runbook runs its commands."""
         return run(cmd, self.root, {**self.env(), **(env or {})}, timeout, check)
+
+    @contextmanager
+    def extra_room(self, room: str):
+        """Another room of the lab for one test module, brought up and torn down with it."""
+        up = self.sh(f"runbook-tui lab up {room}", timeout=600)
+        assert up.returncode == 0, up.stdout + up.stderr
+        try:
+            yield self
+        finally:
+            down = self.sh(f"runbook-tui lab down {room} --purge", timeout=300)
+            assert down.returncode == 0, down.stdout + down.stderr
 
     def stack_env(self, stack: str) -> dict[str, str]:
         return {k: v or "" for k, v in dotenv_values(self.root / "infra" / "rooms" / stack / ".env").items()}

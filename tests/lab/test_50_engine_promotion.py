@@ -25,11 +25,8 @@ ROOM = "room3"
 
 @pytest.fixture(scope="module")
 def room3(lab):
-    up = lab.sh(f"runbook-tui lab up {ROOM}", timeout=600)
-    assert up.returncode == 0, up.stdout + up.stderr
-    yield lab
-    down = lab.sh(f"runbook-tui lab down {ROOM} --purge", timeout=300)
-    assert down.returncode == 0, down.stdout + down.stderr
+    with lab.extra_room(ROOM):
+        yield lab
 
 
 def test_promotion_checklist_end_to_end_through_the_engine(room3, monkeypatch, tmp_path):

@@ -30,11 +30,8 @@ NAME = f"mqtt.{ROOM}.sentientengine.ai"
 
 @pytest.fixture(scope="module")
 def room4(lab):
-    up = lab.sh(f"runbook-tui lab up {ROOM}", timeout=600)
-    assert up.returncode == 0, up.stdout + up.stderr
-    yield lab
-    down = lab.sh(f"runbook-tui lab down {ROOM} --purge", timeout=300)
-    assert down.returncode == 0, down.stdout + down.stderr
+    with lab.extra_room(ROOM):
+        yield lab
 
 
 def dirs(lab) -> dict[str, Path]:

@@ -52,12 +52,11 @@ def wait_screen(text: str, timeout: float = 30) -> str:
 def room5(lab):
     if shutil.which("tmux") is None:
         pytest.fail("tmux is not installed: run 'bash infra/host/setup.sh'")
-    up = lab.sh(f"runbook-tui lab up {ROOM}", timeout=600)
-    assert up.returncode == 0, up.stdout + up.stderr
-    yield lab
-    subprocess.run(["tmux", "kill-session", "-t", SESSION], capture_output=True)
-    down = lab.sh(f"runbook-tui lab down {ROOM} --purge", timeout=300)
-    assert down.returncode == 0, down.stdout + down.stderr
+    with lab.extra_room(ROOM):
+        try:
+            yield lab
+        finally:
+            subprocess.run(["tmux", "kill-session", "-t", SESSION], capture_output=True)
 
 
 def journal_of(root: Path) -> Path:
