@@ -10,6 +10,7 @@ from pathlib import Path
 
 def main(argv: list[str] | None = None) -> int:
     from runbook_tui.checklist_cli import add_checklist_commands
+    from runbook_tui.drill_cli import add_drill_command
     from runbook_tui.lab.cli import add_lab_commands, room_arg
 
     parser = argparse.ArgumentParser(
@@ -23,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resume", action="store_true", help="resume the unfinished run without asking")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_checklist_commands(sub)
+    add_drill_command(sub)
     add_lab_commands(sub)
     args = parser.parse_args(argv)
     if getattr(args, "handler", None):

@@ -57,15 +57,16 @@ def find_unfinished(settings: Settings, room: str, checklist: Checklist) -> Unfi
 
 
 class Session:
-    def __init__(self, settings: Settings, room: str, checklist_path: Path) -> None:
+    def __init__(self, settings: Settings, room: str, checklist_path: Path, drill: str | None = None) -> None:
         self.settings = settings
+        self.drill = drill
         self.room = room
         self.checklist = load_checklist(checklist_path)
         self.values = resolve_variables(self.checklist, {"room": room}, settings.stack_root).values
         ctx = site_context(self.values, settings.stack_root, settings.resolvers, tuple(settings.docker_hosts.items()))
         self.context = ctx
         self.sensors = Sensors(ctx)
-        self.config = RunConfig(settings.stack_root, lab=settings.lab)
+        self.config = RunConfig(settings.stack_root, lab=settings.lab, drill=drill)
         self.stack_dirs = {"primary": ctx.primary_dir, "standby": ctx.standby_dir}
         self.engine: RunEngine | None = None
         self.resume_notes: list[str] = []

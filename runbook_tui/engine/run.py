@@ -97,6 +97,7 @@ class RunConfig:
     wait_poll_s: float = 0.5
     settle_s: float = 30.0  # how long a command's done_when may take to become true
     operator: str = field(default_factory=lambda: os.environ.get("USER", "operator"))
+    drill: str | None = None  # the training scenario, when this run is a drill
 
 
 class RunEngine:
@@ -126,7 +127,7 @@ class RunEngine:
         journal.append("run_started", checklist={"id": checklist.id, "name": checklist.name, "revision": checklist.revision,
                                                  "sha256": checklist.sha256, "path": str(checklist.path)},
                        room=engine.room, variables=engine._masked_values(), lab=config.lab, operator=config.operator,
-                       choices=engine.choices)
+                       choices=engine.choices, drill=config.drill)
         return engine
 
     @classmethod

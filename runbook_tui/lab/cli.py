@@ -49,6 +49,11 @@ def add_lab_commands(sub: argparse._SubParsersAction) -> None:
     down.set_defaults(handler=_down)
     status = cmds.add_parser("status", help="what the lab is running")
     status.set_defaults(handler=_status)
+    fault = cmds.add_parser("fault", help="inject a drill fault into a lab room (or heal it); 'list' lists them")
+    fault.add_argument("room", help="room id, or 'list'")
+    fault.add_argument("name", nargs="?", help="the fault")
+    fault.add_argument("--heal", action="store_true", help="put the room back")
+    fault.set_defaults(handler=_fault)
     dns = cmds.add_parser("dns", help="the lab's DNS server")
     dns_cmds = dns.add_subparsers(dest="dns_command", metavar="DNS_COMMAND", required=True)
     point = dns_cmds.add_parser("point", help="point mqtt.ROOM at the primary or the standby broker")
@@ -98,3 +103,17 @@ def _status(args: argparse.Namespace) -> int:
 
 def _dns_point(args: argparse.Namespace) -> int:
     return _guard(lambda: print(_lab(args).dns_point(args.room, args.role)) or 0)
+
+
+def _fault(args: argparse.Namespace) -> int:
+    from runbook_tui.lab import faults
+
+    if args.room == "list":
+        for f in faults.FAULTS.values():
+            print(f"{f.name:24} {f.summary}")
+        return 0
+    if not ROOM_PATTERN.match(args.room) or not args.name:
+        print("runbook-tui lab fault: usage: runbook-tui lab fault ROOM NAME [--heal] | runbook-tui lab fault list")
+        return EXIT_USAGE
+    lab = _lab(args)
+    return _guard(lambda: print((faults.heal if args.heal else faults.inject)(lab, args.room, args.name)) or 0)

@@ -217,7 +217,8 @@ class Lab:
                 return role
         return "unknown address"
 
-    def _start_controller(self, room: str, stack: Stack, device: str = DEFAULT_DEVICE) -> None:
+    def _start_controller(self, room: str, stack: Stack, device: str = DEFAULT_DEVICE,
+                          extra_args: list[str] | None = None) -> None:
         name = self.controller_name(room, device)
         if self.processes.pid(name) is not None:
             return
@@ -227,7 +228,7 @@ class Lab:
             sys.executable, "-m", "runbook_tui.lab.controller", "--room", room, "--device", device,
             "--domain", s.domain, "--resolver", f"{s.listen}:{s.port}", "--port", env.get("MQTT_PORT") or "1883",
             "--devices-topic", stack.topics().devices,
-            "--state-file", str(self.state_dir / f"{name}.json"),
+            "--state-file", str(self.state_dir / f"{name}.json"), *(extra_args or []),
         ]
         child_env = {**os.environ, "SIM_MQTT_USERNAME": env.get("MQTT_USERNAME", ""),
                      "SIM_MQTT_PASSWORD": env.get("MQTT_PASSWORD", "")}
@@ -275,6 +276,9 @@ class Lab:
         if not self.lab_rooms():
             if self.dns.stop():
                 self.report("stopped dnsmasq")
+            # A drill's second resolver (runbook_tui.lab.faults) lives beside the first.
+            if ProcessTable(self.state_dir / "dns2").stop("dnsmasq"):
+                self.report("stopped the second resolver")
         return leftovers
 
     # ---- status and DNS ------------------------------------------------------------------

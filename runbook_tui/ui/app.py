@@ -128,7 +128,7 @@ class RunbookApp(App):
 
     def on_mount(self) -> None:
         s = self.session
-        self.title = f"runbook-tui · {s.room}{' · LAB' if s.settings.lab else ''}"
+        self.title = f"runbook-tui · {s.room}{' · LAB' if s.settings.lab else ''}{f' · DRILL {s.drill}' if s.drill else ''}"
         self.sub_title = f"{s.checklist.name} {s.checklist.revision}"
         self.query_one("#banner", Static).display = False
         self.apply_layout()

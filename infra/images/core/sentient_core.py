@@ -47,6 +47,9 @@ TOPIC_RESULT = os.environ.get("CORE_TOPIC_RESULT", "core/dispatch/result")
 TOPIC_STATUS = os.environ.get("CORE_TOPIC_STATUS", "core/status")
 TOPIC_DEVICES = os.environ.get("CORE_TOPIC_DEVICES", "rooms/{room}/devices/{device}")
 VERSION = os.environ.get("CORE_VERSION", "8.0.0")
+# Training drills only: "crashloop" makes the core exit a few seconds after it came online, so
+# the restart policy brings it back again and again (the runbook's "flapping primary").
+FAULT = os.environ.get("CORE_FAULT", "")
 
 
 def log(msg: str) -> None:
@@ -299,6 +302,12 @@ def main() -> None:
 
     signal.signal(signal.SIGTERM, stop)
     log(f"sentient-core {VERSION} starting as {ROLE} for {ROOM}")
+    if FAULT == "crashloop":
+        def crash() -> None:
+            time.sleep(3)
+            log("CORE_FAULT=crashloop: exiting (drill)")
+            os._exit(3)
+        threading.Thread(target=crash, daemon=True).start()
     core.run()
 
 

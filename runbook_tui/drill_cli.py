@@ -1,0 +1,60 @@
+"""`runbook-tui drill ROOM --scenario NAME`: a training drill on the lab.
+
+Starts the room over (the runbook's starting state), injects the scenario's fault and opens
+the promotion checklist in drill mode; the journal times the run. A trainer can inject more
+from a second terminal with `runbook-tui lab fault ROOM NAME`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+
+from runbook_tui.lab.cli import room_arg
+
+
+def add_drill_command(sub: argparse._SubParsersAction) -> None:
+    drill = sub.add_parser("drill", help="a training drill: the lab room with a fault, and the promotion checklist")
+    drill.add_argument("room", nargs="?", type=room_arg, default="room1")
+    drill.add_argument("--scenario", help="the fault to start with (see --list)")
+    drill.add_argument("--list", action="store_true", help="list the scenarios")
+    drill.set_defaults(handler=_drill)
+
+
+def _drill(args: argparse.Namespace) -> int:
+    from runbook_tui.lab import faults
+
+    if args.list or not args.scenario:
+        for f in faults.FAULTS.values():
+            print(f"{f.name:24} {f.summary}")
+        if not args.list:
+            print("\nrunbook-tui drill: choose one with --scenario NAME", file=sys.stderr)
+            return 2
+        return 0
+    if args.scenario not in faults.FAULTS:
+        print(f"runbook-tui drill: no scenario {args.scenario!r} (see --list)", file=sys.stderr)
+        return 2
+    from runbook_tui.lab.dns_server import DnsSettings
+    from runbook_tui.lab.lab import Lab, LabError
+    from runbook_tui.settings import lab_defaults
+
+    settings = lab_defaults()
+    lab = Lab(settings.stack_root, print, DnsSettings(port=settings.resolvers[0][1]))
+    try:
+        lab.reset(args.room)
+        print(f"drill {args.scenario}: {faults.inject(lab, args.room, args.scenario)}")
+    except (LabError, RuntimeError) as exc:
+        print(f"runbook-tui drill: {exc}", file=sys.stderr)
+        return 1
+    if args.scenario == "resolvers-disagree":  # the trainee's TUI asks both resolvers, as on site
+        host, port = settings.resolvers[0]
+        settings = dataclasses.replace(settings, resolvers=((host, port), (host, port + 1)))
+    if not sys.stdout.isatty():
+        print(f"open the checklist with: runbook-tui --room {args.room}")
+        return 0
+    from runbook_tui.session import Session
+    from runbook_tui.ui.app import RunbookApp
+
+    RunbookApp(Session(settings, args.room, settings.checklist, drill=args.scenario), resume=False).run()
+    return 0

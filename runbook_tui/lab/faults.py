@@ -1,0 +1,169 @@
+"""Faults for training drills, injected into a lab room (and healed) the way they happen on site.
+
+Each fault changes the real lab, never the tool's view of it: a core that really crash-loops,
+a broker that is really dead, a password file that is really stale. The trainee meets it
+through the live panels and the checklist, and recovers with the runbook's own commands;
+`heal` puts the room back for the next drill.
+"""
+
+from __future__ import annotations
+
+import secrets
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from runbook_tui.engine.envedit import EnvSnapshot, apply_edit
+from runbook_tui.lab import docker_cli
+from runbook_tui.lab.dns_server import DnsSettings, LabDns
+from runbook_tui.lab.lab import DEFAULT_DEVICE, Lab, LabError
+from runbook_tui.lab.processes import ProcessTable
+from runbook_tui.stacks import broker_hostname
+
+
+@dataclass(frozen=True)
+class Fault:
+    name: str
+    summary: str
+    recovery: str  # the runbook's way out, as the trainee should find it
+    inject: Callable[[Lab, str], str]
+    heal: Callable[[Lab, str], str]
+
+
+def _set_env(lab: Lab, room: str, role: str, changes: dict[str, str]) -> None:
+    stack = lab.stacks(room)[role]
+    apply_edit(EnvSnapshot.read(stack.env_file), changes)
+
+
+def _recreate(lab: Lab, room: str, role: str, service: str) -> None:
+    docker_cli.compose(lab.stacks(room)[role].directory, "up", "-d", "--force-recreate", service)
+
+
+def _container(lab: Lab, room: str, role: str, service: str) -> str:
+    return f"{lab.stacks(room)[role].name}-{service}-1"
+
+
+# ---- the faults ------------------------------------------------------------------------------
+
+def _flap(lab: Lab, room: str) -> str:
+    _set_env(lab, room, "primary", {"CORE_FAULT": "crashloop"})
+    _recreate(lab, room, "primary", "sentient-core")
+    return "the primary core now exits a few seconds after each start; its restart policy brings it back"
+
+
+def _unflap(lab: Lab, room: str) -> str:
+    _set_env(lab, room, "primary", {"CORE_FAULT": ""})
+    if docker_cli.compose(lab.stacks(room)["primary"].directory, "ps", "-q", "sentient-core", check=False).stdout.strip():
+        _recreate(lab, room, "primary", "sentient-core")
+    return "CORE_FAULT cleared in the primary .env"
+
+
+def _kill_broker(lab: Lab, room: str) -> str:
+    subprocess.run(["docker", "kill", _container(lab, room, "primary", "mosquitto")], capture_output=True, check=True)
+    return "the primary broker was killed (it stays down: a killed container is not restarted)"
+
+
+def _start_broker(lab: Lab, room: str) -> str:
+    subprocess.run(["docker", "start", _container(lab, room, "primary", "mosquitto")], capture_output=True)
+    return "the primary broker was started again"
+
+
+def _stale_passwd(lab: Lab, room: str) -> str:
+    stack = lab.stacks(room)["standby"]
+    passwd = stack.directory / "mosquitto" / "passwd"
+    user = stack.env().get("MQTT_USERNAME") or "sentient"
+    old = secrets.token_urlsafe(18)  # a password nobody has any more: the file predates a change
+    done = subprocess.run(["mosquitto_passwd", "-c", str(passwd), user], input=f"{old}\n{old}\n", capture_output=True,
+                          text=True)
+    if done.returncode != 0:
+        raise LabError(f"mosquitto_passwd failed: {done.stderr.strip()}")
+    passwd.chmod(0o600)
+    _recreate(lab, room, "standby", "mosquitto")
+    return "the standby broker's password file is out of date: the room's credentials are refused there"
+
+
+def _fresh_passwd(lab: Lab, room: str) -> str:
+    stack = lab.stacks(room)["standby"]
+    lab._script("mosquitto-make-passwd.sh", str(stack.env_file))
+    _recreate(lab, room, "standby", "mosquitto")
+    return "the standby's password file regenerated from its .env and the broker recreated"
+
+
+def _silent_controller(lab: Lab, room: str) -> str:
+    lab.processes.stop(lab.controller_name(room))
+    lab._start_controller(room, lab.stacks(room)["primary"], extra_args=["--never-ack"])
+    return f"controller {DEFAULT_DEVICE} now receives commands but never acks them"
+
+
+def _normal_controller(lab: Lab, room: str) -> str:
+    lab.processes.stop(lab.controller_name(room))
+    lab._start_controller(room, lab.stacks(room)["primary"])
+    return f"controller {DEFAULT_DEVICE} restarted normally"
+
+
+def _drift(lab: Lab, room: str) -> str:
+    _set_env(lab, room, "standby", {"CORE_VERSION": "7.9.0", "CORE_ACK_TIMEOUT_S": "1"})
+    _recreate(lab, room, "standby", "sentient-core")
+    return "the standby drifted: another core version and ack timeout than the primary"
+
+
+def _undrift(lab: Lab, room: str) -> str:
+    primary = lab.stacks(room)["primary"].env()
+    _set_env(lab, room, "standby", {"CORE_VERSION": primary.get("CORE_VERSION", ""),
+                                    "CORE_ACK_TIMEOUT_S": primary.get("CORE_ACK_TIMEOUT_S", "3")})
+    _recreate(lab, room, "standby", "sentient-core")
+    return "the standby's .env aligned with the primary's again"
+
+
+def second_resolver(lab: Lab) -> LabDns:
+    """A second DNS server (the other VLAN's resolver), one port above the lab's."""
+    s = lab.dns_settings
+    return LabDns(lab.state_dir / "dns2", ProcessTable(lab.state_dir / "dns2"), DnsSettings(s.listen, s.port + 1, s.ttl_s, s.domain))
+
+
+def _split_horizon(lab: Lab, room: str) -> str:
+    dns = second_resolver(lab)
+    dns.start()
+    dns.point(broker_hostname(room, lab.dns_settings.domain), lab.stacks(room)["primary"].broker().host)
+    return (f"a second resolver on {lab.dns_settings.listen}:{lab.dns_settings.port + 1} keeps answering the primary: "
+            "repointing one resolver is not enough")
+
+
+def _one_horizon(lab: Lab, room: str) -> str:
+    dns = second_resolver(lab)
+    dns.remove(broker_hostname(room, lab.dns_settings.domain))
+    if not dns.records():
+        dns.stop()
+    return "the second resolver stopped"
+
+
+FAULTS: dict[str, Fault] = {f.name: f for f in (
+    Fault("flapping-primary", "the primary core crash-loops (dual-control risk)",
+          "shut the primary down (runbook 3.1) before enabling dispatch on the standby", _flap, _unflap),
+    Fault("primary-broker-dead", "the primary's broker is dead; controllers lose their broker",
+          "promote: the standby's broker takes over once mqtt.<room> is repointed", _kill_broker, _start_broker),
+    Fault("standby-passwd-stale", "the standby broker's password file is out of date",
+          "scripts/mosquitto-make-passwd.sh on the standby .env, then recreate its broker (runbook 5)",
+          _stale_passwd, _fresh_passwd),
+    Fault("resolvers-disagree", "a second resolver still answers the primary after the repoint",
+          "repoint the name on every resolver the room uses", _split_horizon, _one_horizon),
+    Fault("controller-never-acks", "a controller receives commands but never acks",
+          "the smoke test fails with 'no ack': find and fix the controller before calling it verified",
+          _silent_controller, _normal_controller),
+    Fault("standby-drift", "the standby drifted from the primary (core version and config)",
+          "align the standby's .env with the primary's and recreate its core (runbook 5)", _drift, _undrift),
+)}
+
+
+def inject(lab: Lab, room: str, name: str) -> str:
+    if name not in FAULTS:
+        raise LabError(f"no fault {name!r}; faults: {', '.join(FAULTS)}")
+    if room not in lab.lab_rooms():
+        raise LabError(f"{room} is not up in the lab: run 'runbook-tui lab up {room}' first")
+    return FAULTS[name].inject(lab, room)
+
+
+def heal(lab: Lab, room: str, name: str) -> str:
+    if name not in FAULTS:
+        raise LabError(f"no fault {name!r}; faults: {', '.join(FAULTS)}")
+    return FAULTS[name].heal(lab, room)
