@@ -77,12 +77,89 @@ def render_report(journal_path: Path) -> str:
     out += ["", "## Deferred and skipped", ""]
     out += [f"- {k}: {r['state']}: {r.get('reason', '')}" for k, r in deferred] or ["None."]
 
+    if started.get("drill"):
+        out += ["", "## Drill", ""] + _drill_summary(records, started, finished)
+        out += ["", "## Drill history (this scenario, in this journal folder)", ""] + _drill_history(journal_path, started)
+
     out += ["", "## Timeline", ""]
     for r in records:
         line = _timeline_line(r)
         if line:
             out.append(f"- {_clock(r['ts'])} {line}")
+
+    # Every record, one line each, so the report can be checked against the journal.
+    out += ["", "## Journal", "", "| seq | time | record |", "|---|---|---|"]
+    for r in records:
+        out.append(f"| {r.get('seq')} | {_clock(r['ts'])} | {_record_summary(r).replace('|', '/')} |")
     return "\n".join(out) + "\n"
+
+
+def _verified_at(records: list[dict]) -> float | None:
+    return next((r["ts"] for r in records if r["kind"] == "dispatch_outcome" and r.get("verdict") == "complete"), None)
+
+
+def drill_figures(records: list[dict]) -> dict:
+    """What a drill is judged on, from its journal."""
+    started = records[0]
+    finished = next((r for r in reversed(records) if r["kind"] == "run_finished"), None)
+    verified = _verified_at(records)
+    return {
+        "total_s": (finished["ts"] - started["ts"]) if finished else None,
+        "to_verified_dispatch_s": (verified - started["ts"]) if verified else None,
+        "guard_refusals": sum(1 for r in records if r["kind"] == "guards" and not all(x["holds"] for x in r["results"])),
+        "overrides": sum(1 for r in records if r["kind"] == "override"),
+        "failed_steps": [r["step"] for r in records if r["kind"] == "step_state" and r["state"] == "failed"],
+    }
+
+
+def _drill_summary(records: list[dict], started: dict, finished: dict | None) -> list[str]:
+    f = drill_figures(records)
+    mistakes = f["guard_refusals"] + len(f["failed_steps"])
+    return [
+        f"- Scenario: {started['drill']}",
+        f"- Time to verified dispatch: {_duration(f['to_verified_dispatch_s'])}",
+        f"- Total time: {_duration(f['total_s'])}",
+        f"- Mistakes: {mistakes} (guard refusals {f['guard_refusals']}, failed steps: "
+        f"{', '.join(f['failed_steps']) or 'none'})",
+        f"- Overrides: {f['overrides']}",
+    ]
+
+
+def _drill_history(journal_path: Path, started: dict) -> list[str]:
+    rows = []
+    for path in sorted(Path(journal_path).parent.glob("*.jsonl")):
+        try:
+            records = read_journal(path).records
+        except OSError:
+            continue
+        if not records or records[0].get("kind") != "run_started" or records[0].get("drill") != started["drill"]:
+            continue
+        if not any(r["kind"] == "run_finished" for r in records):
+            continue
+        rows.append((path, records[0], drill_figures(records)))
+    if not rows:
+        return ["No finished drill of this scenario yet."]
+    timed = [f["to_verified_dispatch_s"] for _p, _s, f in rows if f["to_verified_dispatch_s"] is not None]
+    best = min(timed) if timed else None
+    out = ["| when | operator | to verified dispatch | total | mistakes | |", "|---|---|---|---|---|---|"]
+    for path, s, f in rows:
+        marks = []
+        if Path(path).resolve() == Path(journal_path).resolve():
+            marks.append("this run")
+        if best is not None and f["to_verified_dispatch_s"] == best:
+            marks.append("best")
+        out.append(f"| {time.strftime('%Y-%m-%d %H:%M', time.localtime(s['ts']))} | {s.get('operator', '?')} | "
+                   f"{_duration(f['to_verified_dispatch_s'])} | {_duration(f['total_s'])} | "
+                   f"{f['guard_refusals'] + len(f['failed_steps'])} | {', '.join(marks)} |")
+    return out
+
+
+def _record_summary(r: dict) -> str:
+    line = _timeline_line(r)
+    if line:
+        return line
+    detail = r.get("step") or r.get("name") or ""
+    return f"{r['kind']}{(': ' + str(detail)) if detail else ''}"
 
 
 def _timeline_line(r: dict) -> str | None:
@@ -106,6 +183,8 @@ def _timeline_line(r: dict) -> str | None:
             f", ack {r['ack_ms']} ms, complete {r['complete_ms']} ms" if r["verdict"] == "complete" else f": {r['reason']}")
     if kind == "override":
         return f"{r['step']}: override ({r['what']}): {r['reason']}"
+    if kind == "fault_injected":
+        return f"trainer injected {r['fault']}: {r['effect']}"
     if kind == "confirmation" and r.get("note"):
         return f"{r['step']}: confirmed: {r['note']}"
     return None

@@ -91,6 +91,8 @@ class RunbookApp(App):
         Binding("3", "pane('live')", "Live", show=False, id="pane_live"),
         Binding("left_square_bracket", "live_tab(-1)", "Prev tab", show=False, id="prev_tab"),
         Binding("right_square_bracket", "live_tab(1)", "Next tab", show=False, id="next_tab"),
+        Binding("F", "inject_fault", "Inject fault", show=False, tooltip="Trainer: inject a drill fault (lab only)",
+                id="inject_fault"),
         Binding("question_mark", "help", "Help", tooltip="Keys and what they do", id="help"),
         Binding("q", "quit_app", "Quit", tooltip="Quit (asks if a command runs)", id="quit"),
     ]
@@ -207,7 +209,10 @@ class RunbookApp(App):
     # ---- selection -----------------------------------------------------------------------
     @property
     def selected(self) -> str | None:
-        return self.query_one(ChecklistView).selected_step
+        # None while the main screen is not there (a dialog on top, or the app closing down:
+        # a late highlight event must not fail).
+        views = self.query(ChecklistView)
+        return views.first().selected_step if views else None
 
     def goto_step(self, step_id: str) -> None:
         self.query_one(ChecklistView).select_step(step_id)
@@ -222,7 +227,7 @@ class RunbookApp(App):
 
     def show_selected(self) -> None:
         step_id = self.selected
-        if self.engine is None or step_id is None:
+        if self.engine is None or step_id is None or not self.query(StepView):
             return
         step = self.engine.checklist.step(step_id)
         self.query_one(StepView).show(step, self.engine.status(step_id), self.engine.preview(step_id),
@@ -410,6 +415,33 @@ class RunbookApp(App):
             self.notify(f"Export failed: {exc}", severity="error")
             return
         self.notify(f"Wrote {report}\nand {paper}", title="Exported", timeout=10)
+
+    def action_inject_fault(self) -> None:
+        if not self.session.settings.lab:
+            self.notify("Faults are injected in the training lab only.", severity="warning")
+            return
+        from runbook_tui.checklist.model import Choice, ChoiceOption
+        from runbook_tui.lab.faults import FAULTS
+
+        options = {name: ChoiceOption(name, f"{name}: {f.summary}", "", "") for name, f in FAULTS.items()}
+        choice = Choice("fault", "Trainer: inject a fault into the lab room", next(iter(options)), options, 0)
+        self.push_screen(ChooseOption(choice, choice.default), self._inject)
+
+    def _inject(self, name: str | None) -> None:
+        if name is not None:
+            self.inject_worker(name)
+
+    @work(thread=True, exclusive=True, group="fault", exit_on_error=False, description="inject a drill fault")
+    def inject_worker(self, name: str) -> None:
+        from runbook_tui.lab.dns_server import DnsSettings
+        from runbook_tui.lab.faults import inject
+        from runbook_tui.lab.lab import Lab
+
+        s = self.session.settings
+        lab = Lab(s.stack_root, lambda _m: None, DnsSettings(port=s.resolvers[0][1]))
+        what = inject(lab, self.session.room, name)
+        self.session.engine.journal.append("fault_injected", fault=name, effect=what) if self.session.engine else None
+        self.notify(f"Injected {name}: {what}", title="Trainer", timeout=10)
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())

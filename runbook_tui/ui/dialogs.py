@@ -247,6 +247,7 @@ The tool never acts by itself: every change starts with your confirmation.
   p              pause / resume the MQTT traffic     /   filter topics
 [b]Run[/b]
   e              export the after-action report and the printable checklist
+  F              trainer: inject a drill fault into the lab room (lab only)
   ctrl+p         command palette       ?   this help       q   quit (asks if a command runs)
 
 Closed-loop steps (commands with 'done when', waits) turn done by themselves on sensed

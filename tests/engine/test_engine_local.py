@@ -213,3 +213,39 @@ def test_torn_last_record_is_skipped_and_sealed(tmp_path: Path):
     contents = read_journal(tmp_path / "run.jsonl")
     assert len(contents.torn) == 1 and contents.records[-1]["kind"] == "run_resumed"
     assert json.loads((tmp_path / "run.jsonl").read_text().splitlines()[-1])["kind"] == "run_resumed"
+
+
+def test_report_agrees_with_the_journal_record_for_record(tmp_path: Path):
+    engine = new_engine(tmp_path)
+    asyncio.run(engine.run_step("step-01", confirmed=True))
+    asyncio.run(engine.run_step("fails", confirmed=True))
+    engine.skip("step-02", "not today")
+    engine.finish()
+    records = read_journal(tmp_path / "run.jsonl").records
+    report = render_report(tmp_path / "run.jsonl")
+    journal_rows = report.split("## Journal", 1)[1].strip().splitlines()[2:]
+    assert len(journal_rows) == len(records)
+    for row, record in zip(journal_rows, records, strict=True):
+        assert row.startswith(f"| {record['seq']} |")
+        assert record["kind"] in row or record.get("step", "") in row
+
+
+def test_a_drill_report_times_the_run_and_compares_with_earlier_drills(tmp_path: Path):
+    from runbook_tui.engine.report import drill_figures
+
+    for attempt in range(2):
+        checklist = load_checklist(CHECKLIST)
+        values = resolve_variables(checklist, {"room": "room9"}, tmp_path).values
+        sensors = Sensors(site_context(values, tmp_path, (("127.0.0.1", 15353),)))
+        engine = RunEngine.start(checklist, values, sensors, tmp_path / f"drill-{attempt}.jsonl",
+                                 RunConfig(tmp_path, drill="controller-never-acks"))
+        asyncio.run(engine.run_step("fails", confirmed=True))  # a mistake in each run
+        engine.finish()
+        engine.journal.close()
+    report = render_report(tmp_path / "drill-1.jsonl")
+    assert "- Scenario: controller-never-acks" in report and "- Drill scenario: controller-never-acks" in report
+    assert "- Mistakes: 1 (guard refusals 0, failed steps: fails)" in report
+    history = report.split("## Drill history", 1)[1].split("## Timeline", 1)[0]
+    assert history.count("| 20") == 2 and "this run" in history
+    figures = drill_figures(read_journal(tmp_path / "drill-0.jsonl").records)
+    assert figures["failed_steps"] == ["fails"] and figures["to_verified_dispatch_s"] is None

@@ -247,3 +247,18 @@ async def test_help_and_narrow_layout(tmp_path):
         await pilot.pause()
         assert not app.screen.has_class("narrow")
         assert app.query_one("#checklist").display and app.query_one("#live").display
+
+
+@pytest.mark.asyncio
+async def test_the_trainer_key_offers_the_drill_faults(tmp_path):
+    from runbook_tui.ui.dialogs import ChooseOption
+
+    app = RunbookApp(session(tmp_path), live=False, resume=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: app.engine is not None)
+        await pilot.press("F")
+        assert isinstance(app.screen, ChooseOption)
+        labels = [str(app.screen.query_one("#options").get_option_at_index(i).prompt) for i in range(6)]
+        assert any("flapping-primary" in label for label in labels)
+        await pilot.press("escape")
+        assert not isinstance(app.screen, ChooseOption)
