@@ -64,8 +64,9 @@ def _kill_broker(lab: Lab, room: str) -> str:
 
 
 def _start_broker(lab: Lab, room: str) -> str:
-    subprocess.run(["docker", "start", _container(lab, room, "primary", "mosquitto")], capture_output=True)
-    return "the primary broker was started again"
+    # `up -d`, not `docker start`: after a promotion drill the primary may have been taken down.
+    docker_cli.compose(lab.stacks(room)["primary"].directory, "up", "-d")
+    return "the primary stack was brought up again"
 
 
 def _stale_passwd(lab: Lab, room: str) -> str:

@@ -153,6 +153,8 @@ class MqttProbe:
         with self.lock:
             self.tracker.forget_status(link.role)
             link.connected = False
+            if link.error and link.error.startswith("refused"):
+                return  # keep saying why: a refusal is followed by a disconnect each time
             link.error = f"disconnected: {reason_code}" if reason_code.is_failure else "disconnected"
 
     def _on_connect_fail(self, link: _Link) -> None:

@@ -14,8 +14,9 @@ from runbook_tui.engine.run import GuardRefused, RunConfig, RunEngine, StepState
 from runbook_tui.engine.sensing import Sensors
 from runbook_tui.lab.readiness import read_retained, wait_for
 from runbook_tui.probes.dns_probe import DnsProbe
+from runbook_tui.probes.docker_probe import DockerProbe
 from runbook_tui.probes.mqtt_probe import MqttProbe
-from runbook_tui.probes.room import contract, known_addresses, mqtt_brokers
+from runbook_tui.probes.room import contract, docker_targets, known_addresses, mqtt_brokers
 from tests.conftest import REPO, TEST_DNS_PORT
 
 ROOM = "room6"
@@ -54,18 +55,40 @@ def test_drill_list_names_every_scenario(room6):
 def test_controller_that_never_acks_fails_verification_with_the_reason(room6, tmp_path):
     lab = room6
     assert "never acks" in fault(lab, "controller-never-acks")
-    engine = engine_for(lab, "failback.yaml", tmp_path)  # its smoke test goes through the primary
-    status = asyncio.run(engine.run_step("smoke-test", confirmed=True))
-    assert status.state is StepState.FAILED and "no ack from device" in status.reason
+    probe = MqttProbe(mqtt_brokers(dirs(lab)), contract=contract(dirs(lab)), room=ROOM)
+    probe.start()
+    try:
+        assert wait_for(lambda: all(b.connected for b in probe.snapshot().brokers), 10)
+        engine = engine_for(lab, "failback.yaml", tmp_path)  # its smoke test goes through the primary
+        status = asyncio.run(engine.run_step("smoke-test", confirmed=True))
+        assert status.state is StepState.FAILED and "no ack from device" in status.reason
+        # The live view: the flow has the device command, and no ack.
+        assert wait_for(lambda: any(f.result and "no ack" in f.result for f in probe.snapshot().flows), 5)
+        flow = next(f for f in probe.snapshot().flows if f.result and "no ack" in f.result)
+        assert "command" in [s for s, _r, _t in flow.seen] and "ack" not in [s for s, _r, _t in flow.seen]
+    finally:
+        probe.stop()
     fault(lab, "controller-never-acks", heal=True)
     assert wait_for(lambda: lab.sh("runbook-tui lab status").stdout.count("controller sim1: connected") == 2, 20)
     status = asyncio.run(engine.run_step("smoke-test", confirmed=True))
     assert status.state is StepState.DONE, status
 
 
-def test_stale_standby_password_file_fails_authentication_until_regenerated(room6):
+def test_stale_standby_password_file_fails_authentication_until_regenerated(room6, tmp_path):
     lab = room6
     fault(lab, "standby-passwd-stale")
+    # The live view: the standby broker refuses the probe (it uses the stack's credentials).
+    probe = MqttProbe(mqtt_brokers(dirs(lab)), contract=contract(dirs(lab)), room=ROOM)
+    probe.start()
+    try:
+        assert wait_for(lambda: "Not authorized" in (next(b for b in probe.snapshot().brokers if b.role == "standby").error
+                                                      or ""), 10)
+    finally:
+        probe.stop()
+    # The checklist's verification meets it: the standby broker refuses the room's credentials.
+    engine = engine_for(lab, "promotion.yaml", tmp_path)
+    status = asyncio.run(engine.run_step("smoke-test", confirmed=True))
+    assert status.state is StepState.FAILED and "not authorized" in status.reason and "Not authorized" in status.reason
     cmd = f"scripts/core-dispatch.sh --env-file infra/rooms/{ROOM}-standby/.env --room {ROOM} --device sim1 --action SET"
     r = lab.sh(cmd)
     assert r.returncode == 6 and "NOT AUTHORIZED" in r.stderr
@@ -87,7 +110,7 @@ def test_standby_drift_shows_in_the_status_and_the_config_sync_check(room6, tmp_
     assert engine.sense("config-sync").holds
 
 
-def test_dead_primary_broker_shows_in_the_mqtt_view(room6):
+def test_dead_primary_broker_shows_in_the_mqtt_view(room6, tmp_path):
     lab = room6
     probe = MqttProbe(mqtt_brokers(dirs(lab)), contract=contract(dirs(lab)), room=ROOM)
     probe.start()
@@ -96,22 +119,50 @@ def test_dead_primary_broker_shows_in_the_mqtt_view(room6):
         fault(lab, "primary-broker-dead")
         assert wait_for(lambda: not next(b for b in probe.snapshot().brokers if b.role == "primary").connected, 10)
         assert "controller sim1: not connected" in lab.sh("runbook-tui lab status").stdout
+        # The checklist: with its broker dead, the primary core still runs: enabling the standby is refused.
+        engine = engine_for(lab, "promotion.yaml", tmp_path)
+        with pytest.raises(GuardRefused) as refused:
+            asyncio.run(engine.run_step("enable-dispatch", typed_room=ROOM))
+        assert "sentient-core: running" in refused.value.failures[0].detail and "down" in refused.value.failures[0].detail
+        # The runbook's way: shut the primary down; then the guard lets the standby take over.
+        engine.mark_done("room-safe", typed_room=ROOM)
+        assert asyncio.run(engine.run_step("stop-primary", typed_room=ROOM)).state is StepState.DONE
+        assert engine.check_guards(engine.checklist.step("enable-dispatch"))[0].holds
         fault(lab, "primary-broker-dead", heal=True)
         assert wait_for(lambda: all(b.connected for b in probe.snapshot().brokers), 20)
     finally:
         probe.stop()
 
 
-def test_resolvers_disagree_until_both_are_repointed(room6):
+def second_resolver_for(lab):
+    from runbook_tui.lab.dns_server import DnsSettings
+    from runbook_tui.lab.faults import second_resolver
+    from runbook_tui.lab.lab import Lab
+
+    return second_resolver(Lab(lab.root, lambda _m: None, DnsSettings(port=int(TEST_DNS_PORT))))
+
+
+def test_resolvers_disagree_until_both_are_repointed(room6, tmp_path):
     lab = room6
     fault(lab, "resolvers-disagree")
     port = int(TEST_DNS_PORT)
     probe = DnsProbe(f"mqtt.{ROOM}.sentientengine.ai", (("127.0.0.1", port), ("127.0.0.1", port + 1)),
                      known_addresses(dirs(lab)), interval_s=0.3, lifetime_s=1.0)
+    two = (("127.0.0.1", port), ("127.0.0.1", port + 1))
+    engine = engine_for(lab, "promotion.yaml", tmp_path, resolvers=two)
     try:
         lab.sh(f"runbook-tui lab dns point {ROOM} standby", check=True)
         snap = probe.poll_once()
         assert snap.disagreement and [a.classification for a in snap.answers] == ["standby", "primary"]
+        # The checklist's DNS step does not turn done, and its evidence names the stale resolver.
+        evidence = engine.sense("dns-repoint")
+        assert not evidence.holds and f"127.0.0.1:{port + 1} -> " in evidence.detail
+        engine.reconcile()
+        assert engine.status("dns-repoint").state is StepState.PENDING
+        # Recovery: the name repointed on every resolver.
+        second = second_resolver_for(lab)
+        second.point(f"mqtt.{ROOM}.sentientengine.ai", lab.stack_env(f"{ROOM}-standby")["MQTT_BIND_ADDR"])
+        assert engine.sense("dns-repoint").holds
         fault(lab, "resolvers-disagree", heal=True)
         lab.sh(f"runbook-tui lab dns point {ROOM} primary", check=True)
     finally:
@@ -120,9 +171,16 @@ def test_resolvers_disagree_until_both_are_repointed(room6):
 
 def test_flapping_primary_is_refused_by_the_guard_until_shut_down(room6, tmp_path):
     lab = room6
-    fault(lab, "flapping-primary")
-    core = f"{ROOM}-primary-sentient-core-1"
-    assert wait_for(lambda: int(lab.sh(f"docker inspect -f '{{{{.RestartCount}}}}' {core}").stdout.strip() or 0) >= 1, 60)
+    seen = []
+    probe = DockerProbe(docker_targets(ROOM, dirs(lab)), seen.append)
+    probe.start()
+    try:
+        fault(lab, "flapping-primary")
+        # The live view: the primary core's restart count climbs.
+        assert wait_for(lambda: any(s.role == "primary" and s.service("sentient-core")
+                                    and s.service("sentient-core").restart_count >= 1 for s in list(seen)), 60)
+    finally:
+        probe.stop()
     engine = engine_for(lab, "promotion.yaml", tmp_path)
     with pytest.raises(GuardRefused) as refused:
         asyncio.run(engine.run_step("enable-dispatch", typed_room=ROOM))
