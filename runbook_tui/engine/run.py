@@ -114,6 +114,7 @@ class RunEngine:
         self.room = values["room"]
         self._cancel: asyncio.Event | None = None
         self.running_step: str | None = None
+        self.started_at = time.time()  # when the run began (from the journal, on resume)
         # State changes come from the UI's loop and from a reconciling thread.
         self._lock = threading.RLock()
         self.masker = Masker.from_env_files(self._env_files())
@@ -124,10 +125,11 @@ class RunEngine:
               config: RunConfig, on_event=None) -> RunEngine:
         journal = Journal(journal_path)
         engine = cls(checklist, values, sensors, journal, config, on_event)
-        journal.append("run_started", checklist={"id": checklist.id, "name": checklist.name, "revision": checklist.revision,
-                                                 "sha256": checklist.sha256, "path": str(checklist.path)},
-                       room=engine.room, variables=engine._masked_values(), lab=config.lab, operator=config.operator,
-                       choices=engine.choices, drill=config.drill)
+        record = journal.append("run_started", checklist={"id": checklist.id, "name": checklist.name, "revision": checklist.revision,
+                                                          "sha256": checklist.sha256, "path": str(checklist.path)},
+                                room=engine.room, variables=engine._masked_values(), lab=config.lab, operator=config.operator,
+                                choices=engine.choices, drill=config.drill)
+        engine.started_at = record["ts"]
         return engine
 
     @classmethod
@@ -155,6 +157,7 @@ class RunEngine:
         except JournalBusy as exc:
             raise EngineRefusal(str(exc)) from None
         engine = cls(checklist, values, sensors, journal, config, on_event)
+        engine.started_at = started["ts"]
         engine.choices.update(started.get("choices") or {})
         for r in contents.records:
             if r["kind"] == "choice":
@@ -176,7 +179,8 @@ class RunEngine:
         root = self.config.stack_root
         dirs = [self.values.get(k) for k in ("primary_dir", "standby_dir")]
         dirs += [f"infra/rooms/{self.values.get('room')}-{role}" for role in ("primary", "standby")]
-        return [root / d / ".env" for d in dirs if d]
+        # The defaults usually name the same folders as the variables: read each file once.
+        return list(dict.fromkeys(root / d / ".env" for d in dirs if d))
 
     def _masked_values(self) -> dict[str, str]:
         return {k: self.masker.mask(v) for k, v in self.values.items()}

@@ -100,18 +100,11 @@ def wait_for(predicate, timeout_s: float, interval_s: float = 0.3) -> bool:
 
 def resolve_a(name: str, server: str, port: int, lifetime_s: float = 2.0) -> str:
     """The first A record of `name` at server:port, or a word for what went wrong."""
-    import dns.exception  # here, not at the top: keeps dnspython off the TUI's start-up path
-    import dns.resolver
+    from runbook_tui.probes.dns_probe import ask  # the one DNS query of the project
 
-    resolver = dns.resolver.Resolver(configure=False)
-    resolver.nameservers = [server]
-    resolver.port = port
-    resolver.lifetime = lifetime_s
-    try:
-        return resolver.resolve(name, "A")[0].to_text()
-    except dns.resolver.NXDOMAIN:
-        return "NXDOMAIN"
-    except dns.exception.Timeout:
-        return "timeout"
-    except (dns.exception.DNSException, OSError) as exc:
-        return f"error ({exc.__class__.__name__})"
+    answer = ask(name, server, port, lifetime_s, {})
+    if answer.addresses:
+        return answer.addresses[0]
+    if answer.classification == "error":
+        return f"error ({answer.detail.split(':', 1)[0]})"
+    return answer.classification

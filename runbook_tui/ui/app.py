@@ -151,7 +151,7 @@ class RunbookApp(App):
         except EngineRefusal as exc:
             self.notify(str(exc), severity="error", timeout=15)
             self.engine = self.session.start_engine(None, on_event=lambda ev: self.post_message(EngineEvent(ev)))
-        self.started_at = self._run_started()
+        self.started_at = self.engine.started_at
         tree = self.query_one(ChecklistView)
         tree.load(self.engine.checklist, self.engine.statuses, self.engine.choices, self.engine.values)
         tree.focus()
@@ -166,12 +166,6 @@ class RunbookApp(App):
         if self.live:
             self.start_probes()
             self.reconcile_soon(0.2)
-
-    def _run_started(self) -> float:
-        from runbook_tui.engine.journal import read_journal
-
-        records = read_journal(self.engine.journal.path).records
-        return records[0]["ts"] if records else time.time()
 
     def apply_layout(self) -> None:
         narrow = self.size.width < NARROW_WIDTH or self.size.height < NARROW_HEIGHT
@@ -544,3 +538,5 @@ class RunbookApp(App):
         if done:
             self.notify("Done on sensed evidence: " + ", ".join(done), timeout=6)
             self.refresh_tree()
+            if self.selected in done and self.selected is not None:
+                self.select_next(self.selected)  # the operator's place is the next open step
