@@ -127,6 +127,7 @@ class MqttProbe:
         client.on_connect = self._guard(lambda c, _u, _f, rc, _p: self._on_connect(link, c, rc))
         client.on_disconnect = self._guard(lambda _c, _u, _f, rc, _p: self._on_disconnect(link, rc))
         client.on_message = self._guard(lambda _c, _u, msg: self._on_message(link, msg))
+        client.on_subscribe = self._guard(lambda _c, _u, _mid, _codes, _p: self._on_subscribe(link))
         client.on_connect_fail = self._guard(lambda _c, _u: self._on_connect_fail(link))
         return client
 
@@ -145,9 +146,14 @@ class MqttProbe:
             if reason_code.is_failure:
                 link.connected, link.error = False, f"refused: {reason_code}"
                 return
-            link.connected, link.error, link.since = True, None, time.time()
+            link.error = None
             link.connects += 1
         client.subscribe([(t, 0) for t in self.subscriptions])
+
+    def _on_subscribe(self, link: _Link) -> None:
+        # "Connected" means receiving: only once the broker has acknowledged the subscriptions.
+        with self.lock:
+            link.connected, link.since = True, time.time()
 
     def _on_disconnect(self, link: _Link, reason_code) -> None:
         with self.lock:
