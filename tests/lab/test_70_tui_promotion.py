@@ -93,8 +93,8 @@ def test_whole_promotion_with_keystrokes_only(room5):
     tui = f"{Path(sys.executable).parent / 'runbook-tui'} --room {ROOM} --new-run"
     tmux("new-session", "-d", "-s", SESSION, "-x", "120", "-y", "40", f"cd {lab.root} && env -u COLUMNS -u LINES {env} {tui}; sleep 3600")
     tmux("resize-window", "-t", SESSION, "-x", "120", "-y", "40")  # a detached session may start at 80x24
-    wait_screen(f"runbook-tui · {ROOM} · LAB")
-    wait_screen("Done on sensed evidence", 30)  # section 1 was done by `lab up`: sensed
+    wait_screen(f"runbook-tui · {ROOM} · LAB", 60)
+    wait_screen("Done on sensed evidence", 60)  # section 1 was done by `lab up`: sensed
     root = lab.root
     for step in ("create-dirs", "passwd-primary", "passwd-standby", "up-primary", "up-standby"):
         assert state_of(root, step) == "done"
