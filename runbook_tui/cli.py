@@ -20,6 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checklist", type=Path, help="checklist file (default: checklists/promotion.yaml)")
     parser.add_argument("--settings", type=Path, default=os.environ.get("RUNBOOK_TUI_SETTINGS") or None,
                         help="site settings file (default: $RUNBOOK_TUI_SETTINGS; none: the training lab)")
+    parser.add_argument("--operator", help="the name the journal records for this run's decisions (default: $USER)")
     parser.add_argument("--new-run", action="store_true", help="start a new run even if an unfinished one exists")
     parser.add_argument("--resume", action="store_true", help="resume the unfinished run without asking")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -40,7 +41,8 @@ def open_tui(args: argparse.Namespace) -> int:
 
     try:
         settings = load_settings(args.settings) if args.settings else lab_defaults()
-        session = Session(settings, args.room or settings.room, args.checklist or settings.checklist)
+        session = Session(settings, args.room or settings.room, args.checklist or settings.checklist,
+                          operator=args.operator)
     except SettingsError as exc:
         print(f"runbook-tui: settings: {exc}", file=sys.stderr)
         return 2

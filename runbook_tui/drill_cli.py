@@ -19,6 +19,7 @@ def add_drill_command(sub: argparse._SubParsersAction) -> None:
     drill.add_argument("room", nargs="?", type=room_arg, default="room1")
     drill.add_argument("--scenario", help="the fault to start with (see --list)")
     drill.add_argument("--list", action="store_true", help="list the scenarios")
+    drill.add_argument("--trainee", help="who runs the drill: the report compares with their earlier drills (default: $USER)")
     drill.set_defaults(handler=_drill)
 
 
@@ -56,5 +57,5 @@ def _drill(args: argparse.Namespace) -> int:
     from runbook_tui.session import Session
     from runbook_tui.ui.app import RunbookApp
 
-    RunbookApp(Session(settings, args.room, settings.checklist, drill=args.scenario), resume=False).run()
+    RunbookApp(Session(settings, args.room, settings.checklist, drill=args.scenario, operator=args.trainee), resume=False).run()
     return 0

@@ -57,7 +57,8 @@ def find_unfinished(settings: Settings, room: str, checklist: Checklist) -> Unfi
 
 
 class Session:
-    def __init__(self, settings: Settings, room: str, checklist_path: Path, drill: str | None = None) -> None:
+    def __init__(self, settings: Settings, room: str, checklist_path: Path, drill: str | None = None,
+                 operator: str | None = None) -> None:
         self.settings = settings
         self.drill = drill
         self.room = room
@@ -67,6 +68,8 @@ class Session:
         self.context = ctx
         self.sensors = Sensors(ctx)
         self.config = RunConfig(settings.stack_root, lab=settings.lab, drill=drill)
+        if operator:  # who the journal names; in drills, the trainee the history compares
+            self.config.operator = operator
         self.stack_dirs = {"primary": ctx.primary_dir, "standby": ctx.standby_dir}
         self.engine: RunEngine | None = None
         self.resume_notes: list[str] = []

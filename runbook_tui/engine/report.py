@@ -139,18 +139,63 @@ def _drill_history(journal_path: Path, started: dict) -> list[str]:
         rows.append((path, records[0], drill_figures(records)))
     if not rows:
         return ["No finished drill of this scenario yet."]
+    rows.sort(key=lambda row: row[1]["ts"])
     timed = [f["to_verified_dispatch_s"] for _p, _s, f in rows if f["to_verified_dispatch_s"] is not None]
     best = min(timed) if timed else None
-    out = ["| when | operator | to verified dispatch | total | mistakes | |", "|---|---|---|---|---|---|"]
+    this = Path(journal_path).resolve()
+    out = [*_trainee_comparison(rows, this, started), ""]
+    out += ["| when | operator | to verified dispatch | total | mistakes | |", "|---|---|---|---|---|---|"]
     for path, s, f in rows:
         marks = []
-        if Path(path).resolve() == Path(journal_path).resolve():
+        if Path(path).resolve() == this:
             marks.append("this run")
         if best is not None and f["to_verified_dispatch_s"] == best:
             marks.append("best")
-        out.append(f"| {time.strftime('%Y-%m-%d %H:%M', time.localtime(s['ts']))} | {s.get('operator', '?')} | "
-                   f"{_duration(f['to_verified_dispatch_s'])} | {_duration(f['total_s'])} | "
-                   f"{f['guard_refusals'] + len(f['failed_steps'])} | {', '.join(marks)} |")
+        out.append(f"| {_when(s)} | {s.get('operator', '?')} | {_duration(f['to_verified_dispatch_s'])} | "
+                   f"{_duration(f['total_s'])} | {_mistakes(f)} | {', '.join(marks)} |")
+    return out
+
+
+def _when(started: dict) -> str:
+    return time.strftime('%Y-%m-%d %H:%M', time.localtime(started['ts']))
+
+
+def _mistakes(figures: dict) -> int:
+    return figures["guard_refusals"] + len(figures["failed_steps"])
+
+
+def _against(now: float | None, then: float | None) -> str:
+    if now is None or then is None:
+        return "no comparison (one of them never verified dispatch)"
+    delta = now - then
+    if abs(delta) < 0.05:
+        return "the same"
+    return f"{_duration(abs(delta))} {'faster' if delta < 0 else 'slower'}"
+
+
+def _trainee_comparison(rows: list[tuple[Path, dict, dict]], this: Path, started: dict) -> list[str]:
+    """This run against the same trainee's earlier runs of the scenario, and against the best of all."""
+    trainee = started.get("operator", "?")
+    mine = next((f for p, _s, f in rows if Path(p).resolve() == this), None)
+    if mine is None:  # the report of a run that has not finished yet: nothing to compare
+        return [f"This run is not finished; {len(rows)} finished drill(s) of this scenario are listed below."]
+    earlier = [(s, f) for p, s, f in rows if Path(p).resolve() != this and s.get("operator") == trainee and s["ts"] < started["ts"]]
+    now = mine["to_verified_dispatch_s"]
+    if not earlier:
+        out = [f"- First drill of this scenario for {trainee}."]
+    else:
+        last_s, last = earlier[-1]
+        own_timed = [f["to_verified_dispatch_s"] for _s, f in earlier if f["to_verified_dispatch_s"] is not None]
+        own_best = min(own_timed) if own_timed else None
+        out = [f"- {trainee}'s earlier drills of this scenario: {len(earlier)}.",
+               f"- Against {trainee}'s last ({_when(last_s)}): to verified dispatch {_against(now, last['to_verified_dispatch_s'])}; "
+               f"mistakes {_mistakes(mine)} against {_mistakes(last)}.",
+               f"- Against {trainee}'s own best ({_duration(own_best)}): {_against(now, own_best)}."]
+    others = [(s, f) for p, s, f in rows if Path(p).resolve() != this and f["to_verified_dispatch_s"] is not None]
+    if others:
+        best_s, best = min(others, key=lambda sf: sf[1]["to_verified_dispatch_s"])
+        out.append(f"- Against the best of all runs ({_duration(best['to_verified_dispatch_s'])} by "
+                   f"{best_s.get('operator', '?')}, {_when(best_s)}): {_against(now, best['to_verified_dispatch_s'])}.")
     return out
 
 

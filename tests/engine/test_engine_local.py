@@ -249,3 +249,35 @@ def test_a_drill_report_times_the_run_and_compares_with_earlier_drills(tmp_path:
     assert history.count("| 20") == 2 and "this run" in history
     figures = drill_figures(read_journal(tmp_path / "drill-0.jsonl").records)
     assert figures["failed_steps"] == ["fails"] and figures["to_verified_dispatch_s"] is None
+
+
+def _drill_journal(path: Path, operator: str, start: float, verified_after: float | None, failed: int = 0) -> None:
+    """A finished drill's journal, written record by record (the report reads nothing else)."""
+    records = [{"kind": "run_started", "ts": start, "operator": operator, "drill": "dns-not-repointed", "room": "room9", "lab": True,
+                "checklist": {"id": "promotion", "name": "Promotion", "revision": "v8", "sha256": "0" * 64}}]
+    records += [{"kind": "step_state", "ts": start + 1, "step": "smoke-test", "state": "failed", "reason": "no ack"}] * failed
+    if verified_after is not None:
+        records.append({"kind": "dispatch_outcome", "ts": start + verified_after, "step": "smoke-test", "id": "x", "verdict": "complete",
+                        "ack_ms": 5, "complete_ms": 9})
+    records.append({"kind": "run_finished", "ts": start + (verified_after or 60) + 10, "outcome": "complete", "deferred": [], "open": []})
+    path.write_text("".join(json.dumps({"seq": i + 1, **r}) + "\n" for i, r in enumerate(records)))
+
+
+def test_a_drill_report_compares_the_trainee_with_their_own_runs_and_the_best(tmp_path: Path):
+    day = 1_790_000_000.0
+    _drill_journal(tmp_path / "a1.jsonl", "ana", day, 300, failed=2)
+    _drill_journal(tmp_path / "b1.jsonl", "ben", day + 1000, 150)
+    _drill_journal(tmp_path / "a2.jsonl", "ana", day + 2000, 240, failed=1)
+    _drill_journal(tmp_path / "a3.jsonl", "ana", day + 3000, 200)
+    report = render_report(tmp_path / "a3.jsonl")
+    history = report.split("## Drill history", 1)[1].split("## Timeline", 1)[0]
+    assert "- ana's earlier drills of this scenario: 2." in history
+    assert "to verified dispatch 40.0s faster; mistakes 0 against 1." in history  # against a2, her last
+    assert "- Against ana's own best (4m00s): 40.0s faster." in history
+    assert "- Against the best of all runs (2m30s by ben" in history and "): 50.0s slower." in history
+    assert history.count("| ana |") == 3 and "| ben | 2m30s |" in history
+    rows = [line for line in history.splitlines() if line.startswith("| 20")]
+    assert "best" in rows[1] and "this run" in rows[3]  # oldest first
+    first = render_report(tmp_path / "b1.jsonl").split("## Drill history", 1)[1]
+    assert "- First drill of this scenario for ben." in first
+    assert "- Against the best of all runs (3m20s by ana" in first and "50.0s faster" in first
