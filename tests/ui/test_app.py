@@ -262,3 +262,29 @@ async def test_the_trainer_key_offers_the_drill_faults(tmp_path):
         assert any("flapping-primary" in label for label in labels)
         await pilot.press("escape")
         assert not isinstance(app.screen, ChooseOption)
+
+
+@pytest.mark.asyncio
+async def test_the_mouse_selects_runs_and_confirms(tmp_path):
+    from textual.widgets import Tree
+    from textual.widgets._footer import FooterKey
+
+    app = RunbookApp(session(tmp_path), live=False, resume=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: app.selected == "hello")
+        tree = app.query_one("#checklist", Tree)
+        node = next(n for n in tree.root.children[0].children if n.data == "safe")
+        # A click on the step's line selects it (the tree's border takes the first row and column).
+        assert await pilot.click("#checklist", offset=(4, node.line - int(tree.scroll_y) + 1))
+        await wait_until(pilot, lambda: app.selected == "safe")
+        done_key = next(k for k in app.query(FooterKey) if k.action == "mark_done")
+        assert await pilot.click(done_key)
+        assert isinstance(app.screen, ConfirmRun)
+        assert await pilot.click("#ok")
+        await wait_until(pilot, lambda: state(app, "safe") is StepState.DONE)
+        await pilot.click(next(k for k in app.query(FooterKey) if k.action == "help"))
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        # The live panel's tabs answer a click too.
+        assert await pilot.click("#live-tabs Tab#--content-tab-tab-dns")
+        await wait_until(pilot, lambda: app.query_one("#live-tabs").active == "tab-dns")
