@@ -30,7 +30,8 @@ if command -v mosquitto_passwd >/dev/null 2>&1; then
     || die "mosquitto_passwd failed"
 else
   # No mosquitto_passwd on this host: use the one in the stack's broker image.
-  image="$(env_get "$env_file" IMAGE_PREFIX)/mosquitto:$(env_get "$env_file" IMAGE_TAG)"
+  # The stack's own tag (compose.yaml): PREFIX/mosquitto:TAG-ROOM-ROLE.
+  image="$(env_get "$env_file" IMAGE_PREFIX)/mosquitto:$(env_get "$env_file" IMAGE_TAG)-$(env_get "$env_file" ROOM_ID)-$(env_get "$env_file" STACK_ROLE)"
   docker image inspect "$image" >/dev/null 2>&1 \
     || die "mosquitto_passwd is not installed and image $image is not built (apt-get install mosquitto, or build the stack first)"
   printf '%s\n%s\n' "$password" "$password" | docker run --rm -i --entrypoint sh "$image" -c \

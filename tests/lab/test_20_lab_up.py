@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 
 from runbook_tui.lab.readiness import read_retained, resolve_a
 from runbook_tui.mqtt_contract import BrokerEndpoint
@@ -56,3 +57,20 @@ def test_lab_up_twice_is_harmless(lab):
     status = lab.sh("runbook-tui lab status", check=True).stdout
     assert "mqtt.room1.sentientengine.ai -> 127.0.0.2 (primary)" in status
     assert "controller sim1: connected to 127.0.0.2 (primary)" in status
+
+
+def test_recreating_the_primary_core_leaves_its_broker_and_database_alone(lab):
+    # Both stacks were built on this one Docker host; the standby's build must not move the
+    # primary's image tags, or this `up` would recreate the primary's broker and database too.
+    before = container_ids(lab)
+    primary = lab.root / "infra" / "rooms" / "room1-primary"
+    done = lab.sh(f"cd {primary} && docker compose --env-file .env up -d --force-recreate sentient-core", timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    after = container_ids(lab)
+    assert after["room1-primary-sentient-core-1"] != before["room1-primary-sentient-core-1"]
+    for service in ("mosquitto", "db"):
+        assert after[f"room1-primary-{service}-1"] == before[f"room1-primary-{service}-1"], done.stderr
+    deadline = time.monotonic() + 30  # the old core's will said offline; the new one says online
+    while not (read_retained(broker(lab, "room1-primary"), "core/status", 3) or {}).get("online"):
+        assert time.monotonic() < deadline, "the recreated primary core never came back online"
+        time.sleep(0.5)

@@ -99,7 +99,7 @@ def test_docker_probe_sees_stop_start_recreate_within_a_second(room4):
         assert got and got[0] - done < 1.0, got
         snap = got[1]
         assert dict(snap.service("sentient-core").flags) == {"CORE_DISPATCH_ENABLED": False, "CORE_CRITICAL_ARMED": False}
-        assert snap.service("db").health == "healthy" and snap.service("mosquitto").image == "sentient/mosquitto:v8"
+        assert snap.service("db").health == "healthy" and snap.service("mosquitto").image == f"sentient/mosquitto:v8-{snap.project}"
 
         # Step 3.3's trap: .env changed, core not yet recreated.
         env_file = dirs(lab)["standby"] / ".env"
