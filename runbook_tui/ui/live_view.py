@@ -25,6 +25,30 @@ def _flags(pairs: tuple[tuple[str, bool], ...]) -> str:
     return " ".join(f"{short.get(k, k)}={'on' if v else 'off'}" for k, v in pairs)
 
 
+RESULT_WIDTH = 34
+
+
+def _result_style(result: str | None) -> str:
+    if result is None:
+        return "dim"
+    return "green" if result.startswith("complete") else "bold red"
+
+
+def _core_line(role: str, status: dict | None) -> Text:
+    """What the broker's core says of itself in its retained status (its will says offline)."""
+    line = Text(f"  {role} core: ")
+    if status is None:
+        line.append("no status", style="dim")
+    elif not status.get("online"):
+        line.append("offline", style="bold red")
+    else:
+        enabled = bool(status.get("dispatch_enabled"))
+        line.append("online, ")
+        line.append(f"dispatch {'on' if enabled else 'off'}", style="bold" if enabled else "")
+        line.append(f", armed {'on' if status.get('critical_armed') else 'off'}, version {status.get('version', '?')}")
+    return line
+
+
 class LiveView(Vertical):
     BORDER_TITLE = "Live"
 
@@ -54,7 +78,7 @@ class LiveView(Vertical):
     def on_mount(self) -> None:
         self.query_one("#containers", DataTable).add_columns("stack", "service", "state", "flags", "health", "restarts", "started")
         self.query_one("#dns", DataTable).add_columns("resolver", "answer", "points at", "TTL", "time")
-        self.query_one("#flows", DataTable).add_columns("id", "device", "action", "seen", "ack ms", "complete ms", "result", "via")
+        self.query_one("#flows", DataTable).add_columns("id", "device", "action", "result", "ack ms", "complete ms", "seen", "via")
         self.query_one("#mqtt-filter", Input).display = False
         self.query_one("#containers-note", Static).update("waiting for Docker…")
         self.query_one("#dns-note", Static).update("waiting for the first DNS poll…")
@@ -121,20 +145,26 @@ class LiveView(Vertical):
 
     def _mqtt_note(self) -> None:
         snap = self.mqtt
-        note = Text()
+        lines: list[Text] = []
         if snap is not None:
+            cores = dict(snap.core_status)
             for b in snap.brokers:
-                note.append(f"{b.role} {b.endpoint}: ", style="bold")
-                note.append("connected" if b.connected else (b.error or "down"), style="green" if b.connected else "bold red")
-                note.append(f", {b.received} msgs   ")
+                line = Text(f"{b.role} {b.endpoint}: ", style="bold")
+                line.append("connected" if b.connected else (b.error or "down"), style="green" if b.connected else "bold red")
+                line.append(f", {b.received} msgs")
+                lines += [line, _core_line(b.role, cores.get(b.role))]
+            versions = {role: str(c.get("version")) for role, c in cores.items() if c.get("version")}
+            if len(set(versions.values())) > 1:
+                lines.append(Text("CORES DIFFER: " + " vs ".join(f"{v} ({r})" for r, v in sorted(versions.items())) +
+                                  " (runbook 5: keep the standby current)", style="bold yellow"))
             rates = sorted(snap.topic_counts, key=lambda c: -c[3])[:3]
             if rates and rates[0][3] > 0:
-                note.append("\nbusiest: " + ", ".join(f"{render_topic(t, 30)} {r:.0f}/s" for _b, t, _n, r in rates if r > 0))
+                lines.append(Text("busiest: " + ", ".join(f"{render_topic(t, 30)} {r:.0f}/s" for _b, t, _n, r in rates if r > 0)))
         if self.paused:
-            note.append(f"\nPAUSED ({self.held} messages held back; p resumes)", style="bold yellow")
+            lines.append(Text(f"PAUSED ({self.held} messages held back; p resumes)", style="bold yellow"))
         if self.filter:
-            note.append(f"\nfilter: {self.filter}", style="cyan")
-        self.query_one("#mqtt-note", Static).update(note)
+            lines.append(Text(f"filter: {self.filter}", style="cyan"))
+        self.query_one("#mqtt-note", Static).update(Text("\n").join(lines))
 
     def _flows(self, snap: MqttSnapshot) -> None:
         table = self.query_one("#flows", DataTable)
@@ -142,8 +172,12 @@ class LiveView(Vertical):
         for f in reversed(snap.flows[-50:]):
             stages = " ".join(s for s, _r, _t in f.seen)
             ack, complete = f.latency_ms("ack"), f.latency_ms("complete")
-            table.add_row(f.id[:12], f.device or "", f.action or "", stages, "" if ack is None else f"{ack:.0f}",
-                          "" if complete is None else f"{complete:.0f}", f.result or "…", "+".join(f.brokers()))
+            # The verdict before the details: a narrow panel cuts the right-hand columns off.
+            result = f.result or "…"
+            result = result if len(result) <= RESULT_WIDTH else result[:RESULT_WIDTH - 1] + "…"
+            table.add_row(f.id[:8], f.device or "", f.action or "", Text(result, style=_result_style(f.result)),
+                          "" if ack is None else f"{ack:.0f}", "" if complete is None else f"{complete:.0f}", stages,
+                          "+".join(f.brokers()))
 
     def toggle_pause(self) -> bool:
         self.paused = not self.paused

@@ -1,4 +1,8 @@
-"""A drill as a trainee meets it: `runbook-tui drill` in a terminal (tmux), keystrokes only."""
+"""Drills as a trainee meets them: `runbook-tui drill` in a terminal (tmux), keystrokes only.
+
+Each scenario starts the room over and injects its fault; the test reads what the live panel
+shows on the captured screen (the probes' own tests check the same faults through their API).
+"""
 
 from __future__ import annotations
 
@@ -6,19 +10,45 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.lab.test_70_tui_promotion import SESSION, goto, keys, tmux, wait_screen
 
 ROOM = "room7"
 
 
-def test_a_flapping_primary_drill_in_the_tui(lab):
+@pytest.fixture(scope="module")
+def room7(lab):
+    try:
+        yield lab
+    finally:
+        down = lab.sh(f"runbook-tui lab down {ROOM} --purge", timeout=300)
+        assert down.returncode == 0, down.stdout + down.stderr
+
+
+def open_drill(lab, scenario: str) -> None:
     env = " ".join(f"{k}={v}" for k, v in lab.env().items())
-    drill = f"{Path(sys.executable).parent / 'runbook-tui'} drill {ROOM} --scenario flapping-primary"
+    drill = f"{Path(sys.executable).parent / 'runbook-tui'} drill {ROOM} --scenario {scenario}"
     tmux("new-session", "-d", "-s", SESSION, "-x", "120", "-y", "40",
          f"cd {lab.root} && env -u COLUMNS -u LINES {env} {drill}; sleep 3600")
     tmux("resize-window", "-t", SESSION, "-x", "120", "-y", "40")
+    wait_screen(f"DRILL {scenario}", 240)  # the room started over, the fault in, the checklist open
+
+
+def close_drill() -> None:
+    subprocess.run(["tmux", "kill-session", "-t", SESSION], capture_output=True)
+
+
+def live_tab(name: str) -> None:
+    """The live panel's tabs, in order; ] moves right from Containers."""
+    for _ in range(["Containers", "DNS", "MQTT", "Flows"].index(name)):
+        keys("]")
+
+
+def test_a_flapping_primary_drill_in_the_tui(room7):
+    lab = room7
+    open_drill(lab, "flapping-primary")
     try:
-        wait_screen("DRILL flapping-primary", 180)  # the room started over, the fault in, the checklist open
         wait_screen("Done on sensed evidence", 30)
         # The live panel shows the core coming back again and again; the guard refuses the standby.
         goto("Enable dispatch on the standby core")
@@ -28,6 +58,74 @@ def test_a_flapping_primary_drill_in_the_tui(lab):
         keys("Escape")
         keys("q")
     finally:
-        subprocess.run(["tmux", "kill-session", "-t", SESSION], capture_output=True)
-        down = lab.sh(f"runbook-tui lab down {ROOM} --purge", timeout=300)
-        assert down.returncode == 0, down.stdout + down.stderr
+        close_drill()
+
+
+def line_with(shown: str, *parts: str) -> str | None:
+    return next((line for line in shown.splitlines() if all(p in line for p in parts)), None)
+
+
+def test_a_dead_primary_broker_shows_in_the_containers_and_mqtt_tabs(room7):
+    open_drill(room7, "primary-broker-dead")
+    try:
+        shown = wait_screen("exited", 30)
+        assert line_with(shown, "room7-primary", "mosquitto", "exited"), shown
+        live_tab("MQTT")
+        shown = wait_screen("primary 127.0.0.", 10)
+        primary = line_with(shown, "primary 127.0.0.")
+        assert primary and "connected" not in primary.replace("disconnected", "") and "unreachable" in primary, shown
+        assert line_with(shown, "standby 127.0.0.", "connected") and line_with(shown, "standby core: online, dispatch off"), shown
+    finally:
+        close_drill()
+
+
+def test_a_stale_standby_password_file_shows_as_refused_in_the_mqtt_tab(room7):
+    open_drill(room7, "standby-passwd-stale")
+    try:
+        live_tab("MQTT")
+        shown = wait_screen("Not authorized", 20)
+        assert line_with(shown, "standby 127.0.0.", "refused", "Not authorized"), shown
+        assert line_with(shown, "primary 127.0.0.", "connected") and line_with(shown, "primary core: online, dispatch on"), shown
+    finally:
+        close_drill()
+
+
+def test_a_drifted_standby_shows_in_the_mqtt_tab(room7):
+    open_drill(room7, "standby-drift")
+    try:
+        live_tab("MQTT")
+        shown = wait_screen("CORES DIFFER", 30)
+        assert "7.9.0 (standby)" in shown and line_with(shown, "standby core: online", "version 7.9.0"), shown
+    finally:
+        close_drill()
+
+
+def test_resolvers_that_disagree_show_in_the_dns_tab_once_one_is_repointed(room7):
+    lab = room7
+    open_drill(lab, "resolvers-disagree")
+    try:
+        live_tab("DNS")
+        shown = wait_screen("primary", 20)
+        assert "RESOLVERS DISAGREE" not in shown  # both still answer the primary
+        lab.sh(f"runbook-tui lab dns point {ROOM} standby", check=True)  # the trainee repoints one resolver
+        shown = wait_screen("RESOLVERS DISAGREE", 30)
+        assert line_with(shown, "standby") and line_with(shown, "primary"), shown
+    finally:
+        close_drill()
+        heal = lab.sh(f"runbook-tui lab fault {ROOM} resolvers-disagree --heal")
+        assert heal.returncode == 0, heal.stdout + heal.stderr
+
+
+def test_a_controller_that_never_acks_shows_in_the_flows_tab(room7):
+    lab = room7
+    open_drill(lab, "controller-never-acks")
+    try:
+        live_tab("Flows")
+        wait_screen("complete ms", 10)
+        # A dispatch through the primary, from a second terminal, as a trainer would send one.
+        sent = lab.sh(f"scripts/core-dispatch.sh --env-file infra/rooms/{ROOM}-primary/.env --room {ROOM} --device sim1 --action SET")
+        assert sent.returncode == 4, sent.stdout + sent.stderr  # timeout
+        shown = wait_screen("timeout", 20)
+        assert line_with(shown, "sim1", "SET", "timeout: no ack from device"), shown  # the verdict comes first
+    finally:
+        close_drill()
