@@ -21,6 +21,7 @@ from runbook_tui.engine.sensing import Sensors
 from runbook_tui.probes.dns_probe import DnsProbe
 from runbook_tui.probes.docker_probe import DockerProbe
 from runbook_tui.probes.mqtt_probe import MqttProbe
+from runbook_tui.probes.mqtt_process import MqttProbeProcess
 from runbook_tui.probes.room import contract, docker_targets, known_addresses, mqtt_brokers
 from runbook_tui.settings import Settings
 
@@ -73,6 +74,7 @@ class Session:
         self.stack_dirs = {"primary": ctx.primary_dir, "standby": ctx.standby_dir}
         self.engine: RunEngine | None = None
         self.resume_notes: list[str] = []
+        self.mqtt_in_process = False  # the benchmark's baseline; the app runs the probe in a child
 
     def unfinished(self) -> UnfinishedRun | None:
         return find_unfinished(self.settings, self.room, self.checklist)
@@ -94,6 +96,8 @@ class Session:
                         interval_s=self.settings.dns_interval_s, lifetime_s=self.settings.dns_lifetime_s,
                         on_snapshot=on_snapshot)
 
-    def mqtt_probe(self, on_batch) -> MqttProbe:
-        return MqttProbe(mqtt_brokers(self.stack_dirs), topics=self.settings.mqtt_topics,
-                         contract=contract(self.stack_dirs), room=self.room, on_batch=on_batch)
+    def mqtt_probe(self, on_batch) -> MqttProbe | MqttProbeProcess:
+        # In a child process by default: a flood's parsing must not hold the TUI's GIL.
+        kind = MqttProbe if self.mqtt_in_process else MqttProbeProcess
+        return kind(mqtt_brokers(self.stack_dirs), topics=self.settings.mqtt_topics,
+                    contract=contract(self.stack_dirs), room=self.room, on_batch=on_batch)

@@ -485,10 +485,18 @@ class RunbookApp(App):
         for probe in self.probes:
             probe.start()
 
+    def _live_view(self) -> LiveView | None:
+        # None while the main screen is being taken down at quit: a probe's last message,
+        # already on its way, must not fail the exit.
+        views = self.query(LiveView)
+        return views.first() if views and self.query("#banner") else None
+
     @on(ContainersChanged)
     def containers(self, message: ContainersChanged) -> None:
-        self.query_one(LiveView).update_containers(message.snapshot)
-        stacks = self.query_one(LiveView).stacks
+        if (live := self._live_view()) is None:
+            return
+        live.update_containers(message.snapshot)
+        stacks = live.stacks
         enabled = [snap.project for snap in stacks.values()
                    if (core := snap.service("sentient-core")) and core.state == "running" and dict(core.flags).get("CORE_DISPATCH_ENABLED")]
         self.set_banner("docker", f"DUAL CONTROL: cores of {' and '.join(enabled)} both run with dispatch enabled"
@@ -496,11 +504,14 @@ class RunbookApp(App):
 
     @on(DnsAnswered)
     def dns(self, message: DnsAnswered) -> None:
-        self.query_one(LiveView).update_dns(message.snapshot)
+        if (live := self._live_view()) is not None:
+            live.update_dns(message.snapshot)
 
     @on(MqttBatchArrived)
     def mqtt(self, message: MqttBatchArrived) -> None:
-        self.query_one(LiveView).update_mqtt(message.batch)
+        if (live := self._live_view()) is None:
+            return
+        live.update_mqtt(message.batch)
         alarm = message.batch.snapshot.alarm
         self.set_banner("mqtt", f"DUAL CONTROL: {alarm.reason}" if alarm else None)
 

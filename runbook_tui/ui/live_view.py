@@ -59,6 +59,7 @@ class LiveView(Vertical):
         self.filter = ""
         self.held = 0  # messages not shown while paused (they are counted by the probe)
         self.mqtt: MqttSnapshot | None = None
+        self._shown_flows: tuple = ()
 
     def compose(self) -> ComposeResult:
         with TabbedContent(id="live-tabs"):
@@ -167,6 +168,9 @@ class LiveView(Vertical):
         self.query_one("#mqtt-note", Static).update(Text("\n").join(lines))
 
     def _flows(self, snap: MqttSnapshot) -> None:
+        if snap.flows == self._shown_flows:
+            return  # rebuilding the table costs; a flood of other traffic leaves the flows as they were
+        self._shown_flows = snap.flows
         table = self.query_one("#flows", DataTable)
         table.clear()
         for f in reversed(snap.flows[-50:]):

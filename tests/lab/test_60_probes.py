@@ -315,3 +315,35 @@ def test_both_cores_dispatch_enabled_raises_the_dual_control_alarm(room4):
         env_file.write_text(original)
         compose(lab, "standby", "up -d --force-recreate sentient-core")
         probe.stop()
+
+
+def test_the_tuis_probe_process_shows_a_flow_survives_its_childs_death_and_stops_clean(room4):
+    import os
+    import signal
+
+    from runbook_tui.probes.mqtt_process import MqttProbeProcess
+
+    lab = room4
+    batches = Collector()
+    probe = MqttProbeProcess(mqtt_brokers(dirs(lab)), contract=contract(dirs(lab)), room=ROOM, on_batch=batches)
+    probe.start()
+    try:
+        assert batches.wait(lambda b: all(s.connected for s in b.snapshot.brokers) and len(b.snapshot.core_status) == 2, 15)
+        r = lab.sh(f"scripts/core-dispatch.sh --env-file infra/rooms/{ROOM}-primary/.env --room {ROOM} --device sim1 "
+                   "--action SET --id flow-child-0001", check=True)
+        assert "COMPLETE" in r.stdout
+        got = batches.wait(lambda b: any(f.id == "flow-child-0001" and f.result == "complete" for f in b.snapshot.flows), 5)
+        assert got, probe.snapshot().flows
+        flow = next(f for f in got[1].snapshot.flows if f.id == "flow-child-0001")
+        assert [s for s, _r, _t in flow.seen] == ["dispatch", "command", "ack", "complete", "result"]
+        first = probe.pid
+        os.kill(first, signal.SIGKILL)  # the child dies without a word
+        dead = batches.wait(lambda b: all(not s.connected and "probe process exited (code -9" in (s.error or "")
+                                          for s in b.snapshot.brokers), 5)
+        assert dead and dead[1].snapshot.core_status == ()  # what the cores said is no longer known
+        assert batches.wait(lambda b: all(s.connected for s in b.snapshot.brokers), 15)
+        assert probe.pid != first and probe.restarts == 1
+    finally:
+        probe.stop()
+    child = probe._process
+    assert child is not None and child.poll() is not None  # stopped with the probe, no orphan left
