@@ -6,6 +6,7 @@ long after the incident; every line of it can be traced to a record.
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -79,7 +80,7 @@ def render_report(journal_path: Path) -> str:
 
     if started.get("drill"):
         out += ["", "## Drill", ""] + _drill_summary(records, started, finished)
-        out += ["", "## Drill history (this scenario, in this journal folder)", ""] + _drill_history(journal_path, started)
+        out += ["", "## Drill history (this scenario, in this journal folder)", ""] + _drill_history(journal_path, records)
 
     out += ["", "## Timeline", ""]
     for r in records:
@@ -125,35 +126,53 @@ def _drill_summary(records: list[dict], started: dict, finished: dict | None) ->
     ]
 
 
-def _drill_history(journal_path: Path, started: dict) -> list[str]:
+def _first_record(path: Path) -> dict | None:
+    try:
+        with open(path, "rb") as f:
+            return json.loads(f.readline())
+    except (OSError, ValueError):
+        return None
+
+
+def _drill_history(journal_path: Path, records: list[dict]) -> list[str]:
+    started = records[0]
+    this = Path(journal_path).resolve()
     rows = []
+    if any(r["kind"] == "run_finished" for r in records):
+        rows.append((this, started, drill_figures(records)))
     for path in sorted(Path(journal_path).parent.glob("*.jsonl")):
+        if path.resolve() == this:
+            continue
+        first = _first_record(path)  # the scenario is on the first line: no need to read other drills' runs
+        if not isinstance(first, dict) or first.get("kind") != "run_started" or first.get("drill") != started["drill"]:
+            continue
         try:
-            records = read_journal(path).records
-        except OSError:
-            continue
-        if not records or records[0].get("kind") != "run_started" or records[0].get("drill") != started["drill"]:
-            continue
-        if not any(r["kind"] == "run_finished" for r in records):
-            continue
-        rows.append((path, records[0], drill_figures(records)))
+            other = read_journal(path).records
+            if not any(r.get("kind") == "run_finished" for r in other):
+                continue
+            rows.append((path.resolve(), other[0], drill_figures(other)))
+        except (OSError, KeyError, TypeError, ValueError):
+            continue  # a damaged journal is left out of the comparison, not the end of the report
     if not rows:
         return ["No finished drill of this scenario yet."]
     rows.sort(key=lambda row: row[1]["ts"])
     timed = [f["to_verified_dispatch_s"] for _p, _s, f in rows if f["to_verified_dispatch_s"] is not None]
     best = min(timed) if timed else None
-    this = Path(journal_path).resolve()
     out = [*_trainee_comparison(rows, this, started), ""]
     out += ["| when | operator | to verified dispatch | total | mistakes | |", "|---|---|---|---|---|---|"]
     for path, s, f in rows:
         marks = []
-        if Path(path).resolve() == this:
+        if path == this:
             marks.append("this run")
         if best is not None and f["to_verified_dispatch_s"] == best:
             marks.append("best")
-        out.append(f"| {_when(s)} | {s.get('operator', '?')} | {_duration(f['to_verified_dispatch_s'])} | "
+        out.append(f"| {_when(s)} | {_md_cell(s.get('operator', '?'))} | {_duration(f['to_verified_dispatch_s'])} | "
                    f"{_duration(f['total_s'])} | {_mistakes(f)} | {', '.join(marks)} |")
     return out
+
+
+def _md_cell(text: str) -> str:
+    return str(text).replace("|", "\\|")
 
 
 def _when(started: dict) -> str:
@@ -176,10 +195,10 @@ def _against(now: float | None, then: float | None) -> str:
 def _trainee_comparison(rows: list[tuple[Path, dict, dict]], this: Path, started: dict) -> list[str]:
     """This run against the same trainee's earlier runs of the scenario, and against the best of all."""
     trainee = started.get("operator", "?")
-    mine = next((f for p, _s, f in rows if Path(p).resolve() == this), None)
+    mine = next((f for p, _s, f in rows if p == this), None)
     if mine is None:  # the report of a run that has not finished yet: nothing to compare
         return [f"This run is not finished; {len(rows)} finished drill(s) of this scenario are listed below."]
-    earlier = [(s, f) for p, s, f in rows if Path(p).resolve() != this and s.get("operator") == trainee and s["ts"] < started["ts"]]
+    earlier = [(s, f) for p, s, f in rows if p != this and s.get("operator") == trainee and s["ts"] < started["ts"]]
     now = mine["to_verified_dispatch_s"]
     if not earlier:
         out = [f"- First drill of this scenario for {trainee}."]
@@ -191,10 +210,11 @@ def _trainee_comparison(rows: list[tuple[Path, dict, dict]], this: Path, started
                f"- Against {trainee}'s last ({_when(last_s)}): to verified dispatch {_against(now, last['to_verified_dispatch_s'])}; "
                f"mistakes {_mistakes(mine)} against {_mistakes(last)}.",
                f"- Against {trainee}'s own best ({_duration(own_best)}): {_against(now, own_best)}."]
-    others = [(s, f) for p, s, f in rows if Path(p).resolve() != this and f["to_verified_dispatch_s"] is not None]
-    if others:
-        best_s, best = min(others, key=lambda sf: sf[1]["to_verified_dispatch_s"])
-        out.append(f"- Against the best of all runs ({_duration(best['to_verified_dispatch_s'])} by "
+    # Runs before this one only: the report of a drill reads the same when exported again later.
+    before = [(s, f) for p, s, f in rows if p != this and s["ts"] < started["ts"] and f["to_verified_dispatch_s"] is not None]
+    if before:
+        best_s, best = min(before, key=lambda sf: sf[1]["to_verified_dispatch_s"])
+        out.append(f"- Against the best run before this one ({_duration(best['to_verified_dispatch_s'])} by "
                    f"{best_s.get('operator', '?')}, {_when(best_s)}): {_against(now, best['to_verified_dispatch_s'])}.")
     return out
 

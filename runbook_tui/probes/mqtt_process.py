@@ -1,21 +1,20 @@
 """The MQTT probe in a child process of its own, for the TUI.
 
 paho parses each message in Python (about 45 µs of CPU a message here), holding the GIL of
-whatever process runs it; in the TUI's own process a 10,000 messages/s flood made keypresses
-wait for it. The child runs the very same MqttProbe and sends its batches over a pipe, so the
-TUI only unpickles what it shows: the newest messages of each batch (payloads already cut to
-their head by the probe), while counts, rates, core status and dispatch flows are computed in
-the child on every message.
+whatever process runs it. In the TUI's own process a 10,000 messages/s flood was more than the
+probe could take, so the broker dropped the rest (counts and flows went wrong) while the
+screen waited for the GIL. The child runs the very same MqttProbe and sends its batches over a
+pipe: the newest messages of each batch (payloads already cut to their head by the probe),
+while counts, rates, core status and dispatch flows are computed in the child on every message.
 
-If the child dies, the brokers show as "probe process exited" and a new child is started;
-that is a state on the screen, never an exception in the app.
+Failure is a state, never an exception in the app: a child that dies, stops answering or
+cannot start shows as "probe process ..." on each broker and is replaced, with backoff.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-import pickle
 import signal
 import subprocess
 import sys
@@ -28,32 +27,47 @@ from pathlib import Path
 from runbook_tui.mqtt_contract import BrokerEndpoint, Topics
 from runbook_tui.probes.mqtt_probe import BrokerState, MqttBatch, MqttProbe, MqttSnapshot
 
+# Four batches a second: each redraws the panel, which costs the TUI more than the messages
+# themselves; a quarter second is still "now" to an operator.
 FLUSH_S = 0.25
 MESSAGES_PER_BATCH = 100  # 400 lines a second is more than anyone reads; the rest is counted, not shown
+SILENT_S = 3.0  # no batch for this long (one is due every FLUSH_S): the child is stuck
+STOP_GRACE_S = 3.0
+STATUS_FIELDS = ("online", "room", "role", "stack", "dispatch_enabled", "critical_armed", "version")
 
 
-def _trim(batch: MqttBatch) -> MqttBatch:
+def _plain(status: dict) -> dict:
+    # A core's status is whatever someone published on its topic: keep the fields the panel
+    # reads, as plain values (a deeply nested one would not even pickle).
+    return {k: v for k, v in status.items() if k in STATUS_FIELDS and isinstance(v, (str, int, float, bool, type(None)))}
+
+
+def _for_the_pipe(batch: MqttBatch) -> MqttBatch:
     messages = batch.messages[-MESSAGES_PER_BATCH:]
-    dropped = batch.dropped + len(batch.messages) - len(messages)
-    return MqttBatch(messages, dropped, batch.snapshot)
+    snapshot = dataclasses.replace(batch.snapshot, core_status=tuple((r, _plain(s)) for r, s in batch.snapshot.core_status))
+    return MqttBatch(messages, batch.dropped + len(batch.messages) - len(messages), snapshot)
 
 
-def _child_main() -> int:
-    """`python -m runbook_tui.probes.mqtt_process`: the configuration arrives on stdin, batches
-    leave on stdout; "stop" or the end of stdin (the TUI quit, or died: the pipe closes with
-    it) stops the probe."""
+# ---- the child ---------------------------------------------------------------------------------
+
+def _child_main(out_fd: int) -> int:
+    """`python -P -m runbook_tui.probes.mqtt_process OUT_FD`: the configuration arrives on stdin,
+    batches leave on OUT_FD (a pipe of their own: nothing else can write into it); "stop" or
+    the end of stdin (the TUI quit, or died and its end of the pipe closed) stops the probe."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C belongs to the TUI, which stops us through stdin
-    out = Connection(os.dup(1), readable=False)
-    os.dup2(2, 1)  # a stray print must not corrupt the batch stream
+    out = Connection(out_fd, readable=False)
     control = Connection(os.dup(0), writable=False)
     brokers, options = control.recv()
     gone = threading.Event()
 
     def send(batch: MqttBatch) -> None:
         try:
-            out.send(_trim(batch))
+            out.send(_for_the_pipe(batch))
         except (BrokenPipeError, EOFError, OSError):
             gone.set()  # the TUI went away
+        except Exception:  # noqa: BLE001 - a batch that cannot be pickled: send its counts without the messages
+            out.send(MqttBatch((), batch.dropped + len(batch.messages), dataclasses.replace(
+                batch.snapshot, core_status=tuple((r, _plain(s)) for r, s in batch.snapshot.core_status), flows=())))
 
     probe = MqttProbe(brokers, on_batch=send, **options)
     probe.start()
@@ -64,9 +78,23 @@ def _child_main() -> int:
                 break
     except (EOFError, OSError):
         pass
-    finally:
-        probe.stop()
+    # paho's loop_stop waits for a connect in progress without a bound; the TUI will not.
+    deadline = threading.Timer(STOP_GRACE_S - 0.5, os._exit, (0,))
+    deadline.daemon = True
+    deadline.start()
+    probe.stop()
     return 0
+
+
+# ---- the TUI's side ----------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class _Child:
+    process: subprocess.Popen
+    control: Connection
+    receive: Connection
+    stderr_lines: list[str]
+    stderr_reader: threading.Thread
 
 
 class MqttProbeProcess:
@@ -76,109 +104,164 @@ class MqttProbeProcess:
                  contract: Topics = Topics(), room: str = "+", on_batch: Callable[[MqttBatch], None] | None = None,
                  restart_s: float = 1.0) -> None:
         self.brokers = brokers
-        # Four batches a second: each one redraws the panel's tables, which costs the TUI more
-        # than the messages themselves; a quarter second is still "now" to an operator.
         self.options = {"topics": topics, "contract": contract, "room": room, "flush_s": FLUSH_S}
         self.on_batch = on_batch
         self.restart_s = restart_s
+        self.restarts = 0
         self._stopping = threading.Event()
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the latest snapshot, and the child's control pipe
         self._latest = MqttSnapshot(tuple(BrokerState(role, str(e), False, "starting the probe", 0, 0, None)
                                           for role, e in brokers.items()), (), (), (), None, 0, time.time())
-        self._process: subprocess.Popen | None = None
-        self._control: Connection | None = None
-        self._last_stderr = ""
+        self._child: _Child | None = None
         self._reader: threading.Thread | None = None
-        self.restarts = 0
 
     @property
     def pid(self) -> int | None:
-        return self._process.pid if self._process is not None else None
+        child = self._child
+        return child.process.pid if child is not None else None
 
     def start(self) -> None:
         self._reader = threading.Thread(target=self._run, name="mqtt-probe-process", daemon=True)
         self._reader.start()
 
     def stop(self) -> None:
+        """Bounded: asks the child to stop, then kills it if it has not within a few seconds."""
         self._stopping.set()
-        if self._control is not None:
+        self._tell_child_to_stop()
+        child = self._child
+        if child is not None:
             try:
-                self._control.send("stop")
-            except OSError:
-                pass  # the child is gone already
+                child.process.wait(STOP_GRACE_S)
+            except subprocess.TimeoutExpired:
+                child.process.kill()
         if self._reader is not None:
-            self._reader.join(timeout=10)
+            self._reader.join(timeout=STOP_GRACE_S + 2)
 
     def snapshot(self) -> MqttSnapshot:
         with self._lock:
             return self._latest
 
     # ---- the child's lifecycle -------------------------------------------------------------
-    def _spawn(self) -> tuple[subprocess.Popen, Connection, Connection]:
-        # A plain child process (not multiprocessing): nothing of the TUI's process is copied
-        # into it or re-imported, and its stderr never reaches the TUI's terminal.
-        package_root = str(Path(__file__).resolve().parents[2])
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)}
-        self._last_stderr = ""
-        child = subprocess.Popen([sys.executable, "-m", "runbook_tui.probes.mqtt_process"], stdin=subprocess.PIPE,
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, start_new_session=True)
-        control = Connection(os.dup(child.stdin.fileno()), readable=False)
-        receive = Connection(os.dup(child.stdout.fileno()), writable=False)
-        child.stdin.close()
-        child.stdout.close()
-        self._stderr_tail(child)
-        control.send((self.brokers, self.options))  # the credentials go through the pipe, never argv
-        return child, control, receive
+    def _tell_child_to_stop(self) -> None:
+        with self._lock:
+            child = self._child
+            if child is not None and not child.control.closed:
+                try:
+                    child.control.send("stop")
+                except (OSError, ValueError):
+                    pass  # the child is gone already
 
-    def _stderr_tail(self, child: subprocess.Popen) -> None:
-        def drain() -> None:
-            for raw in child.stderr:
-                line = raw.decode("utf-8", "replace").strip()
-                if line:
-                    self._last_stderr = line[-200:]
-            child.stderr.close()
-        threading.Thread(target=drain, name="mqtt-probe-stderr", daemon=True).start()
+    def _command(self) -> tuple[list[str], dict[str, str]]:
+        # -P: the child must not import a runbook_tui (or a json.py) from the operator's current
+        # directory; it imports what the TUI imported.
+        env = dict(os.environ)
+        package_root = Path(__file__).resolve().parents[2]
+        if package_root.name not in ("site-packages", "dist-packages"):  # a source checkout, maybe not installed
+            env["PYTHONPATH"] = os.pathsep.join(p for p in (str(package_root), os.environ.get("PYTHONPATH")) if p)
+        return [sys.executable, "-P", "-m", "runbook_tui.probes.mqtt_process"], env
+
+    def _spawn(self) -> _Child:
+        argv, env = self._command()
+        read_fd, write_fd = os.pipe()
+        process = None
+        try:
+            process = subprocess.Popen([*argv, str(write_fd)], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                       stderr=subprocess.PIPE, env=env, pass_fds=(write_fd,), start_new_session=True)
+            os.close(write_fd)  # the child holds it; EOF on read_fd then means the child is gone
+            write_fd = -1
+            control = Connection(os.dup(process.stdin.fileno()), readable=False)
+            process.stdin.close()
+            receive = Connection(read_fd, writable=False)
+            read_fd = -1
+            lines: list[str] = []
+
+            def drain(stream=process.stderr) -> None:
+                for raw in stream:
+                    if raw.strip():
+                        lines[:] = [*lines[-4:], raw.decode("utf-8", "replace").strip()[-200:]]
+                stream.close()
+
+            reader = threading.Thread(target=drain, name="mqtt-probe-stderr", daemon=True)
+            reader.start()
+            control.send((self.brokers, self.options))  # the credentials go through the pipe, never argv
+            return _Child(process, control, receive, lines, reader)
+        except BaseException:
+            for fd in (read_fd, write_fd):
+                if fd >= 0:
+                    os.close(fd)
+            if process is not None:
+                process.kill()
+                process.wait()
+            raise
 
     def _run(self) -> None:
+        backoff = self.restart_s
         while not self._stopping.is_set():
             try:
-                child, control, receive = self._spawn()
+                child = self._spawn()
             except Exception as exc:  # noqa: BLE001 - no child (resources, a broken install): a state, retried
                 self._deliver(self._dead(f"probe process could not start ({exc.__class__.__name__}: {exc}); retrying"))
-                self._stopping.wait(max(self.restart_s, 5.0))
+                self._stopping.wait(max(backoff, 5.0))
                 continue
-            self._process, self._control = child, control
+            with self._lock:
+                self._child = child
             if self._stopping.is_set():  # stop() came while the child was starting
-                control.send("stop")
-            try:
-                while True:
-                    batch = receive.recv()
-                    with self._lock:
-                        self._latest = batch.snapshot
-                    self._deliver(batch)
-            except (EOFError, OSError, pickle.UnpicklingError):
-                pass
-            finally:
-                receive.close()
-            control.close()  # if the child still runs, this is its signal to stop
-            try:
-                child.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait(timeout=5)
+                self._tell_child_to_stop()
+            why, healthy = self._follow(child)
+            if why is not None and child.process.poll() is None:
+                child.process.kill()  # stuck: no grace for a child that stopped answering
+            self._end(child)
             if self._stopping.is_set():
                 break
             self.restarts += 1
-            detail = f": {self._last_stderr}" if self._last_stderr else ""
-            self._deliver(self._dead(f"probe process exited (code {child.returncode}{detail}); restarting"))
-            self._stopping.wait(self.restart_s)
+            tail = child.stderr_lines[-1] if child.stderr_lines else ""
+            code = child.process.returncode
+            self._deliver(self._dead(f"probe process {why or f'exited (code {code})'}{': ' + tail if tail else ''}; "
+                                     f"restart {self.restarts}"))
+            backoff = self.restart_s if healthy else min(backoff * 2, 30.0)
+            self._stopping.wait(backoff)
+
+    def _follow(self, child: _Child) -> tuple[str | None, bool]:
+        """Pass the child's batches on until it ends. Returns what went wrong (None: it exited)
+        and whether it had run long enough to call it healthy (for the restart backoff)."""
+        started = time.monotonic()
+        try:
+            while True:
+                if not child.receive.poll(SILENT_S):
+                    if self._stopping.is_set():
+                        return None, True
+                    return f"did not answer for {SILENT_S:.0f} s", False
+                batch = child.receive.recv()
+                with self._lock:
+                    self._latest = batch.snapshot
+                self._deliver(batch)
+        except (EOFError, OSError):
+            return None, time.monotonic() - started > 30
+        except Exception as exc:  # noqa: BLE001 - e.g. a batch from another version of the code: restart
+            return f"sent what could not be read ({exc.__class__.__name__})", False
+
+    def _end(self, child: _Child) -> None:
+        with self._lock:
+            try:
+                child.control.close()  # if the child still runs, this is its signal to stop
+            except OSError:
+                pass
+        child.receive.close()
+        try:
+            child.process.wait(STOP_GRACE_S)
+        except subprocess.TimeoutExpired:
+            child.process.kill()
+            child.process.wait()
+        child.stderr_reader.join(timeout=1)
 
     def _dead(self, why: str) -> MqttBatch:
         with self._lock:
             old = self._latest
             brokers = tuple(dataclasses.replace(b, connected=False, error=why) for b in old.brokers)
-            # What the cores last said is no longer known; the flows seen so far still are.
-            self._latest = dataclasses.replace(old, brokers=brokers, core_status=(), alarm=None, at=time.time())
+            # What the cores said is no longer known, but an alarm raised stays up, marked as
+            # last known: a crashed probe must not look like dual control has ended.
+            alarm = old.alarm and dataclasses.replace(old.alarm, reason=f"{old.alarm.reason} (last known: the MQTT probe is down)")
+            self._latest = dataclasses.replace(old, brokers=brokers, core_status=(), alarm=alarm, at=time.time())
             return MqttBatch((), 0, self._latest)
 
     def _deliver(self, batch: MqttBatch) -> None:
@@ -191,4 +274,4 @@ class MqttProbeProcess:
 
 
 if __name__ == "__main__":
-    raise SystemExit(_child_main())
+    raise SystemExit(_child_main(int(sys.argv[1])))

@@ -31,7 +31,18 @@ RESULT_WIDTH = 34
 def _result_style(result: str | None) -> str:
     if result is None:
         return "dim"
-    return "green" if result.startswith("complete") else "bold red"
+    return "green" if result.split(":")[0].strip() == "complete" else "bold red"
+
+
+def _short_id(request_id: str) -> str:
+    # Ids often share a prefix (flow-test-0001, flow-test-0002): keep both ends.
+    return request_id if len(request_id) <= 12 else f"{request_id[:5]}…{request_id[-6:]}"
+
+
+def _cells(*values: str | Text) -> list[Text]:
+    """Table cells as Text: a plain str cell is read as markup, and ids, devices and actions come
+    from whoever publishes on the broker ("[/]" in a device name would end the app)."""
+    return [v if isinstance(v, Text) else Text(v) for v in values]
 
 
 def _core_line(role: str, status: dict | None) -> Text:
@@ -99,10 +110,11 @@ class LiveView(Vertical):
                 notes.append(Text(f"{snap.project}: Docker not reachable ({snap.error}); showing the last known state",
                                   style="bold red"))
             if not snap.services:
-                table.add_row(snap.project, "—", Text("no containers", style="dim"), _flags(snap.env_flags) + " (.env)", "", "", "")
+                table.add_row(*_cells(snap.project, "—", Text("no containers", style="dim"),
+                                      _flags(snap.env_flags) + " (.env)", "", "", ""))
             for s in snap.services:
-                table.add_row(snap.project, s.service, Text(s.state, style=STATE_STYLE.get(s.state, "")), _flags(s.flags),
-                              s.health or "", str(s.restart_count), s.started_at[11:19] if s.started_at else "")
+                table.add_row(*_cells(snap.project, s.service, Text(s.state, style=STATE_STYLE.get(s.state, "")), _flags(s.flags),
+                                      s.health or "", str(s.restart_count), s.started_at[11:19] if s.started_at else ""))
             for line in snap.not_recreated:
                 notes.append(Text(f"{snap.project}: changed in .env, not yet recreated: {line}", style="bold yellow"))
         self.query_one("#containers-note", Static).update(Text("\n").join(notes) if notes else
@@ -113,9 +125,9 @@ class LiveView(Vertical):
         table = self.query_one("#dns", DataTable)
         table.clear()
         for a in snapshot.answers:
-            table.add_row(a.resolver, ", ".join(a.addresses) or a.detail or "—",
-                          Text(a.classification, style=CLASS_STYLE.get(a.classification, "")),
-                          "" if a.ttl is None else f"{a.ttl}s", "" if a.rtt_ms is None else f"{a.rtt_ms:.0f} ms")
+            table.add_row(*_cells(a.resolver, ", ".join(a.addresses) or a.detail or "—",
+                                  Text(a.classification, style=CLASS_STYLE.get(a.classification, "")),
+                                  "" if a.ttl is None else f"{a.ttl}s", "" if a.rtt_ms is None else f"{a.rtt_ms:.0f} ms"))
         summary = Text(f"{snapshot.name}: ")
         if snapshot.disagreement:
             summary.append("RESOLVERS DISAGREE (split horizon?)", style="bold red")
@@ -179,9 +191,9 @@ class LiveView(Vertical):
             # The verdict before the details: a narrow panel cuts the right-hand columns off.
             result = f.result or "…"
             result = result if len(result) <= RESULT_WIDTH else result[:RESULT_WIDTH - 1] + "…"
-            table.add_row(f.id[:8], f.device or "", f.action or "", Text(result, style=_result_style(f.result)),
-                          "" if ack is None else f"{ack:.0f}", "" if complete is None else f"{complete:.0f}", stages,
-                          "+".join(f.brokers()))
+            table.add_row(*_cells(_short_id(f.id), f.device or "", f.action or "", Text(result, style=_result_style(f.result)),
+                                  "" if ack is None else f"{ack:.0f}", "" if complete is None else f"{complete:.0f}", stages,
+                                  "+".join(f.brokers())))
 
     def toggle_pause(self) -> bool:
         self.paused = not self.paused

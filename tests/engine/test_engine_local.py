@@ -274,10 +274,17 @@ def test_a_drill_report_compares_the_trainee_with_their_own_runs_and_the_best(tm
     assert "- ana's earlier drills of this scenario: 2." in history
     assert "to verified dispatch 40.0s faster; mistakes 0 against 1." in history  # against a2, her last
     assert "- Against ana's own best (4m00s): 40.0s faster." in history
-    assert "- Against the best of all runs (2m30s by ben" in history and "): 50.0s slower." in history
+    assert "- Against the best run before this one (2m30s by ben" in history and "): 50.0s slower." in history
     assert history.count("| ana |") == 3 and "| ben | 2m30s |" in history
     rows = [line for line in history.splitlines() if line.startswith("| 20")]
     assert "best" in rows[1] and "this run" in rows[3]  # oldest first
+    # ben's report compares with what came before it only, so it reads the same when exported again.
+    (tmp_path / "broken.jsonl").write_text('{"seq": 1, "kind": "run_started", "drill": "dns-not-repointed"}\n{"seq": 2}\n')
     first = render_report(tmp_path / "b1.jsonl").split("## Drill history", 1)[1]
     assert "- First drill of this scenario for ben." in first
-    assert "- Against the best of all runs (3m20s by ana" in first and "50.0s faster" in first
+    assert "- Against the best run before this one (5m00s by ana" in first and "2m30s faster" in first
+    # A finished journal copied under another name still counts as finished (its own records decide).
+    (tmp_path / "kept").mkdir()
+    copy = tmp_path / "kept" / "a3.jsonl.bak"
+    copy.write_bytes((tmp_path / "a3.jsonl").read_bytes())
+    assert "This run is not finished" not in render_report(copy) and "| ana | 3m20s | 3m30s | 0 | this run, best |" in render_report(copy)

@@ -343,7 +343,12 @@ def test_the_tuis_probe_process_shows_a_flow_survives_its_childs_death_and_stops
         assert dead and dead[1].snapshot.core_status == ()  # what the cores said is no longer known
         assert batches.wait(lambda b: all(s.connected for s in b.snapshot.brokers), 15)
         assert probe.pid != first and probe.restarts == 1
+        second = probe.pid
+        os.kill(second, signal.SIGSTOP)  # alive but silent: stuck, killed and replaced
+        assert batches.wait(lambda b: all("did not answer" in (s.error or "") for s in b.snapshot.brokers), 10)
+        assert batches.wait(lambda b: all(s.connected for s in b.snapshot.brokers), 20)
+        assert probe.pid not in (first, second) and probe.restarts == 2
     finally:
         probe.stop()
-    child = probe._process
-    assert child is not None and child.poll() is not None  # stopped with the probe, no orphan left
+    child = probe._child
+    assert child is not None and child.process.poll() is not None  # stopped with the probe, no orphan left

@@ -288,3 +288,27 @@ async def test_the_mouse_selects_runs_and_confirms(tmp_path):
         # The live panel's tabs answer a click too.
         assert await pilot.click("#live-tabs Tab#--content-tab-tab-dns")
         await wait_until(pilot, lambda: app.query_one("#live-tabs").active == "tab-dns")
+
+
+@pytest.mark.asyncio
+async def test_hostile_names_from_the_broker_are_shown_as_text_not_markup(tmp_path):
+    from runbook_tui.probes.flows import Flow
+
+    app = RunbookApp(session(tmp_path), live=False, resume=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: app.engine is not None)
+        flows = (Flow("[/]flow-0001-abcdef", "[/]door", "[bold]OPEN", (("dispatch", "primary", 1.0), ("command", "primary", 1.1)),
+                      "timeout: no ack from [/]door"),
+                 Flow("flow-test-0002", "sim1", "SET", (("dispatch", "primary", 2.0),), "complete"))
+        snap = MqttSnapshot((BrokerState("primary", "127.0.0.2:1883", True, None, 2, 1, None),), (),
+                            (("primary", {"online": True, "dispatch_enabled": True, "version": "[/]8"}),), flows, None, 0, 0.0)
+        app.post_message(MqttBatchArrived(MqttBatch((Message("primary", "core/[/]x", b"[/]", False, 0.0, 3),), 0, snap)))
+        table = app.query_one("#flows")
+        await wait_until(pilot, lambda: table.row_count == 2)
+        await pilot.press("right_square_bracket", "right_square_bracket", "right_square_bracket")  # the Flows tab, drawn
+        await pilot.pause(0.2)
+        cells = [str(c) for c in table.get_row_at(0)]
+        assert cells[:3] == ["flow-…t-0002", "sim1", "SET"]
+        cells = [str(c) for c in table.get_row_at(1)]
+        assert cells[0] == "[/]fl…abcdef" and cells[1] == "[/]door" and cells[2] == "[bold]OPEN"
+        assert app.is_running and app.return_code is None
