@@ -21,6 +21,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--settings", type=Path, default=os.environ.get("RUNBOOK_TUI_SETTINGS") or None,
                         help="site settings file (default: $RUNBOOK_TUI_SETTINGS; none: the training lab)")
     parser.add_argument("--operator", help="the name the journal records for this run's decisions (default: $USER)")
+    parser.add_argument("--drill", metavar="SCENARIO", help="this run is a training drill of SCENARIO (its fault injected "
+                        "separately, e.g. by 'runbook-tui drill' without a terminal); the journal and report say so")
     parser.add_argument("--new-run", action="store_true", help="start a new run even if an unfinished one exists")
     parser.add_argument("--resume", action="store_true", help="resume the unfinished run without asking")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -41,8 +43,16 @@ def open_tui(args: argparse.Namespace) -> int:
 
     try:
         settings = load_settings(args.settings) if args.settings else lab_defaults()
+        if args.drill:
+            from runbook_tui.drill_cli import drill_settings
+            from runbook_tui.lab.faults import FAULTS
+
+            if args.drill not in FAULTS:
+                print(f"runbook-tui: no drill scenario {args.drill!r} (see: runbook-tui drill --list)", file=sys.stderr)
+                return 2
+            settings = drill_settings(settings, args.drill)
         session = Session(settings, args.room or settings.room, args.checklist or settings.checklist,
-                          operator=args.operator)
+                          drill=args.drill, operator=args.operator)
     except SettingsError as exc:
         print(f"runbook-tui: settings: {exc}", file=sys.stderr)
         return 2

@@ -23,6 +23,14 @@ def add_drill_command(sub: argparse._SubParsersAction) -> None:
     drill.set_defaults(handler=_drill)
 
 
+def drill_settings(settings, scenario: str):
+    """The settings a drill's TUI runs with: for resolvers-disagree it asks both resolvers, as on site."""
+    if scenario == "resolvers-disagree":
+        host, port = settings.resolvers[0]
+        return dataclasses.replace(settings, resolvers=((host, port), (host, port + 1)))
+    return settings
+
+
 def _drill(args: argparse.Namespace) -> int:
     from runbook_tui.lab import faults
 
@@ -48,11 +56,10 @@ def _drill(args: argparse.Namespace) -> int:
     except (LabError, RuntimeError) as exc:
         print(f"runbook-tui drill: {exc}", file=sys.stderr)
         return 1
-    if args.scenario == "resolvers-disagree":  # the trainee's TUI asks both resolvers, as on site
-        host, port = settings.resolvers[0]
-        settings = dataclasses.replace(settings, resolvers=((host, port), (host, port + 1)))
+    settings = drill_settings(settings, args.scenario)
     if not sys.stdout.isatty():
-        print(f"open the checklist with: runbook-tui --room {args.room}")
+        trainee = f" --operator {args.trainee}" if args.trainee else ""
+        print(f"open the checklist with: runbook-tui --room {args.room} --drill {args.scenario}{trainee}")
         return 0
     from runbook_tui.session import Session
     from runbook_tui.ui.app import RunbookApp

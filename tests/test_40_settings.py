@@ -72,3 +72,9 @@ def test_the_cli_reports_bad_settings_without_a_traceback(tmp_path: Path):
     path = write(tmp_path, GOOD.replace("interval_s = 1.5", "interval_s = -1"))
     r = run(f"runbook-tui --settings {path}", REPO)
     assert r.returncode == 2 and "dns.interval_s" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_an_unknown_drill_scenario_is_refused_with_the_way_to_list_them():
+    r = run("runbook-tui --room room1 --drill no-such-fault", REPO)
+    assert r.returncode == 2 and "no drill scenario 'no-such-fault'" in r.stderr and "drill --list" in r.stderr
+    assert "Traceback" not in r.stderr

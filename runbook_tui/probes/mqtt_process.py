@@ -113,6 +113,7 @@ class MqttProbeProcess:
         self._latest = MqttSnapshot(tuple(BrokerState(role, str(e), False, "starting the probe", 0, 0, None)
                                           for role, e in brokers.items()), (), (), (), None, 0, time.time())
         self._child: _Child | None = None
+        self._carried: dict[str, int] = {}  # messages counted by children that have died, per broker
         self._reader: threading.Thread | None = None
 
     @property
@@ -233,6 +234,7 @@ class MqttProbeProcess:
                     return f"did not answer for {SILENT_S:.0f} s", False
                 batch = child.receive.recv()
                 with self._lock:
+                    batch = self._carry_counts(batch)
                     self._latest = batch.snapshot
                 self._deliver(batch)
         except (EOFError, OSError):
@@ -254,9 +256,18 @@ class MqttProbeProcess:
             child.process.wait()
         child.stderr_reader.join(timeout=1)
 
+    def _carry_counts(self, batch: MqttBatch) -> MqttBatch:
+        # A new child counts from 0; the panel's totals go on from what the dead one had counted
+        # (what arrived while no child listened is not in them).
+        if not any(self._carried.values()):
+            return batch
+        brokers = tuple(dataclasses.replace(b, received=b.received + self._carried.get(b.role, 0)) for b in batch.snapshot.brokers)
+        return MqttBatch(batch.messages, batch.dropped, dataclasses.replace(batch.snapshot, brokers=brokers))
+
     def _dead(self, why: str) -> MqttBatch:
         with self._lock:
             old = self._latest
+            self._carried = {b.role: b.received for b in old.brokers}
             brokers = tuple(dataclasses.replace(b, connected=False, error=why) for b in old.brokers)
             # What the cores said is no longer known, but an alarm raised stays up, marked as
             # last known: a crashed probe must not look like dual control has ended.

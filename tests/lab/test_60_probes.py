@@ -337,12 +337,15 @@ def test_the_tuis_probe_process_shows_a_flow_survives_its_childs_death_and_stops
         flow = next(f for f in got[1].snapshot.flows if f.id == "flow-child-0001")
         assert [s for s, _r, _t in flow.seen] == ["dispatch", "command", "ack", "complete", "result"]
         first = probe.pid
+        counted = {b.role: b.received for b in probe.snapshot().brokers}
+        assert counted["primary"] > 0
         os.kill(first, signal.SIGKILL)  # the child dies without a word
         dead = batches.wait(lambda b: all(not s.connected and "probe process exited (code -9" in (s.error or "")
                                           for s in b.snapshot.brokers), 5)
         assert dead and dead[1].snapshot.core_status == ()  # what the cores said is no longer known
         assert batches.wait(lambda b: all(s.connected for s in b.snapshot.brokers), 15)
         assert probe.pid != first and probe.restarts == 1
+        assert all(b.received >= counted[b.role] for b in probe.snapshot().brokers)  # totals go on, not from 0
         second = probe.pid
         os.kill(second, signal.SIGSTOP)  # alive but silent: stuck, killed and replaced
         assert batches.wait(lambda b: all("did not answer" in (s.error or "") for s in b.snapshot.brokers), 10)
