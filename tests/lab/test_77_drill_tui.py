@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,16 @@ def room7(lab):
     finally:
         down = lab.sh(f"runbook-tui lab down {ROOM} --purge", timeout=300)
         assert down.returncode == 0, down.stdout + down.stderr
+
+
+@contextmanager
+def drill_on_screen(lab, scenario: str):
+    """The drill open in tmux for the block, closed after it whatever happens."""
+    open_drill(lab, scenario)
+    try:
+        yield
+    finally:
+        close_drill()
 
 
 def open_drill(lab, scenario: str) -> None:
@@ -47,8 +58,7 @@ def live_tab(name: str) -> None:
 
 def test_a_flapping_primary_drill_in_the_tui(room7):
     lab = room7
-    open_drill(lab, "flapping-primary")
-    try:
+    with drill_on_screen(lab, "flapping-primary"):
         wait_screen("Done on sensed evidence", 30)
         # The live panel shows the core coming back again and again; the guard refuses the standby.
         goto("Enable dispatch on the standby core")
@@ -57,8 +67,6 @@ def test_a_flapping_primary_drill_in_the_tui(room7):
         assert "primary_not_dispatching" in shown and "room7-primary sentient-core:" in shown
         keys("Escape")
         keys("q")
-    finally:
-        close_drill()
 
 
 def line_with(shown: str, *parts: str) -> str | None:
@@ -66,8 +74,7 @@ def line_with(shown: str, *parts: str) -> str | None:
 
 
 def test_a_dead_primary_broker_shows_in_the_containers_and_mqtt_tabs(room7):
-    open_drill(room7, "primary-broker-dead")
-    try:
+    with drill_on_screen(room7, "primary-broker-dead"):
         shown = wait_screen("exited", 30)
         assert line_with(shown, "room7-primary", "mosquitto", "exited"), shown
         live_tab("MQTT")
@@ -75,29 +82,21 @@ def test_a_dead_primary_broker_shows_in_the_containers_and_mqtt_tabs(room7):
         primary = line_with(shown, "primary 127.0.0.")
         assert primary and "connected" not in primary.replace("disconnected", "") and "unreachable" in primary, shown
         assert line_with(shown, "standby 127.0.0.", "connected") and line_with(shown, "standby core: online, dispatch off"), shown
-    finally:
-        close_drill()
 
 
 def test_a_stale_standby_password_file_shows_as_refused_in_the_mqtt_tab(room7):
-    open_drill(room7, "standby-passwd-stale")
-    try:
+    with drill_on_screen(room7, "standby-passwd-stale"):
         live_tab("MQTT")
         shown = wait_screen("Not authorized", 20)
         assert line_with(shown, "standby 127.0.0.", "refused", "Not authorized"), shown
         assert line_with(shown, "primary 127.0.0.", "connected") and line_with(shown, "primary core: online, dispatch on"), shown
-    finally:
-        close_drill()
 
 
 def test_a_drifted_standby_shows_in_the_mqtt_tab(room7):
-    open_drill(room7, "standby-drift")
-    try:
+    with drill_on_screen(room7, "standby-drift"):
         live_tab("MQTT")
         shown = wait_screen("CORES DIFFER", 30)
         assert "7.9.0 (standby)" in shown and line_with(shown, "standby core: online", "version 7.9.0"), shown
-    finally:
-        close_drill()
 
 
 def test_resolvers_that_disagree_show_in_the_dns_tab_once_one_is_repointed(room7):
@@ -118,8 +117,7 @@ def test_resolvers_that_disagree_show_in_the_dns_tab_once_one_is_repointed(room7
 
 def test_a_controller_that_never_acks_shows_in_the_flows_tab(room7):
     lab = room7
-    open_drill(lab, "controller-never-acks")
-    try:
+    with drill_on_screen(lab, "controller-never-acks"):
         live_tab("Flows")
         wait_screen("complete ms", 10)
         # A dispatch through the primary, from a second terminal, as a trainer would send one.
@@ -127,5 +125,3 @@ def test_a_controller_that_never_acks_shows_in_the_flows_tab(room7):
         assert sent.returncode == 4, sent.stdout + sent.stderr  # timeout
         shown = wait_screen("timeout", 20)
         assert line_with(shown, "sim1", "SET", "timeout: no ack from device"), shown  # the verdict comes first
-    finally:
-        close_drill()
