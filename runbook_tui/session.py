@@ -32,6 +32,8 @@ class UnfinishedRun:
     started: float
     last_activity: float
     steps_passed: int
+    drill: str | None = None
+    operator: str | None = None
 
 
 def journal_name(room: str, checklist: Checklist) -> str:
@@ -53,7 +55,8 @@ def find_unfinished(settings: Settings, room: str, checklist: Checklist) -> Unfi
         if any(r["kind"] == "run_finished" for r in records):
             return None  # the newest run ended; nothing to resume
         passed = {r["step"] for r in records if r["kind"] == "step_state" and r["state"] in ("done", "skipped", "overridden")}
-        return UnfinishedRun(path, records[0]["ts"], records[-1]["ts"], len(passed))
+        return UnfinishedRun(path, records[0]["ts"], records[-1]["ts"], len(passed), records[0].get("drill"),
+                             records[0].get("operator"))
     return None
 
 

@@ -10,6 +10,7 @@ every state change, command, confirmation and piece of evidence is journaled.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import sys
@@ -156,6 +157,9 @@ class RunEngine:
             journal = Journal(journal_path)
         except JournalBusy as exc:
             raise EngineRefusal(str(exc)) from None
+        # A resumed drill stays a drill of its scenario, run by the same trainee: they are the run's, not the session's.
+        config = dataclasses.replace(config, drill=started.get("drill") or config.drill,
+                                     operator=started.get("operator") or config.operator)
         engine = cls(checklist, values, sensors, journal, config, on_event)
         engine.started_at = started["ts"]
         engine.choices.update(started.get("choices") or {})

@@ -130,7 +130,7 @@ class RunbookApp(App):
 
     def on_mount(self) -> None:
         s = self.session
-        self.title = f"runbook-tui · {s.room}{' · LAB' if s.settings.lab else ''}{f' · DRILL {s.drill}' if s.drill else ''}"
+        self.title = self._title()
         self.sub_title = f"{s.checklist.name} {s.checklist.revision}"
         self.query_one("#banner", Static).display = False
         self.apply_layout()
@@ -138,12 +138,17 @@ class RunbookApp(App):
         if unfinished is not None and self.resume_choice is None:
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime(unfinished.started))
             last = time.strftime("%H:%M:%S", time.localtime(unfinished.last_activity))
-            self.push_screen(ResumeDialog(f"{unfinished.journal.name}\nstarted {when}, last activity {last}, "
+            drill = f"Drill {unfinished.drill}, trainee {unfinished.operator}.\n" if unfinished.drill else ""
+            self.push_screen(ResumeDialog(f"{drill}{unfinished.journal.name}\nstarted {when}, last activity {last}, "
                                           f"{unfinished.steps_passed} steps passed.\n\nResuming reconciles it with the "
                                           "live room first."),
                              lambda resume: self.begin(unfinished.journal if resume else None))
         else:
             self.begin(unfinished.journal if (unfinished and self.resume_choice) else None)
+
+    def _title(self) -> str:
+        s = self.session
+        return f"runbook-tui · {s.room}{' · LAB' if s.settings.lab else ''}{f' · DRILL {s.drill}' if s.drill else ''}"
 
     def begin(self, resume_from: Path | None) -> None:
         try:
@@ -152,6 +157,9 @@ class RunbookApp(App):
             self.notify(str(exc), severity="error", timeout=15)
             self.engine = self.session.start_engine(None, on_event=lambda ev: self.post_message(EngineEvent(ev)))
         self.started_at = self.engine.started_at
+        if self.engine.config.drill and not self.session.drill:  # a resumed drill keeps its header
+            self.session.drill = self.engine.config.drill
+            self.title = self._title()
         tree = self.query_one(ChecklistView)
         tree.load(self.engine.checklist, self.engine.statuses, self.engine.choices, self.engine.values)
         tree.focus()

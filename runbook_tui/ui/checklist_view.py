@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.text import Text
+from textual.binding import Binding
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
@@ -41,6 +42,10 @@ class ChecklistView(Tree[str]):
     """Steps under their sections; node data is the step id (None for a section)."""
 
     BORDER_TITLE = "Checklist"
+    BINDINGS = [  # the help screen and the README promise vi keys beside the arrows
+        Binding("j", "cursor_down", "Down", show=False),
+        Binding("k", "cursor_up", "Up", show=False),
+    ]
 
     def __init__(self, **kwargs) -> None:
         super().__init__("checklist", **kwargs)

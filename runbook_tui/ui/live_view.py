@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import deque
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -20,9 +21,13 @@ CLASS_STYLE = {"primary": "cyan", "standby": "magenta", "timeout": "bold red", "
                "unknown address": "bold red", "error": "bold red"}
 
 
+FLAG_NAMES = {"CORE_DISPATCH_ENABLED": "dispatch", "CORE_CRITICAL_ARMED": "armed"}
+
+
 def _flags(pairs: tuple[tuple[str, bool], ...]) -> str:
-    short = {"CORE_DISPATCH_ENABLED": "dispatch", "CORE_CRITICAL_ARMED": "armed"}
-    return " ".join(f"{short.get(k, k)}={'on' if v else 'off'}" for k, v in pairs)
+    # Always in one order (dispatch, then armed), whatever order the container or .env gave.
+    ordered = sorted(pairs, key=lambda kv: list(FLAG_NAMES).index(kv[0]) if kv[0] in FLAG_NAMES else len(FLAG_NAMES))
+    return " ".join(f"{FLAG_NAMES.get(k, k)}={'on' if v else 'off'}" for k, v in ordered)
 
 
 RESULT_WIDTH = 34
@@ -71,6 +76,7 @@ class LiveView(Vertical):
         self.held = 0  # messages not shown while paused (they are counted by the probe)
         self.mqtt: MqttSnapshot | None = None
         self._shown_flows: tuple = ()
+        self.recent: deque[tuple[str, str]] = deque(maxlen=TRAFFIC_LINES)  # (topic, line): what a new filter re-reads
 
     def compose(self) -> ComposeResult:
         with TabbedContent(id="live-tabs"):
@@ -88,7 +94,7 @@ class LiveView(Vertical):
                 yield DataTable(id="flows", cursor_type="row")
 
     def on_mount(self) -> None:
-        self.query_one("#containers", DataTable).add_columns("stack", "service", "state", "flags", "health", "restarts", "started")
+        self.query_one("#containers", DataTable).add_columns("stack", "service", "state", "restarts", "health", "flags", "started")
         self.query_one("#dns", DataTable).add_columns("resolver", "answer", "points at", "TTL", "time")
         self.query_one("#flows", DataTable).add_columns("id", "device", "action", "result", "ack ms", "complete ms", "seen", "via")
         self.query_one("#mqtt-filter", Input).display = False
@@ -110,11 +116,12 @@ class LiveView(Vertical):
                 notes.append(Text(f"{snap.project}: Docker not reachable ({snap.error}); showing the last known state",
                                   style="bold red"))
             if not snap.services:
-                table.add_row(*_cells(snap.project, "—", Text("no containers", style="dim"),
-                                      _flags(snap.env_flags) + " (.env)", "", "", ""))
+                table.add_row(*_cells(snap.project, "—", Text("no containers", style="dim"), "", "",
+                                      ".env: " + _flags(snap.env_flags), ""))
             for s in snap.services:
-                table.add_row(*_cells(snap.project, s.service, Text(s.state, style=STATE_STYLE.get(s.state, "")), _flags(s.flags),
-                                      s.health or "", str(s.restart_count), s.started_at[11:19] if s.started_at else ""))
+                # Columns in order of what a crash loop shows first: a narrow panel cuts the right off.
+                table.add_row(*_cells(snap.project, s.service, Text(s.state, style=STATE_STYLE.get(s.state, "")),
+                                      str(s.restart_count), s.health or "", _flags(s.flags), s.started_at[11:19] if s.started_at else ""))
             for line in snap.not_recreated:
                 notes.append(Text(f"{snap.project}: changed in .env, not yet recreated: {line}", style="bold yellow"))
         self.query_one("#containers-note", Static).update(Text("\n").join(notes) if notes else
@@ -144,11 +151,12 @@ class LiveView(Vertical):
         else:
             lines = []
             for m in batch.messages:
-                if self.filter and self.filter not in m.topic:
-                    continue
                 payload = render_payload(m.payload, 160, one_line=True)
-                lines.append(f"{time.strftime('%H:%M:%S', time.localtime(m.at))} {m.broker[:3]} "
-                             f"{'R ' if m.retained else ''}{render_topic(m.topic, 80)}  {payload}")
+                line = (f"{time.strftime('%H:%M:%S', time.localtime(m.at))} {m.broker[:3]} "
+                        f"{'R ' if m.retained else ''}{render_topic(m.topic, 80)}  {payload}")
+                self.recent.append((m.topic, line))
+                if not self.filter or self.filter in m.topic:
+                    lines.append(line)
             if batch.dropped:
                 lines.append(f"… {batch.dropped} more messages in this instant (counted, not shown)")
             if lines:
@@ -164,7 +172,7 @@ class LiveView(Vertical):
             for b in snap.brokers:
                 line = Text(f"{b.role} {b.endpoint}: ", style="bold")
                 line.append("connected" if b.connected else (b.error or "down"), style="green" if b.connected else "bold red")
-                line.append(f", {b.received} msgs")
+                line.append(f", {b.received} message{'' if b.received == 1 else 's'}")
                 lines += [line, _core_line(b.role, cores.get(b.role))]
             versions = {role: str(c.get("version")) for role, c in cores.items() if c.get("version")}
             if len(set(versions.values())) > 1:
@@ -174,7 +182,7 @@ class LiveView(Vertical):
             if rates and rates[0][3] > 0:
                 lines.append(Text("busiest: " + ", ".join(f"{render_topic(t, 30)} {r:.0f}/s" for _b, t, _n, r in rates if r > 0)))
         if self.paused:
-            lines.append(Text(f"PAUSED ({self.held} messages held back; p resumes)", style="bold yellow"))
+            lines.append(Text(f"PAUSED: {self.held} messages arrived and were counted, not shown; p resumes", style="bold yellow"))
         if self.filter:
             lines.append(Text(f"filter: {self.filter}", style="cyan"))
         self.query_one("#mqtt-note", Static).update(Text("\n").join(lines))
@@ -215,5 +223,9 @@ class LiveView(Vertical):
         if event.input.id == "mqtt-filter":
             self.filter = event.value.strip()
             event.input.display = False
+            # The filter applies to what is already on screen too, from the lines kept for it.
+            log = self.query_one("#traffic", Log)
+            log.clear()
+            log.write_lines([line for topic, line in self.recent if not self.filter or self.filter in topic])
             self._mqtt_note()
             event.stop()

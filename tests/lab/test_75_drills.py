@@ -119,6 +119,11 @@ def test_dead_primary_broker_shows_in_the_mqtt_view(room6, tmp_path):
         fault(lab, "primary-broker-dead")
         assert wait_for(lambda: not next(b for b in probe.snapshot().brokers if b.role == "primary").connected, 10)
         assert "controller sim1: not connected" in lab.sh("runbook-tui lab status").stdout
+        # `lab up` (the README's first command) mid-incident: it looks, reports, and does not fail.
+        again = lab.sh(f"runbook-tui lab up {ROOM}", timeout=120)
+        assert again.returncode == 0 and "checked, not started" in again.stdout, again.stdout + again.stderr
+        assert "sim1 not connected yet" in again.stdout and "it keeps retrying" in again.stdout
+        assert not next(b for b in probe.snapshot().brokers if b.role == "primary").connected  # nothing restarted
         # The checklist: with its broker dead, the primary core still runs: enabling the standby is refused.
         engine = engine_for(lab, "promotion.yaml", tmp_path)
         with pytest.raises(GuardRefused) as refused:

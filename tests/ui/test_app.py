@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from textual.widgets import Static
 
 from runbook_tui.engine.journal import read_journal
 from runbook_tui.engine.run import StepState
@@ -312,3 +313,32 @@ async def test_hostile_names_from_the_broker_are_shown_as_text_not_markup(tmp_pa
         cells = [str(c) for c in table.get_row_at(1)]
         assert cells[0] == "[/]fl…abcdef" and cells[1] == "[/]door" and cells[2] == "[bold]OPEN"
         assert app.is_running and app.return_code is None
+
+
+@pytest.mark.asyncio
+async def test_a_resumed_drill_stays_a_drill_of_the_same_trainee(tmp_path):
+    drill = session(tmp_path)
+    drill.drill, drill.config.drill, drill.config.operator = "standby-drift", "standby-drift", "ana"
+    first = RunbookApp(drill, live=False, resume=False)
+    async with first.run_test(size=(120, 40)) as pilot:
+        await select(pilot, first, "safe")
+        await pilot.press("d", "enter")
+        await wait_until(pilot, lambda: state(first, "safe") is StepState.DONE)
+    again = RunbookApp(session(tmp_path), live=False)  # plain `runbook-tui`, as after a dropped session
+    async with again.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: isinstance(again.screen, ResumeDialog))
+        assert any("Drill standby-drift, trainee ana." in str(w.render()) for w in again.screen.query(Static))
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: again.engine is not None)
+        assert "DRILL standby-drift" in again.title and again.engine.config.operator == "ana"
+
+
+@pytest.mark.asyncio
+async def test_j_and_k_move_through_the_steps_like_the_arrows(tmp_path):
+    app = RunbookApp(session(tmp_path), live=False, resume=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: app.selected == "hello")
+        await pilot.press("j")
+        await wait_until(pilot, lambda: app.selected == "decide")
+        await pilot.press("k")
+        await wait_until(pilot, lambda: app.selected == "hello")
