@@ -89,6 +89,7 @@ class ActionPreview:
     affects: tuple[str, ...]
     guards: tuple[str, ...]
     needs_typed_room: bool
+    earlier_open: tuple[str, ...] = ()  # titles of required steps before this one not yet passed or deferred
 
 
 @dataclass
@@ -241,7 +242,19 @@ class RunEngine:
         return ActionPreview(step.id, substitute(step.title, self.values), step.risk,
                              tuple(step_action(step, self.values, self.config.lab)),
                              tuple(substitute(a, self.values) for a in step.affects), step.guards,
-                             step.risk is not Risk.NORMAL)
+                             step.risk is not Risk.NORMAL, self._earlier_open(step))
+
+    def _earlier_open(self, step: Step) -> tuple[str, ...]:
+        """The runbook's order is part of its safety (the room is made safe before the primary
+        stops): say which required steps before this one are still open."""
+        earlier = []
+        for s in self.applicable_steps():
+            if s.id == step.id:
+                break
+            state = self.statuses[s.id].state
+            if not s.optional and state not in PASSED and state is not StepState.DEFERRED:
+                earlier.append(substitute(s.title, self.values))
+        return tuple(earlier)
 
     def check_guards(self, step: Step) -> list[Evidence]:
         return [self.sensors.check(name) for name in step.guards]

@@ -359,7 +359,8 @@ class RunbookApp(App):
         if self.selected != step_id or step_id not in ids:
             return
         for later in steps[ids.index(step_id) + 1:]:
-            if self.engine.status(later.id).state is StepState.PENDING:
+            # A failed step waits to be run again: the cursor stops there, not past it.
+            if self.engine.status(later.id).state in (StepState.PENDING, StepState.FAILED):
                 self.goto_step(later.id)
                 return
 

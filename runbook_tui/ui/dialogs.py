@@ -37,6 +37,13 @@ class _Dialog(ModalScreen):
     def action_cancel(self) -> None:
         self.dismiss(None)
 
+    def refuse(self, message: str) -> None:
+        """Said inside the dialog, under what was typed: a toast can hide behind a large dialog."""
+        errors = self.query("#dialog-error")
+        if errors:
+            errors.first(Label).update(Text(message, style="bold red"))
+        self.app.bell()
+
 
 class ConfirmRun(_Dialog):
     """Shows exactly what will run and what it affects; risky steps need the room id typed."""
@@ -53,6 +60,7 @@ class ConfirmRun(_Dialog):
             if p.needs_typed_room:
                 yield Label(Text(f"This step is {p.risk.value}. Type the room id ({self.room}) to confirm:", style="bold red"))
                 yield Input(placeholder=self.room, id="typed-room")
+                yield Label("", id="dialog-error")
             else:
                 yield Label("Enter confirms, Esc cancels.")
             with Horizontal(classes="dialog-buttons"):
@@ -73,7 +81,8 @@ class ConfirmRun(_Dialog):
             return
         typed = self.query_one("#typed-room", Input).value.strip()
         if typed != self.room:
-            self.notify(f"That is not the room id ({self.room}). Nothing was run.", severity="error")
+            self.refuse(f"{typed} is not the room id ({self.room}). Nothing was run." if typed else
+                        f"Type the room id ({self.room}) first. Nothing was run.")
             return
         self.dismiss(Confirmed(typed))
 
@@ -99,6 +108,7 @@ class AskReason(_Dialog):
             if self.needs_room:
                 yield Label(Text(f"Type the room id ({self.room}) to confirm the override:", style="bold red"))
                 yield Input(placeholder=self.room, id="typed-room")
+            yield Label("", id="dialog-error")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Record", variant="warning", id="ok")
                 yield Button("Cancel", id="cancel")
@@ -114,12 +124,12 @@ class AskReason(_Dialog):
             return
         reason = self.query_one("#reason", Input).value.strip()
         if not reason:
-            self.notify("A reason is required.", severity="error")
+            self.refuse("A reason is required.")
             self.query_one("#reason", Input).focus()
             return
         typed = self.query_one("#typed-room", Input).value.strip() if self.needs_room else None
         if self.needs_room and typed != self.room:
-            self.notify(f"That is not the room id ({self.room}). Nothing was recorded.", severity="error")
+            self.refuse(f"That is not the room id ({self.room}). Nothing was recorded.")
             return
         self.dismiss(Confirmed(typed, reason))
 

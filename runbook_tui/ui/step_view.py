@@ -30,6 +30,10 @@ HINTS = {
 def action_text(preview: ActionPreview, indent: str = "", guard_note: str = "checked when it runs") -> Text:
     """Exactly what running a step does and touches: the step pane and the confirmation share it."""
     body = Text()
+    if preview.earlier_open:
+        more = len(preview.earlier_open) - 3
+        shown = "; ".join(preview.earlier_open[:3]) + (f"; and {more} more" if more > 0 else "")
+        body.append(f"{indent}out of order: not done yet before it: {shown}\n", style="bold yellow")
     for line in preview.lines:
         body.append(f"{indent}{line}\n", style="bold cyan")
     for affected in preview.affects:

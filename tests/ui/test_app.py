@@ -88,8 +88,11 @@ async def test_destructive_step_needs_the_room_typed(tmp_path):
         assert isinstance(app.screen, ConfirmRun)
         body = str(app.screen.query_one(".dialog-body Static").render())
         assert "$ echo destroyed" in body and "affects: room9-primary: everything" in body
+        assert "out of order: not done yet before it: Say hello; Decide" in body  # the runbook's order, said
         await pilot.press("enter")  # empty: refused
-        await pilot.press(*"room1", "enter")  # the wrong room: refused
+        assert "Type the room id (room9) first" in str(app.screen.query_one("#dialog-error").render())
+        await pilot.press(*"room1", "enter")  # the wrong room: refused, and said so in the dialog
+        assert "room1 is not the room id (room9). Nothing was run." in str(app.screen.query_one("#dialog-error").render())
         assert isinstance(app.screen, ConfirmRun) and state(app, "danger") is StepState.PENDING
         app.screen.query_one("#typed-room").value = ""
         await pilot.press(*"room9", "enter")
