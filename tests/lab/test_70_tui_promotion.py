@@ -37,6 +37,17 @@ def keys(*sequence: str, pause: float = 0.3) -> None:
         time.sleep(pause)
 
 
+# What each dialog says once it is open: an operator types after seeing it, and so do the tests
+# (keys sent before the dialog has the focus would land on the checklist as commands).
+CONFIRM, TYPE_ROOM, CHOOSE, REASON = "Enter confirms, Esc cancels", "Type the room id", "Enter chooses", "Reason (recorded"
+
+
+def in_dialog(key: str, prompt: str, *typed: str) -> None:
+    keys(key)
+    wait_screen(prompt, 15)
+    keys(*typed)
+
+
 def wait_screen(text: str, timeout: float = 30) -> str:
     deadline = time.monotonic() + timeout
     while True:
@@ -100,54 +111,54 @@ def test_whole_promotion_with_keystrokes_only(room5):
         assert state_of(root, step) == "done"
 
     goto("Edit both .env files")
-    keys("d", "Enter")
+    in_dialog("d", CONFIRM, "Enter")
     wait_state(root, "edit-env")
     goto("Confirm how controllers reach")
-    keys("r", "Enter")  # Option B is highlighted: the v8 choice
+    in_dialog("r", CHOOSE, "Enter")  # Option B is highlighted: the v8 choice
     wait_state(root, "reach-decision")
     goto("Put the room in a safe state")
-    keys("d", ROOM, "Enter")
+    in_dialog("d", TYPE_ROOM, ROOM, "Enter")
     wait_state(root, "room-safe")
 
     # The guard refuses while the primary core is alive: dialog and banner on screen.
     goto("Enable dispatch on the standby core")
-    keys("r", ROOM, "Enter")
+    in_dialog("r", TYPE_ROOM, ROOM, "Enter")
     shown = wait_screen("Guard refused", 30)
     assert "primary_not_dispatching" in shown and "GUARD REFUSED enable-dispatch" in shown
     keys("Escape")
     assert state_of(root, "enable-dispatch") is None
 
     goto("Shut the primary down")
-    keys("r", ROOM, "Enter")
+    in_dialog("r", TYPE_ROOM, ROOM, "Enter")
     wait_state(root, "stop-primary", timeout=90)
     if state_of(root, "standby-up") != "done":
         goto("Ensure the standby stack is up")
-        keys("r", "Enter")
+        in_dialog("r", CONFIRM, "Enter")
         wait_state(root, "standby-up")
     goto("Enable dispatch on the standby core")
-    keys("r", ROOM, "Enter")
+    in_dialog("r", TYPE_ROOM, ROOM, "Enter")
     wait_state(root, "enable-dispatch")
     goto("Recreate only sentient-core on the standby")
-    keys("r", ROOM, "Enter")
+    in_dialog("r", TYPE_ROOM, ROOM, "Enter")
     wait_state(root, "recreate-core", timeout=90)
     goto("Repoint mqtt.room5")
-    keys("r", "Enter")
+    in_dialog("r", CONFIRM, "Enter")
     wait_state(root, "dns-repoint")
     goto("Controllers are online on the standby")
-    keys("r", "Enter")
+    in_dialog("r", CONFIRM, "Enter")
     wait_state(root, "controllers-reconnected")
     goto("Verify end-to-end dispatch")
-    keys("r", "Enter")
+    in_dialog("r", CONFIRM, "Enter")
     wait_state(root, "smoke-test")
     goto("Confirm the device/controller reacted")
-    keys("d", "Enter")
+    in_dialog("d", CONFIRM, "Enter")
     wait_state(root, "device-reacts")
     goto("Re-arm critical actions")
-    keys("f", "guests still in the room", "Enter")
+    in_dialog("f", REASON, "guests still in the room", "Enter")
     wait_state(root, "arm-critical", "deferred")
     assert not [r for r in read_journal(journal_of(root)).records if r["kind"] == "run_finished"]  # one optional step open
     goto("Recreate sentient-core with critical")
-    keys("s", "not re-armed: see the deferral", "Enter")
+    in_dialog("s", REASON, "not re-armed: see the deferral", "Enter")
     wait_state(root, "recreate-core-armed", "skipped")
 
     shown = wait_screen("complete except deferred items", 20)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.lab.test_70_tui_promotion import SESSION, goto, keys, tmux, wait_screen
+from tests.lab.test_70_tui_promotion import SESSION, TYPE_ROOM, goto, in_dialog, keys, tmux, wait_screen
 
 ROOM = "room7"
 
@@ -62,7 +62,7 @@ def test_a_flapping_primary_drill_in_the_tui(room7):
         wait_screen("Done on sensed evidence", 30)
         # The live panel shows the core coming back again and again; the guard refuses the standby.
         goto("Enable dispatch on the standby core")
-        keys("r", ROOM, "Enter")
+        in_dialog("r", TYPE_ROOM, ROOM, "Enter")
         shown = wait_screen("Guard refused", 30)
         assert "primary_not_dispatching" in shown and "room7-primary sentient-core:" in shown
         keys("Escape")
