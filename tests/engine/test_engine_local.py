@@ -69,7 +69,8 @@ def test_timeout_kills_the_whole_process_group(tmp_path: Path):
     status = asyncio.run(engine.run_step("slow", confirmed=True))
     assert status.state is StepState.FAILED and "timed out after 1s" in status.reason
     assert time.monotonic() - t0 < 10
-    left = subprocess.run(["pgrep", "-f", "sleep 30"], capture_output=True, text=True).stdout.split()
+    # Durations no other process on the machine uses: only this step's sleeps can match.
+    left = subprocess.run(["pgrep", "-f", r"sleep 30\.7[12]"], capture_output=True, text=True).stdout.split()
     assert not left  # neither the foreground nor the backgrounded sleep survived
 
 
