@@ -268,6 +268,10 @@ class RunbookApp(App):
     def _step_or_warn(self):
         if self.engine is None:
             return None
+        if len(self.screen_stack) > 1:
+            # A dialog is open: the app's keys (Enter runs) still reach here when the dialog's
+            # focused widget does not take the key; a second dialog must not open under it.
+            return None
         step_id = self.selected
         if step_id is None:
             self.notify("Select a step first (a section heading is not a step).", severity="warning")

@@ -91,6 +91,8 @@ def wait_state(root: Path, step: str, want: str = "done", timeout: float = 60) -
 
 def goto(title: str) -> None:
     """The command palette: ctrl+p, type the step's title, Enter."""
+    if "Enter confirms, Esc cancels" in screen():  # a confirmation still open (seen once in CI, cause unknown)
+        keys("Escape")
     keys("C-p")
     wait_screen("Search for commands", 10)
     keys(f"Go to step: {title}", pause=0.6)

@@ -345,3 +345,4 @@ async def test_j_and_k_move_through_the_steps_like_the_arrows(tmp_path):
         await wait_until(pilot, lambda: app.selected == "decide")
         await pilot.press("k")
         await wait_until(pilot, lambda: app.selected == "hello")
+
