@@ -167,7 +167,7 @@ def test_resolvers_disagree_until_both_are_repointed(room6, tmp_path):
         # Recovery: the name repointed on every resolver.
         second = second_resolver_for(lab)
         second.point(f"mqtt.{ROOM}.sentientengine.ai", lab.stack_env(f"{ROOM}-standby")["MQTT_BIND_ADDR"])
-        assert engine.sense("dns-repoint").holds
+        assert wait_for(lambda: engine.sense("dns-repoint").holds, 10)  # dnsmasq rereads its hosts on SIGHUP
         fault(lab, "resolvers-disagree", heal=True)
         lab.sh(f"runbook-tui lab dns point {ROOM} primary", check=True)
     finally:
