@@ -6,6 +6,8 @@ risky steps. The test reads the screen tmux captures and the run's journal.
 
 from __future__ import annotations
 
+import itertools
+import os
 import shutil
 import subprocess
 import sys
@@ -19,9 +21,27 @@ from runbook_tui.engine.journal import read_journal
 ROOM = "room5"
 SESSION = "runbook-e2e"
 
+# Each terminal the tests open gets a tmux server of its own (a private socket). With one shared
+# server, closing a test's only session makes that server exit, and the next test's new-session
+# could reach it while it was exiting ("server exited unexpectedly", seen once in CI).
+_SOCKETS = (f"runbook-e2e-{os.getpid()}-{n}" for n in itertools.count())
+_socket = next(_SOCKETS)
+
 
 def tmux(*args: str) -> str:
-    return subprocess.run(["tmux", *args], capture_output=True, text=True, check=True).stdout
+    return subprocess.run(["tmux", "-L", _socket, *args], capture_output=True, text=True, check=True).stdout
+
+
+def open_terminal(cwd: Path, command: str) -> None:
+    """A fresh tmux server with one 120x40 session running the command in cwd."""
+    global _socket
+    _socket = next(_SOCKETS)
+    tmux("new-session", "-d", "-s", SESSION, "-x", "120", "-y", "40", f"cd {cwd} && env -u COLUMNS -u LINES {command}; sleep 3600")
+    tmux("resize-window", "-t", SESSION, "-x", "120", "-y", "40")  # a detached session may start at 80x24
+
+
+def close_terminal() -> None:
+    subprocess.run(["tmux", "-L", _socket, "kill-server"], capture_output=True)
 
 
 def screen() -> str:
@@ -67,7 +87,7 @@ def room5(lab):
         try:
             yield lab
         finally:
-            subprocess.run(["tmux", "kill-session", "-t", SESSION], capture_output=True)
+            close_terminal()
 
 
 def journal_of(root: Path) -> Path:
@@ -104,8 +124,7 @@ def test_whole_promotion_with_keystrokes_only(room5):
     lab = room5
     env = " ".join(f"{k}={v}" for k, v in lab.env().items())
     tui = f"{Path(sys.executable).parent / 'runbook-tui'} --room {ROOM} --new-run"
-    tmux("new-session", "-d", "-s", SESSION, "-x", "120", "-y", "40", f"cd {lab.root} && env -u COLUMNS -u LINES {env} {tui}; sleep 3600")
-    tmux("resize-window", "-t", SESSION, "-x", "120", "-y", "40")  # a detached session may start at 80x24
+    open_terminal(lab.root, f"{env} {tui}")
     wait_screen(f"runbook-tui · {ROOM} · LAB", 60)
     wait_screen("Done on sensed evidence", 60)  # section 1 was done by `lab up`: sensed
     root = lab.root

@@ -6,14 +6,13 @@ shows on the captured screen (the probes' own tests check the same faults throug
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from tests.lab.test_70_tui_promotion import SESSION, TYPE_ROOM, goto, in_dialog, keys, tmux, wait_screen
+from tests.lab.test_70_tui_promotion import TYPE_ROOM, close_terminal, goto, in_dialog, keys, open_terminal, wait_screen
 
 ROOM = "room7"
 
@@ -40,14 +39,12 @@ def drill_on_screen(lab, scenario: str):
 def open_drill(lab, scenario: str) -> None:
     env = " ".join(f"{k}={v}" for k, v in lab.env().items())
     drill = f"{Path(sys.executable).parent / 'runbook-tui'} drill {ROOM} --scenario {scenario}"
-    tmux("new-session", "-d", "-s", SESSION, "-x", "120", "-y", "40",
-         f"cd {lab.root} && env -u COLUMNS -u LINES {env} {drill}; sleep 3600")
-    tmux("resize-window", "-t", SESSION, "-x", "120", "-y", "40")
+    open_terminal(lab.root, f"{env} {drill}")
     wait_screen(f"DRILL {scenario}", 240)  # the room started over, the fault in, the checklist open
 
 
 def close_drill() -> None:
-    subprocess.run(["tmux", "kill-session", "-t", SESSION], capture_output=True)
+    close_terminal()
 
 
 def live_tab(name: str) -> None:
