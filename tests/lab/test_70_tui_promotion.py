@@ -42,6 +42,8 @@ def open_terminal(cwd: Path, command: str) -> None:
 
 def close_terminal() -> None:
     subprocess.run(["tmux", "-L", _socket, "kill-server"], capture_output=True)
+    # the server is gone; its socket file stays behind unless removed
+    (Path(os.environ.get("TMUX_TMPDIR", "/tmp")) / f"tmux-{os.getuid()}" / _socket).unlink(missing_ok=True)
 
 
 def screen() -> str:
