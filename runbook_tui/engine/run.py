@@ -90,6 +90,7 @@ class ActionPreview:
     guards: tuple[str, ...]
     needs_typed_room: bool
     earlier_open: tuple[str, ...] = ()  # titles of required steps before this one not yet passed or deferred
+    already: str = ""  # the step's state when it has been decided before: running it again is a second run
 
 
 @dataclass
@@ -242,7 +243,17 @@ class RunEngine:
         return ActionPreview(step.id, substitute(step.title, self.values), step.risk,
                              tuple(step_action(step, self.values, self.config.lab)),
                              tuple(substitute(a, self.values) for a in step.affects), step.guards,
-                             step.risk is not Risk.NORMAL, self._earlier_open(step))
+                             step.risk is not Risk.NORMAL, self._earlier_open(step), self._already(step_id))
+
+    def _already(self, step_id: str) -> str:
+        status = self.statuses[step_id]
+        if status.state in (StepState.PENDING, StepState.RUNNING):
+            return ""
+        when = time.strftime(" at %H:%M:%S", time.localtime(status.finished)) if status.finished else ""
+        why = f" ({status.reason})" if status.reason else ""
+        if status.state is StepState.FAILED:
+            return f"It failed{when}{why}: this is another try."
+        return f"Already {status.state.value}{when}{why}: running it again repeats it."
 
     def _earlier_open(self, step: Step) -> tuple[str, ...]:
         """The runbook's order is part of its safety (the room is made safe before the primary

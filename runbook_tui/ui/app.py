@@ -6,6 +6,7 @@ session on a scratch stack root and, for pure UI behaviour, no probes at all.
 
 from __future__ import annotations
 
+import os
 import time
 from functools import partial
 from pathlib import Path
@@ -14,13 +15,14 @@ from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.command import Hit, Hits, Provider
+from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer, Header, Static, Tab, TabbedContent, Tabs, Tree
 from textual.worker import Worker, WorkerState
 
 from runbook_tui.checklist.model import StepType
 from runbook_tui.checklist.plan import render_plan
+from runbook_tui.engine.journal import read_journal
 from runbook_tui.engine.report import render_report
 from runbook_tui.engine.run import EngineRefusal, GuardRefused, StepChanged, StepOutput, StepState
 from runbook_tui.session import Session
@@ -43,6 +45,13 @@ NARROW_HEIGHT = 30
 RECONCILE_S = 5.0
 
 
+def _write_whole(path: Path, text: str) -> None:
+    """The file is either the old one or the whole new one: a report half-written is worse than none."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
 class MainArea(Horizontal):
     """The panes' container; it resizes with the terminal, so it tells the app to re-lay out
     (the app's own resize event does not reach handlers)."""
@@ -54,10 +63,9 @@ class MainArea(Horizontal):
 class StepCommands(Provider):
     """The command palette: every action on the selected step, and jumping to any step."""
 
-    async def search(self, query: str) -> Hits:
+    def _entries(self) -> list[tuple[str, object]]:
         app = self.app
         assert isinstance(app, RunbookApp)
-        matcher = self.matcher(query)
         actions = [("Run the selected step", app.action_run), ("Mark the selected step done", app.action_mark_done),
                    ("Skip the selected step", app.action_skip), ("Defer the selected step", app.action_defer),
                    ("Override the selected step", app.action_override), ("Cancel the running command", app.action_cancel_step),
@@ -66,7 +74,16 @@ class StepCommands(Provider):
         if app.engine is not None:
             for step in app.engine.applicable_steps():
                 actions.append((f"Go to step: {app.engine.preview(step.id).title}", partial(app.goto_step, step.id)))
-        for text, callback in actions:
+        return actions
+
+    async def discover(self) -> Hits:
+        # Shown before anything is typed: an operator who opens the palette sees what it offers.
+        for text, callback in self._entries():
+            yield DiscoveryHit(text, callback)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for text, callback in self._entries():
             score = matcher.match(text)
             if score > 0:
                 yield Hit(score, matcher.highlight(text), callback, help=None)
@@ -83,6 +100,8 @@ class RunbookApp(App):
         Binding("f", "defer", "Defer", tooltip="Defer the selected step, with a reason", id="defer"),
         Binding("o", "override", "Override", tooltip="Count the step as passed without evidence", id="override"),
         Binding("x", "cancel_step", "Cancel cmd", tooltip="Stop the running command", id="cancel_step"),
+        Binding("question_mark", "help", "Help", tooltip="Keys and what they do", id="help"),
+        Binding("q", "quit_app", "Quit", tooltip="Quit (asks if a command runs)", id="quit"),
         Binding("p", "pause", "Pause MQTT", tooltip="Pause or resume the traffic log", id="pause"),
         Binding("slash", "filter", "Filter", show=False, tooltip="Filter MQTT topics", id="filter"),
         Binding("e", "export", "Export", tooltip="Write the after-action report and printable checklist", id="export"),
@@ -93,8 +112,6 @@ class RunbookApp(App):
         Binding("right_square_bracket", "live_tab(1)", "Next tab", show=False, id="next_tab"),
         Binding("F", "inject_fault", "Inject fault", show=False, tooltip="Trainer: inject a drill fault (lab only)",
                 id="inject_fault"),
-        Binding("question_mark", "help", "Help", tooltip="Keys and what they do", id="help"),
-        Binding("q", "quit_app", "Quit", tooltip="Quit (asks if a command runs)", id="quit"),
     ]
 
     def __init__(self, session: Session, *, live: bool = True, resume: bool | None = None, steady: bool = False) -> None:
@@ -178,6 +195,12 @@ class RunbookApp(App):
     def apply_layout(self) -> None:
         narrow = self.size.width < NARROW_WIDTH or self.size.height < NARROW_HEIGHT
         self.screen.set_class(narrow, "narrow")
+        footer = self.query_one(Footer)
+        if footer.show_command_palette == narrow:
+            # At 80 columns the palette's label would cover "? Help" and "q Quit"; ctrl+p still
+            # works and the help screen names it.
+            footer.show_command_palette = not narrow
+            self.refresh_bindings()  # the footer redraws its keys
         for pane in ("checklist", "step", "live"):
             self.screen.set_class(self.pane == pane, f"show-{pane}")
 
@@ -250,8 +273,10 @@ class RunbookApp(App):
             self.refresh_tree()
             self.finish_if_complete()
             self.tick()  # the header says what runs now, not a second later
+            self.refresh_bindings()  # "x Cancel" is in the footer only while something runs
             if event.status.state is StepState.FAILED:
-                self.notify(f"{event.step_id} failed: {event.status.reason}", severity="error", timeout=10)
+                title = self.engine.preview(event.step_id).title if self.engine else event.step_id
+                self.notify(f"{title} failed: {event.status.reason}", severity="error", timeout=10)
 
     def finish_if_complete(self) -> None:
         if self.engine is None or self.finished:
@@ -400,24 +425,36 @@ class RunbookApp(App):
     def action_override(self) -> None:
         self._reasoned("override")
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "cancel_step":
+            # Hidden while nothing runs: at 80 columns the footer has no room for a key that does nothing.
+            return self.engine is not None and self.engine.running_step is not None
+        return True
+
     def action_cancel_step(self) -> None:
         if self.engine is None or not self.engine.running_step:
-            self.notify("Nothing is running.")
             return
+        title = self.engine.preview(self.engine.running_step).title
         self.engine.cancel()
-        self.notify(f"Cancelling {self.engine.running_step}…", severity="warning")
+        self.notify(f"Cancelling {title}…", severity="warning")
 
     # ---- export, help, quit ----------------------------------------------------------------
     def action_export(self) -> None:
         if self.engine is None:
             return
+        self.notify("Writing the after-action report and the printable checklist…", timeout=3)
+        self.export_worker()
+
+    @work(thread=True, exclusive=True, group="export", exit_on_error=False, description="export the report")
+    def export_worker(self) -> None:
+        # Off the screen's thread: a drill report reads every earlier drill's journal.
         journal = self.engine.journal.path
         report = journal.with_name(journal.stem + "-report.md")
         paper = journal.with_name(journal.stem + "-checklist.txt")
         try:
-            report.write_text(render_report(journal))
-            paper.write_text(render_plan(self.engine.checklist, {"room": self.session.room}, self.session.settings.stack_root,
-                                         self.engine.choices))
+            _write_whole(report, render_report(journal))
+            _write_whole(paper, render_plan(self.engine.checklist, {"room": self.session.room}, self.session.settings.stack_root,
+                                            self.engine.choices))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             self.notify(f"Export failed: {exc}", severity="error")
             return
@@ -430,9 +467,25 @@ class RunbookApp(App):
         from runbook_tui.checklist.model import Choice, ChoiceOption
         from runbook_tui.lab.faults import FAULTS
 
-        options = {name: ChoiceOption(name, f"{name}: {f.summary}", "", "") for name, f in FAULTS.items()}
-        choice = Choice("fault", "Trainer: inject a fault into the lab room", next(iter(options)), options, 0)
+        active = self._faults_in()
+        options = {name: ChoiceOption(name, f"{name}: {f.summary}" + (f"  (in: {active[name]})" if name in active else ""), "", "")
+                   for name, f in FAULTS.items()}
+        choice = Choice("fault", "Trainer: inject a fault into the lab room (marked in: already in this run)",
+                        next(iter(options)), options, 0)
         self.push_screen(ChooseOption(choice, choice.default), self._inject)
+
+    def _faults_in(self) -> dict[str, str]:
+        """Faults this run has already met: the drill's scenario and those the trainer injected (from the journal)."""
+        active = {self.session.drill: "drill scenario"} if self.session.drill else {}
+        if self.engine is not None:
+            try:
+                records = read_journal(self.engine.journal.path).records
+            except OSError:
+                records = []
+            for r in records:
+                if r.get("kind") == "fault_injected" and isinstance(r.get("fault"), str):
+                    active[r["fault"]] = "injected " + time.strftime("%H:%M:%S", time.localtime(r.get("ts", 0)))
+        return active
 
     def _inject(self, name: str | None) -> None:
         if name is not None:
@@ -463,15 +516,20 @@ class RunbookApp(App):
         self.query_one(LiveView).open_filter()
 
     def action_quit_app(self) -> None:
-        if self.engine is not None and self.engine.running_step:
-            self.push_screen(QuitDialog(self.engine.running_step), self._quit_answer)
+        engine = self.engine
+        if engine is not None and engine.running_step:
+            title = engine.preview(engine.running_step).title
+            self.push_screen(QuitDialog(title, lambda: engine.running_step is not None), self._quit_answer)
             return
         self.shutdown()
 
     def _quit_answer(self, quit_anyway: bool | None) -> None:
         if quit_anyway:
-            self.engine.cancel()
-            self.set_timer(0.5, self.shutdown)
+            if self.engine is not None and self.engine.running_step:
+                self.engine.cancel()
+                self.set_timer(0.5, self.shutdown)
+            else:
+                self.shutdown()
 
     @work(thread=True, exclusive=True, group="shutdown", exit_on_error=False, description="stop the probes")
     def shutdown(self) -> None:

@@ -3,6 +3,7 @@ quit and resume. Each returns its answer through dismiss(); None means cancelled
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from rich.text import Text
@@ -56,6 +57,8 @@ class ConfirmRun(_Dialog):
         p = self.preview
         with Vertical(classes="dialog" + (" risky" if p.needs_typed_room else "")):
             yield Label(f"{self.verb}: {p.title}", classes="dialog-title")
+            if p.already:  # a second confirmation for a decided step must not look like the first
+                yield Label(Text(p.already, style="bold yellow"), id="already")
             yield VerticalScroll(Static(action_text(p, guard_note="checked the moment you confirm")), classes="dialog-body")
             if p.needs_typed_room:
                 yield Label(Text(f"This step is {p.risk.value}. Type the room id ({self.room}) to confirm:", style="bold red"))
@@ -191,20 +194,34 @@ class GuardRefusedDialog(_Dialog):
 
 
 class QuitDialog(_Dialog):
-    def __init__(self, running: str) -> None:
+    """Asked on quit while a command runs. It follows the command: if it ends while the operator
+    reads, the dialog says so rather than naming a step that is no longer running."""
+
+    def __init__(self, running: str, still_running: Callable[[], bool]) -> None:
         super().__init__()
         self.running = running
+        self.still_running = still_running
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog risky"):
-            yield Label(f"{self.running} is still running.", classes="dialog-title")
-            yield Label("Quit anyway? Its command is stopped (TERM, then KILL); the journal keeps the run.")
+            yield Label(f"{self.running} is still running.", classes="dialog-title", id="quit-title")
+            yield Label("Quit anyway? Its command is stopped (TERM, then KILL); the journal keeps the run.", id="quit-text")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Stay", variant="primary", id="stay")
                 yield Button("Stop it and quit", variant="error", id="quit")
 
     def on_mount(self) -> None:
         self.query_one("#stay", Button).focus()
+        self._follow = self.set_interval(0.25, self._check)
+
+    def _check(self) -> None:
+        if self.still_running():
+            return
+        self._follow.stop()
+        self.query_one("#quit-title", Label).update(f"{self.running} has finished.")
+        self.query_one("#quit-text", Label).update("Nothing is running now. Quit? The journal keeps the run.")
+        self.query_one("#quit", Button).label = "Quit"
+        self.query_one(".dialog").remove_class("risky")
 
     @on(Button.Pressed)
     def pressed(self, event: Button.Pressed) -> None:
@@ -251,7 +268,7 @@ The tool never acts by itself: every change starts with your confirmation.
   d              mark an open-loop step done (your confirmation)
   s              skip it (with a reason)       f   defer it (with a reason)
   o              override it: counts as passed without evidence (room id + reason)
-  x              cancel the running command (TERM, then KILL)
+  x              cancel the running command (TERM, then KILL; only while one runs)
 
 [b]Live panel[/b]
   p              pause / resume the MQTT traffic     /   filter topics

@@ -204,6 +204,25 @@ async def test_quit_while_a_command_runs_asks_first(tmp_path):
 
 
 @pytest.mark.asyncio
+async def test_the_quit_question_follows_a_command_that_ends_while_it_is_open(tmp_path):
+    app = RunbookApp(session(tmp_path), live=False, resume=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await select(pilot, app, "sleepy")
+        await pilot.press("r", "enter")
+        await wait_until(pilot, lambda: state(app, "sleepy") is StepState.RUNNING)
+        await pilot.press("q")
+        dialog = app.screen
+        assert isinstance(dialog, QuitDialog)
+        assert "Sleep a while is still running" in str(dialog.query_one("#quit-title").render())
+        app.engine.cancel()  # the command ends by itself while the operator reads
+        await wait_until(pilot, lambda: "Sleep a while has finished" in str(dialog.query_one("#quit-title").render()))
+        assert "Nothing is running now" in str(dialog.query_one("#quit-text").render())
+        await pilot.press("tab", "enter")  # the second button, now plain "Quit"
+        await wait_until(pilot, lambda: app.return_code is not None)
+    assert state(app, "sleepy") is StepState.FAILED
+
+
+@pytest.mark.asyncio
 async def test_an_unfinished_run_is_offered_for_resuming(tmp_path):
     first = RunbookApp(session(tmp_path), live=False, resume=False)
     async with first.run_test(size=(120, 40)) as pilot:
@@ -231,6 +250,41 @@ async def test_export_writes_the_report_and_the_printable_checklist(tmp_path):
         await wait_until(pilot, lambda: report.exists() and paper.exists())
         assert report.read_text().startswith("# After-action report: UI steps (u1)")
         assert "$ echo hello from room9" in paper.read_text()
+
+
+def footer_keys(app: RunbookApp) -> dict[str, tuple[int, int]]:
+    """The keys an operator can read in the footer: whole, on screen, not under the palette's label."""
+    from textual.widgets._footer import FooterKey
+
+    keys = list(app.screen.query(FooterKey))
+    palette = [k for k in keys if k.has_class("-command-palette") and k.region.width]
+    limit = palette[0].region.x if palette else app.size.width
+    return {k.action: (k.region.x, k.region.right) for k in keys
+            if not k.has_class("-command-palette") and k.region.width == k.outer_size.width and 0 < k.region.right <= limit}
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("width, height", [(80, 24), (120, 40)])
+async def test_the_footer_shows_help_and_quit_at_every_size_and_cancel_only_while_something_runs(tmp_path, width, height):
+    app = RunbookApp(session(tmp_path), live=False, resume=False)
+    async with app.run_test(size=(width, height)) as pilot:
+        await select(pilot, app, "sleepy")
+        await pilot.pause(0.2)
+        shown = footer_keys(app)
+        for action in ("run", "mark_done", "skip", "defer", "override", "help", "quit_app"):
+            assert action in shown, (action, shown)
+        assert "cancel_step" not in shown
+        if width >= 120:
+            assert {"pause", "export"} <= set(shown)
+        await pilot.press("r", "enter")
+        await wait_until(pilot, lambda: state(app, "sleepy") is StepState.RUNNING)
+        await wait_until(pilot, lambda: "cancel_step" in footer_keys(app))
+        shown = footer_keys(app)
+        for action in ("cancel_step", "help", "quit_app"):
+            assert action in shown, (action, shown)
+        await pilot.press("x")
+        await wait_until(pilot, lambda: state(app, "sleepy") is StepState.FAILED)
+        await wait_until(pilot, lambda: "cancel_step" not in footer_keys(app))
 
 
 @pytest.mark.asyncio
@@ -264,8 +318,29 @@ async def test_the_trainer_key_offers_the_drill_faults(tmp_path):
         assert isinstance(app.screen, ChooseOption)
         labels = [str(app.screen.query_one("#options").get_option_at_index(i).prompt) for i in range(6)]
         assert any("flapping-primary" in label for label in labels)
+        assert not any("(in:" in label for label in labels)  # nothing injected yet
         await pilot.press("escape")
         assert not isinstance(app.screen, ChooseOption)
+
+
+@pytest.mark.asyncio
+async def test_the_trainer_sees_which_faults_are_already_in(tmp_path):
+    from runbook_tui.ui.dialogs import ChooseOption
+
+    root = tmp_path
+    (root / "infra").mkdir()
+    drill = Session(Settings(stack_root=root, resolvers=(("127.0.0.1", 15399),), lab=True), "room9", CHECKLIST, drill="flapping-primary")
+    app = RunbookApp(drill, live=False, resume=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: app.engine is not None)
+        app.engine.journal.append("fault_injected", fault="controller-never-acks", effect="sim1 stops acking")
+        await pilot.press("F")
+        assert isinstance(app.screen, ChooseOption)
+        labels = {str(app.screen.query_one("#options").get_option_at_index(i).prompt).split(":", 1)[0]:
+                  str(app.screen.query_one("#options").get_option_at_index(i).prompt) for i in range(6)}
+        assert "(in: drill scenario)" in labels["flapping-primary"]
+        assert "(in: injected " in labels["controller-never-acks"]
+        assert "(in:" not in labels["standby-drift"]
 
 
 @pytest.mark.asyncio
@@ -346,3 +421,42 @@ async def test_j_and_k_move_through_the_steps_like_the_arrows(tmp_path):
         await pilot.press("k")
         await wait_until(pilot, lambda: app.selected == "hello")
 
+
+
+@pytest.mark.asyncio
+async def test_the_command_palette_lists_the_steps_before_anything_is_typed(tmp_path):
+    from textual.command import CommandList, CommandPalette
+
+    app = RunbookApp(session(tmp_path), live=False, resume=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: app.engine is not None and app.selected == "hello")
+        await pilot.press("ctrl+p")
+        await wait_until(pilot, lambda: isinstance(app.screen, CommandPalette))
+
+        def offered() -> list[str]:
+            options = app.screen.query_one(CommandList)
+            return [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
+
+        await wait_until(pilot, lambda: any("Go to step: Room is safe" in o for o in offered()))
+        assert any("Run the selected step" in o for o in offered())
+        target = next(i for i, o in enumerate(offered()) if "Go to step: Room is safe" in o)
+        app.screen.query_one(CommandList).highlighted = target
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: app.selected == "safe")
+
+
+@pytest.mark.asyncio
+async def test_running_a_decided_step_again_says_so_in_the_confirmation(tmp_path):
+    app = RunbookApp(session(tmp_path), live=False, resume=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: app.selected == "hello")
+        await pilot.press("r")
+        assert isinstance(app.screen, ConfirmRun) and not app.screen.query("#already")  # the first time: no note
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: state(app, "hello") is StepState.DONE)
+        await select(pilot, app, "hello")
+        await pilot.press("r")
+        assert isinstance(app.screen, ConfirmRun)
+        note = str(app.screen.query_one("#already").render())
+        assert note.startswith("Already done at ") and "running it again repeats it" in note
+        await pilot.press("escape")
