@@ -184,8 +184,7 @@ class RunbookApp(App):
         if first is not None:
             # The tree lays out its new nodes on the next refresh; move the cursor after it.
             self.call_after_refresh(tree.select_step, first.id)
-        for note in self.session.resume_notes:
-            self.notify(note, title="Resumed", timeout=12)
+        self.call_after_refresh(self._show_resume_notes)
         self.tick()  # the header in its final form from the first frame on
         self.set_interval(1.0, self.tick)
         if self.live:
@@ -263,6 +262,30 @@ class RunbookApp(App):
         self.query_one(ChecklistView).refresh_steps(e.checklist, e.statuses, e.choices, e.values)
         self.show_selected()
 
+    # ---- how steps are named to the operator: as the checklist numbers them, never by id ---------
+    def _step_name(self, step_id: str) -> str:
+        if self.engine is None or step_id not in self.engine.statuses:
+            return step_id
+        number = self.query_one(ChecklistView).numbers.get(step_id)
+        title = self.engine.preview(step_id).title
+        return f"{number}. {title}" if number else title
+
+    def _steps_named(self, step_ids: list[str]) -> str:
+        numbers = self.query_one(ChecklistView).numbers
+        if len(step_ids) <= 2 or not all(s in numbers for s in step_ids):
+            return "; ".join(self._step_name(s) for s in step_ids)
+        listed = [str(numbers[s]) for s in step_ids]
+        return "steps " + ", ".join(listed[:-1]) + " and " + listed[-1]
+
+    def _readable(self, note: str) -> str:
+        """An engine note starts with a step id ("up-primary: done on evidence: ..."): name the step instead."""
+        step_id, sep, rest = note.partition(": ")
+        return f"{self._step_name(step_id)}: {rest}" if sep else note
+
+    def _show_resume_notes(self) -> None:
+        for note in self.session.resume_notes:
+            self.notify(self._readable(note), title="Resumed", timeout=12)
+
     # ---- engine events -------------------------------------------------------------------
     @on(EngineEvent)
     def engine_event(self, message: EngineEvent) -> None:
@@ -275,8 +298,7 @@ class RunbookApp(App):
             self.tick()  # the header says what runs now, not a second later
             self.refresh_bindings()  # "x Cancel" is in the footer only while something runs
             if event.status.state is StepState.FAILED:
-                title = self.engine.preview(event.step_id).title if self.engine else event.step_id
-                self.notify(f"{title} failed: {event.status.reason}", severity="error", timeout=10)
+                self.notify(f"{self._step_name(event.step_id)} failed: {event.status.reason}", severity="error", timeout=10)
 
     def finish_if_complete(self) -> None:
         if self.engine is None or self.finished:
@@ -308,7 +330,8 @@ class RunbookApp(App):
         if step is None:
             return
         if self.engine.running_step:
-            self.notify(f"{self.engine.running_step} is running: wait for it, or press x to cancel it.", severity="warning")
+            self.notify(f"{self._step_name(self.engine.running_step)} is running: wait for it, or press x to cancel it.",
+                        severity="warning")
             return
         if step.type is StepType.CHOICE:
             choice = self.engine.checklist.choices[step.choice]
@@ -322,7 +345,7 @@ class RunbookApp(App):
         if step is None:
             return
         if step.type is not StepType.CONFIRM:
-            self.notify(f"{step.id} turns done by running it or on sensed evidence; "
+            self.notify(f"{self._step_name(step.id)} turns done by running it or on sensed evidence; "
                         "o overrides it if you must.", severity="warning")
             return
         self.action_run()
@@ -515,6 +538,11 @@ class RunbookApp(App):
             self.action_pane("live")
         self.query_one(LiveView).open_filter()
 
+    async def action_quit(self) -> None:
+        # Textual's ctrl+q and the palette's "Quit" come here: they ask first too, as q does, so a
+        # running command is never left behind by a quick exit.
+        self.action_quit_app()
+
     def action_quit_app(self) -> None:
         engine = self.engine
         if engine is not None and engine.running_step:
@@ -618,7 +646,7 @@ class RunbookApp(App):
     def reconciled(self, message: Reconciled) -> None:
         done = [n.split(":", 1)[0] for n in message.notes if ": done on evidence" in n]
         if done:
-            self.notify("Done on sensed evidence: " + ", ".join(done), timeout=6)
+            self.notify("Done on sensed evidence: " + self._steps_named(done), timeout=6)
             self.refresh_tree()
             if self.selected in done and self.selected is not None:
                 self.select_next(self.selected)  # the operator's place is the next open step

@@ -52,6 +52,7 @@ class ChecklistView(Tree[str]):
         self.show_root = False
         self.guide_depth = 2
         self._step_nodes: dict[str, TreeNode[str]] = {}
+        self.numbers: dict[str, int] = {}  # step id -> the number the operator sees
 
     def load(self, checklist: Checklist, statuses: dict[str, StepStatus], choices: dict[str, str],
              values: dict[str, str]) -> None:
@@ -66,10 +67,12 @@ class ChecklistView(Tree[str]):
     def refresh_steps(self, checklist: Checklist, statuses: dict[str, StepStatus], choices: dict[str, str],
                       values: dict[str, str]) -> None:
         number = 0
+        self.numbers.clear()
         for step in checklist.steps():
             applies = step.applies(choices)
             if applies:
                 number += 1
+                self.numbers[step.id] = number
             node = self._step_nodes.get(step.id)
             if node is not None:
                 node.set_label(step_label(step, statuses[step.id], applies, values, number if applies else None))

@@ -198,6 +198,10 @@ async def test_quit_while_a_command_runs_asks_first(tmp_path):
         assert isinstance(app.screen, QuitDialog)
         await pilot.press("enter")  # "Stay" has the focus
         assert state(app, "sleepy") is StepState.RUNNING
+        await pilot.press("ctrl+q")  # Textual's own quit key asks too
+        assert isinstance(app.screen, QuitDialog)
+        await pilot.press("enter")
+        assert state(app, "sleepy") is StepState.RUNNING and app.return_code is None
         await pilot.press("x")  # cancel the command
         await wait_until(pilot, lambda: state(app, "sleepy") is StepState.FAILED)
         assert "cancelled by the operator" in app.engine.status("sleepy").reason
@@ -460,3 +464,18 @@ async def test_running_a_decided_step_again_says_so_in_the_confirmation(tmp_path
         note = str(app.screen.query_one("#already").render())
         assert note.startswith("Already done at ") and "running it again repeats it" in note
         await pilot.press("escape")
+
+
+@pytest.mark.asyncio
+async def test_messages_name_steps_as_the_checklist_numbers_them_not_by_id(tmp_path):
+    app = RunbookApp(session(tmp_path), live=False, resume=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: app.engine is not None and app.selected == "hello")
+        # Option B is the default, so "Only with A" has no number and the steps after it move up.
+        assert app._readable("hello: done on evidence: exit 0") == "1. Say hello: done on evidence: exit 0"
+        assert app._steps_named(["hello", "safe"]) == "1. Say hello; 6. Room is safe"
+        assert app._steps_named(["hello", "danger", "safe"]) == "steps 1, 3 and 6"
+        await select(pilot, app, "sleepy")
+        await pilot.press("d")  # not an open-loop step: the warning names it
+        await wait_until(pilot, lambda: any("5. Sleep a while turns done by running it" in str(n.message)
+                                            for n in app._notifications))
