@@ -94,7 +94,7 @@ class LiveView(Vertical):
                 yield DataTable(id="flows", cursor_type="row")
 
     def on_mount(self) -> None:
-        self.query_one("#containers", DataTable).add_columns("stack", "service", "state", "restarts", "health", "flags", "started")
+        self.query_one("#containers", DataTable).add_columns("stack", "service", "state", "flags", "restarts", "health", "started")
         self.query_one("#dns", DataTable).add_columns("resolver", "answer", "points at", "TTL", "time")
         self.query_one("#flows", DataTable).add_columns("id", "device", "action", "result", "ack ms", "complete ms", "seen", "via")
         self.query_one("#mqtt-filter", Input).display = False
@@ -116,12 +116,15 @@ class LiveView(Vertical):
                 notes.append(Text(f"{snap.project}: Docker not reachable ({snap.error}); showing the last known state",
                                   style="bold red"))
             if not snap.services:
-                table.add_row(*_cells(snap.project, "—", Text("no containers", style="dim"), "", "",
-                                      ".env: " + _flags(snap.env_flags), ""))
+                table.add_row(*_cells(role, "—", Text("no containers", style="dim"), ".env: " + _flags(snap.env_flags),
+                                      "", "", ""))
             for s in snap.services:
-                # Columns in order of what a crash loop shows first: a narrow panel cuts the right off.
-                table.add_row(*_cells(snap.project, s.service, Text(s.state, style=STATE_STYLE.get(s.state, "")),
-                                      str(s.restart_count), s.health or "", _flags(s.flags), s.started_at[11:19] if s.started_at else ""))
+                # The stack by its role (the header names the room), and the columns in order of what
+                # a promotion turns on: state, then the dispatch flags (dual control), then a crash
+                # loop's restarts. A narrow panel cuts the right off.
+                table.add_row(*_cells(role, s.service, Text(s.state, style=STATE_STYLE.get(s.state, "")),
+                                      _flags(s.flags), str(s.restart_count), s.health or "",
+                                      s.started_at[11:19] if s.started_at else ""))
             for line in snap.not_recreated:
                 notes.append(Text(f"{snap.project}: changed in .env, not yet recreated: {line}", style="bold yellow"))
         self.query_one("#containers-note", Static).update(Text("\n").join(notes) if notes else

@@ -73,7 +73,7 @@ def line_with(shown: str, *parts: str) -> str | None:
 def test_a_dead_primary_broker_shows_in_the_containers_and_mqtt_tabs(room7):
     with drill_on_screen(room7, "primary-broker-dead"):
         shown = wait_screen("exited", 30)
-        assert line_with(shown, "room7-primary", "mosquitto", "exited"), shown
+        assert line_with(shown, "primary", "mosquitto", "exited"), shown
         live_tab("MQTT")
         shown = wait_screen("primary 127.0.0.", 10)
         primary = line_with(shown, "primary 127.0.0.")
