@@ -383,7 +383,7 @@ class RunbookApp(App):
             status = await self.engine.run_step(step_id, confirmed=True, typed_room=typed_room, override_reason=override_reason)
         except GuardRefused as refused:
             title = self.engine.preview(step_id).title
-            self.set_banner("guard", f"GUARD REFUSED {step_id}: " + "; ".join(f.detail for f in refused.failures))
+            self.set_banner("guard", f"GUARD REFUSED {self._step_name(step_id)}: " + "; ".join(f.detail for f in refused.failures))
             self.push_screen(GuardRefusedDialog(title, refused.failures, self.session.room),
                              partial(self._guard_answer, step_id))
             return

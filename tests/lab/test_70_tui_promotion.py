@@ -147,7 +147,7 @@ def test_whole_promotion_with_keystrokes_only(room5):
     goto("Enable dispatch on the standby core")
     in_dialog("r", TYPE_ROOM, ROOM, "Enter")
     shown = wait_screen("Guard refused", 30)
-    assert "primary_not_dispatching" in shown and "GUARD REFUSED enable-dispatch" in shown
+    assert "primary_not_dispatching" in shown and "GUARD REFUSED 11. Enable dispatch on the standby core (.env)" in shown
     keys("Escape")
     assert state_of(root, "enable-dispatch") is None
 

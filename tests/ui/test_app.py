@@ -143,7 +143,7 @@ async def test_guard_refusal_shows_what_was_sensed_and_raises_the_banner(tmp_pat
         await pilot.press("r", "enter")
         await wait_until(pilot, lambda: isinstance(app.screen, GuardRefusedDialog))
         assert app.query_one("#banner").display
-        assert "GUARD REFUSED guarded" in str(app.query_one("#banner").render())
+        assert "GUARD REFUSED 4. Guarded step:" in str(app.query_one("#banner").render())
         assert state(app, "guarded") is StepState.PENDING
         await pilot.press("escape")
         assert state(app, "guarded") is StepState.PENDING
