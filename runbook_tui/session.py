@@ -15,7 +15,7 @@ from runbook_tui.checklist.loader import load_checklist
 from runbook_tui.checklist.model import Checklist
 from runbook_tui.checklist.variables import resolve_variables
 from runbook_tui.engine.context import site_context
-from runbook_tui.engine.journal import read_journal
+from runbook_tui.engine.journal import ended, read_journal
 from runbook_tui.engine.run import RunConfig, RunEngine
 from runbook_tui.engine.sensing import Sensors
 from runbook_tui.probes.dns_probe import DnsProbe
@@ -52,8 +52,8 @@ def find_unfinished(settings: Settings, room: str, checklist: Checklist) -> Unfi
             continue
         if records[0]["checklist"].get("sha256") != checklist.sha256:
             continue  # another version of the checklist: never resumed with this one
-        if any(r["kind"] == "run_finished" for r in records):
-            return None  # the newest run ended; nothing to resume
+        if ended(records):
+            return None  # the newest run ended (or its room was purged); nothing to resume
         passed = {r["step"] for r in records if r["kind"] == "step_state" and r["state"] in ("done", "skipped", "overridden")}
         return UnfinishedRun(path, records[0]["ts"], records[-1]["ts"], len(passed), records[0].get("drill"),
                              records[0].get("operator"))

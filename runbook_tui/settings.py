@@ -34,6 +34,7 @@ from pathlib import Path
 
 from runbook_tui.engine.context import parse_resolver
 from runbook_tui.lab.cli import ROOM_PATTERN
+from runbook_tui.stacks import default_runs_dir
 
 TOOL_ROOT = Path(__file__).resolve().parents[1]
 
@@ -69,7 +70,7 @@ class Settings:
 
     @property
     def runs_dir(self) -> Path:
-        return self.journal_dir or self.stack_root / ".runbook" / "runs"
+        return self.journal_dir or default_runs_dir(self.stack_root)
 
 
 def lab_defaults() -> Settings:

@@ -64,6 +64,11 @@ def default_rooms_dir(stack_root: Path) -> Path:
     return stack_root / "infra" / "rooms"
 
 
+def default_runs_dir(stack_root: Path) -> Path:
+    """Where run journals go when the settings name no journal directory."""
+    return stack_root / ".runbook" / "runs"
+
+
 def room_stacks(rooms_dir: Path, room: str) -> dict[str, Stack]:
     return {role: Stack(room, role, rooms_dir / f"{room}-{role}") for role in ROLES}
 

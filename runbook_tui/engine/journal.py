@@ -89,3 +89,36 @@ class Journal:
             if self._fd >= 0:
                 os.close(self._fd)
                 self._fd = -1
+
+
+def ended(records: list[dict]) -> bool:
+    """A run has ended when it finished, or when it was abandoned (its room no longer exists)."""
+    return any(r.get("kind") in ("run_finished", "run_abandoned") for r in records)
+
+
+def abandon_unfinished(runs_dir: Path, room: str, reason: str) -> tuple[list[Path], list[Path]]:
+    """Close every unfinished run of a room that is gone, so that no one is offered to resume it.
+
+    Appends a `run_abandoned` record (the journal stays append-only). A journal still open in a
+    runbook-tui is left alone. Returns (abandoned, busy).
+    """
+    abandoned: list[Path] = []
+    busy: list[Path] = []
+    for path in sorted(Path(runs_dir).glob(f"{room}-*.jsonl")):
+        try:
+            records = read_journal(path).records
+        except OSError:
+            continue
+        if not records or records[0].get("kind") != "run_started" or records[0].get("room") != room or ended(records):
+            continue
+        try:
+            journal = Journal(path)
+        except JournalBusy:
+            busy.append(path)
+            continue
+        try:
+            journal.append("run_abandoned", reason=reason)
+        finally:
+            journal.close()
+        abandoned.append(path)
+    return abandoned, busy

@@ -55,6 +55,9 @@ def render_report(journal_path: Path) -> str:
             out.append(f"- Not done: {', '.join(finished['open'])}")
         if finished.get("optional_not_done"):
             out.append(f"- Optional, not done: {', '.join(finished['optional_not_done'])}")
+    elif abandoned := next((r for r in records if r["kind"] == "run_abandoned"), None):
+        out.append(f"- Outcome: **abandoned** at {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(abandoned['ts']))}: "
+                   f"{abandoned.get('reason', '')}")
     else:
         out.append("- Outcome: **not finished** (the run did not reach its end; resume it from this journal)")
     if contents.torn:
@@ -235,6 +238,8 @@ def _timeline_line(r: dict) -> str | None:
         return "run resumed from the journal"
     if kind == "run_finished":
         return f"run finished: {r['outcome']}"
+    if kind == "run_abandoned":
+        return f"run abandoned: {r.get('reason', '')}"
     if kind == "step_state":
         return f"{r['step']}: {r['state']}" + (f" ({r['reason']})" if r.get("reason") else "")
     if kind == "command_finished":

@@ -20,13 +20,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from runbook_tui.engine.journal import abandon_unfinished
 from runbook_tui.envfile import is_true
 from runbook_tui.lab import docker_cli
 from runbook_tui.lab.base_image import ensure_base_image
 from runbook_tui.lab.dns_server import DnsSettings, LabDns
 from runbook_tui.lab.processes import ProcessTable
 from runbook_tui.lab.readiness import read_retained, resolve_a, wait_for
-from runbook_tui.stacks import ROLES, Stack, broker_hostname, default_rooms_dir, room_stacks
+from runbook_tui.stacks import ROLES, Stack, broker_hostname, default_rooms_dir, default_runs_dir, room_stacks
 
 DEFAULT_DEVICE = "sim1"
 # Compose output worth showing as progress: build steps and container/network/volume changes.
@@ -278,6 +279,14 @@ class Lab:
                 for stack in self.stacks(room).values():
                     shutil.rmtree(stack.directory, ignore_errors=True)
                 self.report(f"removed the room directories of {room}")
+                # A run of a room that no longer exists is not offered for resuming later, when a
+                # room of the same name is built again; its journal and report stay.
+                abandoned, busy = abandon_unfinished(default_runs_dir(self.stack_root), room,
+                                                     f"the lab room {room} was purged (lab down --purge)")
+                for path in abandoned:
+                    self.report(f"closed the unfinished run {path.name}: its room is gone")
+                for path in busy:
+                    self.report(f"left {path.name} as is: a runbook-tui still has it open")
             self._unregister(room)
         if not self.lab_rooms():
             if self.dns.stop():

@@ -289,3 +289,41 @@ def test_a_drill_report_compares_the_trainee_with_their_own_runs_and_the_best(tm
     copy = tmp_path / "kept" / "a3.jsonl.bak"
     copy.write_bytes((tmp_path / "a3.jsonl").read_bytes())
     assert "This run is not finished" not in render_report(copy) and "| ana | 3m20s | 3m30s | 0 | this run, best |" in render_report(copy)
+
+
+def test_the_runs_of_a_purged_room_are_closed_not_offered_for_resuming(tmp_path: Path):
+    from runbook_tui.engine.journal import abandon_unfinished, ended
+
+    checklist = load_checklist(CHECKLIST)
+    values = resolve_variables(checklist, {"room": "room9"}, tmp_path).values
+    runs = tmp_path / "runs"
+
+    def engine(name: str) -> RunEngine:
+        sensors = Sensors(site_context(values, tmp_path, (("127.0.0.1", 15353),)))
+        return RunEngine.start(checklist, values, sensors, runs / name, RunConfig(tmp_path))
+
+    crashed = engine("room9-drill-steps-1.jsonl")
+    asyncio.run(crashed.run_step("step-01", confirmed=True))
+    crashed.journal.close()  # the console dropped: no run_finished
+    finished = engine("room9-drill-steps-2.jsonl")
+    finished.finish()
+    finished.journal.close()
+    still_open = engine("room9-drill-steps-3.jsonl")  # a runbook-tui still holds this one
+    before = {p.name: p.read_bytes() for p in runs.iterdir()}
+
+    abandoned, busy = abandon_unfinished(runs, "room9", "the lab room room9 was purged")
+    assert [p.name for p in abandoned] == ["room9-drill-steps-1.jsonl"]
+    assert [p.name for p in busy] == ["room9-drill-steps-3.jsonl"]
+    for name in ("room9-drill-steps-2.jsonl", "room9-drill-steps-3.jsonl"):
+        assert (runs / name).read_bytes() == before[name]  # untouched
+    # Append-only: the crashed run's records are all still there, one record more at the end.
+    after = (runs / "room9-drill-steps-1.jsonl").read_bytes()
+    assert after.startswith(before["room9-drill-steps-1.jsonl"])
+    records = read_journal(runs / "room9-drill-steps-1.jsonl").records
+    assert records[-1]["kind"] == "run_abandoned" and ended(records)
+    report = render_report(runs / "room9-drill-steps-1.jsonl")
+    assert "- Outcome: **abandoned** at " in report and "the lab room room9 was purged" in report
+    assert "run abandoned: the lab room room9 was purged" in report
+    # A second purge finds nothing more to close.
+    assert abandon_unfinished(runs, "room9", "again")[0] == []
+    still_open.journal.close()

@@ -4,10 +4,20 @@ from __future__ import annotations
 
 import subprocess
 
+from runbook_tui.engine.journal import Journal, read_journal
+
 
 def test_lab_down_leaves_nothing_behind(lab):
+    # A run of room1 whose console dropped: once the room is purged it must not be offered for resuming.
+    crashed = lab.root / ".runbook" / "runs" / "room1-promotion-20000101T000000.jsonl"
+    journal = Journal(crashed)
+    journal.append("run_started", checklist={"id": "promotion", "name": "p", "revision": "r", "sha256": "0"}, room="room1")
+    journal.close()
+
     r = lab.sh("runbook-tui lab down --purge", timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
+    assert f"closed the unfinished run {crashed.name}: its room is gone" in r.stdout
+    assert read_journal(crashed).records[-1]["kind"] == "run_abandoned"
     assert "nothing left running" in r.stdout
     for kind in ("ps -a", "network ls", "volume ls"):
         out = subprocess.run(f"docker {kind} --filter label=com.docker.compose.project --format '{{{{.Names}}}}'",
