@@ -7,6 +7,8 @@ an operator's own one.
 
 from __future__ import annotations
 
+import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,6 +60,34 @@ class Stack:
 
     def topics(self) -> Topics:
         return Topics.from_env(self.env())
+
+
+# Keys allowed to differ between the two .env files of a room (runbook section 5); every other
+# key must match, or the standby has drifted from the primary.
+PER_STACK_KEYS = frozenset({"STACK_ROLE", "MQTT_BIND_ADDR", "MQTT_PORT", "MQTT_LOCAL_PORT",
+                            "CORE_DISPATCH_ENABLED", "CORE_CRITICAL_ARMED"})
+SECRET_KEY = re.compile(r"(PASSWORD|SECRET|TOKEN|PASSPHRASE)", re.I)
+
+
+def shared_settings(env: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    """The keys both stacks must agree on, for comparison. A secret's value is replaced by its
+    sha256, so a difference shows without the value ever leaving this function."""
+    return tuple(sorted((k, "sha256:" + hashlib.sha256(v.encode()).hexdigest() if SECRET_KEY.search(k) else v)
+                        for k, v in env.items() if k not in PER_STACK_KEYS))
+
+
+def drift(primary: tuple[tuple[str, str], ...], standby: tuple[tuple[str, str], ...]) -> list[str]:
+    """What differs between the stacks' shared settings, said without secret values."""
+    p, s = dict(primary), dict(standby)
+    out = []
+    for key in sorted(set(p) | set(s)):
+        if p.get(key) == s.get(key):
+            continue
+        if SECRET_KEY.search(key):
+            out.append(f"{key} differs (values not shown)")
+        else:
+            out.append(f"{key} primary {p.get(key, '(unset)') or '(empty)'} / standby {s.get(key, '(unset)') or '(empty)'}")
+    return out
 
 
 def default_rooms_dir(stack_root: Path) -> Path:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from pathlib import Path
 
 from runbook_tui.envfile import read_env
+from runbook_tui.stacks import SECRET_KEY
 
-SECRET_KEY = re.compile(r"(PASSWORD|SECRET|TOKEN|PASSPHRASE)", re.I)
 MASK = "••••••"
 
 

@@ -18,14 +18,12 @@ from runbook_tui.checklist.conditions import CONDITIONS
 from runbook_tui.envfile import is_true, read_env
 from runbook_tui.lab.readiness import look_retained, read_retained, read_retained_all, resolve_a
 from runbook_tui.mqtt_contract import BrokerEndpoint, Topics
+from runbook_tui.stacks import PER_STACK_KEYS
 
 SERVICES = ("mosquitto", "sentient-core", "db")
 # A container in these states runs no code. "restarting" and "paused" are not among them: a
 # flapping core comes back by itself, which is exactly the dual-control risk.
 STOPPED_STATES = frozenset({"exited", "dead", "created"})
-# Keys allowed to differ between the two .env files of a room (runbook section 5).
-PER_STACK_KEYS = frozenset({"STACK_ROLE", "MQTT_BIND_ADDR", "MQTT_PORT", "MQTT_LOCAL_PORT",
-                            "CORE_DISPATCH_ENABLED", "CORE_CRITICAL_ARMED"})
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runbook_tui.envfile import is_true, read_env
+from runbook_tui.stacks import shared_settings
 
 FLAGS = ("CORE_DISPATCH_ENABLED", "CORE_CRITICAL_ARMED")
 # Events that change what the panel shows; not exec_* (the db healthcheck runs every second).
@@ -55,6 +56,7 @@ class StackSnapshot:
     not_recreated: tuple[str, ...]  # flags changed in .env but not in the running core
     at: float
     sequence: int
+    shared: tuple[tuple[str, str], ...] = ()  # the .env keys both stacks must agree on (secrets as sha256)
 
     def service(self, name: str) -> ServiceState | None:
         return next((s for s in self.services if s.service == name), None)
@@ -100,12 +102,11 @@ class DockerProbe:
             thread.join(timeout=5)
 
     # ---- snapshots ---------------------------------------------------------------------
-    def _env_flags(self, target: DockerTarget) -> dict[str, bool]:
+    def _env(self, target: DockerTarget) -> dict[str, str]:
         try:
-            env = read_env(target.env_file)
+            return read_env(target.env_file)
         except OSError:
             return {}
-        return {k: is_true(env.get(k)) for k in FLAGS if k in env}
 
     def _listing(self, client, target: DockerTarget) -> tuple[ServiceState, ...]:
         containers = client.containers.list(all=True, filters={"label": f"com.docker.compose.project={target.project}"})
@@ -128,16 +129,19 @@ class DockerProbe:
             previous = self.latest.get(target.role)
             if services is None:
                 services = previous.services if previous else ()
-            env_flags = self._env_flags(target)
+            env = self._env(target)
+            env_flags = {k: is_true(env.get(k)) for k in FLAGS if k in env}
             core = next((s for s in services if s.service == "sentient-core" and s.state == "running"), None)
             running = dict(core.flags) if core else {}
             not_recreated = tuple(f"{k}: .env {str(v).lower()}, running core {str(running[k]).lower()}"
                                   for k, v in env_flags.items() if k in running and running[k] != v)
             self._sequence += 1
             snapshot = StackSnapshot(target.role, target.project, connected, error, services,
-                                     tuple(sorted(env_flags.items())), not_recreated, time.time(), self._sequence)
-            if previous is not None and (previous.connected, previous.error, previous.services, previous.env_flags) == (
-                    snapshot.connected, snapshot.error, snapshot.services, snapshot.env_flags):
+                                     tuple(sorted(env_flags.items())), not_recreated, time.time(), self._sequence,
+                                     shared_settings(env))
+            if previous is not None and (previous.connected, previous.error, previous.services, previous.env_flags,
+                                         previous.shared) == (
+                    snapshot.connected, snapshot.error, snapshot.services, snapshot.env_flags, snapshot.shared):
                 return  # nothing new for the subscribers
             self.latest[target.role] = snapshot
             # Delivered under the lock, so subscribers see snapshots in sequence order.

@@ -14,6 +14,7 @@ from runbook_tui.probes.dns_probe import DnsSnapshot
 from runbook_tui.probes.docker_probe import StackSnapshot
 from runbook_tui.probes.mqtt_probe import MqttBatch, MqttSnapshot
 from runbook_tui.probes.payloads import render_payload, render_topic
+from runbook_tui.stacks import drift
 
 TRAFFIC_LINES = 2000
 STATE_STYLE = {"running": "green", "exited": "red", "restarting": "bold red", "absent": "dim"}
@@ -127,6 +128,11 @@ class LiveView(Vertical):
                                       s.started_at[11:19] if s.started_at else ""))
             for line in snap.not_recreated:
                 notes.append(Text(f"{snap.project}: changed in .env, not yet recreated: {line}", style="bold yellow"))
+        primary, standby = self.stacks.get("primary"), self.stacks.get("standby")
+        if primary is not None and standby is not None and primary.shared and standby.shared:
+            differing = drift(primary.shared, standby.shared)
+            if differing:
+                notes.append(Text("standby drifted from the primary (.env, runbook 5): " + "; ".join(differing), style="bold yellow"))
         self.query_one("#containers-note", Static).update(Text("\n").join(notes) if notes else
                                                           Text(time.strftime("updated %H:%M:%S"), style="dim"))
 

@@ -89,8 +89,14 @@ def test_a_stale_standby_password_file_shows_as_refused_in_the_mqtt_tab(room7):
         assert line_with(shown, "primary 127.0.0.", "connected") and line_with(shown, "primary core: online, dispatch on"), shown
 
 
-def test_a_drifted_standby_shows_in_the_mqtt_tab(room7):
+def test_a_drifted_standby_shows_in_the_containers_and_mqtt_tabs(room7):
     with drill_on_screen(room7, "standby-drift"):
+        shown = wait_screen("standby drifted from the primary", 30)  # Containers: the .env files compared
+        # The note wraps inside the live panel: read that panel's columns only, as one line.
+        left = next(line.index("╭─ Live") for line in shown.splitlines() if "╭─ Live" in line)
+        flat = " ".join(" ".join(line[left:] for line in shown.splitlines()).replace("│", " ").split())
+        assert "CORE_ACK_TIMEOUT_S primary 3 / standby 1" in flat and "CORE_VERSION primary 8.0.0 / standby 7.9.0" in flat, shown
+        assert "PASSWORD" not in flat  # the passwords agree, and would never be shown anyway
         live_tab("MQTT")
         shown = wait_screen("CORES DIFFER", 30)
         assert "7.9.0 (standby)" in shown and line_with(shown, "standby core: online", "version 7.9.0"), shown

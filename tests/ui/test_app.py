@@ -479,3 +479,27 @@ async def test_messages_name_steps_as_the_checklist_numbers_them_not_by_id(tmp_p
         await pilot.press("d")  # not an open-loop step: the warning names it
         await wait_until(pilot, lambda: any("5. Sleep a while turns done by running it" in str(n.message)
                                             for n in app._notifications))
+
+
+@pytest.mark.asyncio
+async def test_the_containers_tab_says_when_the_standby_drifted_from_the_primary(tmp_path):
+    from runbook_tui.probes.docker_probe import StackSnapshot
+    from runbook_tui.stacks import shared_settings
+    from runbook_tui.ui.live_view import LiveView
+
+    def snapshot(role: str, env: dict[str, str]) -> StackSnapshot:
+        return StackSnapshot(role, f"room9-{role}", True, None, (), (), (), time.time(), 1, shared_settings(env))
+
+    app = RunbookApp(session(tmp_path), live=False, resume=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: app.engine is not None)
+        live = app.query_one(LiveView)
+        live.update_containers(snapshot("primary", {"CORE_VERSION": "8.0.0", "MQTT_PASSWORD": "pw-one-two"}))
+        live.update_containers(snapshot("standby", {"CORE_VERSION": "8.0.0", "MQTT_PASSWORD": "pw-one-two"}))
+        await pilot.pause()
+        assert "drifted" not in str(app.query_one("#containers-note").render())
+        live.update_containers(snapshot("standby", {"CORE_VERSION": "7.9.0", "MQTT_PASSWORD": "pw-three"}))
+        await pilot.pause()
+        note = str(app.query_one("#containers-note").render())
+        assert "standby drifted from the primary" in note and "CORE_VERSION primary 8.0.0 / standby 7.9.0" in note
+        assert "MQTT_PASSWORD differs (values not shown)" in note and "pw-" not in note
