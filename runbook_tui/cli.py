@@ -15,7 +15,8 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(
         prog="runbook-tui", description=__doc__,
-        epilog="Without a command it opens the TUI: runbook-tui [--room ROOM] [--checklist FILE] [--settings FILE]")
+        epilog="Without a command it opens the TUI: runbook-tui [--room ROOM] [--checklist FILE] [--settings FILE] "
+               "[--resume | --new-run] [--operator NAME] [--drill SCENARIO]")
     parser.add_argument("--room", type=room_arg, help="room id (default: the settings' room, else room1)")
     parser.add_argument("--checklist", type=Path, help="checklist file (default: checklists/promotion.yaml)")
     parser.add_argument("--settings", type=Path, default=os.environ.get("RUNBOOK_TUI_SETTINGS") or None,
@@ -23,8 +24,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--operator", help="the name the journal records for this run's decisions (default: $USER)")
     parser.add_argument("--drill", metavar="SCENARIO", help="this run is a training drill of SCENARIO (its fault injected "
                         "separately, e.g. by 'runbook-tui drill' without a terminal); the journal and report say so")
-    parser.add_argument("--new-run", action="store_true", help="start a new run even if an unfinished one exists")
-    parser.add_argument("--resume", action="store_true", help="resume the unfinished run without asking")
+    which_run = parser.add_mutually_exclusive_group()  # both at once would leave the choice to the code's order
+    which_run.add_argument("--new-run", action="store_true", help="start a new run even if an unfinished one exists")
+    which_run.add_argument("--resume", action="store_true", help="resume the unfinished run without asking")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_checklist_commands(sub)
     add_drill_command(sub)

@@ -30,7 +30,7 @@ def room_arg(value: str) -> str:
 
 
 def add_lab_commands(sub: argparse._SubParsersAction) -> None:
-    lab = sub.add_parser("lab", help="the training lab: up, down, status, dns point",
+    lab = sub.add_parser("lab", help="the training lab: up, reset, down, status, fault, dns point",
                          description="The training lab on this machine's Docker engine.")
     lab.add_argument("--stack-root", type=Path, default=None, help="checkout holding infra/ and scripts/ (default: this one)")
     lab.add_argument("--dns-port", type=int, default=int(os.environ.get("RUNBOOK_LAB_DNS_PORT", "5353")),

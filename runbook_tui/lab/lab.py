@@ -1,4 +1,4 @@
-"""The training lab: `runbook-tui lab up|down|status|dns point`.
+"""The training lab: `runbook-tui lab up|reset|down|status|fault|dns point`.
 
 `up` builds what is missing and brings a room to the state the runbook starts from: both
 stacks running (primary dispatching, standby not), mqtt.<room> answered with the primary's

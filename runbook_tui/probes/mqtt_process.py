@@ -114,6 +114,7 @@ class MqttProbeProcess:
                                           for role, e in brokers.items()), (), (), (), None, 0, time.time())
         self._child: _Child | None = None
         self._carried: dict[str, int] = {}  # messages counted by children that have died, per broker
+        self._carried_topics: dict[tuple[str, str], int] = {}  # the same, per (broker, topic)
         self._reader: threading.Thread | None = None
 
     @property
@@ -262,12 +263,17 @@ class MqttProbeProcess:
         if not any(self._carried.values()):
             return batch
         brokers = tuple(dataclasses.replace(b, received=b.received + self._carried.get(b.role, 0)) for b in batch.snapshot.brokers)
-        return MqttBatch(batch.messages, batch.dropped, dataclasses.replace(batch.snapshot, brokers=brokers))
+        counts = {(broker, topic): [count, rate] for broker, topic, count, rate in batch.snapshot.topic_counts}
+        for key, carried in self._carried_topics.items():
+            counts.setdefault(key, [0, 0.0])[0] += carried  # a topic quiet since the restart keeps its count
+        topics = tuple((broker, topic, count, rate) for (broker, topic), (count, rate) in sorted(counts.items()))
+        return MqttBatch(batch.messages, batch.dropped, dataclasses.replace(batch.snapshot, brokers=brokers, topic_counts=topics))
 
     def _dead(self, why: str) -> MqttBatch:
         with self._lock:
             old = self._latest
             self._carried = {b.role: b.received for b in old.brokers}
+            self._carried_topics = {(broker, topic): count for broker, topic, count, _rate in old.topic_counts}
             brokers = tuple(dataclasses.replace(b, connected=False, error=why) for b in old.brokers)
             # What the cores said is no longer known, but an alarm raised stays up, marked as
             # last known: a crashed probe must not look like dual control has ended.

@@ -247,7 +247,7 @@ class RunbookApp(App):
 
     @on(Tree.NodeSelected, "#checklist")
     def selected_by_enter(self, _event: Tree.NodeSelected) -> None:
-        pass  # Enter is bound to run; a mouse click just selects
+        pass  # a mouse click just selects; Enter on a step runs it (ChecklistView.action_enter)
 
     def show_selected(self) -> None:
         step_id = self.selected

@@ -45,7 +45,17 @@ class ChecklistView(Tree[str]):
     BINDINGS = [  # the help screen and the README promise vi keys beside the arrows
         Binding("j", "cursor_down", "Down", show=False),
         Binding("k", "cursor_up", "Up", show=False),
+        # Enter on a step runs it (the app's confirmation first), as the footer and help say; the
+        # tree's own Enter would only select it. On a section heading it folds or unfolds.
+        Binding("enter", "enter", "Run", show=False),
     ]
+
+    def action_enter(self) -> None:
+        node = self.cursor_node
+        if node is not None and node.data is not None:
+            self.app.action_run()
+        else:
+            self.action_select_cursor()
 
     def __init__(self, **kwargs) -> None:
         super().__init__("checklist", **kwargs)

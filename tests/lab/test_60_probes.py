@@ -338,7 +338,8 @@ def test_the_tuis_probe_process_shows_a_flow_survives_its_childs_death_and_stops
         assert [s for s, _r, _t in flow.seen] == ["dispatch", "command", "ack", "complete", "result"]
         first = probe.pid
         counted = {b.role: b.received for b in probe.snapshot().brokers}
-        assert counted["primary"] > 0
+        per_topic = {(broker, topic): count for broker, topic, count, _ in probe.snapshot().topic_counts}
+        assert counted["primary"] > 0 and per_topic[("primary", "core/dispatch")] == 1
         os.kill(first, signal.SIGKILL)  # the child dies without a word
         dead = batches.wait(lambda b: all(not s.connected and "probe process exited (code -9" in (s.error or "")
                                           for s in b.snapshot.brokers), 5)
@@ -346,6 +347,9 @@ def test_the_tuis_probe_process_shows_a_flow_survives_its_childs_death_and_stops
         assert batches.wait(lambda b: all(s.connected for s in b.snapshot.brokers), 15)
         assert probe.pid != first and probe.restarts == 1
         assert all(b.received >= counted[b.role] for b in probe.snapshot().brokers)  # totals go on, not from 0
+        after = {(broker, topic): count for broker, topic, count, _ in probe.snapshot().topic_counts}
+        assert all(after.get(key, 0) >= count for key, count in per_topic.items()), (per_topic, after)
+        assert after[("primary", "core/dispatch")] == 1  # no dispatch since: carried, not counted twice
         second = probe.pid
         os.kill(second, signal.SIGSTOP)  # alive but silent: stuck, killed and replaced
         assert batches.wait(lambda b: all("did not answer" in (s.error or "") for s in b.snapshot.brokers), 10)

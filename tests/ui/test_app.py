@@ -503,3 +503,23 @@ async def test_the_containers_tab_says_when_the_standby_drifted_from_the_primary
         note = str(app.query_one("#containers-note").render())
         assert "standby drifted from the primary" in note and "CORE_VERSION primary 8.0.0 / standby 7.9.0" in note
         assert "MQTT_PASSWORD differs (values not shown)" in note and "pw-" not in note
+
+
+@pytest.mark.asyncio
+async def test_enter_on_a_step_in_the_checklist_runs_it_and_on_a_section_folds_it(tmp_path):
+    from textual.widgets import Tree
+
+    app = RunbookApp(session(tmp_path), live=False, resume=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: app.selected == "hello")
+        tree = app.query_one("#checklist", Tree)
+        assert tree.has_focus
+        await pilot.press("enter")
+        assert isinstance(app.screen, ConfirmRun)  # the confirmation first, as with r
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: state(app, "hello") is StepState.DONE)
+        tree.move_cursor(tree.root.children[0])  # the section heading
+        await pilot.pause()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert not tree.root.children[0].is_expanded and not isinstance(app.screen, ConfirmRun)
