@@ -61,7 +61,9 @@ class MainArea(Horizontal):
 
 
 class StepCommands(Provider):
-    """The command palette: every action on the selected step, and jumping to any step."""
+    """The command palette: every action on the selected step, jumping to any step, then
+    Textual's own commands. One provider, so the runbook's entries always come first (with
+    several, the order is whichever answers first)."""
 
     def _entries(self) -> list[tuple[str, object]]:
         app = self.app
@@ -74,6 +76,8 @@ class StepCommands(Provider):
         if app.engine is not None:
             for step in app.engine.applicable_steps():
                 actions.append((f"Go to step: {app.engine.preview(step.id).title}", partial(app.goto_step, step.id)))
+        # Theme, keys, screenshot, maximize, quit (app.action_quit asks first while a command runs).
+        actions += [(command.title, command.callback) for command in app.get_system_commands(self.screen) if command.discover]
         return actions
 
     async def discover(self) -> Hits:
@@ -92,7 +96,7 @@ class StepCommands(Provider):
 class RunbookApp(App):
     CSS_PATH = Path(__file__).parent / "app.tcss"  # absolute: subclasses may live anywhere
     TITLE = "runbook-tui"
-    COMMANDS = App.COMMANDS | {StepCommands}
+    COMMANDS = {StepCommands}
     BINDINGS = [
         Binding("r,enter", "run", "Run", tooltip="Run the selected step (you confirm first)", id="run"),
         Binding("d", "mark_done", "Done", tooltip="Mark an open-loop step done", id="mark_done"),
@@ -456,6 +460,7 @@ class RunbookApp(App):
 
     def action_cancel_step(self) -> None:
         if self.engine is None or not self.engine.running_step:
+            self.notify("Nothing is running.")  # reached from the palette; the x key is off while idle
             return
         title = self.engine.preview(self.engine.running_step).title
         self.engine.cancel()
