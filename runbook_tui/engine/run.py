@@ -306,6 +306,15 @@ class RunEngine:
         choice = self.checklist.choices[choice_id]
         if option not in choice.options:
             raise EngineRefusal(f"{option!r} is not an option of {choice_id} ({', '.join(choice.options)})")
+        if option != self.choices.get(choice_id):
+            # Steps already decided under the current option (a DNS repoint, a smoke test) would
+            # silently turn "not used" and the run's outcome would no longer say what happened.
+            decided = [substitute(s.title, self.values) for s in self.checklist.steps()
+                       if any(c == choice_id for c, _ in s.when) and self.statuses[s.id].state is not StepState.PENDING]
+            if decided:
+                raise EngineRefusal(f"{choice_id} stays {self.choices.get(choice_id)}: steps were already decided under it "
+                                    f"({'; '.join(decided[:3])}{'; ...' if len(decided) > 3 else ''}). "
+                                    "To take another path, start a new run.")
         self.choices[choice_id] = option
         self.journal.append("choice", choice=choice_id, option=option, label=choice.options[option].label)
         for step in self.checklist.steps():

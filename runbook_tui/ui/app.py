@@ -229,7 +229,13 @@ class RunbookApp(App):
     def tick(self) -> None:
         elapsed = max(0, int(self.clock() - self.started_at))
         outcome = self.engine.outcome()[0] if self.engine else ""
-        running = f" · running {self.engine.running_step}" if self.engine and self.engine.running_step else ""
+        if self.engine and outcome != "incomplete" and self.engine.optional_open():
+            # "complete" alone would read as finished while optional steps still wait for a decision
+            outcome += f" · {len(self.engine.optional_open())} optional open"
+        running = ""
+        if self.engine and self.engine.running_step:
+            number = self.query_one(ChecklistView).numbers.get(self.engine.running_step)
+            running = f" · running step {number}" if number else f" · running {self.engine.running_step}"
         # What matters under stress first: time, state, what runs; the checklist's name last.
         self.sub_title = (f"{elapsed // 3600:02d}:{elapsed % 3600 // 60:02d}:{elapsed % 60:02d} · {outcome}{running} · "
                           f"{self.session.checklist.name} {self.session.checklist.revision}")
@@ -357,7 +363,11 @@ class RunbookApp(App):
     def _chosen(self, choice_id: str, option: str | None) -> None:
         if option is None:
             return
-        self.engine.choose(choice_id, option)
+        try:
+            self.engine.choose(choice_id, option)
+        except EngineRefusal as exc:
+            self.notify(str(exc), severity="error", timeout=15)
+            return
         if self.selected is not None:
             self.select_next(self.selected)
         warning = self.engine.checklist.choices[choice_id].options[option].warning

@@ -33,6 +33,8 @@ def step_label(step: Step, status: StepStatus, applies: bool, values: dict[str, 
     label.append(title)
     if step.risk is not Risk.NORMAL:
         label.append(f" [{step.risk.value}]", style="bold red")
+    if step.optional:
+        label.append(" (optional)", style="dim")
     if status.state not in (StepState.PENDING, StepState.DONE):
         label.append(f"  {status.state.value}", style=style or "dim")
     return label

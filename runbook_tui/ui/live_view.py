@@ -7,6 +7,7 @@ from collections import deque
 
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Input, Log, Static, TabbedContent, TabPane
 
@@ -66,6 +67,17 @@ def _core_line(role: str, status: dict | None) -> Text:
     return line
 
 
+class FilterInput(Input):
+    """The MQTT topic filter's box. Esc leaves it as the hint says, keeping the filter as it was
+    (an Input does not take Esc by itself, so it would otherwise keep the keys: q typed into it)."""
+
+    BINDINGS = [Binding("escape", "leave", "Leave the filter", show=False)]
+
+    def action_leave(self) -> None:
+        self.display = False
+        self.screen.query_one("#traffic", Log).focus()
+
+
 class LiveView(Vertical):
     BORDER_TITLE = "Live"
 
@@ -89,7 +101,7 @@ class LiveView(Vertical):
                 yield DataTable(id="dns", cursor_type="row")
             with TabPane("MQTT", id="tab-mqtt"):
                 yield Static(id="mqtt-note")
-                yield Input(placeholder="filter topics (substring); Enter applies, Esc leaves", id="mqtt-filter")
+                yield FilterInput(placeholder="filter topics (substring); Enter applies, Esc leaves", id="mqtt-filter")
                 yield Log(id="traffic", max_lines=TRAFFIC_LINES, auto_scroll=True)
             with TabPane("Flows", id="tab-flows"):
                 yield DataTable(id="flows", cursor_type="row")

@@ -185,6 +185,14 @@ async def test_mqtt_pause_and_filter(tmp_path):
         await pilot.pause(0.2)
         assert "sim1/ack" in log.lines[-1] and not any("core/status" in line for line in log.lines[3:])
         assert Topics().status == "core/status"
+        # Esc leaves the filter box as its hint says; the filter stays, and keys reach the app again.
+        await pilot.press("slash", *"zzz")
+        box = app.query_one("#mqtt-filter")
+        assert box.display and box.has_focus
+        await pilot.press("escape")
+        assert not box.display and not box.has_focus and app.query_one("#live").filter == "ack"
+        await pilot.press("p")  # an app key, not text in the box
+        assert app.query_one("#live").paused and "p" not in box.value
 
 
 @pytest.mark.asyncio
@@ -526,3 +534,25 @@ async def test_enter_on_a_step_in_the_checklist_runs_it_and_on_a_section_folds_i
         await pilot.press("enter")
         await pilot.pause()
         assert not tree.root.children[0].is_expanded and not isinstance(app.screen, ConfirmRun)
+
+
+@pytest.mark.asyncio
+async def test_the_decision_cannot_change_once_steps_were_decided_under_it(tmp_path):
+    from runbook_tui.engine.run import EngineRefusal
+    from runbook_tui.ui.dialogs import ChooseOption
+
+    app = RunbookApp(session(tmp_path), live=False, resume=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: app.engine is not None)
+        app.engine.choose("reach", "B")  # nothing decided under it yet: free to change
+        app.engine.choose("reach", "A")
+        app.engine.mark_done("only-a", confirmed=True)
+        with pytest.raises(EngineRefusal, match="reach stays A: steps were already decided under it"):
+            app.engine.choose("reach", "B")
+        await select(pilot, app, "decide")
+        await pilot.press("r")
+        assert isinstance(app.screen, ChooseOption)
+        app.screen.query_one("#options").highlighted = 1  # Option B
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: any("start a new run" in str(n.message) for n in app._notifications))
+        assert app.engine.choices["reach"] == "A" and state(app, "only-a") is StepState.DONE
