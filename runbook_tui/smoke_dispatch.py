@@ -121,11 +121,13 @@ def dispatch_and_wait(
             if on_event:
                 on_event(event)
 
+        # Latencies count from the moment the dispatch leaves: the device command can arrive
+        # before the broker's PUBACK does (a clock started after it showed "-5.9 ms").
+        started = time.monotonic()
         try:
             client.publish(topics.dispatch, request.payload(), qos=1).wait_for_publish(5.0)
         except (RuntimeError, ValueError) as exc:  # the connection dropped or the publish was refused
             return unreachable(f"dispatch not delivered ({exc})")
-        started = time.monotonic()
         note(FlowEvent("dispatch", topics.dispatch, 0.0, {"id": request.id}))
         deadline = started + timeout_s
         while (left := deadline - time.monotonic()) > 0:

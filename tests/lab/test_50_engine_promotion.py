@@ -109,6 +109,8 @@ def test_promotion_checklist_end_to_end_through_the_engine(room3, monkeypatch, t
     records = read_journal(journal_path).records
     outcome = next(r for r in records if r["kind"] == "dispatch_outcome")
     assert outcome["verdict"] == "complete" and outcome["ack_ms"] > 0 and outcome["complete_ms"] >= outcome["ack_ms"]
+    times = [e["at_ms"] for e in outcome["events"]]
+    assert times == sorted(times) and times[0] == 0.0 and all(t > 0 for t in times[1:]), outcome["events"]
     assert [r["step"] for r in records if r["kind"] == "guards" and not all(x["holds"] for x in r["results"])] == ["enable-dispatch"]
     journal_text = journal_path.read_text()
     for secret in (env["MQTT_PASSWORD"], env["POSTGRES_PASSWORD"]):
