@@ -135,6 +135,7 @@ class RunbookApp(App):
         self.banner_reasons: dict[str, str] = {}
         self.pane = "checklist"
         self.finished = False
+        self._last_run: str | None = None  # the step the operator last ran (its result is shown when it ends)
 
     # ---- layout ------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -195,8 +196,11 @@ class RunbookApp(App):
             self.start_probes()
             self.reconcile_soon(0.2)
 
+    def _is_narrow(self) -> bool:
+        return self.size.width < NARROW_WIDTH or self.size.height < NARROW_HEIGHT
+
     def apply_layout(self) -> None:
-        narrow = self.size.width < NARROW_WIDTH or self.size.height < NARROW_HEIGHT
+        narrow = self._is_narrow()
         self.screen.set_class(narrow, "narrow")
         footer = self.query_one(Footer)
         if footer.show_command_palette == narrow:
@@ -227,6 +231,9 @@ class RunbookApp(App):
         tabs.active = ids[(ids.index(tabs.active) + delta) % len(ids)]
 
     def tick(self) -> None:
+        if len(self.screen_stack) == 1 and self.screen.has_class("narrow") != self._is_narrow():
+            # A resize while a dialog was on top never reached the panes: catch up now.
+            self.apply_layout()
         elapsed = max(0, int(self.clock() - self.started_at))
         outcome = self.engine.outcome()[0] if self.engine else ""
         if self.engine and outcome != "incomplete" and self.engine.optional_open():
@@ -309,6 +316,10 @@ class RunbookApp(App):
             self.refresh_bindings()  # "x Cancel" is in the footer only while something runs
             if event.status.state is StepState.FAILED:
                 self.notify(f"{self._step_name(event.step_id)} failed: {event.status.reason}", severity="error", timeout=10)
+            elif event.status.state is StepState.DONE and event.step_id == self._last_run:
+                # The cursor moves on to the next step; what this one proved stays in sight a while.
+                proof = "; ".join(event.status.evidence[-2:]) or event.status.reason
+                self.notify(f"{self._step_name(event.step_id)}: done" + (f"\n{proof}" if proof else ""), timeout=8)
 
     def finish_if_complete(self) -> None:
         if self.engine is None or self.finished:
@@ -393,6 +404,7 @@ class RunbookApp(App):
 
     @work(group="step", exit_on_error=False, description="run the selected step")
     async def run_step_worker(self, step_id: str, typed_room: str | None, override_reason: str | None) -> None:
+        self._last_run = step_id
         try:
             status = await self.engine.run_step(step_id, confirmed=True, typed_room=typed_room, override_reason=override_reason)
         except GuardRefused as refused:

@@ -62,7 +62,7 @@ class ConfirmRun(_Dialog):
             yield VerticalScroll(Static(action_text(p, guard_note="checked the moment you confirm")), classes="dialog-body")
             if p.needs_typed_room:
                 yield Label(Text(f"This step is {p.risk.value}. Type the room id ({self.room}) to confirm:", style="bold red"))
-                yield Input(placeholder=self.room, id="typed-room")
+                yield Input(placeholder="type the room id here", id="typed-room")
                 yield Label("", id="dialog-error")
             else:
                 yield Label("Enter confirms, Esc cancels.")
@@ -110,7 +110,7 @@ class AskReason(_Dialog):
             yield Input(id="reason")
             if self.needs_room:
                 yield Label(Text(f"Type the room id ({self.room}) to confirm the override:", style="bold red"))
-                yield Input(placeholder=self.room, id="typed-room")
+                yield Input(placeholder="type the room id here", id="typed-room")
             yield Label("", id="dialog-error")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Record", variant="warning", id="ok")

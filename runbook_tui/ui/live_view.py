@@ -33,6 +33,7 @@ def _flags(pairs: tuple[tuple[str, bool], ...]) -> str:
 
 
 RESULT_WIDTH = 34
+CRASH_LOOP_RESTARTS = 3  # restarts of a running container that count as a loop, not a blip
 
 
 def _result_style(result: str | None) -> str:
@@ -138,15 +139,21 @@ class LiveView(Vertical):
                 table.add_row(*_cells(role, s.service, Text(s.state, style=STATE_STYLE.get(s.state, "")),
                                       _flags(s.flags), str(s.restart_count), s.health or "",
                                       s.started_at[11:19] if s.started_at else ""))
+            for svc in snap.services:
+                if svc.state == "restarting" or (svc.restart_count >= CRASH_LOOP_RESTARTS and svc.state != "exited"):
+                    # A crash loop comes back by itself: the table's "restarting" alone is easy to miss.
+                    notes.append(Text(f"{role} {svc.service} is crash-looping ({svc.restart_count} restarts, now {svc.state}): "
+                                      "it comes back by itself", style="bold red"))
             for line in snap.not_recreated:
                 notes.append(Text(f"{snap.project}: changed in .env, not yet recreated: {line}", style="bold yellow"))
         primary, standby = self.stacks.get("primary"), self.stacks.get("standby")
         if primary is not None and standby is not None and primary.shared and standby.shared:
             differing = drift(primary.shared, standby.shared)
             if differing:
-                notes.append(Text("standby drifted from the primary (.env, runbook 5): " + "; ".join(differing), style="bold yellow"))
-        self.query_one("#containers-note", Static).update(Text("\n").join(notes) if notes else
-                                                          Text(time.strftime("updated %H:%M:%S"), style="dim"))
+                notes.append(Text("the stacks' .env files differ (runbook 5): " + "; ".join(differing), style="bold yellow"))
+        self.query_one("#containers-note", Static).update(
+            Text("\n").join(notes) if notes else
+            Text(time.strftime("last change %H:%M:%S (Docker's events, followed live)"), style="dim"))
 
     # ---- DNS ---------------------------------------------------------------------------
     def update_dns(self, snapshot: DnsSnapshot) -> None:

@@ -58,6 +58,7 @@ def test_a_flapping_primary_drill_in_the_tui(room7):
     with drill_on_screen(lab, "flapping-primary"):
         wait_screen("Done on sensed evidence", 30)
         # The live panel shows the core coming back again and again; the guard refuses the standby.
+        wait_screen("primary sentient-core is crash-looping", 60)
         goto("Enable dispatch on the standby core")
         in_dialog("r", TYPE_ROOM, ROOM, "Enter")
         shown = wait_screen("Guard refused", 30)
@@ -91,7 +92,7 @@ def test_a_stale_standby_password_file_shows_as_refused_in_the_mqtt_tab(room7):
 
 def test_a_drifted_standby_shows_in_the_containers_and_mqtt_tabs(room7):
     with drill_on_screen(room7, "standby-drift"):
-        shown = wait_screen("standby drifted from the primary", 30)  # Containers: the .env files compared
+        shown = wait_screen("files differ (runbook 5)", 30)  # Containers: the .env files compared
         # The note wraps inside the live panel: read that panel's columns only, as one line.
         left = next(line.index("╭─ Live") for line in shown.splitlines() if "╭─ Live" in line)
         flat = " ".join(" ".join(line[left:] for line in shown.splitlines()).replace("│", " ").split())

@@ -508,11 +508,11 @@ async def test_the_containers_tab_says_when_the_standby_drifted_from_the_primary
         live.update_containers(snapshot("primary", {"CORE_VERSION": "8.0.0", "MQTT_PASSWORD": "pw-one-two"}))
         live.update_containers(snapshot("standby", {"CORE_VERSION": "8.0.0", "MQTT_PASSWORD": "pw-one-two"}))
         await pilot.pause()
-        assert "drifted" not in str(app.query_one("#containers-note").render())
+        assert "differ" not in str(app.query_one("#containers-note").render())
         live.update_containers(snapshot("standby", {"CORE_VERSION": "7.9.0", "MQTT_PASSWORD": "pw-three"}))
         await pilot.pause()
         note = str(app.query_one("#containers-note").render())
-        assert "standby drifted from the primary" in note and "CORE_VERSION primary 8.0.0 / standby 7.9.0" in note
+        assert "the stacks' .env files differ (runbook 5)" in note and "CORE_VERSION primary 8.0.0 / standby 7.9.0" in note
         assert "MQTT_PASSWORD differs (values not shown)" in note and "pw-" not in note
 
 
