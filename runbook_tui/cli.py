@@ -71,4 +71,6 @@ def open_tui(args: argparse.Namespace) -> int:
 
     resume = True if args.resume else (False if args.new_run else None)
     RunbookApp(session, resume=resume).run()
+    if session.farewell():
+        print(session.farewell())
     return 0

@@ -64,5 +64,8 @@ def _drill(args: argparse.Namespace) -> int:
     from runbook_tui.session import Session
     from runbook_tui.ui.app import RunbookApp
 
-    RunbookApp(Session(settings, args.room, settings.checklist, drill=args.scenario, operator=args.trainee), resume=False).run()
+    session = Session(settings, args.room, settings.checklist, drill=args.scenario, operator=args.trainee)
+    RunbookApp(session, resume=False).run()
+    if session.farewell():
+        print(session.farewell())
     return 0

@@ -79,6 +79,17 @@ class Session:
         self.resume_notes: list[str] = []
         self.mqtt_in_process = False  # the benchmark's baseline; the app runs the probe in a child
 
+    def farewell(self) -> str:
+        """What the terminal shows after the app closes: where the run's record is."""
+        if self.engine is None:
+            return ""
+        path = self.engine.journal.path
+        lines = [f"Journal: {path}", f"Report:  runbook-tui report {path}   (or e in the app)"]
+        unfinished = self.unfinished()
+        if unfinished is not None and unfinished.journal == path:
+            lines.append(f"Resume:  runbook-tui --room {self.room}   (this run is not finished; it is offered)")
+        return "\n".join(lines)
+
     def unfinished(self) -> UnfinishedRun | None:
         return find_unfinished(self.settings, self.room, self.checklist)
 

@@ -215,7 +215,7 @@ class RunbookApp(App):
         self.pane = pane
         self.query_one("#pane-tabs", Tabs).active = f"pane-{pane}"
         self.apply_layout()
-        target = {"checklist": "#checklist", "step": "#step-output", "live": "#live-tabs"}[pane]
+        target = {"checklist": "#checklist", "step": "#step-info", "live": "#live-tabs"}[pane]  # step: its text scrolls with the keys
         self.query_one(target).focus()
 
     @on(Tabs.TabActivated, "#pane-tabs")

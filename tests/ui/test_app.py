@@ -236,11 +236,16 @@ async def test_the_quit_question_follows_a_command_that_ends_while_it_is_open(tm
 
 @pytest.mark.asyncio
 async def test_an_unfinished_run_is_offered_for_resuming(tmp_path):
-    first = RunbookApp(session(tmp_path), live=False, resume=False)
+    first_session = session(tmp_path)
+    first = RunbookApp(first_session, live=False, resume=False)
     async with first.run_test(size=(120, 40)) as pilot:
         await select(pilot, first, "safe")
         await pilot.press("d", "enter")
         await wait_until(pilot, lambda: state(first, "safe") is StepState.DONE)
+    # What the terminal shows on the way out: where the record is, and that this run can be resumed.
+    farewell = first_session.farewell()
+    assert f"Journal: {first.engine.journal.path}" in farewell and "runbook-tui report " in farewell
+    assert "Resume:  runbook-tui --room room9" in farewell
     # The console dropped: no run_finished. Starting again offers the journal.
     again = RunbookApp(session(tmp_path), live=False)
     async with again.run_test(size=(120, 40)) as pilot:
@@ -310,12 +315,14 @@ async def test_help_and_narrow_layout(tmp_path):
         assert app.query_one("#live").display and not app.query_one("#checklist").display
         await pilot.press("2")
         assert app.query_one("#step").display and not app.query_one("#live").display
+        assert app.query_one("#step-info").has_focus  # the step's text: PageDown scrolls it
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
-        await pilot.press("escape")
+        # Resized while a dialog is on top: the panes catch up once it closes.
         await pilot.resize_terminal(120, 40)
         await pilot.pause()
-        assert not app.screen.has_class("narrow")
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: not app.screen.has_class("narrow"), timeout=3)
         assert app.query_one("#checklist").display and app.query_one("#live").display
 
 
