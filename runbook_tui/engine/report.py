@@ -24,6 +24,25 @@ def _duration(seconds: float | None) -> str:
     return f"{minutes}m{secs:02d}s" if minutes else f"{seconds:.1f}s"
 
 
+def _steps_in_order(started: dict, records: list[dict], states: dict[str, dict]) -> list[tuple[str, str, dict | None]]:
+    """(id, title, last state record or None) in the checklist's order, for the steps that apply
+    with the run's final choices. Journals written before run_started listed the steps: the
+    order the states were recorded in, without titles."""
+    steps = started.get("steps")
+    if not steps:
+        return [(step_id, "", r) for step_id, r in states.items()]
+    choices = dict(started.get("choices") or {})
+    for r in records:
+        if r["kind"] == "choice":
+            choices[r["choice"]] = r["option"]
+    rows = []
+    for step in steps:
+        applies = all(choices.get(c) in opts for c, opts in (step.get("when") or {}).items())
+        if applies or step["id"] in states:
+            rows.append((step["id"], step.get("title", ""), states.get(step["id"])))
+    return rows
+
+
 def render_report(journal_path: Path) -> str:
     contents = read_journal(journal_path)
     records = contents.records
@@ -64,10 +83,15 @@ def render_report(journal_path: Path) -> str:
         out.append(f"- {len(contents.torn)} incomplete record(s) from a crash were skipped")
 
     out += ["", "## Steps", "", "| step | state | time taken | reason / evidence |", "|---|---|---|---|"]
-    for step_id, r in states.items():
-        taken = (r["finished"] - r["started"]) if r.get("finished") and r.get("started") else None
+    for step_id, title, r in _steps_in_order(started, records, states):
+        name = f"{title} (`{step_id}`)" if title else step_id
+        if r is None:
+            out.append(f"| {name.replace('|', '/')} | not decided | - | |")
+            continue
+        # A confirmation or a sensed step has no span of its own: "-" rather than a made-up 0.0s.
+        taken = (r["finished"] - r["started"]) if r.get("finished") and r.get("started") and r["finished"] > r["started"] else None
         detail = "; ".join(x for x in [r.get("reason", "")] + list(r.get("evidence", [])) if x)
-        out.append(f"| {step_id} | {r['state']} | {_duration(taken)} | {detail.replace('|', '/')} |")
+        out.append(f"| {name.replace('|', '/')} | {r['state']} | {_duration(taken)} | {detail.replace('|', '/')} |")
 
     overrides = [r for r in records if r["kind"] == "override"]
     out += ["", "## Overrides", ""]

@@ -131,7 +131,11 @@ class RunEngine:
         record = journal.append("run_started", checklist={"id": checklist.id, "name": checklist.name, "revision": checklist.revision,
                                                           "sha256": checklist.sha256, "path": str(checklist.path)},
                                 room=engine.room, variables=engine._masked_values(), lab=config.lab, operator=config.operator,
-                                choices=engine.choices, drill=config.drill)
+                                choices=engine.choices, drill=config.drill,
+                                # The checklist's steps in order, so the report can follow it and name
+                                # the steps never decided, from the journal alone.
+                                steps=[{"id": s.id, "title": substitute(s.title, values), "optional": s.optional,
+                                        "when": {c: list(opts) for c, opts in s.when}} for s in checklist.steps()])
         engine.started_at = record["ts"]
         return engine
 
@@ -341,8 +345,8 @@ class RunEngine:
             evidence.append(str(sensed))
         now = time.time()
         self.journal.append("confirmation", step=step_id, operator=self.config.operator, note=note)
-        status = StepStatus(StepState.DONE, note or "confirmed by the operator",
-                            (f"confirmed by {self.config.operator}", *evidence), now, now)
+        who = f"confirmed by {self.config.operator}"
+        status = StepStatus(StepState.DONE, f"{note} ({who})" if note else who, tuple(evidence), now, now)
         self._set(step_id, status)
         return status
 

@@ -122,7 +122,11 @@ def test_skip_defer_override_need_reasons_and_set_the_outcome(tmp_path: Path):
     report = render_report(tmp_path / "run.jsonl")
     assert "**complete except deferred items**" in report and "- Deferred: later" in report
     assert "step-08: step overridden by" in report and "checked by hand" in report
-    assert "| later | deferred |" in report
+    assert "| Later (`later`) | deferred |" in report
+    # The steps table follows the checklist's order, not the order the steps were decided in.
+    rows = [line.split(" | ")[0].split("`")[1] for line in report.split("## Steps", 1)[1].split("## Overrides")[0].splitlines()
+            if line.startswith("| ") and "`" in line]
+    assert rows == [s.id for s in engine.checklist.steps() if s.applies(engine.choices)]
 
 
 def test_report_command_writes_markdown(tmp_path: Path):
@@ -324,6 +328,7 @@ def test_the_runs_of_a_purged_room_are_closed_not_offered_for_resuming(tmp_path:
     report = render_report(runs / "room9-drill-steps-1.jsonl")
     assert "- Outcome: **abandoned** at " in report and "the lab room room9 was purged" in report
     assert "run abandoned: the lab room room9 was purged" in report
+    assert "(`step-01`) | done |" in report and "(`step-02`) | not decided |" in report  # what was left open
     # A second purge finds nothing more to close.
     assert abandon_unfinished(runs, "room9", "again")[0] == []
     still_open.journal.close()
