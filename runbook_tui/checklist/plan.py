@@ -31,7 +31,10 @@ def step_action(step: Step, values: dict[str, str], lab: bool = False) -> list[s
     if step.type is StepType.WAIT:
         lines = [f"wait until: {CONDITIONS[step.condition or '']}"]
         if step.lab_command:
-            lines.append(f"$ {sh(step.lab_command)}    (lab only)" if not lab else f"$ {sh(step.lab_command)}")
+            # In the lab, running the step runs the stand-in; a trainee may also do it by hand from
+            # another terminal and let the wait see it. Either way the screen says it is the lab's.
+            lines.append(f"$ {sh(step.lab_command)}    (lab only)" if not lab else
+                         f"$ {sh(step.lab_command)}    (the lab's stand-in for the manual change)")
         return lines
     if step.type is StepType.DISPATCH_SMOKE:
         if step.paper_command:
