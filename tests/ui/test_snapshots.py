@@ -34,6 +34,9 @@ async def running(pilot) -> None:
                      and app.query_one("#step-output").line_count >= 1)
     if app.screen.has_class("narrow"):
         await pilot.press("2")
+        # The tab underline slides to "2 Step": let it arrive, or a frame mid-way is captured.
+        await pilot.wait_for_scheduled_animations()
+        await pilot.pause(0.3)
 
 
 async def guard_refused(pilot) -> None:
