@@ -137,18 +137,18 @@ def drill_figures(records: list[dict]) -> dict:
         "guard_refusals": sum(1 for r in records if r["kind"] == "guards" and not all(x["holds"] for x in r["results"])),
         "overrides": sum(1 for r in records if r["kind"] == "override"),
         "failed_steps": [r["step"] for r in records if r["kind"] == "step_state" and r["state"] == "failed"],
+        "wrong_room_ids": sum(1 for r in records if r["kind"] == "wrong_room_id"),
     }
 
 
 def _drill_summary(records: list[dict], started: dict, finished: dict | None) -> list[str]:
     f = drill_figures(records)
-    mistakes = f["guard_refusals"] + len(f["failed_steps"])
     return [
         f"- Scenario: {started['drill']}",
         f"- Time to verified dispatch: {_duration(f['to_verified_dispatch_s'])}",
         f"- Total time: {_duration(f['total_s'])}",
-        f"- Mistakes: {mistakes} (guard refusals {f['guard_refusals']}, failed steps: "
-        f"{', '.join(f['failed_steps']) or 'none'})",
+        f"- Mistakes: {_mistakes(f)} (guard refusals {f['guard_refusals']}, wrong room ids {f.get('wrong_room_ids', 0)}, "
+        f"failed steps: {', '.join(f['failed_steps']) or 'none'})",
         f"- Overrides: {f['overrides']}",
     ]
 
@@ -207,7 +207,7 @@ def _when(started: dict) -> str:
 
 
 def _mistakes(figures: dict) -> int:
-    return figures["guard_refusals"] + len(figures["failed_steps"])
+    return figures["guard_refusals"] + len(figures["failed_steps"]) + figures.get("wrong_room_ids", 0)
 
 
 def _against(now: float | None, then: float | None) -> str:
@@ -262,6 +262,8 @@ def _timeline_line(r: dict) -> str | None:
         return "run resumed from the journal"
     if kind == "run_finished":
         return f"run finished: {r['outcome']}"
+    if kind == "wrong_room_id":
+        return f"{r['step']}: a wrong room id was typed; nothing was run"
     if kind == "run_abandoned":
         return f"run abandoned: {r.get('reason', '')}"
     if kind == "step_state":

@@ -350,6 +350,10 @@ class RunEngine:
         self._set(step_id, status)
         return status
 
+    def wrong_room_id(self, step_id: str) -> None:
+        """A confirmation refused for a wrong room id. Nothing ran; what was typed is not kept."""
+        self.journal.append("wrong_room_id", step=step_id, operator=self.config.operator)
+
     def skip(self, step_id: str, reason: str) -> StepStatus:
         return self._set_with_reason(step_id, StepState.SKIPPED, reason)
 

@@ -37,7 +37,7 @@ from runbook_tui.ui.dialogs import (
     ResumeDialog,
 )
 from runbook_tui.ui.live_view import LiveView
-from runbook_tui.ui.messages import ContainersChanged, DnsAnswered, EngineEvent, MqttBatchArrived, Reconciled
+from runbook_tui.ui.messages import ContainersChanged, DnsAnswered, EngineEvent, MqttBatchArrived, Reconciled, WrongRoomId
 from runbook_tui.ui.step_view import StepView
 
 NARROW_WIDTH = 110  # below this (or 30 rows) the three panes fold into tabs
@@ -170,7 +170,10 @@ class RunbookApp(App):
 
     def _title(self) -> str:
         s = self.session
-        return f"runbook-tui · {s.room}{' · LAB' if s.settings.lab else ''}{f' · DRILL {s.drill}' if s.drill else ''}"
+        # A drill is always in the lab: its name says more than "LAB". At 80 columns the tool's
+        # own name gives way, so the elapsed time and the run's state stay in the header.
+        where = f" · DRILL {s.drill}" if s.drill else (" · LAB" if s.settings.lab else "")
+        return ("" if self.is_mounted and self._is_narrow() else "runbook-tui · ") + s.room + where
 
     def begin(self, resume_from: Path | None) -> None:
         try:
@@ -202,6 +205,7 @@ class RunbookApp(App):
     def apply_layout(self) -> None:
         narrow = self._is_narrow()
         self.screen.set_class(narrow, "narrow")
+        self.title = self._title()
         footer = self.query_one(Footer)
         if footer.show_command_palette == narrow:
             # At 80 columns the palette's label would cover "? Help" and "q Quit"; ctrl+p still
@@ -668,6 +672,11 @@ class RunbookApp(App):
         if event.state is WorkerState.ERROR:
             # One place for worker failures: a state on screen, never a crash.
             self.notify(f"{event.worker.description}: {event.worker.error}", severity="error", timeout=10)
+
+    @on(WrongRoomId)
+    def wrong_room_id(self, message: WrongRoomId) -> None:
+        if self.engine is not None:
+            self.engine.wrong_room_id(message.step_id)
 
     @on(Reconciled)
     def reconciled(self, message: Reconciled) -> None:

@@ -18,6 +18,7 @@ from textual.widgets.option_list import Option
 from runbook_tui.checklist.model import Choice
 from runbook_tui.engine.run import ActionPreview
 from runbook_tui.engine.sensing import Evidence
+from runbook_tui.ui.messages import WrongRoomId
 from runbook_tui.ui.step_view import action_text
 
 
@@ -84,6 +85,8 @@ class ConfirmRun(_Dialog):
             return
         typed = self.query_one("#typed-room", Input).value.strip()
         if typed != self.room:
+            if typed:
+                self.app.post_message(WrongRoomId(self.preview.step_id))
             self.refuse(f"{typed} is not the room id ({self.room}). Nothing was run." if typed else
                         f"Type the room id ({self.room}) first. Nothing was run.")
             return

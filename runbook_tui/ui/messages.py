@@ -41,3 +41,12 @@ class Reconciled(Message):
     def __init__(self, notes: list[str]) -> None:
         super().__init__()
         self.notes = notes
+
+
+class WrongRoomId(Message):
+    """A confirmation refused because the typed room id was wrong: nothing ran, but the journal
+    keeps it (a drill counts it as a mistake)."""
+
+    def __init__(self, step_id: str) -> None:
+        super().__init__()
+        self.step_id = step_id

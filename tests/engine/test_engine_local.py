@@ -245,11 +245,14 @@ def test_a_drill_report_times_the_run_and_compares_with_earlier_drills(tmp_path:
         engine = RunEngine.start(checklist, values, sensors, tmp_path / f"drill-{attempt}.jsonl",
                                  RunConfig(tmp_path, drill="controller-never-acks"))
         asyncio.run(engine.run_step("fails", confirmed=True))  # a mistake in each run
+        if attempt == 1:
+            engine.wrong_room_id("danger")  # and a wrong room id typed in the second
         engine.finish()
         engine.journal.close()
     report = render_report(tmp_path / "drill-1.jsonl")
     assert "- Scenario: controller-never-acks" in report and "- Drill scenario: controller-never-acks" in report
-    assert "- Mistakes: 1 (guard refusals 0, failed steps: fails)" in report
+    assert "- Mistakes: 2 (guard refusals 0, wrong room ids 1, failed steps: fails)" in report
+    assert "danger: a wrong room id was typed; nothing was run" in report
     history = report.split("## Drill history", 1)[1].split("## Timeline", 1)[0]
     assert history.count("| 20") == 2 and "this run" in history
     figures = drill_figures(read_journal(tmp_path / "drill-0.jsonl").records)

@@ -97,6 +97,9 @@ async def test_destructive_step_needs_the_room_typed(tmp_path):
         app.screen.query_one("#typed-room").value = ""
         await pilot.press(*"room9", "enter")
         await wait_until(pilot, lambda: state(app, "danger") is StepState.DONE)
+        # The wrong id is journaled (a drill counts it as a mistake); the empty attempt and the value are not.
+        wrong = [r for r in read_journal(app.engine.journal.path).records if r["kind"] == "wrong_room_id"]
+        assert [r["step"] for r in wrong] == ["danger"] and "room1" not in str(wrong)
 
 
 @pytest.mark.asyncio
