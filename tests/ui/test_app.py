@@ -51,6 +51,13 @@ async def select(pilot, app: RunbookApp, step: str) -> None:
     assert app.selected == step
 
 
+async def start_sleepy(pilot, app: RunbookApp) -> None:
+    """A step whose command runs long enough to act while it runs."""
+    await select(pilot, app, "sleepy")
+    await pilot.press("r", "enter")
+    await wait_until(pilot, lambda: state(app, "sleepy") is StepState.RUNNING)
+
+
 @pytest.mark.asyncio
 async def test_opens_on_the_checklist_with_the_first_pending_step(tmp_path):
     app = RunbookApp(session(tmp_path), live=False, resume=False)
@@ -202,9 +209,7 @@ async def test_mqtt_pause_and_filter(tmp_path):
 async def test_quit_while_a_command_runs_asks_first(tmp_path):
     app = RunbookApp(session(tmp_path), live=False, resume=False)
     async with app.run_test(size=(120, 40)) as pilot:
-        await select(pilot, app, "sleepy")
-        await pilot.press("r", "enter")
-        await wait_until(pilot, lambda: state(app, "sleepy") is StepState.RUNNING)
+        await start_sleepy(pilot, app)
         await pilot.press("q")
         assert isinstance(app.screen, QuitDialog)
         await pilot.press("enter")  # "Stay" has the focus
@@ -222,9 +227,7 @@ async def test_quit_while_a_command_runs_asks_first(tmp_path):
 async def test_the_quit_question_follows_a_command_that_ends_while_it_is_open(tmp_path):
     app = RunbookApp(session(tmp_path), live=False, resume=False)
     async with app.run_test(size=(120, 40)) as pilot:
-        await select(pilot, app, "sleepy")
-        await pilot.press("r", "enter")
-        await wait_until(pilot, lambda: state(app, "sleepy") is StepState.RUNNING)
+        await start_sleepy(pilot, app)
         await pilot.press("q")
         dialog = app.screen
         assert isinstance(dialog, QuitDialog)
