@@ -106,7 +106,9 @@ class RunbookApp(App):
         Binding("x", "cancel_step", "Cancel cmd", tooltip="Stop the running command", id="cancel_step"),
         Binding("question_mark", "help", "Help", tooltip="Keys and what they do", id="help"),
         Binding("q", "quit_app", "Quit", tooltip="Quit (asks if a command runs)", id="quit"),
-        Binding("p", "pause", "Pause MQTT", tooltip="Pause or resume the traffic log", id="pause"),
+        Binding("p", "pause", "Pause MQTT", tooltip="Pause the traffic log (messages are still counted)", id="pause"),
+        # The same key, shown instead of the one above while the log is paused (check_action).
+        Binding("p", "resume_traffic", "Resume MQTT", tooltip="Resume the traffic log", id="resume_traffic"),
         Binding("slash", "filter", "Filter", show=False, tooltip="Filter MQTT topics", id="filter"),
         Binding("e", "export", "Export", tooltip="Write the after-action report and printable checklist", id="export"),
         Binding("1", "pane('checklist')", "Checklist", show=False, id="pane_checklist"),
@@ -482,6 +484,10 @@ class RunbookApp(App):
         if action == "cancel_step":
             # Hidden while nothing runs: at 80 columns the footer has no room for a key that does nothing.
             return self.engine is not None and self.engine.running_step is not None
+        if action in ("pause", "resume_traffic"):
+            live = self.query(LiveView)
+            paused = bool(live) and live.first().paused
+            return paused if action == "resume_traffic" else not paused
         return True
 
     def action_cancel_step(self) -> None:
@@ -562,7 +568,11 @@ class RunbookApp(App):
 
     def action_pause(self) -> None:
         paused = self.query_one(LiveView).toggle_pause()
+        self.refresh_bindings()  # the footer's p now says what it does next
         self.notify("MQTT traffic paused (still counted)" if paused else "MQTT traffic resumed", timeout=3)
+
+    def action_resume_traffic(self) -> None:
+        self.action_pause()
 
     def action_filter(self) -> None:
         if self.screen.has_class("narrow"):

@@ -185,11 +185,15 @@ async def test_mqtt_pause_and_filter(tmp_path):
         log = app.query_one("#traffic")
         app.post_message(batch("core/status", "rooms/room9/devices/sim1/ack"))
         await wait_until(pilot, lambda: log.line_count >= 2)
+        await wait_until(pilot, lambda: "pause" in footer_keys(app) and "resume_traffic" not in footer_keys(app))
         await pilot.press("p")
         app.post_message(batch("core/dispatch"))
         await pilot.pause(0.2)
         assert log.line_count == 2 and app.query_one("#live").held == 1
-        await pilot.press("p")
+        await wait_until(pilot, lambda: "resume_traffic" in footer_keys(app) and "pause" not in footer_keys(app))
+        await pilot.press("p")  # the same key resumes
+        await wait_until(pilot, lambda: "pause" in footer_keys(app))
+        assert not app.query_one("#live").paused and log.line_count == 3  # the held message is shown
         await pilot.press("slash", *"ack", "enter")
         app.post_message(batch("core/status", "rooms/room9/devices/sim1/ack"))
         await pilot.pause(0.2)
