@@ -258,31 +258,41 @@ class ResumeDialog(ModalScreen):
 
 
 HELP = """\
-[b]runbook-tui[/b]: the v8 warm-standby runbook, step by step, proved against the live room.
-The tool never acts by itself: every change starts with your confirmation.
+[b]runbook-tui[/b]: the v8 warm-standby runbook, step by step, proved
+against the live room. The tool never acts by itself: every change
+starts with your confirmation.
 
 [b]Moving[/b]
-  ↑ ↓ / j k      select a step            1 2 3   checklist / step / live (narrow screens)
-  tab            next pane                [ ]     previous / next live tab
+  ↑ ↓  j k     select a step
+  1 2 3        checklist / step / live pane (narrow screens)
+  tab          next pane
+  [ ]          previous / next live tab
 
 [b]Acting on the selected step[/b]
-  r  Enter       run it: shows exactly what runs and what it affects, then asks
-                 (destructive and arming steps: type the room id)
-  d              mark an open-loop step done (your confirmation)
-  s              skip it (with a reason)       f   defer it (with a reason)
-  o              override it: counts as passed without evidence (room id + reason)
-  x              cancel the running command (TERM, then KILL; only while one runs)
+  r  Enter     run it: shows exactly what runs and what it affects,
+               then asks (destructive and arming steps: the room id)
+  d            mark an open-loop step done (your confirmation)
+  s            skip it (with a reason)
+  f            defer it (with a reason)
+  o            override it: counts as passed without evidence
+               (room id + reason)
+  x            cancel the running command (TERM, then KILL)
 
 [b]Live panel[/b]
-  p              pause / resume the MQTT traffic     /   filter topics
-[b]Run[/b]
-  e              export the after-action report and the printable checklist
-  F              trainer: inject a drill fault into the lab room (lab only)
-  ctrl+p         command palette       ?   this help       q   quit (asks if a command runs)
+  p            pause / resume the MQTT traffic (still counted)
+  /            filter topics (Enter applies, Esc leaves)
 
-Closed-loop steps (commands with 'done when', waits) turn done by themselves on sensed
-evidence, which the step pane shows. Skips, deferrals and overrides stay visible; the run
-ends 'complete' or 'complete except deferred items'. Everything goes to the journal.
+[b]Run[/b]
+  e            export the after-action report and printable checklist
+  F            trainer: inject a drill fault (lab only)
+  ctrl+p       command palette
+  ?            this help
+  q  ctrl+q    quit (asks first while a command runs)
+
+Closed-loop steps (commands with 'done when', waits) turn done by
+themselves on sensed evidence, which the step pane shows. Skips,
+deferrals and overrides stay visible; the run ends 'complete' or
+'complete except deferred items'. Everything goes to the journal.
 """
 
 
