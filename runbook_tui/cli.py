@@ -71,6 +71,7 @@ def open_tui(args: argparse.Namespace) -> int:
 
     resume = True if args.resume else (False if args.new_run else None)
     RunbookApp(session, resume=resume).run()
-    if session.farewell():
-        print(session.farewell())
+    farewell = session.farewell()  # where the journal is, and whether the run can be resumed
+    if farewell:
+        print(farewell)
     return 0

@@ -66,6 +66,7 @@ def _drill(args: argparse.Namespace) -> int:
 
     session = Session(settings, args.room, settings.checklist, drill=args.scenario, operator=args.trainee)
     RunbookApp(session, resume=False).run()
-    if session.farewell():
-        print(session.farewell())
+    farewell = session.farewell()  # where the journal is, and whether the run can be resumed
+    if farewell:
+        print(farewell)
     return 0

@@ -76,13 +76,16 @@ def shared_settings(env: dict[str, str]) -> tuple[tuple[str, str], ...]:
                         for k, v in env.items() if k not in PER_STACK_KEYS))
 
 
+def differing_keys(primary: dict[str, str], standby: dict[str, str]) -> list[str]:
+    """The keys, outside the per-stack ones, on which the two stacks' settings disagree."""
+    return sorted(k for k in set(primary) | set(standby) if k not in PER_STACK_KEYS and primary.get(k) != standby.get(k))
+
+
 def drift(primary: tuple[tuple[str, str], ...], standby: tuple[tuple[str, str], ...]) -> list[str]:
     """What differs between the stacks' shared settings, said without secret values."""
     p, s = dict(primary), dict(standby)
     out = []
-    for key in sorted(set(p) | set(s)):
-        if p.get(key) == s.get(key):
-            continue
+    for key in differing_keys(p, s):
         if SECRET_KEY.search(key):
             out.append(f"{key} differs (values not shown)")
         else:

@@ -147,7 +147,7 @@ def _drill_summary(records: list[dict], started: dict, finished: dict | None) ->
         f"- Scenario: {started['drill']}",
         f"- Time to verified dispatch: {_duration(f['to_verified_dispatch_s'])}",
         f"- Total time: {_duration(f['total_s'])}",
-        f"- Mistakes: {_mistakes(f)} (guard refusals {f['guard_refusals']}, wrong room ids {f.get('wrong_room_ids', 0)}, "
+        f"- Mistakes: {_mistakes(f)} (guard refusals {f['guard_refusals']}, wrong room ids {f['wrong_room_ids']}, "
         f"failed steps: {', '.join(f['failed_steps']) or 'none'})",
         f"- Overrides: {f['overrides']}",
     ]
@@ -207,7 +207,7 @@ def _when(started: dict) -> str:
 
 
 def _mistakes(figures: dict) -> int:
-    return figures["guard_refusals"] + len(figures["failed_steps"]) + figures.get("wrong_room_ids", 0)
+    return figures["guard_refusals"] + len(figures["failed_steps"]) + figures["wrong_room_ids"]
 
 
 def _against(now: float | None, then: float | None) -> str:

@@ -18,7 +18,7 @@ from runbook_tui.checklist.conditions import CONDITIONS
 from runbook_tui.envfile import is_true, read_env
 from runbook_tui.lab.readiness import look_retained, read_retained, read_retained_all, resolve_a
 from runbook_tui.mqtt_contract import BrokerEndpoint, Topics
-from runbook_tui.stacks import PER_STACK_KEYS
+from runbook_tui.stacks import differing_keys
 
 SERVICES = ("mosquitto", "sentient-core", "db")
 # A container in these states runs no code. "restarting" and "paused" are not among them: a
@@ -118,7 +118,7 @@ class Sensors:
 
     def _env_aligned(self) -> Evidence:
         p, s = self.ctx.env("primary"), self.ctx.env("standby")
-        differing = sorted(k for k in set(p) | set(s) if k not in PER_STACK_KEYS and p.get(k) != s.get(k))
+        differing = differing_keys(p, s)
         # Names only: values may be secrets.
         return Evidence("env_files_aligned", not differing,
                         f"differ: {', '.join(differing)}" if differing else "aligned except per-stack keys")

@@ -7,13 +7,12 @@ lab, repointing rewrites the hosts file and sends SIGHUP, and the new answer is 
 from __future__ import annotations
 
 import getpass
-import os
 import shutil
 import signal
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from runbook_tui.files import write_whole
 from runbook_tui.lab.processes import ProcessTable
 from runbook_tui.lab.readiness import resolve_a, wait_for
 from runbook_tui.stacks import DEFAULT_DOMAIN
@@ -52,13 +51,7 @@ class LabDns:
     def _write(self, records: dict[str, str]) -> None:
         self.hosts_file.parent.mkdir(parents=True, exist_ok=True)
         body = "".join(f"{addr} {name}\n" for name, addr in sorted(records.items()))
-        fd, tmp = tempfile.mkstemp(dir=self.hosts_file.parent, prefix=".hosts.")
-        with os.fdopen(fd, "w") as f:
-            f.write(body)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # dnsmasq rereads it after dropping privileges
-        os.replace(tmp, self.hosts_file)
+        write_whole(self.hosts_file, body, mode=0o644)  # dnsmasq rereads it after dropping privileges
         self.processes.signal(PROCESS_NAME, signal.SIGHUP)
 
     def point(self, name: str, address: str) -> None:

@@ -6,7 +6,6 @@ session on a scratch stack root and, for pure UI behaviour, no probes at all.
 
 from __future__ import annotations
 
-import os
 import time
 from functools import partial
 from pathlib import Path
@@ -25,6 +24,7 @@ from runbook_tui.checklist.plan import render_plan
 from runbook_tui.engine.journal import read_journal
 from runbook_tui.engine.report import render_report
 from runbook_tui.engine.run import EngineRefusal, GuardRefused, StepChanged, StepOutput, StepState
+from runbook_tui.files import write_whole
 from runbook_tui.session import Session
 from runbook_tui.ui.checklist_view import ChecklistView
 from runbook_tui.ui.dialogs import (
@@ -43,13 +43,6 @@ from runbook_tui.ui.step_view import StepView
 NARROW_WIDTH = 110  # below this (or 30 rows) the three panes fold into tabs
 NARROW_HEIGHT = 30
 RECONCILE_S = 5.0
-
-
-def _write_whole(path: Path, text: str) -> None:
-    """The file is either the old one or the whole new one: a report half-written is worse than none."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 class MainArea(Horizontal):
@@ -242,9 +235,10 @@ class RunbookApp(App):
             self.apply_layout()
         elapsed = max(0, int(self.clock() - self.started_at))
         outcome = self.engine.outcome()[0] if self.engine else ""
-        if self.engine and outcome != "incomplete" and self.engine.optional_open():
+        optional_open = self.engine.optional_open() if self.engine and outcome != "incomplete" else []
+        if optional_open:
             # "complete" alone would read as finished while optional steps still wait for a decision
-            outcome += f" · {len(self.engine.optional_open())} optional open"
+            outcome += f" · {len(optional_open)} optional open"
         running = ""
         if self.engine and self.engine.running_step:
             number = self.query_one(ChecklistView).numbers.get(self.engine.running_step)
@@ -512,9 +506,10 @@ class RunbookApp(App):
         report = journal.with_name(journal.stem + "-report.md")
         paper = journal.with_name(journal.stem + "-checklist.txt")
         try:
-            _write_whole(report, render_report(journal))
-            _write_whole(paper, render_plan(self.engine.checklist, {"room": self.session.room}, self.session.settings.stack_root,
-                                            self.engine.choices))
+            # Whole or not at all: a report half-written is worse than none.
+            write_whole(report, render_report(journal), mode=0o644)
+            write_whole(paper, render_plan(self.engine.checklist, {"room": self.session.room}, self.session.settings.stack_root,
+                                           self.engine.choices), mode=0o644)
         except (OSError, ValueError, KeyError, TypeError) as exc:
             self.notify(f"Export failed: {exc}", severity="error")
             return

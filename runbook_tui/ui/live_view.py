@@ -139,10 +139,9 @@ class LiveView(Vertical):
                 table.add_row(*_cells(role, s.service, Text(s.state, style=STATE_STYLE.get(s.state, "")),
                                       _flags(s.flags), str(s.restart_count), s.health or "",
                                       s.started_at[11:19] if s.started_at else ""))
-            for svc in snap.services:
-                if svc.state == "restarting" or (svc.restart_count >= CRASH_LOOP_RESTARTS and svc.state != "exited"):
+                if s.state == "restarting" or (s.restart_count >= CRASH_LOOP_RESTARTS and s.state != "exited"):
                     # A crash loop comes back by itself: the table's "restarting" alone is easy to miss.
-                    notes.append(Text(f"{role} {svc.service} is crash-looping ({svc.restart_count} restarts, now {svc.state}): "
+                    notes.append(Text(f"{role} {s.service} is crash-looping ({s.restart_count} restarts, now {s.state}): "
                                       "it comes back by itself", style="bold red"))
             for line in snap.not_recreated:
                 notes.append(Text(f"{snap.project}: changed in .env, not yet recreated: {line}", style="bold yellow"))
