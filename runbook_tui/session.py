@@ -54,6 +54,8 @@ def find_unfinished(settings: Settings, room: str, checklist: Checklist) -> Unfi
             continue  # another version of the checklist: never resumed with this one
         if ended(records):
             return None  # the newest run ended (or its room was purged); nothing to resume
+        if not any(r["kind"] == "step_state" for r in records):
+            return None  # opened and closed before any step changed: a new run is the same thing
         passed = {r["step"] for r in records if r["kind"] == "step_state" and r["state"] in ("done", "skipped", "overridden")}
         return UnfinishedRun(path, records[0]["ts"], records[-1]["ts"], len(passed), records[0].get("drill"),
                              records[0].get("operator"))

@@ -245,6 +245,15 @@ async def test_the_quit_question_follows_a_command_that_ends_while_it_is_open(tm
 
 
 @pytest.mark.asyncio
+async def test_a_run_opened_and_closed_before_any_step_changed_is_not_offered(tmp_path):
+    first_session = session(tmp_path)
+    first = RunbookApp(first_session, live=False, resume=False)
+    async with first.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: first.engine is not None)
+    assert first_session.unfinished() is None and "Resume:" not in first_session.farewell()
+
+
+@pytest.mark.asyncio
 async def test_an_unfinished_run_is_offered_for_resuming(tmp_path):
     first_session = session(tmp_path)
     first = RunbookApp(first_session, live=False, resume=False)
