@@ -1,14 +1,16 @@
 """Flood two brokers and compare the MQTT probe with mosquitto_sub on the same flood.
 
-    .venv/bin/python -m bench.probe_flood [--rate 20000] [--seconds 20]
+    .venv/bin/python -m bench.probe_flood [--rate 20000] [--seconds 20] [--max-queued 1000000]
 
 Starts two Mosquitto brokers on 127.0.0.1 (Debian's mosquitto, anonymous, ports 18831 and
-18832), the runbook-tui MQTT probe in a process of its own subscribed to both, and one
-mosquitto_sub per broker; then two publishers send `rate` messages per second in total
-(half to each broker) for `seconds`. It prints, for the probe and for mosquitto_sub, the
-messages accounted against the messages sent (they must be equal), CPU time and peak RSS,
-and the probe's figures as ratios of mosquitto_sub's. Exit status 1 if the probe accounted
-for fewer or more messages than were sent.
+18832; each holds up to --max-queued messages for a subscriber that falls behind), the
+runbook-tui MQTT probe in a process of its own subscribed to both, and one mosquitto_sub per
+broker; then two publishers send `rate` messages per second in total (half to each broker)
+for `seconds`. It prints, for the probe and for mosquitto_sub, the messages accounted against
+the messages sent (they must be equal), CPU time and peak RSS, and the probe's figures as
+ratios of mosquitto_sub's; then how long the probe took to catch up, what the brokers
+dropped, whether the probe ever reconnected, and how busy the whole machine was. Exit status
+1 if the probe accounted for fewer or more messages than were sent.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ elapsed = time.monotonic() - start
 time.sleep(0.5)
 c.disconnect()
 c.loop_stop()
-print(sent, round(elapsed, 2))
+print(sent, round(elapsed, 2), round(time.process_time(), 2))
 """
 
 WORKER = r"""
@@ -66,7 +68,9 @@ print("ready", flush=True)
 for line in sys.stdin:  # the parent asks for the count until the flood has drained
     counts = probe.counts()
     print(json.dumps({"flood": sum(n for role in counts.values() for t, n in role.items() if t.startswith("flood/")),
-                      "errors": probe.snapshot().callback_errors}), flush=True)
+                      "errors": probe.snapshot().callback_errors,
+                      "connects": [b.connects for b in probe.snapshot().brokers],
+                      "broker_dropped": sum(b.broker_dropped for b in probe.snapshot().brokers)}), flush=True)
     if line.strip() == "done":
         break
 probe.stop()
@@ -87,6 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="bench.probe_flood", description=__doc__.split("\n\n")[0])
     p.add_argument("--rate", type=int, default=20000, help="messages per second, both brokers together (default 20000)")
     p.add_argument("--seconds", type=float, default=20.0, help="length of the flood (default 20)")
+    p.add_argument("--max-queued", type=int, default=1_000_000,
+                   help="messages each broker holds for a subscriber that falls behind (default 1000000; "
+                        "mosquitto's own default is 1000, past which it drops QoS 0 messages and says so in $SYS)")
     args = p.parse_args(argv)
     for tool in ("mosquitto", "mosquitto_sub"):
         if shutil.which(tool) is None:
@@ -100,8 +107,9 @@ def main(argv: list[str] | None = None) -> int:
             for port in PORTS:
                 conf = Path(tmp) / f"{port}.conf"
                 conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-                                "max_queued_messages 1000000\nlog_dest none\n")
+                                f"max_queued_messages {args.max_queued}\nsys_interval 1\nlog_dest none\n")
                 procs.append(subprocess.Popen(["mosquitto", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            brokers = list(procs)
             time.sleep(0.5)
             worker = subprocess.Popen([sys.executable, "-c", WORKER, *map(str, PORTS)], stdin=subprocess.PIPE,
                                       stdout=subprocess.PIPE, text=True, env=env)
@@ -117,11 +125,14 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(1.0)
             base_probe = cpu_and_peak_rss(worker.pid)[0]
             base_subs = [cpu_and_peak_rss(s.pid)[0] for s in subs]
+            base_brokers = sum(cpu_and_peak_rss(b.pid)[0] for b in brokers)
+            flood_start = time.monotonic()
             print(f"flooding 2 brokers: {args.rate} messages/s in total for {args.seconds:g} s ...", flush=True)
             pubs = [subprocess.Popen([sys.executable, "-c", PUBLISHER, str(port), str(args.rate // 2), str(args.seconds)],
                                      stdout=subprocess.PIPE, text=True, env=env) for port in PORTS]
             results = [pub.communicate()[0].split() for pub in pubs]
             sent = sum(int(r[0]) for r in results)
+            publishers_cpu = sum(float(r[2]) for r in results)
             achieved = sent / max(float(r[1]) for r in results)
             flood_end = time.monotonic()
 
@@ -142,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
                 time.sleep(0.2)
             probe_cpu, probe_rss = cpu_and_peak_rss(worker.pid)
             sub_stats = [cpu_and_peak_rss(s.pid) for s in subs]
+            brokers_cpu = sum(cpu_and_peak_rss(b.pid)[0] for b in brokers) - base_brokers
+            wall = time.monotonic() - flood_start
             worker.stdin.write("done\n")
             worker.stdin.flush()
             probe_result = json.loads(worker.stdout.readline())
@@ -174,6 +187,14 @@ def main(argv: list[str] | None = None) -> int:
           f"probe callback errors: {probe_result['errors']}")
     if "probe" in caught_up:
         print(f"the probe caught up {caught_up['probe']:.1f} s after the flood ended (the brokers held the backlog)")
+    print(f"the brokers dropped {probe_result['broker_dropped']} messages for a subscriber that fell behind "
+          "(their $SYS count, as the probe saw it)")
+    print("probe connections per broker: " + ", ".join(map(str, probe_result["connects"]))
+          + " (1 each: never dropped; a reconnect loses what the broker held for it)")
+    total = probe_cpu + sub_cpu + brokers_cpu + publishers_cpu
+    cores = os.cpu_count() or 1
+    print(f"the whole machine, flood and drain ({wall:.1f} s): probe {probe_cpu:.1f} s, publishers {publishers_cpu:.1f} s, "
+          f"brokers {brokers_cpu:.1f} s, mosquitto_sub {sub_cpu:.1f} s of CPU = {total / wall:.2f} of {cores} cores busy")
     ok = probe_result["flood"] == sent
     print("accounted == sent: " + ("yes" if ok else f"NO (probe {probe_result['flood']}, sent {sent})"))
     return 0 if ok else 1

@@ -21,11 +21,17 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from runbook_tui.mqtt_contract import BrokerEndpoint, Topics
 from runbook_tui.probes.flows import DualControl, Flow, FlowTracker
+from runbook_tui.probes.paho_client import ProbeClient
 from runbook_tui.probes.payloads import parse_json_object
 
 BUFFERED_PAYLOAD = 8192
 MAX_TOPICS = 5000  # per broker; beyond it new topics are counted under OTHER_TOPICS
 OTHER_TOPICS = "(other topics)"
+# Mosquitto's count of messages it threw away because a subscriber's queue was full (QoS 0 to
+# a subscriber that fell behind, this probe included). "#" does not match $SYS topics, so the
+# probe subscribes to it on its own, and it is bookkeeping, not room traffic: never counted.
+# Other brokers do not publish it; then nothing is shown.
+BROKER_DROPPED_TOPIC = "$SYS/broker/publish/messages/dropped"
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,7 @@ class BrokerState:
     received: int
     connects: int
     since: float | None
+    broker_dropped: int = 0  # messages the broker dropped for slow subscribers since the probe first connected
 
 
 @dataclass(frozen=True)
@@ -78,6 +85,9 @@ class _Link:
     connects: int = 0
     since: float | None = None
     topics: dict[str, int] = field(default_factory=dict)
+    broker_dropped: int = 0
+    dropped_before: int = 0  # broker_dropped at this connection's start (a restarted broker counts from 0)
+    dropped_base: int | None = None  # the broker's counter when this connection first heard it
     rate_base: dict[str, tuple[int, float]] = field(default_factory=dict)
     rates: dict[str, float] = field(default_factory=dict)
 
@@ -85,7 +95,7 @@ class _Link:
 class MqttProbe:
     def __init__(self, brokers: dict[str, BrokerEndpoint], *, topics: tuple[str, ...] = ("#",),
                  contract: Topics = Topics(), room: str = "+", buffer: int = 2000, flush_s: float = 0.1,
-                 on_batch: Callable[[MqttBatch], None] | None = None) -> None:
+                 on_batch: Callable[[MqttBatch], None] | None = None, keepalive: int = 5) -> None:
         self.links = {role: _Link(role, endpoint) for role, endpoint in brokers.items()}
         self.subscriptions = topics
         self.tracker = FlowTracker(contract, room)
@@ -93,6 +103,7 @@ class MqttProbe:
         self.pending = 0  # messages appended since the last batch
         self.flush_s = flush_s
         self.on_batch = on_batch
+        self.keepalive = keepalive  # seconds; a broker that goes silent is noticed within three
         self.lock = threading.Lock()
         self.callback_errors = 0
         self.stopping = threading.Event()
@@ -104,7 +115,7 @@ class MqttProbe:
             link.client = self._client(link)
             # connect_async + loop_start: the first connection is retried like any other,
             # so a broker that is down at start is a state, not an exception.
-            link.client.connect_async(link.endpoint.host, link.endpoint.port, keepalive=5)
+            link.client.connect_async(link.endpoint.host, link.endpoint.port, keepalive=self.keepalive)
             link.client.loop_start()
         self._flusher = threading.Thread(target=self._flush_loop, name="mqtt-probe-flush", daemon=True)
         self._flusher.start()
@@ -119,7 +130,7 @@ class MqttProbe:
             self._flusher.join(timeout=5)
 
     def _client(self, link: _Link) -> mqtt.Client:
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"runbook-probe-{link.role}-{id(self):x}")
+        client = ProbeClient(CallbackAPIVersion.VERSION2, client_id=f"runbook-probe-{link.role}-{id(self):x}")
         if link.endpoint.username:
             client.username_pw_set(link.endpoint.username, link.endpoint.password)
         client.reconnect_delay_set(min_delay=0.2, max_delay=3)
@@ -148,7 +159,8 @@ class MqttProbe:
                 return
             link.error = None
             link.connects += 1
-        client.subscribe([(t, 0) for t in self.subscriptions])
+            link.dropped_before, link.dropped_base = link.broker_dropped, None
+        client.subscribe([(t, 0) for t in self.subscriptions] + [(BROKER_DROPPED_TOPIC, 0)])
 
     def _on_subscribe(self, link: _Link) -> None:
         # "Connected" means receiving: only once the broker has acknowledged the subscriptions.
@@ -170,6 +182,9 @@ class MqttProbe:
     def _on_message(self, link: _Link, msg: mqtt.MQTTMessage) -> None:
         now = time.time()
         topic = msg.topic
+        if topic == BROKER_DROPPED_TOPIC:
+            self._broker_dropped(link, msg.payload)
+            return
         with self.lock:
             link.received += 1
             key = topic if topic in link.topics or len(link.topics) < MAX_TOPICS else OTHER_TOPICS
@@ -185,14 +200,21 @@ class MqttProbe:
             with self.lock:
                 self.tracker.observe(link.role, topic, body, time.monotonic())
 
+    def _broker_dropped(self, link: _Link, payload: bytes) -> None:
+        value = int(payload)  # anything else raises, and is counted as a callback error
+        with self.lock:
+            if link.dropped_base is None:
+                link.dropped_base = value  # drops from before we listened are not this session's
+            link.broker_dropped = link.dropped_before + max(0, value - link.dropped_base)
+
     # ---- snapshots and batches ---------------------------------------------------------
     def snapshot(self) -> MqttSnapshot:
         with self.lock:
             return self._snapshot_locked()
 
     def _snapshot_locked(self) -> MqttSnapshot:
-        brokers = tuple(BrokerState(lk.role, str(lk.endpoint), lk.connected, lk.error, lk.received, lk.connects, lk.since)
-                        for lk in self.links.values())
+        brokers = tuple(BrokerState(lk.role, str(lk.endpoint), lk.connected, lk.error, lk.received, lk.connects, lk.since,
+                                    lk.broker_dropped) for lk in self.links.values())
         counts = tuple(sorted(((lk.role, t, n, lk.rates.get(t, 0.0)) for lk in self.links.values() for t, n in lk.topics.items()),
                               key=lambda x: -x[2])[:200])
         return MqttSnapshot(brokers, counts, tuple(sorted(self.tracker.core_status.items())),

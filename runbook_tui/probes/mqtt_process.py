@@ -115,6 +115,7 @@ class MqttProbeProcess:
         self._child: _Child | None = None
         self._carried: dict[str, int] = {}  # messages counted by children that have died, per broker
         self._carried_topics: dict[tuple[str, str], int] = {}  # the same, per (broker, topic)
+        self._carried_dropped: dict[str, int] = {}  # the brokers' drops those children had heard of
         self._reader: threading.Thread | None = None
 
     @property
@@ -260,9 +261,11 @@ class MqttProbeProcess:
     def _carry_counts(self, batch: MqttBatch) -> MqttBatch:
         # A new child counts from 0; the panel's totals go on from what the dead one had counted
         # (what arrived while no child listened is not in them).
-        if not any(self._carried.values()):
+        if not any(self._carried.values()) and not any(self._carried_dropped.values()):
             return batch
-        brokers = tuple(dataclasses.replace(b, received=b.received + self._carried.get(b.role, 0)) for b in batch.snapshot.brokers)
+        brokers = tuple(dataclasses.replace(b, received=b.received + self._carried.get(b.role, 0),
+                                            broker_dropped=b.broker_dropped + self._carried_dropped.get(b.role, 0))
+                        for b in batch.snapshot.brokers)
         counts = {(broker, topic): [count, rate] for broker, topic, count, rate in batch.snapshot.topic_counts}
         for key, carried in self._carried_topics.items():
             counts.setdefault(key, [0, 0.0])[0] += carried  # a topic quiet since the restart keeps its count
@@ -273,6 +276,7 @@ class MqttProbeProcess:
         with self._lock:
             old = self._latest
             self._carried = {b.role: b.received for b in old.brokers}
+            self._carried_dropped = {b.role: b.broker_dropped for b in old.brokers}
             self._carried_topics = {(broker, topic): count for broker, topic, count, _rate in old.topic_counts}
             brokers = tuple(dataclasses.replace(b, connected=False, error=why) for b in old.brokers)
             # What the cores said is no longer known, but an alarm raised stays up, marked as

@@ -200,6 +200,9 @@ class LiveView(Vertical):
                 line = Text(f"{b.role} {b.endpoint}: ", style="bold")
                 line.append("connected" if b.connected else (b.error or "down"), style="green" if b.connected else "bold red")
                 line.append(f", {b.received} message{'' if b.received == 1 else 's'}")
+                if b.broker_dropped:
+                    line.append(f"; the broker DROPPED {b.broker_dropped} for a subscriber that fell behind "
+                                "(if it was this probe, counts and flows here miss them)", style="bold yellow")
                 lines += [line, _core_line(b.role, cores.get(b.role))]
             versions = {role: str(c.get("version")) for role, c in cores.items() if c.get("version")}
             if len(set(versions.values())) > 1:

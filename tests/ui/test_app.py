@@ -173,6 +173,20 @@ async def test_dual_control_alarm_shows_the_banner(tmp_path):
 
 
 @pytest.mark.asyncio
+async def test_messages_the_broker_dropped_are_said_beside_its_count(tmp_path):
+    app = RunbookApp(session(tmp_path), live=False, resume=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: app.engine is not None)
+        note = app.query_one("#mqtt-note")
+        for dropped in (0, 35209):
+            snap = MqttSnapshot((BrokerState("primary", "127.0.0.2:1883", True, None, 64793, 1, None, dropped),),
+                                (), (), (), None, 0, 0.0)
+            app.post_message(MqttBatchArrived(MqttBatch((), 0, snap)))
+            await wait_until(pilot, lambda: "64793 messages" in str(note.render()) and (not dropped or "DROPPED" in str(note.render())))
+            assert ("the broker DROPPED 35209 for a subscriber that fell behind" in str(note.render())) == bool(dropped)
+
+
+@pytest.mark.asyncio
 async def test_mqtt_pause_and_filter(tmp_path):
     app = RunbookApp(session(tmp_path), live=False, resume=False)
     async with app.run_test(size=(120, 40)) as pilot:

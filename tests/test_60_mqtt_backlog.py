@@ -1,0 +1,143 @@
+"""The MQTT probe against a real Mosquitto (the host's, started here) that it cannot keep up
+with for a while, and against one that goes silent: a busy link is not a dead link, and a
+dead link is still noticed (runbook_tui/probes/paho_client.py)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+
+from runbook_tui.mqtt_contract import BrokerEndpoint
+from runbook_tui.probes.mqtt_probe import MqttProbe
+
+KEEPALIVE = 1
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def start_broker(tmp_path):
+    """start_broker(settings) -> (process, port): the host's mosquitto on a free port."""
+    procs: list[subprocess.Popen] = []
+
+    def start(settings: str) -> tuple[subprocess.Popen, int]:
+        port = _free_port()
+        conf = tmp_path / f"mosquitto-{port}.conf"
+        conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest none\n{settings}")
+        proc = subprocess.Popen(["mosquitto", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        procs.append(proc)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                return proc, port
+            except OSError:
+                assert time.monotonic() < deadline and proc.poll() is None, "mosquitto did not start"
+                time.sleep(0.05)
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGCONT)  # in case a test left it stopped
+            proc.terminate()
+            proc.wait(5)
+
+
+@pytest.fixture
+def broker(start_broker):
+    """A broker that holds a backlog for a slow subscriber (as the flood bench's do)."""
+    return start_broker("max_queued_messages 1000000\n")
+
+
+def _flood(port: int, messages: int) -> float:
+    """Publish with mosquitto_pub (C), far faster than paho parses; returns when it finished."""
+    subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(port), "-t", "flood/backlog", "-l"],
+                   input=(b"x" * 64 + b"\n") * messages, check=True, timeout=120)
+    return time.monotonic()
+
+
+def _wait(predicate, timeout: float, step: float = 0.05) -> float | None:
+    """The time at which predicate() first held, or None if it did not within timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return time.monotonic()
+        time.sleep(step)
+    return None
+
+
+def _state(probe: MqttProbe):
+    return probe.snapshot().brokers[0]
+
+
+def test_a_probe_far_behind_a_flood_stays_connected_and_counts_every_message(broker):
+    _proc, port = broker
+    probe = MqttProbe({"primary": BrokerEndpoint("127.0.0.1", port)}, keepalive=KEEPALIVE)
+    probe.start()
+    try:
+        assert _wait(lambda: _state(probe).connected, 10), _state(probe)
+        sent = 200_000
+        # The broker holds the backlog, and the probe's PINGRESP waits behind it, keepalives late.
+        published = _flood(port, sent)
+        caught_up = _wait(lambda: probe.counts()["primary"].get("flood/backlog", 0) >= sent, 120)
+        state = _state(probe)
+        assert probe.counts()["primary"].get("flood/backlog", 0) == sent, state
+        assert state.connects == 1 and state.connected and state.broker_dropped == 0, state
+        # The test proves something only if the probe really fell behind by several keepalives.
+        assert caught_up is not None and caught_up - published > 3 * KEEPALIVE, caught_up and caught_up - published
+    finally:
+        probe.stop()
+
+
+def test_a_broker_that_goes_silent_is_still_shown_disconnected_and_reconnected(broker):
+    proc, port = broker
+    probe = MqttProbe({"primary": BrokerEndpoint("127.0.0.1", port)}, keepalive=KEEPALIVE)
+    probe.start()
+    try:
+        assert _wait(lambda: _state(probe).connected, 10), _state(probe)
+        os.kill(proc.pid, signal.SIGSTOP)  # the TCP connection stays up; nothing answers
+        stopped = time.monotonic()
+        lost = _wait(lambda: not _state(probe).connected, 10 * KEEPALIVE)
+        assert lost is not None, _state(probe)
+        assert lost - stopped <= 3 * KEEPALIVE + 1, lost - stopped  # three keepalives, and scheduling slack
+        os.kill(proc.pid, signal.SIGCONT)
+        assert _wait(lambda: _state(probe).connected, 15), _state(probe)
+        assert _state(probe).connects >= 2
+    finally:
+        os.kill(proc.pid, signal.SIGCONT)
+        probe.stop()
+
+
+def test_messages_a_broker_drops_for_a_probe_that_fell_behind_are_shown_not_hidden(start_broker):
+    # Mosquitto's default queue for a subscriber: 1,000 messages. Past that it drops QoS 0
+    # messages for it, and says so in $SYS (every second here; every 10 s by default).
+    _proc, port = start_broker("sys_interval 1\n")
+    probe = MqttProbe({"primary": BrokerEndpoint("127.0.0.1", port)}, keepalive=KEEPALIVE)
+    probe.start()
+    try:
+        assert _wait(lambda: _state(probe).connected, 10), _state(probe)
+        sent = 100_000
+        began = time.monotonic()
+        _flood(port, sent)
+
+        def accounted() -> int:
+            return probe.counts()["primary"].get("flood/backlog", 0) + _state(probe).broker_dropped
+        # Every message is either counted or shown as dropped by the broker, once $SYS has said.
+        # The broker's count also holds the $SYS updates it dropped for us (one a second at most).
+        assert _wait(lambda: accounted() >= sent, 30, step=0.2), (probe.counts(), _state(probe))
+        time.sleep(2)  # the last $SYS update
+        assert sent <= accounted() <= sent + (time.monotonic() - began) + 1, (probe.counts(), _state(probe))
+        state = _state(probe)
+        assert state.broker_dropped > 0 and state.connected, state
+        assert "$SYS/broker/publish/messages/dropped" not in probe.counts()["primary"]  # bookkeeping, not traffic
+    finally:
+        probe.stop()
