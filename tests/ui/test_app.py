@@ -182,7 +182,7 @@ async def test_messages_the_broker_dropped_are_said_beside_its_count(tmp_path):
             snap = MqttSnapshot((BrokerState("primary", "127.0.0.2:1883", True, None, 64793, 1, None, dropped),),
                                 (), (), (), None, 0, 0.0)
             app.post_message(MqttBatchArrived(MqttBatch((), 0, snap)))
-            await wait_until(pilot, lambda: "64793 messages" in str(note.render()) and (not dropped or "DROPPED" in str(note.render())))
+            await wait_until(pilot, lambda d=dropped: "64793 messages" in str(note.render()) and (not d or "DROPPED" in str(note.render())))
             assert ("the broker DROPPED 35209 for a subscriber that fell behind" in str(note.render())) == bool(dropped)
 
 
