@@ -4,9 +4,10 @@
 
 Starts two Mosquitto brokers on 127.0.0.1 (Debian's mosquitto, anonymous, ports 18831 and
 18832; each holds up to --max-queued messages for a subscriber that falls behind), the
-runbook-tui MQTT probe in a process of its own subscribed to both, and one mosquitto_sub per
-broker; then two publishers send `rate` messages per second in total (half to each broker)
-for `seconds`. It prints, for the probe and for mosquitto_sub, the messages accounted against
+runbook-tui MQTT probe as the TUI runs it (a child process per broker, merged in a process
+standing in for the TUI; CPU and RSS are theirs together), and one mosquitto_sub per broker;
+then two publishers (mosquitto_pub, paced) send `rate` messages per second in total (half to
+each broker) for `seconds`. It prints, for the probe and for mosquitto_sub, the messages accounted against
 the messages sent (they must be equal), CPU time and peak RSS, and the probe's figures as
 ratios of mosquitto_sub's; then how long the probe took to catch up, what the brokers
 dropped, whether the probe ever reconnected, and how busy the whole machine was. Exit status
@@ -29,48 +30,47 @@ PORTS = (18831, 18832)
 TICKS = os.sysconf("SC_CLK_TCK")
 
 PUBLISHER = r"""
-import sys, time
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
+import resource, subprocess, sys, time
 port, rate, seconds = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
-c = mqtt.Client(CallbackAPIVersion.VERSION2)
-c.connect("127.0.0.1", port)
-c.loop_start()
+# mosquitto_pub (C) publishes, a message a line, paced here: a Python MQTT publisher cost
+# about as much CPU as the probe, and on a 2-core machine fell short of the rate.
+pub = subprocess.Popen(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(port), "-t", "flood/%d" % port, "-l"],
+                       stdin=subprocess.PIPE)
+line = b"x" * 64 + b"\n"
 total = int(rate * seconds)
-slice_s = 0.01
-per_slice = max(1, int(rate * slice_s))
+per_slice = max(1, int(rate * 0.01))
 sent = 0
 start = time.monotonic()
 while sent < total:
-    for _ in range(min(per_slice, total - sent)):
-        c.publish("flood/%d/%d" % (port, sent % 50), b"x" * 64, qos=0)
-        sent += 1
+    n = min(per_slice, total - sent)
+    pub.stdin.write(line * n)
+    pub.stdin.flush()
+    sent += n
     delay = start + sent / rate - time.monotonic()
     if delay > 0:
         time.sleep(delay)
 elapsed = time.monotonic() - start
-time.sleep(0.5)
-c.disconnect()
-c.loop_stop()
-print(sent, round(elapsed, 2), round(time.process_time(), 2))
+pub.stdin.close()
+pub.wait()
+children = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(sent, round(elapsed, 2), round(time.process_time() + children.ru_utime + children.ru_stime, 2))
 """
 
 WORKER = r"""
 import json, sys, time
 from runbook_tui.mqtt_contract import BrokerEndpoint
-from runbook_tui.probes.mqtt_probe import MqttProbe
-probe = MqttProbe({"a": BrokerEndpoint("127.0.0.1", int(sys.argv[1])), "b": BrokerEndpoint("127.0.0.1", int(sys.argv[2]))},
-                  buffer=5000, on_batch=lambda batch: None)
+from runbook_tui.probes.mqtt_process import MqttProbeProcess
+# As the TUI runs it: a child process per broker, merged here.
+probe = MqttProbeProcess({"a": BrokerEndpoint("127.0.0.1", int(sys.argv[1])), "b": BrokerEndpoint("127.0.0.1", int(sys.argv[2]))})
 probe.start()
 while not all(b.connected for b in probe.snapshot().brokers):
     time.sleep(0.05)
-print("ready", flush=True)
+print(json.dumps(list(probe.pids.values())), flush=True)
 for line in sys.stdin:  # the parent asks for the count until the flood has drained
-    counts = probe.counts()
-    print(json.dumps({"flood": sum(n for role in counts.values() for t, n in role.items() if t.startswith("flood/")),
-                      "errors": probe.snapshot().callback_errors,
-                      "connects": [b.connects for b in probe.snapshot().brokers],
-                      "broker_dropped": sum(b.broker_dropped for b in probe.snapshot().brokers)}), flush=True)
+    snap = probe.snapshot()
+    print(json.dumps({"flood": sum(n for _b, t, n, _r in snap.topic_counts if t.startswith("flood/")),
+                      "errors": snap.callback_errors, "connects": [b.connects for b in snap.brokers],
+                      "broker_dropped": sum(b.broker_dropped for b in snap.brokers)}), flush=True)
     if line.strip() == "done":
         break
 probe.stop()
@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
             worker = subprocess.Popen([sys.executable, "-c", WORKER, *map(str, PORTS)], stdin=subprocess.PIPE,
                                       stdout=subprocess.PIPE, text=True, env=env)
             procs.append(worker)
-            assert worker.stdout.readline().strip() == "ready"
+            probe_pids = [worker.pid, *json.loads(worker.stdout.readline())]  # the TUI's side and its children
             subs, outs = [], []
             for port in PORTS:
                 out = open(Path(tmp) / f"sub-{port}.txt", "w")  # noqa: SIM115 - closed below
@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
                 subs.append(sub)
                 procs.append(sub)
             time.sleep(1.0)
-            base_probe = cpu_and_peak_rss(worker.pid)[0]
+            base_probe = sum(cpu_and_peak_rss(pid)[0] for pid in probe_pids)
             base_subs = [cpu_and_peak_rss(s.pid)[0] for s in subs]
             base_brokers = sum(cpu_and_peak_rss(b.pid)[0] for b in brokers)
             flood_start = time.monotonic()
@@ -151,7 +151,8 @@ def main(argv: list[str] | None = None) -> int:
                 if now != last:
                     last, stable_since = now, time.monotonic()
                 time.sleep(0.2)
-            probe_cpu, probe_rss = cpu_and_peak_rss(worker.pid)
+            probe_stats = [cpu_and_peak_rss(pid) for pid in probe_pids]
+            probe_cpu, probe_rss = sum(c for c, _ in probe_stats), sum(r for _, r in probe_stats)
             sub_stats = [cpu_and_peak_rss(s.pid) for s in subs]
             brokers_cpu = sum(cpu_and_peak_rss(b.pid)[0] for b in brokers) - base_brokers
             wall = time.monotonic() - flood_start
@@ -179,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     mb = 1024 * 1024
     print(f"sent: {sent} messages ({achieved:.0f} messages/s achieved)")
     print(f"{'':24} {'accounted':>10} {'of sent':>8} {'CPU s':>7} {'CPU %':>6} {'peak RSS':>10}")
-    for name, count, cpu, rss in (("runbook-tui MQTT probe", probe_result["flood"], probe_cpu, probe_rss),
+    for name, count, cpu, rss in (("probe (3 processes)", probe_result["flood"], probe_cpu, probe_rss),
                                   ("mosquitto_sub (x2)", sub_count, sub_cpu, sub_rss)):
         print(f"{name:24} {count:>10} {100 * count / sent:>7.2f}% {cpu:>7.2f} {100 * cpu / args.seconds:>5.0f}% "
               f"{rss / mb:>7.1f} MB")

@@ -14,6 +14,8 @@ from runbook_tui.mqtt_contract import Topics
 
 STAGES = ("dispatch", "command", "ack", "complete", "result")
 MAX_STAGES_PER_FLOW = 20  # a replayed or hostile id cannot grow one flow without bound
+MAX_FLOWS = 200
+COMMAND_WINDOW_S = 10.0  # device commands from both stacks this close together: dual control
 
 
 @dataclass(frozen=True)
@@ -45,8 +47,8 @@ class DualControl:
 class FlowTracker:
     topics: Topics = field(default_factory=Topics)
     room: str = "+"
-    max_flows: int = 200
-    command_window_s: float = 10.0
+    max_flows: int = MAX_FLOWS
+    command_window_s: float = COMMAND_WINDOW_S
     flows: OrderedDict[str, Flow] = field(default_factory=OrderedDict)
     core_status: dict[str, dict] = field(default_factory=dict)  # role -> last retained/live status
     last_command: dict[str, float] = field(default_factory=dict)  # role -> time of last device command
@@ -101,10 +103,32 @@ class FlowTracker:
         self.last_command.pop(role, None)
 
     def dual_control(self, now: float) -> DualControl | None:
-        enabled = sorted(r for r, s in self.core_status.items() if s.get("online") and s.get("dispatch_enabled"))
-        if len(enabled) > 1:
-            return DualControl(f"cores on {' and '.join(enabled)} are both online with dispatch enabled", now)
-        recent = sorted(r for r, t in self.last_command.items() if now - t <= self.command_window_s)
-        if len(recent) > 1:
-            return DualControl(f"device commands seen from {' and '.join(recent)} within {self.command_window_s:g}s", now)
-        return None
+        return dual_control(self.core_status, self.last_command, now, self.command_window_s)
+
+
+def dual_control(core_status: dict[str, dict], last_command: dict[str, float], now: float,
+                 window_s: float = COMMAND_WINDOW_S) -> DualControl | None:
+    """Both cores online with dispatch enabled, or device commands from both stacks within
+    window_s (times are time.monotonic(), which every process on the machine shares)."""
+    enabled = sorted(r for r, s in core_status.items() if s.get("online") and s.get("dispatch_enabled"))
+    if len(enabled) > 1:
+        return DualControl(f"cores on {' and '.join(enabled)} are both online with dispatch enabled", now)
+    recent = sorted(r for r, t in last_command.items() if now - t <= window_s)
+    if len(recent) > 1:
+        return DualControl(f"device commands seen from {' and '.join(recent)} within {window_s:g}s", now)
+    return None
+
+
+def merge_flows(parts: list[tuple[Flow, ...]], limit: int = MAX_FLOWS) -> tuple[Flow, ...]:
+    """One flow per request id from flows seen by separate trackers (one per broker), oldest
+    activity first, as a single tracker that saw every message would have them."""
+    merged: dict[str, Flow] = {}
+    for flows in parts:
+        for f in flows:
+            old = merged.get(f.id)
+            if old is None:
+                merged[f.id] = f
+                continue
+            seen = tuple(sorted(old.seen + f.seen, key=lambda s: s[2]))[-MAX_STAGES_PER_FLOW:]
+            merged[f.id] = Flow(f.id, old.device or f.device, old.action or f.action, seen, old.result or f.result)
+    return tuple(sorted(merged.values(), key=lambda f: max(t for _s, _r, t in f.seen)))[-limit:]

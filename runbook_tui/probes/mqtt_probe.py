@@ -32,6 +32,10 @@ OTHER_TOPICS = "(other topics)"
 # probe subscribes to it on its own, and it is bookkeeping, not room traffic: never counted.
 # Other brokers do not publish it; then nothing is shown.
 BROKER_DROPPED_TOPIC = "$SYS/broker/publish/messages/dropped"
+# The broker publishes that count (retained) only when it changes, and the update sent while
+# it was dropping messages for us can itself be dropped: asking again for the retained value
+# every few seconds brings the last word in after the backlog has drained.
+DROPPED_REFRESH_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,7 @@ class MqttSnapshot:
     alarm: DualControl | None
     callback_errors: int
     at: float
+    last_commands: tuple[tuple[str, float], ...] = ()  # (broker role, monotonic time of its last device command)
 
 
 @dataclass(frozen=True)
@@ -165,7 +170,8 @@ class MqttProbe:
     def _on_subscribe(self, link: _Link) -> None:
         # "Connected" means receiving: only once the broker has acknowledged the subscriptions.
         with self.lock:
-            link.connected, link.since = True, time.time()
+            if not link.connected:  # the count's refresh is acknowledged too: not a new connection
+                link.connected, link.since = True, time.time()
 
     def _on_disconnect(self, link: _Link, reason_code) -> None:
         with self.lock:
@@ -219,7 +225,7 @@ class MqttProbe:
                               key=lambda x: -x[2])[:200])
         return MqttSnapshot(brokers, counts, tuple(sorted(self.tracker.core_status.items())),
                             tuple(self.tracker.flows.values()), self.tracker.dual_control(time.monotonic()),
-                            self.callback_errors, time.time())
+                            self.callback_errors, time.time(), tuple(sorted(self.tracker.last_command.items())))
 
     def counts(self) -> dict[str, dict[str, int]]:
         """Exact per-topic counts (a copy), broker role -> topic -> messages."""
@@ -237,7 +243,17 @@ class MqttProbe:
                     link.rate_base[topic] = (count, now)
 
     def _flush_loop(self) -> None:
+        refreshed = time.monotonic()
         while not self.stopping.wait(self.flush_s):
+            if time.monotonic() - refreshed >= DROPPED_REFRESH_S:
+                refreshed = time.monotonic()
+                for link in self.links.values():
+                    if link.connected and link.client is not None:
+                        try:
+                            link.client.subscribe(BROKER_DROPPED_TOPIC, 0)  # paho's calls are thread-safe
+                        except Exception:  # noqa: BLE001 - this loop must live on: it delivers every batch
+                            with self.lock:
+                                self.callback_errors += 1
             with self.lock:
                 self._update_rates(time.monotonic())
                 fresh = min(self.pending, len(self.buffer))

@@ -1,14 +1,19 @@
-"""The MQTT probe in a child process of its own, for the TUI.
+"""The MQTT probe in child processes of their own, one per broker, for the TUI.
 
-paho parses each message in Python (about 45 µs of CPU a message here), holding the GIL of
+paho parses each message in Python (about 50-70 µs of CPU a message here), holding the GIL of
 whatever process runs it. In the TUI's own process a 10,000 messages/s flood was more than the
 probe could take, so the broker dropped the rest (counts and flows went wrong) while the
-screen waited for the GIL. The child runs the very same MqttProbe and sends its batches over a
-pipe: the newest messages of each batch (payloads already cut to their head by the probe),
-while counts, rates, core status and dispatch flows are computed in the child on every message.
+screen waited for the GIL. Each child runs the very same MqttProbe for one broker and sends
+its batches over a pipe: the newest messages of each batch (payloads already cut to their
+head by the probe), while counts, rates, core status and dispatch flows are computed in the
+child on every message. One child per broker, so that two brokers' floods are parsed on two
+cores at once: with both in one process, one core was the limit for the pair. The parent
+merges the children's snapshots: flows by request id, and the dual-control alarm from both
+cores' status and device commands (the one thing no child can see alone).
 
 Failure is a state, never an exception in the app: a child that dies, stops answering or
-cannot start shows as "probe process ..." on each broker and is replaced, with backoff.
+cannot start shows as "probe process ..." on its broker and is replaced, with backoff; the
+other broker's child carries on.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 from runbook_tui.mqtt_contract import BrokerEndpoint, Topics
+from runbook_tui.probes.flows import DualControl, dual_control, merge_flows
 from runbook_tui.probes.mqtt_probe import BrokerState, MqttBatch, MqttProbe, MqttSnapshot
 
 # Four batches a second: each redraws the panel, which costs the TUI more than the messages
@@ -97,14 +103,14 @@ class _Child:
     stderr_reader: threading.Thread
 
 
-class MqttProbeProcess:
-    """MqttProbe's start/stop/snapshot/on_batch, with the probe itself in a child process."""
+class _BrokerChild:
+    """One broker's MqttProbe in a child process: started, followed, replaced when it fails.
+    Its batches go to `on_batch` with this broker's snapshot only."""
 
-    def __init__(self, brokers: dict[str, BrokerEndpoint], *, topics: tuple[str, ...] = ("#",),
-                 contract: Topics = Topics(), room: str = "+", on_batch: Callable[[MqttBatch], None] | None = None,
-                 restart_s: float = 1.0) -> None:
+    def __init__(self, brokers: dict[str, BrokerEndpoint], options: dict, on_batch: Callable[[MqttBatch], None],
+                 restart_s: float) -> None:
         self.brokers = brokers
-        self.options = {"topics": topics, "contract": contract, "room": room, "flush_s": FLUSH_S}
+        self.options = options
         self.on_batch = on_batch
         self.restart_s = restart_s
         self.restarts = 0
@@ -124,13 +130,16 @@ class MqttProbeProcess:
         return child.process.pid if child is not None else None
 
     def start(self) -> None:
-        self._reader = threading.Thread(target=self._run, name="mqtt-probe-process", daemon=True)
+        self._reader = threading.Thread(target=self._run, name=f"mqtt-probe-process-{'+'.join(self.brokers)}", daemon=True)
         self._reader.start()
+
+    def ask_to_stop(self) -> None:
+        self._stopping.set()
+        self._tell_child_to_stop()
 
     def stop(self) -> None:
         """Bounded: asks the child to stop, then kills it if it has not within a few seconds."""
-        self._stopping.set()
-        self._tell_child_to_stop()
+        self.ask_to_stop()
         child = self._child
         if child is not None:
             try:
@@ -279,19 +288,82 @@ class MqttProbeProcess:
             self._carried_dropped = {b.role: b.broker_dropped for b in old.brokers}
             self._carried_topics = {(broker, topic): count for broker, topic, count, _rate in old.topic_counts}
             brokers = tuple(dataclasses.replace(b, connected=False, error=why) for b in old.brokers)
-            # What the cores said is no longer known, but an alarm raised stays up, marked as
-            # last known: a crashed probe must not look like dual control has ended.
-            alarm = old.alarm and dataclasses.replace(old.alarm, reason=f"{old.alarm.reason} (last known: the MQTT probe is down)")
-            self._latest = dataclasses.replace(old, brokers=brokers, core_status=(), alarm=alarm, at=time.time())
+            # What its core said is no longer known. (The alarm is the parent's: it sees both brokers.)
+            self._latest = dataclasses.replace(old, brokers=brokers, core_status=(), last_commands=(), alarm=None, at=time.time())
             return MqttBatch((), 0, self._latest)
 
     def _deliver(self, batch: MqttBatch) -> None:
-        if self.on_batch is None:
-            return
         try:
             self.on_batch(batch)
         except Exception:  # noqa: BLE001 - a subscriber's failure must not end the probe
             pass
+
+
+class MqttProbeProcess:
+    """MqttProbe's start/stop/snapshot/on_batch, with a child process per broker."""
+
+    def __init__(self, brokers: dict[str, BrokerEndpoint], *, topics: tuple[str, ...] = ("#",),
+                 contract: Topics = Topics(), room: str = "+", on_batch: Callable[[MqttBatch], None] | None = None,
+                 restart_s: float = 1.0) -> None:
+        options = {"topics": topics, "contract": contract, "room": room, "flush_s": FLUSH_S}
+        self.on_batch = on_batch
+        self.children = {role: _BrokerChild({role: endpoint}, options, lambda batch, r=role: self._arrived(r, batch), restart_s)
+                         for role, endpoint in brokers.items()}
+        self._lock = threading.Lock()  # the parts, the merged snapshot, and one delivery at a time
+        self._parts = {role: child.snapshot() for role, child in self.children.items()}
+        self._alarm: DualControl | None = None
+        self._latest = self._merge()
+
+    @property
+    def pids(self) -> dict[str, int | None]:
+        return {role: child.pid for role, child in self.children.items()}
+
+    @property
+    def restarts(self) -> int:
+        return sum(child.restarts for child in self.children.values())
+
+    def start(self) -> None:
+        for child in self.children.values():
+            child.start()
+
+    def stop(self) -> None:
+        """Bounded: the children are asked to stop together, then waited for."""
+        for child in self.children.values():
+            child.ask_to_stop()
+        for child in self.children.values():
+            child.stop()
+
+    def snapshot(self) -> MqttSnapshot:
+        with self._lock:
+            return self._latest
+
+    def _arrived(self, role: str, batch: MqttBatch) -> None:
+        with self._lock:
+            self._parts[role] = batch.snapshot
+            self._latest = self._merge()
+            if self.on_batch is None:
+                return
+            try:
+                self.on_batch(MqttBatch(batch.messages, batch.dropped, self._latest))
+            except Exception:  # noqa: BLE001 - a subscriber's failure must not end the probe
+                pass
+
+    def _merge(self) -> MqttSnapshot:
+        parts = [self._parts[role] for role in self.children]
+        core_status = tuple(sorted(cs for p in parts for cs in p.core_status))
+        last_commands = tuple(sorted(lc for p in parts for lc in p.last_commands))
+        alarm = dual_control(dict(core_status), dict(last_commands), time.monotonic())
+        down = [b.role for p in parts for b in p.brokers if (b.error or "").startswith("probe process")]
+        if alarm is None and down and self._alarm is not None:
+            # What a dead child's core said is no longer known, but an alarm raised stays up,
+            # marked as last known: a crashed probe must not look like dual control has ended.
+            reason = self._alarm.reason.split(" (last known:")[0]
+            alarm = dataclasses.replace(self._alarm, reason=f"{reason} (last known: the MQTT probe is down for {', '.join(down)})")
+        self._alarm = alarm
+        return MqttSnapshot(tuple(b for p in parts for b in p.brokers),
+                            tuple(sorted((c for p in parts for c in p.topic_counts), key=lambda c: -c[2])[:200]),
+                            core_status, merge_flows([p.flows for p in parts]), alarm,
+                            sum(p.callback_errors for p in parts), max(p.at for p in parts), last_commands)
 
 
 if __name__ == "__main__":

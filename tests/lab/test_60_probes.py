@@ -298,9 +298,13 @@ def test_a_dispatch_shows_as_one_flow_with_latencies(room4):
         probe.stop()
 
 
-def test_both_cores_dispatch_enabled_raises_the_dual_control_alarm(room4):
+@pytest.mark.parametrize("kind", ["in-process", "child per broker"])
+def test_both_cores_dispatch_enabled_raises_the_dual_control_alarm(room4, kind):
+    # The TUI runs a child process per broker; the alarm needs both, so the parent raises it.
+    from runbook_tui.probes.mqtt_process import MqttProbeProcess
+
     lab = room4
-    probe = MqttProbe(mqtt_brokers(dirs(lab)), contract=contract(dirs(lab)), room=ROOM)
+    probe = (MqttProbe if kind == "in-process" else MqttProbeProcess)(mqtt_brokers(dirs(lab)), contract=contract(dirs(lab)), room=ROOM)
     probe.start()
     env_file = dirs(lab)["standby"] / ".env"
     original = env_file.read_text()
@@ -317,7 +321,7 @@ def test_both_cores_dispatch_enabled_raises_the_dual_control_alarm(room4):
         probe.stop()
 
 
-def test_the_tuis_probe_process_shows_a_flow_survives_its_childs_death_and_stops_clean(room4):
+def test_the_tuis_probe_processes_show_a_flow_survive_a_childs_death_and_stop_clean(room4):
     import os
     import signal
 
@@ -329,6 +333,8 @@ def test_the_tuis_probe_process_shows_a_flow_survives_its_childs_death_and_stops
     probe.start()
     try:
         assert batches.wait(lambda b: all(s.connected for s in b.snapshot.brokers) and len(b.snapshot.core_status) == 2, 15)
+        pids = probe.pids
+        assert set(pids) == {"primary", "standby"} and len(set(pids.values())) == 2  # a child per broker
         r = lab.sh(f"scripts/core-dispatch.sh --env-file infra/rooms/{ROOM}-primary/.env --room {ROOM} --device sim1 "
                    "--action SET --id flow-child-0001", check=True)
         assert "COMPLETE" in r.stdout
@@ -336,26 +342,28 @@ def test_the_tuis_probe_process_shows_a_flow_survives_its_childs_death_and_stops
         assert got, probe.snapshot().flows
         flow = next(f for f in got[1].snapshot.flows if f.id == "flow-child-0001")
         assert [s for s, _r, _t in flow.seen] == ["dispatch", "command", "ack", "complete", "result"]
-        first = probe.pid
         counted = {b.role: b.received for b in probe.snapshot().brokers}
         per_topic = {(broker, topic): count for broker, topic, count, _ in probe.snapshot().topic_counts}
         assert counted["primary"] > 0 and per_topic[("primary", "core/dispatch")] == 1
-        os.kill(first, signal.SIGKILL)  # the child dies without a word
-        dead = batches.wait(lambda b: all(not s.connected and "probe process exited (code -9" in (s.error or "")
+        os.kill(pids["primary"], signal.SIGKILL)  # the primary's child dies without a word
+        dead = batches.wait(lambda b: any(not s.connected and "probe process exited (code -9" in (s.error or "")
                                           for s in b.snapshot.brokers), 5)
-        assert dead and dead[1].snapshot.core_status == ()  # what the cores said is no longer known
+        assert dead
+        by_role = {s.role: s for s in dead[1].snapshot.brokers}
+        assert "probe process exited" in (by_role["primary"].error or "") and by_role["standby"].connected  # the other goes on
+        assert [role for role, _ in dead[1].snapshot.core_status] == ["standby"]  # what the primary's core said is not known
         assert batches.wait(lambda b: all(s.connected for s in b.snapshot.brokers), 15)
-        assert probe.pid != first and probe.restarts == 1
+        assert probe.pids["primary"] != pids["primary"] and probe.pids["standby"] == pids["standby"] and probe.restarts == 1
         assert all(b.received >= counted[b.role] for b in probe.snapshot().brokers)  # totals go on, not from 0
         after = {(broker, topic): count for broker, topic, count, _ in probe.snapshot().topic_counts}
         assert all(after.get(key, 0) >= count for key, count in per_topic.items()), (per_topic, after)
         assert after[("primary", "core/dispatch")] == 1  # no dispatch since: carried, not counted twice
-        second = probe.pid
-        os.kill(second, signal.SIGSTOP)  # alive but silent: stuck, killed and replaced
-        assert batches.wait(lambda b: all("did not answer" in (s.error or "") for s in b.snapshot.brokers), 10)
+        stuck = probe.pids["standby"]
+        os.kill(stuck, signal.SIGSTOP)  # alive but silent: stuck, killed and replaced
+        assert batches.wait(lambda b: any(s.role == "standby" and "did not answer" in (s.error or "") for s in b.snapshot.brokers), 10)
         assert batches.wait(lambda b: all(s.connected for s in b.snapshot.brokers), 20)
-        assert probe.pid not in (first, second) and probe.restarts == 2
+        assert probe.pids["standby"] != stuck and probe.restarts == 2
     finally:
         probe.stop()
-    child = probe._child
-    assert child is not None and child.process.poll() is not None  # stopped with the probe, no orphan left
+    for child in probe.children.values():  # stopped with the probe, no orphan left
+        assert child._child is not None and child._child.process.poll() is not None

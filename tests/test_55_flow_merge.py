@@ -1,0 +1,52 @@
+"""Merging what the TUI's per-broker probe children saw (pure logic: the real children are
+tested against the lab in tests/lab/test_60_probes.py): one flow per request id, and the
+dual-control alarm, which needs both brokers."""
+
+from __future__ import annotations
+
+from runbook_tui.probes.flows import FlowTracker, dual_control, merge_flows
+
+DISPATCH = {"id": "r1", "device": "sim1", "action": "SET"}
+
+
+def _tracker_flows(*events):
+    tracker = FlowTracker(room="room1")
+    for role, topic, body, at in events:
+        tracker.observe(role, topic, body, at)
+    return tracker
+
+
+def test_a_flow_seen_on_two_brokers_is_one_flow_in_time_order():
+    primary = _tracker_flows(("primary", "core/dispatch", DISPATCH, 1.0),
+                             ("primary", "rooms/room1/devices/sim1/command", {"id": "r1"}, 1.01))
+    standby = _tracker_flows(("standby", "rooms/room1/devices/sim1/ack", {"id": "r1"}, 1.02),
+                             ("standby", "core/dispatch/result", {"id": "r1", "status": "complete"}, 1.05))
+    # Each child alone sees half of it; a single tracker that saw every message is the reference.
+    both = _tracker_flows(("primary", "core/dispatch", DISPATCH, 1.0),
+                          ("primary", "rooms/room1/devices/sim1/command", {"id": "r1"}, 1.01),
+                          ("standby", "rooms/room1/devices/sim1/ack", {"id": "r1"}, 1.02),
+                          ("standby", "core/dispatch/result", {"id": "r1", "status": "complete"}, 1.05))
+    merged = merge_flows([tuple(standby.flows.values()), tuple(primary.flows.values())])
+    assert merged == tuple(both.flows.values())
+    (flow,) = merged
+    assert [s for s, _r, _t in flow.seen] == ["dispatch", "command", "ack", "result"]
+    assert flow.brokers() == ("primary", "standby") and flow.device == "sim1" and flow.result == "complete"
+    assert flow.latency_ms("ack") == 20.0
+
+
+def test_merged_flows_are_ordered_by_their_latest_activity_and_bounded():
+    a = _tracker_flows(("primary", "core/dispatch", {"id": "old"}, 1.0), ("primary", "core/dispatch", {"id": "new"}, 3.0))
+    b = _tracker_flows(("standby", "core/dispatch", {"id": "mid"}, 2.0))
+    assert [f.id for f in merge_flows([tuple(a.flows.values()), tuple(b.flows.values())])] == ["old", "mid", "new"]
+    assert [f.id for f in merge_flows([tuple(a.flows.values()), tuple(b.flows.values())], limit=2)] == ["mid", "new"]
+
+
+def test_dual_control_needs_both_brokers_and_only_then_is_raised():
+    on = {"online": True, "dispatch_enabled": True}
+    assert dual_control({"primary": on}, {}, 10.0) is None  # what one child alone can see
+    alarm = dual_control({"primary": on, "standby": on}, {}, 10.0)
+    assert alarm and "both online with dispatch enabled" in alarm.reason
+    assert dual_control({"primary": on, "standby": {"online": False, "dispatch_enabled": True}}, {}, 10.0) is None
+    commands = dual_control({}, {"primary": 5.0, "standby": 9.0}, 10.0)
+    assert commands and "device commands seen from primary and standby" in commands.reason
+    assert dual_control({}, {"primary": 5.0, "standby": 9.0}, 15.5) is None  # the primary's is older than the window
