@@ -121,13 +121,17 @@ def test_messages_a_broker_drops_for_a_probe_that_fell_behind_are_shown_not_hidd
     # Mosquitto's default queue for a subscriber: 1,000 messages. Past that it drops QoS 0
     # messages for it, and says so in $SYS (every second here; every 10 s by default).
     _proc, port = start_broker("sys_interval 1\n")
-    probe = MqttProbe({"primary": BrokerEndpoint("127.0.0.1", port)}, keepalive=KEEPALIVE)
+    probe = MqttProbe({"primary": BrokerEndpoint("127.0.0.1", port)}, keepalive=10)
     probe.start()
     try:
         assert _wait(lambda: _state(probe).connected, 10), _state(probe)
-        sent = 100_000
+        sent = 300_000
         began = time.monotonic()
-        _flood(port, sent)
+        # Falling behind, for sure: the probe's network thread waits on its lock at the first
+        # message, for as long as the flood lasts (well inside the keepalive). The socket's
+        # buffers fill, then the broker's queue, then the broker drops.
+        with probe.lock:
+            _flood(port, sent)
 
         def accounted() -> int:
             return probe.counts()["primary"].get("flood/backlog", 0) + _state(probe).broker_dropped
