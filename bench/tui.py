@@ -166,6 +166,8 @@ async def flood_run(root: Path, keys: int, soak_s: float, in_process: bool = Fal
             await asyncio.sleep(1.0)
         rss_end = rss()
         received = received_now()
+        states = "; ".join(f"{b.role} {'connected' if b.connected else b.error}" for b in app.probes[2].snapshot().brokers)
+        print(f"  the probe's brokers at the end ({'in-process' if in_process else 'child per broker'}): {states}", flush=True)
         await pilot.press("q")
     return latencies, rss_start, rss_end, received, keys_rate
 

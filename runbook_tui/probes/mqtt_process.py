@@ -309,10 +309,17 @@ class MqttProbeProcess:
         self.on_batch = on_batch
         self.children = {role: _BrokerChild({role: endpoint}, options, lambda batch, r=role: self._arrived(r, batch), restart_s)
                          for role, endpoint in brokers.items()}
-        self._lock = threading.Lock()  # the parts, the merged snapshot, and one delivery at a time
+        self._lock = threading.Lock()  # the parts, the merged snapshot, the messages not yet delivered
         self._parts = {role: child.snapshot() for role, child in self.children.items()}
         self._alarm: DualControl | None = None
         self._latest = self._merge()
+        # The children's batches are delivered as one, FLUSH_S apart: each batch redraws the
+        # panel, and twice the batches cost the TUI twice the CPU the children need in a flood.
+        self._pending: list = []
+        self._pending_dropped = 0
+        self._fresh = False
+        self._stopping = threading.Event()
+        self._deliverer: threading.Thread | None = None
 
     @property
     def pids(self) -> dict[str, int | None]:
@@ -325,6 +332,8 @@ class MqttProbeProcess:
     def start(self) -> None:
         for child in self.children.values():
             child.start()
+        self._deliverer = threading.Thread(target=self._deliver_loop, name="mqtt-probe-merge", daemon=True)
+        self._deliverer.start()
 
     def stop(self) -> None:
         """Bounded: the children are asked to stop together, then waited for."""
@@ -332,6 +341,9 @@ class MqttProbeProcess:
             child.ask_to_stop()
         for child in self.children.values():
             child.stop()
+        self._stopping.set()
+        if self._deliverer is not None:
+            self._deliverer.join(timeout=2)
 
     def snapshot(self) -> MqttSnapshot:
         with self._lock:
@@ -341,12 +353,27 @@ class MqttProbeProcess:
         with self._lock:
             self._parts[role] = batch.snapshot
             self._latest = self._merge()
-            if self.on_batch is None:
-                return
-            try:
-                self.on_batch(MqttBatch(batch.messages, batch.dropped, self._latest))
-            except Exception:  # noqa: BLE001 - a subscriber's failure must not end the probe
-                pass
+            self._pending.extend(batch.messages)
+            self._pending_dropped += batch.dropped
+            extra = len(self._pending) - MESSAGES_PER_BATCH
+            if extra > 0:  # the newest are shown; the rest were counted, and are said to be
+                del self._pending[:extra]
+                self._pending_dropped += extra
+            self._fresh = True
+
+    def _deliver_loop(self) -> None:
+        while not self._stopping.wait(FLUSH_S):
+            with self._lock:
+                if not self._fresh:
+                    continue
+                messages = tuple(sorted(self._pending, key=lambda m: m.at))
+                batch = MqttBatch(messages, self._pending_dropped, self._latest)
+                self._pending, self._pending_dropped, self._fresh = [], 0, False
+            if self.on_batch is not None:
+                try:
+                    self.on_batch(batch)
+                except Exception:  # noqa: BLE001 - a subscriber's failure must not end the probe
+                    pass
 
     def _merge(self) -> MqttSnapshot:
         parts = [self._parts[role] for role in self.children]
