@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import time
+from contextlib import contextmanager
 
 import pytest
 
@@ -79,12 +80,20 @@ def _state(probe: MqttProbe):
     return probe.snapshot().brokers[0]
 
 
-def test_a_probe_far_behind_a_flood_stays_connected_and_counts_every_message(broker):
-    _proc, port = broker
-    probe = MqttProbe({"primary": BrokerEndpoint("127.0.0.1", port)}, keepalive=KEEPALIVE)
+@contextmanager
+def _connected_probe(port: int, keepalive: int = KEEPALIVE):
+    probe = MqttProbe({"primary": BrokerEndpoint("127.0.0.1", port)}, keepalive=keepalive)
     probe.start()
     try:
         assert _wait(lambda: _state(probe).connected, 10), _state(probe)
+        yield probe
+    finally:
+        probe.stop()
+
+
+def test_a_probe_far_behind_a_flood_stays_connected_and_counts_every_message(broker):
+    _proc, port = broker
+    with _connected_probe(port) as probe:
         sent = 200_000
         # The broker holds the backlog, and the probe's PINGRESP waits behind it, keepalives late.
         published = _flood(port, sent)
@@ -94,16 +103,11 @@ def test_a_probe_far_behind_a_flood_stays_connected_and_counts_every_message(bro
         assert state.connects == 1 and state.connected and state.broker_dropped == 0, state
         # The test proves something only if the probe really fell behind by several keepalives.
         assert caught_up is not None and caught_up - published > 3 * KEEPALIVE, caught_up and caught_up - published
-    finally:
-        probe.stop()
 
 
 def test_a_broker_that_goes_silent_is_still_shown_disconnected_and_reconnected(broker):
-    proc, port = broker
-    probe = MqttProbe({"primary": BrokerEndpoint("127.0.0.1", port)}, keepalive=KEEPALIVE)
-    probe.start()
-    try:
-        assert _wait(lambda: _state(probe).connected, 10), _state(probe)
+    proc, port = broker  # the fixture lets a stopped broker go on (SIGCONT) before it ends it
+    with _connected_probe(port) as probe:
         os.kill(proc.pid, signal.SIGSTOP)  # the TCP connection stays up; nothing answers
         stopped = time.monotonic()
         lost = _wait(lambda: not _state(probe).connected, 10 * KEEPALIVE)
@@ -112,19 +116,13 @@ def test_a_broker_that_goes_silent_is_still_shown_disconnected_and_reconnected(b
         os.kill(proc.pid, signal.SIGCONT)
         assert _wait(lambda: _state(probe).connected, 15), _state(probe)
         assert _state(probe).connects >= 2
-    finally:
-        os.kill(proc.pid, signal.SIGCONT)
-        probe.stop()
 
 
 def test_messages_a_broker_drops_for_a_probe_that_fell_behind_are_shown_not_hidden(start_broker):
     # Mosquitto's default queue for a subscriber: 1,000 messages. Past that it drops QoS 0
     # messages for it, and says so in $SYS (every second here; every 10 s by default).
     _proc, port = start_broker("sys_interval 1\n")
-    probe = MqttProbe({"primary": BrokerEndpoint("127.0.0.1", port)}, keepalive=10)
-    probe.start()
-    try:
-        assert _wait(lambda: _state(probe).connected, 10), _state(probe)
+    with _connected_probe(port, keepalive=10) as probe:
         sent = 300_000
         began = time.monotonic()
         # Falling behind, for sure: the probe's network thread waits on its lock at the first
@@ -143,5 +141,3 @@ def test_messages_a_broker_drops_for_a_probe_that_fell_behind_are_shown_not_hidd
         state = _state(probe)
         assert state.broker_dropped > 0 and state.connected, state
         assert "$SYS/broker/publish/messages/dropped" not in probe.counts()["primary"]  # bookkeeping, not traffic
-    finally:
-        probe.stop()
