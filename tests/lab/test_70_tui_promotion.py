@@ -70,14 +70,17 @@ def in_dialog(key: str, prompt: str, *typed: str) -> None:
     keys(*typed)
 
 
-def wait_screen(text: str, timeout: float = 30) -> str:
+def wait_screen(text: str | tuple[str, ...], timeout: float = 30) -> str:
+    """The screen once it shows text (all of them, for a tuple: a capture can catch a frame
+    half drawn, so what belongs together is waited for together)."""
+    texts = (text,) if isinstance(text, str) else text
     deadline = time.monotonic() + timeout
     while True:
         shown = screen()
-        if text in shown:
+        if all(t in shown for t in texts):
             return shown
         if time.monotonic() > deadline:
-            raise AssertionError(f"{text!r} not on screen after {timeout}s:\n{shown}")
+            raise AssertionError(f"{[t for t in texts if t not in shown]!r} not on screen after {timeout}s:\n{shown}")
         time.sleep(0.3)
 
 
@@ -146,8 +149,7 @@ def test_whole_promotion_with_keystrokes_only(room5):
     # The guard refuses while the primary core is alive: dialog and banner on screen.
     goto("Enable dispatch on the standby core")
     in_dialog("r", TYPE_ROOM, ROOM, "Enter")
-    shown = wait_screen("Guard refused", 30)
-    assert "primary_not_dispatching" in shown and "GUARD REFUSED 11. Enable dispatch on the standby core (.env)" in shown
+    wait_screen(("Guard refused", "primary_not_dispatching", "GUARD REFUSED 11. Enable dispatch on the standby core (.env)"), 30)
     keys("Escape")
     assert state_of(root, "enable-dispatch") is None
 
