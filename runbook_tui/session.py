@@ -1,8 +1,8 @@
-"""One operator session: a checklist run for a room, and the probes that watch the room.
+"""One operator session: a checklist run for a room, and what watches the room.
 
 Builds what the TUI is given (the app never builds its own I/O): the run engine, started
-fresh or resumed from an unfinished journal, and the three live probes wired to the room's
-stacks. No UI here.
+fresh or resumed from an unfinished journal, its one-shot observer (guards, waits), and the
+room watcher (the live probes composed into one observation). No UI here.
 """
 
 from __future__ import annotations
@@ -14,15 +14,11 @@ from pathlib import Path
 from runbook_tui.checklist.loader import load_checklist
 from runbook_tui.checklist.model import Checklist
 from runbook_tui.checklist.variables import resolve_variables
-from runbook_tui.engine.context import site_context
 from runbook_tui.engine.journal import ended, read_journal
 from runbook_tui.engine.run import RunConfig, RunEngine
-from runbook_tui.engine.sensing import Sensors
-from runbook_tui.probes.dns_probe import DnsProbe
-from runbook_tui.probes.docker_probe import DockerProbe
-from runbook_tui.probes.mqtt_probe import MqttProbe
-from runbook_tui.probes.mqtt_process import MqttProbeProcess
-from runbook_tui.probes.room import contract, docker_targets, known_addresses, mqtt_brokers
+from runbook_tui.observe.observer import Observer
+from runbook_tui.observe.site import site_context
+from runbook_tui.observe.watcher import RoomWatcher
 from runbook_tui.settings import Settings
 
 
@@ -70,13 +66,13 @@ class Session:
         self.room = room
         self.checklist = load_checklist(checklist_path)
         self.values = resolve_variables(self.checklist, {"room": room}, settings.stack_root).values
-        ctx = site_context(self.values, settings.stack_root, settings.resolvers, tuple(settings.docker_hosts.items()))
+        ctx = site_context(self.values, settings.stack_root, settings.resolvers, tuple(settings.docker_hosts.items()),
+                           settings.dns_lifetime_s)
         self.context = ctx
-        self.sensors = Sensors(ctx)
+        self.observer = Observer(ctx)
         self.config = RunConfig(settings.stack_root, lab=settings.lab, drill=drill)
         if operator:  # who the journal names; in drills, the trainee the history compares
             self.config.operator = operator
-        self.stack_dirs = {"primary": ctx.primary_dir, "standby": ctx.standby_dir}
         self.engine: RunEngine | None = None
         self.resume_notes: list[str] = []
         self.mqtt_in_process = False  # the benchmark's baseline; the app runs the probe in a child
@@ -97,23 +93,15 @@ class Session:
 
     def start_engine(self, resume_from: Path | None = None, on_event=None) -> RunEngine:
         if resume_from is not None:
-            self.engine, self.resume_notes = RunEngine.resume(resume_from, self.checklist, self.sensors, self.config, on_event)
+            self.engine, self.resume_notes = RunEngine.resume(resume_from, self.checklist, self.observer, self.config, on_event)
         else:
             path = self.settings.runs_dir / journal_name(self.room, self.checklist)
-            self.engine = RunEngine.start(self.checklist, self.values, self.sensors, path, self.config, on_event)
+            self.engine = RunEngine.start(self.checklist, self.values, self.observer, path, self.config, on_event)
         return self.engine
 
-    # The probes, wired to this room. Callbacks run on the probes' own threads.
-    def docker_probe(self, on_snapshot) -> DockerProbe:
-        return DockerProbe(docker_targets(self.room, self.stack_dirs, self.settings.docker_hosts), on_snapshot)
-
-    def dns_probe(self, on_snapshot) -> DnsProbe:
-        return DnsProbe(self.context.broker_name, self.settings.resolvers, known_addresses(self.stack_dirs),
-                        interval_s=self.settings.dns_interval_s, lifetime_s=self.settings.dns_lifetime_s,
-                        on_snapshot=on_snapshot)
-
-    def mqtt_probe(self, on_batch) -> MqttProbe | MqttProbeProcess:
-        # In a child process by default: a flood's parsing must not hold the TUI's GIL.
-        kind = MqttProbe if self.mqtt_in_process else MqttProbeProcess
-        return kind(mqtt_brokers(self.stack_dirs), topics=self.settings.mqtt_topics,
-                    contract=contract(self.stack_dirs), room=self.room, on_batch=on_batch)
+    def watcher(self, **callbacks) -> RoomWatcher:
+        """The room's live probes, composed into one observation. Callbacks run on the probes' threads."""
+        s = self.settings
+        # The MQTT probe runs in child processes by default: a flood's parsing must not hold the TUI's GIL.
+        return RoomWatcher(self.context, dns_interval_s=s.dns_interval_s, dns_lifetime_s=s.dns_lifetime_s,
+                           mqtt_topics=s.mqtt_topics, mqtt_in_process=self.mqtt_in_process, **callbacks)

@@ -32,8 +32,8 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from runbook_tui.engine.context import parse_resolver
-from runbook_tui.lab.cli import ROOM_PATTERN
+from runbook_tui.cli.args import ROOM_PATTERN
+from runbook_tui.observe.site import parse_resolver
 from runbook_tui.stacks import default_runs_dir
 
 TOOL_ROOT = Path(__file__).resolve().parents[1]
@@ -57,8 +57,8 @@ class Settings:
     """Where run journals go; default <stack_root>/.runbook/runs."""
     resolvers: tuple[tuple[str, int], ...] = (("127.0.0.1", 5353),)
     """DNS servers asked for mqtt.<room>: all of them, every poll."""
-    dns_interval_s: float = 2.0
-    """Seconds between DNS polls."""
+    dns_interval_s: float = 0.5
+    """Seconds between DNS polls (a repointed name reaches the screen and the checklist within about this)."""
     dns_lifetime_s: float = 1.5
     """Seconds one DNS query may take before it counts as a timeout."""
     docker_hosts: dict[str, str] = field(default_factory=dict)

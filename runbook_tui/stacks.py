@@ -8,12 +8,12 @@ an operator's own one.
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from runbook_tui.envfile import is_true, read_env
 from runbook_tui.mqtt_contract import BrokerEndpoint, Topics
+from runbook_tui.secrets import SECRET_KEY
 
 ROLES = ("primary", "standby")
 DEFAULT_DOMAIN = "sentientengine.ai"
@@ -66,7 +66,6 @@ class Stack:
 # key must match, or the standby has drifted from the primary.
 PER_STACK_KEYS = frozenset({"STACK_ROLE", "MQTT_BIND_ADDR", "MQTT_PORT", "MQTT_LOCAL_PORT",
                             "CORE_DISPATCH_ENABLED", "CORE_CRITICAL_ARMED"})
-SECRET_KEY = re.compile(r"(PASSWORD|SECRET|TOKEN|PASSPHRASE)", re.I)
 
 
 def shared_settings(env: dict[str, str]) -> tuple[tuple[str, str], ...]:

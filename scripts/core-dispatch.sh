@@ -6,4 +6,4 @@
 # 6 broker refused the credentials.
 source "$(dirname "$0")/lib/common.sh"
 export PYTHONPATH="$(dirname "$SCRIPTS_DIR")${PYTHONPATH:+:$PYTHONPATH}"
-exec "$RUNBOOK_PY" -m runbook_tui.dispatch_cli "$@"
+exec "$RUNBOOK_PY" -m runbook_tui.cli.dispatch "$@"

@@ -1,10 +1,12 @@
 """Merging what the TUI's per-broker probe children saw (pure logic: the real children are
-tested against the lab in tests/lab/test_60_probes.py): one flow per request id, and the
-dual-control alarm, which needs both brokers."""
+tested against the lab in tests/lab/test_60_probes.py): one flow per request id. (Dual
+control is the rules' and is tested in tests/test_35_rules.py.)"""
 
 from __future__ import annotations
 
-from runbook_tui.probes.flows import FlowTracker, dual_control, merge_flows
+import json
+
+from runbook_tui.probes.flows import FlowTracker, merge_flows
 
 DISPATCH = {"id": "r1", "device": "sim1", "action": "SET"}
 
@@ -12,7 +14,7 @@ DISPATCH = {"id": "r1", "device": "sim1", "action": "SET"}
 def _tracker_flows(*events):
     tracker = FlowTracker(room="room1")
     for role, topic, body, at in events:
-        tracker.observe(role, topic, body, at)
+        tracker.observe(role, topic, json.dumps(body).encode(), at)
     return tracker
 
 
@@ -39,14 +41,3 @@ def test_merged_flows_are_ordered_by_their_latest_activity_and_bounded():
     b = _tracker_flows(("standby", "core/dispatch", {"id": "mid"}, 2.0))
     assert [f.id for f in merge_flows([tuple(a.flows.values()), tuple(b.flows.values())])] == ["old", "mid", "new"]
     assert [f.id for f in merge_flows([tuple(a.flows.values()), tuple(b.flows.values())], limit=2)] == ["mid", "new"]
-
-
-def test_dual_control_needs_both_brokers_and_only_then_is_raised():
-    on = {"online": True, "dispatch_enabled": True}
-    assert dual_control({"primary": on}, {}, 10.0) is None  # what one child alone can see
-    alarm = dual_control({"primary": on, "standby": on}, {}, 10.0)
-    assert alarm and "both online with dispatch enabled" in alarm.reason
-    assert dual_control({"primary": on, "standby": {"online": False, "dispatch_enabled": True}}, {}, 10.0) is None
-    commands = dual_control({}, {"primary": 5.0, "standby": 9.0}, 10.0)
-    assert commands and "device commands seen from primary and standby" in commands.reason
-    assert dual_control({}, {"primary": 5.0, "standby": 9.0}, 15.5) is None  # the primary's is older than the window

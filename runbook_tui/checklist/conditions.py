@@ -1,7 +1,7 @@
 """The sensed conditions a checklist may name (guards, done_when, wait steps).
 
 Names and meanings only: the loader validates against this catalogue; the sensing that
-evaluates them lives in runbook_tui.engine.sensing. A name here without an implementation
+judges them is in runbook_tui.rules.conditions (pure functions of an observation). A name here without an implementation
 there is caught by a test.
 """
 
@@ -14,7 +14,10 @@ CONDITIONS: dict[str, str] = {
     "standby_passwd_present": "the standby's mosquitto/passwd exists and is not empty",
     "primary_stack_running": "the primary's mosquitto, sentient-core and db containers are running",
     "standby_stack_running": "the standby's mosquitto, sentient-core and db containers are running",
-    "primary_core_stopped": "no sentient-core container of the primary is running",
+    "primary_core_stopped": "the primary's sentient-core container is not live (exited, or removed) on its Docker host",
+    "primary_stack_down": (
+        "the primary's stack is down: none of its containers is live (running, restarting or paused) on its Docker host"
+    ),
     "primary_not_dispatching": (
         "the primary core is not running, and its broker (if it answers) shows no online core with dispatch enabled"
     ),

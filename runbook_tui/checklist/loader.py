@@ -28,7 +28,7 @@ from runbook_tui.checklist.model import (
     Variable,
     placeholders,
 )
-from runbook_tui.engine.secrets import SECRET_KEY
+from runbook_tui.secrets import SECRET_KEY
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

@@ -25,12 +25,18 @@ from runbook_tui.checklist.model import Checklist, Risk, Step, StepType, substit
 from runbook_tui.checklist.plan import step_action
 from runbook_tui.engine.envedit import EnvEditError, EnvSnapshot, apply_edit
 from runbook_tui.engine.journal import Journal, JournalBusy, read_journal
-from runbook_tui.engine.secrets import SECRET_KEY, Masker
-from runbook_tui.engine.sensing import Evidence, Sensors
 from runbook_tui.engine.shell import run_command
 from runbook_tui.envfile import read_env
 from runbook_tui.mqtt_contract import BrokerEndpoint, DispatchRequest, Topics
-from runbook_tui.smoke_dispatch import Verdict, dispatch_and_wait
+from runbook_tui.observe.model import RoomObservation
+from runbook_tui.observe.observer import Observer
+from runbook_tui.observe.summary import summary
+from runbook_tui.rules.conditions import Verdict, evaluate, needs, protects
+from runbook_tui.rules.outcome import AlarmSpan, Outcome, run_outcome
+from runbook_tui.rules.room import Alarm, alarms
+from runbook_tui.secrets import SECRET_KEY, Masker
+from runbook_tui.smoke_dispatch import Verdict as DispatchVerdict
+from runbook_tui.smoke_dispatch import dispatch_and_wait
 
 
 class StepState(StrEnum):
@@ -44,6 +50,28 @@ class StepState(StrEnum):
 
 
 PASSED = frozenset({StepState.DONE, StepState.SKIPPED, StepState.OVERRIDDEN})
+
+
+@dataclass(frozen=True)
+class Lapse:
+    """A step done on evidence whose condition no longer holds."""
+
+    condition: str
+    since: float
+    detail: str
+    acknowledged: str = ""  # the operator's reason, once acknowledged
+
+
+@dataclass(frozen=True)
+class LapseChanged:
+    step_id: str
+    lapse: Lapse | None  # None: the condition holds again (or the step was decided anew)
+
+
+@dataclass(frozen=True)
+class AlarmChanged:
+    alarm: Alarm | None  # None: cleared
+    kind: str
 
 
 @dataclass(frozen=True)
@@ -72,10 +100,14 @@ class EngineRefusal(Exception):
 
 
 class GuardRefused(EngineRefusal):
-    def __init__(self, step_id: str, failures: list[Evidence]) -> None:
+    def __init__(self, step_id: str, failures: list[Verdict]) -> None:
         super().__init__(f"{step_id}: guard refused: " + "; ".join(str(f) for f in failures))
         self.step_id = step_id
         self.failures = failures
+
+    def consequences(self) -> list[str]:
+        """What each failed guard protects against: what running the step anyway may cause."""
+        return list(dict.fromkeys(c for f in self.failures if (c := protects(f.condition))))
 
 
 @dataclass(frozen=True)
@@ -104,11 +136,11 @@ class RunConfig:
 
 
 class RunEngine:
-    def __init__(self, checklist: Checklist, values: dict[str, str], sensors: Sensors, journal: Journal,
+    def __init__(self, checklist: Checklist, values: dict[str, str], observer: Observer, journal: Journal,
                  config: RunConfig, on_event: Callable[[object], None] | None = None) -> None:
         self.checklist = checklist
         self.values = dict(values)
-        self.sensors = sensors
+        self.observer = observer
         self.journal = journal
         self.config = config
         self.on_event = on_event
@@ -121,13 +153,17 @@ class RunEngine:
         # State changes come from the UI's loop and from a reconciling thread.
         self._lock = threading.RLock()
         self.masker = Masker.from_env_files(self._env_files())
+        self.lapses: dict[str, Lapse] = {}
+        self.alarm_spans: list[AlarmSpan] = []
+        self.active_alarms: tuple[Alarm, ...] = ()
+        self.alarms_unacknowledged: list[str] = []  # alarms of this run the operator has not acknowledged yet
 
     # ---- construction ------------------------------------------------------------------
     @classmethod
-    def start(cls, checklist: Checklist, values: dict[str, str], sensors: Sensors, journal_path: Path,
+    def start(cls, checklist: Checklist, values: dict[str, str], observer: Observer, journal_path: Path,
               config: RunConfig, on_event=None) -> RunEngine:
         journal = Journal(journal_path)
-        engine = cls(checklist, values, sensors, journal, config, on_event)
+        engine = cls(checklist, values, observer, journal, config, on_event)
         record = journal.append("run_started", checklist={"id": checklist.id, "name": checklist.name, "revision": checklist.revision,
                                                           "sha256": checklist.sha256, "path": str(checklist.path)},
                                 room=engine.room, variables=engine._masked_values(), lab=config.lab, operator=config.operator,
@@ -140,7 +176,7 @@ class RunEngine:
         return engine
 
     @classmethod
-    def resume(cls, journal_path: Path, checklist: Checklist, sensors: Sensors, config: RunConfig,
+    def resume(cls, journal_path: Path, checklist: Checklist, observer: Observer, config: RunConfig,
                on_event=None) -> tuple[RunEngine, list[str]]:
         """Rebuild a run from its journal, then reconcile it with the live system.
 
@@ -166,7 +202,7 @@ class RunEngine:
         # A resumed drill stays a drill of its scenario, run by the same trainee: they are the run's, not the session's.
         config = dataclasses.replace(config, drill=started.get("drill") or config.drill,
                                      operator=started.get("operator") or config.operator)
-        engine = cls(checklist, values, sensors, journal, config, on_event)
+        engine = cls(checklist, values, observer, journal, config, on_event)
         engine.started_at = started["ts"]
         engine.choices.update(started.get("choices") or {})
         for r in contents.records:
@@ -175,6 +211,21 @@ class RunEngine:
             elif r["kind"] == "step_state" and r["step"] in engine.statuses:
                 engine.statuses[r["step"]] = StepStatus(StepState(r["state"]), r.get("reason", ""),
                                                         tuple(r.get("evidence", ())), r.get("started"), r.get("finished"))
+                if r["state"] != StepState.RUNNING.value:
+                    engine.lapses.pop(r["step"], None)
+            elif r["kind"] == "condition_lapsed" and r["step"] in engine.statuses:
+                engine.lapses[r["step"]] = Lapse(r["condition"], r["ts"], r.get("detail", ""))
+            elif r["kind"] == "condition_restored":
+                engine.lapses.pop(r["step"], None)
+            elif r["kind"] == "lapse_acknowledged" and r["step"] in engine.lapses:
+                engine.lapses[r["step"]] = dataclasses.replace(engine.lapses[r["step"]], acknowledged=r.get("reason", ""))
+            elif r["kind"] == "alarm_raised":
+                engine.alarm_spans.append(AlarmSpan(r["alarm"], r["ts"], None))
+                engine.alarms_unacknowledged.append(r["alarm"])
+            elif r["kind"] == "alarm_cleared":
+                engine._end_span(r["alarm"], r["ts"])
+            elif r["kind"] == "alarm_acknowledged":
+                engine.alarms_unacknowledged.clear()
         notes = [f"{len(contents.torn)} torn record(s) at a crash were skipped"] if contents.torn else []
         engine.journal.append("run_resumed", torn=len(contents.torn))
         for step_id, status in list(engine.statuses.items()):
@@ -205,6 +256,8 @@ class RunEngine:
 
     def _set_locked(self, step_id: str, status: StepStatus) -> None:
         self.statuses[step_id] = status
+        if status.state is not StepState.RUNNING and self.lapses.pop(step_id, None) is not None:
+            self._emit(LapseChanged(step_id, None))  # decided anew: what lapsed before is history
         self.journal.append("step_state", step=step_id, state=status.state.value, reason=self.masker.mask(status.reason),
                             evidence=[self.masker.mask(e) for e in status.evidence], started=status.started,
                             finished=status.finished)
@@ -218,28 +271,24 @@ class RunEngine:
 
     def optional_open(self) -> list[str]:
         """Optional steps neither done nor decided on (listed in the report, never hidden)."""
-        return [s.id for s in self.applicable_steps() if s.optional and self.statuses[s.id].state is StepState.PENDING]
+        return list(self.outcome().optional_open)
 
-    def outcome(self) -> tuple[str, list[str], list[str]]:
-        """("complete" | "complete except deferred items" | "incomplete", deferred ids, open ids).
-
-        Optional steps left pending do not hold the run open; they are listed apart."""
-        deferred, open_ = [], []
-        for step in self.applicable_steps():
-            state = self.statuses[step.id].state
-            if state is StepState.DEFERRED:
-                deferred.append(step.id)
-            elif state not in PASSED and not (step.optional and state is StepState.PENDING):
-                open_.append(step.id)
-        if open_:
-            return "incomplete", deferred, open_
-        return ("complete except deferred items" if deferred else "complete"), deferred, open_
+    def outcome(self) -> Outcome:
+        """The run's outcome by the one rule (runbook_tui.rules.outcome): what is open, deferred,
+        no longer holding, and the alarms of the run."""
+        with self._lock:
+            steps = [(s.id, s.optional) for s in self.applicable_steps()]
+            states = {k: v.state.value for k, v in self.statuses.items()}
+            lapsed = {k for k, v in self.lapses.items() if not v.acknowledged}
+            return run_outcome(steps, states, lapsed, tuple(self.alarm_spans))
 
     def finish(self) -> str:
-        verdict, deferred, open_ = self.outcome()
-        self.journal.append("run_finished", outcome=verdict, deferred=deferred, open=open_,
-                            optional_not_done=self.optional_open())
-        return verdict
+        outcome = self.outcome()
+        self.journal.append("run_finished", outcome=outcome.verdict, deferred=list(outcome.deferred), open=list(outcome.open),
+                            optional_not_done=list(outcome.optional_open), lapsed=list(outcome.lapsed),
+                            alarms=[{"alarm": a.kind, "started": a.started, "ended": a.ended} for a in outcome.alarms],
+                            said=outcome.text(time.time()))
+        return outcome.verdict
 
     # ---- previews, guards, confirmations -----------------------------------------------
     def preview(self, step_id: str) -> ActionPreview:
@@ -255,6 +304,9 @@ class RunEngine:
             return ""
         when = time.strftime(" at %H:%M:%S", time.localtime(status.finished)) if status.finished else ""
         why = f" ({status.reason})" if status.reason else ""
+        lapse = self.lapses.get(step_id)
+        if lapse is not None:
+            return f"Done{when}, no longer holds: {lapse.detail}. Running it again repeats it."
         if status.state is StepState.FAILED:
             return f"It failed{when}{why}: this is another try."
         return f"Already {status.state.value}{when}{why}: running it again repeats it."
@@ -271,8 +323,12 @@ class RunEngine:
                 earlier.append(substitute(s.title, self.values))
         return tuple(earlier)
 
-    def check_guards(self, step: Step) -> list[Evidence]:
-        return [self.sensors.check(name) for name in step.guards]
+    def check_guards(self, step: Step) -> tuple[list[Verdict], RoomObservation | None]:
+        """Every guard judged on one fresh look at the room, taken now."""
+        if not step.guards:
+            return [], None
+        obs = self.observer.look(frozenset().union(*(needs(g) for g in step.guards)))
+        return [evaluate(name, obs) for name in step.guards], obs
 
     def _require_confirmation(self, step: Step, confirmed: bool, typed_room: str | None) -> None:
         if step.risk is Risk.NORMAL:
@@ -290,9 +346,10 @@ class RunEngine:
 
     def _guards_or_override(self, step: Step, override_reason: str | None, typed_room: str | None) -> tuple[bool, list[str]]:
         """Evaluate the guards now. Returns (overridden, evidence lines)."""
-        results = self.check_guards(step)
+        results, obs = self.check_guards(step)
         self.journal.append("guards", step=step.id, results=[{"condition": e.condition, "holds": e.holds,
-                                                               "detail": self.masker.mask(e.detail)} for e in results])
+                                                               "detail": self.masker.mask(e.detail)} for e in results],
+                            observation=summary(obs) if obs is not None else None)
         failures = [e for e in results if not e.holds]
         lines = [f"guard {e}" for e in results]
         if not failures:
@@ -302,7 +359,8 @@ class RunEngine:
         if typed_room != self.room or not override_reason.strip():
             raise EngineRefusal(f"{step.id}: overriding a guard takes the room id ({self.room}) typed out and a reason")
         self.journal.append("override", step=step.id, what="guard", reason=override_reason,
-                            failed=[f.condition for f in failures], operator=self.config.operator)
+                            failed=[f.condition for f in failures], operator=self.config.operator,
+                            consequences=GuardRefused(step.id, failures).consequences())
         return True, lines
 
     # ---- operator decisions --------------------------------------------------------------
@@ -337,7 +395,7 @@ class RunEngine:
         _overridden, evidence = self._guards_or_override(step, None, typed_room)
         if step.done_when:
             # A confirmation cannot stand in for evidence the checklist asks for.
-            sensed = self.sensors.check(step.done_when)
+            sensed = self.observer.check(step.done_when)
             self.journal.append("evidence", step=step_id, condition=sensed.condition, holds=sensed.holds,
                                 detail=self.masker.mask(sensed.detail))
             if not sensed.holds:
@@ -382,35 +440,114 @@ class RunEngine:
         if self._cancel is not None:
             self._cancel.set()
 
-    # ---- sensing -----------------------------------------------------------------------
-    def sense(self, step_id: str) -> Evidence | None:
-        step = self.checklist.step(step_id)
-        name = step.done_when or (step.condition if step.type is StepType.WAIT else None)
-        return self.sensors.check(name) if name else None
+    # ---- the live room: ticks, lapses and alarms ---------------------------------------
+    @staticmethod
+    def condition_of(step: Step) -> str | None:
+        """The condition that proves a step: its done_when, or what a wait step waits for."""
+        return step.done_when or (step.condition if step.type is StepType.WAIT else None)
+
+    def sense(self, step_id: str) -> Verdict | None:
+        """A step's condition judged on a fresh look."""
+        name = self.condition_of(self.checklist.step(step_id))
+        return self.observer.check(name) if name else None
 
     def reconcile(self) -> list[str]:
-        """Closed-loop steps not yet passed turn done where their condition holds now."""
+        """One fresh look at the whole room, then what `observe` makes of it (start, resume)."""
+        return self.observe(self.observer.look())
+
+    def observe(self, obs: RoomObservation) -> list[str]:
+        """Bring the run in line with an observation of the room, by the rules:
+
+        - a closed-loop step not yet passed turns done where its condition holds;
+        - a step done on evidence whose condition no longer holds says so, journaled with the
+          observation (and holds the run open until it holds again, is run again, or the
+          operator acknowledges it with a reason); when it holds again, that is journaled too;
+        - alarms (dual control) are journaled when raised and when cleared.
+        A condition whose parts the observation could not see is left alone. Returns notes."""
         notes = []
-        for step in self.applicable_steps():
-            status = self.statuses[step.id]
-            if step.type is StepType.DISPATCH_SMOKE or status.state is StepState.RUNNING:
-                continue  # a dispatch proves itself only by being run; a running step reports itself
-            if status.state in (StepState.SKIPPED, StepState.DEFERRED, StepState.OVERRIDDEN):
-                continue  # the operator's decision stands
-            evidence = self.sense(step.id)
-            if evidence is None:
-                continue
-            with self._lock:
-                status = self.statuses[step.id]  # again: it may have changed while sensing
-                if status.state in (StepState.PENDING, StepState.FAILED) and evidence.holds:
-                    self.journal.append("evidence", step=step.id, condition=evidence.condition, holds=True,
-                                        detail=self.masker.mask(evidence.detail))
+        with self._lock:
+            for step in self.applicable_steps():
+                name = self.condition_of(step)
+                status = self.statuses[step.id]
+                if name is None or step.type is StepType.DISPATCH_SMOKE or step.id == self.running_step:
+                    continue  # a dispatch proves itself only by being run; a running step reports itself
+                if status.state in (StepState.RUNNING, StepState.SKIPPED, StepState.DEFERRED, StepState.OVERRIDDEN):
+                    continue  # the operator's decision stands
+                verdict = evaluate(name, obs)
+                if not verdict.seen:
+                    continue
+                lapse = self.lapses.get(step.id)
+                if status.state in (StepState.PENDING, StepState.FAILED) and verdict.holds:
+                    self.journal.append("evidence", step=step.id, condition=name, holds=True,
+                                        detail=self.masker.mask(verdict.detail))
                     now = time.time()
-                    self._set_locked(step.id, StepStatus(StepState.DONE, "sensed", (str(evidence),), now, now))
-                    notes.append(f"{step.id}: done on evidence: {evidence.detail}")
-                elif status.state is StepState.DONE and not evidence.holds:
-                    notes.append(f"{step.id}: was done, but now {evidence.condition} does not hold: {evidence.detail}")
+                    self._set_locked(step.id, StepStatus(StepState.DONE, "sensed", (str(verdict),), now, now))
+                    notes.append(f"{step.id}: done on evidence: {verdict.detail}")
+                elif status.state is StepState.DONE and not verdict.holds and lapse is None:
+                    detail = self.masker.mask(verdict.detail)
+                    record = self.journal.append("condition_lapsed", step=step.id, condition=name, detail=detail,
+                                                 observation=summary(obs))
+                    self.lapses[step.id] = Lapse(name, record["ts"], detail)
+                    self._emit(LapseChanged(step.id, self.lapses[step.id]))
+                    notes.append(f"{step.id}: no longer holds: {detail}")
+                elif status.state is StepState.DONE and verdict.holds and lapse is not None:
+                    self.journal.append("condition_restored", step=step.id, condition=name,
+                                        detail=self.masker.mask(verdict.detail), lapsed_s=round(time.time() - lapse.since, 1))
+                    del self.lapses[step.id]
+                    self._emit(LapseChanged(step.id, None))
+                    notes.append(f"{step.id}: holds again: {verdict.detail}")
+            notes += self._observe_alarms(obs)
         return notes
+
+    def _observe_alarms(self, obs: RoomObservation) -> list[str]:
+        now_raised = alarms(obs, self.active_alarms)
+        before = {a.kind: a for a in self.active_alarms}
+        after = {a.kind: a for a in now_raised}
+        notes = []
+        for kind, alarm in after.items():
+            if kind not in before:
+                record = self.journal.append("alarm_raised", alarm=kind, reason=self.masker.mask(alarm.reason),
+                                             observation=summary(obs))
+                self.alarm_spans.append(AlarmSpan(kind, record["ts"], None))
+                self.alarms_unacknowledged.append(kind)
+                self._emit(AlarmChanged(alarm, kind))
+                notes.append(f"alarm: {kind}: {alarm.reason}")
+            elif alarm != before[kind]:
+                self._emit(AlarmChanged(alarm, kind))  # same alarm, new words (e.g. no longer seen to end)
+        for kind in before.keys() - after.keys():
+            record = self.journal.append("alarm_cleared", alarm=kind, observation=summary(obs))
+            self._end_span(kind, record["ts"])
+            self._emit(AlarmChanged(None, kind))
+            notes.append(f"alarm cleared: {kind}")
+        self.active_alarms = now_raised
+        return notes
+
+    def _end_span(self, kind: str, at: float) -> None:
+        for i in range(len(self.alarm_spans) - 1, -1, -1):
+            span = self.alarm_spans[i]
+            if span.kind == kind and span.ended is None:
+                self.alarm_spans[i] = dataclasses.replace(span, ended=at)
+                return
+
+    def acknowledge_alarms(self) -> None:
+        """The operator has seen this run's alarms (the header stops keeping them once they ended)."""
+        with self._lock:
+            if self.alarms_unacknowledged:
+                self.journal.append("alarm_acknowledged", alarms=list(self.alarms_unacknowledged), operator=self.config.operator)
+                self.alarms_unacknowledged.clear()
+
+    def acknowledge_lapse(self, step_id: str, reason: str) -> None:
+        """Go on although a step's evidence no longer holds: recorded with the operator's reason."""
+        with self._lock:
+            lapse = self.lapses.get(step_id)
+            if lapse is None:
+                raise EngineRefusal(f"{step_id}: its evidence holds; there is nothing to acknowledge")
+            if not reason.strip():
+                raise EngineRefusal("acknowledging needs a reason")
+            self.journal.append("lapse_acknowledged", step=step_id, condition=lapse.condition, reason=reason,
+                                operator=self.config.operator)
+            self.lapses[step_id] = dataclasses.replace(lapse, acknowledged=reason)
+            self._emit(LapseChanged(step_id, self.lapses[step_id]))
 
     # ---- running -----------------------------------------------------------------------
     async def run_step(self, step_id: str, *, confirmed: bool = False, typed_room: str | None = None,
@@ -508,7 +645,7 @@ class RunEngine:
     async def _wait_for(self, step: Step, condition: str, timeout_s: float, exited_ok: bool = False) -> tuple[bool, str, list[str]]:
         deadline = time.monotonic() + timeout_s
         while True:
-            evidence = await asyncio.to_thread(self.sensors.check, condition)
+            evidence = await asyncio.to_thread(self.observer.check, condition)
             if evidence.holds:
                 self.journal.append("evidence", step=step.id, condition=condition, holds=True,
                                     detail=self.masker.mask(evidence.detail))
@@ -578,7 +715,7 @@ class RunEngine:
         self.journal.append("dispatch_outcome", step=step.id, id=request.id, verdict=outcome.verdict.name.lower(),
                             reason=outcome.reason, ack_ms=outcome.latency_ms("ack"), complete_ms=outcome.latency_ms("complete"),
                             events=[{"stage": e.stage, "at_ms": e.at_ms} for e in outcome.events])
-        if outcome.verdict is Verdict.COMPLETE:
+        if outcome.verdict is DispatchVerdict.COMPLETE:
             stack = next((e.detail.get("stack") for e in outcome.events if e.stage == "result"), "?")
             expected = substitute(step.expect_core, self.values) if step.expect_core else None
             if expected and stack != expected:

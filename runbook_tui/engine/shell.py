@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from runbook_tui.engine.secrets import Masker
+from runbook_tui.secrets import Masker
 
 OUTPUT_TAIL_LINES = 200
 MAX_LINE_CHARS = 4000

@@ -85,20 +85,20 @@ def _stale_passwd(lab: Lab, room: str) -> str:
 
 def _fresh_passwd(lab: Lab, room: str) -> str:
     stack = lab.stacks(room)["standby"]
-    lab._script("mosquitto-make-passwd.sh", str(stack.env_file))
+    lab.run_script("mosquitto-make-passwd.sh", str(stack.env_file))
     _recreate(lab, room, "standby", "mosquitto")
     return "the standby's password file regenerated from its .env and the broker recreated"
 
 
 def _silent_controller(lab: Lab, room: str) -> str:
     lab.processes.stop(lab.controller_name(room))
-    lab._start_controller(room, lab.stacks(room)["primary"], extra_args=["--never-ack"])
+    lab.start_controller(room, lab.stacks(room)["primary"], extra_args=["--never-ack"])
     return f"controller {DEFAULT_DEVICE} now receives commands but never acks them"
 
 
 def _normal_controller(lab: Lab, room: str) -> str:
     lab.processes.stop(lab.controller_name(room))
-    lab._start_controller(room, lab.stacks(room)["primary"])
+    lab.start_controller(room, lab.stacks(room)["primary"])
     return f"controller {DEFAULT_DEVICE} restarted normally"
 
 

@@ -78,7 +78,8 @@ class Lab:
     def stacks(self, room: str) -> dict[str, Stack]:
         return room_stacks(self.rooms_dir, room)
 
-    def _script(self, name: str, *args: str, env: dict[str, str] | None = None) -> str:
+    def run_script(self, name: str, *args: str, env: dict[str, str] | None = None) -> str:
+        """Run scripts/NAME of the stack root with ARGS (and ENV added) and return its output; LabError if it fails."""
         script = self.stack_root / "scripts" / name
         # The scripts parse .env with this interpreter's python-dotenv.
         path = f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"
@@ -132,12 +133,12 @@ class Lab:
         elif any(present):
             raise LabError(f"only one stack of {room} exists in {self.rooms_dir}; fix or remove it first")
         else:
-            self._script("new-room-standby.sh", room, env={"BASE_IMAGE": base})
+            self.run_script("new-room-standby.sh", room, env={"BASE_IMAGE": base})
             created = True
             done(t, f"created {room}-primary and {room}-standby in {self.rooms_dir}")
         for stack in stacks.values():
             if not (stack.directory / "mosquitto" / "passwd").is_file():
-                self._script("mosquitto-make-passwd.sh", str(stack.env_file))
+                self.run_script("mosquitto-make-passwd.sh", str(stack.env_file))
                 self.report(f"      wrote the broker password file of {stack.name}")
 
         if already_up:
@@ -201,7 +202,7 @@ class Lab:
         done(t, f"dnsmasq on {s.listen}:{s.port}: {name} -> {address} ({self._which_stack(room, address)})")
 
         t = step(6, f"simulated controller {DEFAULT_DEVICE}")
-        self._start_controller(room, stacks["primary"])
+        self.start_controller(room, stacks["primary"])
         if not wait_for(lambda: self.controller_state(room).get("connected") is True, 10 if mid_run else 30):
             state = self.controller_state(room)
             if mid_run:
@@ -224,8 +225,11 @@ class Lab:
                 return role
         return "unknown address"
 
-    def _start_controller(self, room: str, stack: Stack, device: str = DEFAULT_DEVICE,
-                          extra_args: list[str] | None = None) -> None:
+    def start_controller(self, room: str, stack: Stack, device: str = DEFAULT_DEVICE,
+                         extra_args: list[str] | None = None) -> None:
+        """Start the room's simulated controller DEVICE, connecting through mqtt.<room> with STACK's broker port,
+        topics and credentials; EXTRA_ARGS go to runbook_tui.lab.controller (e.g. --never-ack). Does nothing if it
+        is already running."""
         name = self.controller_name(room, device)
         if self.processes.pid(name) is not None:
             return

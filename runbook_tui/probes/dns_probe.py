@@ -1,8 +1,7 @@
 """The DNS probe: the room's broker name asked of every configured resolver, on a timer.
 
-Each poll asks all resolvers at once (every query bounded by `lifetime_s`), classifies each
-answer against the stacks' broker addresses, and flags resolvers that disagree (split
-horizon gone wrong). The next poll starts only when the last one has ended: no overlap.
+Each poll asks all resolvers at once through the one DNS query (observe.dns_look), bounded by
+`lifetime_s`; the next poll starts only when the last one has ended: no overlap.
 """
 
 from __future__ import annotations
@@ -11,61 +10,9 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
-
-@dataclass(frozen=True)
-class ResolverAnswer:
-    resolver: str  # ADDRESS:PORT
-    classification: str  # primary / standby / unknown address / NXDOMAIN / timeout / error
-    addresses: tuple[str, ...]
-    ttl: int | None
-    rtt_ms: float | None
-    detail: str = ""
-
-
-@dataclass(frozen=True)
-class DnsSnapshot:
-    name: str
-    answers: tuple[ResolverAnswer, ...]
-    disagreement: bool
-    classification: str  # the common classification, or "disagreement"
-    at: float
-    poll: int
-
-
-def classify(addresses: tuple[str, ...], known: dict[str, str]) -> str:
-    roles = {role for role, addr in known.items() for a in addresses if a == addr}
-    if len(roles) == 1 and len(addresses) == 1:
-        return roles.pop()
-    if len(roles) > 1:
-        return "both stacks"
-    return "unknown address"
-
-
-def ask(name: str, server: str, port: int, lifetime_s: float, known: dict[str, str]) -> ResolverAnswer:
-    # dnspython is imported on the probe's thread, not at start-up (a tenth of a second).
-    import dns.exception
-    import dns.resolver
-
-    label = f"{server}:{port}"
-    started = time.monotonic()
-    try:
-        resolver = dns.resolver.Resolver(configure=False)
-        resolver.nameservers = [server]  # raises ValueError for a name: resolvers are addresses
-        resolver.port = port
-        resolver.lifetime = lifetime_s
-        resolver.timeout = lifetime_s
-        answer = resolver.resolve(name, "A")
-    except dns.resolver.NXDOMAIN:
-        return ResolverAnswer(label, "NXDOMAIN", (), None, round((time.monotonic() - started) * 1000, 1))
-    except dns.exception.Timeout:
-        return ResolverAnswer(label, "timeout", (), None, None, f"no answer within {lifetime_s:g}s")
-    except Exception as exc:  # noqa: BLE001 - every failure is an answer, the probe thread lives on
-        return ResolverAnswer(label, "error", (), None, None, f"{exc.__class__.__name__}: {exc}"[:200])
-    rtt = round((time.monotonic() - started) * 1000, 1)
-    addresses = tuple(sorted(r.to_text() for r in answer))
-    return ResolverAnswer(label, classify(addresses, known), addresses, answer.rrset.ttl if answer.rrset else None, rtt)
+from runbook_tui.observe.dns_look import ask_all
+from runbook_tui.observe.model import DnsSnapshot
 
 
 class DnsProbe:
@@ -98,12 +45,7 @@ class DnsProbe:
             known = self.known()
         except Exception:  # noqa: BLE001 - an unreadable .env leaves every address unknown
             known = {}
-        futures = [self._pool.submit(ask, self.name, host, port, self.lifetime_s, known) for host, port in self.resolvers]
-        answers = tuple(f.result() for f in futures)
-        kinds = {(a.classification, a.addresses) for a in answers}
-        disagreement = len(kinds) > 1
-        classification = "disagreement" if disagreement else (answers[0].classification if answers else "no resolvers")
-        return DnsSnapshot(self.name, answers, disagreement, classification, time.time(), poll)
+        return ask_all(self.name, self.resolvers, self.lifetime_s, known, self._pool, poll)
 
     def _loop(self) -> None:
         poll = 0

@@ -16,10 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from runbook_tui.envfile import is_true, read_env
-from runbook_tui.stacks import shared_settings
+from runbook_tui.envfile import read_env
+from runbook_tui.observe.docker_look import list_services, list_volumes, make_client, project_filter, stack_snapshot
+from runbook_tui.observe.model import ServiceState, StackSnapshot
 
-FLAGS = ("CORE_DISPATCH_ENABLED", "CORE_CRITICAL_ARMED")
 # Events that change what the panel shows; not exec_* (the db healthcheck runs every second).
 CONTAINER_EVENTS = ["create", "start", "restart", "stop", "die", "kill", "oom", "pause", "unpause", "destroy",
                     "rename", "update", "health_status"]
@@ -31,35 +31,6 @@ class DockerTarget:
     project: str
     env_file: Path
     docker_host: str | None = None  # None: DOCKER_HOST or the local socket
-
-
-@dataclass(frozen=True)
-class ServiceState:
-    service: str
-    container: str
-    state: str  # running, exited, restarting, ...
-    health: str | None
-    restart_count: int
-    started_at: str
-    image: str
-    flags: tuple[tuple[str, bool], ...]  # what the container was really started with (core only)
-
-
-@dataclass(frozen=True)
-class StackSnapshot:
-    role: str
-    project: str
-    connected: bool
-    error: str | None
-    services: tuple[ServiceState, ...]
-    env_flags: tuple[tuple[str, bool], ...]  # what the stack's .env says now
-    not_recreated: tuple[str, ...]  # flags changed in .env but not in the running core
-    at: float
-    sequence: int
-    shared: tuple[tuple[str, str], ...] = ()  # the .env keys both stacks must agree on (secrets as sha256)
-
-    def service(self, name: str) -> ServiceState | None:
-        return next((s for s in self.services if s.service == name), None)
 
 
 class DockerProbe:
@@ -105,43 +76,25 @@ class DockerProbe:
     def _env(self, target: DockerTarget) -> dict[str, str]:
         try:
             return read_env(target.env_file)
-        except OSError:
+        except (OSError, UnicodeDecodeError, ValueError):
             return {}
 
-    def _listing(self, client, target: DockerTarget) -> tuple[ServiceState, ...]:
-        containers = client.containers.list(all=True, filters={"label": f"com.docker.compose.project={target.project}"})
-        services = []
-        for c in containers:
-            attrs = c.attrs
-            state = attrs.get("State", {})
-            env = dict(item.split("=", 1) for item in attrs.get("Config", {}).get("Env") or [] if "=" in item)
-            flags = tuple((k, is_true(env[k])) for k in FLAGS if k in env)
-            services.append(ServiceState(
-                service=c.labels.get("com.docker.compose.service", c.name), container=c.name,
-                state=state.get("Status", "unknown"), health=(state.get("Health") or {}).get("Status"),
-                restart_count=int(attrs.get("RestartCount", 0)), started_at=state.get("StartedAt", ""),
-                image=attrs.get("Config", {}).get("Image", ""), flags=flags))
-        return tuple(sorted(services, key=lambda s: s.service))
+    def _listing(self, client, target: DockerTarget) -> tuple[tuple[ServiceState, ...], tuple[str, ...]]:
+        return list_services(client, target.project), list_volumes(client, target.project)
 
     def _publish(self, target: DockerTarget, connected: bool, error: str | None,
-                 services: tuple[ServiceState, ...] | None = None) -> None:
+                 listing: tuple[tuple[ServiceState, ...], tuple[str, ...]] | None = None) -> None:
         with self._lock:
             previous = self.latest.get(target.role)
-            if services is None:
-                services = previous.services if previous else ()
-            env = self._env(target)
-            env_flags = {k: is_true(env.get(k)) for k in FLAGS if k in env}
-            core = next((s for s in services if s.service == "sentient-core" and s.state == "running"), None)
-            running = dict(core.flags) if core else {}
-            not_recreated = tuple(f"{k}: .env {str(v).lower()}, running core {str(running[k]).lower()}"
-                                  for k, v in env_flags.items() if k in running and running[k] != v)
+            services, volumes = listing if listing is not None else (
+                (previous.services, previous.volumes) if previous else ((), ()))
             self._sequence += 1
-            snapshot = StackSnapshot(target.role, target.project, connected, error, services,
-                                     tuple(sorted(env_flags.items())), not_recreated, time.time(), self._sequence,
-                                     shared_settings(env))
-            if previous is not None and (previous.connected, previous.error, previous.services, previous.env_flags,
-                                         previous.shared) == (
-                    snapshot.connected, snapshot.error, snapshot.services, snapshot.env_flags, snapshot.shared):
+            snapshot = stack_snapshot(target.role, target.project, self._env(target), connected=connected, error=error,
+                                      services=services, volumes=volumes, sequence=self._sequence)
+            if previous is not None and (previous.connected, previous.error, previous.services, previous.volumes,
+                                         previous.env_flags, previous.shared) == (
+                    snapshot.connected, snapshot.error, snapshot.services, snapshot.volumes, snapshot.env_flags,
+                    snapshot.shared):
                 return  # nothing new for the subscribers
             self.latest[target.role] = snapshot
             # Delivered under the lock, so subscribers see snapshots in sequence order.
@@ -153,18 +106,14 @@ class DockerProbe:
 
     # ---- threads -----------------------------------------------------------------------
     def _follow(self, target: DockerTarget) -> None:
-        import docker  # on the probe's thread: the UI's first frame does not wait for docker-py
-
         backoff = 0.2
         while not self.stopping.is_set():
             client = None
             try:
-                client = (docker.DockerClient(base_url=target.docker_host, timeout=5) if target.docker_host
-                          else docker.from_env(timeout=5))
+                client = make_client(target.docker_host)  # docker-py is imported here, on the probe's thread
                 since = int(time.time())
                 stream = client.events(decode=True, since=since, filters={
-                    "type": "container", "label": f"com.docker.compose.project={target.project}",
-                    "event": CONTAINER_EVENTS})
+                    "type": "container", **project_filter(target.project), "event": CONTAINER_EVENTS})
                 with self._lock:
                     self._streams[target.role], self._clients[target.role] = stream, client
                 # Listed after subscribing, so no change falls between the two.

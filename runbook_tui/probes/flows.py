@@ -1,7 +1,8 @@
-"""Dispatch flows correlated by request id, and the dual-control alarm.
+"""Dispatch flows correlated by request id, and what cores and controllers say of themselves.
 
 Pure logic fed with messages from both brokers; the MQTT probe owns an instance and calls
-it from its network threads under a lock.
+it from its network threads under a lock. Statuses are read strictly (observe.status); the
+dual-control alarm is the rules' (runbook_tui.rules.room), judged on the room's observation.
 """
 
 from __future__ import annotations
@@ -11,11 +12,14 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from runbook_tui.mqtt_contract import Topics
+from runbook_tui.observe.model import CoreStatus
+from runbook_tui.observe.payloads import parse_json_object, safe_text
+from runbook_tui.observe.status import parse_core_status, parse_device_status
 
 STAGES = ("dispatch", "command", "ack", "complete", "result")
 MAX_STAGES_PER_FLOW = 20  # a replayed or hostile id cannot grow one flow without bound
 MAX_FLOWS = 200
-COMMAND_WINDOW_S = 10.0  # device commands from both stacks this close together: dual control
+MAX_DEVICES = 500  # per broker: a hostile publisher cannot grow the table without bound
 
 
 @dataclass(frozen=True)
@@ -37,37 +41,44 @@ class Flow:
         return tuple(sorted({r for _s, r, _t in self.seen}))
 
 
-@dataclass(frozen=True)
-class DualControl:
-    reason: str
-    at: float
-
-
 @dataclass
 class FlowTracker:
     topics: Topics = field(default_factory=Topics)
     room: str = "+"
     max_flows: int = MAX_FLOWS
-    command_window_s: float = COMMAND_WINDOW_S
     flows: OrderedDict[str, Flow] = field(default_factory=OrderedDict)
-    core_status: dict[str, dict] = field(default_factory=dict)  # role -> last retained/live status
+    core_status: dict[str, CoreStatus] = field(default_factory=dict)  # role -> last retained/live status
+    controllers: dict[str, dict[str, bool | None]] = field(default_factory=dict)  # role -> device -> online
     last_command: dict[str, float] = field(default_factory=dict)  # role -> time of last device command
 
     def __post_init__(self) -> None:
         room = "[^/]+" if self.room == "+" else re.escape(self.room)
         pattern = re.escape(self.topics.devices).replace(r"\{room\}", room).replace(r"\{device\}", "([^/]+)")
-        self._device_topic = re.compile(f"^{pattern}/(command|ack|complete)$")
+        self._device_topic = re.compile(f"^{pattern}/(command|ack|complete|status)$")
 
     def _device_leaf(self, topic: str) -> tuple[str, str] | None:
         """(device, leaf) for a device command, ack or complete topic of the contract."""
         m = self._device_topic.match(topic)
         return (m.group(1), m.group(2)) if m else None
 
-    def observe(self, role: str, topic: str, body: dict | None, now: float) -> None:
+    def wants(self, topic: str) -> bool:
+        """Whether a topic is one this tracker reads (the probe parses nothing else)."""
+        t = self.topics
+        return topic in (t.dispatch, t.result, t.status) or topic.endswith(("/command", "/ack", "/complete", "/status"))
+
+    def observe(self, role: str, topic: str, payload: bytes, now: float) -> None:
         if topic == self.topics.status:
-            if body is not None:
-                self.core_status[role] = body
+            # Whatever arrives replaces what was said before: a status that does not read is
+            # shown as unreadable, never as the stale previous one.
+            self.core_status[role] = parse_core_status(payload)
             return
+        found = self._device_leaf(topic)
+        if found is not None and found[1] == "status":
+            devices = self.controllers.setdefault(role, {})
+            if found[0] in devices or len(devices) < MAX_DEVICES:
+                devices[safe_text(found[0], 64)] = parse_device_status(payload)
+            return
+        body = parse_json_object(payload)
         if body is None:
             return
         rid = body.get("id")
@@ -76,7 +87,6 @@ class FlowTracker:
         elif topic == self.topics.result:
             stage = "result"
         else:
-            found = self._device_leaf(topic)
             if found is None:
                 return
             stage = found[1]
@@ -89,34 +99,20 @@ class FlowTracker:
         result = old.result if old else None
         if stage == "result":
             status = str(body.get("status"))
-            result = status + (f": {body['reason']}" if body.get("reason") else "")
+            result = safe_text(status + (f": {body['reason']}" if body.get("reason") else ""), 200)
         device = (old.device if old else None) or body.get("device")
         action = (old.action if old else None) or body.get("action")
-        self.flows[rid] = Flow(rid, device if isinstance(device, str) else None,
-                               action if isinstance(action, str) else None, seen, result)
+        # Ids, devices and actions come from whoever publishes: sanitised before any widget sees them.
+        self.flows[rid] = Flow(safe_text(rid, 80), safe_text(device, 64) if isinstance(device, str) else None,
+                               safe_text(action, 64) if isinstance(action, str) else None, seen, result)
         while len(self.flows) > self.max_flows:
             self.flows.popitem(last=False)
 
     def forget_status(self, role: str) -> None:
         """A broker went away: what its core last said is no longer known."""
         self.core_status.pop(role, None)
+        self.controllers.pop(role, None)
         self.last_command.pop(role, None)
-
-    def dual_control(self, now: float) -> DualControl | None:
-        return dual_control(self.core_status, self.last_command, now, self.command_window_s)
-
-
-def dual_control(core_status: dict[str, dict], last_command: dict[str, float], now: float,
-                 window_s: float = COMMAND_WINDOW_S) -> DualControl | None:
-    """Both cores online with dispatch enabled, or device commands from both stacks within
-    window_s (times are time.monotonic(), which every process on the machine shares)."""
-    enabled = sorted(r for r, s in core_status.items() if s.get("online") and s.get("dispatch_enabled"))
-    if len(enabled) > 1:
-        return DualControl(f"cores on {' and '.join(enabled)} are both online with dispatch enabled", now)
-    recent = sorted(r for r, t in last_command.items() if now - t <= window_s)
-    if len(recent) > 1:
-        return DualControl(f"device commands seen from {' and '.join(recent)} within {window_s:g}s", now)
-    return None
 
 
 def merge_flows(parts: list[tuple[Flow, ...]], limit: int = MAX_FLOWS) -> tuple[Flow, ...]:

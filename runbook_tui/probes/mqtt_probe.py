@@ -20,9 +20,9 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from runbook_tui.mqtt_contract import BrokerEndpoint, Topics
-from runbook_tui.probes.flows import DualControl, Flow, FlowTracker
+from runbook_tui.observe.model import CoreStatus
+from runbook_tui.probes.flows import Flow, FlowTracker
 from runbook_tui.probes.paho_client import ProbeClient
-from runbook_tui.probes.payloads import parse_json_object
 
 BUFFERED_PAYLOAD = 8192
 MAX_TOPICS = 5000  # per broker; beyond it new topics are counted under OTHER_TOPICS
@@ -64,12 +64,12 @@ class BrokerState:
 class MqttSnapshot:
     brokers: tuple[BrokerState, ...]
     topic_counts: tuple[tuple[str, str, int, float], ...]  # (broker, topic, count, rate per second)
-    core_status: tuple[tuple[str, dict], ...]
+    core_status: tuple[tuple[str, CoreStatus], ...]
     flows: tuple[Flow, ...]
-    alarm: DualControl | None
     callback_errors: int
     at: float
     last_commands: tuple[tuple[str, float], ...] = ()  # (broker role, monotonic time of its last device command)
+    controllers: tuple[tuple[str, str, bool | None], ...] = ()  # (broker role, device, online; None: unreadable)
 
 
 @dataclass(frozen=True)
@@ -200,11 +200,9 @@ class MqttProbe:
             payload = msg.payload if len(msg.payload) <= BUFFERED_PAYLOAD else msg.payload[:BUFFERED_PAYLOAD]
             self.buffer.append(Message(link.role, topic, payload, bool(msg.retain), now, len(msg.payload)))
             self.pending += 1
-        t = self.tracker.topics
-        if topic in (t.dispatch, t.result, t.status) or topic.endswith(("/command", "/ack", "/complete")):
-            body = parse_json_object(msg.payload)
+        if self.tracker.wants(topic):
             with self.lock:
-                self.tracker.observe(link.role, topic, body, time.monotonic())
+                self.tracker.observe(link.role, topic, bytes(msg.payload), time.monotonic())
 
     def _broker_dropped(self, link: _Link, payload: bytes) -> None:
         value = int(payload)  # anything else raises, and is counted as a callback error
@@ -223,9 +221,10 @@ class MqttProbe:
                                     lk.broker_dropped) for lk in self.links.values())
         counts = tuple(sorted(((lk.role, t, n, lk.rates.get(t, 0.0)) for lk in self.links.values() for t, n in lk.topics.items()),
                               key=lambda x: -x[2])[:200])
+        controllers = tuple(sorted((role, d, up) for role, devices in self.tracker.controllers.items() for d, up in devices.items()))
         return MqttSnapshot(brokers, counts, tuple(sorted(self.tracker.core_status.items())),
-                            tuple(self.tracker.flows.values()), self.tracker.dual_control(time.monotonic()),
-                            self.callback_errors, time.time(), tuple(sorted(self.tracker.last_command.items())))
+                            tuple(self.tracker.flows.values()), self.callback_errors, time.time(),
+                            tuple(sorted(self.tracker.last_command.items())), controllers)
 
     def counts(self) -> dict[str, dict[str, int]]:
         """Exact per-topic counts (a copy), broker role -> topic -> messages."""

@@ -8,8 +8,9 @@ its batches over a pipe: the newest messages of each batch (payloads already cut
 head by the probe), while counts, rates, core status and dispatch flows are computed in the
 child on every message. One child per broker, so that two brokers' floods are parsed on two
 cores at once: with both in one process, one core was the limit for the pair. The parent
-merges the children's snapshots: flows by request id, and the dual-control alarm from both
-cores' status and device commands (the one thing no child can see alone).
+merges the children's snapshots: flows by request id, cores' and controllers' statuses and
+device commands; the dual-control alarm is judged from them on the room's observation
+(runbook_tui.rules.room), the one thing no child can see alone.
 
 Failure is a state, never an exception in the app: a child that dies, stops answering or
 cannot start shows as "probe process ..." on its broker and is replaced, with backoff; the
@@ -30,7 +31,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 from runbook_tui.mqtt_contract import BrokerEndpoint, Topics
-from runbook_tui.probes.flows import DualControl, dual_control, merge_flows
+from runbook_tui.probes.flows import merge_flows
 from runbook_tui.probes.mqtt_probe import BrokerState, MqttBatch, MqttProbe, MqttSnapshot
 
 # Four batches a second: each redraws the panel, which costs the TUI more than the messages
@@ -39,19 +40,12 @@ FLUSH_S = 0.25
 MESSAGES_PER_BATCH = 100  # 400 lines a second is more than anyone reads; the rest is counted, not shown
 SILENT_S = 3.0  # no batch for this long (one is due every FLUSH_S): the child is stuck
 STOP_GRACE_S = 3.0
-STATUS_FIELDS = ("online", "room", "role", "stack", "dispatch_enabled", "critical_armed", "version")
-
-
-def _plain(status: dict) -> dict:
-    # A core's status is whatever someone published on its topic: keep the fields the panel
-    # reads, as plain values (a deeply nested one would not even pickle).
-    return {k: v for k, v in status.items() if k in STATUS_FIELDS and isinstance(v, (str, int, float, bool, type(None)))}
 
 
 def _for_the_pipe(batch: MqttBatch) -> MqttBatch:
+    # Statuses are already read into plain CoreStatus values (observe.status): they pickle.
     messages = batch.messages[-MESSAGES_PER_BATCH:]
-    snapshot = dataclasses.replace(batch.snapshot, core_status=tuple((r, _plain(s)) for r, s in batch.snapshot.core_status))
-    return MqttBatch(messages, batch.dropped + len(batch.messages) - len(messages), snapshot)
+    return MqttBatch(messages, batch.dropped + len(batch.messages) - len(messages), batch.snapshot)
 
 
 # ---- the child ---------------------------------------------------------------------------------
@@ -72,8 +66,7 @@ def _child_main(out_fd: int) -> int:
         except (BrokenPipeError, EOFError, OSError):
             gone.set()  # the TUI went away
         except Exception:  # noqa: BLE001 - a batch that cannot be pickled: send its counts without the messages
-            out.send(MqttBatch((), batch.dropped + len(batch.messages), dataclasses.replace(
-                batch.snapshot, core_status=tuple((r, _plain(s)) for r, s in batch.snapshot.core_status), flows=())))
+            out.send(MqttBatch((), batch.dropped + len(batch.messages), dataclasses.replace(batch.snapshot, flows=())))
 
     probe = MqttProbe(brokers, on_batch=send, **options)
     probe.start()
@@ -117,7 +110,7 @@ class _BrokerChild:
         self._stopping = threading.Event()
         self._lock = threading.Lock()  # the latest snapshot, and the child's control pipe
         self._latest = MqttSnapshot(tuple(BrokerState(role, str(e), False, "starting the probe", 0, 0, None)
-                                          for role, e in brokers.items()), (), (), (), None, 0, time.time())
+                                          for role, e in brokers.items()), (), (), (), 0, time.time())
         self._child: _Child | None = None
         self._carried: dict[str, int] = {}  # messages counted by children that have died, per broker
         self._carried_topics: dict[tuple[str, str], int] = {}  # the same, per (broker, topic)
@@ -288,8 +281,9 @@ class _BrokerChild:
             self._carried_dropped = {b.role: b.broker_dropped for b in old.brokers}
             self._carried_topics = {(broker, topic): count for broker, topic, count, _rate in old.topic_counts}
             brokers = tuple(dataclasses.replace(b, connected=False, error=why) for b in old.brokers)
-            # What its core said is no longer known. (The alarm is the parent's: it sees both brokers.)
-            self._latest = dataclasses.replace(old, brokers=brokers, core_status=(), last_commands=(), alarm=None, at=time.time())
+            # What its core and controllers said is no longer known: the rules see "not readable".
+            self._latest = dataclasses.replace(old, brokers=brokers, core_status=(), last_commands=(), controllers=(),
+                                               at=time.time())
             return MqttBatch((), 0, self._latest)
 
     def _deliver(self, batch: MqttBatch) -> None:
@@ -311,7 +305,6 @@ class MqttProbeProcess:
                          for role, endpoint in brokers.items()}
         self._lock = threading.Lock()  # the parts, the merged snapshot, the messages not yet delivered
         self._parts = {role: child.snapshot() for role, child in self.children.items()}
-        self._alarm: DualControl | None = None
         self._latest = self._merge()
         # The children's batches are delivered as one, FLUSH_S apart: each batch redraws the
         # panel, and twice the batches cost the TUI twice the CPU the children need in a flood.
@@ -377,20 +370,12 @@ class MqttProbeProcess:
 
     def _merge(self) -> MqttSnapshot:
         parts = [self._parts[role] for role in self.children]
-        core_status = tuple(sorted(cs for p in parts for cs in p.core_status))
-        last_commands = tuple(sorted(lc for p in parts for lc in p.last_commands))
-        alarm = dual_control(dict(core_status), dict(last_commands), time.monotonic())
-        down = [b.role for p in parts for b in p.brokers if (b.error or "").startswith("probe process")]
-        if alarm is None and down and self._alarm is not None:
-            # What a dead child's core said is no longer known, but an alarm raised stays up,
-            # marked as last known: a crashed probe must not look like dual control has ended.
-            reason = self._alarm.reason.split(" (last known:")[0]
-            alarm = dataclasses.replace(self._alarm, reason=f"{reason} (last known: the MQTT probe is down for {', '.join(down)})")
-        self._alarm = alarm
         return MqttSnapshot(tuple(b for p in parts for b in p.brokers),
                             tuple(sorted((c for p in parts for c in p.topic_counts), key=lambda c: -c[2])[:200]),
-                            core_status, merge_flows([p.flows for p in parts]), alarm,
-                            sum(p.callback_errors for p in parts), max(p.at for p in parts), last_commands)
+                            tuple(sorted(cs for p in parts for cs in p.core_status)), merge_flows([p.flows for p in parts]),
+                            sum(p.callback_errors for p in parts), max(p.at for p in parts),
+                            tuple(sorted(lc for p in parts for lc in p.last_commands)),
+                            tuple(sorted(c for p in parts for c in p.controllers)))
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from runbook_tui.checklist.model import StepType
 from runbook_tui.checklist.plan import render_plan
 from runbook_tui.engine.journal import read_journal
 from runbook_tui.engine.report import render_report
-from runbook_tui.engine.run import EngineRefusal, GuardRefused, StepChanged, StepOutput, StepState
+from runbook_tui.engine.run import AlarmChanged, EngineRefusal, GuardRefused, LapseChanged, StepChanged, StepOutput, StepState
 from runbook_tui.files import write_whole
 from runbook_tui.session import Session
 from runbook_tui.ui.checklist_view import ChecklistView
@@ -37,12 +37,19 @@ from runbook_tui.ui.dialogs import (
     ResumeDialog,
 )
 from runbook_tui.ui.live_view import LiveView
-from runbook_tui.ui.messages import ContainersChanged, DnsAnswered, EngineEvent, MqttBatchArrived, Reconciled, WrongRoomId
+from runbook_tui.ui.messages import (
+    ContainersChanged,
+    DnsAnswered,
+    EngineEvent,
+    MqttBatchArrived,
+    Reconciled,
+    RoomObserved,
+    WrongRoomId,
+)
 from runbook_tui.ui.step_view import StepView
 
 NARROW_WIDTH = 110  # below this (or 30 rows) the three panes fold into tabs
 NARROW_HEIGHT = 30
-RECONCILE_S = 5.0
 
 
 class MainArea(Horizontal):
@@ -63,7 +70,9 @@ class StepCommands(Provider):
         assert isinstance(app, RunbookApp)
         actions = [("Run the selected step", app.action_run), ("Mark the selected step done", app.action_mark_done),
                    ("Skip the selected step", app.action_skip), ("Defer the selected step", app.action_defer),
-                   ("Override the selected step", app.action_override), ("Cancel the running command", app.action_cancel_step),
+                   ("Mark the selected step done without evidence", app.action_override),
+                   ("Acknowledge (evidence that no longer holds, or the run's alarms)", app.action_acknowledge),
+                   ("Cancel the running command", app.action_cancel_step),
                    ("Export the report and printable checklist", app.action_export),
                    ("Pause / resume MQTT traffic", app.action_pause), ("Help: keys", app.action_help)]
         if app.engine is not None:
@@ -95,7 +104,9 @@ class RunbookApp(App):
         Binding("d", "mark_done", "Done", tooltip="Mark an open-loop step done", id="mark_done"),
         Binding("s", "skip", "Skip", tooltip="Skip the selected step, with a reason", id="skip"),
         Binding("f", "defer", "Defer", tooltip="Defer the selected step, with a reason", id="defer"),
-        Binding("o", "override", "Override", tooltip="Count the step as passed without evidence", id="override"),
+        Binding("o", "override", "No-evidence", tooltip="Mark the step done without evidence (room id and reason)", id="override"),
+        Binding("a", "acknowledge", "Ack", show=False,
+                tooltip="Acknowledge the step's evidence that no longer holds, or the run's alarms", id="acknowledge"),
         Binding("x", "cancel_step", "Cancel cmd", tooltip="Stop the running command", id="cancel_step"),
         Binding("question_mark", "help", "Help", tooltip="Keys and what they do", id="help"),
         Binding("q", "quit_app", "Quit", tooltip="Quit (asks if a command runs)", id="quit"),
@@ -181,7 +192,7 @@ class RunbookApp(App):
             self.session.drill = self.engine.config.drill
             self.title = self._title()
         tree = self.query_one(ChecklistView)
-        tree.load(self.engine.checklist, self.engine.statuses, self.engine.choices, self.engine.values)
+        tree.load(self.engine.checklist, self.engine.statuses, self.engine.choices, self.engine.values, self.engine.lapses)
         tree.focus()
         first = next((s for s in self.engine.applicable_steps() if self.engine.status(s.id).state is StepState.PENDING), None)
         if first is not None:
@@ -192,7 +203,7 @@ class RunbookApp(App):
         self.set_interval(1.0, self.tick)
         if self.live:
             self.start_probes()
-            self.reconcile_soon(0.2)
+            self.reconcile_worker()  # one fresh look now; the watcher's observations follow
 
     def _is_narrow(self) -> bool:
         return self.size.width < NARROW_WIDTH or self.size.height < NARROW_HEIGHT
@@ -234,11 +245,16 @@ class RunbookApp(App):
             # A resize while a dialog was on top never reached the panes: catch up now.
             self.apply_layout()
         elapsed = max(0, int(self.clock() - self.started_at))
-        outcome = self.engine.outcome()[0] if self.engine else ""
-        optional_open = self.engine.optional_open() if self.engine and outcome != "incomplete" else []
-        if optional_open:
+        result = self.engine.outcome() if self.engine else None
+        outcome = result.verdict if result else ""
+        if result and result.lapsed:
+            outcome += f" · {len(result.lapsed)} no longer hold{'s' if len(result.lapsed) == 1 else ''}"
+        if result and result.verdict != "incomplete" and result.optional_open:
             # "complete" alone would read as finished while optional steps still wait for a decision
-            outcome += f" · {len(optional_open)} optional open"
+            outcome += f" · {len(result.optional_open)} optional open"
+        if self.engine and self.engine.alarms_unacknowledged:
+            # An alarm of this run stays in the header until the operator acknowledges it (a).
+            outcome = f"⚠ {result.text(self.clock()).split(', with ', 1)[-1]} (a: ack) · " + outcome
         running = ""
         if self.engine and self.engine.running_step:
             number = self.query_one(ChecklistView).numbers.get(self.engine.running_step)
@@ -272,11 +288,11 @@ class RunbookApp(App):
             return
         step = self.engine.checklist.step(step_id)
         self.query_one(StepView).show(step, self.engine.status(step_id), self.engine.preview(step_id),
-                                      self.engine.values, step.applies(self.engine.choices))
+                                      self.engine.values, step.applies(self.engine.choices), self.engine.lapses.get(step_id))
 
     def refresh_tree(self) -> None:
         e = self.engine
-        self.query_one(ChecklistView).refresh_steps(e.checklist, e.statuses, e.choices, e.values)
+        self.query_one(ChecklistView).refresh_steps(e.checklist, e.statuses, e.choices, e.values, e.lapses)
         self.show_selected()
 
     # ---- how steps are named to the operator: as the checklist numbers them, never by id ---------
@@ -320,17 +336,25 @@ class RunbookApp(App):
                 # The cursor moves on to the next step; what this one proved stays in sight a while.
                 proof = "; ".join(event.status.evidence[-2:]) or event.status.reason
                 self.notify(f"{self._step_name(event.step_id)}: done" + (f"\n{proof}" if proof else ""), timeout=8)
+        elif isinstance(event, LapseChanged):
+            self.refresh_tree()
+            self.tick()
+            if event.lapse is not None and not event.lapse.acknowledged:
+                self.notify(f"{self._step_name(event.step_id)}: no longer holds: {event.lapse.detail}", title="Evidence lost",
+                            severity="error", timeout=15)
+        elif isinstance(event, AlarmChanged):
+            self.show_alarms()
 
     def finish_if_complete(self) -> None:
         if self.engine is None or self.finished:
             return
-        verdict, deferred, _open = self.engine.outcome()
-        # Finished when every step is decided, optional ones included (done, skipped or deferred).
-        if verdict != "incomplete" and not self.engine.optional_open():
+        outcome = self.engine.outcome()
+        # One rule decides (rules.outcome): every step decided, optional ones included, no lapsed evidence.
+        if outcome.finished:
             self.finished = True
             self.engine.finish()
-            extra = f": deferred {', '.join(deferred)}" if deferred else ""
-            self.notify(f"Run {verdict}{extra}. e exports the after-action report.", title="Checklist", timeout=20)
+            extra = f": deferred {', '.join(outcome.deferred)}" if outcome.deferred else ""
+            self.notify(f"Run {outcome.text()}{extra}. e exports the after-action report.", title="Checklist", timeout=20)
 
     # ---- actions on steps ------------------------------------------------------------------
     def _step_or_warn(self):
@@ -410,8 +434,8 @@ class RunbookApp(App):
         except GuardRefused as refused:
             title = self.engine.preview(step_id).title
             self.set_banner("guard", f"GUARD REFUSED {self._step_name(step_id)}: " + "; ".join(f.detail for f in refused.failures))
-            self.push_screen(GuardRefusedDialog(title, refused.failures, self.session.room),
-                             partial(self._guard_answer, step_id))
+            self.push_screen(GuardRefusedDialog(title, refused.failures, self.session.room, refused.consequences()),
+                             partial(self._guard_answer, step_id, tuple(refused.consequences())))
             return
         except EngineRefusal as exc:
             self.notify(str(exc), severity="error")
@@ -420,11 +444,14 @@ class RunbookApp(App):
             self.set_banner("guard", None)
             self.select_next(step_id)
 
-    def _guard_answer(self, step_id: str, answer: str | None) -> None:
+    def _guard_answer(self, step_id: str, consequences: tuple[str, ...], answer: str | None) -> None:
         if answer != "override":
             return
-        self.push_screen(AskReason(f"Override the guard of {step_id}", self.session.room, needs_room=True,
-                                   detail="The step will run although its guard does not hold. This is recorded."),
+        detail = Text("The step will run although its guard does not hold. This is recorded.\n")
+        for c in consequences:
+            detail.append(f"It risks: {c}\n", style="bold red")
+        self.push_screen(AskReason(f"Run despite the guard: {self._step_name(step_id)}", self.session.room, needs_room=True,
+                                   detail=detail, what="running it despite the guard"),
                          partial(self._run_overriding, step_id))
 
     def _run_overriding(self, step_id: str, answer) -> None:
@@ -446,14 +473,21 @@ class RunbookApp(App):
         step = self._step_or_warn()
         if step is None:
             return
-        titles = {"skip": "Skip", "defer": "Defer", "override": "Override (count as passed without evidence)"}
+        titles = {"skip": "Skip", "defer": "Defer", "override": "Mark done without evidence"}
         self.push_screen(AskReason(f"{titles[kind]}: {self.engine.preview(step.id).title}", self.session.room,
-                                   needs_room=kind == "override"), partial(self._record, kind, step.id))
+                                   needs_room=kind == "override", what="marking it done without evidence",
+                                   detail="It counts as passed although nothing was sensed: the report shows it as "
+                                          "overridden." if kind == "override" else ""), partial(self._record, kind, step.id))
 
     def _record(self, kind: str, step_id: str, answer) -> None:
         if answer is None:
             return
         try:
+            if kind == "acknowledge":
+                self.engine.acknowledge_lapse(step_id, answer.override_reason)
+                self.refresh_tree()
+                self.tick()
+                return
             if kind == "skip":
                 self.engine.skip(step_id, answer.override_reason)
             elif kind == "defer":
@@ -473,6 +507,26 @@ class RunbookApp(App):
 
     def action_override(self) -> None:
         self._reasoned("override")
+
+    def action_acknowledge(self) -> None:
+        """The selected step's lapsed evidence (with a reason), else the run's alarms."""
+        if self.engine is None:
+            return
+        step_id = self.selected
+        lapse = self.engine.lapses.get(step_id) if step_id else None
+        if lapse is not None and not lapse.acknowledged:
+            self.push_screen(AskReason(f"Acknowledge: {self._step_name(step_id)} no longer holds", self.session.room,
+                                       needs_room=False, detail=f"{lapse.condition}: {lapse.detail}\n\nThe run may then end "
+                                       "complete without this evidence; the report says so."),
+                             partial(self._record, "acknowledge", step_id))
+            return
+        if self.engine.alarms_unacknowledged:
+            self.engine.acknowledge_alarms()
+            self.show_alarms()
+            self.tick()
+            self.notify("Alarms acknowledged (journaled).", timeout=4)
+            return
+        self.notify("Nothing to acknowledge: no alarm, and the selected step's evidence holds.", timeout=4)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "cancel_step":
@@ -613,12 +667,13 @@ class RunbookApp(App):
 
     # ---- probes and the safety banner ----------------------------------------------------------
     def start_probes(self) -> None:
-        s = self.session
-        self.probes = [s.docker_probe(lambda snap: self.post_message(ContainersChanged(snap))),
-                       s.dns_probe(lambda snap: self.post_message(DnsAnswered(snap))),
-                       s.mqtt_probe(lambda batch: self.post_message(MqttBatchArrived(batch)))]
-        for probe in self.probes:
-            probe.start()
+        self.watcher = self.session.watcher(
+            on_observation=lambda obs: self.post_message(RoomObserved(obs)),
+            on_stack=lambda snap: self.post_message(ContainersChanged(snap)),
+            on_dns=lambda snap: self.post_message(DnsAnswered(snap)),
+            on_mqtt=lambda batch: self.post_message(MqttBatchArrived(batch)))
+        self.probes = [self.watcher]
+        self.watcher.start()
 
     def _live_view(self) -> LiveView | None:
         # None while the main screen is being taken down at quit: a probe's last message,
@@ -628,14 +683,8 @@ class RunbookApp(App):
 
     @on(ContainersChanged)
     def containers(self, message: ContainersChanged) -> None:
-        if (live := self._live_view()) is None:
-            return
-        live.update_containers(message.snapshot)
-        stacks = live.stacks
-        enabled = [snap.project for snap in stacks.values()
-                   if (core := snap.service("sentient-core")) and core.state == "running" and dict(core.flags).get("CORE_DISPATCH_ENABLED")]
-        self.set_banner("docker", f"DUAL CONTROL: cores of {' and '.join(enabled)} both run with dispatch enabled"
-                        if len(enabled) > 1 else None)
+        if (live := self._live_view()) is not None:
+            live.update_containers(message.snapshot)
 
     @on(DnsAnswered)
     def dns(self, message: DnsAnswered) -> None:
@@ -644,11 +693,29 @@ class RunbookApp(App):
 
     @on(MqttBatchArrived)
     def mqtt(self, message: MqttBatchArrived) -> None:
-        if (live := self._live_view()) is None:
+        if (live := self._live_view()) is not None:
+            live.update_mqtt(message.batch)
+
+    @on(RoomObserved)
+    def room_observed(self, message: RoomObserved) -> None:
+        """The room changed: the run judges it by the rules (ticks, lapses, alarms, all journaled)."""
+        if self.engine is None or self._live_view() is None:
             return
-        live.update_mqtt(message.batch)
-        alarm = message.batch.snapshot.alarm
-        self.set_banner("mqtt", f"DUAL CONTROL: {alarm.reason}" if alarm else None)
+        notes = self.engine.observe(message.observation)
+        if notes:
+            self.post_message(Reconciled(notes))
+
+    def show_alarms(self) -> None:
+        """The banner says what alarm is raised now; one that ended stays until acknowledged."""
+        if self.engine is None or not self.query("#banner"):
+            return
+        raised = self.engine.active_alarms
+        text = "   ".join(f"{a.kind.replace('_', ' ').upper()}: {a.reason}" for a in raised)
+        if not raised and self.engine.alarms_unacknowledged:
+            text = ("ALARM IN THIS RUN: " + self.engine.outcome().text(self.clock()).split(", with ", 1)[-1]
+                    + "   (a acknowledges)")
+        self.set_banner("alarm", text or None)
+        self.tick()
 
     def set_banner(self, source: str, text: str | None) -> None:
         if text is None:
@@ -659,11 +726,8 @@ class RunbookApp(App):
         banner.display = bool(self.banner_reasons)
         banner.update(Text("  ⚠  " + "   ⚠  ".join(self.banner_reasons.values()), style="bold"))
 
-    # ---- closed loop: sensing in the background, never overlapping ----------------------------------
-    def reconcile_soon(self, delay: float = RECONCILE_S) -> None:
-        self.set_timer(delay, self.reconcile_worker)
-
-    @work(thread=True, exclusive=True, group="reconcile", exit_on_error=False, description="sense closed-loop steps")
+    # ---- closed loop: one fresh look at start; the watcher's observations after it --------------
+    @work(thread=True, exclusive=True, group="reconcile", exit_on_error=False, description="look at the room")
     def reconcile_worker(self) -> None:
         if self.engine is not None and not self.engine.running_step:
             notes = self.engine.reconcile()
@@ -671,9 +735,6 @@ class RunbookApp(App):
 
     @on(Worker.StateChanged)
     def worker_changed(self, event: Worker.StateChanged) -> None:
-        if event.worker.group == "reconcile" and event.state in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
-            if self.live and event.worker.state is not WorkerState.CANCELLED:
-                self.reconcile_soon()
         if event.state is WorkerState.ERROR:
             # One place for worker failures: a state on screen, never a crash.
             self.notify(f"{event.worker.description}: {event.worker.error}", severity="error", timeout=10)

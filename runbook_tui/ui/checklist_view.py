@@ -8,7 +8,7 @@ from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
 from runbook_tui.checklist.model import Checklist, Risk, Step, substitute
-from runbook_tui.engine.run import StepState, StepStatus
+from runbook_tui.engine.run import Lapse, StepState, StepStatus
 
 # Icon and style per state; the words stay on screen too, so colour is never the only cue.
 STATE_LOOK = {
@@ -20,13 +20,22 @@ STATE_LOOK = {
     StepState.DEFERRED: ("⏸", "magenta"),
     StepState.OVERRIDDEN: ("!", "bold magenta"),
 }
+LAPSED_LOOK = ("⚠", "bold red")  # done on evidence that no longer holds
+LAPSE_ACKNOWLEDGED_LOOK = ("✓", "yellow")
 
 
-def step_label(step: Step, status: StepStatus, applies: bool, values: dict[str, str], number: int | None) -> Text:
+def look(status: StepStatus, lapse: Lapse | None) -> tuple[str, str]:
+    if lapse is not None and status.state is StepState.DONE:
+        return LAPSE_ACKNOWLEDGED_LOOK if lapse.acknowledged else LAPSED_LOOK
+    return STATE_LOOK[status.state]
+
+
+def step_label(step: Step, status: StepStatus, applies: bool, values: dict[str, str], number: int | None,
+               lapse: Lapse | None = None) -> Text:
     title = substitute(step.title, values)
     if not applies:
         return Text(f"  – {title} (not used)", style="dim strike")
-    icon, style = STATE_LOOK[status.state]
+    icon, style = look(status, lapse)
     label = Text()
     label.append(f"{icon} ", style=style)
     label.append(f"{number}. " if number else "")
@@ -37,6 +46,8 @@ def step_label(step: Step, status: StepStatus, applies: bool, values: dict[str, 
         label.append(" (optional)", style="dim")
     if status.state not in (StepState.PENDING, StepState.DONE):
         label.append(f"  {status.state.value}", style=style or "dim")
+    elif lapse is not None and status.state is StepState.DONE:
+        label.append("  acknowledged: no longer holds" if lapse.acknowledged else "  NO LONGER HOLDS", style=style)
     return label
 
 
@@ -67,17 +78,17 @@ class ChecklistView(Tree[str]):
         self.numbers: dict[str, int] = {}  # step id -> the number the operator sees
 
     def load(self, checklist: Checklist, statuses: dict[str, StepStatus], choices: dict[str, str],
-             values: dict[str, str]) -> None:
+             values: dict[str, str], lapses: dict[str, Lapse] | None = None) -> None:
         self.clear()
         self._step_nodes.clear()
         for section in checklist.sections:
             node = self.root.add(Text(substitute(section.title, values), style="bold"), data=None, expand=True)
             for step in section.steps:
                 self._step_nodes[step.id] = node.add_leaf("", data=step.id)
-        self.refresh_steps(checklist, statuses, choices, values)
+        self.refresh_steps(checklist, statuses, choices, values, lapses)
 
     def refresh_steps(self, checklist: Checklist, statuses: dict[str, StepStatus], choices: dict[str, str],
-                      values: dict[str, str]) -> None:
+                      values: dict[str, str], lapses: dict[str, Lapse] | None = None) -> None:
         number = 0
         self.numbers.clear()
         for step in checklist.steps():
@@ -87,7 +98,8 @@ class ChecklistView(Tree[str]):
                 self.numbers[step.id] = number
             node = self._step_nodes.get(step.id)
             if node is not None:
-                node.set_label(step_label(step, statuses[step.id], applies, values, number if applies else None))
+                node.set_label(step_label(step, statuses[step.id], applies, values, number if applies else None,
+                                          (lapses or {}).get(step.id)))
 
     def select_step(self, step_id: str) -> None:
         node = self._step_nodes.get(step_id)

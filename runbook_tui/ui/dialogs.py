@@ -17,7 +17,7 @@ from textual.widgets.option_list import Option
 
 from runbook_tui.checklist.model import Choice
 from runbook_tui.engine.run import ActionPreview
-from runbook_tui.engine.sensing import Evidence
+from runbook_tui.rules.conditions import Verdict
 from runbook_tui.ui.messages import WrongRoomId
 from runbook_tui.ui.step_view import action_text
 
@@ -100,9 +100,9 @@ class ConfirmRun(_Dialog):
 class AskReason(_Dialog):
     """A reason for a skip, a deferral or an override (which also takes the room id)."""
 
-    def __init__(self, title: str, room: str, needs_room: bool, detail: str = "") -> None:
+    def __init__(self, title: str, room: str, needs_room: bool, detail: str | Text = "", what: str = "the override") -> None:
         super().__init__()
-        self.title_text, self.room, self.needs_room, self.detail = title, room, needs_room, detail
+        self.title_text, self.room, self.needs_room, self.detail, self.what = title, room, needs_room, detail, what
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog" + (" risky" if self.needs_room else "")):
@@ -112,7 +112,7 @@ class AskReason(_Dialog):
             yield Label("Reason (recorded in the journal and the report):")
             yield Input(id="reason")
             if self.needs_room:
-                yield Label(Text(f"Type the room id ({self.room}) to confirm the override:", style="bold red"))
+                yield Label(Text(f"Type the room id ({self.room}) to confirm {self.what}:", style="bold red"))
                 yield Input(placeholder="type the room id here", id="typed-room")
             yield Label("", id="dialog-error")
             with Horizontal(classes="dialog-buttons"):
@@ -168,9 +168,13 @@ class ChooseOption(_Dialog):
 
 
 class GuardRefusedDialog(_Dialog):
-    def __init__(self, step_title: str, failures: list[Evidence], room: str) -> None:
+    """A guard refused a step: what was sensed, what the guard protects against, and the way to
+    run the step despite it (which names that consequence again, with the room id and a reason)."""
+
+    def __init__(self, step_title: str, failures: list[Verdict], room: str, consequences: list[str] | None = None) -> None:
         super().__init__()
         self.step_title, self.failures, self.room = step_title, failures, room
+        self.consequences = consequences or []
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog risky"):
@@ -179,10 +183,14 @@ class GuardRefusedDialog(_Dialog):
             for f in self.failures:
                 body.append(f"✗ {f.condition}\n", style="bold red")
                 body.append(f"  {f.detail}\n")
+            if self.consequences:
+                body.append("\nRunning it despite the guard risks:\n", style="bold")
+                for c in self.consequences:
+                    body.append(f"  {c}\n", style="bold red")
             yield VerticalScroll(Static(body), classes="dialog-body")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Close", variant="primary", id="close")
-                yield Button("Override…", variant="error", id="override")
+                yield Button("Run despite the guard…", variant="error", id="override")
 
     def on_mount(self) -> None:
         self.query_one("#close", Button).focus()
@@ -274,8 +282,9 @@ starts with your confirmation.
   d            mark an open-loop step done (your confirmation)
   s            skip it (with a reason)
   f            defer it (with a reason)
-  o            override it: counts as passed without evidence
-               (room id + reason)
+  o            mark it done without evidence (room id + reason)
+  a            acknowledge: the selected step's evidence that no
+               longer holds (with a reason), or the run's alarms
   x            cancel the running command (TERM, then KILL)
 
 [b]Live panel[/b]
@@ -290,9 +299,15 @@ starts with your confirmation.
   q  ctrl+q    quit (asks first while a command runs)
 
 Closed-loop steps (commands with 'done when', waits) turn done by
-themselves on sensed evidence, which the step pane shows. Skips,
-deferrals and overrides stay visible; the run ends 'complete' or
-'complete except deferred items'. Everything goes to the journal.
+themselves on sensed evidence, which the step pane shows. When that
+evidence stops holding, the step says NO LONGER HOLDS and the run
+cannot end complete until it holds again, is run again, or is
+acknowledged. A guard that refuses a step says what it protects
+against; "Run despite the guard" takes the room id and a reason.
+Alarms (dual control) stay in the header until acknowledged.
+Skips, deferrals and overrides stay visible; the run ends
+'complete' or 'complete except deferred items', naming any alarm.
+Everything goes to the journal.
 """
 
 

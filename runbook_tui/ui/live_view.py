@@ -11,10 +11,9 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Input, Log, Static, TabbedContent, TabPane
 
-from runbook_tui.probes.dns_probe import DnsSnapshot
-from runbook_tui.probes.docker_probe import StackSnapshot
+from runbook_tui.observe.model import CoreStatus, DnsSnapshot, StackSnapshot
+from runbook_tui.observe.payloads import render_payload, render_topic
 from runbook_tui.probes.mqtt_probe import MqttBatch, MqttSnapshot
-from runbook_tui.probes.payloads import render_payload, render_topic
 from runbook_tui.stacks import drift
 
 TRAFFIC_LINES = 2000
@@ -53,18 +52,21 @@ def _cells(*values: str | Text) -> list[Text]:
     return [v if isinstance(v, Text) else Text(v) for v in values]
 
 
-def _core_line(role: str, status: dict | None) -> Text:
+def _core_line(role: str, status: CoreStatus | None) -> Text:
     """What the broker's core says of itself in its retained status (its will says offline)."""
     line = Text(f"  {role} core: ")
     if status is None:
         line.append("no status", style="dim")
-    elif not status.get("online"):
+    elif not status.readable:
+        # Shown as what arrived (sanitised at the boundary), never as the previous status.
+        line.append(f"status unreadable ({status.problem}): {status.raw}", style="bold yellow")
+    elif not status.online:
         line.append("offline", style="bold red")
     else:
-        enabled = bool(status.get("dispatch_enabled"))
         line.append("online, ")
-        line.append(f"dispatch {'on' if enabled else 'off'}", style="bold" if enabled else "")
-        line.append(f", armed {'on' if status.get('critical_armed') else 'off'}, version {status.get('version', '?')}")
+        line.append(f"dispatch {'on' if status.dispatch_enabled else 'off'}", style="bold" if status.dispatch_enabled else "")
+        armed = {True: "on", False: "off", None: "?"}[status.critical_armed]
+        line.append(f", armed {armed}, version {status.version or '?'}")
     return line
 
 
@@ -204,7 +206,7 @@ class LiveView(Vertical):
                     line.append(f"; the broker DROPPED {b.broker_dropped} for a subscriber that fell behind "
                                 "(if it was this probe, counts and flows here miss them)", style="bold yellow")
                 lines += [line, _core_line(b.role, cores.get(b.role))]
-            versions = {role: str(c.get("version")) for role, c in cores.items() if c.get("version")}
+            versions = {role: c.version for role, c in cores.items() if c.readable and c.version}
             if len(set(versions.values())) > 1:
                 lines.append(Text("CORES DIFFER: " + " vs ".join(f"{v} ({r})" for r, v in sorted(versions.items())) +
                                   " (runbook 5: keep the standby current)", style="bold yellow"))

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from textual.message import Message
 
-from runbook_tui.probes.dns_probe import DnsSnapshot
-from runbook_tui.probes.docker_probe import StackSnapshot
+from runbook_tui.observe.model import DnsSnapshot, RoomObservation, StackSnapshot
 from runbook_tui.probes.mqtt_probe import MqttBatch
 
 
@@ -35,6 +34,17 @@ class MqttBatchArrived(Message):
     def __init__(self, batch: MqttBatch) -> None:
         super().__init__()
         self.batch = batch
+
+
+class RoomObserved(Message):
+    """A new observation of the whole room (the watcher's): ticks, lapses and alarms are judged on it."""
+
+    def __init__(self, observation: RoomObservation) -> None:
+        super().__init__()
+        self.observation = observation
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, RoomObserved)  # only the newest observation matters
 
 
 class Reconciled(Message):

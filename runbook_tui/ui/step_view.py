@@ -3,6 +3,7 @@ evidence, and its live output."""
 
 from __future__ import annotations
 
+import time
 from collections import deque
 
 from rich.text import Text
@@ -12,8 +13,8 @@ from textual.widgets import Log, Static
 
 from runbook_tui.checklist.conditions import CONDITIONS
 from runbook_tui.checklist.model import Risk, Step, StepType, substitute
-from runbook_tui.engine.run import ActionPreview, StepState, StepStatus
-from runbook_tui.ui.checklist_view import STATE_LOOK
+from runbook_tui.engine.run import ActionPreview, Lapse, StepState, StepStatus
+from runbook_tui.ui.checklist_view import look
 
 OUTPUT_LINES = 500
 
@@ -56,8 +57,9 @@ class StepView(Vertical):
             yield Static(id="step-text")
         yield Log(id="step-output", max_lines=OUTPUT_LINES, auto_scroll=True)
 
-    def show(self, step: Step, status: StepStatus, preview: ActionPreview, values: dict[str, str], applies: bool) -> None:
-        icon, style = STATE_LOOK[status.state]
+    def show(self, step: Step, status: StepStatus, preview: ActionPreview, values: dict[str, str], applies: bool,
+             lapse: Lapse | None = None) -> None:
+        icon, style = look(status, lapse)
         body = Text()
         body.append(preview.title + "\n", style="bold")
         kind = f"{step.type.value}" + (f" · {step.risk.value}: type the room id to confirm" if step.risk is not Risk.NORMAL else "")
@@ -66,6 +68,13 @@ class StepView(Vertical):
         if status.reason:
             body.append(f": {status.reason}")
         body.append("\n")
+        if lapse is not None and status.state is StepState.DONE:
+            since = time.strftime("%H:%M:%S", time.localtime(lapse.since))
+            done_at = time.strftime("%H:%M:%S", time.localtime(status.finished)) if status.finished else "?"
+            body.append(f"done at {done_at}, no longer holds since {since}: {lapse.detail}\n", style=style)
+            body.append(f"acknowledged: {lapse.acknowledged}\n" if lapse.acknowledged else
+                        "r runs it again; a acknowledges it with a reason (the run stays open until one or the other)\n",
+                        style="yellow" if lapse.acknowledged else "bold")
         if not applies:
             body.append("Not used with the current choice.\n", style="dim")
         if step.text:
@@ -77,7 +86,7 @@ class StepView(Vertical):
         if status.evidence:
             body.append("\nEvidence:\n", style="bold")
             for line in status.evidence:
-                body.append(f"  {line}\n", style="green" if status.state is StepState.DONE else "")
+                body.append(f"  {line}\n", style="green" if status.state is StepState.DONE and lapse is None else "")
         body.append("\n")
         body.append(Text.from_markup(HINTS[step.type], style="dim"))
         self.query_one("#step-text", Static).update(body)

@@ -17,11 +17,11 @@ import pytest
 
 from runbook_tui.checklist.loader import load_checklist
 from runbook_tui.checklist.variables import resolve_variables
-from runbook_tui.engine.context import site_context
 from runbook_tui.engine.journal import read_journal
 from runbook_tui.engine.report import render_report
 from runbook_tui.engine.run import EngineRefusal, RunConfig, RunEngine, StepOutput, StepState
-from runbook_tui.engine.sensing import Sensors
+from runbook_tui.observe.observer import Observer
+from runbook_tui.observe.site import site_context
 from tests.conftest import REPO, run
 
 CHECKLIST = REPO / "tests" / "checklists" / "fixtures" / "drill-steps.yaml"
@@ -30,7 +30,7 @@ CHECKLIST = REPO / "tests" / "checklists" / "fixtures" / "drill-steps.yaml"
 def new_engine(tmp_path: Path, events: list | None = None) -> RunEngine:
     checklist = load_checklist(CHECKLIST)
     values = resolve_variables(checklist, {"room": "room9"}, tmp_path).values
-    sensors = Sensors(site_context(values, tmp_path, (("127.0.0.1", 15353),)))
+    sensors = Observer(site_context(values, tmp_path, (("127.0.0.1", 15353),)))
     return RunEngine.start(checklist, values, sensors, tmp_path / "run.jsonl", RunConfig(tmp_path),
                            on_event=events.append if events is not None else None)
 
@@ -111,7 +111,7 @@ def test_skip_defer_override_need_reasons_and_set_the_outcome(tmp_path: Path):
         engine.skip("step-01", " ")
     for step in ("step-01", "step-02", "step-03", "step-04", "step-05", "step-06", "step-07", "slow", "fails", "leaky"):
         engine.skip(step, "not needed in this drill")
-    assert engine.outcome()[0] == "incomplete"
+    assert engine.outcome().verdict == "incomplete"
     with pytest.raises(EngineRefusal, match="room id"):
         engine.override("step-08", typed_room="wrong", reason="checked by hand")
     engine.override("step-08", typed_room="room9", reason="checked by hand")
@@ -185,7 +185,7 @@ def test_kill_9_during_a_run_loses_no_record_and_resumes_with_the_same_states(tm
     checklist = load_checklist(CHECKLIST)
     values = resolve_variables(checklist, {"room": "room9"}, tmp_path).values
     engine, notes = RunEngine.resume(tmp_path / "run.jsonl", checklist,
-                                     Sensors(site_context(values, tmp_path, (("127.0.0.1", 15353),))), RunConfig(tmp_path))
+                                     Observer(site_context(values, tmp_path, (("127.0.0.1", 15353),))), RunConfig(tmp_path))
     for step_id, state in before.items():
         if state == "running":
             assert engine.status(step_id).state is StepState.PENDING
@@ -202,7 +202,7 @@ def test_resume_refuses_another_checklist_version(tmp_path: Path):
     changed.write_text(CHECKLIST.read_text().replace('revision: "t1"', 'revision: "t2"'))
     checklist = load_checklist(changed)
     with pytest.raises(EngineRefusal, match="one checklist version per run"):
-        RunEngine.resume(tmp_path / "run.jsonl", checklist, engine.sensors, RunConfig(tmp_path))
+        RunEngine.resume(tmp_path / "run.jsonl", checklist, engine.observer, RunConfig(tmp_path))
 
 
 def test_torn_last_record_is_skipped_and_sealed(tmp_path: Path):
@@ -212,7 +212,7 @@ def test_torn_last_record_is_skipped_and_sealed(tmp_path: Path):
     with open(tmp_path / "run.jsonl", "ab") as f:
         f.write(b'{"seq": 99, "kind": "step_st')  # a writer cut short
     checklist = load_checklist(CHECKLIST)
-    resumed, notes = RunEngine.resume(tmp_path / "run.jsonl", checklist, engine.sensors, RunConfig(tmp_path))
+    resumed, notes = RunEngine.resume(tmp_path / "run.jsonl", checklist, engine.observer, RunConfig(tmp_path))
     assert "1 torn record(s) at a crash were skipped" in notes
     assert resumed.status("step-01").state is StepState.DONE
     contents = read_journal(tmp_path / "run.jsonl")
@@ -241,7 +241,7 @@ def test_a_drill_report_times_the_run_and_compares_with_earlier_drills(tmp_path:
     for attempt in range(2):
         checklist = load_checklist(CHECKLIST)
         values = resolve_variables(checklist, {"room": "room9"}, tmp_path).values
-        sensors = Sensors(site_context(values, tmp_path, (("127.0.0.1", 15353),)))
+        sensors = Observer(site_context(values, tmp_path, (("127.0.0.1", 15353),)))
         engine = RunEngine.start(checklist, values, sensors, tmp_path / f"drill-{attempt}.jsonl",
                                  RunConfig(tmp_path, drill="controller-never-acks"))
         asyncio.run(engine.run_step("fails", confirmed=True))  # a mistake in each run
@@ -306,7 +306,7 @@ def test_the_runs_of_a_purged_room_are_closed_not_offered_for_resuming(tmp_path:
     runs = tmp_path / "runs"
 
     def engine(name: str) -> RunEngine:
-        sensors = Sensors(site_context(values, tmp_path, (("127.0.0.1", 15353),)))
+        sensors = Observer(site_context(values, tmp_path, (("127.0.0.1", 15353),)))
         return RunEngine.start(checklist, values, sensors, runs / name, RunConfig(tmp_path))
 
     crashed = engine("room9-drill-steps-1.jsonl")

@@ -13,11 +13,11 @@ import pytest
 
 from runbook_tui.checklist.loader import load_checklist
 from runbook_tui.checklist.variables import resolve_variables
-from runbook_tui.engine.context import site_context
 from runbook_tui.engine.journal import read_journal
 from runbook_tui.engine.report import render_report
 from runbook_tui.engine.run import GuardRefused, RunConfig, RunEngine, StepState
-from runbook_tui.engine.sensing import Sensors
+from runbook_tui.observe.observer import Observer
+from runbook_tui.observe.site import site_context
 from tests.conftest import REPO, TEST_DNS_PORT
 
 ROOM = "room3"
@@ -37,7 +37,7 @@ def test_promotion_checklist_end_to_end_through_the_engine(room3, monkeypatch, t
     values = resolve_variables(checklist, {"room": ROOM}, lab.root).values
     env = lab.stack_env(f"{ROOM}-standby")
     assert values["standby_endpoint_port"] == env["MQTT_LOCAL_PORT"]  # read from the standby's .env
-    sensors = Sensors(site_context(values, lab.root, (("127.0.0.1", int(TEST_DNS_PORT)),)))
+    sensors = Observer(site_context(values, lab.root, (("127.0.0.1", int(TEST_DNS_PORT)),)))
     journal_path = tmp_path / "promotion.jsonl"
     engine = RunEngine.start(checklist, values, sensors, journal_path, RunConfig(lab.root, lab=True))
 
@@ -125,7 +125,7 @@ def test_smoke_test_names_what_is_missing_when_nobody_answers(room3, tmp_path):
     lab = room3
     checklist = load_checklist(REPO / "checklists" / "failback.yaml")
     values = resolve_variables(checklist, {"room": ROOM}, lab.root).values
-    sensors = Sensors(site_context(values, lab.root, (("127.0.0.1", int(TEST_DNS_PORT)),)))
+    sensors = Observer(site_context(values, lab.root, (("127.0.0.1", int(TEST_DNS_PORT)),)))
     engine = RunEngine.start(checklist, values, sensors, tmp_path / "failback.jsonl", RunConfig(lab.root, lab=True))
     status = asyncio.run(engine.run_step("smoke-test", confirmed=True))
     assert status.state is StepState.FAILED

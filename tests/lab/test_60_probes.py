@@ -12,16 +12,16 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
+from runbook_tui.probes.room import contract, docker_targets, known_addresses, mqtt_brokers
 
 from runbook_tui.lab.dns_server import DnsSettings, LabDns
 from runbook_tui.lab.processes import ProcessTable
 from runbook_tui.lab.readiness import wait_for
 from runbook_tui.mqtt_contract import BrokerEndpoint
+from runbook_tui.observe.payloads import render_payload, render_topic
 from runbook_tui.probes.dns_probe import DnsProbe
 from runbook_tui.probes.docker_probe import DockerProbe
 from runbook_tui.probes.mqtt_probe import MqttProbe
-from runbook_tui.probes.payloads import render_payload, render_topic
-from runbook_tui.probes.room import contract, docker_targets, known_addresses, mqtt_brokers
 from tests.conftest import TEST_DNS_PORT
 
 ROOM = "room4"

@@ -6,17 +6,17 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from runbook_tui.probes.room import contract, docker_targets, known_addresses, mqtt_brokers
 
 from runbook_tui.checklist.loader import load_checklist
 from runbook_tui.checklist.variables import resolve_variables
-from runbook_tui.engine.context import site_context
 from runbook_tui.engine.run import GuardRefused, RunConfig, RunEngine, StepState
-from runbook_tui.engine.sensing import Sensors
 from runbook_tui.lab.readiness import read_retained, wait_for
+from runbook_tui.observe.observer import Observer
+from runbook_tui.observe.site import site_context
 from runbook_tui.probes.dns_probe import DnsProbe
 from runbook_tui.probes.docker_probe import DockerProbe
 from runbook_tui.probes.mqtt_probe import MqttProbe
-from runbook_tui.probes.room import contract, docker_targets, known_addresses, mqtt_brokers
 from tests.conftest import REPO, TEST_DNS_PORT
 
 ROOM = "room6"
@@ -41,7 +41,7 @@ def fault(lab, name: str, heal: bool = False) -> str:
 def engine_for(lab, checklist: str, tmp_path, resolvers=None) -> RunEngine:
     c = load_checklist(REPO / "checklists" / checklist)
     values = resolve_variables(c, {"room": ROOM}, lab.root).values
-    sensors = Sensors(site_context(values, lab.root, resolvers or (("127.0.0.1", int(TEST_DNS_PORT)),)))
+    sensors = Observer(site_context(values, lab.root, resolvers or (("127.0.0.1", int(TEST_DNS_PORT)),)))
     return RunEngine.start(c, values, sensors, tmp_path / f"{checklist}.jsonl", RunConfig(lab.root, lab=True))
 
 

@@ -15,14 +15,14 @@ from textual.widgets import Static
 from runbook_tui.engine.journal import read_journal
 from runbook_tui.engine.run import StepState
 from runbook_tui.mqtt_contract import Topics
-from runbook_tui.probes.flows import DualControl
 from runbook_tui.probes.mqtt_probe import BrokerState, Message, MqttBatch, MqttSnapshot
 from runbook_tui.session import Session
 from runbook_tui.settings import Settings
 from runbook_tui.ui.app import RunbookApp
 from runbook_tui.ui.dialogs import AskReason, ConfirmRun, GuardRefusedDialog, HelpScreen, QuitDialog, ResumeDialog
-from runbook_tui.ui.messages import MqttBatchArrived
+from runbook_tui.ui.messages import MqttBatchArrived, RoomObserved
 from tests.conftest import REPO
+from tests.observations import dual_control_room, quiet_room, status
 
 CHECKLIST = REPO / "tests" / "checklists" / "fixtures" / "ui-steps.yaml"
 
@@ -165,11 +165,20 @@ async def test_dual_control_alarm_shows_the_banner(tmp_path):
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_until(pilot, lambda: app.engine is not None)
         assert not app.query_one("#banner").display
-        snap = MqttSnapshot((BrokerState("primary", "127.0.0.2:1883", True, None, 3, 1, None),), (), (), (),
-                            DualControl("cores on primary and standby are both online with dispatch enabled", 0.0), 0, 0.0)
-        app.post_message(MqttBatchArrived(MqttBatch((), 0, snap)))
+        app.post_message(RoomObserved(dual_control_room()))
         await wait_until(pilot, lambda: app.query_one("#banner").display)
         assert "DUAL CONTROL" in str(app.query_one("#banner").render())
+        # Part of the record, not only of the screen: journaled, and in the header until acknowledged.
+        kinds = [r["kind"] for r in read_journal(app.engine.journal.path).records]
+        assert "alarm_raised" in kinds
+        app.post_message(RoomObserved(quiet_room()))
+        await wait_until(pilot, lambda: not app.engine.active_alarms)
+        assert "alarm_cleared" in [r["kind"] for r in read_journal(app.engine.journal.path).records]
+        assert "ALARM IN THIS RUN" in str(app.query_one("#banner").render())
+        assert "dual control" in app.sub_title and "a: ack" in app.sub_title
+        await pilot.press("a")
+        await wait_until(pilot, lambda: not app.query_one("#banner").display)
+        assert "a: ack" not in app.sub_title and "alarm_acknowledged" in [r["kind"] for r in read_journal(app.engine.journal.path).records]
 
 
 @pytest.mark.asyncio
@@ -180,7 +189,7 @@ async def test_messages_the_broker_dropped_are_said_beside_its_count(tmp_path):
         note = app.query_one("#mqtt-note")
         for dropped in (0, 35209):
             snap = MqttSnapshot((BrokerState("primary", "127.0.0.2:1883", True, None, 64793, 1, None, dropped),),
-                                (), (), (), None, 0, 0.0)
+                                (), (), (), 0, 0.0)
             app.post_message(MqttBatchArrived(MqttBatch((), 0, snap)))
             await wait_until(pilot, lambda d=dropped: "64793 messages" in str(note.render()) and (not d or "DROPPED" in str(note.render())))
             assert ("the broker DROPPED 35209 for a subscriber that fell behind" in str(note.render())) == bool(dropped)
@@ -432,7 +441,7 @@ async def test_hostile_names_from_the_broker_are_shown_as_text_not_markup(tmp_pa
                       "timeout: no ack from [/]door"),
                  Flow("flow-test-0002", "sim1", "SET", (("dispatch", "primary", 2.0),), "complete"))
         snap = MqttSnapshot((BrokerState("primary", "127.0.0.2:1883", True, None, 2, 1, None),), (),
-                            (("primary", {"online": True, "dispatch_enabled": True, "version": "[/]8"}),), flows, None, 0, 0.0)
+                            (("primary", status(online=True, dispatch_enabled=True, version="[/]8")),), flows, 0, 0.0)
         app.post_message(MqttBatchArrived(MqttBatch((Message("primary", "core/[/]x", b"[/]", False, 0.0, 3),), 0, snap)))
         table = app.query_one("#flows")
         await wait_until(pilot, lambda: table.row_count == 2)
@@ -534,7 +543,7 @@ async def test_messages_name_steps_as_the_checklist_numbers_them_not_by_id(tmp_p
 
 @pytest.mark.asyncio
 async def test_the_containers_tab_says_when_the_standby_drifted_from_the_primary(tmp_path):
-    from runbook_tui.probes.docker_probe import StackSnapshot
+    from runbook_tui.observe.model import StackSnapshot
     from runbook_tui.stacks import shared_settings
     from runbook_tui.ui.live_view import LiveView
 

@@ -10,11 +10,10 @@ from __future__ import annotations
 import pytest
 
 from runbook_tui.engine.run import StepState
-from runbook_tui.probes.flows import DualControl
-from runbook_tui.probes.mqtt_probe import BrokerState, MqttBatch, MqttSnapshot
 from runbook_tui.ui.app import RunbookApp
 from runbook_tui.ui.dialogs import GuardRefusedDialog
-from runbook_tui.ui.messages import MqttBatchArrived
+from runbook_tui.ui.messages import RoomObserved
+from tests.observations import dual_control_room
 from tests.ui.test_app import select, session, wait_until
 
 SIZES = [(80, 24), (120, 40)]
@@ -49,10 +48,7 @@ async def guard_refused(pilot) -> None:
 async def dual_control(pilot) -> None:
     app = pilot.app
     await idle(pilot)
-    snap = MqttSnapshot((BrokerState("primary", "127.0.0.2:1883", True, None, 12, 1, None),
-                         BrokerState("standby", "127.0.0.3:1883", True, None, 9, 1, None)), (), (), (),
-                        DualControl("cores on primary and standby are both online with dispatch enabled", 0.0), 0, 0.0)
-    app.post_message(MqttBatchArrived(MqttBatch((), 0, snap)))
+    app.post_message(RoomObserved(dual_control_room()))
     await wait_until(pilot, lambda: app.query_one("#banner").display)
 
 

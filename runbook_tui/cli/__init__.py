@@ -9,9 +9,10 @@ from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
-    from runbook_tui.checklist_cli import add_checklist_commands
-    from runbook_tui.drill_cli import add_drill_command
-    from runbook_tui.lab.cli import add_lab_commands, room_arg
+    from runbook_tui.cli.args import room_arg
+    from runbook_tui.cli.checklist import add_checklist_commands
+    from runbook_tui.cli.drill import add_drill_command
+    from runbook_tui.cli.lab import add_lab_commands
 
     parser = argparse.ArgumentParser(
         prog="runbook-tui", description=__doc__,
@@ -46,7 +47,7 @@ def open_tui(args: argparse.Namespace) -> int:
     try:
         settings = load_settings(args.settings) if args.settings else lab_defaults()
         if args.drill:
-            from runbook_tui.drill_cli import drill_settings
+            from runbook_tui.cli.drill import drill_settings
             from runbook_tui.lab.faults import FAULTS
 
             if args.drill not in FAULTS:

@@ -1,13 +1,16 @@
-"""Masking secrets in everything the engine emits (output, journal, reports)."""
+"""Which settings are secrets, and masking their values in everything the engine emits (output,
+journal, reports)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
 from runbook_tui.envfile import read_env
-from runbook_tui.stacks import SECRET_KEY
 
+# The .env keys whose values are secrets.
+SECRET_KEY = re.compile(r"(PASSWORD|SECRET|TOKEN|PASSPHRASE)", re.I)
 MASK = "••••••"
 
 

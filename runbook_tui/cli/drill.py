@@ -11,7 +11,7 @@ import argparse
 import dataclasses
 import sys
 
-from runbook_tui.lab.cli import room_arg
+from runbook_tui.cli.args import room_arg
 
 
 def add_drill_command(sub: argparse._SubParsersAction) -> None:

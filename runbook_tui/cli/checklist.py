@@ -9,8 +9,8 @@ from pathlib import Path
 from runbook_tui.checklist.loader import ChecklistInvalid, load_checklist
 from runbook_tui.checklist.plan import render_plan
 from runbook_tui.checklist.variables import VariableError
+from runbook_tui.cli.args import default_stack_root, room_arg
 from runbook_tui.engine.report import render_report
-from runbook_tui.lab.cli import default_stack_root, room_arg
 
 
 def _pairs(values: list[str], what: str) -> dict[str, str]:

@@ -4,29 +4,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 from pathlib import Path
 
+from runbook_tui.cli.args import ROOM_PATTERN, default_stack_root, room_arg
 from runbook_tui.lab.dns_server import DnsSettings
 from runbook_tui.lab.lab import Lab, LabError
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
-ROOM_PATTERN = re.compile(r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$")
-
-
-def default_stack_root() -> Path:
-    """RUNBOOK_STACK_ROOT, else the checkout this package runs from, else the current folder."""
-    if os.environ.get("RUNBOOK_STACK_ROOT"):
-        return Path(os.environ["RUNBOOK_STACK_ROOT"])
-    here = Path(__file__).resolve().parents[2]
-    return here if (here / "infra" / "room-template").is_dir() else Path.cwd()
-
-
-def room_arg(value: str) -> str:
-    if not ROOM_PATTERN.match(value):
-        raise argparse.ArgumentTypeError(f"'{value}' is not a room id (lower-case letters, digits, inner dashes)")
-    return value
 
 
 def add_lab_commands(sub: argparse._SubParsersAction) -> None:

@@ -1,0 +1,172 @@
+"""What one look at the room saw: immutable values, each part with the time it was seen.
+
+A `RoomObservation` is made either by a fresh one-shot look (`observe.observer.Observer`,
+what a guard takes at the moment of acting) or by composing the newest parts the long-lived
+probes have sent (`observe.watcher.RoomWatcher`, what the panels, the banner and the live
+ticks read). Both give the same type, judged by the same rules (`runbook_tui.rules`). A part
+that was not looked at is None; a part that was looked at but could not be seen says so in
+its own fields (a daemon that does not answer, a resolver that times out). Nothing here
+holds a secret in a field that is shown or journaled: `FilesView.env` keeps the .env values
+for the rules and is never put into words.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+ROLES = ("primary", "standby")
+
+
+# ---- Docker ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ServiceState:
+    """One container of a stack's compose project, as the Docker daemon reports it."""
+
+    service: str
+    container: str
+    state: str  # running, exited, restarting, paused, created, dead
+    health: str | None
+    restart_count: int
+    started_at: str
+    image: str
+    flags: tuple[tuple[str, bool], ...]  # the dispatch flags the container was really started with (core only)
+
+
+@dataclass(frozen=True)
+class StackSnapshot:
+    """A stack's compose project on its Docker host."""
+
+    role: str
+    project: str
+    connected: bool  # the daemon answered
+    error: str | None
+    services: tuple[ServiceState, ...]
+    env_flags: tuple[tuple[str, bool], ...]  # what the stack's .env says now
+    not_recreated: tuple[str, ...]  # flags changed in .env but not in the running core
+    at: float
+    sequence: int = 0
+    shared: tuple[tuple[str, str], ...] = ()  # the .env keys both stacks must agree on (secrets as sha256)
+    volumes: tuple[str, ...] = ()  # the project's volumes: `compose down` keeps them, so they prove the project lives here
+
+    def service(self, name: str) -> ServiceState | None:
+        return next((s for s in self.services if s.service == name), None)
+
+
+# ---- DNS ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ResolverAnswer:
+    resolver: str  # ADDRESS:PORT
+    classification: str  # primary / standby / both stacks / unknown address / NXDOMAIN / timeout / error
+    addresses: tuple[str, ...]  # every A record, sorted
+    ttl: int | None
+    rtt_ms: float | None
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class DnsSnapshot:
+    """The broker name as every configured resolver answers it."""
+
+    name: str
+    answers: tuple[ResolverAnswer, ...]
+    disagreement: bool
+    classification: str  # the common classification, or "disagreement"
+    at: float
+    poll: int = 0
+
+
+# ---- MQTT --------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CoreStatus:
+    """What a core says of itself on its retained status topic, read strictly.
+
+    readable: a JSON object whose `online` is a real boolean, and, when online, whose
+    `dispatch_enabled` is one too. Anything else is unreadable and keeps `raw` (sanitised,
+    cut short) so the operator sees what arrived; an unreadable status never clears an alarm.
+    """
+
+    readable: bool
+    online: bool = False
+    dispatch_enabled: bool = False
+    critical_armed: bool | None = None
+    role: str | None = None
+    room: str | None = None
+    stack: str | None = None
+    version: str | None = None
+    raw: str = ""
+    problem: str = ""  # why it is unreadable
+
+
+@dataclass(frozen=True)
+class BrokerView:
+    """One stack's broker: could it be read, what its core and the room's controllers say."""
+
+    role: str
+    endpoint: str  # host:port, never credentials
+    state: str  # ok / unreachable / refused / no answer / connecting
+    detail: str = ""
+    core: CoreStatus | None = None  # None: nothing retained on the status topic
+    controllers: tuple[tuple[str, bool | None], ...] = ()  # (device, online; None: its status is unreadable)
+    at: float = 0.0
+
+
+# ---- files -------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class StackFiles:
+    role: str
+    directory: str  # as shown to the operator (relative to the stack root where it can be)
+    exists: bool  # the directory exists
+    has_compose: bool
+    has_env: bool
+    passwd_present: bool  # mosquitto/passwd exists and is not empty
+    env: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # secrets inside: never shown nor journaled
+    env_error: str = ""  # the .env could not be read (shown instead of values)
+
+    @property
+    def env_dict(self) -> dict[str, str]:
+        return dict(self.env)
+
+
+@dataclass(frozen=True)
+class FilesView:
+    stacks: tuple[StackFiles, ...]
+    at: float
+
+    def stack(self, role: str) -> StackFiles | None:
+        return next((s for s in self.stacks if s.role == role), None)
+
+
+# ---- the whole room ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RoomObservation:
+    room: str
+    broker_name: str
+    expected: tuple[tuple[str, str], ...]  # (role, address) the broker name must answer for that role
+    stacks: tuple[StackSnapshot, ...] = ()
+    dns: DnsSnapshot | None = None
+    brokers: tuple[BrokerView, ...] = ()
+    files: FilesView | None = None
+    # (role, monotonic time) of the last device command each stack's broker carried; the
+    # dual-control rule compares them (only the long-lived probe sees commands go by).
+    commands: tuple[tuple[str, float], ...] = ()
+    at: float = 0.0
+    monotonic: float = 0.0  # when it was composed, on the clock of `commands`
+
+    def stack(self, role: str) -> StackSnapshot | None:
+        return next((s for s in self.stacks if s.role == role), None)
+
+    def broker(self, role: str) -> BrokerView | None:
+        return next((b for b in self.brokers if b.role == role), None)
+
+    def address(self, role: str) -> str:
+        """The address the broker name must answer for `role`: the checklist's, else the stack's bind address."""
+        want = dict(self.expected).get(role)
+        if want:
+            return want
+        files = self.files.stack(role) if self.files else None
+        return files.env_dict.get("MQTT_BIND_ADDR", "") if files else ""

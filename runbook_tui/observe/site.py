@@ -1,0 +1,109 @@
+"""Where a room's parts are: the one place that turns a room's settings into Docker projects,
+broker endpoints, the broker name and the resolvers to ask.
+
+One project-name rule, one endpoint builder, one DNS configuration: the one-shot look, the
+long-lived probes and the rules all take them from here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from runbook_tui.envfile import read_env
+from runbook_tui.mqtt_contract import BrokerEndpoint, Topics
+from runbook_tui.observe.model import ROLES
+
+DEFAULT_RESOLVERS: tuple[tuple[str, int], ...] = (("127.0.0.1", 5353),)
+
+
+@dataclass(frozen=True)
+class SiteContext:
+    stack_root: Path
+    room: str
+    primary_dir: Path
+    standby_dir: Path
+    broker_name: str
+    resolvers: tuple[tuple[str, int], ...] = DEFAULT_RESOLVERS
+    docker_hosts: tuple[tuple[str, str], ...] = ()  # (role, DOCKER_HOST); absent: the local default
+    dns_lifetime_s: float = 2.0
+    # (role, address) the broker name must point at, as the checklist told the operator;
+    # a role not listed falls back to the stack's MQTT_BIND_ADDR.
+    expected_addresses: tuple[tuple[str, str], ...] = ()
+
+    def stack_dir(self, role: str) -> Path:
+        return self.primary_dir if role == "primary" else self.standby_dir
+
+    def stack_dirs(self) -> dict[str, Path]:
+        return {role: self.stack_dir(role) for role in ROLES}
+
+    def env_file(self, role: str) -> Path:
+        return self.stack_dir(role) / ".env"
+
+    def env(self, role: str) -> dict[str, str]:
+        """The stack's .env; empty when it cannot be read (a missing stack is a state, not an error)."""
+        try:
+            return read_env(self.env_file(role))
+        except (OSError, UnicodeDecodeError, ValueError):
+            return {}
+
+    def docker_host(self, role: str) -> str | None:
+        return dict(self.docker_hosts).get(role)
+
+    def project(self, role: str, env: dict[str, str] | None = None) -> str:
+        """The stack's compose project: <ROOM_ID>-<STACK_ROLE> from its .env, else <room>-<role>."""
+        env = self.env(role) if env is None else env
+        return f"{env.get('ROOM_ID') or self.room}-{env.get('STACK_ROLE') or role}"
+
+    def broker(self, role: str, env: dict[str, str] | None = None) -> BrokerEndpoint:
+        """The stack's broker where controllers reach it (MQTT_BIND_ADDR:MQTT_PORT), with its
+        credentials (never shown). A port that is not a number gives port 0, which no look
+        can reach: it shows as unreachable, never as a crash."""
+        env = self.env(role) if env is None else env
+        port_text = (env.get("MQTT_PORT") or "1883").strip()
+        port = int(port_text) if port_text.isdigit() and 0 < int(port_text) < 65536 else 0
+        return BrokerEndpoint(env.get("MQTT_BIND_ADDR") or "127.0.0.1", port,
+                              env.get("MQTT_USERNAME") or None, env.get("MQTT_PASSWORD") or None)
+
+    def brokers(self) -> dict[str, BrokerEndpoint]:
+        return {role: self.broker(role) for role in ROLES}
+
+    def topics(self, role: str = "standby") -> Topics:
+        return Topics.from_env(self.env(role))
+
+    def addresses(self) -> dict[str, str]:
+        """role -> the address the broker name answers for that stack (read fresh: .env may change)."""
+        out = {}
+        for role in ROLES:
+            want = dict(self.expected_addresses).get(role) or self.env(role).get("MQTT_BIND_ADDR", "")
+            if want:
+                out[role] = want
+        return out
+
+
+def site_context(values: dict[str, str], stack_root: Path, resolvers: tuple[tuple[str, int], ...],
+                 docker_hosts: tuple[tuple[str, str], ...] = (), dns_lifetime_s: float = 2.0) -> SiteContext:
+    """The site of a run, from its resolved checklist variables and the site settings."""
+    room = values["room"]
+    return SiteContext(
+        stack_root=stack_root,
+        room=room,
+        primary_dir=stack_root / values.get("primary_dir", f"infra/rooms/{room}-primary"),
+        standby_dir=stack_root / values.get("standby_dir", f"infra/rooms/{room}-standby"),
+        broker_name=values.get("broker_name", f"mqtt.{room}.sentientengine.ai"),
+        resolvers=resolvers,
+        docker_hosts=docker_hosts,
+        dns_lifetime_s=dns_lifetime_s,
+        expected_addresses=tuple((role, values[f"{role}_broker_addr"]) for role in ROLES
+                                 if values.get(f"{role}_broker_addr")),
+    )
+
+
+def parse_resolver(text: str) -> tuple[str, int]:
+    """ADDRESS[:PORT] -> (address, port); port 53 by default."""
+    host, sep, port = text.rpartition(":") if text.count(":") == 1 else (text, "", "")
+    if not sep:
+        return text, 53
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"resolver {text!r}: the port must be a number from 1 to 65535")
+    return host, int(port)

@@ -1,0 +1,298 @@
+"""Every condition a checklist may name, as a pure function of a RoomObservation.
+
+`needs(name)` says which parts of the room a condition looks at (the one-shot look takes
+just those); `evaluate(name, obs)` judges it. A condition whose parts are missing from the
+observation is not judged ("not looked at", seen=False): the live ticks leave a step alone
+then, and a guard fails closed. The names and meanings the checklist format accepts are in
+`runbook_tui.checklist.conditions`; a name there without a rule here is caught by a test.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from runbook_tui.envfile import is_true
+from runbook_tui.observe.model import ROLES, RoomObservation, StackSnapshot
+from runbook_tui.rules.room import CORE, SERVICES, broker_dispatching, dns_points_to, is_live, started_with
+from runbook_tui.stacks import differing_keys
+
+
+@dataclass(frozen=True)
+class Verdict:
+    condition: str
+    holds: bool
+    detail: str
+    at: float = field(default_factory=time.time)
+    seen: bool = True  # False: the observation lacked a part this condition needs
+
+    def __str__(self) -> str:
+        return f"{self.condition}: {'yes' if self.holds else 'no'}: {self.detail}"
+
+
+Judge = Callable[[RoomObservation], tuple[bool, str]]
+
+
+@dataclass(frozen=True)
+class Rule:
+    needs: frozenset[str]
+    judge: Judge
+    # What holding protects against, said to an operator about to act although it does not hold.
+    protects: str = ""
+
+
+def _env(obs: RoomObservation, role: str) -> dict[str, str]:
+    files = obs.files.stack(role) if obs.files else None
+    return files.env_dict if files else {}
+
+
+def _docker_says(stack: StackSnapshot) -> str | None:
+    return None if stack.connected else f"{stack.project}: Docker not reachable ({stack.error})"
+
+
+# ---- files ----------------------------------------------------------------------------------------
+
+def _dirs_exist(obs):
+    stacks = obs.files.stacks
+    ok = [s for s in stacks if s.has_compose and s.has_env]
+    return len(ok) == len(ROLES), ", ".join(f"{s.directory}: {'present' if s in ok else 'missing'}" for s in stacks)
+
+
+def _dirs_absent(obs):
+    present = [s.directory for s in obs.files.stacks if s.exists]
+    return not present, f"already present: {', '.join(present)}" if present else "neither exists"
+
+
+def _passwd(role):
+    def judge(obs):
+        s = obs.files.stack(role)
+        return s.passwd_present, f"{s.directory}/mosquitto/passwd: {'present' if s.passwd_present else 'missing or empty'}"
+    return judge
+
+
+def _env_aligned(obs):
+    differing = differing_keys(_env(obs, "primary"), _env(obs, "standby"))
+    # Names only: values may be secrets.
+    return not differing, f"differ: {', '.join(differing)}" if differing else "aligned except per-stack keys"
+
+
+# ---- Docker -------------------------------------------------------------------------------------
+
+def _stack_running(role):
+    def judge(obs):
+        stack = obs.stack(role)
+        if (why := _docker_says(stack)) is not None:
+            return False, why
+        states = {s: (svc.state if (svc := stack.service(s)) else "absent") for s in SERVICES}
+        return all(v == "running" for v in states.values()), f"{stack.project}: " + ", ".join(f"{s} {v}" for s, v in states.items())
+    return judge
+
+
+def _here(stack: StackSnapshot) -> str | None:
+    """Why nothing of the project may simply be on another Docker host, or None when it is here."""
+    if stack.services or stack.volumes:
+        return None
+    return f"{stack.project}: nothing of it on this Docker host; is docker.{stack.role} set in the site settings?"
+
+
+def _core_stopped(obs):
+    stack = obs.stack("primary")
+    if (why := _docker_says(stack)) is not None:
+        return False, why
+    core = stack.service(CORE)
+    if core is not None:
+        return not is_live(core), f"{stack.project} {CORE}: {core.state}"
+    if (why := _here(stack)) is not None:
+        return False, why
+    return True, f"{stack.project} {CORE}: removed (its volume {stack.volumes[0]} is here)" if stack.volumes else \
+        f"{stack.project} {CORE}: removed"
+
+
+def _stack_down(obs):
+    stack = obs.stack("primary")
+    if (why := _docker_says(stack)) is not None:
+        return False, why
+    if (why := _here(stack)) is not None:
+        return False, why
+    live = [f"{s.service} {s.state}" for s in stack.services if is_live(s)]
+    if live:
+        return False, f"{stack.project}: still live: {', '.join(live)}"
+    gone = [s for s in SERVICES if stack.service(s) is None]
+    states = [f"{s.service} {s.state}" for s in stack.services] + [f"{s} removed" for s in gone]
+    return True, f"{stack.project}: " + ", ".join(states)
+
+
+def _primary_not_dispatching(obs):
+    stopped, core_said = _core_stopped(obs)
+    broker = obs.broker("primary")
+    says = broker_dispatching(broker)
+    if broker.state == "unreachable":
+        broker_said = f"primary broker {broker.endpoint}: down ({broker.detail})"
+    elif broker.state != "ok":
+        # A broker that answers but cannot be read could be hiding a live core: fail closed.
+        broker_said = f"primary broker {broker.endpoint}: cannot be read ({broker.state}: {broker.detail})"
+    elif broker.core is None:
+        broker_said = f"primary broker {broker.endpoint}: up, no core status retained"
+    elif not broker.core.readable:
+        broker_said = f"primary broker: core status unreadable ({broker.core.problem}: {broker.core.raw})"
+    else:
+        broker_said = (f"primary broker: core {'online' if broker.core.online else 'offline'}, "
+                       f"dispatch {'enabled' if broker.core.dispatch_enabled else 'disabled'}")
+    return stopped and says is False, f"{core_said}; {broker_said}"
+
+
+def _standby_not_dispatching(obs):
+    in_env = is_true(_env(obs, "standby").get("CORE_DISPATCH_ENABLED"))
+    stack = obs.stack("standby")
+    if (why := _docker_says(stack)) is not None:
+        return False, why
+    core = stack.service(CORE)
+    live = is_live(core)
+    in_container = live and started_with(core, "CORE_DISPATCH_ENABLED")
+    return not in_env and not in_container, (
+        f"standby .env CORE_DISPATCH_ENABLED={'true' if in_env else 'false'}; running core: "
+        + (f"started with {'true' if in_container else 'false'} ({core.state})" if live else "not running"))
+
+
+def _standby_start_safe(obs):
+    if not is_true(_env(obs, "standby").get("CORE_DISPATCH_ENABLED")):
+        return True, "standby .env CORE_DISPATCH_ENABLED=false: it starts without dispatch"
+    holds, detail = _primary_not_dispatching(obs)
+    return holds, f"standby .env CORE_DISPATCH_ENABLED=true, so it starts dispatching; {detail}"
+
+
+def _core_dispatch(role: str, enabled: bool):
+    def judge(obs):
+        stack = obs.stack(role)
+        if (why := _docker_says(stack)) is not None:
+            return False, why
+        core = stack.service(CORE)
+        if core is None or core.state != "running":
+            return False, f"{stack.project} {CORE}: {core.state if core else 'absent'}"
+        flag = started_with(core, "CORE_DISPATCH_ENABLED")
+        in_env = is_true(_env(obs, role).get("CORE_DISPATCH_ENABLED"))
+        detail = f"running core started with CORE_DISPATCH_ENABLED={'true' if flag else 'false'}"
+        if in_env != flag:
+            detail += f" (.env says {'true' if in_env else 'false'}: changed in .env, not yet recreated)"
+        if flag != enabled:
+            return False, detail
+        if not enabled:
+            return True, detail
+        reported = broker_dispatching(obs.broker(role)) is True
+        return reported, detail + f"; core status: {'online, dispatch enabled' if reported else 'not yet reporting dispatch enabled'}"
+    return judge
+
+
+def _standby_armed(obs):
+    stack = obs.stack("standby")
+    if (why := _docker_says(stack)) is not None:
+        return False, why
+    core = stack.service(CORE)
+    if core is None or core.state != "running":
+        return False, f"{stack.project} {CORE}: {core.state if core else 'absent'}"
+    armed = started_with(core, "CORE_CRITICAL_ARMED")
+    broker = obs.broker("standby")
+    status = broker.core if broker.state == "ok" else None
+    reported = bool(status and status.readable and status.online and status.critical_armed is True)
+    return armed and reported, (f"running core started with CORE_CRITICAL_ARMED={'true' if armed else 'false'}"
+                                + (f"; core status: {'armed' if reported else 'not yet reporting armed'}" if armed else ""))
+
+
+# ---- DNS and MQTT ---------------------------------------------------------------------------------
+
+def _dns(role):
+    return lambda obs: dns_points_to(obs, role)
+
+
+def _name_serves_standby(obs):
+    points, dns_said = dns_points_to(obs, "standby")
+    broker = obs.broker("standby")
+    core = broker.core if broker.state == "ok" else None
+    role = core.role if core is not None and core.readable else None
+    said = f"the standby broker's core reports role {role or 'nothing readable'}"
+    return points and role == "standby", f"{dns_said}; {said}"
+
+
+def _controllers_on_standby(obs):
+    broker = obs.broker("standby")
+    if broker.state != "ok":
+        return False, f"standby broker {broker.endpoint}: {broker.state} {broker.detail}".rstrip()
+    online = sorted(d for d, up in broker.controllers if up is True)
+    offline = sorted(d for d, up in broker.controllers if up is False)
+    unreadable = sorted(d for d, up in broker.controllers if up is None)
+    detail = f"online on the standby broker: {', '.join(online) or 'none'}"
+    if offline:
+        detail += f"; offline: {', '.join(offline)}"
+    if unreadable:
+        detail += f"; status unreadable: {', '.join(unreadable)}"
+    return bool(online), detail
+
+
+DUAL = "both cores dispatching at once (dual control): devices get commands from two cores"
+RULES: dict[str, Rule] = {
+    "stack_dirs_absent": Rule(frozenset({"files"}), _dirs_absent, "overwriting a room's existing stack directories"),
+    "stack_dirs_exist": Rule(frozenset({"files"}), _dirs_exist),
+    "primary_passwd_present": Rule(frozenset({"files"}), _passwd("primary")),
+    "standby_passwd_present": Rule(frozenset({"files"}), _passwd("standby")),
+    "primary_stack_running": Rule(frozenset({"docker:primary"}), _stack_running("primary")),
+    "standby_stack_running": Rule(frozenset({"docker:standby"}), _stack_running("standby")),
+    "primary_core_stopped": Rule(frozenset({"docker:primary"}), _core_stopped, DUAL),
+    "primary_stack_down": Rule(frozenset({"docker:primary"}), _stack_down, DUAL),
+    "primary_not_dispatching": Rule(frozenset({"files", "docker:primary", "broker:primary"}), _primary_not_dispatching, DUAL),
+    "standby_not_dispatching": Rule(frozenset({"files", "docker:standby"}), _standby_not_dispatching, DUAL),
+    "standby_start_safe": Rule(frozenset({"files", "docker:primary", "broker:primary"}), _standby_start_safe,
+                               "starting a standby whose .env enables dispatch while the primary dispatches: " + DUAL),
+    "standby_core_critical_armed": Rule(frozenset({"docker:standby", "broker:standby"}), _standby_armed),
+    "standby_core_dispatch_enabled": Rule(frozenset({"files", "docker:standby", "broker:standby"}), _core_dispatch("standby", True)),
+    "standby_core_dispatch_disabled": Rule(frozenset({"files", "docker:standby"}), _core_dispatch("standby", False), DUAL),
+    "primary_core_dispatch_enabled": Rule(frozenset({"files", "docker:primary", "broker:primary"}), _core_dispatch("primary", True)),
+    "dns_points_to_standby": Rule(frozenset({"files", "dns"}), _dns("standby"),
+                                  "controllers reaching the primary's broker (some or all of them)"),
+    "dns_points_to_primary": Rule(frozenset({"files", "dns"}), _dns("primary"),
+                                  "controllers reaching the standby's broker (some or all of them)"),
+    "broker_name_serves_standby": Rule(frozenset({"files", "dns", "broker:standby"}), _name_serves_standby),
+    "controllers_on_standby": Rule(frozenset({"broker:standby"}), _controllers_on_standby),
+    "env_files_aligned": Rule(frozenset({"files"}), _env_aligned, "a standby that does not run as the primary did"),
+}
+
+
+def needs(condition: str) -> frozenset[str]:
+    return RULES[condition].needs
+
+
+def _has(obs: RoomObservation, part: str) -> bool:
+    if part == "files":
+        return obs.files is not None
+    if part == "dns":
+        return obs.dns is not None
+    kind, role = part.split(":")
+    return (obs.stack(role) if kind == "docker" else obs.broker(role)) is not None
+
+
+def _clear(obs: RoomObservation, part: str) -> bool:
+    """Whether a part was seen clearly enough to say a condition stopped holding: a daemon that
+    did not answer, or a broker not read yet (or refusing us), says nothing about the room."""
+    if ":" not in part:
+        return True
+    kind, role = part.split(":")
+    if kind == "docker":
+        return obs.stack(role).connected
+    return obs.broker(role).state in ("ok", "unreachable")
+
+
+def evaluate(condition: str, obs: RoomObservation) -> Verdict:
+    rule = RULES[condition]
+    missing = sorted(p for p in rule.needs if not _has(obs, p))
+    if missing:
+        return Verdict(condition, False, f"not looked at: {', '.join(missing)}", obs.at, seen=False)
+    try:
+        holds, detail = rule.judge(obs)
+    except Exception as exc:  # noqa: BLE001 - a rule that cannot judge fails closed, never crashes the caller
+        return Verdict(condition, False, f"could not judge: {exc.__class__.__name__}: {str(exc)[:160]}", obs.at, seen=False)
+    # Holding is seen; not holding is seen only where every part it rests on was seen clearly.
+    return Verdict(condition, bool(holds), detail, obs.at, seen=bool(holds) or all(_clear(obs, p) for p in rule.needs))
+
+
+def protects(condition: str) -> str:
+    return RULES[condition].protects if condition in RULES else ""

@@ -1,0 +1,71 @@
+"""When a run is finished, and how its outcome is said: one rule for the header, the
+journal's last record and the report."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+PASSED = frozenset({"done", "skipped", "overridden"})
+
+
+@dataclass(frozen=True)
+class AlarmSpan:
+    kind: str
+    started: float
+    ended: float | None  # None: still raised
+
+
+@dataclass(frozen=True)
+class Outcome:
+    verdict: str  # complete / complete except deferred items / incomplete
+    deferred: tuple[str, ...]
+    open: tuple[str, ...]  # required steps not passed, and steps whose evidence no longer holds
+    lapsed: tuple[str, ...]  # of those, the ones done on evidence whose condition no longer holds
+    alarms: tuple[AlarmSpan, ...]
+    optional_open: tuple[str, ...] = ()  # optional steps neither done nor decided on
+
+    @property
+    def finished(self) -> bool:
+        """Every step decided, optional ones included (done, skipped or deferred), and no
+        evidence lapsed: the run ends here."""
+        return self.verdict != "incomplete" and not self.optional_open
+
+    def text(self, now: float | None = None) -> str:
+        """"complete, with 15 s of dual control at 02:53:10": the verdict and every alarm of the run."""
+        said = [_span(a, now) for a in self.alarms]
+        return self.verdict + (", with " + " and ".join(said) if said else "")
+
+
+def _span(alarm: AlarmSpan, now: float | None) -> str:
+    name = alarm.kind.replace("_", " ")
+    at = time.strftime("%H:%M:%S", time.localtime(alarm.started))
+    if alarm.ended is None:
+        lasted = f" ({int((now or alarm.started) - alarm.started)} s so far)" if now else ""
+        return f"{name} since {at}, still raised{lasted}"
+    return f"{max(1, round(alarm.ended - alarm.started))} s of {name} at {at}"
+
+
+def run_outcome(steps: list[tuple[str, bool]], states: dict[str, str], lapsed: set[str],
+                alarms: tuple[AlarmSpan, ...] = ()) -> Outcome:
+    """steps: the applicable steps in order, (id, optional). A required step is open until it
+    passed or was deferred; an optional step left pending does not hold the run open. A step
+    done on evidence whose condition no longer holds (and was not acknowledged) is open again."""
+    deferred, open_, lapses, optional_open = [], [], [], []
+    for step_id, optional in steps:
+        state = states.get(step_id, "pending")
+        if state == "deferred":
+            deferred.append(step_id)
+        elif step_id in lapsed and state == "done":
+            lapses.append(step_id)
+            if not optional:
+                open_.append(step_id)
+        elif optional and state == "pending":
+            optional_open.append(step_id)
+        elif state not in PASSED:
+            open_.append(step_id)
+    if open_:
+        verdict = "incomplete"
+    else:
+        verdict = "complete except deferred items" if deferred else "complete"
+    return Outcome(verdict, tuple(deferred), tuple(open_), tuple(lapses), alarms, tuple(optional_open))

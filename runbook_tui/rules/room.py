@@ -1,0 +1,118 @@
+"""Facts about the room that every other rule builds on: is a core live, where does the
+broker name point, is there dual control."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from runbook_tui.observe.model import ROLES, BrokerView, RoomObservation, ServiceState, StackSnapshot
+
+CORE = "sentient-core"
+SERVICES = ("mosquitto", CORE, "db")
+# A container in these states runs no code. "restarting" and "paused" are not among them: a
+# flapping core comes back by itself, which is exactly the dual-control risk.
+STOPPED_STATES = frozenset({"exited", "dead", "created", "removing"})
+COMMAND_WINDOW_S = 10.0  # device commands carried by both brokers this close together: dual control
+
+
+def is_live(service: ServiceState | None) -> bool:
+    """A container that runs code now or will again by itself (running, restarting, paused)."""
+    return service is not None and service.state not in STOPPED_STATES
+
+
+def core_is_live(stack: StackSnapshot | None) -> bool:
+    return stack is not None and is_live(stack.service(CORE))
+
+
+def started_with(service: ServiceState | None, flag: str) -> bool:
+    return service is not None and dict(service.flags).get(flag, False)
+
+
+# ---- where the broker name points -----------------------------------------------------------------
+
+def dns_points_to(obs: RoomObservation, role: str) -> tuple[bool, str]:
+    """Every configured resolver answers the broker name, and only with `role`'s address."""
+    want = obs.address(role)
+    dns = obs.dns
+    if dns is None:
+        return False, "DNS not looked at"
+    if not want:
+        return False, f"{obs.broker_name}: the {role}'s broker address is not known (MQTT_BIND_ADDR, {role}_broker_addr)"
+    if not dns.answers:
+        return False, f"{obs.broker_name}: no resolver configured"
+    holds = all(a.addresses and all(x == want for x in a.addresses) for a in dns.answers)
+    said = ", ".join(f"{a.resolver} -> {', '.join(a.addresses) if a.addresses else a.classification}"
+                     + (f" ({a.classification})" if a.addresses and a.classification not in ROLES else "")
+                     for a in dns.answers)
+    return holds, f"{obs.broker_name} (want only {want}, the {role}'s): {said}"
+
+
+# ---- dual control -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Alarm:
+    kind: str  # "dual_control"
+    reason: str
+    unconfirmed: bool = False  # raised before; what would show it ended cannot be seen now
+
+
+def docker_dispatching(stack: StackSnapshot | None) -> bool | None:
+    """Is the stack's core live and started with dispatch enabled? None: Docker cannot be seen."""
+    if stack is None or not stack.connected:
+        return None
+    core = stack.service(CORE)
+    return is_live(core) and started_with(core, "CORE_DISPATCH_ENABLED")
+
+
+def broker_dispatching(broker: BrokerView | None) -> bool | None:
+    """Does the core say, on its broker, that it is online with dispatch enabled? None: not known
+    (the broker not read yet or refusing us, or a status that does not read)."""
+    if broker is None:
+        return None
+    if broker.state == "unreachable":
+        return False  # no broker, no dispatch through it (the container's side is Docker's to say)
+    if broker.state != "ok":
+        return None
+    if broker.core is None:
+        return False
+    if not broker.core.readable:
+        return None
+    return broker.core.online and broker.core.dispatch_enabled
+
+
+def dual_control(obs: RoomObservation, previous: Alarm | None = None,
+                 window_s: float = COMMAND_WINDOW_S) -> Alarm | None:
+    """Both cores dispatching, by Docker's account or by their own, or device commands carried
+    by both brokers within window_s. An alarm raised before stays up while the observation
+    cannot show that it ended (a status that does not read, a daemon or broker not seen)."""
+    by_docker = {r: docker_dispatching(obs.stack(r)) for r in ROLES}
+    by_status = {r: broker_dispatching(obs.broker(r)) for r in ROLES}
+    if all(by_docker.values()):
+        projects = " and ".join(s.project for r in ROLES if (s := obs.stack(r)) is not None)
+        return Alarm("dual_control", f"cores of {projects} both run with dispatch enabled")
+    if all(by_status.values()):
+        return Alarm("dual_control", "cores on primary and standby both say online with dispatch enabled")
+    recent = [r for r, t in obs.commands if obs.monotonic - t <= window_s]
+    if len(set(recent)) > 1:
+        return Alarm("dual_control", f"device commands carried by both brokers within {window_s:g}s")
+    if previous is None:
+        return None
+
+    def seen_off(role: str) -> bool:
+        # Neither source says this side dispatches, and one that can be seen says it does not.
+        says = (by_docker[role], by_status[role])
+        return True not in says and False in says
+
+    if any(seen_off(r) for r in ROLES):
+        return None
+    unseen = [f"{r} {'Docker' if by_docker[r] is None else 'core status'}" for r in ROLES
+              if None in (by_docker[r], by_status[r])]
+    reason = previous.reason.split(" (not seen to end:")[0]
+    return Alarm(previous.kind, f"{reason} (not seen to end: cannot read {', '.join(unseen) or 'either side'})", True)
+
+
+def alarms(obs: RoomObservation, previous: tuple[Alarm, ...] = ()) -> tuple[Alarm, ...]:
+    """Every alarm the observation raises (today: dual control)."""
+    before = next((a for a in previous if a.kind == "dual_control"), None)
+    found = dual_control(obs, before)
+    return (found,) if found else ()
