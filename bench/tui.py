@@ -140,7 +140,7 @@ async def flood_run(root: Path, keys: int, soak_s: float, in_process: bool = Fal
         tree = app.query_one(ChecklistView)
         loop = asyncio.get_running_loop()
         def received_now() -> int:
-            return sum(b.received for b in app.probes[2].snapshot().brokers)
+            return sum(b.received for b in app.watcher.mqtt.snapshot().brokers)
 
         keys_from, keys_count = time.monotonic(), received_now()
         for i in range(keys):
@@ -154,7 +154,7 @@ async def flood_run(root: Path, keys: int, soak_s: float, in_process: bool = Fal
             app.call_after_refresh(lambda f=drawn: f.done() or f.set_result(time.perf_counter()))
             latencies.append((await drawn - t0) * 1000)
             await asyncio.sleep(0.02)
-        children = [pid for pid in getattr(app.probes[2], "pids", {}).values() if pid]  # the probe's children count too
+        children = [pid for pid in getattr(app.watcher.mqtt, "pids", {}).values() if pid]  # the probe's children count too
 
         def rss() -> float:
             return rss_mb() + sum(rss_mb(pid) for pid in children)
@@ -166,7 +166,7 @@ async def flood_run(root: Path, keys: int, soak_s: float, in_process: bool = Fal
             await asyncio.sleep(1.0)
         rss_end = rss()
         received = received_now()
-        states = "; ".join(f"{b.role} {'connected' if b.connected else b.error}" for b in app.probes[2].snapshot().brokers)
+        states = "; ".join(f"{b.role} {'connected' if b.connected else b.error}" for b in app.watcher.mqtt.snapshot().brokers)
         print(f"  the probe's brokers at the end ({'in-process' if in_process else 'child per broker'}): {states}", flush=True)
         await pilot.press("q")
     return latencies, rss_start, rss_end, received, keys_rate

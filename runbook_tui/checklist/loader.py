@@ -56,11 +56,11 @@ class ChecklistInvalid(Exception):
 
 
 # Fields of a step: name -> (kind, step types it applies to; None: every type).
-_COMMON = {"id", "title", "type", "text", "risk", "guards", "done_when", "affects", "when", "optional", "timeout_s"}
+_COMMON = {"id", "title", "type", "text", "risk", "guards", "done_when", "affects", "when", "optional", "timeout_s", "supersedes"}
 _STEP_FIELDS: dict[str, tuple[str, frozenset[StepType] | None]] = {
     "id": ("str", None), "title": ("str", None), "type": ("str", None), "text": ("str", None),
     "risk": ("str", None), "guards": ("condlist", None), "done_when": ("cond", None), "affects": ("strlist", None),
-    "when": ("when", None), "optional": ("bool", None), "timeout_s": ("number", None),
+    "when": ("when", None), "optional": ("bool", None), "timeout_s": ("number", None), "supersedes": ("strlist", None),
     "command": ("str", frozenset({StepType.COMMAND})), "capture_as": ("name", frozenset({StepType.COMMAND})),
     "condition": ("cond", frozenset({StepType.WAIT})), "lab_command": ("str", frozenset({StepType.WAIT})),
     "file": ("str", frozenset({StepType.ENV_EDIT})), "set": ("strmap", frozenset({StepType.ENV_EDIT})),
@@ -360,6 +360,10 @@ def _step(r: _Reader, node: Node, field: str, section_id: str, choices: dict[str
             r.error(fields["risk"][1], f"{field}.risk", f"unknown risk '{values['risk']}' (expected normal, destructive or arming)")
     if step_type is StepType.CHOICE and isinstance(values.get("choice"), str) and values["choice"] not in choices:
         r.error(fields["choice"][1], f"{field}.choice", f"unknown choice '{values['choice']}' (declared: {', '.join(choices) or 'none'})")
+    for earlier in values.get("supersedes") or ():
+        if earlier not in seen or earlier == sid:
+            r.error(fields["supersedes"][1], f"{field}.supersedes",
+                    f"'{earlier}' is not the id of an earlier step (a step supersedes what was done before it)")
     if len(r.errors) > errors_before or step_type is None or sid is None:
         return None
     return Step(
@@ -374,7 +378,7 @@ def _step(r: _Reader, node: Node, field: str, section_id: str, choices: dict[str
         broker_host=values.get("broker_host"), broker_port=values.get("broker_port"),
         credentials_from=values.get("credentials_from"), device=values.get("device"), action=values.get("action"),
         params=values.get("params"), paper_command=values.get("paper_command"), choice=values.get("choice"),
-        expect_core=values.get("expect_core"),
+        expect_core=values.get("expect_core"), supersedes=tuple(values.get("supersedes") or ()),
     )
 
 

@@ -68,6 +68,9 @@ class Step:
     guards: tuple[str, ...] = ()
     done_when: str | None = None
     affects: tuple[str, ...] = ()
+    # Earlier steps whose evidence this step, once done, is meant to undo (shutting the primary
+    # down undoes "bring up the primary"): their conditions are no longer watched for lapses.
+    supersedes: tuple[str, ...] = ()
     when: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (choice id, allowed options)
     optional: bool = False
     timeout_s: float = 120.0

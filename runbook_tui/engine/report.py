@@ -11,6 +11,23 @@ import time
 from pathlib import Path
 
 from runbook_tui.engine.journal import read_journal
+from runbook_tui.rules.outcome import AlarmSpan, alarm_words
+
+OVERRIDE_WORDS = {"guard": "run despite the guard", "step": "marked done without evidence"}
+
+
+def alarm_spans(records: list[dict]) -> list[AlarmSpan]:
+    """Every alarm of the run, from its alarm_raised / alarm_cleared records."""
+    spans: list[AlarmSpan] = []
+    for r in records:
+        if r["kind"] == "alarm_raised":
+            spans.append(AlarmSpan(r["alarm"], r["ts"], None))
+        elif r["kind"] == "alarm_cleared":
+            for i in range(len(spans) - 1, -1, -1):
+                if spans[i].kind == r["alarm"] and spans[i].ended is None:
+                    spans[i] = AlarmSpan(spans[i].kind, spans[i].started, r["ts"])
+                    break
+    return spans
 
 
 def _clock(ts: float | None) -> str:
@@ -67,7 +84,11 @@ def render_report(journal_path: Path) -> str:
     if finished:
         out.append(f"- Finished: {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(finished['ts']))} "
                    f"({_duration(finished['ts'] - started['ts'])})")
-        out.append(f"- Outcome: **{finished['outcome']}**")
+        # The outcome names every alarm of the run, also those raised after it was declared finished.
+        said = alarm_words(tuple(alarm_spans(records)), records[-1]["ts"])
+        out.append(f"- Outcome: **{finished['outcome']}{', with ' + said if said else ''}**")
+        if finished.get("lapsed"):
+            out.append(f"- Evidence no longer holding at the end: {', '.join(finished['lapsed'])}")
         if finished.get("deferred"):
             out.append(f"- Deferred: {', '.join(finished['deferred'])}")
         if finished.get("open"):
@@ -93,10 +114,29 @@ def render_report(journal_path: Path) -> str:
         detail = "; ".join(x for x in [r.get("reason", "")] + list(r.get("evidence", [])) if x)
         out.append(f"| {name.replace('|', '/')} | {r['state']} | {_duration(taken)} | {detail.replace('|', '/')} |")
 
+    spans = alarm_spans(records)
+    out += ["", "## Alarms", ""]
+    for span in spans:
+        raised = next(r for r in records if r["kind"] == "alarm_raised" and r["ts"] == span.started)
+        lasted = (f"until {_clock(span.ended)} ({_duration(span.ended - span.started)})" if span.ended
+                  else "still raised at the end of the journal")
+        out.append(f"- {_clock(span.started)} {span.kind.replace('_', ' ')}: {raised.get('reason', '')}; {lasted}")
+        seen = raised.get("observation") or {}
+        out += [f"  - seen: {k}: {v}" for k, v in seen.items() if k != "at"]
+    acknowledged = [r for r in records if r["kind"] == "alarm_acknowledged"]
+    out += [f"- {_clock(r['ts'])} acknowledged by {r.get('operator', '?')}" for r in acknowledged]
+    if not spans:
+        out.append("None.")
+
+    lapses = [r for r in records if r["kind"] in ("condition_lapsed", "condition_restored", "lapse_acknowledged")]
+    out += ["", "## Evidence that stopped holding", ""]
+    out += [f"- {_clock(r['ts'])} {_timeline_line(r)}" for r in lapses] or ["None."]
+
     overrides = [r for r in records if r["kind"] == "override"]
     out += ["", "## Overrides", ""]
-    out += [f"- {_clock(r['ts'])} {r['step']}: {r['what']} overridden by {r.get('operator', '?')}: {r['reason']}"
-            + (f" (failed: {', '.join(r['failed'])})" if r.get("failed") else "") for r in overrides] or ["None."]
+    out += [f"- {_clock(r['ts'])} {r['step']}: {OVERRIDE_WORDS.get(r['what'], r['what'])} by {r.get('operator', '?')}: {r['reason']}"
+            + (f" (failed: {', '.join(r['failed'])})" if r.get("failed") else "")
+            + (f"; risked: {'; '.join(r['consequences'])}" if r.get("consequences") else "") for r in overrides] or ["None."]
     refusals = [r for r in records if r["kind"] == "guards" and not all(x["holds"] for x in r["results"])]
     out += ["", "## Guard refusals and overridden guards", ""]
     out += [f"- {_clock(r['ts'])} {r['step']}: " + "; ".join(f"{x['condition']}: {x['detail']}" for x in r["results"] if not x["holds"])
@@ -278,7 +318,17 @@ def _timeline_line(r: dict) -> str | None:
         return f"{r['step']}: dispatch {r['id']}: {r['verdict']}" + (
             f", ack {r['ack_ms']} ms, complete {r['complete_ms']} ms" if r["verdict"] == "complete" else f": {r['reason']}")
     if kind == "override":
-        return f"{r['step']}: override ({r['what']}): {r['reason']}"
+        return f"{r['step']}: {OVERRIDE_WORDS.get(r['what'], r['what'])}: {r['reason']}"
+    if kind == "alarm_raised":
+        return f"ALARM {r['alarm'].replace('_', ' ')}: {r.get('reason', '')}"
+    if kind == "alarm_cleared":
+        return f"alarm {r['alarm'].replace('_', ' ')} cleared"
+    if kind == "condition_lapsed":
+        return f"{r['step']}: no longer holds: {r.get('detail', '')}"
+    if kind == "condition_restored":
+        return f"{r['step']}: holds again: {r.get('detail', '')}"
+    if kind == "lapse_acknowledged":
+        return f"{r['step']}: acknowledged by {r.get('operator', '?')} that it no longer holds: {r.get('reason', '')}"
     if kind == "fault_injected":
         return f"trainer injected {r['fault']}: {r['effect']}"
     if kind == "confirmation" and r.get("note"):

@@ -215,7 +215,7 @@ class RunEngine:
                     engine.lapses.pop(r["step"], None)
             elif r["kind"] == "condition_lapsed" and r["step"] in engine.statuses:
                 engine.lapses[r["step"]] = Lapse(r["condition"], r["ts"], r.get("detail", ""))
-            elif r["kind"] == "condition_restored":
+            elif r["kind"] in ("condition_restored", "lapse_superseded"):
                 engine.lapses.pop(r["step"], None)
             elif r["kind"] == "lapse_acknowledged" and r["step"] in engine.lapses:
                 engine.lapses[r["step"]] = dataclasses.replace(engine.lapses[r["step"]], acknowledged=r.get("reason", ""))
@@ -323,6 +323,10 @@ class RunEngine:
                 earlier.append(substitute(s.title, self.values))
         return tuple(earlier)
 
+    def check(self, condition: str) -> Verdict:
+        """A condition judged now, on a fresh look at the parts of the room it needs."""
+        return evaluate(condition, self.observer.look(needs(condition)))
+
     def check_guards(self, step: Step) -> tuple[list[Verdict], RoomObservation | None]:
         """Every guard judged on one fresh look at the room, taken now."""
         if not step.guards:
@@ -395,7 +399,7 @@ class RunEngine:
         _overridden, evidence = self._guards_or_override(step, None, typed_room)
         if step.done_when:
             # A confirmation cannot stand in for evidence the checklist asks for.
-            sensed = self.observer.check(step.done_when)
+            sensed = self.check(step.done_when)
             self.journal.append("evidence", step=step_id, condition=sensed.condition, holds=sensed.holds,
                                 detail=self.masker.mask(sensed.detail))
             if not sensed.holds:
@@ -449,7 +453,7 @@ class RunEngine:
     def sense(self, step_id: str) -> Verdict | None:
         """A step's condition judged on a fresh look."""
         name = self.condition_of(self.checklist.step(step_id))
-        return self.observer.check(name) if name else None
+        return self.check(name) if name else None
 
     def reconcile(self) -> list[str]:
         """One fresh look at the whole room, then what `observe` makes of it (start, resume)."""
@@ -466,6 +470,7 @@ class RunEngine:
         A condition whose parts the observation could not see is left alone. Returns notes."""
         notes = []
         with self._lock:
+            superseded = self.superseded()
             for step in self.applicable_steps():
                 name = self.condition_of(step)
                 status = self.statuses[step.id]
@@ -473,6 +478,11 @@ class RunEngine:
                     continue  # a dispatch proves itself only by being run; a running step reports itself
                 if status.state in (StepState.RUNNING, StepState.SKIPPED, StepState.DEFERRED, StepState.OVERRIDDEN):
                     continue  # the operator's decision stands
+                if step.id in superseded:
+                    if self.lapses.pop(step.id, None) is not None:
+                        self.journal.append("lapse_superseded", step=step.id, by=superseded[step.id])
+                        self._emit(LapseChanged(step.id, None))
+                    continue  # a later step undid it on purpose (the primary shut down after it was brought up)
                 verdict = evaluate(name, obs)
                 if not verdict.seen:
                     continue
@@ -498,6 +508,11 @@ class RunEngine:
                     notes.append(f"{step.id}: holds again: {verdict.detail}")
             notes += self._observe_alarms(obs)
         return notes
+
+    def superseded(self) -> dict[str, str]:
+        """Earlier step id -> the done step that undid its evidence on purpose (checklist `supersedes`)."""
+        return {earlier: s.id for s in self.applicable_steps() if self.statuses[s.id].state in (StepState.DONE, StepState.OVERRIDDEN)
+                for earlier in s.supersedes}
 
     def _observe_alarms(self, obs: RoomObservation) -> list[str]:
         now_raised = alarms(obs, self.active_alarms)
@@ -645,7 +660,7 @@ class RunEngine:
     async def _wait_for(self, step: Step, condition: str, timeout_s: float, exited_ok: bool = False) -> tuple[bool, str, list[str]]:
         deadline = time.monotonic() + timeout_s
         while True:
-            evidence = await asyncio.to_thread(self.observer.check, condition)
+            evidence = await asyncio.to_thread(self.check, condition)
             if evidence.holds:
                 self.journal.append("evidence", step=step.id, condition=condition, holds=True,
                                     detail=self.masker.mask(evidence.detail))

@@ -1,7 +1,8 @@
 """The one-shot look: a fresh RoomObservation of the parts a judgement needs, taken now.
 
 A guard takes one at the moment of acting, a closed-loop step while it waits; the parts are
-looked at in parallel, each bounded in time. Judging is the rules' (`runbook_tui.rules`).
+looked at in parallel, each bounded in time. Judging is the rules' (`runbook_tui.rules`),
+which sit above this layer: nothing here judges.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from runbook_tui.observe.files_look import look_files
 from runbook_tui.observe.model import ROLES, RoomObservation
 from runbook_tui.observe.mqtt_look import look_broker
 from runbook_tui.observe.site import SiteContext
-from runbook_tui.rules.conditions import Verdict, evaluate, needs
 
 ALL_PARTS = frozenset({"files", "dns", *(f"docker:{r}" for r in ROLES), *(f"broker:{r}" for r in ROLES)})
 BROKER_LOOK_S = 2.0
@@ -48,7 +48,3 @@ class Observer:
             dns=done.get("dns"),
             brokers=tuple(done[f"broker:{r}"] for r in ROLES if f"broker:{r}" in done),
             files=files, at=time.time(), monotonic=time.monotonic())
-
-    def check(self, condition: str) -> Verdict:
-        """A condition judged on a fresh look at what it needs."""
-        return evaluate(condition, self.look(needs(condition)))

@@ -19,8 +19,14 @@ TEXT_FIELDS = ("role", "room", "stack", "version")
 TEXT_LIMIT = 64
 
 
+def _one_line(text: str) -> str:
+    # What a status says is shown inside one line (a verdict's detail, a guard refusal, the
+    # journal): a tab or newline in it must not start a line that looks like the tool's own.
+    return text.replace("\t", " ").replace("\n", " ")
+
+
 def _shown(payload: bytes) -> str:
-    return safe_text(payload[: RAW_LIMIT * 4].decode("utf-8", errors="replace"), RAW_LIMIT)
+    return safe_text(_one_line(payload[: RAW_LIMIT * 4].decode("utf-8", errors="replace")), RAW_LIMIT)
 
 
 def _text(value: object) -> str | None:
@@ -28,7 +34,7 @@ def _text(value: object) -> str | None:
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, str):
-        return safe_text(value, TEXT_LIMIT)
+        return safe_text(_one_line(value), TEXT_LIMIT)
     if isinstance(value, int) or (isinstance(value, float) and math.isfinite(value)):
         return str(value)
     return None

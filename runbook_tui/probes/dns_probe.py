@@ -52,7 +52,10 @@ class DnsProbe:
         while not self.stopping.is_set():
             poll += 1
             started = time.monotonic()
-            snapshot = self.poll_once(poll)
+            try:
+                snapshot = self.poll_once(poll)
+            except RuntimeError:  # the pool was shut down under us (the process is ending): stop quietly
+                return
             self.latest = snapshot
             if self.on_snapshot is not None:
                 try:

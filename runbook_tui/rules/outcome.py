@@ -33,8 +33,13 @@ class Outcome:
 
     def text(self, now: float | None = None) -> str:
         """"complete, with 15 s of dual control at 02:53:10": the verdict and every alarm of the run."""
-        said = [_span(a, now) for a in self.alarms]
-        return self.verdict + (", with " + " and ".join(said) if said else "")
+        said = alarm_words(self.alarms, now)
+        return self.verdict + (", with " + said if said else "")
+
+
+def alarm_words(alarms: tuple[AlarmSpan, ...], now: float | None = None) -> str:
+    """"15 s of dual control at 02:53:10 and ...", or "" when the run had no alarm."""
+    return " and ".join(_span(a, now) for a in alarms)
 
 
 def _span(alarm: AlarmSpan, now: float | None) -> str:

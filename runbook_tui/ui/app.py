@@ -6,6 +6,7 @@ session on a scratch stack root and, for pure UI behaviour, no probes at all.
 
 from __future__ import annotations
 
+import threading
 import time
 from functools import partial
 from pathlib import Path
@@ -661,9 +662,13 @@ class RunbookApp(App):
         self.call_from_thread(self.exit)
 
     def on_unmount(self) -> None:
-        # However the app ends, release the journal (its lock) for the next run.
+        # However the app ends, release the journal (its lock) for the next run, and stop the
+        # probes if quitting did not (their threads and child processes must not outlive the app).
         if self.engine is not None:
             self.engine.journal.close()
+        for probe in self.probes:
+            if not probe.stopping.is_set():
+                threading.Thread(target=probe.stop, name="stop-probes", daemon=True).start()
 
     # ---- probes and the safety banner ----------------------------------------------------------
     def start_probes(self) -> None:

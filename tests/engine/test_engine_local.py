@@ -121,7 +121,7 @@ def test_skip_defer_override_need_reasons_and_set_the_outcome(tmp_path: Path):
     assert engine.finish() == "complete except deferred items"
     report = render_report(tmp_path / "run.jsonl")
     assert "**complete except deferred items**" in report and "- Deferred: later" in report
-    assert "step-08: step overridden by" in report and "checked by hand" in report
+    assert "step-08: marked done without evidence by" in report and "checked by hand" in report
     assert "| Later (`later`) | deferred |" in report
     # The steps table follows the checklist's order, not the order the steps were decided in.
     rows = [line.split(" | ")[0].split("`")[1] for line in report.split("## Steps", 1)[1].split("## Overrides")[0].splitlines()

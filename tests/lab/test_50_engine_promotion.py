@@ -64,7 +64,7 @@ def test_promotion_checklist_end_to_end_through_the_engine(room3, monkeypatch, t
 
     stop = asyncio.run(engine.run_step("stop-primary", typed_room=ROOM))
     assert stop.state is StepState.DONE, stop
-    assert any("primary_core_stopped: yes" in e for e in stop.evidence)
+    assert any("primary_stack_down: yes" in e for e in stop.evidence)
     assert asyncio.run(engine.run_step("standby-up", confirmed=True)).state is StepState.DONE
 
     # Re-evaluated now: the same guard accepts once the primary is down.

@@ -12,7 +12,6 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
-from runbook_tui.probes.room import contract, docker_targets, known_addresses, mqtt_brokers
 
 from runbook_tui.lab.dns_server import DnsSettings, LabDns
 from runbook_tui.lab.processes import ProcessTable
@@ -23,6 +22,7 @@ from runbook_tui.probes.dns_probe import DnsProbe
 from runbook_tui.probes.docker_probe import DockerProbe
 from runbook_tui.probes.mqtt_probe import MqttProbe
 from tests.conftest import TEST_DNS_PORT
+from tests.lab.rooms import contract, docker_targets, known_addresses, mqtt_brokers
 
 ROOM = "room4"
 NAME = f"mqtt.{ROOM}.sentientengine.ai"
@@ -274,7 +274,8 @@ def test_hostile_payloads_and_topics_are_all_accounted(room4):
             assert "\x1b" not in text and "\x07" not in text and "\x00" not in text
             assert len(text) <= 2000 + 40 and len(topic) <= 200 + 30
         # The reference core got garbage on core/dispatch too, and is still online.
-        assert dict(snapshot.core_status)["standby"]["online"] is True
+        standby_core = dict(snapshot.core_status)["standby"]
+        assert standby_core.readable and standby_core.online is True
     finally:
         pub.loop_stop()
         probe.stop()
@@ -300,25 +301,34 @@ def test_a_dispatch_shows_as_one_flow_with_latencies(room4):
 
 @pytest.mark.parametrize("kind", ["in-process", "child per broker"])
 def test_both_cores_dispatch_enabled_raises_the_dual_control_alarm(room4, kind):
-    # The TUI runs a child process per broker; the alarm needs both, so the parent raises it.
-    from runbook_tui.probes.mqtt_process import MqttProbeProcess
+    # The TUI runs a child process per broker; the alarm needs both brokers, so it is judged by the
+    # rules on the watcher's one observation of the room, by Docker's account and the cores' own.
+    from runbook_tui.observe.watcher import RoomWatcher
+    from runbook_tui.rules.room import alarms, broker_dispatching, docker_dispatching
+    from tests.lab.rooms import site
 
     lab = room4
-    probe = (MqttProbe if kind == "in-process" else MqttProbeProcess)(mqtt_brokers(dirs(lab)), contract=contract(dirs(lab)), room=ROOM)
-    probe.start()
+    watcher = RoomWatcher(site(dirs(lab), ROOM), mqtt_in_process=kind == "in-process")
+    watcher.start()
     env_file = dirs(lab)["standby"] / ".env"
     original = env_file.read_text()
     try:
-        assert wait_for(lambda: len(probe.snapshot().core_status) == 2, 10)
-        assert probe.snapshot().alarm is None
+        def both_cores_said() -> bool:
+            obs = watcher.observation()
+            return all(b.state == "ok" and b.core is not None for b in obs.brokers) and len(obs.brokers) == 2
+        assert wait_for(both_cores_said, 10)
+        assert alarms(watcher.observation()) == ()
         env_file.write_text(original.replace("CORE_DISPATCH_ENABLED=false", "CORE_DISPATCH_ENABLED=true"))
         compose(lab, "standby", "up -d --force-recreate sentient-core")
-        assert wait_for(lambda: probe.snapshot().alarm is not None, 15)
-        assert "both online with dispatch enabled" in probe.snapshot().alarm.reason
+        assert wait_for(lambda: all(broker_dispatching(watcher.observation().broker(r)) for r in ("primary", "standby")), 15)
+        obs = watcher.observation()
+        assert all(docker_dispatching(obs.stack(r)) for r in ("primary", "standby"))
+        (alarm,) = alarms(obs)
+        assert alarm.kind == "dual_control" and "both run with dispatch enabled" in alarm.reason
     finally:
         env_file.write_text(original)
         compose(lab, "standby", "up -d --force-recreate sentient-core")
-        probe.stop()
+        watcher.stop()
 
 
 def test_the_tuis_probe_processes_show_a_flow_survive_a_childs_death_and_stop_clean(room4):

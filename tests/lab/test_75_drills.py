@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from runbook_tui.probes.room import contract, docker_targets, known_addresses, mqtt_brokers
 
 from runbook_tui.checklist.loader import load_checklist
 from runbook_tui.checklist.variables import resolve_variables
@@ -18,6 +17,7 @@ from runbook_tui.probes.dns_probe import DnsProbe
 from runbook_tui.probes.docker_probe import DockerProbe
 from runbook_tui.probes.mqtt_probe import MqttProbe
 from tests.conftest import REPO, TEST_DNS_PORT
+from tests.lab.rooms import contract, docker_targets, known_addresses, mqtt_brokers
 
 ROOM = "room6"
 

@@ -9,7 +9,7 @@ import time
 
 from runbook_tui.lab.readiness import wait_for
 from runbook_tui.probes.docker_probe import DockerProbe
-from runbook_tui.probes.room import docker_targets
+from tests.lab.rooms import docker_targets
 from tests.lab.test_60_probes import Collector
 
 

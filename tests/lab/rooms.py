@@ -1,0 +1,30 @@
+"""A lab room's stacks as the product's one site description (observe.site) wires them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from runbook_tui.observe.site import SiteContext
+from runbook_tui.probes.docker_probe import DockerTarget
+
+
+def site(dirs: dict[str, Path], room: str = "room1", docker_hosts: dict[str, str] | None = None) -> SiteContext:
+    return SiteContext(dirs["primary"].parent.parent.parent, room, dirs["primary"], dirs["standby"], f"mqtt.{room}.sentientengine.ai",
+                       docker_hosts=tuple((docker_hosts or {}).items()))
+
+
+def mqtt_brokers(dirs: dict[str, Path]):
+    return site(dirs).brokers()
+
+
+def contract(dirs: dict[str, Path]):
+    return site(dirs).topics()
+
+
+def known_addresses(dirs: dict[str, Path]):
+    return site(dirs).addresses
+
+
+def docker_targets(room: str, dirs: dict[str, Path], docker_hosts: dict[str, str] | None = None) -> list[DockerTarget]:
+    s = site(dirs, room, docker_hosts)
+    return [DockerTarget(role, s.project(role), s.env_file(role), s.docker_host(role)) for role in ("primary", "standby")]
