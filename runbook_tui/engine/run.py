@@ -471,6 +471,7 @@ class RunEngine:
         notes = []
         with self._lock:
             superseded = self.superseded()
+            busy = self._parts_in_flux()
             for step in self.applicable_steps():
                 name = self.condition_of(step)
                 status = self.statuses[step.id]
@@ -493,7 +494,7 @@ class RunEngine:
                     now = time.time()
                     self._set_locked(step.id, StepStatus(StepState.DONE, "sensed", (str(verdict),), now, now))
                     notes.append(f"{step.id}: done on evidence: {verdict.detail}")
-                elif status.state is StepState.DONE and not verdict.holds and lapse is None:
+                elif status.state is StepState.DONE and not verdict.holds and lapse is None and not needs(name) & busy:
                     detail = self.masker.mask(verdict.detail)
                     record = self.journal.append("condition_lapsed", step=step.id, condition=name, detail=detail,
                                                  observation=summary(obs))
@@ -508,6 +509,14 @@ class RunEngine:
                     notes.append(f"{step.id}: holds again: {verdict.detail}")
             notes += self._observe_alarms(obs)
         return notes
+
+    def _parts_in_flux(self) -> frozenset[str]:
+        """The parts of the room the running step is changing (those its own condition looks at,
+        but the files). Recreating the standby's core takes it away for a moment: other steps'
+        evidence on those parts is not called lost until the step has ended."""
+        step = self.checklist.step(self.running_step) if self.running_step else None
+        name = self.condition_of(step) if step is not None else None
+        return needs(name) - {"files"} if name else frozenset()
 
     def superseded(self) -> dict[str, str]:
         """Earlier step id -> the done step that undid its evidence on purpose (checklist `supersedes`)."""

@@ -339,6 +339,7 @@ class RunbookApp(App):
                 self.notify(f"{self._step_name(event.step_id)}: done" + (f"\n{proof}" if proof else ""), timeout=8)
         elif isinstance(event, LapseChanged):
             self.refresh_tree()
+            self.finish_if_complete()  # acknowledging (or the evidence holding again) may end the run
             self.tick()
             if event.lapse is not None and not event.lapse.acknowledged:
                 self.notify(f"{self._step_name(event.step_id)}: no longer holds: {event.lapse.detail}", title="Evidence lost",

@@ -174,6 +174,12 @@ async def test_a_guard_overridden_into_dual_control_is_journaled_and_named_in_th
         for step in engine.applicable_steps():
             if engine.status(step.id).state not in (StepState.DONE, StepState.OVERRIDDEN, StepState.SKIPPED):
                 engine.skip(step.id, "not part of this test")
+        # "Bring up the primary" was done on evidence that the primary's core stopping ended (no
+        # step of this run superseded it): the run stays open until the operator acknowledges it.
+        assert "up-primary" in engine.lapses and not engine.outcome().finished
+        for step_id, lapse in list(engine.lapses.items()):
+            if not lapse.acknowledged:
+                engine.acknowledge_lapse(step_id, "the primary was stopped on purpose in this test")
         await until(pilot, lambda: any(r["kind"] == "run_finished" for r in records(app)), 10, "the run finishes")
         finished = next(r for r in records(app) if r["kind"] == "run_finished")
         assert finished["outcome"] == "complete" and "dual control" in finished["said"]
