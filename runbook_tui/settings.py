@@ -32,15 +32,23 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from runbook_tui.cli.args import ROOM_PATTERN
-from runbook_tui.observe.site import parse_resolver
-from runbook_tui.stacks import default_runs_dir
+from runbook_tui.stacks import ROOM_PATTERN, default_runs_dir
 
 TOOL_ROOT = Path(__file__).resolve().parents[1]
 
 
 class SettingsError(ValueError):
     pass
+
+
+def parse_resolver(text: str) -> tuple[str, int]:
+    """ADDRESS[:PORT] -> (address, port); port 53 by default."""
+    host, sep, port = text.rpartition(":") if text.count(":") == 1 else (text, "", "")
+    if not sep:
+        return text, 53
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"resolver {text!r}: the port must be a number from 1 to 65535")
+    return host, int(port)
 
 
 @dataclass(frozen=True)

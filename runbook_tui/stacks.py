@@ -8,6 +8,7 @@ an operator's own one.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,9 @@ from runbook_tui.secrets import SECRET_KEY
 
 ROLES = ("primary", "standby")
 DEFAULT_DOMAIN = "sentientengine.ai"
+# What a room id is: lower-case letters, digits and inner dashes (it names directories,
+# compose projects and DNS labels).
+ROOM_PATTERN = re.compile(r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$")
 
 
 def broker_hostname(room: str, domain: str = DEFAULT_DOMAIN) -> str:

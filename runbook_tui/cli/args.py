@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 from pathlib import Path
 
-ROOM_PATTERN = re.compile(r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$")
+from runbook_tui.stacks import ROOM_PATTERN
 
 
 def default_stack_root() -> Path:

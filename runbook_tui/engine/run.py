@@ -226,6 +226,11 @@ class RunEngine:
                 engine._end_span(r["alarm"], r["ts"])
             elif r["kind"] == "alarm_acknowledged":
                 engine.alarms_unacknowledged.clear()
+        # An alarm still raised when the tool stopped is raised still: the next observation clears
+        # it (journaled) or keeps it, never raises it a second time.
+        engine.active_alarms = tuple(Alarm(span.kind, next(r.get("reason", "") for r in reversed(contents.records)
+                                                           if r["kind"] == "alarm_raised" and r["alarm"] == span.kind), True)
+                                     for span in engine.alarm_spans if span.ended is None)
         notes = [f"{len(contents.torn)} torn record(s) at a crash were skipped"] if contents.torn else []
         engine.journal.append("run_resumed", torn=len(contents.torn))
         for step_id, status in list(engine.statuses.items()):

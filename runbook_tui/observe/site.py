@@ -97,13 +97,3 @@ def site_context(values: dict[str, str], stack_root: Path, resolvers: tuple[tupl
         expected_addresses=tuple((role, values[f"{role}_broker_addr"]) for role in ROLES
                                  if values.get(f"{role}_broker_addr")),
     )
-
-
-def parse_resolver(text: str) -> tuple[str, int]:
-    """ADDRESS[:PORT] -> (address, port); port 53 by default."""
-    host, sep, port = text.rpartition(":") if text.count(":") == 1 else (text, "", "")
-    if not sep:
-        return text, 53
-    if not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"resolver {text!r}: the port must be a number from 1 to 65535")
-    return host, int(port)

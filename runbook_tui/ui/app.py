@@ -253,7 +253,9 @@ class RunbookApp(App):
         if result and result.verdict != "incomplete" and result.optional_open:
             # "complete" alone would read as finished while optional steps still wait for a decision
             outcome += f" · {len(result.optional_open)} optional open"
-        if self.engine and self.engine.alarms_unacknowledged:
+        if self.engine and self.engine.active_alarms:
+            outcome = "⚠ " + " ".join(a.kind.replace("_", " ").upper() for a in self.engine.active_alarms) + " · " + outcome
+        elif self.engine and self.engine.alarms_unacknowledged:
             # An alarm of this run stays in the header until the operator acknowledges it (a).
             outcome = f"⚠ {result.text(self.clock()).split(', with ', 1)[-1]} (a: ack) · " + outcome
         running = ""
