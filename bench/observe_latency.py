@@ -35,8 +35,8 @@ async def measure(room: str, rounds: int) -> dict[str, list[tuple[float, float]]
     import docker
 
     from runbook_tui.engine.run import StepState
-    from runbook_tui.lab.dns_server import DnsSettings, LabDns
-    from runbook_tui.lab.processes import ProcessTable
+    from runbook_tui.lab.dns_server import DnsSettings
+    from runbook_tui.lab.lab import Lab
     from runbook_tui.session import Session
     from runbook_tui.settings import lab_defaults
     from runbook_tui.ui.app import RunbookApp
@@ -48,8 +48,7 @@ async def measure(room: str, rounds: int) -> dict[str, list[tuple[float, float]]
 
         settings = replace(settings, journal_dir=Path(runs))
         session = Session(settings, room, settings.checklist)
-        state_dir = settings.stack_root / ".runbook" / "lab"
-        lab_dns = LabDns(state_dir, ProcessTable(state_dir), DnsSettings(port=settings.resolvers[0][1]))
+        lab_dns = Lab(settings.stack_root, lambda _m: None, DnsSettings(port=settings.resolvers[0][1])).dns
         addresses = session.context.addresses()
         broker_name = session.context.broker_name
         client = docker.from_env()
@@ -67,7 +66,14 @@ async def measure(room: str, rounds: int) -> dict[str, list[tuple[float, float]]
                 deadline = time.monotonic() + timeout
                 while not predicate():
                     if time.monotonic() > deadline:
-                        raise SystemExit("timed out waiting for the room's change to show")
+                        from runbook_tui.rules.conditions import evaluate
+
+                        obs = app.watcher.latest
+                        seen = {name: str(evaluate(engine.condition_of(engine.checklist.step(name)), obs))
+                                for name in ("stop-primary", "dns-repoint")}
+                        raise SystemExit(f"timed out waiting for the room's change to show; steps: "
+                                         f"{ {k: engine.status(k).state.value for k in seen} }, lapsed: {sorted(engine.lapses)}, "
+                                         f"judged now: {seen}")
                     await pilot.pause(0.005)
                 return time.monotonic()
 

@@ -1,9 +1,11 @@
 """Building RoomObservations by hand, for the pure rules and for UI behaviour (narrow fakes: the
-real observations come from tests/lab)."""
+real observations come from tests/lab). Polled parts are stamped with the time they are built
+at, as a look taken now would be."""
 
 from __future__ import annotations
 
 import json
+import time
 
 from runbook_tui.observe.model import (
     BrokerView,
@@ -42,7 +44,7 @@ def status(**fields) -> CoreStatus:
 
 
 def broker(role: str, core: CoreStatus | None = None, state: str = "ok", controllers=()) -> BrokerView:
-    return BrokerView(role, f"{ADDRESSES[role]}:1883", state, "", core, tuple(controllers), 0.0)
+    return BrokerView(role, f"{ADDRESSES[role]}:1883", state, "", core, tuple(controllers), time.time())
 
 
 def dns(*answers: tuple[str, ...], name: str = "mqtt.room1.sentientengine.ai") -> DnsSnapshot:
@@ -52,7 +54,7 @@ def dns(*answers: tuple[str, ...], name: str = "mqtt.room1.sentientengine.ai") -
     rows = tuple(ResolverAnswer(f"127.0.0.1:{5353 + i}", classify(tuple(sorted(a)), known), tuple(sorted(a)), 5, 1.0)
                  for i, a in enumerate(answers))
     kinds = {(r.classification, r.addresses) for r in rows}
-    return DnsSnapshot(name, rows, len(kinds) > 1, "disagreement" if len(kinds) > 1 else rows[0].classification, 0.0)
+    return DnsSnapshot(name, rows, len(kinds) > 1, "disagreement" if len(kinds) > 1 else rows[0].classification, time.time())
 
 
 def files(standby_dispatch: bool = False) -> FilesView:
@@ -61,7 +63,7 @@ def files(standby_dispatch: bool = False) -> FilesView:
                              "ROOM_ID": "room1", "STACK_ROLE": role}.items()))
     return FilesView((StackFiles("primary", "infra/rooms/room1-primary", True, True, True, True, env("primary", True)),
                       StackFiles("standby", "infra/rooms/room1-standby", True, True, True, True, env("standby", standby_dispatch))),
-                     0.0)
+                     time.time())
 
 
 def room(stacks=(), brokers=(), dns_answers=None, commands=(), monotonic: float = 100.0, standby_dispatch: bool = False,

@@ -124,11 +124,11 @@ def render_report(journal_path: Path) -> str:
         seen = raised.get("observation") or {}
         out += [f"  - seen: {k}: {v}" for k, v in seen.items() if k != "at"]
     acknowledged = [r for r in records if r["kind"] == "alarm_acknowledged"]
-    out += [f"- {_clock(r['ts'])} acknowledged by {r.get('operator', '?')}" for r in acknowledged]
+    out += [f"- {_clock(r['ts'])} acknowledged by {r.get('operator', '?')}: {r.get('reason', '')}" for r in acknowledged]
     if not spans:
         out.append("None.")
 
-    lapses = [r for r in records if r["kind"] in ("condition_lapsed", "condition_restored", "lapse_acknowledged")]
+    lapses = [r for r in records if r["kind"] in ("condition_lapsed", "condition_restored", "lapse_acknowledged", "lapse_superseded")]
     out += ["", "## Evidence that stopped holding", ""]
     out += [f"- {_clock(r['ts'])} {_timeline_line(r)}" for r in lapses] or ["None."]
 
@@ -327,6 +327,8 @@ def _timeline_line(r: dict) -> str | None:
         return f"{r['step']}: no longer holds: {r.get('detail', '')}"
     if kind == "condition_restored":
         return f"{r['step']}: holds again: {r.get('detail', '')}"
+    if kind == "lapse_superseded":
+        return f"{r['step']}: no longer watched: {r.get('by', '?')} undid it on purpose (supersedes)"
     if kind == "lapse_acknowledged":
         return f"{r['step']}: acknowledged by {r.get('operator', '?')} that it no longer holds: {r.get('reason', '')}"
     if kind == "fault_injected":

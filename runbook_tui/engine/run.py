@@ -31,7 +31,7 @@ from runbook_tui.mqtt_contract import BrokerEndpoint, DispatchRequest, Topics
 from runbook_tui.observe.model import RoomObservation
 from runbook_tui.observe.observer import Observer
 from runbook_tui.observe.summary import summary
-from runbook_tui.rules.conditions import Verdict, evaluate, needs, protects
+from runbook_tui.rules.conditions import Verdict, evaluate, needs, protects, seen_since
 from runbook_tui.rules.outcome import AlarmSpan, Outcome, run_outcome
 from runbook_tui.rules.room import Alarm, alarms
 from runbook_tui.secrets import SECRET_KEY, Masker
@@ -66,6 +66,7 @@ class Lapse:
 class LapseChanged:
     step_id: str
     lapse: Lapse | None  # None: the condition holds again (or the step was decided anew)
+    news: bool = True  # False: the same lapse, described anew (what is seen now)
 
 
 @dataclass(frozen=True)
@@ -499,13 +500,19 @@ class RunEngine:
                     now = time.time()
                     self._set_locked(step.id, StepStatus(StepState.DONE, "sensed", (str(verdict),), now, now))
                     notes.append(f"{step.id}: done on evidence: {verdict.detail}")
-                elif status.state is StepState.DONE and not verdict.holds and lapse is None and not needs(name) & busy:
+                elif (status.state is StepState.DONE and not verdict.holds and lapse is None and not needs(name) & busy
+                      and seen_since(name, obs, status.finished or 0.0)):
                     detail = self.masker.mask(verdict.detail)
                     record = self.journal.append("condition_lapsed", step=step.id, condition=name, detail=detail,
                                                  observation=summary(obs))
                     self.lapses[step.id] = Lapse(name, record["ts"], detail)
                     self._emit(LapseChanged(step.id, self.lapses[step.id]))
                     notes.append(f"{step.id}: no longer holds: {detail}")
+                elif status.state is StepState.DONE and not verdict.holds and lapse is not None:
+                    detail = self.masker.mask(verdict.detail)
+                    if detail != lapse.detail:  # what is seen now, on screen; the journal keeps the first
+                        self.lapses[step.id] = dataclasses.replace(lapse, detail=detail)
+                        self._emit(LapseChanged(step.id, self.lapses[step.id], news=False))
                 elif status.state is StepState.DONE and verdict.holds and lapse is not None:
                     self.journal.append("condition_restored", step=step.id, condition=name,
                                         detail=self.masker.mask(verdict.detail), lapsed_s=round(time.time() - lapse.since, 1))
@@ -558,11 +565,15 @@ class RunEngine:
                 self.alarm_spans[i] = dataclasses.replace(span, ended=at)
                 return
 
-    def acknowledge_alarms(self) -> None:
-        """The operator has seen this run's alarms (the header stops keeping them once they ended)."""
+    def acknowledge_alarms(self, reason: str) -> None:
+        """The operator has seen this run's alarms and says what was done about them (the header
+        stops keeping them once they ended)."""
+        if not reason.strip():
+            raise EngineRefusal("acknowledging an alarm needs a reason (what was done about it)")
         with self._lock:
             if self.alarms_unacknowledged:
-                self.journal.append("alarm_acknowledged", alarms=list(self.alarms_unacknowledged), operator=self.config.operator)
+                self.journal.append("alarm_acknowledged", alarms=list(self.alarms_unacknowledged), reason=reason,
+                                    operator=self.config.operator)
                 self.alarms_unacknowledged.clear()
 
     def acknowledge_lapse(self, step_id: str, reason: str) -> None:

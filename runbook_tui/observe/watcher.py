@@ -37,7 +37,8 @@ def broker_views(snapshot: MqttSnapshot) -> tuple[BrokerView, ...]:
         else:
             state = "connecting"  # not read yet, reconnecting, or its probe process restarting: not known
         controllers = tuple((d, up) for role, d, up in snapshot.controllers if role == b.role)
-        views.append(BrokerView(b.role, b.endpoint, state, "" if b.connected else (b.error or ""),
+        detail = "" if b.connected else (b.error or "").removeprefix(f"{state}:").strip()
+        views.append(BrokerView(b.role, b.endpoint, state, detail,
                                 cores.get(b.role) if b.connected else None, controllers, snapshot.at))
     return tuple(views)
 

@@ -281,6 +281,19 @@ def _clear(obs: RoomObservation, part: str) -> bool:
     return obs.broker(role).state in ("ok", "unreachable")
 
 
+def seen_since(condition: str, obs: RoomObservation, since: float) -> bool:
+    """Whether the polled parts a condition rests on (DNS answers, brokers' statuses, files) were
+    seen after `since`. Docker's part is followed by events, so it is current whenever it is
+    there; a DNS poll that started before a step was proven done must not un-prove it."""
+    times = {"dns": obs.dns.at if obs.dns else None, "files": obs.files.at if obs.files else None}
+    for part in RULES[condition].needs:
+        at = times.get(part) if ":" not in part else (
+            (b.at if (b := obs.broker(part.split(":")[1])) else None) if part.startswith("broker:") else since + 1)
+        if at is None or at <= since:
+            return False
+    return True
+
+
 def evaluate(condition: str, obs: RoomObservation) -> Verdict:
     rule = RULES[condition]
     missing = sorted(p for p in rule.needs if not _has(obs, p))

@@ -343,9 +343,10 @@ class RunbookApp(App):
             self.refresh_tree()
             self.finish_if_complete()  # acknowledging (or the evidence holding again) may end the run
             self.tick()
-            if event.lapse is not None and not event.lapse.acknowledged:
+            if event.news and event.lapse is not None and not event.lapse.acknowledged:
+                # Short-lived: the checklist line, the step pane and the header keep saying it while it lasts.
                 self.notify(f"{self._step_name(event.step_id)}: no longer holds: {event.lapse.detail}", title="Evidence lost",
-                            severity="error", timeout=15)
+                            severity="error", timeout=6)
         elif isinstance(event, AlarmChanged):
             self.show_alarms()
 
@@ -460,6 +461,7 @@ class RunbookApp(App):
 
     def _run_overriding(self, step_id: str, answer) -> None:
         if answer is not None:
+            self.set_banner("guard", None)  # the refusal is answered: the step runs, recorded as overridden
             self.run_step_worker(step_id, answer.typed_room, answer.override_reason)
 
     def select_next(self, step_id: str) -> None:
@@ -512,6 +514,17 @@ class RunbookApp(App):
     def action_override(self) -> None:
         self._reasoned("override")
 
+    def _alarms_acknowledged(self, answer) -> None:
+        if answer is None:
+            return
+        try:
+            self.engine.acknowledge_alarms(answer.override_reason)
+        except EngineRefusal as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self.show_alarms()
+        self.notify("Alarm acknowledged (journaled).", timeout=4)
+
     def action_acknowledge(self) -> None:
         """The selected step's lapsed evidence (with a reason), else the run's alarms."""
         if self.engine is None:
@@ -525,10 +538,10 @@ class RunbookApp(App):
                              partial(self._record, "acknowledge", step_id))
             return
         if self.engine.alarms_unacknowledged:
-            self.engine.acknowledge_alarms()
-            self.show_alarms()
-            self.tick()
-            self.notify("Alarms acknowledged (journaled).", timeout=4)
+            said = self.engine.outcome().text(self.clock()).split(", with ", 1)[-1]
+            self.push_screen(AskReason(f"Acknowledge this run's alarm: {said}", self.session.room, needs_room=False,
+                                       detail="Say what was done about it: the journal and the report keep it."),
+                             self._alarms_acknowledged)
             return
         self.notify("Nothing to acknowledge: no alarm, and the selected step's evidence holds.", timeout=4)
 

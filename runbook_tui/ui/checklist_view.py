@@ -39,6 +39,8 @@ def step_label(step: Step, status: StepStatus, applies: bool, values: dict[str, 
     label = Text()
     label.append(f"{icon} ", style=style)
     label.append(f"{number}. " if number else "")
+    if lapse is not None and status.state is StepState.DONE and not lapse.acknowledged:
+        label.append("NO LONGER HOLDS: ", style=style)  # before the title: a narrow pane cuts the end off
     label.append(title)
     if step.risk is not Risk.NORMAL:
         label.append(f" [{step.risk.value}]", style="bold red")
@@ -46,8 +48,8 @@ def step_label(step: Step, status: StepStatus, applies: bool, values: dict[str, 
         label.append(" (optional)", style="dim")
     if status.state not in (StepState.PENDING, StepState.DONE):
         label.append(f"  {status.state.value}", style=style or "dim")
-    elif lapse is not None and status.state is StepState.DONE:
-        label.append("  acknowledged: no longer holds" if lapse.acknowledged else "  NO LONGER HOLDS", style=style)
+    elif lapse is not None and status.state is StepState.DONE and lapse.acknowledged:
+        label.append("  (acknowledged: no longer holds)", style=style)
     return label
 
 

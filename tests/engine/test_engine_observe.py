@@ -259,3 +259,19 @@ def test_an_alarm_still_up_after_a_resume_is_not_raised_twice(tmp_path: Path):
     resumed.observe(dual_control_room())
     assert len(records(tmp_path, "alarm_raised")) == 1
     assert len(resumed.alarm_spans) == 1
+
+
+def test_a_dns_answer_polled_before_the_step_was_proven_does_not_unprove_it(tmp_path: Path):
+    # Seen by hand on a site: the wait step's own fresh look proved the name on the standby; a
+    # DNS poll that had started just before, delivered a moment later, journaled a false lapse.
+    engine = new_engine(tmp_path)
+    stale = name_back_on_primary()  # its DNS part is stamped now, before the step is proven
+    time.sleep(0.01)
+    engine.observe(quiet_room())
+    assert engine.status("repoint").state is StepState.DONE
+    engine.observe(stale)
+    assert "repoint" not in engine.lapses and records(tmp_path, "condition_lapsed") == []
+    fresh = name_back_on_primary()
+    assert fresh.dns.at > engine.status("repoint").finished
+    engine.observe(fresh)
+    assert "repoint" in engine.lapses

@@ -176,7 +176,9 @@ async def test_dual_control_alarm_shows_the_banner(tmp_path):
         assert "alarm_cleared" in [r["kind"] for r in read_journal(app.engine.journal.path).records]
         assert "ALARM IN THIS RUN" in str(app.query_one("#banner").render())
         assert "dual control" in app.sub_title and "a: ack" in app.sub_title
-        await pilot.press("a")
+        await pilot.press("a")  # acknowledging an alarm says what was done about it
+        await wait_until(pilot, lambda: isinstance(app.screen, AskReason))
+        await pilot.press(*"stopped the primary core", "enter")
         await wait_until(pilot, lambda: not app.query_one("#banner").display)
         assert "a: ack" not in app.sub_title and "alarm_acknowledged" in [r["kind"] for r in read_journal(app.engine.journal.path).records]
 
