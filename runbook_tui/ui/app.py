@@ -143,6 +143,7 @@ class RunbookApp(App):
         self.pane = "checklist"
         self.finished = False
         self._last_run: str | None = None  # the step the operator last ran (its result is shown when it ends)
+        self._sensed: list[str] = []  # steps ticked on evidence, not yet said in a notice
 
     # ---- layout ------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -256,8 +257,12 @@ class RunbookApp(App):
         if self.engine and self.engine.active_alarms:
             outcome = "⚠ " + " ".join(a.kind.replace("_", " ").upper() for a in self.engine.active_alarms) + " · " + outcome
         elif self.engine and self.engine.alarms_unacknowledged:
-            # An alarm of this run stays in the header until the operator acknowledges it (a).
-            outcome = f"⚠ {result.text(self.clock()).split(', with ', 1)[-1]} (a: ack) · " + outcome
+            # An alarm of this run stays in the header until the operator acknowledges it (a);
+            # short, so that 80 columns still show it (the banner says when and what).
+            spans = [a for a in result.alarms if a.ended is not None]
+            lasted = sum(a.ended - a.started for a in spans)
+            kinds = " ".join(dict.fromkeys(a.kind.replace("_", " ") for a in spans))
+            outcome = f"⚠ {kinds} {max(1, round(lasted))} s (a: ack) · " + outcome
         running = ""
         if self.engine and self.engine.running_step:
             number = self.query_one(ChecklistView).numbers.get(self.engine.running_step)
@@ -769,7 +774,18 @@ class RunbookApp(App):
     def reconciled(self, message: Reconciled) -> None:
         done = [n.split(":", 1)[0] for n in message.notes if ": done on evidence" in n]
         if done:
-            self.notify("Done on sensed evidence: " + self._steps_named(done), timeout=6)
             self.refresh_tree()
-            if self.selected in done and self.selected is not None:
-                self.select_next(self.selected)  # the operator's place is the next open step
+            # The room's parts arrive one by one (each stack, DNS, the brokers): ticks that come
+            # within a moment of each other are said in one notice, not one each.
+            if not self._sensed:
+                self.set_timer(0.8, self._say_sensed)
+            self._sensed += [d for d in done if d not in self._sensed]
+
+    def _say_sensed(self) -> None:
+        done, self._sensed = self._sensed, []
+        if not done or self.engine is None:
+            return
+        self.notify("Done on sensed evidence: " + self._steps_named(done), timeout=6)
+        selected = self.selected
+        if selected is not None and self.engine.status(selected).state not in (StepState.PENDING, StepState.FAILED):
+            self.select_next(selected)  # the operator's place is the next open step
