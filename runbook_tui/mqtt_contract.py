@@ -23,6 +23,16 @@ class BrokerEndpoint:
         return f"{self.host}:{self.port}"
 
 
+def broker_endpoint(env: dict[str, str], host: str | None = None) -> BrokerEndpoint:
+    """The one endpoint builder: a stack's broker where controllers reach it (MQTT_BIND_ADDR,
+    MQTT_PORT of its .env), with its credentials (never shown). A port that is not a number
+    from 1 to 65535 gives port 0, which no look can reach: shown as unreachable, never a crash."""
+    port_text = (env.get("MQTT_PORT") or "").strip() or "1883"  # unset or blank: the default
+    port = int(port_text) if port_text.isdigit() and 0 < int(port_text) < 65536 else 0
+    return BrokerEndpoint(host or env.get("MQTT_BIND_ADDR") or "127.0.0.1", port,
+                          env.get("MQTT_USERNAME") or None, env.get("MQTT_PASSWORD") or None)
+
+
 @dataclass(frozen=True)
 class Topics:
     dispatch: str = "core/dispatch"

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runbook_tui.envfile import is_true, read_env
-from runbook_tui.mqtt_contract import BrokerEndpoint, Topics
+from runbook_tui.mqtt_contract import BrokerEndpoint, Topics, broker_endpoint
 from runbook_tui.secrets import SECRET_KEY
 
 ROLES = ("primary", "standby")
@@ -21,6 +21,12 @@ DEFAULT_DOMAIN = "sentientengine.ai"
 # What a room id is: lower-case letters, digits and inner dashes (it names directories,
 # compose projects and DNS labels).
 ROOM_PATTERN = re.compile(r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$")
+
+
+def project_name(room: str, role: str, env: dict[str, str]) -> str:
+    """The one project-name rule: a stack's compose project is <ROOM_ID>-<STACK_ROLE> from its
+    .env, else <room>-<role> (what scripts/new-room-standby.sh writes and compose is run with)."""
+    return f"{env.get('ROOM_ID') or room}-{env.get('STACK_ROLE') or role}"
 
 
 def broker_hostname(room: str, domain: str = DEFAULT_DOMAIN) -> str:
@@ -54,13 +60,7 @@ class Stack:
 
     def broker(self, host: str | None = None) -> BrokerEndpoint:
         """The broker as controllers reach it (MQTT_BIND_ADDR), credentials from .env."""
-        env = self.env()
-        return BrokerEndpoint(
-            host=host or env.get("MQTT_BIND_ADDR", "127.0.0.1"),
-            port=int(env.get("MQTT_PORT") or 1883),
-            username=env.get("MQTT_USERNAME") or None,
-            password=env.get("MQTT_PASSWORD") or None,
-        )
+        return broker_endpoint(self.env(), host)
 
     def topics(self) -> Topics:
         return Topics.from_env(self.env())

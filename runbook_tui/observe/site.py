@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runbook_tui.envfile import read_env
-from runbook_tui.mqtt_contract import BrokerEndpoint, Topics
+from runbook_tui.mqtt_contract import BrokerEndpoint, Topics, broker_endpoint
 from runbook_tui.observe.model import ROLES
+from runbook_tui.stacks import project_name
 
 DEFAULT_RESOLVERS: tuple[tuple[str, int], ...] = (("127.0.0.1", 5353),)
 
@@ -51,19 +52,11 @@ class SiteContext:
         return dict(self.docker_hosts).get(role)
 
     def project(self, role: str, env: dict[str, str] | None = None) -> str:
-        """The stack's compose project: <ROOM_ID>-<STACK_ROLE> from its .env, else <room>-<role>."""
-        env = self.env(role) if env is None else env
-        return f"{env.get('ROOM_ID') or self.room}-{env.get('STACK_ROLE') or role}"
+        return project_name(self.room, role, self.env(role) if env is None else env)
 
     def broker(self, role: str, env: dict[str, str] | None = None) -> BrokerEndpoint:
-        """The stack's broker where controllers reach it (MQTT_BIND_ADDR:MQTT_PORT), with its
-        credentials (never shown). A port that is not a number gives port 0, which no look
-        can reach: it shows as unreachable, never as a crash."""
-        env = self.env(role) if env is None else env
-        port_text = (env.get("MQTT_PORT") or "1883").strip()
-        port = int(port_text) if port_text.isdigit() and 0 < int(port_text) < 65536 else 0
-        return BrokerEndpoint(env.get("MQTT_BIND_ADDR") or "127.0.0.1", port,
-                              env.get("MQTT_USERNAME") or None, env.get("MQTT_PASSWORD") or None)
+        """The stack's broker where controllers reach it, with its credentials (never shown)."""
+        return broker_endpoint(self.env(role) if env is None else env)
 
     def brokers(self) -> dict[str, BrokerEndpoint]:
         return {role: self.broker(role) for role in ROLES}

@@ -162,14 +162,22 @@ def _standby_start_safe(obs):
     return holds, f"standby .env CORE_DISPATCH_ENABLED=true, so it starts dispatching; {detail}"
 
 
+def _running_core(obs: RoomObservation, role: str):
+    """(the stack's core, "") when it is running, else (None, why not in words)."""
+    stack = obs.stack(role)
+    if (why := _docker_says(stack)) is not None:
+        return None, why
+    core = stack.service(CORE)
+    if core is None or core.state != "running":
+        return None, f"{stack.project} {CORE}: {core.state if core else 'absent'}"
+    return core, ""
+
+
 def _core_dispatch(role: str, enabled: bool):
     def judge(obs):
-        stack = obs.stack(role)
-        if (why := _docker_says(stack)) is not None:
+        core, why = _running_core(obs, role)
+        if core is None:
             return False, why
-        core = stack.service(CORE)
-        if core is None or core.state != "running":
-            return False, f"{stack.project} {CORE}: {core.state if core else 'absent'}"
         flag = started_with(core, "CORE_DISPATCH_ENABLED")
         in_env = is_true(_env(obs, role).get("CORE_DISPATCH_ENABLED"))
         detail = f"running core started with CORE_DISPATCH_ENABLED={'true' if flag else 'false'}"
@@ -185,12 +193,9 @@ def _core_dispatch(role: str, enabled: bool):
 
 
 def _standby_armed(obs):
-    stack = obs.stack("standby")
-    if (why := _docker_says(stack)) is not None:
+    core, why = _running_core(obs, "standby")
+    if core is None:
         return False, why
-    core = stack.service(CORE)
-    if core is None or core.state != "running":
-        return False, f"{stack.project} {CORE}: {core.state if core else 'absent'}"
     armed = started_with(core, "CORE_CRITICAL_ARMED")
     broker = obs.broker("standby")
     status = broker.core if broker.state == "ok" else None

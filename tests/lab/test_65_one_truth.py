@@ -68,6 +68,16 @@ class SiteDns:
         self.process.wait(5)
 
 
+def reset_room_app(lab, tmp_path: Path) -> RunbookApp:
+    """The room as the runbook starts it (primary dispatching, standby not), and the TUI on it."""
+    lab.sh(f"runbook-tui lab reset {ROOM}", check=True, timeout=600)
+    return app_for(lab, tmp_path, (("127.0.0.1", int(TEST_DNS_PORT)),))
+
+
+async def watching(pilot, app: RunbookApp) -> None:
+    await until(pilot, lambda: app.engine is not None and app.watcher.latest is not None, 15, "the app watches the room")
+
+
 def app_for(lab, tmp_path: Path, resolvers) -> RunbookApp:
     settings = Settings(stack_root=lab.root, resolvers=resolvers, journal_dir=tmp_path / "runs", lab=False)
     return RunbookApp(Session(settings, ROOM, REPO / "checklists" / "promotion.yaml"), live=True, resume=False)
@@ -120,10 +130,9 @@ async def test_a_name_answering_both_brokers_keeps_the_dns_step_waiting_while_th
 @pytest.mark.asyncio
 async def test_the_primary_started_again_after_step_9_turns_it_to_no_longer_holds(room6, tmp_path):
     lab = room6
-    lab.sh(f"runbook-tui lab reset {ROOM}", check=True, timeout=600)
-    app = app_for(lab, tmp_path, (("127.0.0.1", int(TEST_DNS_PORT)),))
+    app = reset_room_app(lab, tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
-        await until(pilot, lambda: app.engine is not None and app.watcher.latest is not None, 15, "the app watches the room")
+        await watching(pilot, app)
         status = await app.engine.run_step("stop-primary", typed_room=ROOM)
         assert status.state is StepState.DONE, status
         assert any("primary_stack_down: yes" in e for e in status.evidence)
@@ -151,10 +160,9 @@ async def test_the_primary_started_again_after_step_9_turns_it_to_no_longer_hold
 @pytest.mark.asyncio
 async def test_a_guard_overridden_into_dual_control_is_journaled_and_named_in_the_outcome(room6, tmp_path):
     lab = room6
-    lab.sh(f"runbook-tui lab reset {ROOM}", check=True, timeout=600)
-    app = app_for(lab, tmp_path, (("127.0.0.1", int(TEST_DNS_PORT)),))
+    app = reset_room_app(lab, tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
-        await until(pilot, lambda: app.engine is not None and app.watcher.latest is not None, 15, "the app watches the room")
+        await watching(pilot, app)
         engine = app.engine
         # The primary dispatches; the operator runs 11 and 12 despite their guards.
         for step in ("enable-dispatch", "recreate-core"):
