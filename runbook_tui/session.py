@@ -85,8 +85,21 @@ class Session:
         lines = [f"Journal: {path}", f"Report:  runbook-tui report {path}   (or e in the app)"]
         unfinished = self.unfinished()
         if unfinished is not None and unfinished.journal == path:
-            lines.append(f"Resume:  runbook-tui --room {self.room}   (this run is not finished; it is offered)")
+            lines.append(f"Resume:  {self.resume_command()}   (this run is not finished; it is offered)")
         return "\n".join(lines)
+
+    def resume_command(self) -> str:
+        """The command that opens this run again, as it can be pasted: the same settings file
+        (without it the tool opens the lab) and the same checklist."""
+        import shlex
+
+        words = ["runbook-tui"]
+        if self.settings.source is not None:
+            words += ["--settings", str(self.settings.source.resolve())]
+        words += ["--room", self.room]
+        if self.checklist.path.resolve() != Path(self.settings.checklist).resolve():
+            words += ["--checklist", str(self.checklist.path.resolve())]
+        return shlex.join(words)
 
     def unfinished(self) -> UnfinishedRun | None:
         return find_unfinished(self.settings, self.room, self.checklist)

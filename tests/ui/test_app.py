@@ -607,3 +607,16 @@ async def test_the_decision_cannot_change_once_steps_were_decided_under_it(tmp_p
         await pilot.press("enter")
         await wait_until(pilot, lambda: any("start a new run" in str(n.message) for n in app._notifications))
         assert app.engine.choices["reach"] == "A" and state(app, "only-a") is StepState.DONE
+
+
+def test_the_resume_line_is_a_command_that_reopens_the_same_run(tmp_path):
+    # Seen on a site: "Resume: runbook-tui --room clockwork" left out --settings, so pasted as
+    # printed it opened the lab instead of the site.
+    import dataclasses
+    import shlex
+
+    plain = session(tmp_path)
+    assert shlex.split(plain.resume_command()) == ["runbook-tui", "--room", "room9", "--checklist", str(CHECKLIST.resolve())]
+    site_file = tmp_path / "site.toml"
+    site = Session(dataclasses.replace(plain.settings, source=site_file, checklist=CHECKLIST), "room9", CHECKLIST)
+    assert shlex.split(site.resume_command()) == ["runbook-tui", "--settings", str(site_file.resolve()), "--room", "room9"]
