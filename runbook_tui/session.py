@@ -60,12 +60,17 @@ def find_unfinished(settings: Settings, room: str, checklist: Checklist) -> Unfi
 
 class Session:
     def __init__(self, settings: Settings, room: str, checklist_path: Path, drill: str | None = None,
+                 variables: dict[str, str] | None = None,
                  operator: str | None = None) -> None:
         self.settings = settings
         self.drill = drill
         self.room = room
         self.checklist = load_checklist(checklist_path)
-        self.values = resolve_variables(self.checklist, {"room": room}, settings.stack_root).values
+        # The site's variables are the venue's, for every checklist: each takes those it declares.
+        # Variables given on the command line (--var) win, and must be the checklist's.
+        site = {k: v for k, v in settings.variables.items() if k in self.checklist.variables}
+        self.values = resolve_variables(self.checklist, {"room": room} | site | (variables or {}), settings.stack_root).values
+        self.given_variables = dict(variables or {})
         ctx = site_context(self.values, settings.stack_root, settings.resolvers, tuple(settings.docker_hosts.items()),
                            settings.dns_lifetime_s)
         self.context = ctx
@@ -99,6 +104,8 @@ class Session:
         words += ["--room", self.room]
         if self.checklist.path.resolve() != Path(self.settings.checklist).resolve():
             words += ["--checklist", str(self.checklist.path.resolve())]
+        for name, value in self.given_variables.items():
+            words += ["--var", f"{name}={value}"]
         return shlex.join(words)
 
     def unfinished(self) -> UnfinishedRun | None:

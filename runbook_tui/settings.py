@@ -28,6 +28,7 @@ Every error names the file, the line where it can tell, and the key.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,6 +74,9 @@ class Settings:
     """role -> Docker host URL (unix://, tcp://, ssh://); absent: DOCKER_HOST or the local socket."""
     mqtt_topics: tuple[str, ...] = ("#",)
     """Topic filters the traffic panel subscribes to on both brokers."""
+    variables: dict[str, str] = field(default_factory=dict)
+    """Checklist variables for this site ([variables]: e.g. smoke_device = "door1"); each
+    checklist takes those it declares; --var on the command line wins."""
     source: Path | None = None
     """The file these settings came from (None: the lab defaults)."""
 
@@ -89,11 +93,13 @@ def lab_defaults() -> Settings:
 
 
 _KEYS = {
-    "": {"stack_root", "room", "checklist", "lab", "journal_dir", "dns", "docker", "mqtt"},
+    "": {"stack_root", "room", "checklist", "lab", "journal_dir", "dns", "docker", "mqtt", "variables"},
     "dns": {"resolvers", "interval_s", "lifetime_s"},
     "docker": {"primary", "standby"},
     "mqtt": {"topics"},
+    "variables": None,  # any checklist variable (checked against each checklist when it is opened)
 }
+VARIABLE_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 
 def _line_of(text: str, key: str) -> int:
@@ -123,7 +129,7 @@ def load_settings(path: Path) -> Settings:
         if not isinstance(table, dict):
             raise fail(section, "expected a table ([section])")
         for key in table:
-            if key not in allowed:
+            if allowed is not None and key not in allowed:
                 raise fail(f"{section + '.' if section else ''}{key}",
                            f"unknown setting (expected one of: {', '.join(sorted(allowed))})")
 
@@ -180,6 +186,15 @@ def load_settings(path: Path) -> Settings:
                 raise fail(f"docker.{role}", "expected a unix://, tcp:// or ssh:// URL")
             docker_hosts[role] = url
     values["docker_hosts"] = docker_hosts
+    variables = data.get("variables", {})
+    for name, value in variables.items():
+        if not VARIABLE_NAME.match(name):
+            raise fail(f"variables.{name}", "not a variable name (lower-case letters, digits, underscores)")
+        if name == "room":
+            raise fail("variables.room", "the room is the top-level 'room' (or --room), not a variable")
+        if not isinstance(value, str):
+            raise fail(f"variables.{name}", 'expected a string, e.g. smoke_device = "door1"')
+    values["variables"] = dict(variables)
     topics = data.get("mqtt", {}).get("topics")
     if topics is not None:
         if not isinstance(topics, list) or not topics or not all(isinstance(t, str) and t for t in topics):

@@ -78,3 +78,38 @@ def test_an_unknown_drill_scenario_is_refused_with_the_way_to_list_them():
     r = run("runbook-tui --room room1 --drill no-such-fault", REPO)
     assert r.returncode == 2 and "no drill scenario 'no-such-fault'" in r.stderr and "drill --list" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_a_site_names_its_checklist_variables_and_each_checklist_takes_its_own(tmp_path: Path):
+    # Seen on a site: the smoke test's device could not be set ("variables: unknown setting"),
+    # and copying promotion.yaml to change it changed its sha256.
+    from runbook_tui.session import Session
+
+    path = write(tmp_path, GOOD + '\n[variables]\nsmoke_device = "door1"\nsmoke_action = "OPEN"\n')
+    s = load_settings(path)
+    assert s.variables == {"smoke_device": "door1", "smoke_action": "OPEN"}
+    promotion = Session(s, "clockwork", REPO / "checklists" / "promotion.yaml")
+    assert promotion.values["smoke_device"] == "door1"
+    assert promotion.checklist.sha256 == Session(lab_defaults(), "room1", REPO / "checklists" / "promotion.yaml").checklist.sha256
+    current = Session(s, "clockwork", REPO / "checklists" / "standby-current.yaml")  # declares no smoke_device: not given it
+    assert "smoke_device" not in current.values
+    given = Session(s, "clockwork", REPO / "checklists" / "promotion.yaml", variables={"smoke_device": "door2"})
+    assert given.values["smoke_device"] == "door2" and "--var smoke_device=door2" in given.resume_command()
+
+
+@pytest.mark.parametrize("table, message", [
+    ('[variables]\nroom = "x"\n', "variables.room: the room is the top-level"),
+    ('[variables]\nsmoke_device = 5\n', "variables.smoke_device: expected a string"),
+    ('[variables]\n"Bad-Name" = "x"\n', "not a variable name"),
+])
+def test_bad_site_variables_are_named(tmp_path: Path, table: str, message: str):
+    with pytest.raises(SettingsError, match=message.replace(".", r"\.")):
+        load_settings(write(tmp_path, GOOD + "\n" + table))
+
+
+def test_the_tui_takes_var_and_refuses_the_room_or_an_unknown_one(tmp_path: Path):
+    for args, said in (("--var room=../../etc", "the room is given with --room"),
+                       ("--var nonsense=1", "nonsense: not a variable of promotion.yaml"),
+                       ("--var smoke_device", "is not NAME=VALUE")):
+        r = run(f"runbook-tui {args}", REPO)
+        assert r.returncode == 2 and said in r.stderr, r.stderr

@@ -17,12 +17,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="runbook-tui", description=__doc__,
         epilog="Without a command it opens the TUI: runbook-tui [--room ROOM] [--checklist FILE] [--settings FILE] "
-               "[--resume | --new-run] [--operator NAME] [--drill SCENARIO]")
+               "[--resume | --new-run] [--operator NAME] [--var NAME=VALUE] [--drill SCENARIO]")
     parser.add_argument("--room", type=room_arg, help="room id (default: the settings' room, else room1)")
     parser.add_argument("--checklist", type=Path, help="checklist file (default: checklists/promotion.yaml)")
     parser.add_argument("--settings", type=Path, default=os.environ.get("RUNBOOK_TUI_SETTINGS") or None,
                         help="site settings file (default: $RUNBOOK_TUI_SETTINGS; none: the training lab)")
     parser.add_argument("--operator", help="the name the journal records for this run's decisions (default: $USER)")
+    parser.add_argument("--var", action="append", default=[], metavar="NAME=VALUE",
+                        help="set a checklist variable (e.g. smoke_device=door1); wins over the settings' [variables]")
     parser.add_argument("--drill", metavar="SCENARIO", help="this run is a training drill of SCENARIO (its fault injected "
                         "separately, e.g. by 'runbook-tui drill' without a terminal); the journal and report say so")
     which_run = parser.add_mutually_exclusive_group()  # both at once would leave the choice to the code's order
@@ -41,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
 def open_tui(args: argparse.Namespace) -> int:
     from runbook_tui.checklist.loader import ChecklistInvalid
     from runbook_tui.checklist.variables import VariableError
+    from runbook_tui.cli.args import var_pairs
     from runbook_tui.session import Session
     from runbook_tui.settings import SettingsError, lab_defaults, load_settings
 
@@ -55,14 +58,14 @@ def open_tui(args: argparse.Namespace) -> int:
                 return 2
             settings = drill_settings(settings, args.drill)
         session = Session(settings, args.room or settings.room, args.checklist or settings.checklist,
-                          drill=args.drill, operator=args.operator)
+                          drill=args.drill, operator=args.operator, variables=var_pairs(args.var))
     except SettingsError as exc:
         print(f"runbook-tui: settings: {exc}", file=sys.stderr)
         return 2
     except ChecklistInvalid as exc:
         print(f"runbook-tui: the checklist is not valid:\n{exc}", file=sys.stderr)
         return 2
-    except VariableError as exc:
+    except (VariableError, ValueError) as exc:
         print(f"runbook-tui: {exc}", file=sys.stderr)
         return 2
     if not sys.stdout.isatty():

@@ -17,6 +17,19 @@ def default_stack_root() -> Path:
     return here if (here / "infra" / "room-template").is_dir() else Path.cwd()
 
 
+def var_pairs(values: list[str], what: str = "--var") -> dict[str, str]:
+    """NAME=VALUE arguments as a dict; the room is --room's alone (its id is checked there)."""
+    out = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"{what} '{item}' is not NAME=VALUE")
+        if what == "--var" and key == "room":
+            raise ValueError("--var room=...: the room is given with --room")
+        out[key] = value
+    return out
+
+
 def room_arg(value: str) -> str:
     if not ROOM_PATTERN.match(value):
         raise argparse.ArgumentTypeError(f"'{value}' is not a room id (lower-case letters, digits, inner dashes)")

@@ -9,18 +9,8 @@ from pathlib import Path
 from runbook_tui.checklist.loader import ChecklistInvalid, load_checklist
 from runbook_tui.checklist.plan import render_plan
 from runbook_tui.checklist.variables import VariableError
-from runbook_tui.cli.args import default_stack_root, room_arg
+from runbook_tui.cli.args import default_stack_root, room_arg, var_pairs
 from runbook_tui.engine.report import render_report
-
-
-def _pairs(values: list[str], what: str) -> dict[str, str]:
-    out = {}
-    for item in values:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ValueError(f"{what} '{item}' is not NAME=VALUE")
-        out[key] = value
-    return out
 
 
 def add_checklist_commands(sub: argparse._SubParsersAction) -> None:
@@ -62,8 +52,8 @@ def _plan(args: argparse.Namespace) -> int:
             print(error, file=sys.stderr)
         return 1
     try:
-        given = {"room": args.room} | _pairs(args.var, "--var")
-        choices = _pairs(args.choice, "--choice")
+        given = {"room": args.room} | var_pairs(args.var)
+        choices = var_pairs(args.choice, "--choice")
         known = "; ".join(f"{k}: {'/'.join(c.options)}" for k, c in checklist.choices.items()) or "none"
         for cid, option in choices.items():
             if cid not in checklist.choices or option not in checklist.choices[cid].options:
