@@ -42,3 +42,19 @@ def make_stack_root(path: Path) -> Path:
 def stack_root(tmp_path: Path) -> Path:
     """An empty stack root (no rooms) for script tests that need no Docker."""
     return make_stack_root(tmp_path / "stack")
+
+
+# ---- tiers ---------------------------------------------------------------------------------
+# A test's tier is its folder (README, "Tests"): unit (pure logic, local files and processes),
+# ui (the Textual app headless: Pilot and snapshots), integration (services this machine runs:
+# a host Mosquitto), lab (the real lab: Docker engine, compose, dnsmasq, Postgres).
+TIERS = ("unit", "ui", "integration", "lab")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        parts = Path(str(item.fspath)).relative_to(REPO / "tests").parts
+        tier = parts[0] if parts[0] in TIERS else None
+        if tier is None:
+            raise pytest.UsageError(f"{item.nodeid}: a test belongs in one of tests/{{{','.join(TIERS)}}}/")
+        item.add_marker(getattr(pytest.mark, tier))

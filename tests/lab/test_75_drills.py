@@ -132,7 +132,8 @@ def test_dead_primary_broker_shows_in_the_mqtt_view(room6, tmp_path):
         # The runbook's way: shut the primary down; then the guard lets the standby take over.
         engine.mark_done("room-safe", typed_room=ROOM)
         assert asyncio.run(engine.run_step("stop-primary", typed_room=ROOM)).state is StepState.DONE
-        assert engine.check_guards(engine.checklist.step("enable-dispatch"))[0].holds
+        verdicts, _seen = engine.check_guards(engine.checklist.step("enable-dispatch"))
+        assert verdicts[0].holds, verdicts
         fault(lab, "primary-broker-dead", heal=True)
         assert wait_for(lambda: all(b.connected for b in probe.snapshot().brokers), 20)
     finally:

@@ -1,6 +1,6 @@
 """Merging what the TUI's per-broker probe children saw (pure logic: the real children are
 tested against the lab in tests/lab/test_60_probes.py): one flow per request id. (Dual
-control is the rules' and is tested in tests/test_35_rules.py.)"""
+control is the rules' and is tested in tests/unit/test_35_rules.py.)"""
 
 from __future__ import annotations
 

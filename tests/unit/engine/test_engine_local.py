@@ -145,7 +145,7 @@ def test_report_command_writes_markdown(tmp_path: Path):
 RUNNER = """
 import asyncio, sys
 from pathlib import Path
-from tests.engine.test_engine_local import new_engine
+from tests.unit.engine.test_engine_local import new_engine
 engine = new_engine(Path(sys.argv[1]))
 async def main():
     while True:
