@@ -69,7 +69,8 @@ class Session:
         # The site's variables are the venue's, for every checklist: each takes those it declares.
         # Variables given on the command line (--var) win, and must be the checklist's.
         site = {k: v for k, v in settings.variables.items() if k in self.checklist.variables}
-        self.values = resolve_variables(self.checklist, {"room": room} | site | (variables or {}), settings.stack_root).values
+        self.given = {"room": room} | site | (variables or {})  # what the variables were resolved from
+        self.values = resolve_variables(self.checklist, self.given, settings.stack_root).values
         self.given_variables = dict(variables or {})
         ctx = site_context(self.values, settings.stack_root, settings.resolvers, tuple(settings.docker_hosts.items()),
                            settings.dns_lifetime_s)

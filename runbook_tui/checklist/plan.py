@@ -30,11 +30,10 @@ def step_action(step: Step, values: dict[str, str], lab: bool = False) -> list[s
         return lines
     if step.type is StepType.WAIT:
         lines = [f"wait until: {CONDITIONS[step.condition or '']}"]
-        if step.lab_command:
+        if step.lab_command and lab:
             # In the lab, running the step runs the stand-in; a trainee may also do it by hand from
-            # another terminal and let the wait see it. Either way the screen says it is the lab's.
-            lines.append(f"$ {sh(step.lab_command)}    (lab only)" if not lab else
-                         f"$ {sh(step.lab_command)}    (the lab's stand-in for the manual change)")
+            # another terminal and let the wait see it. On a site it does not exist: not shown.
+            lines.append(f"$ {sh(step.lab_command)}    (the lab's stand-in for the manual change)")
         return lines
     if step.type is StepType.DISPATCH_SMOKE:
         if step.paper_command:
@@ -45,13 +44,16 @@ def step_action(step: Step, values: dict[str, str], lab: bool = False) -> list[s
     return ["operator confirms (open loop)"]
 
 
-def render_plan(checklist: Checklist, given: dict[str, str], stack_root: Path, choices: dict[str, str] | None = None) -> str:
+def render_plan(checklist: Checklist, given: dict[str, str], stack_root: Path, choices: dict[str, str] | None = None,
+                lab: bool = True, settings: str = "") -> str:
+    """The printable checklist. lab: the training lab's stand-ins are shown (never on a site);
+    settings: where the values came from, said on the third line."""
     values = resolve_variables(checklist, given, stack_root).values
     chosen = {cid: c.default for cid, c in checklist.choices.items()} | (choices or {})
     out = [
         f"{checklist.name} ({checklist.revision})",
         f"checklist {checklist.id}, {checklist.path.name}, sha256 {checklist.sha256}",
-        f"room {values.get('room')}; stack root {stack_root}",
+        f"room {values.get('room')}; stack root {stack_root}" + (f"; settings {settings}" if settings else ""),
     ]
     for cid, option in chosen.items():
         out.append(f"{cid}: {option} ({checklist.choices[cid].options[option].label})")
@@ -79,7 +81,7 @@ def render_plan(checklist: Checklist, given: dict[str, str], stack_root: Path, c
             if step.text:
                 for line in substitute(step.text, values).splitlines():
                     out.append(f"        {line}")
-            for line in step_action(step, values):
+            for line in step_action(step, values, lab):
                 out.append(f"        {line}")
             for affected in step.affects:
                 out.append(f"        affects: {substitute(affected, values)}")

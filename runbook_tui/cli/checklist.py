@@ -51,14 +51,24 @@ def _plan(args: argparse.Namespace) -> int:
         for error in exc.errors:
             print(error, file=sys.stderr)
         return 1
+    from runbook_tui.settings import SettingsError, lab_defaults, load_settings
+
     try:
-        given = {"room": args.room} | var_pairs(args.var)
+        settings = load_settings(args.settings) if args.settings else lab_defaults()
+    except SettingsError as exc:
+        print(f"runbook-tui plan: settings: {exc}", file=sys.stderr)
+        return 2
+    site = {k: v for k, v in settings.variables.items() if k in checklist.variables}
+    try:
+        given = {"room": args.room} | site | var_pairs(args.var)
         choices = var_pairs(args.choice, "--choice")
         known = "; ".join(f"{k}: {'/'.join(c.options)}" for k, c in checklist.choices.items()) or "none"
         for cid, option in choices.items():
             if cid not in checklist.choices or option not in checklist.choices[cid].options:
                 raise ValueError(f"--choice {cid}={option}: not a choice of {args.file.name} ({known})")
-        print(render_plan(checklist, given, args.stack_root or default_stack_root(), choices), end="")
+        root = args.stack_root or (settings.stack_root if args.settings else default_stack_root())
+        where = str(Path(args.settings).resolve()) if args.settings else "none (the training lab)"
+        print(render_plan(checklist, given, root, choices, lab=settings.lab, settings=where), end="")
     except (ValueError, VariableError) as exc:
         print(f"runbook-tui plan: {exc}", file=sys.stderr)
         return 2

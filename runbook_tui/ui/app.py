@@ -584,8 +584,10 @@ class RunbookApp(App):
         try:
             # Whole or not at all: a report half-written is worse than none.
             write_whole(report, render_report(journal), mode=0o644)
-            write_whole(paper, render_plan(self.engine.checklist, {"room": self.session.room}, self.session.settings.stack_root,
-                                           self.engine.choices), mode=0o644)
+            s = self.session.settings
+            where = str(s.source) if s.source else "none (the training lab)"
+            write_whole(paper, render_plan(self.engine.checklist, self.session.given, s.stack_root, self.engine.choices,
+                                           lab=s.lab, settings=where), mode=0o644)
         except (OSError, ValueError, KeyError, TypeError) as exc:
             self.notify(f"Export failed: {exc}", severity="error")
             return

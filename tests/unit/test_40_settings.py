@@ -113,3 +113,22 @@ def test_the_tui_takes_var_and_refuses_the_room_or_an_unknown_one(tmp_path: Path
                        ("--var smoke_device", "is not NAME=VALUE")):
         r = run(f"runbook-tui {args}", REPO)
         assert r.returncode == 2 and said in r.stderr, r.stderr
+
+
+def test_plan_takes_the_site_settings_and_shows_no_lab_command(tmp_path: Path):
+    # Seen on a site: `runbook-tui --settings F plan ...` printed the tool's own checkout as stack
+    # root and the lab's DNS stand-in; a broken settings file still gave exit 0.
+    path = write(tmp_path, GOOD + '\n[variables]\nsmoke_device = "door1"\n')
+    r = run(f"runbook-tui --settings {path} plan checklists/promotion.yaml --room clockwork", REPO)
+    assert r.returncode == 0, r.stderr
+    head = r.stdout.splitlines()[2]
+    assert f"stack root {tmp_path / 'site'}" in head and f"settings {path}" in head
+    assert "runbook-tui lab" not in r.stdout and "lab only" not in r.stdout
+    assert "door1" in r.stdout and "sim1" not in r.stdout
+    r = run("runbook-tui plan checklists/promotion.yaml --room clockwork", REPO, env={"RUNBOOK_TUI_SETTINGS": str(path)})
+    assert r.returncode == 0 and f"settings {path}" in r.stdout.splitlines()[2]
+    lab = run("runbook-tui plan checklists/promotion.yaml --room room1", REPO, env={"RUNBOOK_TUI_SETTINGS": ""})
+    assert "settings none (the training lab)" in lab.stdout and "(the lab's stand-in for the manual change)" in lab.stdout
+    broken = write(tmp_path, GOOD.replace("[dns]", "[dns]\nbogus = 1"))
+    r = run(f"runbook-tui --settings {broken} plan checklists/promotion.yaml --room clockwork", REPO)
+    assert r.returncode == 2 and "dns.bogus: unknown setting" in r.stderr
