@@ -85,11 +85,15 @@ class Settings:
         return self.journal_dir or default_runs_dir(self.stack_root)
 
 
+LAB_VARIABLES = {"smoke_device": "sim1"}
+
+
 def lab_defaults() -> Settings:
     """The training lab in this checkout (or RUNBOOK_STACK_ROOT), its DNS on RUNBOOK_LAB_DNS_PORT."""
     root = Path(os.environ.get("RUNBOOK_STACK_ROOT") or TOOL_ROOT)
     port = int(os.environ.get("RUNBOOK_LAB_DNS_PORT") or 5353)
-    return Settings(stack_root=root, resolvers=(("127.0.0.1", port),))
+    # The lab's own values for what the checklists leave to each site (its simulated controller).
+    return Settings(stack_root=root, resolvers=(("127.0.0.1", port),), variables=dict(LAB_VARIABLES))
 
 
 _KEYS = {

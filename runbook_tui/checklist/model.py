@@ -151,6 +151,20 @@ def placeholders(template: str) -> list[str]:
     return PLACEHOLDER.findall(template)
 
 
+# A variable with no value on this site (no default, nothing in the settings, --var or .env):
+# shown as such wherever it would appear, and a step whose action needs it will not run.
+_NOT_SET = re.compile(r"<([a-z_][a-z0-9_]*): not set>")
+
+
+def not_set(name: str) -> str:
+    return f"<{name}: not set>"
+
+
+def unset_in(text: str) -> list[str]:
+    """The variables shown as not set in a filled-in text (shell quoting included)."""
+    return list(dict.fromkeys(_NOT_SET.findall(text)))
+
+
 @dataclass
 class ResolvedVariables:
     values: dict[str, str] = field(default_factory=dict)

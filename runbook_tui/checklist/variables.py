@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from runbook_tui.checklist.model import Checklist, ResolvedVariables, placeholders, substitute
+from runbook_tui.checklist.model import Checklist, ResolvedVariables, not_set, placeholders, substitute
 from runbook_tui.envfile import read_env
 
 
@@ -44,7 +44,12 @@ def resolve_variables(checklist: Checklist, given: dict[str, str], stack_root: P
                         progressed = True
                         continue
             if var.default is None:
-                raise VariableError(f"variable '{var.name}' needs a value ({var.description})")
+                # Not set here: said where it appears; a step that needs it refuses to run.
+                resolved.values[var.name] = not_set(var.name)
+                resolved.origins[var.name] = "not set"
+                pending.remove(var)
+                progressed = True
+                continue
             needed = placeholders(var.default)
             if all(n in resolved.values for n in needed):
                 resolved.values[var.name] = substitute(var.default, resolved.values)

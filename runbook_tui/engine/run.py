@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
-from runbook_tui.checklist.model import Checklist, Risk, Step, StepType, substitute
+from runbook_tui.checklist.model import Checklist, Risk, Step, StepType, substitute, unset_in
 from runbook_tui.checklist.plan import step_action
 from runbook_tui.engine.envedit import EnvEditError, EnvSnapshot, apply_edit
 from runbook_tui.engine.journal import Journal, JournalBusy, read_journal
@@ -124,6 +124,7 @@ class ActionPreview:
     needs_typed_room: bool
     earlier_open: tuple[str, ...] = ()  # titles of required steps before this one not yet passed or deferred
     already: str = ""  # the step's state when it has been decided before: running it again is a second run
+    unset: tuple[str, ...] = ()  # variables its action needs that are not set on this site: it will not run
 
 
 @dataclass
@@ -302,7 +303,15 @@ class RunEngine:
         return ActionPreview(step.id, substitute(step.title, self.values), step.risk,
                              tuple(step_action(step, self.values, self.config.lab)),
                              tuple(substitute(a, self.values) for a in step.affects), step.guards,
-                             step.risk is not Risk.NORMAL, self._earlier_open(step), self._already(step_id))
+                             step.risk is not Risk.NORMAL, self._earlier_open(step), self._already(step_id),
+                             tuple(self.unset_for(step)))
+
+    def unset_for(self, step: Step) -> list[str]:
+        """The variables a step's action needs that have no value here (shown as not set)."""
+        fields = [step.command, step.file, step.broker_host, step.broker_port, step.credentials_from, step.device,
+                  step.action, step.params, step.expect_core, *(v for _k, v in step.set_values),
+                  *(v for _k, v in step.require), step.lab_command if self.config.lab else None]
+        return unset_in("\n".join(substitute(f, self.values) for f in fields if f))
 
     def _already(self, step_id: str) -> str:
         status = self.statuses[step_id]
@@ -601,6 +610,9 @@ class RunEngine:
             return self.mark_done(step_id, confirmed=confirmed, typed_room=typed_room)
         if step.type is StepType.CHOICE:
             raise EngineRefusal(f"{step_id}: use choose({step.choice!r}, option)")
+        if unset := self.unset_for(step):
+            raise EngineRefusal(f"{step_id} needs {', '.join(unset)}, not set on this site: set it in the site settings' "
+                                "[variables] or with --var NAME=VALUE")
         self._require_confirmation(step, confirmed, typed_room)
         # Sensing takes seconds: off the event loop, so the screen stays live.
         overridden, evidence = await asyncio.to_thread(self._guards_or_override, step, override_reason, typed_room)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from runbook_tui.checklist.model import unset_in
 from runbook_tui.envfile import read_env
 from runbook_tui.mqtt_contract import BrokerEndpoint, Topics, broker_endpoint
 from runbook_tui.observe.model import ROLES
@@ -88,5 +89,5 @@ def site_context(values: dict[str, str], stack_root: Path, resolvers: tuple[tupl
         docker_hosts=docker_hosts,
         dns_lifetime_s=dns_lifetime_s,
         expected_addresses=tuple((role, values[f"{role}_broker_addr"]) for role in ROLES
-                                 if values.get(f"{role}_broker_addr")),
+                                 if values.get(f"{role}_broker_addr") and not unset_in(values[f"{role}_broker_addr"])),
     )

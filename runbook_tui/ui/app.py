@@ -393,7 +393,12 @@ class RunbookApp(App):
             self.push_screen(ChooseOption(choice, self.engine.choices[choice.id]), partial(self._chosen, choice.id))
             return
         verb = "Mark done" if step.type is StepType.CONFIRM else "Run"
-        self.push_screen(ConfirmRun(self.engine.preview(step.id), self.session.room, verb), partial(self._confirmed, step.id))
+        preview = self.engine.preview(step.id)
+        if preview.unset:
+            self.notify(f"{self._step_name(step.id)} needs {', '.join(preview.unset)}, which is not set on this site: "
+                        "set it in the settings' [variables] or with --var NAME=VALUE.", severity="error", timeout=12)
+            return
+        self.push_screen(ConfirmRun(preview, self.session.room, verb), partial(self._confirmed, step.id))
 
     def action_mark_done(self) -> None:
         step = self._step_or_warn()

@@ -18,6 +18,7 @@ from runbook_tui.engine.report import render_report
 from runbook_tui.engine.run import GuardRefused, RunConfig, RunEngine, StepState
 from runbook_tui.observe.observer import Observer
 from runbook_tui.observe.site import site_context
+from runbook_tui.settings import LAB_VARIABLES
 from tests.conftest import REPO, TEST_DNS_PORT
 
 ROOM = "room3"
@@ -34,7 +35,7 @@ def test_promotion_checklist_end_to_end_through_the_engine(room3, monkeypatch, t
     for key, value in lab.env().items():  # the lab's DNS step runs `runbook-tui lab dns point`
         monkeypatch.setenv(key, value)
     checklist = load_checklist(REPO / "checklists" / "promotion.yaml")
-    values = resolve_variables(checklist, {"room": ROOM}, lab.root).values
+    values = resolve_variables(checklist, {"room": ROOM} | LAB_VARIABLES, lab.root).values
     env = lab.stack_env(f"{ROOM}-standby")
     assert values["standby_endpoint_port"] == env["MQTT_LOCAL_PORT"]  # read from the standby's .env
     sensors = Observer(site_context(values, lab.root, (("127.0.0.1", int(TEST_DNS_PORT)),)))
@@ -125,7 +126,7 @@ def test_smoke_test_names_what_is_missing_when_nobody_answers(room3, tmp_path):
     """Against the primary broker's address after it was shut down: unreachable, said plainly."""
     lab = room3
     checklist = load_checklist(REPO / "checklists" / "failback.yaml")
-    values = resolve_variables(checklist, {"room": ROOM}, lab.root).values
+    values = resolve_variables(checklist, {"room": ROOM} | LAB_VARIABLES, lab.root).values
     sensors = Observer(site_context(values, lab.root, (("127.0.0.1", int(TEST_DNS_PORT)),)))
     engine = RunEngine.start(checklist, values, sensors, tmp_path / "failback.jsonl", RunConfig(lab.root, lab=True))
     status = asyncio.run(engine.run_step("smoke-test", confirmed=True))

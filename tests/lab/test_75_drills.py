@@ -16,6 +16,7 @@ from runbook_tui.observe.site import site_context
 from runbook_tui.probes.dns_probe import DnsProbe
 from runbook_tui.probes.docker_probe import DockerProbe
 from runbook_tui.probes.mqtt_probe import MqttProbe
+from runbook_tui.settings import LAB_VARIABLES
 from tests.conftest import REPO, TEST_DNS_PORT
 from tests.lab.rooms import contract, docker_targets, known_addresses, mqtt_brokers
 
@@ -40,7 +41,8 @@ def fault(lab, name: str, heal: bool = False) -> str:
 
 def engine_for(lab, checklist: str, tmp_path, resolvers=None) -> RunEngine:
     c = load_checklist(REPO / "checklists" / checklist)
-    values = resolve_variables(c, {"room": ROOM}, lab.root).values
+    lab_vars = {k: v for k, v in LAB_VARIABLES.items() if k in c.variables}  # what the lab's settings give
+    values = resolve_variables(c, {"room": ROOM} | lab_vars, lab.root).values
     sensors = Observer(site_context(values, lab.root, resolvers or (("127.0.0.1", int(TEST_DNS_PORT)),)))
     return RunEngine.start(c, values, sensors, tmp_path / f"{checklist}.jsonl", RunConfig(lab.root, lab=True))
 

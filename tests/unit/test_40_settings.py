@@ -132,3 +132,28 @@ def test_plan_takes_the_site_settings_and_shows_no_lab_command(tmp_path: Path):
     broken = write(tmp_path, GOOD.replace("[dns]", "[dns]\nbogus = 1"))
     r = run(f"runbook-tui --settings {broken} plan checklists/promotion.yaml --room clockwork", REPO)
     assert r.returncode == 2 and "dns.bogus: unknown setting" in r.stderr
+
+
+def test_on_a_site_a_value_not_set_is_shown_as_not_set_and_its_step_will_not_run(tmp_path: Path):
+    # Seen on a site: with no .env yet the plan said "point ... at the standby broker (127.0.0.3)",
+    # a lab address shown as the site's; the smoke test went to the lab's sim1.
+    import asyncio
+
+    from runbook_tui.engine.run import EngineRefusal
+    from runbook_tui.session import Session
+
+    path = write(tmp_path, GOOD)
+    r = run(f"runbook-tui --settings {path} plan checklists/promotion.yaml --room clockwork", REPO)
+    assert r.returncode == 0, r.stderr
+    assert "<standby_broker_addr: not set>" in r.stdout and "<smoke_device: not set>" in r.stdout
+    assert "127.0.0." not in r.stdout and "sim1" not in r.stdout
+    import dataclasses
+
+    settings = dataclasses.replace(load_settings(path), journal_dir=tmp_path / "runs")
+    engine = Session(settings, "clockwork", REPO / "checklists" / "promotion.yaml").start_engine()
+    assert engine.preview("smoke-test").unset == ("smoke_device",)
+    with pytest.raises(EngineRefusal, match=r"smoke-test needs smoke_device, not set on this site.*\[variables\]"):
+        asyncio.run(engine.run_step("smoke-test", confirmed=True))
+    assert engine.status("smoke-test").state.value == "pending"
+    assert engine.preview("dns-repoint").unset == ()  # a wait runs nothing of its own on a site: it may run
+    engine.journal.close()
