@@ -10,19 +10,24 @@ ROOMS_DIR=${ROOMS_DIR:-$STACK_ROOT/infra/rooms}
 die() { echo "$(basename "$0"): $*" >&2; exit 1; }
 usage_error() { echo "$(basename "$0"): $*" >&2; echo "$USAGE" >&2; exit 2; }
 
-# The project's Python: the virtualenv beside these scripts, the stack root's, or python3,
-# whichever has runbook-tui's libraries (python-dotenv, paho-mqtt).
+# The project's Python, the first of these that has runbook-tui and its libraries: the one
+# RUNBOOK_TUI_PYTHON names; the one beside the runbook-tui on the PATH (a site's stack root is
+# an operator's own checkout, without the tool's virtualenv; a symlink to the tool is followed);
+# the virtualenv beside these scripts or in the stack root; python3.
 runbook_python() {
-  local py
-  for py in "$(dirname "$SCRIPTS_DIR")/.venv/bin/python" "$STACK_ROOT/.venv/bin/python" "$(command -v python3 || true)"; do
-    if [ -n "$py" ] && [ -x "$py" ] && "$py" -c 'import dotenv, paho.mqtt.enums' 2>/dev/null; then
+  local py tool
+  tool=$(command -v runbook-tui || true)
+  [ -n "$tool" ] && tool="$(dirname "$(readlink -f "$tool")")/python"
+  for py in "${RUNBOOK_TUI_PYTHON:-}" "$tool" "$(dirname "$SCRIPTS_DIR")/.venv/bin/python" "$STACK_ROOT/.venv/bin/python" \
+            "$(command -v python3 || true)"; do
+    if [ -n "$py" ] && [ -x "$py" ] && "$py" -c 'import dotenv, paho.mqtt.enums, runbook_tui' 2>/dev/null; then
       echo "$py"; return 0
     fi
   done
   return 1
 }
 RUNBOOK_PY=$(runbook_python) \
-  || die "no Python with runbook-tui's libraries found; run 'bash infra/host/setup.sh' (or: pip install python-dotenv 'paho-mqtt>=2')"
+  || die "no Python with runbook-tui's libraries found: put the tool's .venv/bin on the PATH or set RUNBOOK_TUI_PYTHON to its python (the tool's checkout: 'bash infra/host/setup.sh')"
 
 # env_get FILE KEY: the value of KEY in a .env file, parsed by python-dotenv (the same rules
 # compose and the tool use), so quoting and comments are read the same way everywhere.

@@ -7,6 +7,7 @@ import stat
 import sys
 from pathlib import Path
 
+import pytest
 from dotenv import dotenv_values
 
 from tests.conftest import BIN, run
@@ -144,3 +145,21 @@ def test_lab_down_refuses_a_room_the_lab_did_not_bring_up(stack_root: Path):
     assert r.returncode == 1
     assert "not a lab room: room7" in r.stdout and "Traceback" not in r.stdout + r.stderr
     assert (stack_root / "infra" / "rooms" / "room7-primary" / ".env").is_file()
+
+
+def test_the_scripts_run_on_a_site_checkout_with_the_tool_elsewhere(stack_root: Path, tmp_path: Path):
+    # Seen on a site: in an operator's own checkout (no .venv beside its scripts) the scripts said
+    # "no Python with runbook-tui's libraries found" although runbook-tui was installed.
+    # No tool on the PATH and no virtualenv beside the scripts:
+    no_tool = run("env PATH=/usr/bin:/bin scripts/new-room-standby.sh clockwork", stack_root)
+    if no_tool.returncode == 0:
+        pytest.skip("this machine's /usr/bin/python3 has runbook-tui's libraries")
+    assert "RUNBOOK_TUI_PYTHON" in no_tool.stderr and "Traceback" not in no_tool.stderr
+    by_env = run(f"env PATH=/usr/bin:/bin RUNBOOK_TUI_PYTHON={sys.executable} scripts/new-room-standby.sh clockwork",
+                 stack_root)
+    assert by_env.returncode == 0, by_env.stderr
+    linked = tmp_path / "bin"
+    linked.mkdir()
+    (linked / "runbook-tui").symlink_to(BIN / "runbook-tui")  # e.g. /usr/local/bin/runbook-tui -> the tool's venv
+    by_path = run(f"env PATH={linked}:/usr/bin:/bin scripts/new-room-standby.sh clockwork2", stack_root)
+    assert by_path.returncode == 0, by_path.stderr
