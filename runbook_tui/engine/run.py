@@ -441,6 +441,10 @@ class RunEngine:
         """Count a step as passed without its evidence (recorded, and shown as overridden)."""
         if typed_room != self.room:
             raise EngineRefusal(f"overriding {step_id} takes the room id ({self.room}) typed out")
+        # Refused before anything is written: a running step, or no reason, records no override.
+        self._check_runnable(self.checklist.step(step_id))
+        if not reason.strip():
+            raise EngineRefusal(f"{StepState.OVERRIDDEN.value} needs a reason")
         self.journal.append("override", step=step_id, what="step", reason=reason, operator=self.config.operator)
         return self._set_with_reason(step_id, StepState.OVERRIDDEN, reason)
 

@@ -87,6 +87,25 @@ def test_cancel_stops_a_running_command(tmp_path: Path):
     assert status.state is StepState.FAILED and "cancelled by the operator" in status.reason
 
 
+def test_overriding_a_running_step_is_refused_and_records_nothing(tmp_path: Path):
+    # Seen in a drill: the override was journaled, nothing happened, and the report counted two
+    # overrides for one decision.
+    engine = new_engine(tmp_path)
+
+    async def scenario():
+        task = asyncio.create_task(engine.run_step("slow", confirmed=True))
+        await asyncio.sleep(0.3)
+        with pytest.raises(EngineRefusal, match="already running"):
+            engine.override("slow", typed_room="room9", reason="it takes too long")
+        with pytest.raises(EngineRefusal, match="needs a reason"):
+            engine.override("step-01", typed_room="room9", reason=" ")
+        engine.cancel()
+        return await task
+
+    asyncio.run(scenario())
+    assert [r for r in read_journal(tmp_path / "run.jsonl").records if r["kind"] == "override"] == []
+
+
 def test_failure_keeps_the_reason(tmp_path: Path):
     status = asyncio.run(new_engine(tmp_path).run_step("fails", confirmed=True))
     assert status.state is StepState.FAILED and status.reason == "exit code 3: about to fail"
