@@ -14,7 +14,7 @@ from pathlib import Path
 from runbook_tui.checklist.loader import load_checklist
 from runbook_tui.checklist.model import Checklist
 from runbook_tui.checklist.variables import resolve_variables
-from runbook_tui.engine.journal import ended, read_journal
+from runbook_tui.engine.journal import Journal, JournalBusy, ended, read_journal
 from runbook_tui.engine.run import RunConfig, RunEngine
 from runbook_tui.observe.observer import Observer
 from runbook_tui.observe.site import site_context
@@ -116,9 +116,25 @@ class Session:
         if resume_from is not None:
             self.engine, self.resume_notes = RunEngine.resume(resume_from, self.checklist, self.observer, self.config, on_event)
         else:
+            unfinished = self.unfinished()
             path = self.settings.runs_dir / journal_name(self.room, self.checklist)
             self.engine = RunEngine.start(self.checklist, self.values, self.observer, path, self.config, on_event)
+            if unfinished is not None and unfinished.journal != path:
+                self._abandon(unfinished.journal, f"a new run was started instead ({path.name}) by {self.config.operator}")
         return self.engine
+
+    @staticmethod
+    def _abandon(path: Path, reason: str) -> None:
+        """The unfinished run the operator chose not to resume ends here, said in its own journal
+        (it is no longer offered, and its report says abandoned). One still open elsewhere is left."""
+        try:
+            journal = Journal(path)
+        except (JournalBusy, OSError):
+            return
+        try:
+            journal.append("run_abandoned", reason=reason)
+        finally:
+            journal.close()
 
     def watcher(self, **callbacks) -> RoomWatcher:
         """The room's live probes, composed into one observation. Callbacks run on the probes' threads."""

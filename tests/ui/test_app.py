@@ -13,6 +13,7 @@ import pytest
 from textual.widgets import Static
 
 from runbook_tui.engine.journal import read_journal
+from runbook_tui.engine.report import render_report
 from runbook_tui.engine.run import StepState
 from runbook_tui.mqtt_contract import Topics
 from runbook_tui.probes.mqtt_probe import BrokerState, Message, MqttBatch, MqttSnapshot
@@ -298,6 +299,28 @@ async def test_an_unfinished_run_is_offered_for_resuming(tmp_path):
         await wait_until(pilot, lambda: again.engine is not None)
         assert state(again, "safe") is StepState.DONE
         assert again.engine.journal.path == first.engine.journal.path
+
+
+@pytest.mark.asyncio
+async def test_a_run_not_resumed_is_abandoned_in_its_own_journal(tmp_path):
+    # Seen on a site: "Start a new run" left the earlier journal unfinished, with no word of it.
+    first = RunbookApp(session(tmp_path), live=False, resume=False)
+    async with first.run_test(size=(120, 40)) as pilot:
+        await select(pilot, first, "safe")
+        await pilot.press("d", "enter")
+        await wait_until(pilot, lambda: state(first, "safe") is StepState.DONE)
+    time.sleep(1.1)  # journals are named by the second
+    second_session = session(tmp_path)
+    second = RunbookApp(second_session, live=False)
+    async with second.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: isinstance(second.screen, ResumeDialog))
+        await pilot.click("#new")
+        await wait_until(pilot, lambda: second.engine is not None)
+        assert second.engine.journal.path != first.engine.journal.path
+    old = read_journal(first.engine.journal.path).records
+    assert old[-1]["kind"] == "run_abandoned" and second.engine.journal.path.name in old[-1]["reason"]
+    assert "**abandoned**" in render_report(first.engine.journal.path)
+    assert second_session.unfinished() is None or second_session.unfinished().journal != first.engine.journal.path
 
 
 @pytest.mark.asyncio
