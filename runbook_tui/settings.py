@@ -27,6 +27,8 @@ Every error names the file, the line where it can tell, and the key.
 
 from __future__ import annotations
 
+import ipaddress
+import math
 import os
 import re
 import tomllib
@@ -43,10 +45,21 @@ class SettingsError(ValueError):
 
 
 def parse_resolver(text: str) -> tuple[str, int]:
-    """ADDRESS[:PORT] -> (address, port); port 53 by default."""
-    host, sep, port = text.rpartition(":") if text.count(":") == 1 else (text, "", "")
+    """ADDRESS[:PORT] -> (address, port); port 53 by default. IPv6 as ADDRESS or [ADDRESS]:PORT.
+    The address must be an IP address (a resolver is asked by address, never by name)."""
+    if text.startswith("["):
+        host, sep, port = text[1:].partition("]:") if "]:" in text else (text[1:].removesuffix("]"), "", "")
+    elif text.count(":") == 1:
+        host, sep, port = text.partition(":")
+    else:
+        host, sep, port = text, "", ""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(f"resolver {text!r}: {host!r} is not an IP address (write ADDRESS, ADDRESS:PORT or "
+                         "[IPv6]:PORT)") from None
     if not sep:
-        return text, 53
+        return host, 53
     if not port.isdigit() or not 0 < int(port) < 65536:
         raise ValueError(f"resolver {text!r}: the port must be a number from 1 to 65535")
     return host, int(port)
@@ -153,8 +166,8 @@ def load_settings(path: Path) -> Settings:
         raise fail("stack_root", f"{root} has no infra/ folder")
     values: dict = {"stack_root": root, "source": path}
     if (room := text_value(data, "room", "room")) is not None:
-        if not ROOM_PATTERN.match(room):
-            raise fail("room", f"'{room}' is not a room id (lower-case letters, digits, inner dashes)")
+        if not ROOM_PATTERN.fullmatch(room):
+            raise fail("room", f"{room!r} is not a room id (lower-case letters, digits, inner dashes)")
         values["room"] = room
     if (checklist := text_value(data, "checklist", "checklist")) is not None:
         candidate = Path(checklist)
@@ -178,11 +191,14 @@ def load_settings(path: Path) -> Settings:
         values["resolvers"] = tuple(parse_resolver(r) for r in dns["resolvers"])
     except ValueError as exc:
         raise fail("dns.resolvers", str(exc)) from None
-    for key, name in (("interval_s", "dns_interval_s"), ("lifetime_s", "dns_lifetime_s")):
+    for key, name, low, high in (("interval_s", "dns_interval_s", 0.2, 3600.0), ("lifetime_s", "dns_lifetime_s", 0.1, 30.0)):
         if key in dns:
-            if not isinstance(dns[key], int | float) or isinstance(dns[key], bool) or dns[key] <= 0:
-                raise fail(f"dns.{key}", "expected a number of seconds above 0")
-            values[name] = float(dns[key])
+            value = dns[key]
+            # nan would poll without pause, 1e300 end the probe's thread, inf never end a query.
+            if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value) \
+                    or not low <= value <= high:
+                raise fail(f"dns.{key}", f"expected a number of seconds from {low:g} to {high:g}")
+            values[name] = float(value)
     docker_hosts = {}
     for role in ("primary", "standby"):
         if (url := text_value(data.get("docker", {}), role, f"docker.{role}")) is not None:

@@ -31,6 +31,6 @@ def var_pairs(values: list[str], what: str = "--var") -> dict[str, str]:
 
 
 def room_arg(value: str) -> str:
-    if not ROOM_PATTERN.match(value):
-        raise argparse.ArgumentTypeError(f"'{value}' is not a room id (lower-case letters, digits, inner dashes)")
+    if not ROOM_PATTERN.fullmatch(value):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a room id (lower-case letters, digits, inner dashes)")
     return value

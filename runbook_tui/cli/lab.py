@@ -97,7 +97,7 @@ def _fault(args: argparse.Namespace) -> int:
         for f in faults.FAULTS.values():
             print(f"{f.name:24} {f.summary}")
         return 0
-    if not ROOM_PATTERN.match(args.room) or not args.name:
+    if not ROOM_PATTERN.fullmatch(args.room) or not args.name:
         print("runbook-tui lab fault: usage: runbook-tui lab fault ROOM NAME [--heal] | runbook-tui lab fault list")
         return EXIT_USAGE
     lab = _lab(args)

@@ -42,6 +42,13 @@ def test_a_site_file_points_the_tool_at_a_deployment(tmp_path: Path):
     assert s.runs_dir == Path("/var/tmp/runs")
 
 
+def test_ipv6_resolvers_are_taken_with_or_without_a_port():
+    from runbook_tui.settings import parse_resolver
+
+    assert parse_resolver("[::1]:5353") == ("::1", 5353) and parse_resolver("::1") == ("::1", 53)
+    assert parse_resolver("[fd00::53]") == ("fd00::53", 53) and parse_resolver("10.0.0.1:53") == ("10.0.0.1", 53)
+
+
 def test_without_a_file_the_lab_is_used(monkeypatch):
     monkeypatch.delenv("RUNBOOK_STACK_ROOT", raising=False)
     monkeypatch.setenv("RUNBOOK_LAB_DNS_PORT", "15399")
@@ -52,7 +59,16 @@ def test_without_a_file_the_lab_is_used(monkeypatch):
 @pytest.mark.parametrize("change, words", [
     (("resolvers = [\"10.0.10.1\", \"10.0.20.1:5353\"]", "resolvers = []"), ":7: dns.resolvers: expected a list"),
     (("resolvers = [\"10.0.10.1\", \"10.0.20.1:5353\"]", "resolvers = [\"10.0.10.1:99999\"]"), "dns.resolvers: resolver '10.0.10.1:99999'"),
-    (("interval_s = 1.5", "interval_s = -1"), ":8: dns.interval_s: expected a number of seconds above 0"),
+    (("interval_s = 1.5", "interval_s = -1"), ":8: dns.interval_s: expected a number of seconds from 0.2 to 3600"),
+    # Seen: nan polled the site's resolvers about 900 times a second, 1e300 killed the probe's
+    # thread, inf meant a query never ends; odd resolvers were accepted and failed later.
+    (("interval_s = 1.5", "interval_s = nan"), ":8: dns.interval_s: expected a number of seconds from 0.2 to 3600"),
+    (("interval_s = 1.5", "interval_s = 1e300"), "dns.interval_s: expected a number of seconds from 0.2 to 3600"),
+    (("interval_s = 1.5", "interval_s = 1.5\nlifetime_s = inf"), "dns.lifetime_s: expected a number of seconds from 0.1 to 30"),
+    (("\"10.0.20.1:5353\"", "\"999.1.1.1\""), "dns.resolvers: resolver '999.1.1.1': '999.1.1.1' is not an IP address"),
+    (("\"10.0.20.1:5353\"", "\"1.2.3.4:53:53\""), "resolver '1.2.3.4:53:53': '1.2.3.4:53:53' is not an IP address"),
+    (("\"10.0.20.1:5353\"", "\"udm.example\""), "'udm.example' is not an IP address"),
+    (("room = \"clockwork\"", "room = \"room1\\n\""), r":2: room: 'room1\n' is not a room id"),
     (("lab = false", "lab = \"no\""), ":3: lab: expected true or false"),
     (("room = \"clockwork\"", "room = \"Clock Work\""), ":2: room: 'Clock Work' is not a room id"),
     (("standby = \"ssh://ops@standby-host\"", "standby = \"standby-host\""), "docker.standby: expected a unix://, tcp:// or ssh:// URL"),
