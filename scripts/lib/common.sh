@@ -44,6 +44,10 @@ stack_dir() { echo "$ROOMS_DIR/$1"; }
 
 require_stack() {
   local dir
+  # A stack is named ROOM-primary or ROOM-standby, a room id as the tool checks it: never a path
+  # (../ would reach outside the stack root).
+  [[ "$1" =~ ^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?-(primary|standby)$ ]] \
+    || usage_error "'$1' is not a stack name (ROOM-primary or ROOM-standby; a room id is lower-case letters, digits, inner dashes)"
   dir=$(stack_dir "$1")
   [ -f "$dir/.env" ] || die "no stack '$1': $dir/.env does not exist (create it with scripts/new-room-standby.sh ROOM)"
   [ -f "$dir/compose.yaml" ] || die "no stack '$1': $dir/compose.yaml does not exist"

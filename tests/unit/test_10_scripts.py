@@ -163,3 +163,15 @@ def test_the_scripts_run_on_a_site_checkout_with_the_tool_elsewhere(stack_root: 
     (linked / "runbook-tui").symlink_to(BIN / "runbook-tui")  # e.g. /usr/local/bin/runbook-tui -> the tool's venv
     by_path = run(f"env PATH={linked}:/usr/bin:/bin scripts/new-room-standby.sh clockwork2", stack_root)
     assert by_path.returncode == 0, by_path.stderr
+
+
+def test_backup_and_restore_take_stack_names_never_paths(stack_root: Path, tmp_path: Path):
+    # Seen: `../` in the stack name wrote a backup outside the stack root, and usage errors exited 1.
+    run("scripts/new-room-standby.sh room1", stack_root, check=True)
+    backup = tmp_path / "b.sql.gz"
+    backup.write_bytes(b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03\x03\x00\x00\x00\x00\x00\x00\x00\x00\x00")
+    for cmd in ("scripts/backup-room-db.sh ../../escape", "scripts/backup-room-db.sh '../room1-primary'",
+                f"scripts/restore-room-db.sh ../room1-standby {backup}", f"scripts/restore-room-db.sh 'room1/../room1-standby' {backup}"):
+        r = run(cmd, stack_root)
+        assert r.returncode == 2 and "is not a stack name" in r.stderr, (cmd, r.returncode, r.stderr)
+    assert not (stack_root.parent / "backups").exists() and not (stack_root / "backups").exists()
