@@ -49,4 +49,6 @@ db_name=$(env_get "$env_file" POSTGRES_DB)
 gzip -dc "$backup" | compose_in "$stack" exec -T db psql -q -X --single-transaction -v ON_ERROR_STOP=1 \
   -U "${db_user:-sentient}" -d "${db_name:-sentient}" >/dev/null \
   || die "restore into $stack failed; its database is unchanged"
+# When, and from what: the readiness check (runbook 5) reads this file's time.
+basename "$backup" > "$(stack_dir "$stack")/.last-restore"
 echo "restored $backup into $stack database ${db_name:-sentient}"

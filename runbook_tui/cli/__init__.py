@@ -13,6 +13,7 @@ def main(argv: list[str] | None = None) -> int:
     from runbook_tui.cli.checklist import add_checklist_commands
     from runbook_tui.cli.drill import add_drill_command
     from runbook_tui.cli.lab import add_lab_commands
+    from runbook_tui.cli.readiness import add_readiness_command
 
     parser = argparse.ArgumentParser(
         prog="runbook-tui", description=__doc__,
@@ -34,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     add_checklist_commands(sub)
     add_drill_command(sub)
     add_lab_commands(sub)
+    add_readiness_command(sub)
     args = parser.parse_args(argv)
     if getattr(args, "handler", None):
         return int(args.handler(args))

@@ -3,10 +3,30 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from runbook_tui.envfile import read_env
 from runbook_tui.observe.model import ROLES, FilesView, StackFiles
+from runbook_tui.observe.passwd import passwd_admits
 from runbook_tui.observe.site import SiteContext
+
+RESTORE_MARK = ".last-restore"  # written by scripts/restore-room-db.sh after a restore that succeeded
+
+
+def _mtime(path: Path) -> float | None:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return None
+
+
+def _newest(backups: Path, stack: str) -> float | None:
+    """The newest backup of a stack (backup-room-db.sh writes <stack>-<UTC time>.sql.gz)."""
+    try:
+        times = [p.stat().st_mtime for p in backups.glob(f"{stack}-2*.sql.gz") if p.is_file()]
+    except OSError:
+        return None
+    return max(times, default=None)
 
 
 def look_files(site: SiteContext) -> FilesView:
@@ -27,6 +47,8 @@ def look_files(site: SiteContext) -> FilesView:
             passwd_present = passwd.is_file() and passwd.stat().st_size > 0
         except OSError:
             passwd_present = False
+        admits = passwd_admits(passwd, env.get("MQTT_USERNAME", ""), env.get("MQTT_PASSWORD", "")) if passwd_present else None
         stacks.append(StackFiles(role, str(shown), directory.is_dir(), (directory / "compose.yaml").is_file(),
-                                 env_file.is_file(), passwd_present, tuple(sorted(env.items())), error))
+                                 env_file.is_file(), passwd_present, tuple(sorted(env.items())), error, admits,
+                                 _mtime(directory / RESTORE_MARK), _newest(site.stack_root / "backups", directory.name)))
     return FilesView(tuple(stacks), time.time())

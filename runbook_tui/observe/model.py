@@ -125,6 +125,9 @@ class StackFiles:
     passwd_present: bool  # mosquitto/passwd exists and is not empty
     env: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # secrets inside: never shown nor journaled
     env_error: str = ""  # the .env could not be read (shown instead of values)
+    passwd_admits: bool | None = None  # mosquitto/passwd lets the .env's MQTT user in (None: cannot tell)
+    last_restore: float | None = None  # when a backup was last restored into this stack (scripts/restore-room-db.sh)
+    last_backup: float | None = None  # the newest backup of this stack's database (backups/<stack>-*.sql.gz)
 
     @property
     def env_dict(self) -> dict[str, str]:

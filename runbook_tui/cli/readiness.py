@@ -1,0 +1,56 @@
+"""`runbook-tui readiness`: is every room's standby ready (runbook section 5)? For cron and monitoring."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from runbook_tui.cli.args import room_arg
+
+PARTS = frozenset({"files", "docker:primary", "docker:standby", "broker:primary", "broker:standby"})
+
+
+def add_readiness_command(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("readiness", help="is each room's standby ready (runbook 5)? exit 0 when every one is")
+    p.add_argument("rooms", nargs="*", type=room_arg, help="rooms to check (default: every room in the stack root)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(handler=_readiness)
+
+
+def _readiness(args: argparse.Namespace) -> int:
+    from runbook_tui.observe.observer import Observer
+    from runbook_tui.observe.site import site_context
+    from runbook_tui.rules.readiness import readiness
+    from runbook_tui.settings import SettingsError, lab_defaults, load_settings
+    from runbook_tui.stacks import default_rooms_dir, known_rooms
+
+    try:
+        settings = load_settings(args.settings) if args.settings else lab_defaults()
+    except SettingsError as exc:
+        print(f"runbook-tui readiness: settings: {exc}", file=sys.stderr)
+        return 2
+    print(f"settings: {args.settings.resolve() if args.settings else 'none (the training lab)'}; "
+          f"stack root {settings.stack_root}", file=sys.stderr)
+    rooms = args.rooms or known_rooms(default_rooms_dir(settings.stack_root))
+    if not rooms:
+        print(f"runbook-tui readiness: no rooms in {default_rooms_dir(settings.stack_root)}", file=sys.stderr)
+        return 2
+    results = []
+    for room in rooms:
+        site = site_context({"room": room}, settings.stack_root, settings.resolvers, tuple(settings.docker_hosts.items()),
+                            settings.dns_lifetime_s)
+        results.append(readiness(Observer(site).look(PARTS)))
+    if args.json:
+        print(json.dumps([{"room": r.room, "ready": r.ready,
+                           "checks": [{"check": c.name, "ok": c.ok, "detail": c.detail, "fix": c.fix} for c in r.checks]}
+                          for r in results], indent=2))
+    else:
+        for r in results:
+            print(f"{r.room}: {'READY' if r.ready else 'NOT READY'}")
+            for c in r.checks:
+                mark = {True: "ok  ", False: "FAIL", None: "info"}[c.ok]
+                print(f"  {mark} {c.name}: {c.detail}")
+                if c.ok is False and c.fix:
+                    print(f"       fix: {c.fix}")
+    return 0 if all(r.ready for r in results) else 1

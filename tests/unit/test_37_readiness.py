@@ -1,0 +1,76 @@
+"""A standby's readiness (runbook 5) on hand-built observations, and the passwd check against
+files written by the real mosquitto_passwd."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from runbook_tui.observe.model import FilesView
+from runbook_tui.observe.passwd import passwd_admits
+from runbook_tui.rules.readiness import readiness
+from tests.observations import broker, room, stack, status
+
+
+def passwd_file(tmp_path: Path, user: str, password: str) -> Path:
+    if shutil.which("mosquitto_passwd") is None:
+        pytest.skip("mosquitto_passwd is not installed (bash infra/host/setup.sh installs it)")
+    path = tmp_path / "passwd"
+    subprocess.run(["mosquitto_passwd", "-c", "-b", str(path), user, password], check=True, capture_output=True)
+    return path
+
+
+def test_passwd_admits_exactly_the_env_credentials(tmp_path: Path):
+    path = passwd_file(tmp_path, "sentient", "it's-a-s3cret")
+    assert passwd_admits(path, "sentient", "it's-a-s3cret") is True
+    assert passwd_admits(path, "sentient", "an older one") is False  # the file predates a credential change
+    assert passwd_admits(path, "someone-else", "it's-a-s3cret") is False
+    assert passwd_admits(path, "", "x") is None and passwd_admits(tmp_path / "none", "sentient", "x") is None
+    (tmp_path / "odd").write_text("sentient:$9$what$ever\nsentient2:$7$99999999999$AA==$AA==\n")
+    assert passwd_admits(tmp_path / "odd", "sentient", "x") is None and passwd_admits(tmp_path / "odd", "sentient2", "x") is None
+
+
+def ready_room(**standby_changes):
+    on = status(online=True, dispatch_enabled=True, role="primary", version="8.0.0")
+    off = status(online=True, dispatch_enabled=False, role="standby", version="8.0.0")
+    obs = room([stack("primary", dispatch=True), stack("standby", dispatch=False)], [broker("primary", on), broker("standby", off)])
+    env = {"CORE_VERSION": "8.0.0", "MQTT_USERNAME": "sentient", "ROOM_ID": "room1"}
+    stacks = []
+    for f in obs.files.stacks:
+        fields = {"env": tuple(sorted({**f.env_dict, **env}.items())), "passwd_admits": True}
+        if f.role == "standby":
+            fields |= standby_changes
+        stacks.append(dataclasses.replace(f, **fields))
+    return dataclasses.replace(obs, files=FilesView(tuple(stacks), obs.files.at))
+
+
+def test_a_standby_in_line_with_its_primary_is_ready():
+    r = readiness(ready_room(), now=1000.0)
+    assert r.ready and r.problems() == []
+    info = {c.name: c for c in r.checks if c.ok is None}
+    assert info["last backup of the primary"].detail == "none on record"  # shown, not judged
+
+
+def test_each_drift_is_named_with_the_runbook_command_that_fixes_it():
+    drifted = ready_room(env=tuple(sorted({"CORE_VERSION": "7.9.0", "MQTT_USERNAME": "sentient", "ROOM_ID": "room1",
+                                            "MQTT_BIND_ADDR": "127.0.0.3", "CORE_DISPATCH_ENABLED": "false",
+                                            "STACK_ROLE": "standby", "CORE_ACK_TIMEOUT_S": "1"}.items())))
+    problems = {c.name: c for c in readiness(drifted).problems()}
+    assert set(problems) == {"same core version", ".env aligned"}
+    assert "standby 7.9.0" in problems["same core version"].detail and "CORE_VERSION=8.0.0" in problems["same core version"].fix
+    assert "CORE_ACK_TIMEOUT_S" in problems[".env aligned"].detail
+    stale = {c.name: c for c in readiness(ready_room(passwd_admits=False)).problems()}
+    assert set(stale) == {"standby passwd current"}
+    assert stale["standby passwd current"].fix.startswith("scripts/mosquitto-make-passwd.sh infra/rooms/room1-standby/.env")
+
+
+def test_a_standby_that_dispatches_or_is_down_is_not_ready():
+    obs = ready_room()
+    dispatching = dataclasses.replace(obs, stacks=(obs.stack("primary"), stack("standby", dispatch=True)))
+    assert [c.name for c in readiness(dispatching).problems()] == ["standby up, dispatch off"]
+    down = dataclasses.replace(obs, stacks=(obs.stack("primary"), stack("standby", core="exited")))
+    assert "sentient-core exited" in readiness(down).problems()[0].detail
