@@ -94,7 +94,9 @@ def _connected_probe(port: int, keepalive: int = KEEPALIVE):
 def test_a_probe_far_behind_a_flood_stays_connected_and_counts_every_message(broker):
     _proc, port = broker
     with _connected_probe(port) as probe:
-        sent = 200_000
+        # Enough that the backlog outlasts three keepalives even on a quiet machine (200,000 once
+        # drained in 2.997 s after the flood when this test ran first, on an idle CI machine).
+        sent = 320_000
         # The broker holds the backlog, and the probe's PINGRESP waits behind it, keepalives late.
         published = _flood(port, sent)
         caught_up = _wait(lambda: probe.counts()["primary"].get("flood/backlog", 0) >= sent, 120)
