@@ -541,6 +541,14 @@ class RunbookApp(App):
             return
         step_id = self.selected
         lapse = self.engine.lapses.get(step_id) if step_id else None
+        if lapse is None or lapse.acknowledged:
+            # The header counts lapses wherever the cursor is: a goes to the first one not yet
+            # acknowledged (the dialog names it), not to "nothing to acknowledge".
+            open_lapses = [s.id for s in self.engine.applicable_steps()
+                           if (lp := self.engine.lapses.get(s.id)) is not None and not lp.acknowledged]
+            if open_lapses and not self.engine.alarms_unacknowledged:
+                step_id, lapse = open_lapses[0], self.engine.lapses[open_lapses[0]]
+                self.goto_step(step_id)
         if lapse is not None and not lapse.acknowledged:
             self.push_screen(AskReason(f"Acknowledge: {self._step_name(step_id)} no longer holds", self.session.room,
                                        needs_room=False, detail=f"{lapse.condition}: {lapse.detail}\n\nThe run may then end "

@@ -643,3 +643,29 @@ def test_the_resume_line_is_a_command_that_reopens_the_same_run(tmp_path):
     site_file = tmp_path / "site.toml"
     site = Session(dataclasses.replace(plain.settings, source=site_file, checklist=CHECKLIST), "room9", CHECKLIST)
     assert shlex.split(site.resume_command()) == ["runbook-tui", "--settings", str(site_file.resolve()), "--room", "room9"]
+
+
+@pytest.mark.asyncio
+async def test_a_goes_to_the_evidence_that_no_longer_holds_wherever_the_cursor_is(tmp_path):
+    # Seen at 80x24: the header said "1 no longer holds", a on another step said "nothing to
+    # acknowledge", and what was typed next went to the checklist as keys.
+    from tests.observations import room, stack
+
+    (tmp_path / "infra").mkdir()
+    promotion = Session(Settings(stack_root=tmp_path, resolvers=(("127.0.0.1", 15399),), lab=True), "room1",
+                        REPO / "checklists" / "promotion.yaml")
+    app = RunbookApp(promotion, live=False, resume=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: app.engine is not None)
+        app.post_message(RoomObserved(room([stack("primary", core="exited", others="exited"), stack("standby")])))
+        await wait_until(pilot, lambda: state(app, "stop-primary") is StepState.DONE)
+        app.post_message(RoomObserved(room([stack("primary"), stack("standby")])))
+        await wait_until(pilot, lambda: "stop-primary" in app.engine.lapses and "1 no longer holds" in app.sub_title)
+        app.goto_step("edit-env")
+        await pilot.pause()
+        await pilot.press("a")
+        await wait_until(pilot, lambda: isinstance(app.screen, AskReason))
+        assert "Shut the primary down" in app.screen.title_text and app.selected == "stop-primary"
+        await pilot.press(*"started again on purpose", "enter")
+        await wait_until(pilot, lambda: app.engine.lapses["stop-primary"].acknowledged == "started again on purpose")
+        assert "no longer hold" not in app.sub_title
