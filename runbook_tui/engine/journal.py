@@ -15,6 +15,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from runbook_tui.rules.outcome import AlarmSpan, close_span
+
 
 @dataclass(frozen=True)
 class JournalContents:
@@ -122,3 +124,15 @@ def abandon_unfinished(runs_dir: Path, room: str, reason: str) -> tuple[list[Pat
             journal.close()
         abandoned.append(path)
     return abandoned, busy
+
+
+def alarm_spans(records: list[dict]) -> list[AlarmSpan]:
+    """Every alarm of a run, from its alarm_raised / alarm_cleared records (the report's, and a
+    resumed run's)."""
+    spans: list[AlarmSpan] = []
+    for r in records:
+        if r["kind"] == "alarm_raised":
+            spans.append(AlarmSpan(r["alarm"], r["ts"], None))
+        elif r["kind"] == "alarm_cleared":
+            close_span(spans, r["alarm"], r["ts"])
+    return spans

@@ -10,24 +10,10 @@ import json
 import time
 from pathlib import Path
 
-from runbook_tui.engine.journal import read_journal
-from runbook_tui.rules.outcome import AlarmSpan, alarm_words
+from runbook_tui.engine.journal import alarm_spans, read_journal
+from runbook_tui.rules.outcome import alarm_words
 
 OVERRIDE_WORDS = {"guard": "run despite the guard", "step": "marked done without evidence"}
-
-
-def alarm_spans(records: list[dict]) -> list[AlarmSpan]:
-    """Every alarm of the run, from its alarm_raised / alarm_cleared records."""
-    spans: list[AlarmSpan] = []
-    for r in records:
-        if r["kind"] == "alarm_raised":
-            spans.append(AlarmSpan(r["alarm"], r["ts"], None))
-        elif r["kind"] == "alarm_cleared":
-            for i in range(len(spans) - 1, -1, -1):
-                if spans[i].kind == r["alarm"] and spans[i].ended is None:
-                    spans[i] = AlarmSpan(spans[i].kind, spans[i].started, r["ts"])
-                    break
-    return spans
 
 
 def _clock(ts: float | None) -> str:

@@ -24,7 +24,7 @@ from pathlib import Path
 from runbook_tui.checklist.model import Checklist, Risk, Step, StepType, substitute, unset_in
 from runbook_tui.checklist.plan import step_action
 from runbook_tui.engine.envedit import EnvEditError, EnvSnapshot, apply_edit
-from runbook_tui.engine.journal import Journal, JournalBusy, read_journal
+from runbook_tui.engine.journal import Journal, JournalBusy, alarm_spans, read_journal
 from runbook_tui.engine.shell import run_command
 from runbook_tui.envfile import read_env
 from runbook_tui.mqtt_contract import BrokerEndpoint, DispatchRequest, Topics
@@ -32,7 +32,7 @@ from runbook_tui.observe.model import RoomObservation
 from runbook_tui.observe.observer import Observer
 from runbook_tui.observe.summary import summary
 from runbook_tui.rules.conditions import Verdict, evaluate, needs, protects, seen_since
-from runbook_tui.rules.outcome import AlarmSpan, Outcome, run_outcome
+from runbook_tui.rules.outcome import AlarmSpan, Outcome, close_span, run_outcome
 from runbook_tui.rules.room import Alarm, alarms
 from runbook_tui.secrets import SECRET_KEY, Masker
 from runbook_tui.smoke_dispatch import Verdict as DispatchVerdict
@@ -222,12 +222,10 @@ class RunEngine:
             elif r["kind"] == "lapse_acknowledged" and r["step"] in engine.lapses:
                 engine.lapses[r["step"]] = dataclasses.replace(engine.lapses[r["step"]], acknowledged=r.get("reason", ""))
             elif r["kind"] == "alarm_raised":
-                engine.alarm_spans.append(AlarmSpan(r["alarm"], r["ts"], None))
                 engine.alarms_unacknowledged.append(r["alarm"])
-            elif r["kind"] == "alarm_cleared":
-                engine._end_span(r["alarm"], r["ts"])
             elif r["kind"] == "alarm_acknowledged":
                 engine.alarms_unacknowledged.clear()
+        engine.alarm_spans = alarm_spans(contents.records)
         # An alarm still raised when the tool stopped is raised still: the next observation clears
         # it (journaled) or keeps it, never raises it a second time.
         engine.active_alarms = tuple(Alarm(span.kind, next(r.get("reason", "") for r in reversed(contents.records)
@@ -565,18 +563,11 @@ class RunEngine:
                 self._emit(AlarmChanged(alarm, kind))  # same alarm, new words (e.g. no longer seen to end)
         for kind in before.keys() - after.keys():
             record = self.journal.append("alarm_cleared", alarm=kind, observation=summary(obs))
-            self._end_span(kind, record["ts"])
+            close_span(self.alarm_spans, kind, record["ts"])
             self._emit(AlarmChanged(None, kind))
             notes.append(f"alarm cleared: {kind}")
         self.active_alarms = now_raised
         return notes
-
-    def _end_span(self, kind: str, at: float) -> None:
-        for i in range(len(self.alarm_spans) - 1, -1, -1):
-            span = self.alarm_spans[i]
-            if span.kind == kind and span.ended is None:
-                self.alarm_spans[i] = dataclasses.replace(span, ended=at)
-                return
 
     def acknowledge_alarms(self, reason: str) -> None:
         """The operator has seen this run's alarms and says what was done about them (the header

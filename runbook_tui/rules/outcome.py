@@ -37,6 +37,14 @@ class Outcome:
         return self.verdict + (", with " + said if said else "")
 
 
+def close_span(spans: list[AlarmSpan], kind: str, at: float) -> None:
+    """The newest open span of `kind` ends at `at` (an alarm cleared); none open: nothing to end."""
+    for i in range(len(spans) - 1, -1, -1):
+        if spans[i].kind == kind and spans[i].ended is None:
+            spans[i] = AlarmSpan(kind, spans[i].started, at)
+            return
+
+
 def alarm_words(alarms: tuple[AlarmSpan, ...], now: float | None = None) -> str:
     """"15 s of dual control at 02:53:10 and ...", or "" when the run had no alarm."""
     return " and ".join(_span(a, now) for a in alarms)

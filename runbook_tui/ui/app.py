@@ -26,6 +26,7 @@ from runbook_tui.engine.journal import read_journal
 from runbook_tui.engine.report import render_report
 from runbook_tui.engine.run import AlarmChanged, EngineRefusal, GuardRefused, LapseChanged, StepChanged, StepOutput, StepState
 from runbook_tui.files import write_whole
+from runbook_tui.rules.outcome import alarm_words
 from runbook_tui.session import Session
 from runbook_tui.ui.checklist_view import ChecklistView
 from runbook_tui.ui.dialogs import (
@@ -556,7 +557,7 @@ class RunbookApp(App):
                              partial(self._record, "acknowledge", step_id))
             return
         if self.engine.alarms_unacknowledged:
-            said = self.engine.outcome().text(self.clock()).split(", with ", 1)[-1]
+            said = alarm_words(self.engine.outcome().alarms, self.clock())
             self.push_screen(AskReason(f"Acknowledge this run's alarm: {said}", self.session.room, needs_room=False,
                                        detail="Say what was done about it: the journal and the report keep it."),
                              self._alarms_acknowledged)
@@ -753,7 +754,7 @@ class RunbookApp(App):
         raised = self.engine.active_alarms
         text = "   ".join(f"{a.kind.replace('_', ' ').upper()}: {a.reason}" for a in raised)
         if not raised and self.engine.alarms_unacknowledged:
-            text = ("ALARM IN THIS RUN: " + self.engine.outcome().text(self.clock()).split(", with ", 1)[-1]
+            text = ("ALARM IN THIS RUN: " + alarm_words(self.engine.outcome().alarms, self.clock())
                     + "   (a acknowledges)")
         self.set_banner("alarm", text or None)
         self.tick()
