@@ -9,9 +9,9 @@ from __future__ import annotations
 import time
 
 from runbook_tui.observe.dns_look import ask
-from runbook_tui.observe.mqtt_look import read_retained, read_retained_all
+from runbook_tui.observe.mqtt_look import read_retained
 
-__all__ = ["read_retained", "read_retained_all", "resolve_a", "wait_for"]
+__all__ = ["read_retained", "resolve_a", "wait_for"]
 
 
 def wait_for(predicate, timeout_s: float, interval_s: float = 0.3) -> bool:

@@ -92,15 +92,6 @@ def read_retained(broker: BrokerEndpoint, topic: str, timeout_s: float = 3.0) ->
     return parse_json_object(body) if body is not None else None
 
 
-def read_retained_all(broker: BrokerEndpoint, topic_filter: str, window_s: float = 1.0) -> dict[str, dict] | None:
-    """Every retained JSON object under a filter (topic -> object); None if the broker cannot be read."""
-    look = look_retained(broker, (topic_filter,), window_s)
-    if look.state != "ok":
-        return None
-    parsed = {t: parse_json_object(p) for t, p in look.messages.items()}
-    return {t: v for t, v in parsed.items() if v is not None}
-
-
 def look_broker(role: str, broker: BrokerEndpoint, topics: Topics, room: str, timeout_s: float = 2.0) -> BrokerView:
     """The broker's retained core status and controllers' statuses, read strictly."""
     device_filter = topics.device(room, "+", "status")
