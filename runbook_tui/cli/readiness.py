@@ -42,7 +42,7 @@ def _readiness(args: argparse.Namespace) -> int:
                             settings.dns_lifetime_s)
         results.append(readiness(Observer(site).look(PARTS)))
     if args.json:
-        print(json.dumps([{"room": r.room, "ready": r.ready,
+        print(json.dumps([{"room": r.room, "ready": r.ready, "fixes_run_from": str(settings.stack_root),
                            "checks": [{"check": c.name, "ok": c.ok, "detail": c.detail, "fix": c.fix} for c in r.checks]}
                           for r in results], indent=2))
     else:
@@ -52,5 +52,6 @@ def _readiness(args: argparse.Namespace) -> int:
                 mark = {True: "ok  ", False: "FAIL", None: "info"}[c.ok]
                 print(f"  {mark} {c.name}: {c.detail}")
                 if c.ok is False and c.fix:
-                    print(f"       fix: {c.fix}")
+                    # The runbook's commands run from the stack root, as the TUI runs them.
+                    print(f"       fix, from {settings.stack_root}: {c.fix}")
     return 0 if all(r.ready for r in results) else 1

@@ -11,6 +11,7 @@ import time
 from functools import partial
 from pathlib import Path
 
+from rich.markup import escape
 from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult
@@ -146,6 +147,11 @@ class RunbookApp(App):
         self._last_run: str | None = None  # the step the operator last ran (its result is shown when it ends)
         self._sensed: list[str] = []  # steps ticked on evidence, not yet said in a notice
 
+    def say(self, message: str, **kwargs) -> None:
+        """A notice in plain words. What it says comes from the engine, the room and the checklist
+        ("[variables]", a path, a device name): Textual's markup would swallow or misread it."""
+        self.notify(escape(message), **kwargs)
+
     # ---- layout ------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield Header(show_clock=not self.steady)
@@ -188,7 +194,7 @@ class RunbookApp(App):
         try:
             self.engine = self.session.start_engine(resume_from, on_event=lambda ev: self.post_message(EngineEvent(ev)))
         except EngineRefusal as exc:
-            self.notify(str(exc), severity="error", timeout=15)
+            self.say(str(exc), severity="error", timeout=15)
             self.engine = self.session.start_engine(None, on_event=lambda ev: self.post_message(EngineEvent(ev)))
         self.started_at = self.engine.started_at
         if self.engine.config.drill and not self.session.drill:  # a resumed drill keeps its header
@@ -205,8 +211,7 @@ class RunbookApp(App):
         self.tick()  # the header in its final form from the first frame on
         self.set_interval(1.0, self.tick)
         if self.live:
-            self.start_probes()
-            self.reconcile_worker()  # one fresh look now; the watcher's observations follow
+            self.start_probes()  # the watcher's observations tick the checklist from the first one on
 
     def _is_narrow(self) -> bool:
         return self.size.width < NARROW_WIDTH or self.size.height < NARROW_HEIGHT
@@ -326,7 +331,7 @@ class RunbookApp(App):
 
     def _show_resume_notes(self) -> None:
         for note in self.session.resume_notes:
-            self.notify(self._readable(note), title="Resumed", timeout=12)
+            self.say(self._readable(note), title="Resumed", timeout=12)
 
     # ---- engine events -------------------------------------------------------------------
     @on(EngineEvent)
@@ -340,18 +345,18 @@ class RunbookApp(App):
             self.tick()  # the header says what runs now, not a second later
             self.refresh_bindings()  # "x Cancel" is in the footer only while something runs
             if event.status.state is StepState.FAILED:
-                self.notify(f"{self._step_name(event.step_id)} failed: {event.status.reason}", severity="error", timeout=10)
+                self.say(f"{self._step_name(event.step_id)} failed: {event.status.reason}", severity="error", timeout=10)
             elif event.status.state is StepState.DONE and event.step_id == self._last_run:
                 # The cursor moves on to the next step; what this one proved stays in sight a while.
                 proof = "; ".join(event.status.evidence[-2:]) or event.status.reason
-                self.notify(f"{self._step_name(event.step_id)}: done" + (f"\n{proof}" if proof else ""), timeout=8)
+                self.say(f"{self._step_name(event.step_id)}: done" + (f"\n{proof}" if proof else ""), timeout=8)
         elif isinstance(event, LapseChanged):
             self.refresh_tree()
             self.finish_if_complete()  # acknowledging (or the evidence holding again) may end the run
             self.tick()
             if event.news and event.lapse is not None and not event.lapse.acknowledged:
                 # Short-lived: the checklist line, the step pane and the header keep saying it while it lasts.
-                self.notify(f"{self._step_name(event.step_id)}: no longer holds: {event.lapse.detail}", title="Evidence lost",
+                self.say(f"{self._step_name(event.step_id)}: no longer holds: {event.lapse.detail}", title="Evidence lost",
                             severity="error", timeout=6)
         elif isinstance(event, AlarmChanged):
             self.show_alarms()
@@ -365,7 +370,7 @@ class RunbookApp(App):
             self.finished = True
             self.engine.finish()
             extra = f": deferred {', '.join(outcome.deferred)}" if outcome.deferred else ""
-            self.notify(f"Run {outcome.text()}{extra}. e exports the after-action report.", title="Checklist", timeout=20)
+            self.say(f"Run {outcome.text()}{extra}. e exports the after-action report.", title="Checklist", timeout=20)
 
     # ---- actions on steps ------------------------------------------------------------------
     def _step_or_warn(self):
@@ -377,7 +382,7 @@ class RunbookApp(App):
             return None
         step_id = self.selected
         if step_id is None:
-            self.notify("Select a step first (a section heading is not a step).", severity="warning")
+            self.say("Select a step first (a section heading is not a step).", severity="warning")
             return None
         return self.engine.checklist.step(step_id)
 
@@ -386,7 +391,7 @@ class RunbookApp(App):
         if step is None:
             return
         if self.engine.running_step:
-            self.notify(f"{self._step_name(self.engine.running_step)} is running: wait for it, or press x to cancel it.",
+            self.say(f"{self._step_name(self.engine.running_step)} is running: wait for it, or press x to cancel it.",
                         severity="warning")
             return
         if step.type is StepType.CHOICE:
@@ -396,7 +401,7 @@ class RunbookApp(App):
         verb = "Mark done" if step.type is StepType.CONFIRM else "Run"
         preview = self.engine.preview(step.id)
         if preview.unset:
-            self.notify(f"{self._step_name(step.id)} needs {', '.join(preview.unset)}, which is not set on this site: "
+            self.say(f"{self._step_name(step.id)} needs {', '.join(preview.unset)}, which is not set on this site: "
                         "set it in the settings' [variables] or with --var NAME=VALUE.", severity="error", timeout=12)
             return
         self.push_screen(ConfirmRun(preview, self.session.room, verb), partial(self._confirmed, step.id))
@@ -406,7 +411,7 @@ class RunbookApp(App):
         if step is None:
             return
         if step.type is not StepType.CONFIRM:
-            self.notify(f"{self._step_name(step.id)} turns done by running it or on sensed evidence; "
+            self.say(f"{self._step_name(step.id)} turns done by running it or on sensed evidence; "
                         "o overrides it if you must.", severity="warning")
             return
         self.action_run()
@@ -417,7 +422,7 @@ class RunbookApp(App):
         try:
             self.engine.choose(choice_id, option)
         except EngineRefusal as exc:
-            self.notify(str(exc), severity="error", timeout=15)
+            self.say(str(exc), severity="error", timeout=15)
             return
         if self.selected is not None:
             self.select_next(self.selected)
@@ -425,7 +430,7 @@ class RunbookApp(App):
         if warning:
             from runbook_tui.checklist.model import substitute
 
-            self.notify(substitute(warning, self.engine.values), severity="warning", timeout=15)
+            self.say(substitute(warning, self.engine.values), severity="warning", timeout=15)
         self.refresh_tree()
 
     def _confirmed(self, step_id: str, answer) -> None:
@@ -436,7 +441,7 @@ class RunbookApp(App):
             try:
                 self.engine.mark_done(step_id, confirmed=True, typed_room=answer.typed_room)
             except EngineRefusal as exc:
-                self.notify(str(exc), severity="error")
+                self.say(str(exc), severity="error")
                 return
             self.select_next(step_id)
             return
@@ -454,7 +459,7 @@ class RunbookApp(App):
                              partial(self._guard_answer, step_id, tuple(refused.consequences())))
             return
         except EngineRefusal as exc:
-            self.notify(str(exc), severity="error")
+            self.say(str(exc), severity="error")
             return
         if status.state in (StepState.DONE, StepState.OVERRIDDEN):
             self.set_banner("guard", None)
@@ -512,7 +517,7 @@ class RunbookApp(App):
             else:
                 self.engine.override(step_id, typed_room=answer.typed_room, reason=answer.override_reason)
         except EngineRefusal as exc:
-            self.notify(str(exc), severity="error")
+            self.say(str(exc), severity="error")
             return
         self.select_next(step_id)
 
@@ -531,10 +536,10 @@ class RunbookApp(App):
         try:
             self.engine.acknowledge_alarms(answer.override_reason)
         except EngineRefusal as exc:
-            self.notify(str(exc), severity="error")
+            self.say(str(exc), severity="error")
             return
         self.show_alarms()
-        self.notify("Alarm acknowledged (journaled).", timeout=4)
+        self.say("Alarm acknowledged (journaled).", timeout=4)
 
     def action_acknowledge(self) -> None:
         """The selected step's lapsed evidence (with a reason), else the run's alarms."""
@@ -562,7 +567,7 @@ class RunbookApp(App):
                                        detail="Say what was done about it: the journal and the report keep it."),
                              self._alarms_acknowledged)
             return
-        self.notify("Nothing to acknowledge: no alarm, and the selected step's evidence holds.", timeout=4)
+        self.say("Nothing to acknowledge: no alarm, and the selected step's evidence holds.", timeout=4)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "cancel_step":
@@ -576,17 +581,17 @@ class RunbookApp(App):
 
     def action_cancel_step(self) -> None:
         if self.engine is None or not self.engine.running_step:
-            self.notify("Nothing is running.")  # reached from the palette; the x key is off while idle
+            self.say("Nothing is running.")  # reached from the palette; the x key is off while idle
             return
         title = self.engine.preview(self.engine.running_step).title
         self.engine.cancel()
-        self.notify(f"Cancelling {title}…", severity="warning")
+        self.say(f"Cancelling {title}…", severity="warning")
 
     # ---- export, help, quit ----------------------------------------------------------------
     def action_export(self) -> None:
         if self.engine is None:
             return
-        self.notify("Writing the after-action report and the printable checklist…", timeout=3)
+        self.say("Writing the after-action report and the printable checklist…", timeout=3)
         self.export_worker()
 
     @work(thread=True, exclusive=True, group="export", exit_on_error=False, description="export the report")
@@ -603,13 +608,13 @@ class RunbookApp(App):
             write_whole(paper, render_plan(self.engine.checklist, self.session.given, s.stack_root, self.engine.choices,
                                            lab=s.lab, settings=where), mode=0o644)
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            self.notify(f"Export failed: {exc}", severity="error")
+            self.say(f"Export failed: {exc}", severity="error")
             return
-        self.notify(f"Wrote {report}\nand {paper}", title="Exported", timeout=10)
+        self.say(f"Wrote {report}\nand {paper}", title="Exported", timeout=10)
 
     def action_inject_fault(self) -> None:
         if not self.session.settings.lab:
-            self.notify("Faults are injected in the training lab only.", severity="warning")
+            self.say("Faults are injected in the training lab only.", severity="warning")
             return
         from runbook_tui.checklist.model import Choice, ChoiceOption
         from runbook_tui.lab.faults import FAULTS
@@ -648,7 +653,7 @@ class RunbookApp(App):
         lab = Lab(s.stack_root, lambda _m: None, DnsSettings(port=s.resolvers[0][1]))
         what = inject(lab, self.session.room, name)
         self.session.engine.journal.append("fault_injected", fault=name, effect=what) if self.session.engine else None
-        self.notify(f"Injected {name}: {what}", title="Trainer", timeout=10)
+        self.say(f"Injected {name}: {what}", title="Trainer", timeout=10)
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
@@ -656,7 +661,7 @@ class RunbookApp(App):
     def action_pause(self) -> None:
         paused = self.query_one(LiveView).toggle_pause()
         self.refresh_bindings()  # the footer's p now says what it does next
-        self.notify("MQTT traffic paused (still counted)" if paused else "MQTT traffic resumed", timeout=3)
+        self.say("MQTT traffic paused (still counted)" if paused else "MQTT traffic resumed", timeout=3)
 
     def action_resume_traffic(self) -> None:
         self.action_pause()
@@ -768,18 +773,11 @@ class RunbookApp(App):
         banner.display = bool(self.banner_reasons)
         banner.update(Text("  ⚠  " + "   ⚠  ".join(self.banner_reasons.values()), style="bold"))
 
-    # ---- closed loop: one fresh look at start; the watcher's observations after it --------------
-    @work(thread=True, exclusive=True, group="reconcile", exit_on_error=False, description="look at the room")
-    def reconcile_worker(self) -> None:
-        if self.engine is not None and not self.engine.running_step:
-            notes = self.engine.reconcile()
-            self.post_message(Reconciled(notes))
-
     @on(Worker.StateChanged)
     def worker_changed(self, event: Worker.StateChanged) -> None:
         if event.state is WorkerState.ERROR:
             # One place for worker failures: a state on screen, never a crash.
-            self.notify(f"{event.worker.description}: {event.worker.error}", severity="error", timeout=10)
+            self.say(f"{event.worker.description}: {event.worker.error}", severity="error", timeout=10)
 
     @on(WrongRoomId)
     def wrong_room_id(self, message: WrongRoomId) -> None:
@@ -801,7 +799,7 @@ class RunbookApp(App):
         done, self._sensed = self._sensed, []
         if not done or self.engine is None:
             return
-        self.notify("Done on sensed evidence: " + self._steps_named(done), timeout=6)
+        self.say("Done on sensed evidence: " + self._steps_named(done), timeout=6)
         selected = self.selected
         if selected is not None and self.engine.status(selected).state not in (StepState.PENDING, StepState.FAILED):
             self.select_next(selected)  # the operator's place is the next open step

@@ -27,6 +27,7 @@ def test_readiness_names_exactly_the_rooms_that_are_not_ready_and_why(three_room
     assert r.returncode == 1, r.stdout + r.stderr
     assert "settings: none (the training lab)" in r.stderr
     result = {x["room"]: x for x in json.loads(r.stdout)}
+    assert all(x["fixes_run_from"] == str(lab.root) for x in result.values())  # the fixes' paths are the stack root's
     assert {room for room, x in result.items() if not x["ready"]} == {"room8", "room9"}
     failed = {room: {c["check"]: c for c in x["checks"] if c["ok"] is False} for room, x in result.items()}
     assert set(failed["room8"]) == {"same core version", ".env aligned"}
@@ -43,4 +44,4 @@ def test_readiness_names_exactly_the_rooms_that_are_not_ready_and_why(three_room
     assert again.returncode == 0 and "room9: READY" in again.stdout, again.stdout + again.stderr
     assert time.monotonic() - started < 30
     table = lab.sh("runbook-tui readiness room8", timeout=120)
-    assert table.returncode == 1 and "room8: NOT READY" in table.stdout and "fix: set CORE_VERSION=8.0.0" in table.stdout
+    assert table.returncode == 1 and "room8: NOT READY" in table.stdout and f"fix, from {lab.root}: set CORE_VERSION=8.0.0" in table.stdout

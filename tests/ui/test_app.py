@@ -669,3 +669,23 @@ async def test_a_goes_to_the_evidence_that_no_longer_holds_wherever_the_cursor_i
         await pilot.press(*"started again on purpose", "enter")
         await wait_until(pilot, lambda: app.engine.lapses["stop-primary"].acknowledged == "started again on purpose")
         assert "no longer hold" not in app.sub_title
+
+
+@pytest.mark.asyncio
+async def test_notices_say_square_brackets_as_written_and_a_step_needing_an_unset_variable_does_not_open(tmp_path):
+    # Seen on a site: "set it in the settings' [variables]" reached the screen as "settings'  or",
+    # Textual's markup having taken "[variables]" for a tag.
+    from rich.text import Text
+
+    (tmp_path / "infra").mkdir()
+    promotion = Session(Settings(stack_root=tmp_path, resolvers=(("127.0.0.1", 15399),), lab=True), "room1",
+                        REPO / "checklists" / "promotion.yaml")  # no smoke_device: not the lab's defaults
+    app = RunbookApp(promotion, live=False, resume=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: app.engine is not None)
+        await select(pilot, app, "smoke-test")
+        await pilot.press("r")
+        await wait_until(pilot, lambda: any("smoke_device" in str(n.message) for n in app._notifications))
+        said = next(Text.from_markup(n.message).plain for n in app._notifications if "smoke_device" in str(n.message))
+        assert "the settings' [variables] or with --var NAME=VALUE" in said
+        assert not isinstance(app.screen, ConfirmRun)
