@@ -146,6 +146,7 @@ class RunbookApp(App):
         self.finished = False
         self._last_run: str | None = None  # the step the operator last ran (its result is shown when it ends)
         self._sensed: list[str] = []  # steps ticked on evidence, not yet said in a notice
+        self._sensed_cursor: str | None = None  # the selected step when those ticks came
 
     def say(self, message: str, **kwargs) -> None:
         """A notice in plain words. What it says comes from the engine, the room and the checklist
@@ -792,6 +793,7 @@ class RunbookApp(App):
             # The room's parts arrive one by one (each stack, DNS, the brokers): ticks that come
             # within a moment of each other are said in one notice, not one each.
             if not self._sensed:
+                self._sensed_cursor = self.selected  # where the operator was when the ticks came
                 self.set_timer(0.8, self._say_sensed)
             self._sensed += [d for d in done if d not in self._sensed]
 
@@ -801,5 +803,7 @@ class RunbookApp(App):
             return
         self.say("Done on sensed evidence: " + self._steps_named(done), timeout=6)
         selected = self.selected
-        if selected is not None and self.engine.status(selected).state not in (StepState.PENDING, StepState.FAILED):
-            self.select_next(selected)  # the operator's place is the next open step
+        if selected in done and selected == self._sensed_cursor and self.engine.status(selected).state is StepState.DONE:
+            # The step under the cursor was just ticked: the operator's place is the next open step.
+            # Only then: a cursor the operator moved meanwhile (to a lapse, say) stays where it was put.
+            self.select_next(selected)
