@@ -58,10 +58,44 @@ def find_unfinished(settings: Settings, room: str, checklist: Checklist) -> Unfi
     return None
 
 
+@dataclass(frozen=True)
+class ChecklistOffer:
+    """A checklist the venue view offers for a room, with the room's unfinished run of it."""
+    path: Path
+    name: str
+    revision: str
+    unfinished: UnfinishedRun | None
+    error: str = ""  # the checklist does not load: said, not offered
+
+
+def room_checklists(settings: Settings, room: str) -> list[ChecklistOffer]:
+    """The runbook's checklists for a room (the settings' own first: promotion, then failback and
+    keeping the standby current beside it), each with any unfinished run of this room."""
+    from runbook_tui.checklist.loader import ChecklistInvalid
+
+    first = Path(settings.checklist)
+    paths = [first] + [first.parent / name for name in ("promotion.yaml", "failback.yaml", "standby-current.yaml")]
+    offers, seen = [], set()
+    room_settings = settings.for_room(room)
+    for path in paths:
+        if path.resolve() in seen or not path.is_file():
+            continue
+        seen.add(path.resolve())
+        try:
+            checklist = load_checklist(path)
+        except ChecklistInvalid as exc:
+            offers.append(ChecklistOffer(path, path.name, "", None, str(exc).splitlines()[0]))
+            continue
+        offers.append(ChecklistOffer(path, checklist.name, checklist.revision, find_unfinished(room_settings, room, checklist)))
+    return offers
+
+
 class Session:
     def __init__(self, settings: Settings, room: str, checklist_path: Path, drill: str | None = None,
                  variables: dict[str, str] | None = None,
                  operator: str | None = None) -> None:
+        # The room's own values ([rooms.<id>] of a venue file) win over the file's.
+        settings = settings.for_room(room)
         self.settings = settings
         self.drill = drill
         self.room = room
@@ -76,7 +110,7 @@ class Session:
                            settings.dns_lifetime_s)
         self.context = ctx
         self.observer = Observer(ctx)
-        self.config = RunConfig(settings.stack_root, lab=settings.lab, drill=drill)
+        self.config = RunConfig(settings.stack_root, lab=settings.lab, drill=drill, settings=settings.described_as)
         if operator:  # who the journal names; in drills, the trainee the history compares
             self.config.operator = operator
         self.engine: RunEngine | None = None

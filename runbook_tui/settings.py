@@ -22,6 +22,16 @@ file (TOML, read with the standard library's tomllib) points it at a real deploy
     [mqtt]
     topics = ["#"]                            # what the traffic panel subscribes to
 
+    [variables]                               # checklist variables for every room
+    smoke_device = "door1"
+
+    [rooms.clockwork]                         # one table per room of the venue (the venue view
+    resolvers = ["10.0.10.1"]                 #   lists them); each key is optional and wins over
+    docker = { standby = "ssh://ops@s1" }     #   the file's own for that room
+    [rooms.clockwork.variables]
+    smoke_device = "door3"
+    standby_endpoint_host = "10.0.10.21"
+
 Every error names the file, the line where it can tell, and the key.
 """
 
@@ -32,10 +42,10 @@ import math
 import os
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from runbook_tui.stacks import ROOM_PATTERN, default_runs_dir
+from runbook_tui.stacks import ROOM_PATTERN, default_rooms_dir, default_runs_dir, known_rooms
 
 TOOL_ROOT = Path(__file__).resolve().parents[1]
 
@@ -66,11 +76,19 @@ def parse_resolver(text: str) -> tuple[str, int]:
 
 
 @dataclass(frozen=True)
+class RoomSettings:
+    """What one room of the venue has of its own ([rooms.<id>]); unset: the file's values."""
+    resolvers: tuple[tuple[str, int], ...] = ()
+    docker_hosts: dict[str, str] = field(default_factory=dict)
+    variables: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Settings:
     stack_root: Path
     """The checkout holding infra/ (room stacks) and scripts/ (the runbook's scripts)."""
-    room: str = "room1"
-    """The room the TUI opens when --room is not given."""
+    room: str | None = None
+    """The room the TUI opens when --room is not given (none: the venue view, or the only room)."""
     checklist: Path = TOOL_ROOT / "checklists" / "promotion.yaml"
     """The checklist the TUI opens."""
     lab: bool = True
@@ -92,10 +110,27 @@ class Settings:
     checklist takes those it declares; --var on the command line wins."""
     source: Path | None = None
     """The file these settings came from (None: the lab defaults)."""
+    rooms: dict[str, RoomSettings] = field(default_factory=dict)
+    """The venue's rooms as the file lists them ([rooms.<id>]), each with what it has of its own."""
 
     @property
     def runs_dir(self) -> Path:
         return self.journal_dir or default_runs_dir(self.stack_root)
+
+    @property
+    def described_as(self) -> str:
+        """Which settings these are, as every command says it: the file, or the lab's defaults."""
+        return str(self.source.resolve()) if self.source is not None else "none (the training lab)"
+
+    def venue_rooms(self) -> list[str]:
+        """The rooms of the venue: the file's [rooms.*] tables, else every room in the stack root."""
+        return list(self.rooms) or known_rooms(default_rooms_dir(self.stack_root))
+
+    def for_room(self, room: str) -> Settings:
+        """These settings as one room sees them: its own resolvers, Docker hosts and variables win."""
+        own = self.rooms.get(room, RoomSettings())
+        return replace(self, room=room, resolvers=own.resolvers or self.resolvers,
+                       docker_hosts=self.docker_hosts | own.docker_hosts, variables=self.variables | own.variables)
 
 
 LAB_VARIABLES = {"smoke_device": "sim1"}
@@ -110,22 +145,37 @@ def lab_defaults() -> Settings:
 
 
 _KEYS = {
-    "": {"stack_root", "room", "checklist", "lab", "journal_dir", "dns", "docker", "mqtt", "variables"},
+    "": {"stack_root", "room", "checklist", "lab", "journal_dir", "dns", "docker", "mqtt", "variables", "rooms"},
     "dns": {"resolvers", "interval_s", "lifetime_s"},
     "docker": {"primary", "standby"},
     "mqtt": {"topics"},
     "variables": None,  # any checklist variable (checked against each checklist when it is opened)
+    "rooms": None,  # room ids; each table's keys are ROOM_KEYS
 }
+ROOM_KEYS = {"resolvers", "docker", "variables"}
 VARIABLE_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 
 def _line_of(text: str, key: str) -> int:
-    """The line a key is set on (for messages); 1 when it cannot tell."""
-    for number, line in enumerate(text.splitlines(), 1):
-        stripped = line.strip()
-        if stripped.startswith((f"{key} ", f"{key}=", f"[{key}]")):
-            return number
-    return 1
+    """The line a dotted key is set on (for messages): inside the deepest table header it
+    names ([rooms.clockwork] for rooms.clockwork.resolvers); 1 when it cannot tell."""
+    lines = text.splitlines()
+    parts = key.split(".")
+    start = 0
+    for depth in range(len(parts), 0, -1):
+        header = ".".join(parts[:depth])
+        found = next((n for n, line in enumerate(lines) if line.replace(" ", "").startswith((f"[{header}]", f"[{header}."))), None)
+        if found is not None:
+            if depth == len(parts):
+                return found + 1
+            start = found
+            break
+    last = parts[-1]
+    for n in range(start, len(lines)):
+        if lines[n].strip().startswith((f"{last} ", f"{last}=")):
+            return n + 1
+    # An inline table (docker = { standby = ... }): the first line after the header naming it.
+    return next((n + 1 for n in range(start, len(lines)) if last in lines[n]), start + 1)
 
 
 def load_settings(path: Path) -> Settings:
@@ -139,7 +189,7 @@ def load_settings(path: Path) -> Settings:
         raise SettingsError(f"{path}: {exc}") from None
 
     def fail(key: str, message: str) -> SettingsError:
-        return SettingsError(f"{path}:{_line_of(text, key.split('.')[-1])}: {key}: {message}")
+        return SettingsError(f"{path}:{_line_of(text, key)}: {key}: {message}")
 
     for section, allowed in _KEYS.items():
         table = data if not section else data.get(section, {})
@@ -182,15 +232,44 @@ def load_settings(path: Path) -> Settings:
         values["lab"] = False  # a site file describes a real deployment unless it says otherwise
     if (journal := text_value(data, "journal_dir", "journal_dir")) is not None:
         values["journal_dir"] = Path(journal)
+    def resolvers(value, name: str) -> tuple[tuple[str, int], ...]:
+        if not isinstance(value, list) or not value or not all(isinstance(r, str) for r in value):
+            raise fail(name, 'expected a list of "ADDRESS[:PORT]" strings')
+        try:
+            return tuple(parse_resolver(r) for r in value)
+        except ValueError as exc:
+            raise fail(name, str(exc)) from None
+
+    def docker_hosts(table, name: str) -> dict[str, str]:
+        if not isinstance(table, dict):
+            raise fail(name, "expected a table: primary / standby = Docker host URL")
+        hosts = {}
+        for key in table:
+            if key not in ("primary", "standby"):
+                raise fail(f"{name}.{key}", "unknown setting (expected one of: primary, standby)")
+        for role in ("primary", "standby"):
+            if (url := text_value(table, role, f"{name}.{role}")) is not None:
+                if not url.startswith(("unix://", "tcp://", "ssh://", "npipe://")):
+                    raise fail(f"{name}.{role}", "expected a unix://, tcp:// or ssh:// URL")
+                hosts[role] = url
+        return hosts
+
+    def variables(table, name: str) -> dict[str, str]:
+        if not isinstance(table, dict):
+            raise fail(name, "expected a table of checklist variables")
+        for key, value in table.items():
+            if not VARIABLE_NAME.match(key):
+                raise fail(f"{name}.{key}", "not a variable name (lower-case letters, digits, underscores)")
+            if key == "room":
+                raise fail(f"{name}.room", "the room is the top-level 'room' (or --room), not a variable")
+            if not isinstance(value, str):
+                raise fail(f"{name}.{key}", 'expected a string, e.g. smoke_device = "door1"')
+        return dict(table)
+
     dns = data.get("dns", {})
     if "resolvers" not in dns:
         raise fail("dns.resolvers", "required: the DNS servers the room's controllers use")
-    if not isinstance(dns["resolvers"], list) or not dns["resolvers"] or not all(isinstance(r, str) for r in dns["resolvers"]):
-        raise fail("dns.resolvers", 'expected a list of "ADDRESS[:PORT]" strings')
-    try:
-        values["resolvers"] = tuple(parse_resolver(r) for r in dns["resolvers"])
-    except ValueError as exc:
-        raise fail("dns.resolvers", str(exc)) from None
+    values["resolvers"] = resolvers(dns["resolvers"], "dns.resolvers")
     for key, name, low, high in (("interval_s", "dns_interval_s", 0.2, 3600.0), ("lifetime_s", "dns_lifetime_s", 0.1, 30.0)):
         if key in dns:
             value = dns[key]
@@ -199,22 +278,23 @@ def load_settings(path: Path) -> Settings:
                     or not low <= value <= high:
                 raise fail(f"dns.{key}", f"expected a number of seconds from {low:g} to {high:g}")
             values[name] = float(value)
-    docker_hosts = {}
-    for role in ("primary", "standby"):
-        if (url := text_value(data.get("docker", {}), role, f"docker.{role}")) is not None:
-            if not url.startswith(("unix://", "tcp://", "ssh://", "npipe://")):
-                raise fail(f"docker.{role}", "expected a unix://, tcp:// or ssh:// URL")
-            docker_hosts[role] = url
-    values["docker_hosts"] = docker_hosts
-    variables = data.get("variables", {})
-    for name, value in variables.items():
-        if not VARIABLE_NAME.match(name):
-            raise fail(f"variables.{name}", "not a variable name (lower-case letters, digits, underscores)")
-        if name == "room":
-            raise fail("variables.room", "the room is the top-level 'room' (or --room), not a variable")
-        if not isinstance(value, str):
-            raise fail(f"variables.{name}", 'expected a string, e.g. smoke_device = "door1"')
-    values["variables"] = dict(variables)
+    values["docker_hosts"] = docker_hosts(data.get("docker", {}), "docker")
+    values["variables"] = variables(data.get("variables", {}), "variables")
+    rooms = {}
+    for room, table in data.get("rooms", {}).items():
+        name = f"rooms.{room}"
+        if not ROOM_PATTERN.fullmatch(room):
+            raise fail(name, f"{room!r} is not a room id (lower-case letters, digits, inner dashes)")
+        if not isinstance(table, dict):
+            raise fail(name, "expected a table ([rooms.<id>])")
+        for key in table:
+            if key not in ROOM_KEYS:
+                raise fail(f"{name}.{key}", f"unknown setting (expected one of: {', '.join(sorted(ROOM_KEYS))})")
+        rooms[room] = RoomSettings(
+            resolvers=resolvers(table["resolvers"], f"{name}.resolvers") if "resolvers" in table else (),
+            docker_hosts=docker_hosts(table.get("docker", {}), f"{name}.docker"),
+            variables=variables(table.get("variables", {}), f"{name}.variables"))
+    values["rooms"] = rooms
     topics = data.get("mqtt", {}).get("topics")
     if topics is not None:
         if not isinstance(topics, list) or not topics or not all(isinstance(t, str) and t for t in topics):

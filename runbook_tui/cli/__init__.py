@@ -59,7 +59,13 @@ def open_tui(args: argparse.Namespace) -> int:
                 print(f"runbook-tui: no drill scenario {args.drill!r} (see: runbook-tui drill --list)", file=sys.stderr)
                 return 2
             settings = drill_settings(settings, args.drill)
-        session = Session(settings, args.room or settings.room, args.checklist or settings.checklist,
+        room = args.room or settings.room
+        if room is None and not args.drill and not args.checklist:
+            rooms = settings.venue_rooms()
+            if len(rooms) > 1:  # a venue: the operator's first question is which rooms, and are they ready
+                return _open_venue(args, settings, rooms)
+            room = rooms[0] if rooms else None
+        session = Session(settings, room or "room1", args.checklist or settings.checklist,
                           drill=args.drill, operator=args.operator, variables=var_pairs(args.var))
     except SettingsError as exc:
         print(f"runbook-tui: settings: {exc}", file=sys.stderr)
@@ -80,4 +86,41 @@ def open_tui(args: argparse.Namespace) -> int:
     farewell = session.farewell()  # where the journal is, and whether the run can be resumed
     if farewell:
         print(farewell)
+    return 0
+
+
+def _open_venue(args: argparse.Namespace, settings, rooms: list[str]) -> int:
+    """The venue view; a room opened from it runs in the runbook app, and quitting that comes
+    back to the venue. What each run left (journal, resume line) is printed at the end."""
+    from runbook_tui.checklist.loader import ChecklistInvalid
+    from runbook_tui.checklist.variables import VariableError
+    from runbook_tui.cli.args import var_pairs
+    from runbook_tui.session import Session
+
+    if not sys.stdout.isatty():
+        print("runbook-tui: the venue view needs a terminal (for the standbys' readiness: runbook-tui readiness)",
+              file=sys.stderr)
+        return 2
+    from runbook_tui.ui.app import RunbookApp
+    from runbook_tui.ui.venue import VenueApp
+
+    notice, farewells = "", []
+    while True:
+        choice = VenueApp(settings, rooms, notice).run()
+        notice = ""
+        if choice is None:
+            break
+        try:
+            session = Session(settings, choice.room, choice.checklist, operator=args.operator, variables=var_pairs(args.var))
+        except ChecklistInvalid as exc:
+            notice = f"{choice.room}: the checklist is not valid: {exc}"
+            continue
+        except (VariableError, ValueError) as exc:
+            notice = f"{choice.room}: {exc}"
+            continue
+        RunbookApp(session, resume=None).run()
+        if farewell := session.farewell():
+            farewells.append(farewell)
+    if farewells:
+        print("\n\n".join(farewells))
     return 0

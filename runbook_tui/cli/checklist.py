@@ -58,6 +58,7 @@ def _plan(args: argparse.Namespace) -> int:
     except SettingsError as exc:
         print(f"runbook-tui plan: settings: {exc}", file=sys.stderr)
         return 2
+    settings = settings.for_room(args.room)
     site = {k: v for k, v in settings.variables.items() if k in checklist.variables}
     try:
         given = {"room": args.room} | site | var_pairs(args.var)
@@ -67,8 +68,7 @@ def _plan(args: argparse.Namespace) -> int:
             if cid not in checklist.choices or option not in checklist.choices[cid].options:
                 raise ValueError(f"--choice {cid}={option}: not a choice of {args.file.name} ({known})")
         root = args.stack_root or (settings.stack_root if args.settings else default_stack_root())
-        where = str(Path(args.settings).resolve()) if args.settings else "none (the training lab)"
-        print(render_plan(checklist, given, root, choices, lab=settings.lab, settings=where), end="")
+        print(render_plan(checklist, given, root, choices, lab=settings.lab, settings=settings.described_as), end="")
     except (ValueError, VariableError) as exc:
         print(f"runbook-tui plan: {exc}", file=sys.stderr)
         return 2

@@ -20,27 +20,24 @@ def add_readiness_command(sub: argparse._SubParsersAction) -> None:
 
 def _readiness(args: argparse.Namespace) -> int:
     from runbook_tui.observe.observer import Observer
-    from runbook_tui.observe.site import site_context
+    from runbook_tui.observe.site import room_site
     from runbook_tui.rules.readiness import readiness
     from runbook_tui.settings import SettingsError, lab_defaults, load_settings
-    from runbook_tui.stacks import default_rooms_dir, known_rooms
 
     try:
         settings = load_settings(args.settings) if args.settings else lab_defaults()
     except SettingsError as exc:
         print(f"runbook-tui readiness: settings: {exc}", file=sys.stderr)
         return 2
-    print(f"settings: {args.settings.resolve() if args.settings else 'none (the training lab)'}; "
-          f"stack root {settings.stack_root}", file=sys.stderr)
-    rooms = args.rooms or known_rooms(default_rooms_dir(settings.stack_root))
+    print(f"settings: {settings.described_as}; stack root {settings.stack_root}", file=sys.stderr)
+    rooms = args.rooms or settings.venue_rooms()
     if not rooms:
-        print(f"runbook-tui readiness: no rooms in {default_rooms_dir(settings.stack_root)}", file=sys.stderr)
+        print(f"runbook-tui readiness: no rooms: none in {settings.stack_root / 'infra' / 'rooms'}, and no [rooms.*] "
+              "in the settings", file=sys.stderr)
         return 2
     results = []
     for room in rooms:
-        site = site_context({"room": room}, settings.stack_root, settings.resolvers, tuple(settings.docker_hosts.items()),
-                            settings.dns_lifetime_s)
-        results.append(readiness(Observer(site).look(PARTS)))
+        results.append(readiness(Observer(room_site(settings.for_room(room))).look(PARTS)))
     if args.json:
         print(json.dumps([{"room": r.room, "ready": r.ready, "fixes_run_from": str(settings.stack_root),
                            "checks": [{"check": c.name, "ok": c.ok, "detail": c.detail, "fix": c.fix} for c in r.checks]}

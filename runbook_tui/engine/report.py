@@ -64,6 +64,7 @@ def render_report(journal_path: Path) -> str:
         f"- Room: **{started['room']}**{' (training lab)' if started.get('lab') else ''}",
         *([f"- Drill scenario: {started['drill']}"] if started.get("drill") else []),
         f"- Operator: {started.get('operator', '?')}",
+        *([f"- Settings: {started['settings']}"] if started.get("settings") else []),
         f"- Checklist: `{checklist['id']}` {checklist['revision']}, sha256 `{checklist['sha256']}`",
         f"- Started: {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(started['ts']))}",
     ]

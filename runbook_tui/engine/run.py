@@ -135,6 +135,7 @@ class RunConfig:
     settle_s: float = 30.0  # how long a command's done_when may take to become true
     operator: str = field(default_factory=lambda: os.environ.get("USER", "operator"))
     drill: str | None = None  # the training scenario, when this run is a drill
+    settings: str = ""  # which site settings the run was opened with (the file, or the lab's defaults)
 
 
 class RunEngine:
@@ -169,7 +170,7 @@ class RunEngine:
         record = journal.append("run_started", checklist={"id": checklist.id, "name": checklist.name, "revision": checklist.revision,
                                                           "sha256": checklist.sha256, "path": str(checklist.path)},
                                 room=engine.room, variables=engine._masked_values(), lab=config.lab, operator=config.operator,
-                                choices=engine.choices, drill=config.drill,
+                                settings=config.settings, choices=engine.choices, drill=config.drill,
                                 # The checklist's steps in order, so the report can follow it and name
                                 # the steps never decided, from the journal alone.
                                 steps=[{"id": s.id, "title": substitute(s.title, values), "optional": s.optional,

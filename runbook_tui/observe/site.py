@@ -14,6 +14,7 @@ from runbook_tui.checklist.model import unset_in
 from runbook_tui.envfile import read_env
 from runbook_tui.mqtt_contract import BrokerEndpoint, Topics, broker_endpoint
 from runbook_tui.observe.model import ROLES
+from runbook_tui.settings import Settings
 from runbook_tui.stacks import project_name
 
 DEFAULT_RESOLVERS: tuple[tuple[str, int], ...] = (("127.0.0.1", 5353),)
@@ -91,3 +92,13 @@ def site_context(values: dict[str, str], stack_root: Path, resolvers: tuple[tupl
         expected_addresses=tuple((role, values[f"{role}_broker_addr"]) for role in ROLES
                                  if values.get(f"{role}_broker_addr") and not unset_in(values[f"{role}_broker_addr"])),
     )
+
+
+def room_site(settings: Settings) -> SiteContext:
+    """A room's site outside a checklist run (readiness, the venue view): the room's settings
+    (settings.for_room), its stack directories and broker name from the site's variables."""
+    assert settings.room, "room_site takes the settings of one room (Settings.for_room)"
+    values = {"room": settings.room} | {k: v for k, v in settings.variables.items()
+                                        if k in ("primary_dir", "standby_dir", "broker_name")}
+    return site_context(values, settings.stack_root, settings.resolvers, tuple(settings.docker_hosts.items()),
+                        settings.dns_lifetime_s)

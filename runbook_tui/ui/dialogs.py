@@ -314,7 +314,47 @@ Everything goes to the journal.
 class HelpScreen(_Dialog):
     BINDINGS = [Binding("escape,q,question_mark", "cancel", "Close")]
 
+    def __init__(self, text: str = HELP) -> None:
+        super().__init__()
+        self.text = text
+
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog help"):
-            yield VerticalScroll(Static(Text.from_markup(HELP)))
+            yield VerticalScroll(Static(Text.from_markup(self.text)))
             yield Label("Esc closes.", classes="dim")
+
+
+class ChecklistChooser(_Dialog):
+    """The venue view's Enter on a room: its checklists, each saying whether an unfinished run
+    of it is waiting (opening it offers that run)."""
+
+    def __init__(self, room: str, offers: list) -> None:
+        super().__init__()
+        self.room, self.offers = room, offers
+
+    def compose(self) -> ComposeResult:
+        import time
+
+        options = []
+        for index, offer in enumerate(self.offers):
+            if offer.error:
+                options.append(Option(Text.assemble((f"{offer.path.name}\n", "bold"), (f"does not load: {offer.error}", "red")),
+                                      id=str(index), disabled=True))
+                continue
+            run = offer.unfinished
+            said = (f"unfinished run from {time.strftime('%Y-%m-%d %H:%M', time.localtime(run.started))}, "
+                    f"{run.steps_passed} steps passed{f' (drill {run.drill})' if run.drill else ''}: offered when opened"
+                    if run else "no unfinished run")
+            options.append(Option(Text.assemble((f"{offer.name} {offer.revision}\n", "bold"), (said, "yellow" if run else "dim")),
+                                  id=str(index)))
+        with Vertical(classes="dialog"):
+            yield Label(Text(f"Open a checklist for {self.room}"), classes="dialog-title")
+            yield OptionList(*options, id="options")
+            yield Label("Enter opens, Esc goes back to the venue.")
+
+    def on_mount(self) -> None:
+        self.query_one(OptionList).focus()
+
+    @on(OptionList.OptionSelected)
+    def chosen(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(self.offers[int(event.option.id)])

@@ -173,3 +173,46 @@ def test_on_a_site_a_value_not_set_is_shown_as_not_set_and_its_step_will_not_run
     assert engine.status("smoke-test").state.value == "pending"
     assert engine.preview("dns-repoint").unset == ()  # a wait runs nothing of its own on a site: it may run
     engine.journal.close()
+
+
+VENUE = GOOD + """
+[variables]
+smoke_device = "door1"
+
+[rooms.clockwork]
+resolvers = ["10.0.30.1"]
+docker = { primary = "ssh://ops@clock-p" }
+
+[rooms.clockwork.variables]
+smoke_device = "door3"
+standby_endpoint_host = "10.0.30.21"
+
+[rooms.vault]
+"""
+
+
+def test_a_venue_file_describes_each_room_and_a_room_sees_its_own_values_first(tmp_path: Path):
+    s = load_settings(write(tmp_path, VENUE))
+    assert s.venue_rooms() == ["clockwork", "vault"]
+    clock = s.for_room("clockwork")
+    assert clock.room == "clockwork" and clock.resolvers == (("10.0.30.1", 53),)
+    assert clock.docker_hosts == {"standby": "ssh://ops@standby-host", "primary": "ssh://ops@clock-p"}
+    assert clock.variables == {"smoke_device": "door3", "standby_endpoint_host": "10.0.30.21"}
+    vault = s.for_room("vault")  # a room without values of its own takes the file's
+    assert vault.resolvers == s.resolvers and vault.variables == {"smoke_device": "door1"}
+    assert s.described_as == str((tmp_path / "runbook-tui.toml").resolve())
+    assert lab_defaults().described_as == "none (the training lab)"
+
+
+@pytest.mark.parametrize("addition, words", [
+    ('[rooms."Room 1"]\n', 'rooms.Room 1: \'Room 1\' is not a room id'),
+    ("[rooms.vault]\nresolver = [\"10.0.0.1\"]\n", ":17: rooms.vault.resolver: unknown setting"),
+    ("[rooms.vault]\nresolvers = [\"999.1.1.1\"]\n", ":17: rooms.vault.resolvers: resolver '999.1.1.1'"),
+    ("[rooms.vault]\ndocker = { standby = \"http://x\" }\n", ":17: rooms.vault.docker.standby: expected a unix://"),
+    ("[rooms.vault.variables]\nroom = \"x\"\n", ":17: rooms.vault.variables.room: the room is the top-level"),
+    ("[rooms.vault.variables]\nsmoke_device = 3\n", ":17: rooms.vault.variables.smoke_device: expected a string"),
+])
+def test_a_bad_room_table_is_named_with_its_line(tmp_path: Path, addition: str, words: str):
+    with pytest.raises(SettingsError) as err:
+        load_settings(write(tmp_path, GOOD + "\n" + addition))
+    assert words in str(err.value)

@@ -1,0 +1,224 @@
+"""The venue view: a row per room of the venue, its standby's readiness, and Enter to open a room.
+
+The operator's first questions in an incident: which rooms are affected, and is their standby
+ready? Each row is the rules' reading (`rules.venue.venue_row`) of a cheap one-shot look
+(`observe.venue.VenueWatcher`): no traffic probes for rooms that are not open. Enter on a room
+offers its checklists; the chosen one opens in the runbook app, and quitting it comes back here.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.text import Text
+from textual import on
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.widgets import DataTable, Footer, Header, Static
+
+from runbook_tui.observe.model import RoomObservation
+from runbook_tui.observe.payloads import safe_text
+from runbook_tui.observe.site import room_site
+from runbook_tui.observe.venue import PERIOD_S, VenueWatcher
+from runbook_tui.rules.venue import VenueRow, venue_row
+from runbook_tui.session import ChecklistOffer, room_checklists
+from runbook_tui.settings import Settings
+from runbook_tui.ui.dialogs import ChecklistChooser, HelpScreen
+
+COLUMNS = (("room", "Room"), ("active", "Active"), ("dns", "DNS mqtt.<room>"), ("controllers", "Controllers"),
+           ("alarm", "Alarm"), ("standby", "Standby (runbook 5)"), ("seen", "Seen"))
+
+VENUE_HELP = """\
+[b]The venue[/b]: every room of the site, looked at every few seconds
+(files, both stacks' containers, both brokers, every resolver).
+Nothing here acts on a room.
+
+[b]Columns[/b]
+  Active       whose core is up with dispatch enabled (BOTH: dual control)
+  DNS          where each resolver points mqtt.<room>
+  Controllers  the controllers online, and on which broker
+  Alarm        dual control, resolvers that disagree, a name that
+               does not point only at the active stack
+  Standby      readiness per runbook section 5; the pane below says
+               each check, and the runbook command that fixes it
+
+[b]Keys[/b]
+  ↑ ↓          select a room
+  Enter        open the room's checklists (an unfinished run is offered)
+  l            look at every room again now
+  ?            this help
+  q            quit
+"""
+
+
+@dataclass(frozen=True)
+class VenueChoice:
+    room: str
+    checklist: Path
+
+
+class VenueApp(App[VenueChoice | None]):
+    CSS_PATH = Path(__file__).parent / "app.tcss"
+    CSS = """
+    #venue-rooms { height: 1fr; min-height: 6; border: round $primary; }
+    #venue-detail { height: 1fr; border: round $secondary; padding: 0 1; }
+    """
+    TITLE = "runbook-tui · venue"
+    BINDINGS = [
+        Binding("enter", "open_room", "Open room", tooltip="The room's checklists"),
+        Binding("l", "look_now", "Look now", tooltip="Look at every room again now"),
+        Binding("question_mark", "help", "Help"),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    def __init__(self, settings: Settings, rooms: list[str], notice: str = "", period_s: float = PERIOD_S,
+                 live: bool = True) -> None:
+        super().__init__()
+        self.settings, self.rooms, self.notice = settings, rooms, notice
+        self.period_s, self.live = period_s, live
+        self.rows: dict[str, VenueRow] = {}
+        self.errors: dict[str, str] = {}
+        self.watcher: VenueWatcher | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield DataTable(id="venue-rooms", cursor_type="row", zebra_stripes=True)
+        with VerticalScroll(id="venue-detail"):
+            yield Static(id="venue-room")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        s = self.settings
+        self.sub_title = f"{len(self.rooms)} rooms · settings {s.described_as}" + (" · LAB" if s.lab else "")
+        table = self.query_one(DataTable)
+        for key, label in COLUMNS:
+            table.add_column(label, key=key)
+        for room in self.rooms:
+            table.add_row(Text(room, style="bold"), *(Text("looking…", style="dim") for _ in COLUMNS[1:]), key=room)
+        table.focus()
+        if self.notice:
+            self.notify(self.notice, severity="error", timeout=15, markup=False)
+        self._show_detail()
+        if self.live:
+            sites = {room: room_site(s.for_room(room)) for room in self.rooms}
+            self.watcher = VenueWatcher(sites, self._looked, period_s=self.period_s)
+            self.watcher.start()
+        self.set_interval(1.0, self._age_cells)
+
+    def on_unmount(self) -> None:
+        if self.watcher is not None:
+            self.watcher.stop()
+
+    # ---- what the looks say ------------------------------------------------------------
+    def _looked(self, room: str, obs: RoomObservation | None, error: str) -> None:
+        """On a look's thread: judged there (pure rules), shown on the app's loop."""
+        row = venue_row(obs) if obs is not None else None
+        try:
+            self.call_from_thread(self.show_row, room, row, error)
+        except RuntimeError:
+            pass  # the app is closing
+
+    def show_row(self, room: str, row: VenueRow | None, error: str = "") -> None:
+        table = self.query_one(DataTable)
+        if row is None:
+            self.errors[room] = error
+            table.update_cell(room, "active", Text("look failed", style="bold red"))
+            table.update_cell(room, "alarm", Text(safe_text(error, 60), style="red"))
+        else:
+            self.errors.pop(room, None)
+            self.rows[room] = row
+            for key, cell in self._cells(row).items():
+                table.update_cell(room, key, cell)
+        if self._selected() == room:
+            self._show_detail()
+
+    @staticmethod
+    def _cells(row: VenueRow) -> dict[str, Text]:
+        active_style = {"both": "bold white on red", "unknown": "yellow", "none": "yellow"}.get(row.active, "green")
+        kinds = {where for _resolver, where in row.dns}
+        if len(kinds) == 1:  # every resolver says the same: said once
+            dns_text = row.dns[0][1] + (f" (all {len(row.dns)})" if len(row.dns) > 1 else "")
+        else:
+            dns_text = " | ".join(f"{resolver} {where}" for resolver, where in row.dns)
+        ready = row.ready_words
+        return {
+            "active": Text("BOTH" if row.active == "both" else row.active, style=active_style),
+            "dns": Text(safe_text(dns_text or "not asked", 60), style="" if kinds == {row.active} else "yellow"),
+            "controllers": Text(safe_text(row.controllers, 60),
+                                style={True: "green", False: "bold yellow", None: ""}[row.controllers_ok]),
+            "alarm": Text(safe_text(row.alarm_short, 60) or "-", style="bold red" if row.alarm else "dim"),
+            "standby": Text(safe_text(ready, 60), style="green" if ready == "ready" else ("dim" if ready.startswith("n/a") else "bold red")),
+            "seen": Text(time.strftime("%H:%M:%S", time.localtime(row.at)), style="dim"),
+        }
+
+    def _age_cells(self) -> None:
+        """A room not looked at for three periods says so (an unreachable room's looks are slow)."""
+        table = self.query_one(DataTable)
+        for room, row in self.rows.items():
+            late = time.time() - row.at > 3 * self.period_s + 5
+            stamp = time.strftime("%H:%M:%S", time.localtime(row.at))
+            table.update_cell(room, "seen", Text(stamp + (" (late)" if late else ""), style="yellow" if late else "dim"))
+
+    def _selected(self) -> str | None:
+        table = self.query_one(DataTable)
+        if not self.rooms or table.cursor_row is None or table.cursor_row >= len(self.rooms):
+            return None
+        return table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+
+    @on(DataTable.RowSelected)
+    def _selected_row(self) -> None:
+        self.action_open_room()  # Enter on the table (it takes the key before the app's binding)
+
+    @on(DataTable.RowHighlighted)
+    def _highlighted(self) -> None:
+        self._show_detail()
+
+    def _show_detail(self) -> None:
+        room = self._selected()
+        out = Text()
+        if room is None:
+            out.append("No rooms.")
+        elif room in self.errors:
+            out.append(f"{room}: the look failed: {safe_text(self.errors[room], 300)}", style="red")
+        elif room not in self.rows:
+            out.append(f"{room}: looking…", style="dim")
+        else:
+            row = self.rows[room]
+            out.append(f"{room}", style="bold")
+            out.append(f"  active: {row.active_detail}\n")
+            for resolver, where in row.dns:
+                out.append(f"  DNS {resolver}: {safe_text(where, 80)}\n")
+            out.append(f"  controllers: {safe_text(row.controllers, 200)}\n")
+            if row.alarm:
+                out.append(f"  ALARM: {safe_text(row.alarm, 300)}\n", style="bold red")
+            out.append(f"\nStandby readiness (runbook 5): {row.ready_words}\n", style="bold")
+            for check in row.readiness.checks:
+                mark, style = {True: ("ok  ", "green"), False: ("FAIL", "bold red"), None: ("info", "dim")}[check.ok]
+                out.append(f"  {mark} ", style=style)
+                out.append(f"{check.name}: {safe_text(check.detail, 300)}\n")
+                if check.ok is False and check.fix:
+                    out.append(f"       fix, from {self.settings.stack_root}: {safe_text(check.fix, 300)}\n", style="yellow")
+            out.append("\nEnter opens the room's checklists.", style="dim")
+        self.query_one("#venue-room", Static).update(out)
+
+    # ---- actions -----------------------------------------------------------------------
+    def action_open_room(self) -> None:
+        room = self._selected()
+        if room is None or len(self.screen_stack) > 1:
+            return
+        self.push_screen(ChecklistChooser(room, room_checklists(self.settings, room)), lambda offer: self._open(room, offer))
+
+    def _open(self, room: str, offer: ChecklistOffer | None) -> None:
+        if offer is not None:
+            self.exit(VenueChoice(room, offer.path))
+
+    def action_look_now(self) -> None:
+        if self.watcher is not None:
+            self.watcher.look_now()
+            self.notify("Looking at every room again.", timeout=3)
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen(VENUE_HELP))

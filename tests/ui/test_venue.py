@@ -1,0 +1,91 @@
+"""The venue view as the operator uses it (narrow fake: rows fed in from hand-built
+observations; the real looks are tests/lab/test_68_venue.py)."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from pathlib import Path
+
+import pytest
+from textual.widgets import DataTable, OptionList, Static
+
+from runbook_tui.rules.venue import venue_row
+from runbook_tui.settings import Settings
+from runbook_tui.ui.dialogs import ChecklistChooser, HelpScreen
+from runbook_tui.ui.venue import VenueApp, VenueChoice
+from tests.conftest import REPO
+from tests.observations import dns, dual_control_room, quiet_room
+from tests.unit.test_37_readiness import ready_room
+
+ROOMS = ["clockwork", "vault", "room1"]
+
+
+def settings(tmp_path: Path) -> Settings:
+    (tmp_path / "infra").mkdir(exist_ok=True)
+    shutil.copytree(REPO / "checklists", tmp_path / "checklists", dirs_exist_ok=True)
+    return Settings(stack_root=tmp_path, lab=False, checklist=tmp_path / "checklists" / "promotion.yaml",
+                    journal_dir=tmp_path / "runs")
+
+
+def cell(app: VenueApp, room: str, column: str) -> str:
+    return str(app.query_one(DataTable).get_cell(room, column))
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+async def test_a_row_per_room_with_what_its_look_said(tmp_path, size):
+    app = VenueApp(settings(tmp_path), ROOMS, live=False)
+    async with app.run_test(size=size) as pilot:
+        assert [cell(app, r, "room") for r in ROOMS] == ROOMS
+        assert cell(app, "vault", "active") == "looking…"
+        app.show_row("clockwork", venue_row(ready_room()))
+        app.show_row("vault", venue_row(dual_control_room()))
+        app.show_row("room1", None, "DockerException: Error while fetching server API version")
+        await pilot.pause()
+        assert cell(app, "clockwork", "active") == "primary" and cell(app, "clockwork", "standby") == "ready"
+        assert cell(app, "vault", "active") == "BOTH" and cell(app, "vault", "alarm") == "DUAL CONTROL"
+        assert cell(app, "room1", "active") == "look failed"
+        detail = str(app.query_one("#venue-room", Static).render())
+        assert "clockwork" in detail and "ok   same core version" in detail  # the first row is selected
+        await pilot.press("down", "down")
+        assert "the look failed: DockerException" in str(app.query_one("#venue-room", Static).render())
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+
+
+@pytest.mark.asyncio
+async def test_what_a_room_says_reaches_the_screen_as_text_never_as_terminal_codes_or_markup(tmp_path):
+    app = VenueApp(settings(tmp_path), ROOMS, live=False)
+    hostile = dataclasses.replace(quiet_room(), broker_name="mqtt.[b]x[/b].\x1b]2;PWNED\x1b\\")
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.show_row("clockwork", venue_row(dataclasses.replace(hostile, dns=dns(("127.0.0.3",), ("127.0.0.2",)))))
+        await pilot.pause()
+        assert cell(app, "clockwork", "alarm") == "resolvers disagree, DNS not on standby"
+        detail = str(app.query_one("#venue-room", Static).render())
+        assert "\x1b" not in detail and "mqtt.[b]x[/b].\ufffd]2;PWNED" in detail  # as it came, the escape replaced
+
+
+@pytest.mark.asyncio
+async def test_enter_offers_the_rooms_checklists_and_its_unfinished_run(tmp_path):
+    s = settings(tmp_path)
+    from runbook_tui.session import Session
+
+    # An unfinished failback run of vault: one step changed, never ended.
+    session = Session(s, "vault", s.checklist.parent / "failback.yaml", variables={"smoke_device": "door1"})
+    engine = session.start_engine()
+    engine.journal.append("step_state", step=engine.checklist.steps()[0].id, state="done")
+    engine.journal.close()
+    app = VenueApp(s, ROOMS, live=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("down", "enter")
+        assert isinstance(app.screen, ChecklistChooser) and app.screen.room == "vault"
+        options = app.screen.query_one(OptionList)
+        labels = [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
+        assert labels[0].startswith("Warm Standby Promotion (Manual) v8") and "no unfinished run" in labels[0]
+        assert "unfinished run from" in labels[1] and "1 steps passed" in labels[1]
+        await pilot.press("escape")
+        assert not isinstance(app.screen, ChecklistChooser)
+        await pilot.press("enter", "down", "enter")
+    assert app.return_value == VenueChoice("vault", s.checklist.parent / "failback.yaml")

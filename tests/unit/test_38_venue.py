@@ -1,0 +1,53 @@
+"""A room of the venue in one row (rules.venue), on hand-built observations: the same rules
+the room's own checklist judges by."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from runbook_tui.rules.venue import active_stack, venue_row
+from tests.observations import broker, dns, dual_control_room, quiet_room, room, stack, status
+from tests.unit.test_37_readiness import ready_room
+
+
+def test_a_room_before_an_incident_is_on_its_primary_with_a_ready_standby():
+    obs = dataclasses.replace(ready_room(), dns=dns(("127.0.0.2",), ("127.0.0.2",)),
+                              brokers=(broker("primary", status(online=True, dispatch_enabled=True, version="8.0.0"),
+                                              controllers=(("door1", True), ("sim1", True))),
+                                       broker("standby", status(online=True, dispatch_enabled=False, version="8.0.0"))))
+    row = venue_row(obs, now=1000.0)
+    assert row.active == "primary" and row.alarm == ""
+    assert [where for _r, where in row.dns] == ["primary", "primary"]
+    assert row.controllers == "2 on primary (door1, sim1)" and row.controllers_ok is True
+    assert row.ready_words == "ready"
+
+
+def test_dual_control_is_an_alarm_and_both_cores_are_active():
+    row = venue_row(dual_control_room())
+    assert row.active == "both" and "both run with dispatch enabled" in row.alarm and row.alarm_short == "DUAL CONTROL"
+    assert "does not point only" not in row.alarm  # no single active stack to compare the name with
+
+
+def test_a_promoted_room_with_a_controller_left_on_the_primary_says_so():
+    obs = quiet_room()
+    obs = dataclasses.replace(obs, brokers=(broker("primary", controllers=(("door1", True),)), obs.broker("standby")))
+    row = venue_row(obs)
+    assert row.active == "standby" and row.ready_words == "n/a: standby active"
+    assert row.controllers == "1 on primary (door1)" and row.controllers_ok is False
+
+
+def test_resolvers_that_disagree_or_point_away_from_the_active_stack_are_alarms():
+    obs = dataclasses.replace(quiet_room(), dns=dns(("127.0.0.3",), ("127.0.0.2",)))
+    row = venue_row(obs)
+    assert "resolvers disagree" in row.alarm and "does not point only at the active standby" in row.alarm
+    assert [where for _r, where in row.dns] == ["standby", "primary"]
+
+
+def test_a_room_that_cannot_be_seen_is_unknown_not_safe():
+    obs = room([stack("primary", connected=False), stack("standby", connected=False)],
+               [broker("primary", state="no answer"), broker("standby", state="no answer")])
+    active, detail = active_stack(obs)
+    assert active == "unknown" and "primary and standby" in detail
+    row = venue_row(obs)
+    assert row.controllers == "brokers not readable" and row.controllers_ok is None
+    assert "standby up, dispatch off" in row.ready_words  # readiness fails closed on what it cannot see
