@@ -104,12 +104,13 @@ def _open_venue(args: argparse.Namespace, settings, rooms: list[str]) -> int:
     from runbook_tui.ui.app import RunbookApp
     from runbook_tui.ui.venue import VenueApp
 
-    notice, farewells = "", []
+    notice, farewells, selected = "", [], None
     while True:
-        choice = VenueApp(settings, rooms, notice).run()
+        choice = VenueApp(settings, rooms, notice, selected=selected).run()
         notice = ""
         if choice is None:
             break
+        selected = choice.room
         try:
             session = Session(settings, choice.room, choice.checklist, operator=args.operator, variables=var_pairs(args.var))
         except ChecklistInvalid as exc:

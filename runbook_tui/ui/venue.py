@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from rich.markup import escape
 from rich.text import Text
 from textual import on
 from textual.app import App, ComposeResult
@@ -63,7 +64,7 @@ class VenueChoice:
 class VenueApp(App[VenueChoice | None]):
     CSS_PATH = Path(__file__).parent / "app.tcss"
     CSS = """
-    #venue-rooms { height: 1fr; min-height: 6; border: round $primary; }
+    #venue-rooms { height: auto; max-height: 50%; min-height: 5; border: round $primary; }
     #venue-detail { height: 1fr; border: round $secondary; padding: 0 1; }
     """
     TITLE = "runbook-tui · venue"
@@ -75,9 +76,10 @@ class VenueApp(App[VenueChoice | None]):
     ]
 
     def __init__(self, settings: Settings, rooms: list[str], notice: str = "", period_s: float = PERIOD_S,
-                 live: bool = True) -> None:
+                 live: bool = True, selected: str | None = None) -> None:
+        """selected: the room the cursor starts on (the one the operator came back from)."""
         super().__init__()
-        self.settings, self.rooms, self.notice = settings, rooms, notice
+        self.settings, self.rooms, self.notice, self.selected = settings, rooms, notice, selected
         self.period_s, self.live = period_s, live
         self.rows: dict[str, VenueRow] = {}
         self.errors: dict[str, str] = {}
@@ -92,13 +94,16 @@ class VenueApp(App[VenueChoice | None]):
 
     def on_mount(self) -> None:
         s = self.settings
-        self.sub_title = f"{len(self.rooms)} rooms · settings {s.described_as}" + (" · LAB" if s.lab else "")
+        # The file's name here (the full path is in the help and on the command line's last words).
+        self.sub_title = f"{len(self.rooms)} rooms · " + (s.source.name if s.source else "training lab") + (" · LAB" if s.lab else "")
         table = self.query_one(DataTable)
         for key, label in COLUMNS:
             table.add_column(label, key=key)
         for room in self.rooms:
             table.add_row(Text(room, style="bold"), *(Text("looking…", style="dim") for _ in COLUMNS[1:]), key=room)
         table.focus()
+        if self.selected in self.rooms:
+            table.move_cursor(row=self.rooms.index(self.selected))
         if self.notice:
             self.notify(self.notice, severity="error", timeout=15, markup=False)
         self._show_detail()
@@ -125,13 +130,13 @@ class VenueApp(App[VenueChoice | None]):
         table = self.query_one(DataTable)
         if row is None:
             self.errors[room] = error
-            table.update_cell(room, "active", Text("look failed", style="bold red"))
-            table.update_cell(room, "alarm", Text(safe_text(error, 60), style="red"))
+            table.update_cell(room, "active", Text("look failed", style="bold red"), update_width=True)
+            table.update_cell(room, "alarm", Text(safe_text(error, 60), style="red"), update_width=True)
         else:
             self.errors.pop(room, None)
             self.rows[room] = row
             for key, cell in self._cells(row).items():
-                table.update_cell(room, key, cell)
+                table.update_cell(room, key, cell, update_width=True)
         if self._selected() == room:
             self._show_detail()
 
@@ -221,4 +226,5 @@ class VenueApp(App[VenueChoice | None]):
             self.notify("Looking at every room again.", timeout=3)
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen(VENUE_HELP))
+        self.push_screen(HelpScreen(VENUE_HELP + f"\n[b]Settings[/b]\n  {escape(self.settings.described_as)}\n"
+                                    f"  stack root {escape(str(self.settings.stack_root))}\n"))

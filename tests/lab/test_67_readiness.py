@@ -45,3 +45,48 @@ def test_readiness_names_exactly_the_rooms_that_are_not_ready_and_why(three_room
     assert time.monotonic() - started < 30
     table = lab.sh("runbook-tui readiness room8", timeout=120)
     assert table.returncode == 1 and "room8: NOT READY" in table.stdout and f"fix, from {lab.root}: set CORE_VERSION=8.0.0" in table.stdout
+
+
+@pytest.mark.asyncio
+async def test_the_venue_view_shows_the_same_two_rooms_not_ready_and_a_fix_turns_one_ready(three_rooms):
+    """The TUI opened on the venue (no --room, several rooms): its rows are real one-shot looks."""
+    from textual.widgets import DataTable, Static
+
+    from runbook_tui.settings import Settings
+    from runbook_tui.ui.venue import VenueApp
+    from tests.conftest import TEST_DNS_PORT
+
+    lab = three_rooms
+    for room, fault in (("room8", "standby-drift"), ("room9", "standby-passwd-stale")):
+        r = lab.sh(f"runbook-tui lab fault {room} {fault}", timeout=300)
+        assert r.returncode == 0, r.stdout + r.stderr
+    settings = Settings(stack_root=lab.root, resolvers=(("127.0.0.1", int(TEST_DNS_PORT)),), lab=True)
+    app = VenueApp(settings, list(ROOMS), period_s=2.0)
+
+    def standby(room: str) -> str:
+        return str(app.query_one(DataTable).get_cell(room, "standby"))
+
+    async with app.run_test(size=(120, 40)) as pilot:
+        deadline = time.monotonic() + 60
+        while not all(room in app.rows for room in ROOMS):
+            assert time.monotonic() < deadline, f"rooms looked at: {sorted(app.rows)}"
+            await pilot.pause(0.2)
+        assert standby("room7") == "ready"
+        assert standby("room8") == "NOT READY: same core version, .env aligned"
+        assert standby("room9") == "NOT READY: standby passwd current"
+        for room in ROOMS:
+            assert str(app.query_one(DataTable).get_cell(room, "active")) == "primary"
+            assert str(app.query_one(DataTable).get_cell(room, "dns")) == "primary"
+        await pilot.press("down", "down")  # room9: the pane says why, and the runbook's fix
+        detail = str(app.query_one("#venue-room", Static).render())
+        fix = app.rows["room9"].readiness.problems()[0].fix
+        assert "FAIL standby passwd current" in detail and fix.split(",")[0] in detail
+        started = time.monotonic()
+        done = lab.sh(fix.replace(", then ", " && "), timeout=120)
+        assert done.returncode == 0, done.stdout + done.stderr
+        await pilot.press("l")
+        while standby("room9") != "ready":
+            assert time.monotonic() - started < 30, standby("room9")
+            await pilot.pause(0.2)
+        assert standby("room8").startswith("NOT READY")
+        await pilot.press("q")
