@@ -768,7 +768,8 @@ class RunEngine:
             expected = substitute(step.expect_core, self.values) if step.expect_core else None
             if expected and stack != expected:
                 return False, f"the dispatch completed, but through core {stack}, not {expected}", []
-            return True, "", [f"dispatch {request.id}: ack {outcome.latency_ms('ack')} ms, "
+            # Which device, through which endpoint: on a site these are the venue's, and the record says so.
+            return True, "", [f"dispatch {request.id} to {request.device} via {broker}: ack {outcome.latency_ms('ack')} ms, "
                               f"complete {outcome.latency_ms('complete')} ms (core {stack})"]
         missing = outcome.missing()
         return False, f"{outcome.verdict.name.lower().replace('_', ' ')}: {outcome.reason}" + (

@@ -12,8 +12,6 @@ the checklist's ticks and the journal agree with the room.
 from __future__ import annotations
 
 import asyncio
-import signal
-import subprocess
 import time
 from pathlib import Path
 
@@ -28,6 +26,7 @@ from runbook_tui.ui.app import RunbookApp
 from runbook_tui.ui.checklist_view import ChecklistView
 from runbook_tui.ui.live_view import LiveView
 from tests.conftest import REPO, TEST_DNS_PORT
+from tests.lab.site_dns import SiteDns
 
 ROOM = "room6"
 NAME = f"mqtt.{ROOM}.sentientengine.ai"
@@ -38,34 +37,6 @@ SITE_DNS_PORT = int(TEST_DNS_PORT) + 7
 def room6(lab):
     with lab.extra_room(ROOM):
         yield lab
-
-
-class SiteDns:
-    """A DNS server of our own (dnsmasq, as a site's UDM Pro runs), answering NAME from a hosts file."""
-
-    def __init__(self, directory: Path, port: int) -> None:
-        self.hosts = directory / "site-hosts"
-        self.port = port
-        self.process: subprocess.Popen | None = None
-
-    def answer(self, *addresses: str) -> None:
-        self.hosts.write_text("".join(f"{a} {NAME}\n" for a in addresses))
-        self.hosts.chmod(0o644)
-        if self.process is not None:
-            self.process.send_signal(signal.SIGHUP)  # dnsmasq rereads its hosts file at once
-
-    def __enter__(self) -> SiteDns:
-        self.process = subprocess.Popen(
-            ["dnsmasq", "--keep-in-foreground", f"--port={self.port}", "--listen-address=127.0.0.1", "--bind-interfaces",
-             "--no-resolv", "--no-hosts", f"--addn-hosts={self.hosts}", "--local-ttl=1", "--pid-file=", "--user=root"],
-            stderr=subprocess.PIPE)
-        time.sleep(0.3)
-        assert self.process.poll() is None, self.process.stderr.read().decode()
-        return self
-
-    def __exit__(self, *_exc) -> None:
-        self.process.terminate()
-        self.process.wait(5)
 
 
 def reset_room_app(lab, tmp_path: Path) -> RunbookApp:
@@ -100,7 +71,7 @@ def records(app: RunbookApp) -> list[dict]:
 async def test_a_name_answering_both_brokers_keeps_the_dns_step_waiting_while_the_tab_says_both(room6, tmp_path):
     lab = room6
     standby, primary = (lab.stack_env(f"{ROOM}-{r}")["MQTT_BIND_ADDR"] for r in ("standby", "primary"))
-    with SiteDns(tmp_path, SITE_DNS_PORT) as dns:
+    with SiteDns(tmp_path, SITE_DNS_PORT, NAME) as dns:
         dns.answer(standby, primary)
         app = app_for(lab, tmp_path, (("127.0.0.1", SITE_DNS_PORT),))
         async with app.run_test(size=(120, 40)) as pilot:
