@@ -122,7 +122,8 @@ class Session:
         if self.engine is None:
             return ""
         path = self.engine.journal.path
-        lines = [f"Journal: {path}", f"Report:  runbook-tui report {path}   (or e in the app)"]
+        lines = [f"Journal: {path}", f"Report:  runbook-tui report {path}   (or e in the app)",
+                 f"Settings: {self.settings.described_as}"]
         unfinished = self.unfinished()
         if unfinished is not None and unfinished.journal == path:
             lines.append(f"Resume:  {self.resume_command()}   (this run is not finished; it is offered)")

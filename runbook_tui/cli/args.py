@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 
 from runbook_tui.stacks import ROOM_PATTERN
@@ -34,3 +35,24 @@ def room_arg(value: str) -> str:
     if not ROOM_PATTERN.fullmatch(value):
         raise argparse.ArgumentTypeError(f"{value!r} is not a room id (lower-case letters, digits, inner dashes)")
     return value
+
+
+class CommandError(Exception):
+    """A command cannot go on: its message is printed and it exits 2 (usage, settings)."""
+
+
+def lab_settings(args: argparse.Namespace, command: str):
+    """The settings of a lab-only command (drill, lab): --settings or $RUNBOOK_TUI_SETTINGS when
+    it describes the training lab, else the lab's defaults. Says which on standard error; a
+    site's file is refused (the lab's commands must never run on a venue)."""
+    from runbook_tui.settings import SettingsError, lab_defaults, load_settings
+
+    try:
+        settings = load_settings(args.settings) if getattr(args, "settings", None) else lab_defaults()
+    except SettingsError as exc:
+        raise CommandError(f"runbook-tui {command}: settings: {exc}") from None
+    if not settings.lab:
+        raise CommandError(f"runbook-tui {command}: the settings {settings.described_as} describe a site (lab = false); "
+                           f"'{command}' runs on the training lab only (unset RUNBOOK_TUI_SETTINGS, or give a lab's file)")
+    print(f"settings: {settings.described_as}; stack root {settings.stack_root}", file=sys.stderr)
+    return settings

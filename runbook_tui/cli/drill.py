@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import shlex
 import sys
 
 from runbook_tui.cli.args import room_arg
@@ -44,11 +45,15 @@ def _drill(args: argparse.Namespace) -> int:
     if args.scenario not in faults.FAULTS:
         print(f"runbook-tui drill: no scenario {args.scenario!r} (see --list)", file=sys.stderr)
         return 2
+    from runbook_tui.cli.args import CommandError, lab_settings
     from runbook_tui.lab.dns_server import DnsSettings
     from runbook_tui.lab.lab import Lab, LabError
-    from runbook_tui.settings import lab_defaults
 
-    settings = lab_defaults()
+    try:
+        settings = lab_settings(args, "drill")
+    except CommandError as exc:
+        print(exc, file=sys.stderr)
+        return 2
     lab = Lab(settings.stack_root, print, DnsSettings(port=settings.resolvers[0][1]))
     try:
         lab.reset(args.room)
@@ -59,7 +64,8 @@ def _drill(args: argparse.Namespace) -> int:
     settings = drill_settings(settings, args.scenario)
     if not sys.stdout.isatty():
         trainee = f" --operator {args.trainee}" if args.trainee else ""
-        print(f"open the checklist with: runbook-tui --room {args.room} --drill {args.scenario}{trainee}")
+        where = f" --settings {shlex.quote(str(settings.source.resolve()))}" if settings.source else ""
+        print(f"open the checklist with: runbook-tui{where} --room {args.room} --drill {args.scenario}{trainee}")
         return 0
     from runbook_tui.session import Session
     from runbook_tui.ui.app import RunbookApp

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 
-from runbook_tui.cli.args import ROOM_PATTERN, default_stack_root, room_arg
+from runbook_tui.cli.args import ROOM_PATTERN, CommandError, default_stack_root, lab_settings, room_arg
 from runbook_tui.lab.dns_server import DnsSettings
 from runbook_tui.lab.lab import Lab, LabError
 
@@ -48,13 +49,18 @@ def add_lab_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def _lab(args: argparse.Namespace) -> Lab:
-    return Lab(args.stack_root or default_stack_root(), print, DnsSettings(port=args.dns_port),
-               verbose=getattr(args, "verbose", False))
+    settings = lab_settings(args, "lab")  # refuses a site's settings file
+    root = args.stack_root or (settings.stack_root if settings.source else default_stack_root())
+    port = settings.resolvers[0][1] if settings.source else args.dns_port
+    return Lab(root, print, DnsSettings(port=port), verbose=getattr(args, "verbose", False))
 
 
 def _guard(action) -> int:
     try:
         return action()
+    except CommandError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_USAGE
     except (LabError, RuntimeError) as exc:  # DockerUnavailable and compose failures are RuntimeErrors
         print(f"runbook-tui lab: {exc}")
         return EXIT_FAILED
@@ -100,5 +106,4 @@ def _fault(args: argparse.Namespace) -> int:
     if not ROOM_PATTERN.fullmatch(args.room) or not args.name:
         print("runbook-tui lab fault: usage: runbook-tui lab fault ROOM NAME [--heal] | runbook-tui lab fault list")
         return EXIT_USAGE
-    lab = _lab(args)
-    return _guard(lambda: print((faults.heal if args.heal else faults.inject)(lab, args.room, args.name)) or 0)
+    return _guard(lambda: print((faults.heal if args.heal else faults.inject)(_lab(args), args.room, args.name)) or 0)

@@ -31,6 +31,7 @@ from runbook_tui.rules.outcome import alarm_words
 from runbook_tui.session import Session
 from runbook_tui.ui.checklist_view import ChecklistView
 from runbook_tui.ui.dialogs import (
+    HELP,
     AskReason,
     ChooseOption,
     ConfirmRun,
@@ -657,7 +658,9 @@ class RunbookApp(App):
         self.say(f"Injected {name}: {what}", title="Trainer", timeout=10)
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen())
+        s = self.session.settings
+        self.push_screen(HelpScreen(HELP + f"\n[b]This session[/b]\n  settings {escape(s.described_as)}\n"
+                                           f"  stack root {escape(str(s.stack_root))}\n"))
 
     def action_pause(self) -> None:
         paused = self.query_one(LiveView).toggle_pause()

@@ -149,13 +149,14 @@ class VenueApp(App[VenueChoice | None]):
         else:
             dns_text = " | ".join(f"{resolver} {where}" for resolver, where in row.dns)
         ready = row.ready_words
+        ready_style = "green" if ready == "ready" else ("dim" if ready.startswith("n/a") else "bold red")
         return {
             "active": Text("BOTH" if row.active == "both" else row.active, style=active_style),
             "dns": Text(safe_text(dns_text or "not asked", 60), style="" if kinds == {row.active} else "yellow"),
             "controllers": Text(safe_text(row.controllers, 60),
                                 style={True: "green", False: "bold yellow", None: ""}[row.controllers_ok]),
             "alarm": Text(safe_text(row.alarm_short, 60) or "-", style="bold red" if row.alarm else "dim"),
-            "standby": Text(safe_text(ready, 60), style="green" if ready == "ready" else ("dim" if ready.startswith("n/a") else "bold red")),
+            "standby": Text(safe_text(ready, 60), style=ready_style),
             "seen": Text(time.strftime("%H:%M:%S", time.localtime(row.at)), style="dim"),
         }
 

@@ -14,7 +14,6 @@ import shlex
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -47,7 +46,7 @@ def site(lab, tmp_path_factory):
     dirs = {role: root / "infra" / "rooms" / f"{ROOM}-{role}" for role in ("primary", "standby")}
     controller = None
     try:
-        for role, d in dirs.items():
+        for d in dirs.values():
             run(f"scripts/mosquitto-make-passwd.sh {d / '.env'}", root, check=True)
             run("docker compose --env-file .env up -d --build", d, timeout=900, check=True)
         with SiteDns(home, DNS_PORT, NAME, listen=RESOLVER) as dns:
