@@ -216,3 +216,30 @@ def test_a_bad_room_table_is_named_with_its_line(tmp_path: Path, addition: str, 
     with pytest.raises(SettingsError) as err:
         load_settings(write(tmp_path, GOOD + "\n" + addition))
     assert words in str(err.value)
+
+
+def test_lab_only_commands_refuse_a_sites_settings_and_every_command_says_which_settings(tmp_path: Path):
+    site = write(tmp_path, GOOD)
+    for command in ("lab status", "drill room1 --scenario flapping-primary", "lab fault room1 standby-drift"):
+        r = run(f"runbook-tui --settings {site} {command}", REPO)
+        assert r.returncode == 2 and "describe a site (lab = false)" in r.stderr and "training lab only" in r.stderr, r.stderr
+        r = run(f"runbook-tui {command}", REPO, env={"RUNBOOK_TUI_SETTINGS": str(site)})
+        assert r.returncode == 2 and str(site.resolve()) in r.stderr, r.stderr
+    r = run("runbook-tui lab fault list", REPO)  # says nothing of settings: it touches no lab
+    assert r.returncode == 0
+    r = run("runbook-tui readiness room1", REPO, env={"RUNBOOK_TUI_SETTINGS": str(site)})
+    assert f"settings: {site.resolve()}" in r.stderr
+
+
+def test_the_report_says_which_settings_the_run_used(tmp_path: Path):
+    import dataclasses
+
+    from runbook_tui.engine.report import render_report
+    from runbook_tui.session import Session
+
+    settings = dataclasses.replace(load_settings(write(tmp_path, GOOD)), journal_dir=tmp_path / "runs")
+    session = Session(settings, "clockwork", REPO / "checklists" / "promotion.yaml")
+    engine = session.start_engine()
+    engine.journal.close()
+    assert f"- Settings: {(tmp_path / 'runbook-tui.toml').resolve()}" in render_report(engine.journal.path)
+    assert f"Settings: {(tmp_path / 'runbook-tui.toml').resolve()}" in session.farewell()
