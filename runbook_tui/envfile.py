@@ -1,17 +1,61 @@
-"""Reading a stack's .env the way docker compose does (python-dotenv's parser)."""
+"""Reading a stack's .env the way docker compose does (python-dotenv's parser), in linear time.
+
+python-dotenv's dotenv_values resolves ${VAR} references by copying every value read so far
+for each line: 16,000 lines took 6 s. The bindings come from its own parser
+(dotenv.parser.parse_stream, linear) and are resolved the same way, in the same order
+(the file's earlier values first, then the environment), with one lookup chain instead of
+a copy per line. A UTF-8 byte-order mark is not part of the first key.
+"""
 
 from __future__ import annotations
 
+import codecs
+import io
+import os
+from collections import ChainMap
 from pathlib import Path
 
-from dotenv import dotenv_values
+from dotenv.parser import parse_stream
+from dotenv.variables import parse_variables
 
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 
 
+class EnvNotText(ValueError):
+    """The file is not UTF-8 text: says where."""
+
+
+def decode_env(raw: bytes, name: str = ".env") -> str:
+    """The file's text, its byte-order mark left out; a clear error for a byte that is not UTF-8."""
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise EnvNotText(f"{name}: line {line}: byte 0x{raw[exc.start]:02x} is not UTF-8 text") from None
+
+
+def parse_env(text: str) -> dict[str, str | None]:
+    """KEY -> value (None for a KEY without '='), as python-dotenv reads it with interpolation."""
+    values: dict[str, str | None] = {}
+    lookup = ChainMap(values, os.environ)  # the file's earlier values win, as python-dotenv's override=True
+    for binding in parse_stream(io.StringIO(text)):
+        if binding.key is None:
+            continue
+        if binding.value is None:
+            values[binding.key] = None
+            continue
+        values[binding.key] = "".join(atom.resolve(lookup) for atom in parse_variables(binding.value))
+    return values
+
+
 def read_env(path: Path) -> dict[str, str]:
     """KEY -> value for every assignment in the file; a KEY without a value maps to ""."""
-    return {key: value or "" for key, value in dotenv_values(path).items()}
+    raw = Path(path).read_bytes()
+    return {key: value or "" for key, value in parse_env(decode_env(raw, str(path))).items()}
+
+
+def has_bom(raw: bytes) -> bool:
+    return raw.startswith(codecs.BOM_UTF8)
 
 
 def is_true(value: str | None) -> bool:

@@ -635,7 +635,7 @@ class RunEngine:
         if step.type is StepType.COMMAND:
             return await self._run_command(step, substitute(step.command or "", self.values, shell=True), step.done_when)
         if step.type is StepType.ENV_EDIT:
-            return self._edit_env(step)
+            return await self._edit_env(step)
         if step.type is StepType.WAIT:
             evidence: list[str] = []
             if self.config.lab and step.lab_command:
@@ -712,19 +712,24 @@ class RunEngine:
             except TimeoutError:
                 pass
 
-    def _edit_env(self, step: Step) -> tuple[bool, str, list[str]]:
+    async def _edit_env(self, step: Step) -> tuple[bool, str, list[str]]:
         path = self.config.stack_root / substitute(step.file or "", self.values)
-        try:
-            snapshot = EnvSnapshot.read(path)
-        except OSError as exc:
-            return False, f"{path}: {exc.strerror}", []
-        current = snapshot.values()
-        wrong = [f"{k}={current.get(k, '(unset)')} (the step keeps {k}={v})" for k, v in step.require if current.get(k) != v]
-        if wrong:
-            return False, "refused: " + "; ".join(wrong), []
+        require = [(k, substitute(v, self.values)) for k, v in step.require]  # filled in as the plan shows them
         changes = {k: substitute(v, self.values) for k, v in step.set_values}
+
+        def edit_file():
+            # Off the event loop: reading, proving and writing a large file must not freeze the screen.
+            snapshot = EnvSnapshot.read(path)
+            current = snapshot.values()
+            wrong = [f"{k}={current.get(k, '(unset)')} (the step keeps {k}={v})" for k, v in require if current.get(k) != v]
+            if wrong:
+                raise EnvEditError("refused: " + "; ".join(wrong))
+            return apply_edit(snapshot, changes)
+
         try:
-            edit = apply_edit(snapshot, changes)
+            edit = await asyncio.to_thread(edit_file)
+        except OSError as exc:
+            return False, f"{path}: {exc.strerror or exc}", []
         except EnvEditError as exc:
             return False, str(exc), []
 
