@@ -126,7 +126,7 @@ class Session:
                  f"Settings: {self.settings.described_as}"]
         unfinished = self.unfinished()
         if unfinished is not None and unfinished.journal == path:
-            lines.append(f"Resume:  {self.resume_command()}   (this run is not finished; it is offered)")
+            lines.append(f"Resume:  {self.resume_command()}   (this run is not finished)")
         return "\n".join(lines)
 
     def resume_command(self) -> str:
@@ -142,7 +142,7 @@ class Session:
             words += ["--checklist", str(self.checklist.path.resolve())]
         for name, value in self.given_variables.items():
             words += ["--var", f"{name}={value}"]
-        return shlex.join(words)
+        return shlex.join(words + ["--resume"])  # this run, without the question
 
     def unfinished(self) -> UnfinishedRun | None:
         return find_unfinished(self.settings, self.room, self.checklist)

@@ -28,23 +28,48 @@ for role in primary standby; do
 done
 
 # Lab default addresses: room number n (in creation order) gets 127.0.0.(2+2n) and
-# 127.0.0.(3+2n), and localhost ports 1883+2n and 1884+2n, so room1 matches the runbook
-# (standby on localhost:1884) and further rooms never collide.
-used=" "
+# 127.0.0.(3+2n), so room1 matches the runbook. A site gives its room VLAN's addresses; the
+# tool runs this step with RUNBOOK_SITE=1 there, and the lab's addresses are refused.
+# Localhost ports: 1883+2n and 1884+2n for the first n whose ports no stack uses yet (on a
+# site too: two rooms on one host never share a port).
+used=" " used_ports=" "
 if [ -d "$ROOMS_DIR" ]; then
   for env in "$ROOMS_DIR"/*/.env; do
-    [ -f "$env" ] && used+="$(env_get "$env" MQTT_BIND_ADDR) "
+    [ -f "$env" ] || continue
+    used+="$(env_get "$env" MQTT_BIND_ADDR) "
+    used_ports+="$(env_get "$env" MQTT_LOCAL_PORT) "
   done
 fi
+if [ -z "$primary_addr" ] || [ -z "$standby_addr" ]; then
+  [ "${RUNBOOK_SITE:-}" != 1 ] || usage_error "give --primary-addr and --standby-addr: the room VLAN's addresses of the two brokers (the lab's 127.0.0.x defaults are for the training lab only)"
+fi
 n=0
-while [[ "$used" == *" 127.0.0.$((2 + 2 * n)) "* || "$used" == *" 127.0.0.$((3 + 2 * n)) "* ]]; do n=$((n + 1)); done
+while [[ ( -z "$primary_addr" && "$used" == *" 127.0.0.$((2 + 2 * n)) "* ) || ( -z "$standby_addr" && "$used" == *" 127.0.0.$((3 + 2 * n)) "* ) ]]; do n=$((n + 1)); done
 primary_addr=${primary_addr:-127.0.0.$((2 + 2 * n))}
 standby_addr=${standby_addr:-127.0.0.$((3 + 2 * n))}
-primary_local=${primary_local:-$((1883 + 2 * n))}
-standby_local=${standby_local:-$((1884 + 2 * n))}
-ip_re='^[0-9]{1,3}(\.[0-9]{1,3}){3}$'
-[[ "$primary_addr" =~ $ip_re && "$standby_addr" =~ $ip_re ]] || usage_error "addresses must be IPv4 addresses"
-[[ "$primary_local" =~ ^[0-9]+$ && "$standby_local" =~ ^[0-9]+$ ]] || usage_error "local ports must be numbers"
+p=$n
+while [[ "$used_ports" == *" $((1883 + 2 * p)) "* || "$used_ports" == *" $((1884 + 2 * p)) "* ]]; do p=$((p + 1)); done
+primary_local=${primary_local:-$((1883 + 2 * p))}
+standby_local=${standby_local:-$((1884 + 2 * p))}
+valid_ipv4() {
+  local IFS=. octets
+  [[ "$1" =~ ^[0-9]{1,3}(\.[0-9]{1,3}){3}$ ]] || return 1
+  read -ra octets <<<"$1"
+  for o in "${octets[@]}"; do [ "$((10#$o))" -le 255 ] || return 1; done
+}
+valid_port() { [[ "$1" =~ ^[0-9]{1,5}$ ]] && [ "$((10#$1))" -ge 1 ] && [ "$((10#$1))" -le 65535 ]; }
+valid_ipv4 "$primary_addr" || usage_error "--primary-addr '$primary_addr' is not an IPv4 address"
+valid_ipv4 "$standby_addr" || usage_error "--standby-addr '$standby_addr' is not an IPv4 address"
+[ "$primary_addr" != "$standby_addr" ] || usage_error "the primary and the standby need two addresses (both brokers listen on port 1883)"
+valid_port "$primary_local" || usage_error "--primary-local-port '$primary_local' is not a port (1 to 65535)"
+valid_port "$standby_local" || usage_error "--standby-local-port '$standby_local' is not a port (1 to 65535)"
+[ "$primary_local" != "$standby_local" ] || usage_error "the two stacks need two local ports"
+for a in "$primary_addr" "$standby_addr"; do
+  [[ "$used" != *" $a "* ]] || die "address $a is already a broker's (MQTT_BIND_ADDR in $ROOMS_DIR): two brokers cannot listen on $a:1883"
+done
+for port in "$primary_local" "$standby_local"; do
+  [[ "$used_ports" != *" $port "* ]] || die "local port $port is already a stack's (MQTT_LOCAL_PORT in $ROOMS_DIR)"
+done
 
 # Passwords are generated here and never printed; the room shares one set (runbook section 5:
 # keep the .env files aligned).

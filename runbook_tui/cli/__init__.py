@@ -12,6 +12,7 @@ def main(argv: list[str] | None = None) -> int:
     from runbook_tui.cli.args import room_arg
     from runbook_tui.cli.checklist import add_checklist_commands
     from runbook_tui.cli.drill import add_drill_command
+    from runbook_tui.cli.images import add_image_command
     from runbook_tui.cli.lab import add_lab_commands
     from runbook_tui.cli.readiness import add_readiness_command
 
@@ -36,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     add_drill_command(sub)
     add_lab_commands(sub)
     add_readiness_command(sub)
+    add_image_command(sub)
     args = parser.parse_args(argv)
     if getattr(args, "handler", None):
         return int(args.handler(args))
@@ -104,7 +106,7 @@ def _open_venue(args: argparse.Namespace, settings, rooms: list[str]) -> int:
     from runbook_tui.ui.app import RunbookApp
     from runbook_tui.ui.venue import VenueApp
 
-    notice, farewells, selected = "", [], None
+    notice, farewells, selected = "", {}, None
     while True:
         choice = VenueApp(settings, rooms, notice, selected=selected).run()
         notice = ""
@@ -120,8 +122,10 @@ def _open_venue(args: argparse.Namespace, settings, rooms: list[str]) -> int:
             notice = f"{choice.room}: {exc}"
             continue
         RunbookApp(session, resume=None).run()
-        if farewell := session.farewell():
-            farewells.append(farewell)
+        if session.engine is not None and (farewell := session.farewell()):
+            # A run opened again from the venue is said once, as it was last left.
+            farewells.pop(session.engine.journal.path, None)
+            farewells[session.engine.journal.path] = farewell
     if farewells:
-        print("\n\n".join(farewells))
+        print("\n\n".join(farewells.values()))
     return 0

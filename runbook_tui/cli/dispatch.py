@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="exit codes: 0 complete, 2 usage, 3 rejected, 4 timeout, 5 unreachable, 6 not authorized",
     )
     p.add_argument("--room", required=True, help="room id, e.g. room1")
-    p.add_argument("--device", required=True, help="device id, e.g. sim1")
+    p.add_argument("--device", required=True, help="device id, e.g. door1 (the lab's simulated controller is sim1)")
     p.add_argument("--action", required=True, help="action, e.g. SET")
     p.add_argument("--params", default="{}", help="JSON parameters (default {})")
     p.add_argument("--id", help="request id (default: a fresh one)")

@@ -608,7 +608,7 @@ class RunEngine:
             raise EngineRefusal(f"{step_id}: use choose({step.choice!r}, option)")
         if unset := self.unset_for(step):
             raise EngineRefusal(f"{step_id} needs {', '.join(unset)}, not set on this site: set it in the site settings' "
-                                "[variables] or with --var NAME=VALUE")
+                                f"[variables] (or [rooms.{self.room}.variables]) or with --var NAME=VALUE")
         self._require_confirmation(step, confirmed, typed_room)
         # Sensing takes seconds: off the event loop, so the screen stays live.
         overridden, evidence = await asyncio.to_thread(self._guards_or_override, step, override_reason, typed_room)
@@ -657,6 +657,10 @@ class RunEngine:
                 keys |= set(read_env(path))
         env = {k: v for k, v in os.environ.items() if k not in keys}
         env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
+        if not self.config.lab:
+            env["RUNBOOK_SITE"] = "1"  # the runbook's scripts refuse the lab's defaults on a site
+        else:
+            env.pop("RUNBOOK_SITE", None)
         return env
 
     def refresh_secrets(self) -> None:

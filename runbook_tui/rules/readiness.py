@@ -53,6 +53,13 @@ def readiness(obs: RoomObservation, now: float | None = None) -> Readiness:
     p_env, s_env = (primary.env_dict if primary else {}), (standby.env_dict if standby else {})
     s_dir = standby.directory if standby else f"infra/rooms/{room}-standby"
     checks: list[Check] = []
+    missing = [f"infra/rooms/{room}-{role}" if f is None else f.directory for role, f in (("primary", primary), ("standby", standby))
+               if f is None or not f.exists or not f.has_env]
+    if missing:
+        # Nothing else can be judged (and no fix points into a folder that is not there).
+        return Readiness(room, (Check("stacks created", False, f"no stack (folder with .env) at {' and '.join(missing)}",
+                                      f"scripts/new-room-standby.sh {room} --primary-addr ADDR --standby-addr ADDR "
+                                      "(runbook 1), or fix the room's primary_dir / standby_dir in the settings"),))
 
     stack = obs.stack("standby")
     if stack is None or not stack.connected:
@@ -75,7 +82,7 @@ def readiness(obs: RoomObservation, now: float | None = None) -> Readiness:
     # own image tag, so the versions are compared, and the images shown).
     said = {r: b.core.version for r in ("primary", "standby")
             if (b := obs.broker(r)) is not None and b.core is not None and b.core.readable and b.core.version}
-    same_version = versions[0] == versions[1] and len(set(said.values())) <= 1
+    same_version = versions[0] == versions[1] != "?" and len(set(said.values())) <= 1
     running = f"; running cores say {', '.join(f'{r} {v}' for r, v in said.items())}" if said else ""
     checks.append(Check("same core version", same_version,
                         f"CORE_VERSION primary {versions[0]}, standby {versions[1]}{running}; images {images[0]}, {images[1]}",
@@ -83,8 +90,10 @@ def readiness(obs: RoomObservation, now: float | None = None) -> Readiness:
                                                 f"(cd {s_dir} && docker compose --env-file .env up -d --force-recreate {CORE})"))
 
     differing = differing_keys(p_env, s_env)
-    checks.append(Check(".env aligned", not differing and bool(p_env and s_env),
-                        "aligned except the per-stack keys" if not differing else f"differ: {', '.join(differing)}",
+    unreadable = [role for role, env in (("primary", p_env), ("standby", s_env)) if not env]
+    checks.append(Check(".env aligned", not differing and not unreadable,
+                        f"cannot compare: the {' and '.join(unreadable)} .env is empty or unreadable" if unreadable
+                        else "aligned except the per-stack keys" if not differing else f"differ: {', '.join(differing)}",
                         "" if not differing else f"align {s_dir}/.env with the primary's (runbook 5), then recreate what reads it"))
 
     for role, f in (("primary", primary), ("standby", standby)):

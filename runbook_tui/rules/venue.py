@@ -21,7 +21,9 @@ class VenueRow:
     active: str  # primary / standby / both / none / unknown
     active_detail: str
     dns: tuple[tuple[str, str], ...]  # (resolver, what it points the name at)
+    dns_details: tuple[str, ...]  # per resolver: why it did not answer, when it did not ("" otherwise)
     controllers: str
+    controllers_short: str  # the same in a few words, for a table cell
     controllers_ok: bool | None  # every controller seen is on the active broker (None: nothing to judge)
     alarm: str  # "" when none: every alarm in full
     alarm_short: str  # the same in a few words, for a table cell
@@ -35,6 +37,16 @@ class VenueRow:
         problems = self.readiness.problems()
         return "ready" if not problems else "NOT READY: " + ", ".join(c.name for c in problems)
 
+    @property
+    def ready_short(self) -> str:
+        """ready_words for a narrow table cell: the failed checks by a word each."""
+        if self.active == "standby" or not self.readiness.problems():
+            return self.ready_words
+        return "NOT READY: " + ", ".join(SHORT_CHECK.get(c.name, c.name) for c in self.readiness.problems())
+
+
+SHORT_CHECK = {"standby up, dispatch off": "state", "same core version": "version", ".env aligned": ".env",
+               "primary passwd current": "passwd P", "standby passwd current": "passwd S", "stacks created": "no stacks"}
 
 def active_stack(obs: RoomObservation) -> tuple[str, str]:
     """Whose core is up with dispatch enabled, by Docker's account or by the core's own status."""
@@ -53,27 +65,31 @@ def active_stack(obs: RoomObservation) -> tuple[str, str]:
     return "none", "no core dispatches"
 
 
-def _controllers(obs: RoomObservation, active: str) -> tuple[str, bool | None]:
+def _controllers(obs: RoomObservation, active: str) -> tuple[str, str, bool | None]:
     online = {r: sorted(d for d, up in b.controllers if up) for r in ROLES if (b := obs.broker(r)) is not None}
     seen = {r: devices for r, devices in online.items() if devices}
     if not seen:
         readable = [r for r in ROLES if (b := obs.broker(r)) is not None and b.state == "ok"]
-        return ("none online" if readable else "brokers not readable"), (False if active in ROLES else None)
+        words = "none online" if readable else "brokers not readable"
+        return words, words, (False if active in ROLES else None)
     words = "; ".join(f"{len(d)} on {r} ({', '.join(d[:3])}{'…' if len(d) > 3 else ''})" for r, d in seen.items())
+    short = ", ".join(f"{len(d)} on {r}" for r, d in seen.items())
     if active not in ROLES:
-        return words, None
-    return words, set(seen) == {active}
+        return words, short, None
+    return words, short, set(seen) == {active}
 
 
 def venue_row(obs: RoomObservation, now: float | None = None) -> VenueRow:
     active, active_detail = active_stack(obs)
     dns = tuple((a.resolver, a.classification if a.classification != "unknown address" or not a.addresses
                  else f"unknown {', '.join(a.addresses)}") for a in (obs.dns.answers if obs.dns else ()))
-    controllers, controllers_ok = _controllers(obs, active)
+    controllers, controllers_short, controllers_ok = _controllers(obs, active)
+    details = tuple(a.detail for a in (obs.dns.answers if obs.dns else ()))
     found = [("DUAL CONTROL", a.reason) for a in alarms(obs)]
     if obs.dns is not None and obs.dns.disagreement:
         found.append(("resolvers disagree", "resolvers disagree on " + obs.broker_name))
     if active in ROLES and dns and any(where != active for _r, where in dns):
         found.append((f"DNS not on {active}", f"{obs.broker_name} does not point only at the active {active}"))
-    return VenueRow(obs.room, active, active_detail, dns, controllers, controllers_ok, "; ".join(long for _s, long in found),
+    return VenueRow(obs.room, active, active_detail, dns, details, controllers, controllers_short, controllers_ok,
+                    "; ".join(long for _s, long in found),
                     ", ".join(short for short, _l in found), readiness(obs, now), obs.at)

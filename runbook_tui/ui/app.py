@@ -32,6 +32,7 @@ from runbook_tui.session import Session
 from runbook_tui.ui.checklist_view import ChecklistView
 from runbook_tui.ui.dialogs import (
     HELP,
+    LAB_ONLY_HELP,
     AskReason,
     ChooseOption,
     ConfirmRun,
@@ -323,7 +324,7 @@ class RunbookApp(App):
         numbers = self.query_one(ChecklistView).numbers
         if len(step_ids) <= 2 or not all(s in numbers for s in step_ids):
             return "; ".join(self._step_name(s) for s in step_ids)
-        listed = [str(numbers[s]) for s in step_ids]
+        listed = [str(n) for n in sorted(numbers[s] for s in step_ids)]  # in the checklist's order
         return "steps " + ", ".join(listed[:-1]) + " and " + listed[-1]
 
     def _readable(self, note: str) -> str:
@@ -659,7 +660,8 @@ class RunbookApp(App):
 
     def action_help(self) -> None:
         s = self.session.settings
-        self.push_screen(HelpScreen(HELP + f"\n[b]This session[/b]\n  settings {escape(s.described_as)}\n"
+        text = HELP if s.lab else HELP.replace(LAB_ONLY_HELP, "")  # a site's operator sees no lab key
+        self.push_screen(HelpScreen(text + f"\n[b]This session[/b]\n  settings {escape(s.described_as)}\n"
                                            f"  stack root {escape(str(s.stack_root))}\n"))
 
     def action_pause(self) -> None:

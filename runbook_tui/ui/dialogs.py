@@ -265,6 +265,7 @@ class ResumeDialog(ModalScreen):
         self.dismiss(event.button.id == "resume")
 
 
+LAB_ONLY_HELP = "  F            trainer: inject a drill fault (lab only)\n"
 HELP = """\
 [b]runbook-tui[/b]: the v8 warm-standby runbook, step by step, proved
 against the live room. The tool never acts by itself: every change

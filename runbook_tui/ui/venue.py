@@ -29,8 +29,8 @@ from runbook_tui.session import ChecklistOffer, room_checklists
 from runbook_tui.settings import Settings
 from runbook_tui.ui.dialogs import ChecklistChooser, HelpScreen
 
-COLUMNS = (("room", "Room"), ("active", "Active"), ("dns", "DNS mqtt.<room>"), ("controllers", "Controllers"),
-           ("alarm", "Alarm"), ("standby", "Standby (runbook 5)"), ("seen", "Seen"))
+COLUMNS = (("room", "Room"), ("active", "Active"), ("dns", "DNS"), ("controllers", "Controllers"),
+           ("alarm", "Alarm"), ("standby", "Standby"), ("seen", "Seen"))
 
 VENUE_HELP = """\
 [b]The venue[/b]: every room of the site, looked at every few seconds
@@ -48,7 +48,7 @@ Nothing here acts on a room.
 
 [b]Keys[/b]
   ↑ ↓          select a room
-  Enter        open the room's checklists (an unfinished run is offered)
+  Enter  o     open the room's checklists (an unfinished run is offered)
   l            look at every room again now
   ?            this help
   q            quit
@@ -69,7 +69,7 @@ class VenueApp(App[VenueChoice | None]):
     """
     TITLE = "runbook-tui · venue"
     BINDINGS = [
-        Binding("enter", "open_room", "Open room", tooltip="The room's checklists"),
+        Binding("o", "open_room", "Open room", tooltip="The room's checklists (or Enter)"),
         Binding("l", "look_now", "Look now", tooltip="Look at every room again now"),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),
@@ -148,16 +148,16 @@ class VenueApp(App[VenueChoice | None]):
             dns_text = row.dns[0][1] + (f" (all {len(row.dns)})" if len(row.dns) > 1 else "")
         else:
             dns_text = " | ".join(f"{resolver} {where}" for resolver, where in row.dns)
-        ready = row.ready_words
+        ready = row.ready_short
         ready_style = "green" if ready == "ready" else ("dim" if ready.startswith("n/a") else "bold red")
         return {
             "active": Text("BOTH" if row.active == "both" else row.active, style=active_style),
             "dns": Text(safe_text(dns_text or "not asked", 60), style="" if kinds == {row.active} else "yellow"),
-            "controllers": Text(safe_text(row.controllers, 60),
+            "controllers": Text(safe_text(row.controllers_short, 60),
                                 style={True: "green", False: "bold yellow", None: ""}[row.controllers_ok]),
             "alarm": Text(safe_text(row.alarm_short, 60) or "-", style="bold red" if row.alarm else "dim"),
             "standby": Text(safe_text(ready, 60), style=ready_style),
-            "seen": Text(time.strftime("%H:%M:%S", time.localtime(row.at)), style="dim"),
+            "seen": Text(time.strftime("%H:%M:%S", time.localtime(row.at)), style="dim"),  # a look's time
         }
 
     def _age_cells(self) -> None:
@@ -195,8 +195,8 @@ class VenueApp(App[VenueChoice | None]):
             row = self.rows[room]
             out.append(f"{room}", style="bold")
             out.append(f"  active: {row.active_detail}\n")
-            for resolver, where in row.dns:
-                out.append(f"  DNS {resolver}: {safe_text(where, 80)}\n")
+            for (resolver, where), detail in zip(row.dns, row.dns_details, strict=True):
+                out.append(f"  DNS {resolver}: {safe_text(where, 80)}" + (f" ({safe_text(detail, 200)})" if detail else "") + "\n")
             out.append(f"  controllers: {safe_text(row.controllers, 200)}\n")
             if row.alarm:
                 out.append(f"  ALARM: {safe_text(row.alarm, 300)}\n", style="bold red")

@@ -72,8 +72,8 @@ async def test_the_venue_view_shows_the_same_two_rooms_not_ready_and_a_fix_turns
             assert time.monotonic() < deadline, f"rooms looked at: {sorted(app.rows)}"
             await pilot.pause(0.2)
         assert standby("room7") == "ready"
-        assert standby("room8") == "NOT READY: same core version, .env aligned"
-        assert standby("room9") == "NOT READY: standby passwd current"
+        assert standby("room8") == "NOT READY: version, .env"
+        assert standby("room9") == "NOT READY: passwd S"
         for room in ROOMS:
             assert str(app.query_one(DataTable).get_cell(room, "active")) == "primary"
             assert str(app.query_one(DataTable).get_cell(room, "dns")) == "primary"

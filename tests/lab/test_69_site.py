@@ -137,6 +137,7 @@ async def test_the_tuis_smoke_test_reaches_the_sites_controller_and_the_screens_
         assert records[0]["settings"] == str(site.resolve())
         assert records[0]["variables"]["smoke_device"] == "door1"
         resume = session.resume_command()
+        journal = app.engine.journal.path
         await pilot.press("q")
     promotion = Session(settings, ROOM, REPO / "checklists" / "promotion.yaml")
     engine = promotion.start_engine()
@@ -155,12 +156,16 @@ async def test_the_tuis_smoke_test_reaches_the_sites_controller_and_the_screens_
                     f"cd {site.parent} && env {env} PATH={BIN}:$PATH {resume}; sleep 600"], check=True)
     try:
         deadline, screen = time.monotonic() + 30, ""
-        while "unfinished run" not in screen:
+        while not (ROOM in screen and "✓" in screen):  # the same run, resumed: the smoke test's tick is there
             assert time.monotonic() < deadline, screen
             time.sleep(0.5)
             screen = subprocess.run(["tmux", "capture-pane", "-p", "-t", "site-resume"], capture_output=True, text=True).stdout
         assert ROOM in screen and "LAB" not in screen
         no_lab_words(screen, "the resumed TUI")
+        deadline = time.monotonic() + 10
+        while not any(r["kind"] == "run_resumed" for r in read_journal(journal).records):  # the same run, not a new one
+            assert time.monotonic() < deadline, "the resume line did not resume the run"
+            time.sleep(0.3)
     finally:
         subprocess.run(["tmux", "send-keys", "-t", "site-resume", "Escape", "q"], capture_output=True)
         time.sleep(1)

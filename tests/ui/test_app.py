@@ -639,10 +639,12 @@ def test_the_resume_line_is_a_command_that_reopens_the_same_run(tmp_path):
     import shlex
 
     plain = session(tmp_path)
-    assert shlex.split(plain.resume_command()) == ["runbook-tui", "--room", "room9", "--checklist", str(CHECKLIST.resolve())]
+    assert shlex.split(plain.resume_command()) == ["runbook-tui", "--room", "room9", "--checklist", str(CHECKLIST.resolve()),
+                                                  "--resume"]
     site_file = tmp_path / "site.toml"
     site = Session(dataclasses.replace(plain.settings, source=site_file, checklist=CHECKLIST), "room9", CHECKLIST)
-    assert shlex.split(site.resume_command()) == ["runbook-tui", "--settings", str(site_file.resolve()), "--room", "room9"]
+    assert shlex.split(site.resume_command()) == ["runbook-tui", "--settings", str(site_file.resolve()), "--room", "room9",
+                                                 "--resume"]
 
 
 @pytest.mark.asyncio

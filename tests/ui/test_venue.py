@@ -89,3 +89,21 @@ async def test_enter_offers_the_rooms_checklists_and_its_unfinished_run(tmp_path
         assert not isinstance(app.screen, ChecklistChooser)
         await pilot.press("enter", "down", "enter")
     assert app.return_value == VenueChoice("vault", s.checklist.parent / "failback.yaml")
+
+
+@pytest.mark.asyncio
+async def test_a_sites_room_help_lists_no_lab_key(tmp_path):
+    # Seen on a site: the room's help listed "F trainer: inject a drill fault (lab only)".
+    from runbook_tui.session import Session
+    from runbook_tui.ui.app import RunbookApp
+
+    s = settings(tmp_path)
+    for lab, shown in ((False, False), (True, True)):
+        s = dataclasses.replace(s, lab=lab)
+        app = RunbookApp(Session(s, "vault", s.checklist, variables={"smoke_device": "door1"}), live=False, resume=False)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.press("question_mark")
+            assert isinstance(app.screen, HelpScreen)
+            assert ("inject a drill fault" in app.screen.text) is shown
+            assert f"settings {s.described_as}" in app.screen.text
+            await pilot.press("escape")

@@ -56,6 +56,33 @@ def test_new_room_usage_errors(stack_root: Path):
     assert not (stack_root / "infra" / "rooms").exists() or not any((stack_root / "infra" / "rooms").iterdir())
 
 
+def test_new_room_refuses_bad_addresses_and_ports_and_two_stacks_on_one(stack_root: Path):
+    # Seen: 999.999.999.999, port 0 or 99999999 and two stacks on one address and port were accepted.
+    for args, words in (("--primary-addr 999.999.999.999 --standby-addr 10.0.0.3", "'999.999.999.999' is not an IPv4"),
+                        ("--primary-addr 10.0.0.2 --standby-addr 10.0.0.2", "need two addresses"),
+                        ("--primary-local-port 0", "'0' is not a port"),
+                        ("--standby-local-port 99999999", "'99999999' is not a port"),
+                        ("--primary-local-port 2000 --standby-local-port 2000", "need two local ports")):
+        r = run(f"scripts/new-room-standby.sh room1 {args}", stack_root)
+        assert r.returncode == 2 and words in r.stderr, (args, r.stderr)
+    run("scripts/new-room-standby.sh room1 --primary-addr 10.0.10.2 --standby-addr 10.0.10.3", stack_root, check=True)
+    clash = run("scripts/new-room-standby.sh room2 --primary-addr 10.0.10.3 --standby-addr 10.0.10.4", stack_root)
+    assert clash.returncode == 1 and "address 10.0.10.3 is already a broker's" in clash.stderr
+
+
+def test_on_a_site_rooms_get_their_own_local_ports_and_never_the_labs_addresses(stack_root: Path):
+    # Seen on a site: two rooms created with site addresses both got localhost:1883/1884; the
+    # checklist's step 1 (run by the tool on a site) created a room on 127.0.0.2/3.
+    run("scripts/new-room-standby.sh alpha --primary-addr 10.0.10.20 --standby-addr 10.0.10.21", stack_root, check=True)
+    run("scripts/new-room-standby.sh beta --primary-addr 10.0.10.22 --standby-addr 10.0.10.23", stack_root, check=True)
+    ports = {stack: dotenv_values(stack_root / "infra" / "rooms" / stack / ".env")["MQTT_LOCAL_PORT"]
+             for stack in ("alpha-primary", "alpha-standby", "beta-primary", "beta-standby")}
+    assert len(set(ports.values())) == 4, ports
+    r = run("scripts/new-room-standby.sh gamma", stack_root, env={"RUNBOOK_SITE": "1"})
+    assert r.returncode == 2 and "give --primary-addr and --standby-addr" in r.stderr
+    assert not (stack_root / "infra" / "rooms" / "gamma-primary").exists()
+
+
 def test_passwd_file_is_private_and_password_never_on_a_command_line(stack_root: Path, tmp_path: Path):
     run("scripts/new-room-standby.sh room1", stack_root, check=True)
     env_file = stack_root / "infra" / "rooms" / "room1-primary" / ".env"

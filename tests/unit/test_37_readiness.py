@@ -74,3 +74,19 @@ def test_a_standby_that_dispatches_or_is_down_is_not_ready():
     assert [c.name for c in readiness(dispatching).problems()] == ["standby up, dispatch off"]
     down = dataclasses.replace(obs, stacks=(obs.stack("primary"), stack("standby", core="exited")))
     assert "sentient-core exited" in readiness(down).problems()[0].detail
+
+
+def test_a_room_whose_stacks_do_not_exist_says_so_once_with_the_command_that_creates_them():
+    # Seen on a site: a configured room with no stacks got "same core version: ok" on "?", ".env
+    # aligned: FAIL: aligned", and a fix pointing into a folder that did not exist.
+    obs = ready_room()
+    gone = dataclasses.replace(obs, files=FilesView(tuple(dataclasses.replace(f, exists=False, has_env=False, env=())
+                                                          for f in obs.files.stacks), obs.files.at))
+    r = readiness(gone)
+    assert [(c.name, c.ok) for c in r.checks] == [("stacks created", False)]
+    assert "infra/rooms/room1-primary and infra/rooms/room1-standby" in r.checks[0].detail
+    assert r.checks[0].fix.startswith("scripts/new-room-standby.sh room1 --primary-addr")
+    empty = dataclasses.replace(obs, files=FilesView(tuple(dataclasses.replace(f, env=()) for f in obs.files.stacks), obs.files.at))
+    checks = {c.name: c for c in readiness(empty).checks}
+    assert checks["same core version"].ok is False and checks[".env aligned"].ok is False
+    assert checks[".env aligned"].detail.startswith("cannot compare")
