@@ -58,6 +58,11 @@ def _plan(args: argparse.Namespace) -> int:
     except SettingsError as exc:
         print(f"runbook-tui plan: settings: {exc}", file=sys.stderr)
         return 2
+    if args.room not in settings.venue_rooms() and args.room not in settings.rooms:
+        # A new room is planned before it exists; a mistyped one should not pass unnoticed.
+        print(f"runbook-tui plan: note: {args.room} has no stacks in {settings.stack_root / 'infra' / 'rooms'}"
+              + ("" if settings.source is None else f" and no [rooms.{args.room}] in {settings.source}")
+              + " (a new room? runbook section 1 creates it)", file=sys.stderr)
     settings = settings.for_room(args.room)
     site = {k: v for k, v in settings.variables.items() if k in checklist.variables}
     try:
