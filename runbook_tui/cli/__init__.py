@@ -9,6 +9,39 @@ from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Every command; an internal error is said in a line and a masked file, never as a traceback."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("runbook-tui: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback on the operator's screen
+        from runbook_tui.cli.args import default_stack_root
+        from runbook_tui.crash import EXIT_CRASH, crash_message, secret_masker, write_crash
+
+        root = default_stack_root()
+        try:
+            path = write_crash(exc, None, secret_masker(root))
+        except OSError:
+            path = None
+        print(crash_message(path, exc), file=sys.stderr)
+        return EXIT_CRASH
+
+
+def _crashed(app, session=None) -> int | None:
+    """After an app ran: EXIT_CRASH and the short message when it stopped on an internal error."""
+    if getattr(app, "crash_error", None) is None:
+        return None
+    from runbook_tui.crash import EXIT_CRASH, crash_message
+
+    resume = ""
+    if session is not None and session.engine is not None:
+        resume = f"runbook-tui report {session.engine.journal.path}; resume with {session.resume_command()}"
+    print(crash_message(app.crash_file, app.crash_error, resume), file=sys.stderr)
+    return EXIT_CRASH
+
+
+def _main(argv: list[str] | None = None) -> int:
     from runbook_tui.cli.args import room_arg
     from runbook_tui.cli.checklist import add_checklist_commands
     from runbook_tui.cli.drill import add_drill_command
@@ -84,7 +117,10 @@ def open_tui(args: argparse.Namespace) -> int:
     from runbook_tui.ui.app import RunbookApp
 
     resume = True if args.resume else (False if args.new_run else None)
-    RunbookApp(session, resume=resume).run()
+    app = RunbookApp(session, resume=resume)
+    app.run()
+    if (code := _crashed(app, session)) is not None:
+        return code
     farewell = session.farewell()  # where the journal is, and whether the run can be resumed
     if farewell:
         print(farewell)
@@ -108,7 +144,10 @@ def _open_venue(args: argparse.Namespace, settings, rooms: list[str]) -> int:
 
     notice, farewells, selected = "", {}, None
     while True:
-        choice = VenueApp(settings, rooms, notice, selected=selected).run()
+        venue = VenueApp(settings, rooms, notice, selected=selected)
+        choice = venue.run()
+        if (code := _crashed(venue)) is not None:
+            return code
         notice = ""
         if choice is None:
             break
@@ -121,7 +160,10 @@ def _open_venue(args: argparse.Namespace, settings, rooms: list[str]) -> int:
         except (VariableError, ValueError) as exc:
             notice = f"{choice.room}: {exc}"
             continue
-        RunbookApp(session, resume=None).run()
+        app = RunbookApp(session, resume=None)
+        app.run()
+        if (code := _crashed(app, session)) is not None:
+            return code
         if session.engine is not None and (farewell := session.farewell()):
             # A run opened again from the venue is said once, as it was last left.
             farewells.pop(session.engine.journal.path, None)

@@ -71,7 +71,12 @@ def _drill(args: argparse.Namespace) -> int:
     from runbook_tui.ui.app import RunbookApp
 
     session = Session(settings, args.room, settings.checklist, drill=args.scenario, operator=args.trainee)
-    RunbookApp(session, resume=False).run()
+    app = RunbookApp(session, resume=False)
+    app.run()
+    from runbook_tui.cli import _crashed
+
+    if (code := _crashed(app, session)) is not None:
+        return code
     farewell = session.farewell()  # where the journal is, and whether the run can be resumed
     if farewell:
         print(farewell)

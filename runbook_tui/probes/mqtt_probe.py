@@ -117,6 +117,11 @@ class MqttProbe:
     # ---- lifecycle ---------------------------------------------------------------------
     def start(self) -> None:
         for link in self.links.values():
+            if not 0 < link.endpoint.port < 65536:
+                # The stack's MQTT_PORT is not a port (broker_endpoint gives 0): a state of this
+                # broker, said as such; paho would raise, and the child would die and restart forever.
+                link.error = "unreachable: MQTT_PORT in the stack's .env is not a port number (1 to 65535)"
+                continue
             link.client = self._client(link)
             # connect_async + loop_start: the first connection is retried like any other,
             # so a broker that is down at start is a state, not an exception.

@@ -30,6 +30,7 @@ from runbook_tui.files import write_whole
 from runbook_tui.rules.outcome import alarm_words
 from runbook_tui.session import Session
 from runbook_tui.ui.checklist_view import ChecklistView
+from runbook_tui.ui.crash_safe import CrashToFile
 from runbook_tui.ui.dialogs import (
     HELP,
     LAB_ONLY_HELP,
@@ -100,7 +101,7 @@ class StepCommands(Provider):
                 yield Hit(score, matcher.highlight(text), callback, help=None)
 
 
-class RunbookApp(App):
+class RunbookApp(CrashToFile, App):
     CSS_PATH = Path(__file__).parent / "app.tcss"  # absolute: subclasses may live anywhere
     TITLE = "runbook-tui"
     COMMANDS = {StepCommands}
@@ -149,6 +150,12 @@ class RunbookApp(App):
         self._last_run: str | None = None  # the step the operator last ran (its result is shown when it ends)
         self._sensed: list[str] = []  # steps ticked on evidence, not yet said in a notice
         self._sensed_cursor: str | None = None  # the selected step when those ticks came
+
+    def crash_dir(self) -> Path | None:
+        return self.session.settings.runs_dir  # beside the journal
+
+    def crash_root(self) -> Path | None:
+        return self.session.settings.stack_root
 
     def say(self, message: str, **kwargs) -> None:
         """A notice in plain words. What it says comes from the engine, the room and the checklist

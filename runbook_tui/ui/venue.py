@@ -27,6 +27,7 @@ from runbook_tui.observe.venue import PERIOD_S, VenueWatcher
 from runbook_tui.rules.venue import VenueRow, venue_row
 from runbook_tui.session import ChecklistOffer, room_checklists
 from runbook_tui.settings import Settings
+from runbook_tui.ui.crash_safe import CrashToFile
 from runbook_tui.ui.dialogs import ChecklistChooser, HelpScreen
 
 COLUMNS = (("room", "Room"), ("active", "Active"), ("dns", "DNS"), ("controllers", "Controllers"),
@@ -61,7 +62,7 @@ class VenueChoice:
     checklist: Path
 
 
-class VenueApp(App[VenueChoice | None]):
+class VenueApp(CrashToFile, App[VenueChoice | None]):
     CSS_PATH = Path(__file__).parent / "app.tcss"
     CSS = """
     #venue-rooms { height: auto; max-height: 50%; min-height: 5; border: round $primary; }
@@ -84,6 +85,12 @@ class VenueApp(App[VenueChoice | None]):
         self.rows: dict[str, VenueRow] = {}
         self.errors: dict[str, str] = {}
         self.watcher: VenueWatcher | None = None
+
+    def crash_dir(self) -> Path | None:
+        return self.settings.runs_dir
+
+    def crash_root(self) -> Path | None:
+        return self.settings.stack_root
 
     def compose(self) -> ComposeResult:
         yield Header()
