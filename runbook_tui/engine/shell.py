@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from runbook_tui.secrets import Masker
+from runbook_tui.secrets import LineMasker, Masker
 
 OUTPUT_TAIL_LINES = 200
 MAX_LINE_CHARS = 4000
@@ -57,14 +57,19 @@ async def run_command(
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )
 
+    lines_masked = LineMasker(masker)  # a secret split across two lines is masked too
+
+    def show(line: str) -> None:
+        tail.append(line)
+        if on_line:
+            on_line(line)
+
     def emit(raw: bytes) -> None:
         text = raw.decode("utf-8", errors="replace").rstrip("\r")
         if len(text) > MAX_LINE_CHARS:
             text = text[:MAX_LINE_CHARS] + f"… (+{len(text) - MAX_LINE_CHARS} chars)"
-        line = masker.mask(text)
-        tail.append(line)
-        if on_line:
-            on_line(line)
+        for line in lines_masked.feed(text):
+            show(line)
 
     async def pump() -> None:
         # Chunks, not readline(): a line longer than the stream's limit would raise, and a
@@ -110,5 +115,7 @@ async def run_command(
             await proc.wait()
         # Children that outlived bash in the group (a backgrounded job): end them too.
         _signal_group(proc.pid, signal.SIGKILL)
+    for line in lines_masked.flush():  # a last line held back for a secret that never came
+        show(line)
     exit_code = None if (timed_out or cancelled) else proc.returncode
     return CommandResult(exit_code, tuple(tail), time.monotonic() - started, timed_out, cancelled)
