@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ from pathlib import Path
 from runbook_tui.envfile import read_env
 from runbook_tui.mqtt_contract import BrokerEndpoint, DispatchRequest, Topics
 from runbook_tui.smoke_dispatch import FlowEvent, Verdict, dispatch_and_wait
+from runbook_tui.stacks import ROOM_PATTERN
 
 EXIT_USAGE = 2
 
@@ -36,28 +38,58 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--room", required=True, help="room id, e.g. room1")
     p.add_argument("--device", required=True, help="device id, e.g. door1 (the lab's simulated controller is sim1)")
     p.add_argument("--action", required=True, help="action, e.g. SET")
-    p.add_argument("--params", default="{}", help="JSON parameters (default {})")
+    given = p.add_mutually_exclusive_group()
+    given.add_argument("--params", default="{}", help="JSON parameters (default {})")
+    given.add_argument("--params-file", type=Path, metavar="FILE",
+                       help="read the JSON parameters from FILE ('-': standard input), for parameters longer than a command line")
     p.add_argument("--id", help="request id (default: a fresh one)")
     p.add_argument("--env-file", type=Path, help="take the broker and credentials from this stack .env")
-    p.add_argument("--timeout", type=float, default=15.0, help="seconds to wait for the result (default 15)")
+    p.add_argument("--timeout", type=_timeout, default=15.0, help="seconds to wait for the result, 0.1 to 3600 (default 15)")
     p.add_argument("--json", action="store_true", help="print the outcome as one JSON object")
     return p
+
+
+MAX_TIMEOUT_S = 3600.0
+IDENTIFIER = ROOM_PATTERN  # a room or device id is one topic level: no '/', '+' or '#'
+
+
+def _timeout(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or not 0.1 <= value <= MAX_TIMEOUT_S:
+        raise argparse.ArgumentTypeError(f"{text}: give seconds from 0.1 to {MAX_TIMEOUT_S:g}")
+    return value
+
+
+def _topic_level(name: str, value: str) -> str:
+    if not value or any(c in value for c in "/+#\0") or len(value) > 128:
+        raise ValueError(f"--{name} {value!r}: one MQTT topic level (no '/', '+', '#'; at most 128 characters)")
+    return value
 
 
 def broker_from(env_file: Path | None, environ: dict[str, str]) -> BrokerEndpoint:
     stack_env = read_env(env_file) if env_file else {}
     host = environ.get("MQTT_HOST") or stack_env.get("MQTT_BIND_ADDR") or "localhost"
-    port = environ.get("MQTT_PORT") or stack_env.get("MQTT_PORT") or "1883"
-    try:
-        port_number = int(port)
-    except ValueError:
-        raise ValueError(f"MQTT_PORT must be a number, not {port!r}") from None
+    port = (environ.get("MQTT_PORT") or stack_env.get("MQTT_PORT") or "1883").strip()
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"MQTT_PORT must be a port number from 1 to 65535, not {port!r}")
+    port_number = int(port)
     return BrokerEndpoint(
         host=host,
         port=port_number,
         username=environ.get("MQTT_USERNAME") or stack_env.get("MQTT_USERNAME") or None,
         password=environ.get("MQTT_PASSWORD") or stack_env.get("MQTT_PASSWORD") or None,
     )
+
+
+def _check_topics(topics: Topics) -> None:
+    """The contract's topics are published to: no wildcard may be in one (paho raises on it)."""
+    for name in ("dispatch", "result", "status", "devices"):
+        value = getattr(topics, name)
+        if "#" in value or "+" in value or not value:
+            raise ValueError(f"CORE_TOPIC_{name.upper()} {value!r}: a topic to publish to has no wildcard ('#', '+')")
 
 
 def print_event(event: FlowEvent) -> None:
@@ -73,11 +105,46 @@ def print_event(event: FlowEvent) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Never a traceback: an internal error is a line, a masked file and exit 70."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the script's last line of defence
+        from runbook_tui.crash import EXIT_CRASH, crash_message, write_crash
+        from runbook_tui.secrets import Masker
+
+        secrets = [v for k, v in os.environ.items() if k.endswith("PASSWORD") and v]
+        try:
+            path = write_crash(exc, None, Masker(secrets))
+        except OSError:
+            path = None
+        print(crash_message(path, exc).replace("runbook-tui", "core-dispatch.sh", 1), file=sys.stderr)
+        return EXIT_CRASH
+
+
+def _main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        params = json.loads(args.params)
+        if args.params_file is not None:
+            source = "--params-file"
+            text = sys.stdin.read() if str(args.params_file) == "-" else args.params_file.read_text()
+        else:
+            source, text = "--params", args.params
+        params = json.loads(text)
+    except OSError as exc:
+        print(f"core-dispatch.sh: --params-file {args.params_file}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (ValueError, RecursionError) as exc:
+        print(f"core-dispatch.sh: {source} is not valid JSON: {str(exc)[:200]}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        if not ROOM_PATTERN.fullmatch(args.room):
+            raise ValueError(f"--room {args.room!r} is not a room id (lower-case letters, digits, inner dashes)")
+        _topic_level("device", args.device)
+        _topic_level("action", args.action)
     except ValueError as exc:
-        print(f"core-dispatch.sh: --params is not valid JSON: {exc}", file=sys.stderr)
+        print(f"core-dispatch.sh: {exc}", file=sys.stderr)
         return EXIT_USAGE
     if args.env_file and not args.env_file.is_file():
         print(f"core-dispatch.sh: {args.env_file}: no such file", file=sys.stderr)
@@ -85,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         broker = broker_from(args.env_file, dict(os.environ))
         topics = Topics.from_env(read_env(args.env_file) if args.env_file else dict(os.environ))
+        _check_topics(topics)
     except (ValueError, OSError) as exc:
         print(f"core-dispatch.sh: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -202,3 +202,29 @@ def test_backup_and_restore_take_stack_names_never_paths(stack_root: Path, tmp_p
         r = run(cmd, stack_root)
         assert r.returncode == 2 and "is not a stack name" in r.stderr, (cmd, r.returncode, r.stderr)
     assert not (stack_root.parent / "backups").exists() and not (stack_root / "backups").exists()
+
+
+def test_core_dispatch_refuses_bad_ranges_and_wildcards_without_a_traceback(stack_root: Path):
+    # Seen: exit 1 with a traceback for --timeout 0/-1/inf, MQTT_PORT=0, --room '#', '#' in a topic.
+    base = "scripts/core-dispatch.sh --room room1 --device door1 --action SET"
+    for args, env, words in (("--timeout 0", {}, "give seconds from 0.1"), ("--timeout -1", {}, "give seconds from 0.1"),
+                             ("--timeout inf", {}, "give seconds from 0.1"), ("--timeout nan", {}, "give seconds from 0.1"),
+                             ("", {"MQTT_PORT": "0"}, "MQTT_PORT must be a port number"),
+                             ("", {"MQTT_PORT": "18830x"}, "MQTT_PORT must be a port number"),
+                             ("", {"CORE_TOPIC_DISPATCH": "core/#"}, "has no wildcard"),
+                             ("--device 'a/b'", {}, "one MQTT topic level"), ("--params '{'", {}, "--params is not valid JSON"),
+                             ("--params-file /nonexistent.json", {}, "--params-file /nonexistent.json: No such file")):
+        r = run(f"{base} {args}", stack_root, env=env)
+        assert r.returncode == 2 and words in r.stderr and "Traceback" not in r.stderr, (args, env, r.stderr)
+    r = run("scripts/core-dispatch.sh --room '#' --device d --action SET", stack_root)
+    assert r.returncode == 2 and "is not a room id" in r.stderr
+
+
+def test_core_dispatch_takes_parameters_longer_than_a_command_line_from_a_file_or_stdin(stack_root: Path, tmp_path: Path):
+    big = {"note": "x" * 3_000_000}  # over Linux's 128 KiB single-argument limit
+    path = tmp_path / "params.json"
+    path.write_text(__import__("json").dumps(big))
+    for args in (f"--params-file {path}", f"--params-file - < {path}"):
+        # No broker listens on this port: the parameters were read, then the broker is unreachable (5).
+        r = run(f"MQTT_PORT=1 scripts/core-dispatch.sh --room room1 --device d --action SET {args} --timeout 1", stack_root)
+        assert r.returncode == 5 and "unreachable" in r.stderr.lower(), r.stderr
