@@ -19,6 +19,8 @@ from runbook_tui.observe.status import parse_core_status, parse_device_status
 STAGES = ("dispatch", "command", "ack", "complete", "result")
 MAX_STAGES_PER_FLOW = 20  # a replayed or hostile id cannot grow one flow without bound
 MAX_FLOWS = 200
+MAX_ORPHANS = 200  # acks, completes and results of ids this tracker never saw dispatched or commanded
+STARTING_STAGES = frozenset({"dispatch", "command"})
 MAX_DEVICES = 500  # per broker: a hostile publisher cannot grow the table without bound
 
 
@@ -40,6 +42,12 @@ class Flow:
     def brokers(self) -> tuple[str, ...]:
         return tuple(sorted({r for _s, r, _t in self.seen}))
 
+    @property
+    def started(self) -> bool:
+        """A dispatch or a device command was seen: a flow. Without one, an ack or result for an
+        id nobody dispatched (a replay, a hostile publisher) is not shown and evicts nothing."""
+        return any(s in STARTING_STAGES for s, _r, _t in self.seen)
+
 
 @dataclass
 class FlowTracker:
@@ -47,6 +55,7 @@ class FlowTracker:
     room: str = "+"
     max_flows: int = MAX_FLOWS
     flows: OrderedDict[str, Flow] = field(default_factory=OrderedDict)
+    orphans: OrderedDict[str, Flow] = field(default_factory=OrderedDict)  # not started (yet): bounded on their own
     core_status: dict[str, CoreStatus] = field(default_factory=dict)  # role -> last retained/live status
     controllers: dict[str, dict[str, bool | None]] = field(default_factory=dict)  # role -> device -> online
     last_command: dict[str, float] = field(default_factory=dict)  # role -> time of last device command
@@ -94,7 +103,7 @@ class FlowTracker:
                 self.last_command[role] = now
         if not isinstance(rid, str) or not rid:
             return
-        old = self.flows.pop(rid, None)
+        old = self.flows.pop(rid, None) or self.orphans.pop(rid, None)
         seen = (old.seen if old else ())[-(MAX_STAGES_PER_FLOW - 1):] + ((stage, role, now),)
         result = old.result if old else None
         if stage == "result":
@@ -103,10 +112,18 @@ class FlowTracker:
         device = (old.device if old else None) or body.get("device")
         action = (old.action if old else None) or body.get("action")
         # Ids, devices and actions come from whoever publishes: sanitised before any widget sees them.
-        self.flows[rid] = Flow(safe_text(rid, 80), safe_text(device, 64) if isinstance(device, str) else None,
-                               safe_text(action, 64) if isinstance(action, str) else None, seen, result)
-        while len(self.flows) > self.max_flows:
-            self.flows.popitem(last=False)
+        flow = Flow(safe_text(rid, 80), safe_text(device, 64) if isinstance(device, str) else None,
+                    safe_text(action, 64) if isinstance(action, str) else None, seen, result)
+        # Only a started flow takes a place among the flows; the rest wait, bounded apart, in
+        # case their dispatch comes later (or was seen by the other broker's tracker).
+        table, limit = (self.flows, self.max_flows) if flow.started else (self.orphans, MAX_ORPHANS)
+        table[rid] = flow
+        while len(table) > limit:
+            table.popitem(last=False)
+
+    def all_flows(self) -> tuple[Flow, ...]:
+        """Started flows and orphans, for merging with another tracker's (merge_flows shows only started ones)."""
+        return tuple(self.flows.values()) + tuple(self.orphans.values())
 
     def forget_status(self, role: str) -> None:
         """A broker went away: what its core last said is no longer known."""
@@ -127,4 +144,5 @@ def merge_flows(parts: list[tuple[Flow, ...]], limit: int = MAX_FLOWS) -> tuple[
                 continue
             seen = tuple(sorted(old.seen + f.seen, key=lambda s: s[2]))[-MAX_STAGES_PER_FLOW:]
             merged[f.id] = Flow(f.id, old.device or f.device, old.action or f.action, seen, old.result or f.result)
-    return tuple(sorted(merged.values(), key=lambda f: max(t for _s, _r, t in f.seen)))[-limit:]
+    started = (f for f in merged.values() if f.started)
+    return tuple(sorted(started, key=lambda f: max(t for _s, _r, t in f.seen)))[-limit:]

@@ -21,11 +21,22 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from runbook_tui.mqtt_contract import BrokerEndpoint, Topics
 from runbook_tui.observe.model import CoreStatus
-from runbook_tui.probes.flows import Flow, FlowTracker
+from runbook_tui.probes.flows import Flow, FlowTracker, merge_flows
 from runbook_tui.probes.paho_client import ProbeClient
 
 BUFFERED_PAYLOAD = 8192
 MAX_TOPICS = 5000  # per broker; beyond it new topics are counted under OTHER_TOPICS
+TOPIC_KEPT = 200  # characters of a topic kept for counting and showing (MQTT allows 65,535)
+
+
+def kept_topic(topic: str) -> str:
+    """A topic as the probe keeps it: whole when short; a long one cut, with a digest so that
+    distinct long topics are still counted apart (5,000 topics of 60 KB once took 411 MB)."""
+    if len(topic) <= TOPIC_KEPT:
+        return topic
+    import hashlib
+
+    return f"{topic[:TOPIC_KEPT]}…(+{len(topic) - TOPIC_KEPT} chars, {hashlib.blake2b(topic.encode(), digest_size=4).hexdigest()})"
 OTHER_TOPICS = "(other topics)"
 # Mosquitto's count of messages it threw away because a subscriber's queue was full (QoS 0 to
 # a subscriber that fell behind, this probe included). "#" does not match $SYS topics, so the
@@ -100,7 +111,9 @@ class _Link:
 class MqttProbe:
     def __init__(self, brokers: dict[str, BrokerEndpoint], *, topics: tuple[str, ...] = ("#",),
                  contract: Topics = Topics(), room: str = "+", buffer: int = 2000, flush_s: float = 0.1,
-                 on_batch: Callable[[MqttBatch], None] | None = None, keepalive: int = 5) -> None:
+                 on_batch: Callable[[MqttBatch], None] | None = None, keepalive: int = 5, raw_flows: bool = False) -> None:
+        """raw_flows: the snapshot carries the tracker's orphans too (a child process's, merged
+        with the other broker's by its parent); otherwise only started flows."""
         self.links = {role: _Link(role, endpoint) for role, endpoint in brokers.items()}
         self.subscriptions = topics
         self.tracker = FlowTracker(contract, room)
@@ -108,6 +121,7 @@ class MqttProbe:
         self.pending = 0  # messages appended since the last batch
         self.flush_s = flush_s
         self.on_batch = on_batch
+        self.raw_flows = raw_flows
         self.keepalive = keepalive  # seconds; a broker that goes silent is noticed within three
         self.lock = threading.Lock()
         self.callback_errors = 0
@@ -196,6 +210,7 @@ class MqttProbe:
         if topic == BROKER_DROPPED_TOPIC:
             self._broker_dropped(link, msg.payload)
             return
+        full_topic, topic = topic, kept_topic(topic)
         with self.lock:
             link.received += 1
             key = topic if topic in link.topics or len(link.topics) < MAX_TOPICS else OTHER_TOPICS
@@ -205,9 +220,9 @@ class MqttProbe:
             payload = msg.payload if len(msg.payload) <= BUFFERED_PAYLOAD else msg.payload[:BUFFERED_PAYLOAD]
             self.buffer.append(Message(link.role, topic, payload, bool(msg.retain), now, len(msg.payload)))
             self.pending += 1
-        if self.tracker.wants(topic):
+        if self.tracker.wants(full_topic):
             with self.lock:
-                self.tracker.observe(link.role, topic, bytes(msg.payload), time.monotonic())
+                self.tracker.observe(link.role, full_topic, bytes(msg.payload), time.monotonic())
 
     def _broker_dropped(self, link: _Link, payload: bytes) -> None:
         value = int(payload)  # anything else raises, and is counted as a callback error
@@ -228,7 +243,8 @@ class MqttProbe:
                               key=lambda x: -x[2])[:200])
         controllers = tuple(sorted((role, d, up) for role, devices in self.tracker.controllers.items() for d, up in devices.items()))
         return MqttSnapshot(brokers, counts, tuple(sorted(self.tracker.core_status.items())),
-                            tuple(self.tracker.flows.values()), self.callback_errors, time.time(),
+                            self.tracker.all_flows() if self.raw_flows else merge_flows([self.tracker.all_flows()]),
+                            self.callback_errors, time.time(),
                             tuple(sorted(self.tracker.last_command.items())), controllers)
 
     def counts(self) -> dict[str, dict[str, int]]:

@@ -68,7 +68,7 @@ def _child_main(out_fd: int) -> int:
         except Exception:  # noqa: BLE001 - a batch that cannot be pickled: send its counts without the messages
             out.send(MqttBatch((), batch.dropped + len(batch.messages), dataclasses.replace(batch.snapshot, flows=())))
 
-    probe = MqttProbe(brokers, on_batch=send, **options)
+    probe = MqttProbe(brokers, on_batch=send, raw_flows=True, **options)  # the parent merges both brokers' flows
     probe.start()
     try:
         while not gone.is_set():
