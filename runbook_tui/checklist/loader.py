@@ -36,6 +36,15 @@ _STR = "tag:yaml.org,2002:str"
 _INT = "tag:yaml.org,2002:int"
 _FLOAT = "tag:yaml.org,2002:float"
 _BOOL = "tag:yaml.org,2002:bool"
+# Limits: a checklist is a few hundred lines. A file past them is refused with its line,
+# before PyYAML builds anything large (15 KB of aliases once took 33 s and 635 MB).
+MAX_BYTES = 1_000_000
+MAX_DEPTH = 64
+MAX_ALIASES = 100
+MAX_NODES = 100_000  # counted with aliases expanded, without expanding them
+MAX_TIMEOUT_S = 86_400.0
+_SECONDS = re.compile(r"^[0-9]+(?:\.[0-9]+)?$")  # decimal seconds: no 0x10, 1:30, .inf or .nan
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser where PyYAML was built with it
 
 
 @dataclass(frozen=True)
@@ -154,13 +163,20 @@ def load_checklist(path: Path | str) -> Checklist:
     """The checklist in `path`, or ChecklistInvalid listing every error."""
     path = Path(path)
     try:
+        size = path.stat().st_size
+        if size > MAX_BYTES:
+            raise ChecklistInvalid([ChecklistError(path, 1, "file", f"{size} bytes: a checklist may have at most {MAX_BYTES}")])
         raw = path.read_bytes()
     except OSError as exc:
         raise ChecklistInvalid([ChecklistError(path, 1, "file", exc.strerror or str(exc))]) from None
     try:
-        root = yaml.compose(raw.decode("utf-8"), Loader=yaml.SafeLoader)
+        text = raw.decode("utf-8")
+        _check_shape(path, text)
+        root = yaml.compose(text, Loader=_LOADER)
     except UnicodeDecodeError as exc:
-        raise ChecklistInvalid([ChecklistError(path, 1, "file", f"not UTF-8 text ({exc.reason})")]) from None
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ChecklistInvalid([ChecklistError(path, line, "file", f"not UTF-8 text: byte 0x{raw[exc.start]:02x} "
+                                                                   f"({exc.reason})")]) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
@@ -172,11 +188,54 @@ def load_checklist(path: Path | str) -> Checklist:
         raise ChecklistInvalid([ChecklistError(path, 1, "syntax", "nested too deeply to read")]) from None
     if root is None:
         raise ChecklistInvalid([ChecklistError(path, 1, "file", "the file is empty")])
+    if (count := _expanded_size(root)) > MAX_NODES:
+        raise ChecklistInvalid([ChecklistError(path, 1, "file", f"{count} values once its aliases are expanded "
+                                                                f"(at most {MAX_NODES})")])
     r = _Reader(path)
     checklist = _build(r, root, path, hashlib.sha256(raw).hexdigest())
     if r.errors or checklist is None:
         raise ChecklistInvalid(sorted(r.errors, key=lambda e: e.line))
     return checklist
+
+
+def _check_shape(path: Path, text: str) -> None:
+    """Depth and aliases, from the parser's events (no node is built): each limit's error
+    names the line where it was passed."""
+    depth = aliases = 0
+    for event in yaml.parse(text, Loader=_LOADER):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise ChecklistInvalid([ChecklistError(path, event.start_mark.line + 1, "syntax",
+                                                       f"nested more than {MAX_DEPTH} levels deep")])
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+        elif isinstance(event, yaml.AliasEvent):
+            aliases += 1
+            if aliases > MAX_ALIASES:
+                raise ChecklistInvalid([ChecklistError(path, event.start_mark.line + 1, "syntax",
+                                                       f"more than {MAX_ALIASES} aliases (*name)")])
+
+
+def _expanded_size(root: Node) -> int:
+    """How many values the tree holds with every alias expanded, counted once per shared node."""
+    sizes: dict[int, int] = {}
+
+    def size(node: Node) -> int:
+        known = sizes.get(id(node))
+        if known is not None:
+            return known
+        sizes[id(node)] = 1  # a node inside itself (a recursive alias) counts once
+        if isinstance(node, MappingNode):
+            total = 1 + sum(size(k) + size(v) for k, v in node.value)
+        elif isinstance(node, SequenceNode):
+            total = 1 + sum(size(item) for item in node.value)
+        else:
+            total = 1
+        sizes[id(node)] = min(total, MAX_NODES + 1)
+        return sizes[id(node)]
+
+    return size(root)
 
 
 def _build(r: _Reader, root: Node, path: Path, sha: str) -> Checklist | None:
@@ -195,6 +254,8 @@ def _build(r: _Reader, root: Node, path: Path, sha: str) -> Checklist | None:
         if meta.get("id") and not _ID.match(meta["id"]):
             r.error(fields["id"][1], "checklist.id", "use lower-case letters, digits and dashes")
 
+    if "variables" not in top:
+        r.error(root, "variables", "missing: every checklist declares its variables, at least 'room'")
     variables = _variables(r, top["variables"][1]) if "variables" in top else {}
     choices = _choices(r, top["choices"][1]) if "choices" in top else {}
     sections: list[Section] = []
@@ -206,12 +267,38 @@ def _build(r: _Reader, root: Node, path: Path, sha: str) -> Checklist | None:
         if name not in variables:
             known = ", ".join(sorted(variables)) or "none declared"
             r.errors.append(ChecklistError(path, line, field, f"unknown variable '{{{{{name}}}}}' (declared: {known})"))
+    _check_default_cycles(r, path, variables)
+    steps = [s for section in sections for s in section.steps]
+    if sections_node is not None and not steps and not r.errors:
+        r.error(sections_node, "sections", "no steps: a checklist has at least one")
+    for step in steps:
+        if step.capture_as and step.capture_as not in variables:
+            r.errors.append(ChecklistError(path, step.line, f"{step.id}.capture_as",
+                                           f"'{step.capture_as}' is not a declared variable (declare it under variables:)"))
     if r.errors:
         return None
     return Checklist(
         id=meta["id"], name=meta["name"], revision=meta["revision"], source=meta["source"], intro=meta["intro"],
         variables=variables, choices=choices, sections=tuple(sections), path=path, sha256=sha,
     )
+
+
+def _check_default_cycles(r: _Reader, path: Path, variables: dict[str, Variable]) -> None:
+    """A default that refers, through others, back to itself can never be filled in."""
+    uses = {name: set(placeholders(v.default or "")) & set(variables) for name, v in variables.items()}
+    for start in variables:
+        seen: set[str] = set()
+        visiting = [(start, [start])]
+        while visiting:
+            name, trail = visiting.pop()
+            if start in uses.get(name, ()):
+                r.errors.append(ChecklistError(path, variables[start].line, f"variables.{start}.default",
+                                               "its default refers back to itself: " + " -> ".join(trail + [start])))
+                break
+            for used in uses.get(name, ()):
+                if used not in seen:
+                    seen.add(used)
+                    visiting.append((used, trail + [used]))
 
 
 def _variables(r: _Reader, node: Node) -> dict[str, Variable]:
@@ -276,6 +363,8 @@ def _choices(r: _Reader, node: Node) -> dict[str, Choice]:
                 (r.text(opt["text"][1], f"{of}.text") if "text" in opt else "") or "",
                 (r.text(opt["warning"][1], f"{of}.warning") if "warning" in opt else "") or "",
             )
+        if options_node is not None and isinstance(options_node, MappingNode) and not options_node.value:
+            r.error(options_node, f"{field}.options", "no options: a choice has at least one")
         default_node = r.required(fields, "default", value_node, field)
         default = r.text(default_node, f"{field}.default", track=False) if default_node is not None else None
         if default is not None and options and default not in options:
@@ -309,6 +398,8 @@ def _sections(r: _Reader, node: Node, choices: dict[str, Choice]) -> list[Sectio
         if steps_node is not None:
             if not isinstance(steps_node, SequenceNode):
                 r.error(steps_node, f"{field}.steps", f"expected a list, found {_kind(steps_node)}")
+            elif not steps_node.value:
+                r.error(steps_node, f"{field}.steps", "an empty section: list its steps")
             else:
                 for j, step_node in enumerate(steps_node.value):
                     step = _step(r, step_node, f"{field}.steps[{j}]", sid or "", choices, seen_steps)
@@ -360,6 +451,9 @@ def _step(r: _Reader, node: Node, field: str, section_id: str, choices: dict[str
             r.error(fields["risk"][1], f"{field}.risk", f"unknown risk '{values['risk']}' (expected normal, destructive or arming)")
     if step_type is StepType.CHOICE and isinstance(values.get("choice"), str) and values["choice"] not in choices:
         r.error(fields["choice"][1], f"{field}.choice", f"unknown choice '{values['choice']}' (declared: {', '.join(choices) or 'none'})")
+    port = values.get("broker_port")
+    if isinstance(port, str) and not placeholders(port) and not (port.isdigit() and 0 < int(port) < 65536):
+        r.error(fields["broker_port"][1], f"{field}.broker_port", f"{port!r} is not a port number (1 to 65535) or a {{{{variable}}}}")
     for earlier in values.get("supersedes") or ():
         if earlier not in seen or earlier == sid:
             r.error(fields["supersedes"][1], f"{field}.supersedes",
@@ -396,12 +490,13 @@ def _value(r: _Reader, kind: str, node: Node, field: str, choices: dict[str, Cho
             return False
         return node.value.lower() in ("true", "yes", "on")
     if kind == "number":
-        if not isinstance(node, ScalarNode) or node.tag not in (_INT, _FLOAT):
-            r.error(node, field, f"expected a number of seconds, found {_kind(node)}")
+        if not isinstance(node, ScalarNode) or node.tag not in (_INT, _FLOAT) or not _SECONDS.match(node.value):
+            r.error(node, field, f"expected a number of seconds (e.g. 90 or 1.5), found "
+                                 f"{repr(node.value) if isinstance(node, ScalarNode) else _kind(node)}")
             return 120.0
         value = float(node.value)
-        if value <= 0:
-            r.error(node, field, "must be more than 0")
+        if not 0 < value <= MAX_TIMEOUT_S:
+            r.error(node, field, f"must be more than 0 and at most {MAX_TIMEOUT_S:g} seconds")
         return value
     if kind in ("cond", "condlist"):
         items = [(r.text(node, field, track=False), node)] if kind == "cond" else [
@@ -414,6 +509,8 @@ def _value(r: _Reader, kind: str, node: Node, field: str, choices: dict[str, Cho
         return tuple(v for v, _ in r.text_list(node, field))
     if kind == "strmap":
         out = {}
+        if isinstance(node, MappingNode) and not node.value:
+            r.error(node, field, "empty: give at least one KEY: value")
         for key, (_k, value_node) in (r.mapping(node, field) or {}).items():
             if not _NAME.match(key):
                 r.error(_k, f"{field}.{key}", "expected a variable name")
@@ -428,6 +525,8 @@ def _value(r: _Reader, kind: str, node: Node, field: str, choices: dict[str, Cho
                 r.error(key_node, f"{field}.{cid}", f"unknown choice '{cid}' (declared: {', '.join(choices) or 'none'})")
                 continue
             allowed = []
+            if isinstance(value_node, SequenceNode) and not value_node.value:
+                r.error(value_node, f"{field}.{cid}", "an empty list: the step would never apply (list its options)")
             for option, item in r.text_list(value_node, f"{field}.{cid}"):
                 if option not in choices[cid].options:
                     r.error(item, f"{field}.{cid}", f"'{option}' is not an option of {cid} ({', '.join(choices[cid].options)})")

@@ -18,11 +18,14 @@ def step_action(step: Step, values: dict[str, str], lab: bool = False) -> list[s
     def s(text: str | None) -> str:
         return " ".join(substitute(text or "", values).split())
 
-    def sh(text: str | None) -> str:
-        return " ".join(substitute(text or "", values, shell=True).split())
+    def sh(text: str | None) -> list[str]:
+        # Exactly what bash is given (the engine runs this same substitution): every line of a
+        # multi-line command, its spacing kept; continuation lines indented under the first.
+        lines = substitute(text or "", values, shell=True).rstrip("\n").split("\n")
+        return [f"$ {lines[0]}"] + [f"  {line}" for line in lines[1:]]
 
     if step.type is StepType.COMMAND:
-        return [f"$ {sh(step.command)}"]
+        return sh(step.command)
     if step.type is StepType.ENV_EDIT:
         lines = [f"edit {s(step.file)}: " + ", ".join(f"{k}={substitute(v, values)}" for k, v in step.set_values)]
         if step.require:
@@ -33,11 +36,12 @@ def step_action(step: Step, values: dict[str, str], lab: bool = False) -> list[s
         if step.lab_command and lab:
             # In the lab, running the step runs the stand-in; a trainee may also do it by hand from
             # another terminal and let the wait see it. On a site it does not exist: not shown.
-            lines.append(f"$ {sh(step.lab_command)}    (the lab's stand-in for the manual change)")
+            stand_in = sh(step.lab_command)
+            lines += stand_in[:-1] + [f"{stand_in[-1]}    (the lab's stand-in for the manual change)"]
         return lines
     if step.type is StepType.DISPATCH_SMOKE:
         if step.paper_command:
-            return [f"$ {sh(step.paper_command)}"]
+            return sh(step.paper_command)
         return [f"dispatch {s(step.device)} {s(step.action)} via {s(step.broker_host)}:{s(step.broker_port)}"]
     if step.type is StepType.CHOICE:
         return [f"choose: {step.choice}"]

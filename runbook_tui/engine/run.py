@@ -751,8 +751,14 @@ class RunEngine:
 
     async def _smoke(self, step: Step) -> tuple[bool, str, list[str]]:
         creds_file = self.config.stack_root / substitute(step.credentials_from or "", self.values)
-        env = read_env(creds_file)
-        broker = BrokerEndpoint(substitute(step.broker_host or "", self.values), int(substitute(step.broker_port or "", self.values)),
+        try:
+            env = read_env(creds_file)
+        except (OSError, ValueError) as exc:
+            return False, f"{creds_file}: {getattr(exc, 'strerror', None) or exc}", []
+        port = substitute(step.broker_port or "", self.values).strip()
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            return False, f"the broker port {port!r} is not a port number (1 to 65535): set {step.broker_port}", []
+        broker = BrokerEndpoint(substitute(step.broker_host or "", self.values), int(port),
                                 env.get("MQTT_USERNAME") or None, env.get("MQTT_PASSWORD") or None)
         try:
             params = json.loads(substitute(step.params or "null", self.values))

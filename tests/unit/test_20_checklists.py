@@ -25,7 +25,7 @@ EXPECTED = {
     "unknown-variable.yaml": (11, "sections[0].steps[0].command", "unknown variable '{{stnadby_dir}}'"),
     "unknown-condition.yaml": (11, "sections[0].steps[0].condition", "unknown condition 'dns_points_to_stanby'"),
     "missing-field.yaml": (8, "sections[0].steps[0].command", "missing required field 'command' for a command step"),
-    "wrong-type.yaml": (12, "sections[0].steps[0].timeout_s", "expected a number of seconds, found text"),
+    "wrong-type.yaml": (12, "sections[0].steps[0].timeout_s", "expected a number of seconds (e.g. 90 or 1.5), found 'soon'"),
     "unknown-field.yaml": (11, "sections[0].steps[0].comand", "unknown field 'comand'"),
     "field-not-for-type.yaml": (11, "sections[0].steps[0].command", "'command' does not apply to a confirm step"),
     "yes-as-text.yaml": (11, "sections[0].steps[0].text", "expected text, found a boolean (quote it)"),
