@@ -180,9 +180,14 @@ def _line_of(text: str, key: str) -> int:
 
 def load_settings(path: Path) -> Settings:
     try:
-        text = path.read_text()
+        raw = path.read_bytes()
     except OSError as exc:
         raise SettingsError(f"{path}: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise SettingsError(f"{path}:{line}: byte 0x{raw[exc.start]:02x} is not UTF-8 text") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

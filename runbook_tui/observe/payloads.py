@@ -7,7 +7,8 @@ import re
 
 # Everything but tab and newline below 0x20, DEL, and the C1 range: a payload must never
 # move the cursor or change colours on the operator's terminal.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# Bidirectional overrides and isolates too: they make text read in another order than it runs.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 PRETTY_LIMIT = 64 * 1024  # larger payloads are shown raw (truncated), not parsed
 
 

@@ -14,6 +14,7 @@ from textual.widgets import Log, Static
 from runbook_tui.checklist.conditions import CONDITIONS
 from runbook_tui.checklist.model import Risk, Step, StepType, substitute
 from runbook_tui.engine.run import ActionPreview, Lapse, StepState, StepStatus
+from runbook_tui.observe.payloads import safe_text
 from runbook_tui.ui.checklist_view import look
 
 OUTPUT_LINES = 500
@@ -97,6 +98,7 @@ class StepView(Vertical):
             log.write_lines(list(self.outputs.get(step.id, ())))
 
     def add_output(self, step_id: str, line: str) -> None:
+        line = safe_text(line, 4000)  # command output is text from outside: no control codes reach the terminal
         self.outputs.setdefault(step_id, deque(maxlen=OUTPUT_LINES)).append(line)
         if step_id == self.shown:
             self.query_one("#step-output", Log).write_line(line)

@@ -128,6 +128,8 @@ def test_thousands_of_distinct_long_topics_are_counted_apart_in_bounded_memory(s
         publisher = mqtt.Client(CallbackAPIVersion.VERSION2)
         publisher.connect("127.0.0.1", port)
         publisher.loop_start()
+        while not publisher.is_connected():  # a QoS 0 publish before the CONNACK is not sent
+            time.sleep(0.01)
         for n in range(5000):
             publisher.publish(f"flood/{n:05d}/" + "x" * 60_000, b"1")
         publisher.loop_stop()

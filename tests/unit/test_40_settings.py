@@ -243,3 +243,38 @@ def test_the_report_says_which_settings_the_run_used(tmp_path: Path):
     engine.journal.close()
     assert f"- Settings: {(tmp_path / 'runbook-tui.toml').resolve()}" in render_report(engine.journal.path)
     assert f"Settings: {(tmp_path / 'runbook-tui.toml').resolve()}" in session.farewell()
+
+
+def test_fuzz_200_generated_settings_files_load_or_name_file_line_and_key(tmp_path: Path, capsys):
+    # Seen: a non-UTF-8 byte in the settings file gave a traceback.
+    import random
+
+    rng = random.Random(20261202)
+    values = ["nan", "inf", "1e300", "-1", "0", '"x"', "[]", "{}", '["999.1.1.1"]', '["[::1]:53"]', '["1.2.3.4:53:53"]',
+              '"room1\\n"', "true", '"\\u001b]2;T\\u0007"', '["#"]', '"ssh://x"', '"../.."']
+    source = VENUE.replace("{root}", str(tmp_path / "site"))
+    (tmp_path / "site" / "infra").mkdir(parents=True)
+    loaded = refused = 0
+    for n in range(200):
+        lines = source.splitlines()
+        for _ in range(rng.randint(1, 3)):
+            i = rng.randrange(len(lines))
+            if "=" in lines[i] and rng.random() < 0.7:
+                lines[i] = lines[i].split("=", 1)[0] + "= " + rng.choice(values)
+            else:
+                lines.insert(i, rng.choice(["[dns]", "[rooms.x y]", "bogus = 1", "[variables]\nroom = \"x\"", "\udcff"]))
+        path = tmp_path / f"s{n}.toml"
+        path.write_bytes("\n".join(lines).encode("utf-8", errors="surrogateescape"))
+        try:
+            load_settings(path)
+            loaded += 1
+        except SettingsError as exc:
+            refused += 1
+            assert str(exc).startswith(f"{path}:") or str(exc).startswith(f"{path}: "), exc
+    with capsys.disabled():
+        print(f"\nsettings fuzz: 200 files, {loaded} loaded, {refused} refused naming the file, 0 tracebacks")
+    assert loaded + refused == 200 and refused > 50
+    bad = tmp_path / "bytes.toml"
+    bad.write_bytes(b'stack_root = "x"\nroom = "caf\xe9"\n')
+    with pytest.raises(SettingsError, match=r"bytes.toml:2: byte 0xe9 is not UTF-8"):
+        load_settings(bad)
