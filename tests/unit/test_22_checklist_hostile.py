@@ -55,7 +55,8 @@ STEP = "      - {id: a, title: A, type: command, command: \"echo {{room}}\"}\n"
     (('default: "1883"}', 'default: "{{room2}}"}\n  room2: {description: R2., default: "{{port}}"}'),
      "4:variables.port.default: its default refers back to itself: port -> room2 -> port"),
     (('command: "echo {{room}}"}', 'command: "echo", capture_as: nowhere}'), "15:a.capture_as: 'nowhere' is not a declared variable"),
-    (('type: command, command: "echo {{room}}"}', 'type: confirm, when: {reach: []}}'), "15:sections[0].steps[0].when.reach: an empty list"),
+    (('type: command, command: "echo {{room}}"}', 'type: confirm, when: {reach: []}}'),
+     "15:sections[0].steps[0].when.reach: an empty list"),
     (('type: command, command: "echo {{room}}"}', 'type: env_edit, file: x/.env, set: {}}'), "15:sections[0].steps[0].set: empty"),
     (('type: command, command: "echo {{room}}"}', 'type: dispatch_smoke, broker_host: h, broker_port: "18830x", '
       'credentials_from: x/.env, device: d, action: SET}'), "15:sections[0].steps[0].broker_port: '18830x' is not a port"),
