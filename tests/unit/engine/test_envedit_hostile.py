@@ -164,3 +164,34 @@ def test_fuzz_1000_generated_files_no_edit_changes_another_key(tmp_path: Path, c
         print(f"\n.env fuzz: {counts['files']} files, {counts['edited']} edited, {counts['refused']} refused, "
               "0 changed another key")
     assert counts["edited"] > 500
+
+
+def test_require_values_are_filled_in_by_the_engine_as_the_plan_shows_them(tmp_path: Path):
+    # Seen: `require` values were compared unfilled ({{room}} literally) while the plan showed them filled in.
+    from runbook_tui.checklist.loader import load_checklist
+    from runbook_tui.checklist.plan import step_action
+    from runbook_tui.engine.run import RunConfig, RunEngine
+    from runbook_tui.observe.observer import Observer
+    from runbook_tui.observe.site import site_context
+
+    checklist_path = tmp_path / "c.yaml"
+    checklist_path.write_text("""\
+checklist: {id: r, name: R, revision: "1"}
+variables:
+  room: {description: The room.}
+sections:
+  - id: s
+    title: S
+    steps:
+      - {id: arm, title: Arm, type: env_edit, file: .env, set: {ARMED: "true"}, require: {ROOM_ID: "{{room}}"}}
+""")
+    (tmp_path / ".env").write_text("ROOM_ID=vault\nARMED=false\n")
+    checklist = load_checklist(checklist_path)
+    values = {"room": "vault"}
+    assert step_action(checklist.step("arm"), values)[1] == "  keep: ROOM_ID=vault"
+    engine = RunEngine.start(checklist, values, Observer(site_context(values, tmp_path, (("127.0.0.1", 15353),))),
+                             tmp_path / "run.jsonl", RunConfig(tmp_path))
+    status = asyncio.run(engine.run_step("arm", confirmed=True))
+    assert status.state.value == "done", status.reason
+    assert read_env(tmp_path / ".env")["ARMED"] == "true"
+    engine.journal.close()
