@@ -39,5 +39,10 @@ CONDITIONS: dict[str, str] = {
     "dns_points_to_primary": "every configured resolver answers the broker name with the primary broker's address",
     "broker_name_serves_standby": "the broker reached through the broker name is the standby's (its core reports role standby)",
     "controllers_on_standby": "at least one room controller reports itself online on the standby broker (retained device status)",
+    "primary_broker_reads_passwd": "the primary's mosquitto runs and was started after its mosquitto/passwd was last written",
+    "standby_broker_reads_passwd": "the standby's mosquitto runs and was started after its mosquitto/passwd was last written",
+    "controllers_on_primary": (
+        "room controllers report themselves online on the primary broker, and none still on the standby broker"
+    ),
     "env_files_aligned": "both .env files agree except role, bind address and ports, and the dispatch flags",
 }

@@ -50,5 +50,6 @@ def look_files(site: SiteContext) -> FilesView:
         admits = passwd_admits(passwd, env.get("MQTT_USERNAME", ""), env.get("MQTT_PASSWORD", "")) if passwd_present else None
         stacks.append(StackFiles(role, str(shown), directory.is_dir(), (directory / "compose.yaml").is_file(),
                                  env_file.is_file(), passwd_present, tuple(sorted(env.items())), error, admits,
-                                 _mtime(directory / RESTORE_MARK), _newest(site.stack_root / "backups", directory.name)))
+                                 _mtime(directory / RESTORE_MARK), _newest(site.stack_root / "backups", directory.name),
+                                 _mtime(passwd) if passwd_present else None))
     return FilesView(tuple(stacks), time.time())

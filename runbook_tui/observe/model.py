@@ -128,6 +128,7 @@ class StackFiles:
     passwd_admits: bool | None = None  # mosquitto/passwd lets the .env's MQTT user in (None: cannot tell)
     last_restore: float | None = None  # when a backup was last restored into this stack (scripts/restore-room-db.sh)
     last_backup: float | None = None  # the newest backup of this stack's database (backups/<stack>-*.sql.gz)
+    passwd_mtime: float | None = None  # when mosquitto/passwd was last written (a broker started before reads an older one)
 
     @property
     def env_dict(self) -> dict[str, str]:

@@ -219,19 +219,67 @@ def _name_serves_standby(obs):
     return points and role == "standby", f"{dns_said}; {said}"
 
 
-def _controllers_on_standby(obs):
-    broker = obs.broker("standby")
+def _controllers_on(role: str, obs):
+    broker = obs.broker(role)
     if broker.state != "ok":
-        return False, f"standby broker {broker.endpoint}: {broker.state} {broker.detail}".rstrip()
+        return False, f"{role} broker {broker.endpoint}: {broker.state} {broker.detail}".rstrip()
     online = sorted(d for d, up in broker.controllers if up is True)
     offline = sorted(d for d, up in broker.controllers if up is False)
     unreadable = sorted(d for d, up in broker.controllers if up is None)
-    detail = f"online on the standby broker: {', '.join(online) or 'none'}"
+    detail = f"online on the {role} broker: {', '.join(online) or 'none'}"
     if offline:
         detail += f"; offline: {', '.join(offline)}"
     if unreadable:
         detail += f"; status unreadable: {', '.join(unreadable)}"
     return bool(online), detail
+
+
+def _started_epoch(started_at: str) -> float | None:
+    """Docker's StartedAt (RFC 3339, nanoseconds) as seconds since the epoch."""
+    from datetime import datetime
+
+    text = started_at.strip().replace("Z", "+00:00")
+    head, dot, rest = text.partition(".")
+    if dot:  # Python reads at most microseconds
+        digits = "".join(c for c in rest if c.isdigit())
+        text = f"{head}.{digits[:6]}{rest[len(digits):]}"
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        return None
+
+
+def _broker_reads_passwd(role: str):
+    def rule(obs):
+        stack, files = obs.stack(role), (obs.files.stack(role) if obs.files else None)
+        broker = stack.service("mosquitto") if stack else None
+        if broker is None or broker.state != "running":
+            return False, f"{role} mosquitto: {broker.state if broker else 'no container'}"
+        if files is None or files.passwd_mtime is None:
+            return False, f"{role} mosquitto/passwd: missing"
+        started = _started_epoch(broker.started_at)
+        if started is None:
+            return False, f"{role} mosquitto: start time {broker.started_at!r} unreadable"
+        written = time.strftime("%H:%M:%S", time.localtime(files.passwd_mtime))
+        at = time.strftime("%H:%M:%S", time.localtime(started))
+        if started < files.passwd_mtime:
+            return False, f"{role} mosquitto started {at}, before its passwd was written ({written}): it reads the old one"
+        return True, f"{role} mosquitto started {at}, after its passwd was written ({written})"
+    return rule
+
+
+def _controllers_on_standby(obs):
+    return _controllers_on("standby", obs)
+
+
+def _controllers_back_on_primary(obs):
+    """Failback's proof: controllers online on the primary broker, and none left on the standby's."""
+    holds, detail = _controllers_on("primary", obs)
+    other = obs.broker("standby")
+    left = sorted(d for d, up in other.controllers if up is True) if other is not None and other.state == "ok" else []
+    if left:
+        return False, f"{detail}; still online on the standby broker: {', '.join(left)}"
+    return holds, detail
 
 
 DUAL = "both cores dispatching at once (dual control): devices get commands from two cores"
@@ -258,6 +306,9 @@ RULES: dict[str, Rule] = {
                                   "controllers reaching the standby's broker (some or all of them)"),
     "broker_name_serves_standby": Rule(frozenset({"files", "dns", "broker:standby"}), _name_serves_standby),
     "controllers_on_standby": Rule(frozenset({"broker:standby"}), _controllers_on_standby),
+    "primary_broker_reads_passwd": Rule(frozenset({"files", "docker:primary"}), _broker_reads_passwd("primary")),
+    "standby_broker_reads_passwd": Rule(frozenset({"files", "docker:standby"}), _broker_reads_passwd("standby")),
+    "controllers_on_primary": Rule(frozenset({"broker:primary", "broker:standby"}), _controllers_back_on_primary),
     "env_files_aligned": Rule(frozenset({"files"}), _env_aligned, "a standby that does not run as the primary did"),
 }
 

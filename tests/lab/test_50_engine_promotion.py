@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 
 import pytest
 
@@ -66,6 +67,10 @@ def test_promotion_checklist_end_to_end_through_the_engine(room3, monkeypatch, t
     stop = asyncio.run(engine.run_step("stop-primary", typed_room=ROOM))
     assert stop.state is StepState.DONE, stop
     assert any("primary_stack_down: yes" in e for e in stop.evidence)
+    # The stopped primary is disarmed: brought up again before failback, it cannot dispatch.
+    disarm = asyncio.run(engine.run_step("disarm-primary", confirmed=True))
+    assert disarm.state is StepState.DONE, disarm
+    assert lab.stack_env(f"{ROOM}-primary")["CORE_DISPATCH_ENABLED"] == "false"
     assert asyncio.run(engine.run_step("standby-up", confirmed=True)).state is StepState.DONE
 
     # Re-evaluated now: the same guard accepts once the primary is down.
@@ -120,6 +125,22 @@ def test_promotion_checklist_end_to_end_through_the_engine(room3, monkeypatch, t
     report = render_report(journal_path)
     assert "**complete**" in report and "enable-dispatch: primary_not_dispatching" in report
     assert secret not in report
+
+    # Seen before: after promotion, `compose up` of the primary started a second dispatching core.
+    lab.sh(f"cd infra/rooms/{ROOM}-primary && docker compose --env-file .env up -d", check=True, timeout=300)
+    deadline = time.monotonic() + 60
+    while True:
+        look = sensors.look(frozenset({"docker:primary", "docker:standby"}))
+        core = look.stack("primary").service("sentient-core")
+        if core is not None and core.state == "running":
+            break
+        assert time.monotonic() < deadline, look.stack("primary")
+        time.sleep(0.5)
+    assert dict(core.flags)["CORE_DISPATCH_ENABLED"] is False
+    from runbook_tui.rules.room import dual_control
+
+    assert dual_control(look) is None
+    lab.sh(f"cd infra/rooms/{ROOM}-primary && docker compose --env-file .env down", check=True, timeout=300)
 
 
 def test_smoke_test_names_what_is_missing_when_nobody_answers(room3, tmp_path):

@@ -149,13 +149,16 @@ def test_whole_promotion_with_keystrokes_only(room5):
     # The guard refuses while the primary core is alive: dialog and banner on screen.
     goto("Enable dispatch on the standby core")
     in_dialog("r", TYPE_ROOM, ROOM, "Enter")
-    wait_screen(("Guard refused", "primary_not_dispatching", "GUARD REFUSED 11. Enable dispatch on the standby core (.env)"), 30)
+    wait_screen(("Guard refused", "primary_not_dispatching", "GUARD REFUSED 12. Enable dispatch on the standby core (.env)"), 30)
     keys("Escape")
     assert state_of(root, "enable-dispatch") is None
 
     goto("Shut the primary down")
     in_dialog("r", TYPE_ROOM, ROOM, "Enter")
     wait_state(root, "stop-primary", timeout=90)
+    goto("Disable dispatch in the stopped primary")
+    in_dialog("r", CONFIRM, "Enter")
+    wait_state(root, "disarm-primary")
     if state_of(root, "standby-up") != "done":
         goto("Ensure the standby stack is up")
         in_dialog("r", CONFIRM, "Enter")

@@ -496,3 +496,39 @@ def test_the_outcome_names_its_alarm_spans():
                          f"{time.strftime('%H:%M:%S', time.localtime(t + 60))}"
     assert run_outcome(STEPS, states, set()).text() == "complete"
 
+
+
+def test_a_broker_reads_its_passwd_only_when_started_after_it_was_written():
+    # Seen: "Recreate the broker so it reads the new passwd" ticked at open on "the stack is
+    # running", before any passwd was regenerated.
+    from runbook_tui.observe.model import FilesView
+    from runbook_tui.rules.conditions import evaluate
+    from tests.observations import room, service, stack
+
+    def obs(started: str, written: float):
+        o = room([stack("primary"), stack("standby")])
+        mosquitto = dataclasses.replace(service("mosquitto"), started_at=started)
+        primary = dataclasses.replace(o.stack("primary"), services=(mosquitto,) + tuple(
+            s for s in o.stack("primary").services if s.service != "mosquitto"))
+        files = FilesView(tuple(dataclasses.replace(f, passwd_mtime=written) for f in o.files.stacks), o.files.at)
+        return dataclasses.replace(o, stacks=(primary, o.stack("standby")), files=files)
+
+    started = "2026-12-02T10:00:00.123456789Z"
+    at = 1796205600.123  # 2026-12-02T10:00:00.123Z
+    before = evaluate("primary_broker_reads_passwd", obs(started, at + 60))
+    assert not before.holds and "before its passwd was written" in before.detail
+    after = evaluate("primary_broker_reads_passwd", obs(started, at - 60))
+    assert after.holds and "after its passwd was written" in after.detail
+
+
+def test_failback_proves_the_controllers_are_back_on_the_primary_and_none_left_on_the_standby():
+    from runbook_tui.rules.conditions import evaluate
+    from tests.observations import broker, room
+
+    on = status(online=True, dispatch_enabled=True)
+    both = room(brokers=[broker("primary", on, controllers=(("door1", True),)), broker("standby", controllers=(("sim1", True),))])
+    verdict = evaluate("controllers_on_primary", both)
+    assert not verdict.holds and "still online on the standby broker: sim1" in verdict.detail
+    back = room(brokers=[broker("primary", on, controllers=(("door1", True), ("sim1", True))),
+                         broker("standby", controllers=(("sim1", False),))])
+    assert evaluate("controllers_on_primary", back).holds
