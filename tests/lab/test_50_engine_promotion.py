@@ -153,3 +153,71 @@ def test_smoke_test_names_what_is_missing_when_nobody_answers(room3, tmp_path):
     status = asyncio.run(engine.run_step("smoke-test", confirmed=True))
     assert status.state is StepState.FAILED
     assert status.reason.startswith("unreachable: broker localhost:") and "Connection refused" in status.reason
+
+
+def test_failback_after_the_promotion_ends_with_the_controllers_on_the_primary_and_never_two_dispatching_cores(
+        room3, monkeypatch, tmp_path):
+    """From the room the promotion above left (standby active, primary down and disarmed), the
+    failback checklist through the engine: sim1 back on the primary broker, proven; the standby
+    disarmed and not dispatching; the primary dispatching. A monitor looks at both stacks every
+    0.3 s throughout: never two dispatching cores."""
+    import threading
+
+    from runbook_tui.rules.room import dual_control
+
+    lab = room3
+    for key, value in lab.env().items():
+        monkeypatch.setenv(key, value)
+    checklist = load_checklist(REPO / "checklists" / "failback.yaml")
+    values = resolve_variables(checklist, {"room": ROOM} | LAB_VARIABLES, lab.root).values
+    sensors = Observer(site_context(values, lab.root, (("127.0.0.1", int(TEST_DNS_PORT)),)))
+    seen_dual: list[str] = []
+    looks = [0]
+    stop = threading.Event()
+
+    def monitor() -> None:
+        parts = frozenset({"files", "docker:primary", "docker:standby", "broker:primary", "broker:standby"})
+        while not stop.is_set():
+            alarm = dual_control(sensors.look(parts))
+            looks[0] += 1
+            if alarm is not None:
+                seen_dual.append(alarm.reason)
+            stop.wait(0.3)
+
+    watcher = threading.Thread(target=monitor, daemon=True)
+    watcher.start()
+    try:
+        engine = RunEngine.start(checklist, values, sensors, tmp_path / "failback.jsonl", RunConfig(lab.root, lab=True))
+        engine.mark_done("room-safe", typed_room=ROOM)
+        for step in ("disable-standby-dispatch", "recreate-standby-core", "primary-dispatch-off", "up-primary"):
+            status = asyncio.run(engine.run_step(step, typed_room=ROOM, confirmed=True))
+            assert status.state is StepState.DONE, (step, status)
+        standby = lab.stack_env(f"{ROOM}-standby")
+        assert standby["CORE_DISPATCH_ENABLED"] == "false" and standby["CORE_CRITICAL_ARMED"] == "false"
+        engine.choose("controller_reach", "B")
+        assert asyncio.run(engine.run_step("dns-primary", confirmed=True)).state is StepState.DONE
+        # The controllers reconnect through the name only when their connection drops: the
+        # proof waits for them; the way forward (restart the standby's broker) moves them.
+        back = engine.sense("controllers-back")
+        if not back.holds:
+            assert "still online on the standby broker: sim1" in back.detail
+            nudged = asyncio.run(engine.run_step("nudge-controllers", confirmed=True))
+            assert nudged.state is StepState.DONE, nudged
+        proved = asyncio.run(engine.run_step("controllers-back", confirmed=True))
+        assert proved.state is StepState.DONE, proved
+        assert any("online on the primary broker: sim1" in e for e in proved.evidence), proved.evidence
+        engine.mark_done("reverify-primary", confirmed=True)
+        for step in ("enable-primary-dispatch", "recreate-primary-core", "smoke-test"):
+            status = asyncio.run(engine.run_step(step, typed_room=ROOM, confirmed=True))
+            assert status.state is StepState.DONE, (step, status)
+        assert any("core room3-primary" in e for e in engine.status("smoke-test").evidence)
+        assert engine.finish() in ("complete", "complete except deferred items")
+        final = sensors.look(frozenset({"docker:primary", "docker:standby", "broker:primary", "broker:standby"}))
+        assert dict(final.stack("standby").service("sentient-core").flags)["CORE_DISPATCH_ENABLED"] is False
+        assert dict(final.stack("primary").service("sentient-core").flags)["CORE_DISPATCH_ENABLED"] is True
+        assert ("sim1", True) in final.broker("primary").controllers
+        engine.journal.close()
+    finally:
+        stop.set()
+        watcher.join(10)
+    assert looks[0] > 10 and seen_dual == [], seen_dual
