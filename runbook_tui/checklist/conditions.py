@@ -44,5 +44,6 @@ CONDITIONS: dict[str, str] = {
     "controllers_on_primary": (
         "room controllers report themselves online on the primary broker, and none still on the standby broker"
     ),
+    "core_versions_match": "both .env files name the same CORE_VERSION and both running cores say that version",
     "env_files_aligned": "both .env files agree except role, bind address and ports, and the dispatch flags",
 }

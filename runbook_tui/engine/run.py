@@ -127,6 +127,9 @@ class ActionPreview:
     unset: tuple[str, ...] = ()  # variables its action needs that are not set on this site: it will not run
 
 
+ACTING_TYPES = frozenset({StepType.COMMAND, StepType.ENV_EDIT, StepType.DISPATCH_SMOKE})  # steps that change the room
+
+
 @dataclass
 class RunConfig:
     stack_root: Path
@@ -286,7 +289,8 @@ class RunEngine:
             steps = [(s.id, s.optional) for s in self.applicable_steps()]
             states = {k: v.state.value for k, v in self.statuses.items()}
             lapsed = {k for k, v in self.lapses.items() if not v.acknowledged}
-            return run_outcome(steps, states, lapsed, tuple(self.alarm_spans))
+            actions = frozenset(s.id for s in self.applicable_steps() if s.type in ACTING_TYPES)
+            return run_outcome(steps, states, lapsed, tuple(self.alarm_spans), actions)
 
     def finish(self) -> str:
         outcome = self.outcome()

@@ -77,6 +77,20 @@ def _env_aligned(obs):
     return not differing, f"differ: {', '.join(differing)}" if differing else "aligned except per-stack keys"
 
 
+def _versions_match(obs):
+    """Runbook 5's version sync, sensed: both .env files name the same CORE_VERSION and the
+    running cores say the same version of themselves (where their status reads)."""
+    wanted = {r: _env(obs, r).get("CORE_VERSION", "") for r in ("primary", "standby")}
+    said = {r: b.core.version for r in ("primary", "standby")
+            if (b := obs.broker(r)) is not None and b.core is not None and b.core.readable and b.core.version}
+    detail = f"CORE_VERSION primary {wanted['primary'] or '(unset)'}, standby {wanted['standby'] or '(unset)'}"
+    if said:
+        detail += "; running cores say " + ", ".join(f"{r} {v}" for r, v in said.items())
+    holds = bool(wanted["primary"]) and wanted["primary"] == wanted["standby"] and len(set(said.values())) <= 1 \
+        and all(v == wanted["primary"] for v in said.values())
+    return holds, detail
+
+
 # ---- Docker -------------------------------------------------------------------------------------
 
 def _stack_running(role):
@@ -309,6 +323,7 @@ RULES: dict[str, Rule] = {
     "primary_broker_reads_passwd": Rule(frozenset({"files", "docker:primary"}), _broker_reads_passwd("primary")),
     "standby_broker_reads_passwd": Rule(frozenset({"files", "docker:standby"}), _broker_reads_passwd("standby")),
     "controllers_on_primary": Rule(frozenset({"broker:primary", "broker:standby"}), _controllers_back_on_primary),
+    "core_versions_match": Rule(frozenset({"files", "broker:primary", "broker:standby"}), _versions_match),
     "env_files_aligned": Rule(frozenset({"files"}), _env_aligned, "a standby that does not run as the primary did"),
 }
 

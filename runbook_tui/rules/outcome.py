@@ -18,7 +18,7 @@ class AlarmSpan:
 
 @dataclass(frozen=True)
 class Outcome:
-    verdict: str  # complete / complete except deferred items / incomplete
+    verdict: str  # complete / complete except deferred items / nothing was done / incomplete
     deferred: tuple[str, ...]
     open: tuple[str, ...]  # required steps not passed, and steps whose evidence no longer holds
     lapsed: tuple[str, ...]  # of those, the ones done on evidence whose condition no longer holds
@@ -59,11 +59,16 @@ def _span(alarm: AlarmSpan, now: float | None) -> str:
     return f"{max(1, round(alarm.ended - alarm.started))} s of {name} at {at}"
 
 
+NOTHING_DONE = "nothing was done"
+
+
 def run_outcome(steps: list[tuple[str, bool]], states: dict[str, str], lapsed: set[str],
-                alarms: tuple[AlarmSpan, ...] = ()) -> Outcome:
+                alarms: tuple[AlarmSpan, ...] = (), actions: frozenset[str] = frozenset()) -> Outcome:
     """steps: the applicable steps in order, (id, optional). A required step is open until it
     passed or was deferred; an optional step left pending does not hold the run open. A step
-    done on evidence whose condition no longer holds (and was not acknowledged) is open again."""
+    done on evidence whose condition no longer holds (and was not acknowledged) is open again.
+    actions: the steps that act on the room (commands, .env edits, dispatches); when every one
+    of them is optional and none was done, the run did nothing, and does not say "complete"."""
     deferred, open_, lapses, optional_open = [], [], [], []
     for step_id, optional in steps:
         state = states.get(step_id, "pending")
@@ -77,8 +82,13 @@ def run_outcome(steps: list[tuple[str, bool]], states: dict[str, str], lapsed: s
             optional_open.append(step_id)
         elif state not in PASSED:
             open_.append(step_id)
+    acting = [(s, optional) for s, optional in steps if s in actions]
+    did_nothing = bool(acting) and all(optional for _s, optional in acting) \
+        and not any(states.get(s) in ("done", "overridden") for s, _o in acting)
     if open_:
         verdict = "incomplete"
+    elif did_nothing:
+        verdict = NOTHING_DONE
     else:
         verdict = "complete except deferred items" if deferred else "complete"
     return Outcome(verdict, tuple(deferred), tuple(open_), tuple(lapses), alarms, tuple(optional_open))

@@ -108,8 +108,12 @@ def test_standby_drift_shows_in_the_status_and_the_config_sync_check(room6, tmp_
     engine = engine_for(lab, "standby-current.yaml", tmp_path)
     evidence = engine.sense("config-sync")
     assert not evidence.holds and "CORE_ACK_TIMEOUT_S" in evidence.detail and "CORE_VERSION" in evidence.detail
+    # Version sync is sensed, not taken on the operator's word: both .env files and both cores.
+    version = engine.sense("version-sync")
+    assert not version.holds and "standby 7.9.0" in version.detail
     fault(lab, "standby-drift", heal=True)
     assert engine.sense("config-sync").holds
+    assert wait_for(lambda: engine.sense("version-sync").holds, 60)
 
 
 def test_dead_primary_broker_shows_in_the_mqtt_view(room6, tmp_path):

@@ -532,3 +532,35 @@ def test_failback_proves_the_controllers_are_back_on_the_primary_and_none_left_o
     back = room(brokers=[broker("primary", on, controllers=(("door1", True), ("sim1", True))),
                          broker("standby", controllers=(("sim1", False),))])
     assert evaluate("controllers_on_primary", back).holds
+
+
+def test_a_run_whose_every_action_is_optional_and_none_was_done_did_nothing():
+    # Seen: every sync action of "keeping the standby current" is optional, so a run where
+    # nothing was done ended "complete".
+    from runbook_tui.rules.outcome import NOTHING_DONE, run_outcome
+
+    steps = [("version", False), ("config", False), ("passwd", True), ("backup", True)]
+    states = {"version": "done", "config": "done", "passwd": "skipped", "backup": "skipped"}
+    assert run_outcome(steps, states, set(), actions=frozenset({"passwd", "backup"})).verdict == NOTHING_DONE
+    assert run_outcome(steps, {**states, "backup": "done"}, set(), actions=frozenset({"passwd", "backup"})).verdict == "complete"
+    assert run_outcome(steps, states, set()).verdict == "complete"  # no acting step known: as before
+
+
+def test_version_sync_is_sensed_from_both_env_files_and_both_cores():
+    import dataclasses
+
+    from runbook_tui.observe.model import FilesView
+    from runbook_tui.rules.conditions import evaluate
+
+    def with_versions(p_env: str, s_env: str, p_core: str, s_core: str):
+        o = room(brokers=[broker("primary", status(online=True, dispatch_enabled=True, version=p_core)),
+                          broker("standby", status(online=True, dispatch_enabled=False, version=s_core))])
+        stacks = tuple(dataclasses.replace(f, env=tuple(sorted({**f.env_dict, "CORE_VERSION": v}.items())))
+                       for f, v in zip(o.files.stacks, (p_env, s_env), strict=True))
+        return dataclasses.replace(o, files=FilesView(stacks, o.files.at))
+
+    assert evaluate("core_versions_match", with_versions("8.0.0", "8.0.0", "8.0.0", "8.0.0")).holds
+    drifted = evaluate("core_versions_match", with_versions("8.0.0", "7.9.0", "8.0.0", "7.9.0"))
+    assert not drifted.holds and "standby 7.9.0" in drifted.detail
+    stale_core = evaluate("core_versions_match", with_versions("8.0.0", "8.0.0", "8.0.0", "7.9.0"))
+    assert not stale_core.holds and "running cores say primary 8.0.0, standby 7.9.0" in stale_core.detail
