@@ -126,7 +126,8 @@ class Session:
                  f"Settings: {self.settings.described_as}"]
         unfinished = self.unfinished()
         if unfinished is not None and unfinished.journal == path:
-            lines.append(f"Resume:  {self.resume_command()}   (this run is not finished)")
+            lines.append("This run is not finished. Resume it with:")
+            lines.append(f"  {self.resume_command()}")
         return "\n".join(lines)
 
     def resume_command(self) -> str:

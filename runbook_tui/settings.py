@@ -123,8 +123,10 @@ class Settings:
         return str(self.source.resolve()) if self.source is not None else "none (the training lab)"
 
     def venue_rooms(self) -> list[str]:
-        """The rooms of the venue: the file's [rooms.*] tables, else every room in the stack root."""
-        return list(self.rooms) or known_rooms(default_rooms_dir(self.stack_root))
+        """The rooms of the venue: the file's [rooms.*] tables, in its order, then every other room
+        with stacks in the stack root (a room without a table of its own is still a room)."""
+        tables = list(self.rooms)
+        return tables + [r for r in known_rooms(default_rooms_dir(self.stack_root)) if r not in self.rooms]
 
     def for_room(self, room: str) -> Settings:
         """These settings as one room sees them: its own resolvers, Docker hosts and variables win."""

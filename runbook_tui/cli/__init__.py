@@ -170,4 +170,6 @@ def _open_venue(args: argparse.Namespace, settings, rooms: list[str]) -> int:
             farewells[session.engine.journal.path] = farewell
     if farewells:
         print("\n\n".join(farewells.values()))
+    else:
+        print(f"Settings: {settings.described_as}")
     return 0

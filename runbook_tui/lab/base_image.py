@@ -17,7 +17,7 @@ from pathlib import Path
 from runbook_tui.lab.docker_cli import image_exists
 
 PUBLIC_BASE = "debian:bookworm-slim"
-LOCAL_BASE = "runbook-lab/debian:bookworm"
+LOCAL_BASE = "runbook-tui/debian:bookworm"  # a site's .env names it too: the tool's name, not the lab's
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 
 

@@ -70,7 +70,7 @@ def _controllers(obs: RoomObservation, active: str) -> tuple[str, str, bool | No
     seen = {r: devices for r, devices in online.items() if devices}
     if not seen:
         readable = [r for r in ROLES if (b := obs.broker(r)) is not None and b.state == "ok"]
-        words = "none online" if readable else "brokers not readable"
+        words = "none online" if readable else "not readable"
         return words, words, (False if active in ROLES else None)
     words = "; ".join(f"{len(d)} on {r} ({', '.join(d[:3])}{'…' if len(d) > 3 else ''})" for r, d in seen.items())
     short = ", ".join(f"{len(d)} on {r}" for r, d in seen.items())

@@ -30,8 +30,10 @@ from runbook_tui.settings import Settings
 from runbook_tui.ui.crash_safe import CrashToFile
 from runbook_tui.ui.dialogs import ChecklistChooser, HelpScreen
 
+# No "seen" column: at 80 columns it pushed the standby's readiness off screen. A room whose
+# look is late says so in its own cell, and the pane below says when it was looked at.
 COLUMNS = (("room", "Room"), ("active", "Active"), ("dns", "DNS"), ("controllers", "Controllers"),
-           ("alarm", "Alarm"), ("standby", "Standby"), ("seen", "Seen"))
+           ("alarm", "Alarm"), ("standby", "Standby"))
 
 VENUE_HELP = """\
 [b]The venue[/b]: every room of the site, looked at every few seconds
@@ -157,23 +159,24 @@ class VenueApp(CrashToFile, App[VenueChoice | None]):
             dns_text = " | ".join(f"{resolver} {where}" for resolver, where in row.dns)
         ready = row.ready_short
         ready_style = "green" if ready == "ready" else ("dim" if ready.startswith("n/a") else "bold red")
+        created = not (row.readiness.checks and row.readiness.checks[0].name == "stacks created")
         return {
-            "active": Text("BOTH" if row.active == "both" else row.active, style=active_style),
+            "active": Text("BOTH" if row.active == "both" else row.active, style=active_style) if created
+            else Text("not created", style="yellow"),
             "dns": Text(safe_text(dns_text or "not asked", 60), style="" if kinds == {row.active} else "yellow"),
             "controllers": Text(safe_text(row.controllers_short, 60),
                                 style={True: "green", False: "bold yellow", None: ""}[row.controllers_ok]),
             "alarm": Text(safe_text(row.alarm_short, 60) or "-", style="bold red" if row.alarm else "dim"),
             "standby": Text(safe_text(ready, 60), style=ready_style),
-            "seen": Text(time.strftime("%H:%M:%S", time.localtime(row.at)), style="dim"),  # a look's time
         }
 
     def _age_cells(self) -> None:
-        """A room not looked at for three periods says so (an unreachable room's looks are slow)."""
+        """A room not looked at for three periods says so in its cell (an unreachable room's looks are slow)."""
         table = self.query_one(DataTable)
         for room, row in self.rows.items():
             late = time.time() - row.at > 3 * self.period_s + 5
-            stamp = time.strftime("%H:%M:%S", time.localtime(row.at))
-            table.update_cell(room, "seen", Text(stamp + (" (late)" if late else ""), style="yellow" if late else "dim"))
+            table.update_cell(room, "room", Text(room + (" (late)" if late else ""), style="bold yellow" if late else "bold"),
+                              update_width=True)
 
     def _selected(self) -> str | None:
         table = self.query_one(DataTable)
@@ -201,7 +204,7 @@ class VenueApp(CrashToFile, App[VenueChoice | None]):
         else:
             row = self.rows[room]
             out.append(f"{room}", style="bold")
-            out.append(f"  active: {row.active_detail}\n")
+            out.append(f"  looked at {time.strftime('%H:%M:%S', time.localtime(row.at))}; active: {row.active_detail}\n")
             for (resolver, where), detail in zip(row.dns, row.dns_details, strict=True):
                 out.append(f"  DNS {resolver}: {safe_text(where, 80)}" + (f" ({safe_text(detail, 200)})" if detail else "") + "\n")
             out.append(f"  controllers: {safe_text(row.controllers, 200)}\n")

@@ -8,7 +8,8 @@ STACK_ROOT=${STACK_ROOT:-$(dirname "$SCRIPTS_DIR")}
 ROOMS_DIR=${ROOMS_DIR:-$STACK_ROOT/infra/rooms}
 
 die() { echo "$(basename "$0"): $*" >&2; exit 1; }
-usage_error() { echo "$(basename "$0"): $*" >&2; echo "$USAGE" >&2; exit 2; }
+# The reason last: a tool that shows a failed command's last line shows why, not the usage.
+usage_error() { echo "$USAGE" >&2; echo "$(basename "$0"): $*" >&2; exit 2; }
 
 # The project's Python, the first of these that has runbook-tui and its libraries: the one
 # RUNBOOK_TUI_PYTHON names; the one beside the runbook-tui on the PATH (a site's stack root is

@@ -64,9 +64,10 @@ def lab(tmp_path_factory) -> LabHandle:
     docker = subprocess.run(["docker", "info"], capture_output=True)
     if docker.returncode != 0:
         pytest.fail("the Docker engine does not answer: run 'bash infra/host/setup.sh' (the test command does)")
-    for addr in ("127.0.0.2", "127.0.0.3"):
-        if _port_in_use(addr, 1883):
-            pytest.fail(f"a broker already listens on {addr}:1883 (a lab is up?): run 'runbook-tui lab down' first")
+    for addr, port in (("127.0.0.2", 1883), ("127.0.0.3", 1883), ("127.0.0.1", 1883), ("127.0.0.1", 1884)):
+        if _port_in_use(addr, port):
+            pytest.fail(f"something already listens on {addr}:{port} (a lab is up? a room's local port?): the lab's "
+                        "room1 needs it; run 'runbook-tui lab down' first")
     # The tests' rooms use the lab's compose project names: never take over someone's stack.
     taken = subprocess.run(["docker", "ps", "-a", "--filter", "label=com.docker.compose.project",
                             "--format", "{{.Label \"com.docker.compose.project\"}}"], capture_output=True, text=True).stdout.split()

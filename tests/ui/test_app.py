@@ -290,7 +290,10 @@ async def test_an_unfinished_run_is_offered_for_resuming(tmp_path):
     # What the terminal shows on the way out: where the record is, and that this run can be resumed.
     farewell = first_session.farewell()
     assert f"Journal: {first.engine.journal.path}" in farewell and "runbook-tui report " in farewell
-    assert "Resume:  runbook-tui --room room9" in farewell
+    assert "Resume it with:\n  runbook-tui --room room9" in farewell
+    # The command is a line of its own: pasted whole, it runs (no note after it).
+    line = farewell.split("Resume it with:\n")[1].splitlines()[0].strip()
+    assert line.startswith("runbook-tui ") and line.endswith(" --resume")
     # The console dropped: no run_finished. Starting again offers the journal.
     again = RunbookApp(session(tmp_path), live=False)
     async with again.run_test(size=(120, 40)) as pilot:

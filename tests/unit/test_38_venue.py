@@ -49,5 +49,5 @@ def test_a_room_that_cannot_be_seen_is_unknown_not_safe():
     active, detail = active_stack(obs)
     assert active == "unknown" and "primary and standby" in detail
     row = venue_row(obs)
-    assert row.controllers == "brokers not readable" and row.controllers_ok is None
+    assert row.controllers == "not readable" and row.controllers_ok is None
     assert "standby up, dispatch off" in row.ready_words  # readiness fails closed on what it cannot see

@@ -194,6 +194,11 @@ standby_endpoint_host = "10.0.30.21"
 def test_a_venue_file_describes_each_room_and_a_room_sees_its_own_values_first(tmp_path: Path):
     s = load_settings(write(tmp_path, VENUE))
     assert s.venue_rooms() == ["clockwork", "vault"]
+    # A room with stacks but no table of its own is still a room of the venue (seen: it was dropped).
+    for role in ("primary", "standby"):
+        (tmp_path / "site" / "infra" / "rooms" / f"foundry-{role}").mkdir(parents=True)
+        (tmp_path / "site" / "infra" / "rooms" / f"foundry-{role}" / ".env").write_text("ROOM_ID=foundry\n")
+    assert s.venue_rooms() == ["clockwork", "vault", "foundry"]
     clock = s.for_room("clockwork")
     assert clock.room == "clockwork" and clock.resolvers == (("10.0.30.1", 53),)
     assert clock.docker_hosts == {"standby": "ssh://ops@standby-host", "primary": "ssh://ops@clock-p"}
