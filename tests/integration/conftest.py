@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import time
+from contextlib import contextmanager
 
 import pytest
 
@@ -45,3 +46,41 @@ def start_broker(tmp_path):
             proc.wait(5)
 
 
+
+
+@contextmanager
+def probe_on(port: int, **options):
+    """The MQTT probe, in this process, subscribed to everything on the broker at `port`, connected."""
+    from runbook_tui.mqtt_contract import BrokerEndpoint
+    from runbook_tui.probes.mqtt_probe import MqttProbe
+
+    probe = MqttProbe({"primary": BrokerEndpoint("127.0.0.1", port)}, topics=("#",), **options)
+    probe.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not probe.snapshot().brokers[0].connected:
+            assert time.monotonic() < deadline, probe.snapshot().brokers[0]
+            time.sleep(0.05)
+        yield probe
+    finally:
+        probe.stop()
+
+
+@contextmanager
+def publisher_on(port: int):
+    """A paho client connected to the broker at `port` (a QoS 0 publish before the CONNACK is not sent)."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    client = mqtt.Client(CallbackAPIVersion.VERSION2)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    try:
+        deadline = time.monotonic() + 10
+        while not client.is_connected():
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        yield client
+    finally:
+        client.loop_stop()
+        client.disconnect()

@@ -112,28 +112,14 @@ def test_messages_a_broker_drops_for_a_probe_that_fell_behind_are_shown_not_hidd
 
 def test_thousands_of_distinct_long_topics_are_counted_apart_in_bounded_memory(start_broker):
     # Seen: 5,000 distinct 60 KB topics took a probe child to 411 MB.
-    import paho.mqtt.client as mqtt
-    from paho.mqtt.enums import CallbackAPIVersion
-
     from runbook_tui.probes.mqtt_probe import TOPIC_KEPT
+    from tests.integration.conftest import probe_on, publisher_on
 
-    _proc, port = start_broker("")
-    probe = MqttProbe({"primary": BrokerEndpoint("127.0.0.1", port)}, topics=("#",))
-    probe.start()
-    try:
-        deadline = time.monotonic() + 10
-        while not probe.snapshot().brokers[0].connected:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-        publisher = mqtt.Client(CallbackAPIVersion.VERSION2)
-        publisher.connect("127.0.0.1", port)
-        publisher.loop_start()
-        while not publisher.is_connected():  # a QoS 0 publish before the CONNACK is not sent
-            time.sleep(0.01)
-        for n in range(5000):
-            publisher.publish(f"flood/{n:05d}/" + "x" * 60_000, b"1")
-        publisher.loop_stop()
-        publisher.disconnect()
+    _proc, port = start_broker("max_queued_messages 1000000\n")  # a loaded machine must not drop them for the probe
+    with probe_on(port) as probe:
+        with publisher_on(port) as publisher:
+            sent = [publisher.publish(f"flood/{n:05d}/" + "x" * 60_000, b"1") for n in range(5000)]
+            sent[-1].wait_for_publish(30)
         deadline = time.monotonic() + 60
         while probe.snapshot().brokers[0].received < 5000:
             assert time.monotonic() < deadline, probe.snapshot().brokers[0]
@@ -142,5 +128,3 @@ def test_thousands_of_distinct_long_topics_are_counted_apart_in_bounded_memory(s
         assert len(counts) == 5000 and all(v == 1 for v in counts.values())  # every topic counted, apart
         assert max(len(t) for t in counts) < TOPIC_KEPT + 60
         assert max(len(m.topic) for m in probe.buffer) < TOPIC_KEPT + 60
-    finally:
-        probe.stop()

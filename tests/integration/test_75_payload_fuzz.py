@@ -10,18 +10,16 @@ import re
 import time
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
-from runbook_tui.mqtt_contract import BrokerEndpoint
 from runbook_tui.observe.model import BrokerView
-from runbook_tui.probes.mqtt_probe import MqttBatch, MqttProbe
+from runbook_tui.probes.mqtt_probe import MqttBatch
 from runbook_tui.session import Session
 from runbook_tui.settings import Settings
 from runbook_tui.ui.app import RunbookApp
 from runbook_tui.ui.messages import MqttBatchArrived, RoomObserved
 from tests.conftest import REPO
+from tests.integration.conftest import probe_on, publisher_on
 from tests.observations import room
 
 COUNT = 1000
@@ -62,30 +60,16 @@ def topic(rng: random.Random) -> str:
 @pytest.mark.asyncio
 async def test_fuzz_1000_payloads_through_the_probe_and_every_widget(start_broker, tmp_path: Path, capsys):
     _proc, port = start_broker("")
-    probe = MqttProbe({"primary": BrokerEndpoint("127.0.0.1", port)}, topics=("#",), buffer=COUNT + 10)
-    probe.start()
     rng = random.Random(20261202)
-    try:
-        deadline = time.monotonic() + 10
-        while not probe.snapshot().brokers[0].connected:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-        pub = mqtt.Client(CallbackAPIVersion.VERSION2)
-        pub.connect("127.0.0.1", port)
-        pub.loop_start()
-        while not pub.is_connected():  # a QoS 0 publish before the CONNACK is not sent
-            time.sleep(0.01)
-        sent = [pub.publish(topic(rng), payload(rng), retain=rng.random() < 0.1) for _ in range(COUNT)]
-        sent[-1].wait_for_publish(10)
-        pub.loop_stop()
-        pub.disconnect()
+    with probe_on(port, buffer=COUNT + 10) as probe:
+        with publisher_on(port) as pub:
+            sent = [pub.publish(topic(rng), payload(rng), retain=rng.random() < 0.1) for _ in range(COUNT)]
+            sent[-1].wait_for_publish(10)
         deadline = time.monotonic() + 30
         while probe.snapshot().brokers[0].received < COUNT:
             assert time.monotonic() < deadline, probe.snapshot().brokers[0]
             time.sleep(0.1)
         messages, snap = tuple(probe.buffer), probe.snapshot()
-    finally:
-        probe.stop()
     assert probe.callback_errors == 0  # the probe parsed every one of them without an exception
 
     settings = Settings(stack_root=tmp_path, lab=False, journal_dir=tmp_path / "runs", variables={"smoke_device": "door1"})
