@@ -69,7 +69,10 @@ class Stack:
 # Keys allowed to differ between the two .env files of a room (runbook section 5); every other
 # key must match, or the standby has drifted from the primary.
 PER_STACK_KEYS = frozenset({"STACK_ROLE", "MQTT_BIND_ADDR", "MQTT_PORT", "MQTT_LOCAL_PORT",
-                            "CORE_DISPATCH_ENABLED", "CORE_CRITICAL_ARMED"})
+                            "CORE_DISPATCH_ENABLED", "CORE_CRITICAL_ARMED",
+                            # The training lab's lever for drill faults: the trainer's, never a room's
+                            # setting, and never shown to a trainee as a difference between the stacks.
+                            "CORE_FAULT"})
 
 
 def shared_settings(env: dict[str, str]) -> tuple[tuple[str, str], ...]:

@@ -626,6 +626,11 @@ class RunbookApp(CrashToFile, App):
         if not self.session.settings.lab:
             self.say("Faults are injected in the training lab only.", severity="warning")
             return
+        if self.session.drill:
+            # The trainee's screen shows what a real room would: no list of faults, no "in" marks.
+            self.say("In a drill the trainer injects faults from another terminal: runbook-tui lab fault "
+                     f"{self.session.room} NAME", severity="information")
+            return
         from runbook_tui.checklist.model import Choice, ChoiceOption
         from runbook_tui.lab.faults import FAULTS
 
@@ -667,7 +672,8 @@ class RunbookApp(CrashToFile, App):
 
     def action_help(self) -> None:
         s = self.session.settings
-        text = HELP if s.lab else HELP.replace(LAB_ONLY_HELP, "")  # a site's operator sees no lab key
+        # A site's operator sees no lab key, and a trainee in a drill no trainer's key.
+        text = HELP if s.lab and not self.session.drill else HELP.replace(LAB_ONLY_HELP, "")
         self.push_screen(HelpScreen(text + f"\n[b]This session[/b]\n  settings {escape(s.described_as)}\n"
                                            f"  stack root {escape(str(s.stack_root))}\n"))
 

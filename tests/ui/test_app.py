@@ -20,7 +20,7 @@ from runbook_tui.probes.mqtt_probe import BrokerState, Message, MqttBatch, MqttS
 from runbook_tui.session import Session
 from runbook_tui.settings import Settings
 from runbook_tui.ui.app import RunbookApp
-from runbook_tui.ui.dialogs import AskReason, ConfirmRun, GuardRefusedDialog, HelpScreen, QuitDialog, ResumeDialog
+from runbook_tui.ui.dialogs import AskReason, ChooseOption, ConfirmRun, GuardRefusedDialog, HelpScreen, QuitDialog, ResumeDialog
 from runbook_tui.ui.messages import MqttBatchArrived, RoomObserved
 from tests.conftest import REPO
 from tests.observations import dual_control_room, quiet_room, status
@@ -694,3 +694,23 @@ async def test_notices_say_square_brackets_as_written_and_a_step_needing_an_unse
         said = next(Text.from_markup(n.message).plain for n in app._notifications if "smoke_device" in str(n.message))
         assert "the settings' [variables] or with --var NAME=VALUE" in said
         assert not isinstance(app.screen, ConfirmRun)
+
+
+@pytest.mark.asyncio
+async def test_a_drill_does_not_give_itself_away_to_the_trainee(tmp_path):
+    # Seen: the Containers tab said "CORE_FAULT ... crashloop" and F listed the scenario as "in".
+    import dataclasses
+
+    from runbook_tui.stacks import drift, shared_settings
+
+    assert drift(shared_settings({"CORE_FAULT": "crashloop", "ROOM_ID": "r"}), shared_settings({"ROOM_ID": "r"})) == []
+    plain = session(tmp_path)
+    drill = Session(dataclasses.replace(plain.settings, lab=True), "room9", CHECKLIST, drill="flapping-primary")
+    app = RunbookApp(drill, live=False, resume=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: app.engine is not None)
+        await pilot.press("F")
+        await pilot.pause(0.2)
+        assert not isinstance(app.screen, ChooseOption)  # no list of faults with "in" marks
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen) and "inject a drill fault" not in app.screen.text
