@@ -45,6 +45,8 @@ def add_lab_commands(sub: argparse._SubParsersAction) -> None:
     point = dns_cmds.add_parser("point", help="point mqtt.ROOM at the primary or the standby broker")
     point.add_argument("room", type=room_arg)
     point.add_argument("role", choices=["primary", "standby"])
+    point.add_argument("--resolver", metavar="ADDRESS:PORT",
+                       help="the lab resolver to repoint, as 'lab status' lists them (default: the lab's own)")
     point.set_defaults(handler=_dns_point)
 
 
@@ -93,7 +95,7 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _dns_point(args: argparse.Namespace) -> int:
-    return _guard(lambda: print(_lab(args).dns_point(args.room, args.role)) or 0)
+    return _guard(lambda: print(_lab(args).dns_point(args.room, args.role, args.resolver)) or 0)
 
 
 def _fault(args: argparse.Namespace) -> int:

@@ -13,7 +13,8 @@ PARTS = frozenset({"files", "docker:primary", "docker:standby", "broker:primary"
 
 def add_readiness_command(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("readiness", help="is each room's standby ready (runbook 5)? exit 0 when every one is")
-    p.add_argument("rooms", nargs="*", type=room_arg, help="rooms to check (default: the settings' [rooms.*] and every room in the stack root)")
+    p.add_argument("rooms", nargs="*", type=room_arg,
+                   help="rooms to check (default: the settings' [rooms.*] and every room in the stack root)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(handler=_readiness)
 

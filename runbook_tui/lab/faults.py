@@ -15,9 +15,7 @@ from dataclasses import dataclass
 
 from runbook_tui.engine.envedit import EnvSnapshot, apply_edit
 from runbook_tui.lab import docker_cli
-from runbook_tui.lab.dns_server import DnsSettings, LabDns
 from runbook_tui.lab.lab import DEFAULT_DEVICE, Lab, LabError
-from runbook_tui.lab.processes import ProcessTable
 from runbook_tui.stacks import broker_hostname
 
 
@@ -116,22 +114,17 @@ def _undrift(lab: Lab, room: str) -> str:
     return "the standby's .env aligned with the primary's again"
 
 
-def second_resolver(lab: Lab) -> LabDns:
-    """A second DNS server (the other VLAN's resolver), one port above the lab's."""
-    s = lab.dns_settings
-    return LabDns(lab.state_dir / "dns2", ProcessTable(lab.state_dir / "dns2"), DnsSettings(s.listen, s.port + 1, s.ttl_s, s.domain))
-
-
 def _split_horizon(lab: Lab, room: str) -> str:
-    dns = second_resolver(lab)
+    dns = lab.second_resolver()
     dns.start()
     dns.point(broker_hostname(room, lab.dns_settings.domain), lab.stacks(room)["primary"].broker().host)
-    return (f"a second resolver on {lab.dns_settings.listen}:{lab.dns_settings.port + 1} keeps answering the primary: "
-            "repointing one resolver is not enough")
+    second = f"{lab.dns_settings.listen}:{lab.dns_settings.port + 1}"
+    return (f"a second resolver on {second} keeps answering the primary: repointing one resolver is not enough "
+            f"(each is repointed on its own: runbook-tui lab dns point {room} ROLE --resolver {second})")
 
 
 def _one_horizon(lab: Lab, room: str) -> str:
-    dns = second_resolver(lab)
+    dns = lab.second_resolver()
     dns.remove(broker_hostname(room, lab.dns_settings.domain))
     if not dns.records():
         dns.stop()

@@ -301,6 +301,19 @@ class Lab:
         return leftovers
 
     # ---- status and DNS ------------------------------------------------------------------
+    def second_resolver(self) -> LabDns:
+        """The other VLAN's resolver (a drill's split horizon), one port above the lab's."""
+        s = self.dns_settings
+        return LabDns(self.state_dir / "dns2", ProcessTable(self.state_dir / "dns2"), DnsSettings(s.listen, s.port + 1, s.ttl_s, s.domain))
+
+    def resolvers(self) -> dict[str, LabDns]:
+        """ADDRESS:PORT -> the lab's DNS servers that run (the second only while a drill has it up)."""
+        out = {f"{self.dns_settings.listen}:{self.dns_settings.port}": self.dns}
+        second = self.second_resolver()
+        if second.running():
+            out[f"{second.settings.listen}:{second.settings.port}"] = second
+        return out
+
     def status(self) -> list[str]:
         lines = []
         s = self.dns_settings
@@ -324,8 +337,12 @@ class Lab:
                 flags = f"dispatch {'on' if is_true(env.get('CORE_DISPATCH_ENABLED')) else 'off'} in .env"
                 lines.append(f"  {stack.name} ({stack.broker().host}): {services}; {flags}")
             name = broker_hostname(room, s.domain)
-            answer = resolve_a(name, s.listen, s.port) if self.dns.running() else "no DNS server"
-            lines.append(f"  {name} -> {answer} ({self._which_stack(room, answer)})")
+            if not self.dns.running():
+                lines.append(f"  {name} -> no DNS server")
+            for label, server in self.resolvers().items():  # every resolver the room's controllers may ask
+                if server.running():
+                    answer = resolve_a(name, server.settings.listen, server.settings.port)
+                    lines.append(f"  {name} -> {answer} ({self._which_stack(room, answer)}) at resolver {label}")
             ctl = self.controller_state(room)
             alive = self.processes.pid(self.controller_name(room)) is not None
             if not alive:
@@ -337,7 +354,10 @@ class Lab:
                 lines.append(f"  controller {DEFAULT_DEVICE}: not connected ({ctl.get('last_error') or 'starting'})")
         return lines
 
-    def dns_point(self, room: str, role: str) -> str:
+    def dns_point(self, room: str, role: str, resolver: str | None = None) -> str:
+        """Point the room's broker name at ROLE's broker on the lab's resolver, or on RESOLVER
+        (ADDRESS:PORT, as `lab status` lists them): each resolver is repointed on its own, as
+        each VLAN's is on site."""
         if role not in ROLES:
             raise LabError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
         stack = self.stacks(room)[role]
@@ -345,7 +365,11 @@ class Lab:
             raise LabError(f"no stack {stack.name} in {self.rooms_dir}")
         if not self.dns.running():
             raise LabError("the lab's DNS server is not running; run 'runbook-tui lab up' first")
+        servers = self.resolvers()
+        label = resolver or next(iter(servers))
+        if label not in servers:
+            raise LabError(f"no lab resolver {label} (running: {', '.join(servers)})")
         name = broker_hostname(room, self.dns_settings.domain)
         address = stack.broker().host
-        self.dns.point(name, address)
-        return f"{name} -> {address} ({role})"
+        servers[label].point(name, address)
+        return f"{name} -> {address} ({role}) at resolver {label}"

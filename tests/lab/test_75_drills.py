@@ -146,14 +146,6 @@ def test_dead_primary_broker_shows_in_the_mqtt_view(room6, tmp_path):
         probe.stop()
 
 
-def second_resolver_for(lab):
-    from runbook_tui.lab.dns_server import DnsSettings
-    from runbook_tui.lab.faults import second_resolver
-    from runbook_tui.lab.lab import Lab
-
-    return second_resolver(Lab(lab.root, lambda _m: None, DnsSettings(port=int(TEST_DNS_PORT))))
-
-
 def test_resolvers_disagree_until_both_are_repointed(room6, tmp_path):
     lab = room6
     fault(lab, "resolvers-disagree")
@@ -171,9 +163,13 @@ def test_resolvers_disagree_until_both_are_repointed(room6, tmp_path):
         assert not evidence.holds and f"127.0.0.1:{port + 1} -> " in evidence.detail
         engine.reconcile()
         assert engine.status("dns-repoint").state is StepState.PENDING
-        # Recovery: the name repointed on every resolver.
-        second = second_resolver_for(lab)
-        second.point(f"mqtt.{ROOM}.sentientengine.ai", lab.stack_env(f"{ROOM}-standby")["MQTT_BIND_ADDR"])
+        # The trainee sees both resolvers in `lab status`, and repoints the second the way the first
+        # was (seen: only the lab's own resolver could be repointed; the way through was an override).
+        status = lab.sh("runbook-tui lab status", check=True).stdout
+        standby_addr = lab.stack_env(f"{ROOM}-standby")["MQTT_BIND_ADDR"]
+        assert f"(primary) at resolver 127.0.0.1:{port + 1}" in status and f"(standby) at resolver 127.0.0.1:{port}" in status
+        said = lab.sh(f"runbook-tui lab dns point {ROOM} standby --resolver 127.0.0.1:{port + 1}", check=True).stdout
+        assert f"-> {standby_addr} (standby) at resolver 127.0.0.1:{port + 1}" in said
         assert wait_for(lambda: engine.sense("dns-repoint").holds, 10)  # dnsmasq rereads its hosts on SIGHUP
         fault(lab, "resolvers-disagree", heal=True)
         lab.sh(f"runbook-tui lab dns point {ROOM} primary", check=True)
