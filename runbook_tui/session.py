@@ -7,6 +7,7 @@ room watcher (the live probes composed into one observation). No UI here.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,6 +117,9 @@ class Session:
         self.engine: RunEngine | None = None
         self.resume_notes: list[str] = []
         self.mqtt_in_process = False  # the benchmark's baseline; the app runs the probe in a child
+        self._fault_offset: int | None = None
+        if settings.lab:
+            self.new_faults()  # from here on: a fault logged before this session is not this run's
 
     def farewell(self) -> str:
         """What the terminal shows after the app closes: where the run's record is."""
@@ -171,6 +175,34 @@ class Session:
             journal.append("run_abandoned", reason=reason)
         finally:
             journal.close()
+
+    def new_faults(self) -> list[dict]:
+        """Faults injected into this room (the training lab's log) since the session opened or
+        since the last call: the app journals them in the run."""
+        from runbook_tui.stacks import fault_log
+
+        path = fault_log(self.settings.stack_root, self.room)
+        try:
+            with open(path, "rb") as log:
+                if self._fault_offset is None:  # what was logged before the session is not this run's
+                    self._fault_offset = log.seek(0, 2)
+                    return []
+                log.seek(self._fault_offset)
+                data = log.read()
+        except OSError:
+            self._fault_offset = self._fault_offset or 0
+            return []
+        complete = data[: data.rfind(b"\n") + 1]  # a line still being written waits for the next call
+        self._fault_offset += len(complete)
+        out = []
+        for line in complete.splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict) and isinstance(record.get("fault"), str):
+                out.append(record)
+        return out
 
     def watcher(self, **callbacks) -> RoomWatcher:
         """The room's live probes, composed into one observation. Callbacks run on the probes' threads."""

@@ -103,6 +103,11 @@ def default_rooms_dir(stack_root: Path) -> Path:
     return stack_root / "infra" / "rooms"
 
 
+def fault_log(stack_root: Path, room: str) -> Path:
+    """Where the training lab logs the faults injected into a room (JSON lines), for its open run."""
+    return stack_root / ".runbook" / "faults" / f"{room}.jsonl"
+
+
 def default_runs_dir(stack_root: Path) -> Path:
     """Where run journals go when the settings name no journal directory."""
     return stack_root / ".runbook" / "runs"

@@ -165,6 +165,8 @@ def drill_figures(records: list[dict]) -> dict:
         "overrides": sum(1 for r in records if r["kind"] == "override"),
         "failed_steps": [r["step"] for r in records if r["kind"] == "step_state" and r["state"] == "failed"],
         "wrong_room_ids": sum(1 for r in records if r["kind"] == "wrong_room_id"),
+        # Faults the trainer added during the run: its figures are not the trainee's own.
+        "injected": [r["fault"] for r in records if r["kind"] == "fault_injected"],
     }
 
 
@@ -177,6 +179,8 @@ def _drill_summary(records: list[dict], started: dict, finished: dict | None) ->
         f"- Mistakes: {_mistakes(f)} (guard refusals {f['guard_refusals']}, wrong room ids {f['wrong_room_ids']}, "
         f"failed steps: {', '.join(f['failed_steps']) or 'none'})",
         f"- Overrides: {f['overrides']}",
+        *([f"- Faults the trainer injected during the run: {', '.join(f['injected'])} (this run is not compared "
+           "as the trainee's own)"] if f["injected"] else []),
     ]
 
 
@@ -210,7 +214,7 @@ def _drill_history(journal_path: Path, records: list[dict]) -> list[str]:
     if not rows:
         return ["No finished drill of this scenario yet."]
     rows.sort(key=lambda row: row[1]["ts"])
-    timed = [f["to_verified_dispatch_s"] for _p, _s, f in rows if f["to_verified_dispatch_s"] is not None]
+    timed = [f["to_verified_dispatch_s"] for _p, _s, f in rows if f["to_verified_dispatch_s"] is not None and not f["injected"]]
     best = min(timed) if timed else None
     out = [*_trainee_comparison(rows, this, started), ""]
     out += ["| when | operator | to verified dispatch | total | mistakes | |", "|---|---|---|---|---|---|"]
@@ -218,7 +222,9 @@ def _drill_history(journal_path: Path, records: list[dict]) -> list[str]:
         marks = []
         if path == this:
             marks.append("this run")
-        if best is not None and f["to_verified_dispatch_s"] == best:
+        if f["injected"]:
+            marks.append(f"trainer injected {', '.join(f['injected'])}: not compared")
+        elif best is not None and f["to_verified_dispatch_s"] == best:
             marks.append("best")
         out.append(f"| {_when(s)} | {_md_cell(s.get('operator', '?'))} | {_duration(f['to_verified_dispatch_s'])} | "
                    f"{_duration(f['total_s'])} | {_mistakes(f)} | {', '.join(marks)} |")
@@ -252,6 +258,9 @@ def _trainee_comparison(rows: list[tuple[Path, dict, dict]], this: Path, started
     mine = next((f for p, _s, f in rows if p == this), None)
     if mine is None:  # the report of a run that has not finished yet: nothing to compare
         return [f"This run is not finished; {len(rows)} finished drill(s) of this scenario are listed below."]
+    if mine["injected"]:
+        return [f"- Not compared: the trainer injected {', '.join(mine['injected'])} during this run."]
+    rows = [(p, s, f) for p, s, f in rows if not f["injected"]]  # a run with a trainer's fault is no one's own time
     earlier = [(s, f) for p, s, f in rows if p != this and s.get("operator") == trainee and s["ts"] < started["ts"]]
     now = mine["to_verified_dispatch_s"]
     if not earlier:
@@ -320,6 +329,8 @@ def _timeline_line(r: dict) -> str | None:
         return f"{r['step']}: acknowledged by {r.get('operator', '?')} that it no longer holds: {r.get('reason', '')}"
     if kind == "fault_injected":
         return f"trainer injected {r['fault']}: {r['effect']}"
+    if kind == "fault_healed":
+        return f"trainer healed {r['fault']}: {r['effect']}"
     if kind == "confirmation" and r.get("note"):
         return f"{r['step']}: confirmed: {r['note']}"
     return None

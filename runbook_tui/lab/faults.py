@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from runbook_tui.engine.envedit import EnvSnapshot, apply_edit
 from runbook_tui.lab import docker_cli
 from runbook_tui.lab.lab import DEFAULT_DEVICE, Lab, LabError
-from runbook_tui.stacks import broker_hostname
+from runbook_tui.stacks import broker_hostname, fault_log
 
 
 @dataclass(frozen=True)
@@ -154,10 +154,30 @@ def inject(lab: Lab, room: str, name: str) -> str:
         raise LabError(f"no fault {name!r}; faults: {', '.join(FAULTS)}")
     if room not in lab.lab_rooms():
         raise LabError(f"{room} is not up in the lab: run 'runbook-tui lab up {room}' first")
-    return FAULTS[name].inject(lab, room)
+    effect = FAULTS[name].inject(lab, room)
+    log_fault(lab, room, name, effect, healed=False)
+    return effect
 
 
 def heal(lab: Lab, room: str, name: str) -> str:
     if name not in FAULTS:
         raise LabError(f"no fault {name!r}; faults: {', '.join(FAULTS)}")
-    return FAULTS[name].heal(lab, room)
+    effect = FAULTS[name].heal(lab, room)
+    log_fault(lab, room, name, effect, healed=True)
+    return effect
+
+
+def log_fault(lab: Lab, room: str, name: str, effect: str, healed: bool) -> None:
+    """Every fault injected or healed, from the app's F or from `lab fault` in another terminal,
+    goes to the room's fault log; the room's open run (its console the journal's one writer)
+    reads it and journals it, so the report never blames a trainer's fault on the trainee."""
+    import json
+    import os
+    import time
+
+    path = fault_log(lab.stack_root, room)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = json.dumps({"ts": round(time.time(), 3), "fault": name, "effect": effect, "healed": healed,
+                       "by": os.environ.get("USER", "trainer")}) + "\n"
+    with open(path, "a") as out:
+        out.write(line)

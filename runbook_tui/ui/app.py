@@ -220,6 +220,8 @@ class RunbookApp(CrashToFile, App):
         self.call_after_refresh(self._show_resume_notes)
         self.tick()  # the header in its final form from the first frame on
         self.set_interval(1.0, self.tick)
+        if self.session.settings.lab:
+            self.set_interval(1.0, self._journal_faults)
         if self.live:
             self.start_probes()  # the watcher's observations tick the checklist from the first one on
 
@@ -666,9 +668,20 @@ class RunbookApp(CrashToFile, App):
 
         s = self.session.settings
         lab = Lab(s.stack_root, lambda _m: None, DnsSettings(port=s.resolvers[0][1]))
-        what = inject(lab, self.session.room, name)
-        self.session.engine.journal.append("fault_injected", fault=name, effect=what) if self.session.engine else None
+        what = inject(lab, self.session.room, name)  # logged for the run; _journal_faults records it
         self.say(f"Injected {name}: {what}", title="Trainer", timeout=10)
+
+    def _journal_faults(self) -> None:
+        """Faults injected into this room from anywhere (F here, `lab fault` in another terminal)
+        go into this run's journal, the console being its one writer. A trainee is not told."""
+        if self.engine is None:
+            return
+        for r in self.session.new_faults():
+            kind = "fault_healed" if r.get("healed") else "fault_injected"
+            self.engine.journal.append(kind, fault=r["fault"], effect=str(r.get("effect", "")), by=str(r.get("by", "")),
+                                       at=r.get("ts"))
+            if not self.session.drill:
+                self.say(f"{'Healed' if r.get('healed') else 'Injected'} {r['fault']}", title="Trainer", timeout=6)
 
     def action_help(self) -> None:
         s = self.session.settings

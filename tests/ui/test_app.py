@@ -714,3 +714,31 @@ async def test_a_drill_does_not_give_itself_away_to_the_trainee(tmp_path):
         assert not isinstance(app.screen, ChooseOption)  # no list of faults with "in" marks
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen) and "inject a drill fault" not in app.screen.text
+
+
+@pytest.mark.asyncio
+async def test_a_fault_injected_from_another_terminal_is_journaled_in_the_open_run_and_not_compared(tmp_path):
+    # Seen: a fault injected with `lab fault` from a second terminal was not in the trainee's run;
+    # the report blamed the failed smoke test on the trainee and still marked the run as the best.
+    import dataclasses
+    from types import SimpleNamespace
+
+    from runbook_tui.lab.faults import log_fault
+
+    plain = session(tmp_path)
+    settings = dataclasses.replace(plain.settings, lab=True)
+    lab = SimpleNamespace(stack_root=settings.stack_root)
+    log_fault(lab, "room9", "flapping-primary", "the drill's own scenario, before the run", healed=False)
+    drill = Session(settings, "room9", CHECKLIST, drill="flapping-primary")
+    app = RunbookApp(drill, live=False, resume=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: app.engine is not None)
+        log_fault(lab, "room9", "controller-never-acks", "sim1 receives commands but never acks", healed=False)
+        await wait_until(pilot, lambda: any(r["kind"] == "fault_injected" for r in read_journal(app.engine.journal.path).records))
+        records = [r for r in read_journal(app.engine.journal.path).records if r["kind"] == "fault_injected"]
+        assert [r["fault"] for r in records] == ["controller-never-acks"]  # not the scenario logged before the run
+        app.engine.finish()
+        report = render_report(app.engine.journal.path)
+    assert "trainer injected controller-never-acks: sim1 receives commands but never acks" in report
+    assert "Faults the trainer injected during the run: controller-never-acks" in report
+    assert "Not compared: the trainer injected controller-never-acks" in report and "| best" not in report
