@@ -20,7 +20,7 @@ from runbook_tui.mqtt_contract import BrokerEndpoint
 from runbook_tui.observe.payloads import render_payload, render_topic
 from runbook_tui.probes.dns_probe import DnsProbe
 from runbook_tui.probes.docker_probe import DockerProbe
-from runbook_tui.probes.mqtt_probe import MqttProbe
+from runbook_tui.probes.mqtt_probe import MqttProbe, kept_topic
 from tests.conftest import TEST_DNS_PORT
 from tests.lab.rooms import contract, docker_targets, known_addresses, mqtt_brokers
 
@@ -255,7 +255,8 @@ def test_hostile_payloads_and_topics_are_all_accounted(room4):
     messages = hostile_messages(random.Random(4))
     expected: dict[str, int] = {}
     for topic, _payload in messages:
-        expected[topic] = expected.get(topic, 0) + 1
+        kept = kept_topic(topic)  # a long topic is counted under its cut form (with a digest: still apart)
+        expected[kept] = expected.get(kept, 0) + 1
     pub = publisher(brokers["standby"])
     try:
         assert wait_for(lambda: all(b.connected for b in probe.snapshot().brokers), 10)
