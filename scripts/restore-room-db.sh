@@ -3,16 +3,20 @@
 # maintenance window (runbook section 5). Refuses a stack whose core has dispatch enabled
 # (in .env or in the running container): that stack is live, and the restore would replace
 # its records. --force overrides.
-USAGE="usage: scripts/restore-room-db.sh ROOM-standby BACKUP.sql.gz [--force]"
+# It also refuses when the stack holds dispatches the backup lacks (a standby that dispatched
+# during a promotion): the restore would lose them. It names them; --discard-newer REASON
+# restores anyway and says why in its output (the run's journal keeps it).
+USAGE="usage: scripts/restore-room-db.sh ROOM-standby BACKUP.sql.gz [--force] [--discard-newer REASON]"
 source "$(dirname "$0")/lib/common.sh"
 
-force=false args=()
-for arg in "$@"; do
-  case "$arg" in
-    --force) force=true ;;
+force=false discard_reason="" args=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --force) force=true; shift ;;
+    --discard-newer) discard_reason=${2:-}; [ -n "$discard_reason" ] || usage_error "--discard-newer needs a reason"; shift 2 ;;
     -h|--help) echo "$USAGE"; exit 0 ;;
-    -*) usage_error "unknown option $arg" ;;
-    *) args+=("$arg") ;;
+    -*) usage_error "unknown option $1" ;;
+    *) args+=("$1"); shift ;;
   esac
 done
 [ ${#args[@]} -eq 2 ] || usage_error "expected a stack and a backup file"
@@ -45,6 +49,19 @@ db_user=$(env_get "$env_file" POSTGRES_USER)
 db_name=$(env_get "$env_file" POSTGRES_DB)
 [ -n "$(compose_in "$stack" ps -q --status running db 2>/dev/null)" ] \
   || die "the db service of $stack is not running; start it with (cd $(stack_dir "$stack") && docker compose --env-file .env up -d db)"
+# Records only this stack has (dispatched here after the backup was taken) would be lost.
+held=$(compose_in "$stack" exec -T db psql -tA -X -U "${db_user:-sentient}" -d "${db_name:-sentient}" \
+  -c "select id from dispatches order by received_at" 2>/dev/null || true)
+in_backup=$(gzip -dc "$backup" | awk '/^COPY [a-z_.]*dispatches /{on=1; next} on && /^\\\.$/{on=0} on{print $1}')
+lost=$(comm -23 <(printf '%s\n' $held | sort -u) <(printf '%s\n' $in_backup | sort -u) | grep -v '^$' || true)
+if [ -n "$lost" ]; then
+  count=$(printf '%s\n' "$lost" | wc -l)
+  shown=$(printf '%s\n' "$lost" | head -10 | paste -sd, -)
+  if [ -z "$discard_reason" ]; then
+    die "refusing to restore into $stack: it holds $count dispatch(es) the backup lacks, which the restore would lose: $shown$([ "$count" -gt 10 ] && echo ", ..."). Take a new backup of the primary first, or pass --discard-newer REASON."
+  fi
+  echo "discarding $count dispatch(es) only $stack held ($shown): $discard_reason"
+fi
 # One transaction: a failed restore leaves the old data in place.
 gzip -dc "$backup" | compose_in "$stack" exec -T db psql -q -X --single-transaction -v ON_ERROR_STOP=1 \
   -U "${db_user:-sentient}" -d "${db_name:-sentient}" >/dev/null \

@@ -67,6 +67,19 @@ def test_backup_then_restore_carries_the_primary_dispatch_into_the_standby(lab, 
     shared["backup"] = path
 
 
+def test_restore_refuses_to_lose_records_only_the_standby_holds(lab, shared):
+    # Seen: the restore replaced the standby's database without a word, though the standby held a
+    # record the primary did not (the dispatch made during a promotion): it was lost.
+    lab.psql("room1-standby", "insert into dispatches (id, room, stack, status) values "
+                              "('made-during-promotion', 'room1', 'room1-standby', 'complete')")
+    r = lab.sh(f"scripts/restore-room-db.sh room1-standby {shared['backup']}")
+    assert r.returncode == 1 and "holds 1 dispatch(es) the backup lacks" in r.stderr and "made-during-promotion" in r.stderr
+    assert lab.psql("room1-standby", "select count(*) from dispatches where id='made-during-promotion'") == "1"
+    kept = lab.sh(f"scripts/restore-room-db.sh room1-standby {shared['backup']} --discard-newer 'a lab test record'", check=True)
+    assert "discarding 1 dispatch(es) only room1-standby held (made-during-promotion): a lab test record" in kept.stdout
+    assert lab.psql("room1-standby", "select count(*) from dispatches where id='made-during-promotion'") == "0"
+
+
 def test_restore_refuses_a_dispatch_enabled_target(lab, shared):
     rows_before = lab.psql("room1-primary", "select count(*) from dispatches")
     r = lab.sh(f"scripts/restore-room-db.sh room1-primary {shared['backup']}")
