@@ -183,7 +183,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rate", type=int, default=10000, help="MQTT messages per second during the key test (default 10000)")
     p.add_argument("--keys", type=int, default=200, help="keypresses measured (default 200)")
     p.add_argument("--soak-seconds", type=float, default=600, help="flood time before the RSS reading (default 600)")
+    p.add_argument("--quick", action="store_true",
+                   help="a check in under two minutes: 5 first-frame runs, 100 keys, no soak (overrides the three above)")
     args = p.parse_args(argv)
+    if args.quick:
+        args.runs, args.keys, args.soak_seconds = 5, 100, 0.0
     if shutil.which("mosquitto") is None:
         print("mosquitto is not installed: run 'bash infra/host/setup.sh'", file=sys.stderr)
         return 2

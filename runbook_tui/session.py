@@ -11,6 +11,7 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from runbook_tui.checklist.loader import load_checklist
 from runbook_tui.checklist.model import Checklist
@@ -19,8 +20,10 @@ from runbook_tui.engine.journal import Journal, JournalBusy, ended, read_journal
 from runbook_tui.engine.run import RunConfig, RunEngine
 from runbook_tui.observe.observer import Observer
 from runbook_tui.observe.site import site_context
-from runbook_tui.observe.watcher import RoomWatcher
 from runbook_tui.settings import Settings
+
+if TYPE_CHECKING:
+    from runbook_tui.observe.watcher import RoomWatcher
 
 
 @dataclass(frozen=True)
@@ -205,7 +208,10 @@ class Session:
         return out
 
     def watcher(self, **callbacks) -> RoomWatcher:
-        """The room's live probes, composed into one observation. Callbacks run on the probes' threads."""
+        """The room's live probes, composed into one observation. Callbacks run on the probes' threads.
+        Imported here: the probes' libraries (paho, docker, dnspython) load after the first frame."""
+        from runbook_tui.observe.watcher import RoomWatcher
+
         s = self.settings
         # The MQTT probe runs in child processes by default: a flood's parsing must not hold the TUI's GIL.
         return RoomWatcher(self.context, dns_interval_s=s.dns_interval_s, dns_lifetime_s=s.dns_lifetime_s,

@@ -35,8 +35,6 @@ from runbook_tui.rules.conditions import Verdict, evaluate, needs, protects, see
 from runbook_tui.rules.outcome import AlarmSpan, Outcome, close_span, run_outcome
 from runbook_tui.rules.room import Alarm, alarms
 from runbook_tui.secrets import SECRET_KEY, Masker
-from runbook_tui.smoke_dispatch import Verdict as DispatchVerdict
-from runbook_tui.smoke_dispatch import dispatch_and_wait
 
 
 class StepState(StrEnum):
@@ -777,6 +775,10 @@ class RunEngine:
         def note(event) -> None:
             arrow = "->" if event.stage == "dispatch" else "<-"
             loop.call_soon_threadsafe(self._emit, StepOutput(step.id, f"{arrow} {event.stage} +{event.at_ms} ms ({event.topic})"))
+
+        # paho is imported here, not at start-up: the first frame does not need it.
+        from runbook_tui.smoke_dispatch import Verdict as DispatchVerdict
+        from runbook_tui.smoke_dispatch import dispatch_and_wait
 
         outcome = await asyncio.to_thread(dispatch_and_wait, broker, request, Topics.from_env(env), step.timeout_s, note)
         self.journal.append("dispatch_outcome", step=step.id, id=request.id, verdict=outcome.verdict.name.lower(),

@@ -20,8 +20,8 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from runbook_tui.mqtt_contract import BrokerEndpoint, Topics
-from runbook_tui.observe.model import CoreStatus
-from runbook_tui.probes.flows import Flow, FlowTracker, merge_flows
+from runbook_tui.probes.flows import FlowTracker, merge_flows
+from runbook_tui.probes.mqtt_model import BrokerState, Message, MqttBatch, MqttSnapshot
 from runbook_tui.probes.paho_client import ProbeClient
 
 BUFFERED_PAYLOAD = 8192
@@ -47,47 +47,6 @@ BROKER_DROPPED_TOPIC = "$SYS/broker/publish/messages/dropped"
 # it was dropping messages for us can itself be dropped: asking again for the retained value
 # every few seconds brings the last word in after the backlog has drained.
 DROPPED_REFRESH_S = 5.0
-
-
-@dataclass(frozen=True)
-class Message:
-    broker: str  # role: primary / standby
-    topic: str
-    payload: bytes
-    retained: bool
-    at: float  # wall clock
-    size: int = 0  # the payload's full size (the buffered payload may be cut)
-
-
-@dataclass(frozen=True)
-class BrokerState:
-    role: str
-    endpoint: str
-    connected: bool
-    error: str | None
-    received: int
-    connects: int
-    since: float | None
-    broker_dropped: int = 0  # messages the broker dropped for slow subscribers since the probe first connected
-
-
-@dataclass(frozen=True)
-class MqttSnapshot:
-    brokers: tuple[BrokerState, ...]
-    topic_counts: tuple[tuple[str, str, int, float], ...]  # (broker, topic, count, rate per second)
-    core_status: tuple[tuple[str, CoreStatus], ...]
-    flows: tuple[Flow, ...]
-    callback_errors: int
-    at: float
-    last_commands: tuple[tuple[str, float], ...] = ()  # (broker role, monotonic time of its last device command)
-    controllers: tuple[tuple[str, str, bool | None], ...] = ()  # (broker role, device, online; None: unreadable)
-
-
-@dataclass(frozen=True)
-class MqttBatch:
-    messages: tuple[Message, ...]  # the newest, at most the buffer size since the last batch
-    dropped: int  # messages not in this batch because the buffer overflowed (they are counted)
-    snapshot: MqttSnapshot
 
 
 @dataclass

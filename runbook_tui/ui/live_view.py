@@ -13,7 +13,7 @@ from textual.widgets import DataTable, Input, Log, Static, TabbedContent, TabPan
 
 from runbook_tui.observe.model import CoreStatus, DnsSnapshot, StackSnapshot
 from runbook_tui.observe.payloads import render_payload, render_topic
-from runbook_tui.probes.mqtt_probe import MqttBatch, MqttSnapshot
+from runbook_tui.probes.mqtt_model import MqttBatch, MqttSnapshot
 from runbook_tui.stacks import drift
 
 TRAFFIC_LINES = 2000

@@ -6,7 +6,7 @@ from __future__ import annotations
 from textual.message import Message
 
 from runbook_tui.observe.model import DnsSnapshot, RoomObservation, StackSnapshot
-from runbook_tui.probes.mqtt_probe import MqttBatch
+from runbook_tui.probes.mqtt_model import MqttBatch
 
 
 class EngineEvent(Message):
