@@ -49,9 +49,10 @@ db_user=$(env_get "$env_file" POSTGRES_USER)
 db_name=$(env_get "$env_file" POSTGRES_DB)
 [ -n "$(compose_in "$stack" ps -q --status running db 2>/dev/null)" ] \
   || die "the db service of $stack is not running; start it with (cd $(stack_dir "$stack") && docker compose --env-file .env up -d db)"
-# Records only this stack has (dispatched here after the backup was taken) would be lost.
+# Records only this stack has (dispatched here after the backup was taken) would be lost. A
+# dispatch it rejected (dispatch disabled) did nothing in the room: not counted.
 held=$(compose_in "$stack" exec -T db psql -tA -X -U "${db_user:-sentient}" -d "${db_name:-sentient}" \
-  -c "select id from dispatches order by received_at" 2>/dev/null || true)
+  -c "select id from dispatches where status <> 'rejected' order by received_at" 2>/dev/null || true)
 in_backup=$(gzip -dc "$backup" | awk '/^COPY [a-z_.]*dispatches /{on=1; next} on && /^\\\.$/{on=0} on{print $1}')
 lost=$(comm -23 <(printf '%s\n' $held | sort -u) <(printf '%s\n' $in_backup | sort -u) | grep -v '^$' || true)
 if [ -n "$lost" ]; then
