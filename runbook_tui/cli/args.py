@@ -56,3 +56,10 @@ def lab_settings(args: argparse.Namespace, command: str):
                            f"'{command}' runs on the training lab only (unset RUNBOOK_TUI_SETTINGS, or give a lab's file)")
     print(f"settings: {settings.described_as}; stack root {settings.stack_root}", file=sys.stderr)
     return settings
+
+
+def add_settings_arg(parser: argparse.ArgumentParser) -> None:
+    """--settings after the command too (`runbook-tui readiness --settings F`); given before it, the
+    top level's value stands (SUPPRESS: absent here, the namespace keeps it)."""
+    parser.add_argument("--settings", type=Path, default=argparse.SUPPRESS,
+                        help="site settings file (also before the command; default: $RUNBOOK_TUI_SETTINGS)")

@@ -9,7 +9,7 @@ from pathlib import Path
 from runbook_tui.checklist.loader import ChecklistInvalid, load_checklist
 from runbook_tui.checklist.plan import render_plan
 from runbook_tui.checklist.variables import VariableError
-from runbook_tui.cli.args import default_stack_root, room_arg, var_pairs
+from runbook_tui.cli.args import add_settings_arg, default_stack_root, room_arg, var_pairs
 from runbook_tui.engine.report import render_report
 
 
@@ -23,6 +23,7 @@ def add_checklist_commands(sub: argparse._SubParsersAction) -> None:
     plan.add_argument("--var", action="append", default=[], metavar="NAME=VALUE", help="set a variable")
     plan.add_argument("--choice", action="append", default=[], metavar="CHOICE=OPTION", help="e.g. controller_reach=B")
     plan.add_argument("--stack-root", type=Path, default=None)
+    add_settings_arg(plan)
     plan.set_defaults(handler=_plan)
     report = sub.add_parser("report", help="write a run's after-action report (Markdown) from its journal")
     report.add_argument("journal", type=Path)

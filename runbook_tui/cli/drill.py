@@ -12,7 +12,7 @@ import dataclasses
 import shlex
 import sys
 
-from runbook_tui.cli.args import room_arg
+from runbook_tui.cli.args import add_settings_arg, room_arg
 
 
 def add_drill_command(sub: argparse._SubParsersAction) -> None:
@@ -20,6 +20,7 @@ def add_drill_command(sub: argparse._SubParsersAction) -> None:
     drill.add_argument("room", nargs="?", type=room_arg, default="room1")
     drill.add_argument("--scenario", help="the fault to start with (see --list)")
     drill.add_argument("--list", action="store_true", help="list the scenarios")
+    add_settings_arg(drill)
     drill.add_argument("--trainee", help="who runs the drill: the report compares with their earlier drills (default: $USER)")
     drill.set_defaults(handler=_drill)
 

@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from runbook_tui.cli.args import ROOM_PATTERN, CommandError, default_stack_root, lab_settings, room_arg
+from runbook_tui.cli.args import ROOM_PATTERN, CommandError, add_settings_arg, default_stack_root, lab_settings, room_arg
 from runbook_tui.lab.dns_server import DnsSettings
 from runbook_tui.lab.lab import Lab, LabError
 
@@ -19,6 +19,7 @@ def add_lab_commands(sub: argparse._SubParsersAction) -> None:
     lab = sub.add_parser("lab", help="the training lab: up, reset, down, status, fault, dns point",
                          description="The training lab on this machine's Docker engine.")
     lab.add_argument("--stack-root", type=Path, default=None, help="checkout holding infra/ and scripts/ (default: this one)")
+    add_settings_arg(lab)
     lab.add_argument("--dns-port", type=int, default=int(os.environ.get("RUNBOOK_LAB_DNS_PORT", "5353")),
                      help="port of the lab's DNS server on 127.0.0.1 (default 5353)")
     cmds = lab.add_subparsers(dest="lab_command", metavar="LAB_COMMAND", required=True)

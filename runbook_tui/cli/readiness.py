@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from runbook_tui.cli.args import room_arg
+from runbook_tui.cli.args import add_settings_arg, room_arg
 
 PARTS = frozenset({"files", "docker:primary", "docker:standby", "broker:primary", "broker:standby"})
 
@@ -16,6 +16,7 @@ def add_readiness_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("rooms", nargs="*", type=room_arg,
                    help="rooms to check (default: the settings' [rooms.*] and every room in the stack root)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    add_settings_arg(p)
     p.set_defaults(handler=_readiness)
 
 

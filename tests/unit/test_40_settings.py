@@ -283,3 +283,13 @@ def test_fuzz_200_generated_settings_files_load_or_name_file_line_and_key(tmp_pa
     bad.write_bytes(b'stack_root = "x"\nroom = "caf\xe9"\n')
     with pytest.raises(SettingsError, match=r"bytes.toml:2: byte 0xe9 is not UTF-8"):
         load_settings(bad)
+
+
+def test_settings_may_follow_the_command(tmp_path: Path):
+    # Seen: `runbook-tui readiness --settings F room` read F as a room id.
+    site = write(tmp_path, GOOD)
+    after = run(f"runbook-tui plan checklists/promotion.yaml --room clockwork --settings {site}", REPO,
+                env={"RUNBOOK_TUI_SETTINGS": ""})
+    assert after.returncode == 0 and f"settings {site.resolve()}" in after.stdout.splitlines()[2]
+    r = run(f"runbook-tui lab status --settings {site}", REPO)
+    assert r.returncode == 2 and "describe a site" in r.stderr
