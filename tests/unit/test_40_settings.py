@@ -291,5 +291,5 @@ def test_settings_may_follow_the_command(tmp_path: Path):
     after = run(f"runbook-tui plan checklists/promotion.yaml --room clockwork --settings {site}", REPO,
                 env={"RUNBOOK_TUI_SETTINGS": ""})
     assert after.returncode == 0 and f"settings {site.resolve()}" in after.stdout.splitlines()[2]
-    r = run(f"runbook-tui lab status --settings {site}", REPO)
+    r = run(f"runbook-tui lab --settings {site} status", REPO)
     assert r.returncode == 2 and "describe a site" in r.stderr
