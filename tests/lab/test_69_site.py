@@ -75,6 +75,7 @@ interval_s = 0.5
 
 [rooms.{ROOM}.variables]
 smoke_device = "door1"
+smoke_action = "PULSE"
 primary_endpoint_host = "{PRIMARY}"
 primary_endpoint_port = "1883"
 standby_endpoint_host = "{STANDBY}"
@@ -102,7 +103,7 @@ def test_the_plan_uses_the_sites_values_and_nothing_of_the_lab(site):
         assert f"settings {site.resolve()}" in r.stdout.splitlines()[2]
         no_lab_words(r.stdout, f"plan {checklist}")
         if checklist != "standby-current.yaml":
-            assert "--device door1" in r.stdout
+            assert "--device door1 --action PULSE" in r.stdout  # the room's own device and action
     promotion = run(f"runbook-tui --settings {site} plan {REPO / 'checklists' / 'promotion.yaml'} --room {ROOM}", site.parent).stdout
     assert f"MQTT_HOST={STANDBY} MQTT_PORT=1883" in promotion and STANDBY in promotion
 
@@ -135,7 +136,9 @@ async def test_the_tuis_smoke_test_reaches_the_sites_controller_and_the_screens_
             no_lab_words(repr(app.engine.preview(step.id)), f"the confirmation of {step.id}")
         records = read_journal(app.engine.journal.path).records
         assert records[0]["settings"] == str(site.resolve())
-        assert records[0]["variables"]["smoke_device"] == "door1"
+        assert records[0]["variables"]["smoke_device"] == "door1" and records[0]["variables"]["smoke_action"] == "PULSE"
+        sent = next(r for r in records if r["kind"] == "dispatch_sent")
+        assert sent["device"] == "door1" and sent["action"] == "PULSE"
         resume = session.resume_command()
         journal = app.engine.journal.path
         await pilot.press("q")
