@@ -16,10 +16,11 @@ import time
 import traceback
 from pathlib import Path
 
-from runbook_tui.secrets import MASK, Masker
+from runbook_tui.secrets import MASK, SECRET_KEY, Masker
 
 EXIT_CRASH = 70  # EX_SOFTWARE: an internal error
-_SECRET_ASSIGNMENT = re.compile(r"((?:PASSWORD|SECRET|TOKEN|PASSPHRASE)[A-Z0-9_]*['\"]?\s*[=:]\s*['\"]?)([^\s'\",)}]+)", re.I)
+# A secret-named key (the one list, secrets.SECRET_KEY) followed by its value, in any text.
+_SECRET_ASSIGNMENT = re.compile(rf"((?:{SECRET_KEY.pattern})[A-Z0-9_]*['\"]?\s*[=:]\s*['\"]?)([^\s'\",)}}]+)", re.I)
 
 
 def secret_masker(stack_root: Path | None) -> Masker:
@@ -63,3 +64,18 @@ def crash_message(path: Path | None, error: BaseException, resume: str = "") -> 
     if resume:
         lines.append(f"The run's journal is intact: {resume}")
     return "\n".join(lines)
+
+
+def report_crash(error: BaseException, masker: Masker, directory: Path | None = None, resume: str = "",
+                 program: str = "runbook-tui") -> int:
+    """The last line of defence of a command: the masked file, the short message on standard
+    error, and EXIT_CRASH."""
+    import sys
+
+    try:
+        path = write_crash(error, directory, masker)
+    except OSError:
+        path = None
+    message = crash_message(path, error, resume)
+    print(message.replace("runbook-tui", program, 1), file=sys.stderr)
+    return EXIT_CRASH

@@ -64,6 +64,10 @@ class Masker:
         values = {s for s in secrets if s}
         # Longest first, so a secret that contains another is masked whole.
         self.secrets = sorted({f for s in values if len(s) >= SHORT for f in spellings(s)}, key=len, reverse=True)
+        # Every proper start of a secret (SHORT - 1 characters or more), by length: a line's end is
+        # looked up once per length, not compared with every secret (command output is a hot path).
+        self._prefixes = {s[:n] for s in self.secrets for n in range(SHORT - 1, len(s))}
+        self._prefix_lengths = sorted({len(p) for p in self._prefixes})
         short = sorted((s for s in values if len(s) < SHORT), key=len, reverse=True)
         self._short = re.compile("|".join(rf"(?<![A-Za-z0-9]){re.escape(s)}(?![A-Za-z0-9])" for s in short)) if short else None
 
@@ -93,7 +97,7 @@ class Masker:
 
     def prefix_at_end(self, text: str) -> bool:
         """Does text end with the start of a secret (so the next line could complete it)?"""
-        return any(text.endswith(s[:n]) for s in self.secrets for n in range(SHORT - 1, len(s)))
+        return any(text[-n:] in self._prefixes for n in self._prefix_lengths if n <= len(text))
 
 
 class LineMasker:

@@ -17,15 +17,19 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback on the operator's screen
         from runbook_tui.cli.args import default_stack_root
-        from runbook_tui.crash import EXIT_CRASH, crash_message, secret_masker, write_crash
+        from runbook_tui.crash import report_crash, secret_masker
 
-        root = default_stack_root()
-        try:
-            path = write_crash(exc, None, secret_masker(root))
-        except OSError:
-            path = None
-        print(crash_message(path, exc), file=sys.stderr)
-        return EXIT_CRASH
+        return report_crash(exc, secret_masker(default_stack_root()))
+
+
+def run_room(session, resume: bool | None) -> int | None:
+    """A room's run in the TUI. EXIT_CRASH (said) when it stopped on an internal error, else None;
+    what the run left (journal, resume command) is the session's farewell."""
+    from runbook_tui.ui.app import RunbookApp
+
+    app = RunbookApp(session, resume=resume)
+    app.run()
+    return _crashed(app, session)
 
 
 def _crashed(app, session=None) -> int | None:
@@ -114,12 +118,8 @@ def open_tui(args: argparse.Namespace) -> int:
     if not sys.stdout.isatty():
         print("runbook-tui: the TUI needs a terminal (for a printable checklist: runbook-tui plan)", file=sys.stderr)
         return 2
-    from runbook_tui.ui.app import RunbookApp
-
     resume = True if args.resume else (False if args.new_run else None)
-    app = RunbookApp(session, resume=resume)
-    app.run()
-    if (code := _crashed(app, session)) is not None:
+    if (code := run_room(session, resume)) is not None:
         return code
     farewell = session.farewell()  # where the journal is, and whether the run can be resumed
     if farewell:
@@ -139,7 +139,6 @@ def _open_venue(args: argparse.Namespace, settings, rooms: list[str]) -> int:
         print("runbook-tui: the venue view needs a terminal (for the standbys' readiness: runbook-tui readiness)",
               file=sys.stderr)
         return 2
-    from runbook_tui.ui.app import RunbookApp
     from runbook_tui.ui.venue import VenueApp
 
     notice, farewells, selected = "", {}, None
@@ -160,9 +159,7 @@ def _open_venue(args: argparse.Namespace, settings, rooms: list[str]) -> int:
         except (VariableError, ValueError) as exc:
             notice = f"{choice.room}: {exc}"
             continue
-        app = RunbookApp(session, resume=None)
-        app.run()
-        if (code := _crashed(app, session)) is not None:
+        if (code := run_room(session, None)) is not None:
             return code
         if session.engine is not None and (farewell := session.farewell()):
             # A run opened again from the venue is said once, as it was last left.

@@ -111,16 +111,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # noqa: BLE001 - the script's last line of defence
-        from runbook_tui.crash import EXIT_CRASH, crash_message, write_crash
+        from runbook_tui.crash import report_crash
         from runbook_tui.secrets import Masker
 
         secrets = [v for k, v in os.environ.items() if k.endswith("PASSWORD") and v]
-        try:
-            path = write_crash(exc, None, Masker(secrets))
-        except OSError:
-            path = None
-        print(crash_message(path, exc).replace("runbook-tui", "core-dispatch.sh", 1), file=sys.stderr)
-        return EXIT_CRASH
+        return report_crash(exc, Masker(secrets), program="core-dispatch.sh")
 
 
 def _main(argv: list[str] | None = None) -> int:

@@ -69,14 +69,11 @@ def _drill(args: argparse.Namespace) -> int:
         print(f"open the checklist with: runbook-tui{where} --room {args.room} --drill {args.scenario}{trainee}")
         return 0
     from runbook_tui.session import Session
-    from runbook_tui.ui.app import RunbookApp
 
     session = Session(settings, args.room, settings.checklist, drill=args.scenario, operator=args.trainee)
-    app = RunbookApp(session, resume=False)
-    app.run()
-    from runbook_tui.cli import _crashed
+    from runbook_tui.cli import run_room
 
-    if (code := _crashed(app, session)) is not None:
+    if (code := run_room(session, False)) is not None:
         return code
     farewell = session.farewell()  # where the journal is, and whether the run can be resumed
     if farewell:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from runbook_tui.envfile import is_true
 from runbook_tui.observe.model import ROLES, RoomObservation, StackSnapshot
-from runbook_tui.rules.room import CORE, SERVICES, broker_dispatching, dns_points_to, is_live, started_with
+from runbook_tui.rules.room import CORE, SERVICES, broker_dispatching, dns_points_to, is_live, started_with, versions_said
 from runbook_tui.stacks import differing_keys
 
 
@@ -81,8 +81,7 @@ def _versions_match(obs):
     """Runbook 5's version sync, sensed: both .env files name the same CORE_VERSION and the
     running cores say the same version of themselves (where their status reads)."""
     wanted = {r: _env(obs, r).get("CORE_VERSION", "") for r in ("primary", "standby")}
-    said = {r: b.core.version for r in ("primary", "standby")
-            if (b := obs.broker(r)) is not None and b.core is not None and b.core.readable and b.core.version}
+    said = versions_said(obs)
     detail = f"CORE_VERSION primary {wanted['primary'] or '(unset)'}, standby {wanted['standby'] or '(unset)'}"
     if said:
         detail += "; running cores say " + ", ".join(f"{r} {v}" for r, v in said.items())

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from runbook_tui.envfile import is_true
 from runbook_tui.observe.model import RoomObservation
-from runbook_tui.rules.room import CORE, SERVICES, is_live, started_with
+from runbook_tui.rules.room import CORE, SERVICES, is_live, started_with, versions_said
 from runbook_tui.stacks import differing_keys
 
 
@@ -80,8 +80,7 @@ def readiness(obs: RoomObservation, now: float | None = None) -> Readiness:
     images = (p_core.image if p_core else "?", s_core.image if s_core else "?")
     # What the running cores say of themselves, where their status reads (each stack builds its
     # own image tag, so the versions are compared, and the images shown).
-    said = {r: b.core.version for r in ("primary", "standby")
-            if (b := obs.broker(r)) is not None and b.core is not None and b.core.readable and b.core.version}
+    said = versions_said(obs)
     same_version = versions[0] == versions[1] != "?" and len(set(said.values())) <= 1
     running = f"; running cores say {', '.join(f'{r} {v}' for r, v in said.items())}" if said else ""
     checks.append(Check("same core version", same_version,

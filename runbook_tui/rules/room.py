@@ -25,6 +25,12 @@ def core_is_live(stack: StackSnapshot | None) -> bool:
     return stack is not None and is_live(stack.service(CORE))
 
 
+def versions_said(obs: RoomObservation) -> dict[str, str]:
+    """role -> the version a running core says of itself, where its status reads."""
+    return {r: b.core.version for r in ROLES
+            if (b := obs.broker(r)) is not None and b.core is not None and b.core.readable and b.core.version}
+
+
 def started_with(service: ServiceState | None, flag: str) -> bool:
     return service is not None and dict(service.flags).get(flag, False)
 

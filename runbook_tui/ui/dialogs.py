@@ -294,7 +294,7 @@ starts with your confirmation.
 
 [b]Run[/b]
   e            export the after-action report and printable checklist
-  F            trainer: inject a drill fault (lab only)
+""" + LAB_ONLY_HELP + """\
   ctrl+p       command palette
   ?            this help
   q  ctrl+q    quit (asks first while a command runs)
