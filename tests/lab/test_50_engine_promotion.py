@@ -172,20 +172,22 @@ def test_failback_after_the_promotion_ends_with_the_controllers_on_the_primary_a
     values = resolve_variables(checklist, {"room": ROOM} | LAB_VARIABLES, lab.root).values
     sensors = Observer(site_context(values, lab.root, (("127.0.0.1", int(TEST_DNS_PORT)),)))
     seen_dual: list[str] = []
-    looks = [0]
+    looks: list[float] = []  # when each look ended
     stop = threading.Event()
 
     def monitor() -> None:
         parts = frozenset({"files", "docker:primary", "docker:standby", "broker:primary", "broker:standby"})
         while not stop.is_set():
             alarm = dual_control(sensors.look(parts))
-            looks[0] += 1
+            looks.append(time.monotonic())
             if alarm is not None:
                 seen_dual.append(alarm.reason)
             stop.wait(0.3)
 
     watcher = threading.Thread(target=monitor, daemon=True)
     watcher.start()
+    while not looks:  # the monitor is looking before the failback's first step
+        time.sleep(0.05)
     try:
         engine = RunEngine.start(checklist, values, sensors, tmp_path / "failback.jsonl", RunConfig(lab.root, lab=True))
         engine.mark_done("room-safe", typed_room=ROOM)
@@ -217,7 +219,12 @@ def test_failback_after_the_promotion_ends_with_the_controllers_on_the_primary_a
         assert dict(final.stack("primary").service("sentient-core").flags)["CORE_DISPATCH_ENABLED"] is True
         assert ("sim1", True) in final.broker("primary").controllers
         engine.journal.close()
+        ended = time.monotonic()
+        while looks[-1] < ended:  # and looks once more after its last
+            time.sleep(0.05)
     finally:
         stop.set()
         watcher.join(10)
-    assert looks[0] > 10 and seen_dual == [], seen_dual
+    gaps = [b - a for a, b in zip(looks, looks[1:], strict=False)]
+    # Throughout: from before the first step to after the last, never more than 5 s without a look.
+    assert len(looks) >= 3 and max(gaps) < 5.0 and seen_dual == [], (len(looks), max(gaps, default=None), seen_dual)
