@@ -87,6 +87,15 @@ def differing_keys(primary: dict[str, str], standby: dict[str, str]) -> list[str
     return sorted(k for k in set(primary) | set(standby) if k not in PER_STACK_KEYS and primary.get(k) != standby.get(k))
 
 
+def alignment(target: dict[str, str], source: dict[str, str]) -> tuple[dict[str, str], list[str]]:
+    """What aligning `target` with `source` (runbook 5: the .env files aligned, except per-stack
+    keys) writes: the shared keys whose values differ; and the keys only `target` has, which an
+    edit cannot align (they would have to be removed, which is left to a person)."""
+    changes = {k: v for k, v in source.items() if k not in PER_STACK_KEYS and target.get(k) != v}
+    only_in_target = sorted(k for k in target if k not in PER_STACK_KEYS and k not in source)
+    return changes, only_in_target
+
+
 def drift(primary: tuple[tuple[str, str], ...], standby: tuple[tuple[str, str], ...]) -> list[str]:
     """What differs between the stacks' shared settings, said without secret values."""
     p, s = dict(primary), dict(standby)

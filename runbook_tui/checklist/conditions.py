@@ -41,6 +41,7 @@ CONDITIONS: dict[str, str] = {
     "controllers_on_standby": "at least one room controller reports itself online on the standby broker (retained device status)",
     "primary_broker_reads_passwd": "the primary's mosquitto runs and was started after its mosquitto/passwd was last written",
     "standby_broker_reads_passwd": "the standby's mosquitto runs and was started after its mosquitto/passwd was last written",
+    "standby_core_reads_env": "the standby's sentient-core runs and was started after its .env was last written",
     "controllers_on_primary": (
         "room controllers report themselves online on the primary broker, and none still on the standby broker"
     ),

@@ -73,7 +73,7 @@ _STEP_FIELDS: dict[str, tuple[str, frozenset[StepType] | None]] = {
     "command": ("str", frozenset({StepType.COMMAND})), "capture_as": ("name", frozenset({StepType.COMMAND})),
     "condition": ("cond", frozenset({StepType.WAIT})), "lab_command": ("str", frozenset({StepType.WAIT})),
     "file": ("str", frozenset({StepType.ENV_EDIT})), "set": ("strmap", frozenset({StepType.ENV_EDIT})),
-    "require": ("strmap", frozenset({StepType.ENV_EDIT})),
+    "require": ("strmap", frozenset({StepType.ENV_EDIT})), "align_with": ("str", frozenset({StepType.ENV_EDIT})),
     "broker_host": ("str", frozenset({StepType.DISPATCH_SMOKE})), "broker_port": ("str", frozenset({StepType.DISPATCH_SMOKE})),
     "credentials_from": ("str", frozenset({StepType.DISPATCH_SMOKE})), "device": ("str", frozenset({StepType.DISPATCH_SMOKE})),
     "action": ("str", frozenset({StepType.DISPATCH_SMOKE})), "params": ("str", frozenset({StepType.DISPATCH_SMOKE})),
@@ -84,7 +84,7 @@ _STEP_FIELDS: dict[str, tuple[str, frozenset[StepType] | None]] = {
 _REQUIRED_BY_TYPE = {
     StepType.CONFIRM: (),
     StepType.COMMAND: ("command",),
-    StepType.ENV_EDIT: ("file", "set"),
+    StepType.ENV_EDIT: ("file",),  # and `set` or `align_with`: checked in _step
     StepType.WAIT: ("condition",),
     StepType.DISPATCH_SMOKE: ("broker_host", "broker_port", "credentials_from", "device", "action"),
     StepType.CHOICE: ("choice",),
@@ -451,6 +451,10 @@ def _step(r: _Reader, node: Node, field: str, section_id: str, choices: dict[str
             r.error(fields["risk"][1], f"{field}.risk", f"unknown risk '{values['risk']}' (expected normal, destructive or arming)")
     if step_type is StepType.CHOICE and isinstance(values.get("choice"), str) and values["choice"] not in choices:
         r.error(fields["choice"][1], f"{field}.choice", f"unknown choice '{values['choice']}' (declared: {', '.join(choices) or 'none'})")
+    if step_type is StepType.ENV_EDIT and ("set" in fields) == ("align_with" in fields):
+        r.error(node, f"{field}.set", "an env_edit step needs either 'set' (the keys it writes) or 'align_with' "
+                                      "(the .env whose shared keys it copies), not both" if "set" in fields else
+                "missing required field 'set' (or 'align_with') for a env_edit step")
     port = values.get("broker_port")
     if isinstance(port, str) and not placeholders(port) and not (port.isdigit() and 0 < int(port) < 65536):
         r.error(fields["broker_port"][1], f"{field}.broker_port", f"{port!r} is not a port number (1 to 65535) or a {{{{variable}}}}")
@@ -468,7 +472,7 @@ def _step(r: _Reader, node: Node, field: str, section_id: str, choices: dict[str
         optional=bool(values.get("optional", False)), timeout_s=float(values.get("timeout_s", 120.0)),
         command=values.get("command"), capture_as=values.get("capture_as"), condition=values.get("condition"),
         lab_command=values.get("lab_command"), file=values.get("file"),
-        set_values=tuple((values.get("set") or {}).items()), require=tuple((values.get("require") or {}).items()),
+        set_values=tuple((values.get("set") or {}).items()), align_with=values.get("align_with"), require=tuple((values.get("require") or {}).items()),
         broker_host=values.get("broker_host"), broker_port=values.get("broker_port"),
         credentials_from=values.get("credentials_from"), device=values.get("device"), action=values.get("action"),
         params=values.get("params"), paper_command=values.get("paper_command"), choice=values.get("choice"),

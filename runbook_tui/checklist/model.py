@@ -83,6 +83,7 @@ class Step:
     # env_edit
     file: str | None = None
     set_values: tuple[tuple[str, str], ...] = ()
+    align_with: str | None = None  # another .env: every shared (not per-stack) key takes its value
     require: tuple[tuple[str, str], ...] = ()
     # dispatch_smoke
     broker_host: str | None = None

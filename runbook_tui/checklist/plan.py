@@ -27,7 +27,11 @@ def step_action(step: Step, values: dict[str, str], lab: bool = False) -> list[s
     if step.type is StepType.COMMAND:
         return sh(step.command)
     if step.type is StepType.ENV_EDIT:
-        lines = [f"edit {s(step.file)}: " + ", ".join(f"{k}={substitute(v, values)}" for k, v in step.set_values)]
+        if step.align_with:
+            lines = [f"edit {s(step.file)}: every shared key as in {s(step.align_with)} "
+                     "(all but role, bind address, ports and dispatch flags)"]
+        else:
+            lines = [f"edit {s(step.file)}: " + ", ".join(f"{k}={substitute(v, values)}" for k, v in step.set_values)]
         if step.require:
             lines.append("  keep: " + ", ".join(f"{k}={substitute(v, values)}" for k, v in step.require))
         return lines

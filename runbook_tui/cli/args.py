@@ -37,6 +37,12 @@ def room_arg(value: str) -> str:
     return value
 
 
+def device_arg(value: str) -> str:
+    if not ROOM_PATTERN.fullmatch(value):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a device id (lower-case letters, digits, inner dashes)")
+    return value
+
+
 class CommandError(Exception):
     """A command cannot go on: its message is printed and it exits 2 (usage, settings)."""
 

@@ -1,7 +1,7 @@
 """`runbook-tui drill ROOM --scenario NAME`: a training drill on the lab.
 
 Starts the room over (the runbook's starting state), injects the scenario's fault and opens
-the promotion checklist in drill mode; the journal times the run. A trainer can inject more
+the scenario's checklist (the promotion, or keeping the standby current) in drill mode; the journal times the run. A trainer can inject more
 from a second terminal with `runbook-tui lab fault ROOM NAME`.
 """
 
@@ -16,7 +16,7 @@ from runbook_tui.cli.args import add_settings_arg, room_arg
 
 
 def add_drill_command(sub: argparse._SubParsersAction) -> None:
-    drill = sub.add_parser("drill", help="a training drill: the lab room with a fault, and the promotion checklist")
+    drill = sub.add_parser("drill", help="a training drill: the lab room with a fault, and the checklist it is met in")
     drill.add_argument("room", nargs="?", type=room_arg, default="room1")
     drill.add_argument("--scenario", help="the fault to start with (see --list)")
     drill.add_argument("--list", action="store_true", help="list the scenarios")
@@ -26,7 +26,12 @@ def add_drill_command(sub: argparse._SubParsersAction) -> None:
 
 
 def drill_settings(settings, scenario: str):
-    """The settings a drill's TUI runs with: for resolvers-disagree it asks both resolvers, as on site."""
+    """The settings a drill's TUI runs with: the scenario's checklist (the work in which the
+    fault is met on site); for resolvers-disagree it asks both resolvers, as on site."""
+    from runbook_tui.lab.faults import FAULTS
+    from runbook_tui.settings import TOOL_ROOT
+
+    settings = dataclasses.replace(settings, checklist=TOOL_ROOT / "checklists" / FAULTS[scenario].checklist)
     if scenario == "resolvers-disagree":
         host, port = settings.resolvers[0]
         return dataclasses.replace(settings, resolvers=((host, port), (host, port + 1)))
@@ -38,7 +43,7 @@ def _drill(args: argparse.Namespace) -> int:
 
     if args.list or not args.scenario:
         for f in faults.FAULTS.values():
-            print(f"{f.name:24} {f.summary}")
+            print(f"{f.name:24} {f.summary} ({f.checklist.removesuffix('.yaml')})")
         if not args.list:
             print("\nrunbook-tui drill: choose one with --scenario NAME", file=sys.stderr)
             return 2

@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from runbook_tui.cli.args import ROOM_PATTERN, CommandError, add_settings_arg, default_stack_root, lab_settings, room_arg
+from runbook_tui.cli.args import ROOM_PATTERN, CommandError, add_settings_arg, default_stack_root, device_arg, lab_settings, room_arg
 from runbook_tui.lab.dns_server import DnsSettings
 from runbook_tui.lab.lab import Lab, LabError
 
@@ -16,7 +16,7 @@ EXIT_USAGE = 2
 
 
 def add_lab_commands(sub: argparse._SubParsersAction) -> None:
-    lab = sub.add_parser("lab", help="the training lab: up, reset, down, status, fault, dns point",
+    lab = sub.add_parser("lab", help="the training lab: up, reset, down, status, fault, power-cycle, dns point",
                          description="The training lab on this machine's Docker engine.")
     lab.add_argument("--stack-root", type=Path, default=None, help="checkout holding infra/ and scripts/ (default: this one)")
     add_settings_arg(lab)
@@ -41,6 +41,11 @@ def add_lab_commands(sub: argparse._SubParsersAction) -> None:
     fault.add_argument("name", nargs="?", help="the fault")
     fault.add_argument("--heal", action="store_true", help="put the room back")
     fault.set_defaults(handler=_fault)
+    cycle = cmds.add_parser("power-cycle", help="switch a room's simulated controller off and on again "
+                            "(what the person at the room does to a stuck controller)")
+    cycle.add_argument("room", type=room_arg)
+    cycle.add_argument("device", nargs="?", default="sim1", type=device_arg, help="the controller (default sim1)")
+    cycle.set_defaults(handler=_power_cycle)
     dns = cmds.add_parser("dns", help="the lab's DNS server")
     dns_cmds = dns.add_subparsers(dest="dns_command", metavar="DNS_COMMAND", required=True)
     point = dns_cmds.add_parser("point", help="point mqtt.ROOM at the primary or the standby broker")
@@ -97,6 +102,10 @@ def _status(args: argparse.Namespace) -> int:
 
 def _dns_point(args: argparse.Namespace) -> int:
     return _guard(lambda: print(_lab(args).dns_point(args.room, args.role, args.resolver)) or 0)
+
+
+def _power_cycle(args: argparse.Namespace) -> int:
+    return _guard(lambda: print(_lab(args).power_cycle_controller(args.room, args.device)) or 0)
 
 
 def _fault(args: argparse.Namespace) -> int:

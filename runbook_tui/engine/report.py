@@ -93,6 +93,9 @@ def render_report(journal_path: Path) -> str:
     out += ["", "## Steps", "", "| step | state | time taken | reason / evidence |", "|---|---|---|---|"]
     for step_id, title, r in _steps_in_order(started, records, states):
         name = f"{title} (`{step_id}`)" if title else step_id
+        if r is None and (by := (finished or {}).get("superseded", {}).get(step_id)):
+            out.append(f"| {name.replace('|', '/')} | superseded | - | ended on purpose by `{by}` |")
+            continue
         if r is None:
             out.append(f"| {name.replace('|', '/')} | not decided | - | |")
             continue

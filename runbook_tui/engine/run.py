@@ -35,6 +35,7 @@ from runbook_tui.rules.conditions import Verdict, evaluate, needs, protects, see
 from runbook_tui.rules.outcome import AlarmSpan, Outcome, close_span, run_outcome
 from runbook_tui.rules.room import Alarm, alarms
 from runbook_tui.secrets import SECRET_KEY, Masker
+from runbook_tui.stacks import alignment
 
 
 class StepState(StrEnum):
@@ -125,6 +126,11 @@ class ActionPreview:
     unset: tuple[str, ...] = ()  # variables its action needs that are not set on this site: it will not run
 
 
+def _shown(key: str, value: str | None) -> str:
+    """A .env value as the screen and the journal say it: a secret's never."""
+    return "••••••" if SECRET_KEY.search(key) else (value if value is not None else "(unset)")
+
+
 ACTING_TYPES = frozenset({StepType.COMMAND, StepType.ENV_EDIT, StepType.DISPATCH_SMOKE})  # steps that change the room
 
 
@@ -161,6 +167,9 @@ class RunEngine:
         self.alarm_spans: list[AlarmSpan] = []
         self.active_alarms: tuple[Alarm, ...] = ()
         self.alarms_unacknowledged: list[str] = []  # alarms of this run the operator has not acknowledged yet
+        # Optional actions whose condition was seen not holding in this run: only these may be
+        # credited as done on evidence (see observe).
+        self._seen_undone: set[str] = set()
 
     # ---- construction ------------------------------------------------------------------
     @classmethod
@@ -288,11 +297,13 @@ class RunEngine:
             states = {k: v.state.value for k, v in self.statuses.items()}
             lapsed = {k for k, v in self.lapses.items() if not v.acknowledged}
             actions = frozenset(s.id for s in self.applicable_steps() if s.type in ACTING_TYPES)
-            return run_outcome(steps, states, lapsed, tuple(self.alarm_spans), actions)
+            return run_outcome(steps, states, lapsed, tuple(self.alarm_spans), actions, frozenset(self.superseded()))
 
     def finish(self) -> str:
         outcome = self.outcome()
+        superseded = {s: by for s, by in self.superseded().items() if self.statuses[s].state is not StepState.DONE}
         self.journal.append("run_finished", outcome=outcome.verdict, deferred=list(outcome.deferred), open=list(outcome.open),
+                            superseded=superseded,
                             optional_not_done=list(outcome.optional_open), lapsed=list(outcome.lapsed),
                             alarms=[{"alarm": a.kind, "started": a.started, "ended": a.ended} for a in outcome.alarms],
                             said=outcome.text(time.time()))
@@ -301,16 +312,33 @@ class RunEngine:
     # ---- previews, guards, confirmations -----------------------------------------------
     def preview(self, step_id: str) -> ActionPreview:
         step = self.checklist.step(step_id)
-        return ActionPreview(step.id, substitute(step.title, self.values), step.risk,
-                             tuple(step_action(step, self.values, self.config.lab)),
+        lines = step_action(step, self.values, self.config.lab)
+        if step.align_with:
+            lines += self._alignment_said(step)
+        return ActionPreview(step.id, substitute(step.title, self.values), step.risk, tuple(lines),
                              tuple(substitute(a, self.values) for a in step.affects), step.guards,
                              step.risk is not Risk.NORMAL, self._earlier_open(step), self._already(step_id),
                              tuple(self.unset_for(step)))
 
+    def _alignment_said(self, step: Step) -> list[str]:
+        """What aligning would write now, for the confirmation (secret values never shown)."""
+        try:
+            target = read_env(self._path(step.file))
+            changes, extra = alignment(target, read_env(self._path(step.align_with)))
+        except (OSError, ValueError) as exc:
+            return [f"  cannot read the files now: {getattr(exc, 'strerror', None) or exc}"]
+        said = [f"  {k}: {_shown(k, target.get(k))} -> {_shown(k, v)}" for k, v in changes.items()]
+        if extra:
+            said.append(f"  refused while only this file has: {', '.join(extra)} (remove them by hand first)")
+        return said or ["  already aligned: nothing to write"]
+
+    def _path(self, template: str | None) -> Path:
+        return self.config.stack_root / substitute(template or "", self.values)
+
     def unset_for(self, step: Step) -> list[str]:
         """The variables a step's action needs that have no value here (shown as not set)."""
         fields = [step.command, step.file, step.broker_host, step.broker_port, step.credentials_from, step.device,
-                  step.action, step.params, step.expect_core, *(v for _k, v in step.set_values),
+                  step.action, step.params, step.expect_core, step.align_with, *(v for _k, v in step.set_values),
                   *(v for _k, v in step.require), step.lab_command if self.config.lab else None]
         return unset_in("\n".join(substitute(f, self.values) for f in fields if f))
 
@@ -508,6 +536,16 @@ class RunEngine:
                 if not verdict.seen:
                     continue
                 lapse = self.lapses.get(step.id)
+                if step.optional and step.type in ACTING_TYPES and status.state is not StepState.DONE:
+                    # An optional action ("recreate the broker so it reads the new passwd") is
+                    # credited on evidence only when the room changed to its effect during the
+                    # run: a condition that already held at open says it was not needed, not
+                    # that it was done (seen: the report said a broker was recreated that never was).
+                    if not verdict.holds:
+                        self._seen_undone.add(step.id)
+                        continue
+                    if step.id not in self._seen_undone:
+                        continue
                 if status.state in (StepState.PENDING, StepState.FAILED) and verdict.holds:
                     self.journal.append("evidence", step=step.id, condition=name, holds=True,
                                         detail=self.masker.mask(verdict.detail))
@@ -719,7 +757,7 @@ class RunEngine:
                 pass
 
     async def _edit_env(self, step: Step) -> tuple[bool, str, list[str]]:
-        path = self.config.stack_root / substitute(step.file or "", self.values)
+        path = self._path(step.file)
         require = [(k, substitute(v, self.values)) for k, v in step.require]  # filled in as the plan shows them
         changes = {k: substitute(v, self.values) for k, v in step.set_values}
 
@@ -730,23 +768,33 @@ class RunEngine:
             wrong = [f"{k}={current.get(k, '(unset)')} (the step keeps {k}={v})" for k, v in require if current.get(k) != v]
             if wrong:
                 raise EnvEditError("refused: " + "; ".join(wrong))
+            if step.align_with:  # the source is read now, under the same refusal rules
+                source = self._path(step.align_with)
+                wanted, extra = alignment(current, read_env(source))
+                if extra:
+                    raise EnvEditError(f"refused: only {path.name} has {', '.join(extra)}, which {source} lacks: "
+                                       "remove them by hand (or add them there), then run this again")
+                changes.update(wanted)
+                if not changes:
+                    return None
             return apply_edit(snapshot, changes)
 
         try:
             edit = await asyncio.to_thread(edit_file)
         except OSError as exc:
-            return False, f"{path}: {exc.strerror or exc}", []
-        except EnvEditError as exc:
+            return False, f"{exc.filename or path}: {exc.strerror or exc}", []
+        except (EnvEditError, ValueError) as exc:
             return False, str(exc), []
-
-        def shown(key: str, value: str | None) -> str:
-            return "••••••" if SECRET_KEY.search(key) else (value if value is not None else "(unset)")
+        if edit is None:
+            line = f"{path.name}: already aligned with {self._path(step.align_with)}: nothing written"
+            self._emit(StepOutput(step.id, line))
+            return True, "", [line]
 
         self.refresh_secrets()
-        lines = [f"{path.name}: {k}: {shown(k, edit.before[k])} -> {shown(k, v)}" for k, v in changes.items()]
+        lines = [f"{path.name}: {k}: {_shown(k, edit.before[k])} -> {_shown(k, v)}" for k, v in changes.items()]
         lines.append(f"backup: {edit.backup.name}; read back and verified")
         self.journal.append("env_edit", step=step.id, file=str(path), backup=str(edit.backup),
-                            changes={k: {"from": shown(k, edit.before[k]), "to": shown(k, v)} for k, v in changes.items()})
+                            changes={k: {"from": _shown(k, edit.before[k]), "to": _shown(k, v)} for k, v in changes.items()})
         for line in lines:
             self._emit(StepOutput(step.id, line))
         return True, "", lines

@@ -26,6 +26,10 @@ class Fault:
     recovery: str  # the runbook's way out, as the trainee should find it
     inject: Callable[[Lab, str], str]
     heal: Callable[[Lab, str], str]
+    # The checklist the drill opens: the work in which a trainee meets this fault on site. A
+    # drifted standby is found while keeping it current (runbook 5); a promotion would go
+    # through without ever looking.
+    checklist: str = "promotion.yaml"
 
 
 def _set_env(lab: Lab, room: str, role: str, changes: dict[str, str]) -> None:
@@ -95,9 +99,7 @@ def _silent_controller(lab: Lab, room: str) -> str:
 
 
 def _normal_controller(lab: Lab, room: str) -> str:
-    lab.processes.stop(lab.controller_name(room))
-    lab.start_controller(room, lab.stacks(room)["primary"])
-    return f"controller {DEFAULT_DEVICE} restarted normally"
+    return lab.power_cycle_controller(room)
 
 
 def _drift(lab: Lab, room: str) -> str:
@@ -142,10 +144,12 @@ FAULTS: dict[str, Fault] = {f.name: f for f in (
     Fault("resolvers-disagree", "a second resolver still answers the primary after the repoint",
           "repoint the name on every resolver the room uses", _split_horizon, _one_horizon),
     Fault("controller-never-acks", "a controller receives commands but never acks",
-          "the smoke test fails with 'no ack': find and fix the controller before calling it verified",
+          "the smoke test fails with 'no ack': have the controller power-cycled at the room "
+          "(in the lab: runbook-tui lab power-cycle ROOM), then run the smoke test again",
           _silent_controller, _normal_controller),
     Fault("standby-drift", "the standby drifted from the primary (core version and config)",
-          "align the standby's .env with the primary's and recreate its core (runbook 5)", _drift, _undrift),
+          "align the standby's .env with the primary's and recreate its core (runbook 5)", _drift, _undrift,
+          "standby-current.yaml"),
 )}
 
 

@@ -246,6 +246,15 @@ class Lab:
         (self.state_dir / f"{name}.json").unlink(missing_ok=True)
         self.processes.start(name, argv, marker=f"--state-file {self.state_dir / f'{name}.json'}", env=child_env)
 
+    def power_cycle_controller(self, room: str, device: str = DEFAULT_DEVICE) -> str:
+        """What the person at the room does to a controller that has stopped answering: off and on
+        again. It comes back as the room's controllers do, reaching the broker through mqtt.<room>."""
+        if room not in self.lab_rooms():
+            raise LabError(f"{room} is not up in the lab: run 'runbook-tui lab up {room}' first")
+        self.processes.stop(self.controller_name(room, device))
+        self.start_controller(room, self.stacks(room)["primary"], device)
+        return f"controller {device} of {room} power-cycled: it reconnects through {broker_hostname(room, self.dns_settings.domain)}"
+
     # ---- down --------------------------------------------------------------------------
     def down(self, rooms: list[str] | None = None, purge: bool = False) -> list[str]:
         """Tear rooms down (all lab rooms by default). Returns what is left behind (empty: clean)."""

@@ -51,5 +51,5 @@ def look_files(site: SiteContext) -> FilesView:
         stacks.append(StackFiles(role, str(shown), directory.is_dir(), (directory / "compose.yaml").is_file(),
                                  env_file.is_file(), passwd_present, tuple(sorted(env.items())), error, admits,
                                  _mtime(directory / RESTORE_MARK), _newest(site.stack_root / "backups", directory.name),
-                                 _mtime(passwd) if passwd_present else None))
+                                 _mtime(passwd) if passwd_present else None, _mtime(env_file)))
     return FilesView(tuple(stacks), time.time())

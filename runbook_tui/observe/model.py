@@ -129,6 +129,7 @@ class StackFiles:
     last_restore: float | None = None  # when a backup was last restored into this stack (scripts/restore-room-db.sh)
     last_backup: float | None = None  # the newest backup of this stack's database (backups/<stack>-*.sql.gz)
     passwd_mtime: float | None = None  # when mosquitto/passwd was last written (a broker started before reads an older one)
+    env_mtime: float | None = None  # when .env was last written (a core started before runs with older settings)
 
     @property
     def env_dict(self) -> dict[str, str]:

@@ -201,8 +201,17 @@ def _core_dispatch(role: str, enabled: bool):
         if not enabled:
             return True, detail
         reported = broker_dispatching(obs.broker(role)) is True
-        return reported, detail + f"; core status: {'online, dispatch enabled' if reported else 'not yet reporting dispatch enabled'}"
+        return reported, detail + "; core status: " + (
+            "online, dispatch enabled" if reported else "not yet reporting dispatch enabled" + _unread(obs.broker(role)))
     return judge
+
+
+def _unread(broker) -> str:
+    """Why a core's status could not be read on its broker ("", when the broker was read): a
+    broker that refuses the room's credentials is the cause to name, not the core."""
+    if broker is None or broker.state == "ok":
+        return ""
+    return f" (its broker {broker.endpoint}: {broker.state}{': ' + broker.detail if broker.detail else ''})"
 
 
 def _standby_armed(obs):
@@ -214,7 +223,8 @@ def _standby_armed(obs):
     status = broker.core if broker.state == "ok" else None
     reported = bool(status and status.readable and status.online and status.critical_armed is True)
     return armed and reported, (f"running core started with CORE_CRITICAL_ARMED={'true' if armed else 'false'}"
-                                + (f"; core status: {'armed' if reported else 'not yet reporting armed'}" if armed else ""))
+                                + (f"; core status: {'armed' if reported else 'not yet reporting armed' + _unread(broker)}"
+                                   if armed else ""))
 
 
 # ---- DNS and MQTT ---------------------------------------------------------------------------------
@@ -262,22 +272,25 @@ def _started_epoch(started_at: str) -> float | None:
         return None
 
 
-def _broker_reads_passwd(role: str):
+def _started_after_write(role: str, service: str, file: str):
+    """A container reads its file when it starts: it runs with what the file says now only if it
+    started after the file was last written (seen: "recreate the broker so it reads the new
+    passwd" ticked before any passwd was regenerated)."""
     def rule(obs):
         stack, files = obs.stack(role), (obs.files.stack(role) if obs.files else None)
-        broker = stack.service("mosquitto") if stack else None
-        if broker is None or broker.state != "running":
-            return False, f"{role} mosquitto: {broker.state if broker else 'no container'}"
-        if files is None or files.passwd_mtime is None:
-            return False, f"{role} mosquitto/passwd: missing"
-        started = _started_epoch(broker.started_at)
+        container = stack.service(service) if stack else None
+        if container is None or container.state != "running":
+            return False, f"{role} {service}: {container.state if container else 'no container'}"
+        written = (files.passwd_mtime if file == "passwd" else files.env_mtime) if files is not None else None
+        if written is None:
+            return False, f"{role} {file}: missing"
+        started = _started_epoch(container.started_at)
         if started is None:
-            return False, f"{role} mosquitto: start time {broker.started_at!r} unreadable"
-        written = time.strftime("%H:%M:%S", time.localtime(files.passwd_mtime))
-        at = time.strftime("%H:%M:%S", time.localtime(started))
-        if started < files.passwd_mtime:
-            return False, f"{role} mosquitto started {at}, before its passwd was written ({written}): it reads the old one"
-        return True, f"{role} mosquitto started {at}, after its passwd was written ({written})"
+            return False, f"{role} {service}: start time {container.started_at!r} unreadable"
+        at, when = (time.strftime("%H:%M:%S", time.localtime(t)) for t in (started, written))
+        if started < written:
+            return False, f"{role} {service} started {at}, before its {file} was written ({when}): it reads the old one"
+        return True, f"{role} {service} started {at}, after its {file} was written ({when})"
     return rule
 
 
@@ -319,8 +332,9 @@ RULES: dict[str, Rule] = {
                                   "controllers reaching the standby's broker (some or all of them)"),
     "broker_name_serves_standby": Rule(frozenset({"files", "dns", "broker:standby"}), _name_serves_standby),
     "controllers_on_standby": Rule(frozenset({"broker:standby"}), _controllers_on_standby),
-    "primary_broker_reads_passwd": Rule(frozenset({"files", "docker:primary"}), _broker_reads_passwd("primary")),
-    "standby_broker_reads_passwd": Rule(frozenset({"files", "docker:standby"}), _broker_reads_passwd("standby")),
+    "primary_broker_reads_passwd": Rule(frozenset({"files", "docker:primary"}), _started_after_write("primary", "mosquitto", "passwd")),
+    "standby_broker_reads_passwd": Rule(frozenset({"files", "docker:standby"}), _started_after_write("standby", "mosquitto", "passwd")),
+    "standby_core_reads_env": Rule(frozenset({"files", "docker:standby"}), _started_after_write("standby", "sentient-core", ".env")),
     "controllers_on_primary": Rule(frozenset({"broker:primary", "broker:standby"}), _controllers_back_on_primary),
     "core_versions_match": Rule(frozenset({"files", "broker:primary", "broker:standby"}), _versions_match),
     "env_files_aligned": Rule(frozenset({"files"}), _env_aligned, "a standby that does not run as the primary did"),

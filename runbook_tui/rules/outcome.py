@@ -63,17 +63,22 @@ NOTHING_DONE = "nothing was done"
 
 
 def run_outcome(steps: list[tuple[str, bool]], states: dict[str, str], lapsed: set[str],
-                alarms: tuple[AlarmSpan, ...] = (), actions: frozenset[str] = frozenset()) -> Outcome:
+                alarms: tuple[AlarmSpan, ...] = (), actions: frozenset[str] = frozenset(),
+                superseded: frozenset[str] = frozenset()) -> Outcome:
     """steps: the applicable steps in order, (id, optional). A required step is open until it
     passed or was deferred; an optional step left pending does not hold the run open. A step
     done on evidence whose condition no longer holds (and was not acknowledged) is open again.
     actions: the steps that act on the room (commands, .env edits, dispatches); when every one
-    of them is optional and none was done, the run did nothing, and does not say "complete"."""
+    of them is optional and none was done, the run did nothing, and does not say "complete".
+    superseded: steps a later done step ended on purpose ("bring up the primary", once the
+    primary is shut down): left undone, they hold nothing open."""
     deferred, open_, lapses, optional_open = [], [], [], []
     for step_id, optional in steps:
         state = states.get(step_id, "pending")
         if state == "deferred":
             deferred.append(step_id)
+        elif step_id in superseded and state in ("pending", "failed"):
+            continue
         elif step_id in lapsed and state == "done":
             lapses.append(step_id)
             if not optional:

@@ -564,3 +564,16 @@ def test_version_sync_is_sensed_from_both_env_files_and_both_cores():
     assert not drifted.holds and "standby 7.9.0" in drifted.detail
     stale_core = evaluate("core_versions_match", with_versions("8.0.0", "8.0.0", "8.0.0", "7.9.0"))
     assert not stale_core.holds and "running cores say primary 8.0.0, standby 7.9.0" in stale_core.detail
+
+
+def test_a_core_status_the_broker_refuses_to_show_names_the_broker_as_the_cause():
+    # Seen in the stale-passwd drill: "core status: not yet reporting dispatch enabled", while
+    # the standby broker refused the room's credentials; the trainee was sent looking at the core.
+    from runbook_tui.rules.conditions import evaluate
+    from tests.observations import room, stack
+
+    refused = dataclasses.replace(broker("standby", state="refused"), detail="Not authorized")
+    verdict = evaluate("standby_core_dispatch_enabled", room([stack("primary"), stack("standby", dispatch=True)],
+                                                              [refused], standby_dispatch=True))
+    assert not verdict.holds
+    assert "not yet reporting dispatch enabled (its broker 127.0.0.3:1883: refused: Not authorized)" in verdict.detail

@@ -293,3 +293,16 @@ def test_settings_may_follow_the_command(tmp_path: Path):
     assert after.returncode == 0 and f"settings {site.resolve()}" in after.stdout.splitlines()[2]
     r = run(f"runbook-tui lab --settings {site} status", REPO)
     assert r.returncode == 2 and "describe a site" in r.stderr
+
+
+def test_a_drill_opens_the_checklist_its_fault_is_met_in():
+    # A drifted standby is found while keeping it current: a promotion would go through
+    # without ever looking at it, and the drill would be "complete" with nothing learnt.
+    from runbook_tui.cli.drill import drill_settings
+    from runbook_tui.settings import lab_defaults
+
+    lab = lab_defaults()
+    assert drill_settings(lab, "standby-drift").checklist.name == "standby-current.yaml"
+    assert drill_settings(lab, "flapping-primary").checklist.name == "promotion.yaml"
+    two = drill_settings(lab, "resolvers-disagree")
+    assert two.checklist.name == "promotion.yaml" and len(two.resolvers) == 2

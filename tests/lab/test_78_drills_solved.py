@@ -1,0 +1,206 @@
+"""Every drill scenario solved, as a trainee solves it: `runbook-tui drill` starts the room over
+and injects the fault; the scenario's checklist is then worked through the engine with the
+tool's actions and the runbook's own commands (typed in a second terminal) until the run says
+"complete", with no override anywhere in its journal. One room (room8), started over per scenario.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from runbook_tui.cli.drill import drill_settings
+from runbook_tui.engine.journal import read_journal
+from runbook_tui.engine.report import render_report
+from runbook_tui.engine.run import RunEngine, StepState
+from runbook_tui.lab.readiness import wait_for
+from runbook_tui.session import Session
+from runbook_tui.settings import lab_defaults
+from tests.conftest import TEST_DNS_PORT
+
+ROOM = "room8"
+TRAINEE = "trainee8"
+SETUP = ("create-dirs", "passwd-primary", "passwd-standby", "up-primary", "up-standby")
+
+
+@pytest.fixture(scope="module")
+def room8(lab):
+    with lab.extra_room(ROOM):
+        yield lab
+
+
+@pytest.fixture
+def trainee_env(room8, monkeypatch):
+    for key, value in room8.env().items():  # the lab's DNS step runs `runbook-tui lab dns point`
+        monkeypatch.setenv(key, value)
+    return room8
+
+
+def start_drill(lab, scenario: str) -> RunEngine:
+    """What the trainer types, then the checklist the trainee opens (the drill's own settings)."""
+    started = lab.sh(f"runbook-tui drill {ROOM} --scenario {scenario} --trainee {TRAINEE}", timeout=600)
+    assert started.returncode == 0 and "open the checklist with" in started.stdout, started.stdout + started.stderr
+    settings = drill_settings(lab_defaults(), scenario)
+    return Session(settings, ROOM, settings.checklist, drill=scenario, operator=TRAINEE).start_engine()
+
+
+def run(engine: RunEngine, step: str) -> None:
+    status = asyncio.run(engine.run_step(step, confirmed=True, typed_room=ROOM))
+    assert status.state is StepState.DONE, (step, status)
+
+
+def typed(lab, command: str) -> str:
+    """A runbook command typed by the trainee in a second terminal, from the stack root."""
+    done = lab.sh(command, timeout=300)
+    assert done.returncode == 0, command + "\n" + done.stdout + done.stderr
+    return done.stdout
+
+
+async def while_waiting(engine: RunEngine, step: str, fix) -> None:
+    """Run a wait step; while it waits, the trainee does what it waits for (`fix`, blocking)."""
+    task = asyncio.create_task(engine.run_step(step, confirmed=True, typed_room=ROOM))
+    await asyncio.sleep(1.0)
+    assert not task.done(), "the step should wait for the trainee"
+    await asyncio.to_thread(fix)
+    status = await task
+    assert status.state is StepState.DONE, (step, status)
+
+
+def finish_as_complete(engine: RunEngine) -> str:
+    engine.reconcile()
+    assert engine.finish() == "complete", engine.outcome()
+    journal = engine.journal.path
+    engine.journal.close()
+    records = read_journal(journal).records
+    assert not [r for r in records if "override" in r["kind"]], "solved without an override"
+    assert next(r for r in records if r["kind"] == "run_started")["operator"] == TRAINEE
+    report = render_report(journal)
+    assert "**complete**" in report
+    return report
+
+
+def promote_until_stop(engine: RunEngine, setup: tuple[str, ...] = SETUP) -> None:
+    notes = engine.reconcile()
+    for step in setup:
+        assert engine.status(step).state is StepState.DONE, (step, notes)
+    engine.mark_done("edit-env", confirmed=True)
+    engine.choose("controller_reach", "B")
+    engine.mark_done("room-safe", typed_room=ROOM)
+    for step in ("stop-primary", "disarm-primary", "standby-up"):
+        run(engine, step)
+
+
+def promote_to_the_end(engine: RunEngine) -> None:
+    engine.mark_done("device-reacts", confirmed=True)
+    engine.skip("arm-critical", "no critical actions needed in this drill")
+    engine.skip("recreate-core-armed", "critical actions stay disarmed")
+
+
+def test_flapping_primary_solved_by_shutting_it_down(trainee_env):
+    lab = trainee_env
+    engine = start_drill(lab, "flapping-primary")
+    promote_until_stop(engine)
+    for step in ("enable-dispatch", "recreate-core", "dns-repoint", "controllers-reconnected", "smoke-test"):
+        run(engine, step)
+    promote_to_the_end(engine)
+    report = finish_as_complete(engine)
+    assert "flapping-primary" in report
+
+
+def test_dead_primary_broker_solved_by_promoting(trainee_env):
+    lab = trainee_env
+    engine = start_drill(lab, "primary-broker-dead")
+    # "Bring up the primary" does not hold (its broker is dead); shutting the primary down ends
+    # it on purpose, so it holds nothing open (the report says so).
+    promote_until_stop(engine, tuple(s for s in SETUP if s != "up-primary"))
+    assert engine.status("up-primary").state is StepState.PENDING
+    for step in ("enable-dispatch", "recreate-core", "dns-repoint", "controllers-reconnected", "smoke-test"):
+        run(engine, step)
+    promote_to_the_end(engine)
+    report = finish_as_complete(engine)
+    assert "| superseded | - | ended on purpose by `stop-primary` |" in report
+
+
+def test_stale_standby_passwd_solved_with_runbook_5s_commands(trainee_env):
+    lab = trainee_env
+    engine = start_drill(lab, "standby-passwd-stale")
+    promote_until_stop(engine)
+    run(engine, "enable-dispatch")
+    # The recreated core cannot be seen dispatching: its own broker refuses the room's credentials.
+    failed = asyncio.run(engine.run_step("recreate-core", confirmed=True, typed_room=ROOM))
+    assert failed.state is StepState.FAILED and "standby_core_dispatch_enabled" in failed.reason, failed
+    assert "Not authorized" in failed.reason or "not authorized" in failed.reason, failed.reason
+    # Runbook 5, typed by the trainee: regenerate the standby's passwd, recreate its broker.
+    typed(lab, f"scripts/mosquitto-make-passwd.sh infra/rooms/{ROOM}-standby/.env")
+    typed(lab, f"(cd infra/rooms/{ROOM}-standby && docker compose --env-file .env up -d --force-recreate mosquitto)")
+    assert wait_for(lambda: (engine.reconcile() or True) and engine.status("recreate-core").state is StepState.DONE, 60)
+    for step in ("dns-repoint", "controllers-reconnected", "smoke-test"):
+        run(engine, step)
+    promote_to_the_end(engine)
+    finish_as_complete(engine)
+
+
+def test_resolvers_that_disagree_solved_by_repointing_each(trainee_env):
+    lab = trainee_env
+    engine = start_drill(lab, "resolvers-disagree")
+    second = f"127.0.0.1:{int(TEST_DNS_PORT) + 1}"
+    assert [f"{h}:{p}" for h, p in engine.observer.site.resolvers] == [f"127.0.0.1:{TEST_DNS_PORT}", second]
+    promote_until_stop(engine)
+    for step in ("enable-dispatch", "recreate-core"):
+        run(engine, step)
+
+    def repoint_the_second() -> None:
+        status = typed(lab, "runbook-tui lab status")
+        assert f"(primary) at resolver {second}" in status, status  # the stale one, in plain sight
+        typed(lab, f"runbook-tui lab dns point {ROOM} standby --resolver {second}")
+
+    # The step repoints the lab's own resolver and waits for every resolver the room uses.
+    asyncio.run(while_waiting(engine, "dns-repoint", repoint_the_second))
+    for step in ("controllers-reconnected", "smoke-test"):
+        run(engine, step)
+    promote_to_the_end(engine)
+    finish_as_complete(engine)
+
+
+def test_a_controller_that_never_acks_solved_by_power_cycling_it(trainee_env):
+    lab = trainee_env
+    engine = start_drill(lab, "controller-never-acks")
+    promote_until_stop(engine)
+    for step in ("enable-dispatch", "recreate-core", "dns-repoint", "controllers-reconnected"):
+        run(engine, step)
+    failed = asyncio.run(engine.run_step("smoke-test", confirmed=True))
+    assert failed.state is StepState.FAILED and "no ack from device" in failed.reason, failed
+    # Found at the room: the controller is switched off and on (the lab's stand-in for it).
+    said = typed(lab, f"runbook-tui lab power-cycle {ROOM}")
+    assert "power-cycled" in said
+    assert wait_for(lambda: engine.sense("controllers-reconnected").holds, 30)
+    run(engine, "smoke-test")
+    promote_to_the_end(engine)
+    finish_as_complete(engine)
+
+
+def test_a_drifted_standby_solved_while_keeping_it_current(trainee_env):
+    lab = trainee_env
+    engine = start_drill(lab, "standby-drift")
+    assert engine.checklist.id == "standby-current"  # the work in which a drifted standby is met
+    engine.reconcile()
+    for step in ("version-sync", "config-sync"):
+        assert engine.status(step).state is StepState.PENDING, step
+    # Nothing was done yet: no action is credited for what already held at open.
+    for step in ("recreate-standby-core", "reload-primary-broker", "reload-standby-broker"):
+        assert engine.status(step).state is StepState.PENDING, step
+    preview = "\n".join(engine.preview("align-standby-env").lines)
+    assert "CORE_VERSION: 7.9.0 -> 8.0.0" in preview and "CORE_ACK_TIMEOUT_S: 1 -> 3" in preview, preview
+    run(engine, "align-standby-env")
+    assert lab.stack_env(f"{ROOM}-standby")["CORE_VERSION"] == "8.0.0"
+    engine.reconcile()
+    assert engine.status("config-sync").state is StepState.DONE
+    # The .env is newer than the running core: it runs with the old settings until recreated.
+    assert not engine.sense("recreate-standby-core").holds
+    run(engine, "recreate-standby-core")
+    run(engine, "version-sync")
+    for step in ("passwd-primary", "reload-primary-broker", "passwd-standby", "reload-standby-broker",
+                 "backup-primary-db", "restore-standby-db"):
+        engine.skip(step, "not part of this drill")
+    finish_as_complete(engine)
