@@ -80,6 +80,7 @@ _STEP_FIELDS: dict[str, tuple[str, frozenset[StepType] | None]] = {
     "paper_command": ("str", frozenset({StepType.DISPATCH_SMOKE})),
     "expect_core": ("str", frozenset({StepType.DISPATCH_SMOKE})),
     "choice": ("str", frozenset({StepType.CHOICE})),
+    "confirm_at_room": ("bool", frozenset({StepType.CONFIRM})),
 }
 _REQUIRED_BY_TYPE = {
     StepType.CONFIRM: (),
@@ -469,10 +470,12 @@ def _step(r: _Reader, node: Node, field: str, section_id: str, choices: dict[str
         line=node.start_mark.line + 1, text=values.get("text") or "", risk=risk,
         guards=tuple(values.get("guards") or ()), done_when=values.get("done_when"),
         affects=tuple(values.get("affects") or ()), when=tuple(values.get("when") or ()),
-        optional=bool(values.get("optional", False)), timeout_s=float(values.get("timeout_s", 120.0)),
+        optional=bool(values.get("optional", False)), confirm_at_room=bool(values.get("confirm_at_room", False)),
+        timeout_s=float(values.get("timeout_s", 120.0)),
         command=values.get("command"), capture_as=values.get("capture_as"), condition=values.get("condition"),
         lab_command=values.get("lab_command"), file=values.get("file"),
-        set_values=tuple((values.get("set") or {}).items()), align_with=values.get("align_with"), require=tuple((values.get("require") or {}).items()),
+        set_values=tuple((values.get("set") or {}).items()), align_with=values.get("align_with"),
+        require=tuple((values.get("require") or {}).items()),
         broker_host=values.get("broker_host"), broker_port=values.get("broker_port"),
         credentials_from=values.get("credentials_from"), device=values.get("device"), action=values.get("action"),
         params=values.get("params"), paper_command=values.get("paper_command"), choice=values.get("choice"),

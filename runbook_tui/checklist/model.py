@@ -74,6 +74,9 @@ class Step:
     when: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (choice id, allowed options)
     optional: bool = False
     timeout_s: float = 120.0
+    # A confirm step only the person at the room can verify: it waits for their confirmation
+    # from the floor view (named), then the operator's. Two people, both in the record.
+    confirm_at_room: bool = False
     # command
     command: str | None = None
     capture_as: str | None = None
@@ -96,6 +99,12 @@ class Step:
     expect_core: str | None = None  # the stack whose core must answer (e.g. room1-standby)
     # choice
     choice: str | None = None
+
+    def confirmed_by(self) -> str:
+        """Who must confirm the step, as the plan and the confirmation say it."""
+        if self.confirm_at_room:
+            return "the person at the room (floor view), then the operator"
+        return "the operator"
 
     @property
     def closed_loop(self) -> bool:

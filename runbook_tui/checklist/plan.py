@@ -85,6 +85,7 @@ def render_plan(checklist: Checklist, given: dict[str, str], stack_root: Path, c
                 tags.append(f"done when {step.done_when}")
             if step.guards:
                 tags.append("guard " + ", ".join(step.guards))
+            tags.append(f"confirmed by {step.confirmed_by()}")
             out.append(f"  [ ] {number:>2}. {substitute(step.title, values)}  ({'; '.join(tags)})")
             if step.text:
                 for line in substitute(step.text, values).splitlines():

@@ -24,6 +24,7 @@ from pathlib import Path
 from runbook_tui.checklist.model import Checklist, Risk, Step, StepType, substitute, unset_in
 from runbook_tui.checklist.plan import step_action
 from runbook_tui.engine.envedit import EnvEditError, EnvSnapshot, apply_edit
+from runbook_tui.engine.floor import RoomConfirmation
 from runbook_tui.engine.journal import Journal, JournalBusy, alarm_spans, read_journal
 from runbook_tui.engine.shell import run_command
 from runbook_tui.envfile import read_env
@@ -126,6 +127,13 @@ class ActionPreview:
     unset: tuple[str, ...] = ()  # variables its action needs that are not set on this site: it will not run
 
 
+@dataclass(frozen=True)
+class RoomConfirmed:
+    """Event: a room confirmation was taken into the run."""
+
+    confirmation: RoomConfirmation
+
+
 def _shown(key: str, value: str | None) -> str:
     """A .env value as the screen and the journal say it: a secret's never."""
     return "••••••" if SECRET_KEY.search(key) else (value if value is not None else "(unset)")
@@ -170,6 +178,10 @@ class RunEngine:
         # Optional actions whose condition was seen not holding in this run: only these may be
         # credited as done on evidence (see observe).
         self._seen_undone: set[str] = set()
+        # Confirmations from the person at the room (the floor view's inbox), by step; each
+        # confirmation's id is journaled once, so a resumed run never takes one twice.
+        self.room_confirmations: dict[str, RoomConfirmation] = {}
+        self._room_confirmation_ids: set[str] = set()
 
     # ---- construction ------------------------------------------------------------------
     @classmethod
@@ -184,6 +196,7 @@ class RunEngine:
                                 # The checklist's steps in order, so the report can follow it and name
                                 # the steps never decided, from the journal alone.
                                 steps=[{"id": s.id, "title": substitute(s.title, values), "optional": s.optional,
+                                        "confirm_at_room": s.confirm_at_room,
                                         "when": {c: list(opts) for c, opts in s.when}} for s in checklist.steps()])
         engine.started_at = record["ts"]
         return engine
@@ -232,6 +245,10 @@ class RunEngine:
                 engine.lapses.pop(r["step"], None)
             elif r["kind"] == "lapse_acknowledged" and r["step"] in engine.lapses:
                 engine.lapses[r["step"]] = dataclasses.replace(engine.lapses[r["step"]], acknowledged=r.get("reason", ""))
+            elif r["kind"] == "room_confirmation":
+                engine._room_confirmation_ids.add(r["id"])
+                if r["step"] in engine.statuses:
+                    engine.room_confirmations[r["step"]] = RoomConfirmation(r["id"], r["step"], r["name"], r.get("at", r["ts"]))
             elif r["kind"] == "alarm_raised":
                 engine.alarms_unacknowledged.append(r["alarm"])
             elif r["kind"] == "alarm_acknowledged":
@@ -439,6 +456,10 @@ class RunEngine:
         self._check_runnable(step)
         if step.type is not StepType.CONFIRM:
             raise EngineRefusal(f"{step_id} is a {step.type.value} step: it turns done by running it or on evidence")
+        at_room = self.room_confirmations.get(step_id)
+        if step.confirm_at_room and at_room is None:
+            raise EngineRefusal(f"{substitute(step.title, self.values)} is confirmed by the person at the room first: "
+                                "they confirm it in the floor view (w shows its link). Or override it, with a reason.")
         self._require_confirmation(step, confirmed, typed_room)
         _overridden, evidence = self._guards_or_override(step, None, typed_room)
         if step.done_when:
@@ -452,9 +473,36 @@ class RunEngine:
         now = time.time()
         self.journal.append("confirmation", step=step_id, operator=self.config.operator, note=note)
         who = f"confirmed by {self.config.operator}"
+        if at_room is not None:
+            who = f"confirmed at the room by {at_room.name}, then by {self.config.operator}"
+            evidence.append(f"confirmed at the room by {at_room.name} at "
+                            f"{time.strftime('%H:%M:%S', time.localtime(at_room.at))} (floor view)")
         status = StepStatus(StepState.DONE, f"{note} ({who})" if note else who, tuple(evidence), now, now)
         self._set(step_id, status)
         return status
+
+    def room_confirmation_ids(self) -> frozenset[str]:
+        """Every room confirmation id this run has journaled (taken ones are never read again)."""
+        with self._lock:
+            return frozenset(self._room_confirmation_ids)
+
+    def receive_room_confirmation(self, confirmation: RoomConfirmation) -> str:
+        """A confirmation from the person at the room (the floor view). Journaled once, by its
+        id; returns "" when taken, else why not (nothing journaled)."""
+        with self._lock:
+            if confirmation.id in self._room_confirmation_ids:
+                return "already taken"
+            step = next((s for s in self.applicable_steps() if s.id == confirmation.step), None)
+            if step is None or not step.confirm_at_room:
+                return f"{confirmation.step} is not a step the room confirms in this run"
+            if self.statuses[step.id].state in (StepState.DONE, StepState.SKIPPED, StepState.OVERRIDDEN):
+                return f"{confirmation.step} is already {self.statuses[step.id].state.value}"
+            self._room_confirmation_ids.add(confirmation.id)
+            self.room_confirmations[step.id] = confirmation
+            self.journal.append("room_confirmation", step=step.id, id=confirmation.id, name=confirmation.name,
+                                at=confirmation.at)
+            self._emit(RoomConfirmed(confirmation))
+            return ""
 
     def wrong_room_id(self, step_id: str) -> None:
         """A confirmation refused for a wrong room id. Nothing ran; what was typed is not kept."""

@@ -136,6 +136,7 @@ class RunbookApp(CrashToFile, App):
         no cursor blink, so that screenshots of the same state are the same (snapshot tests)."""
         super().__init__()
         self.steady = steady
+        self._room_refused: set[str] = set()  # floor confirmations not taken (the step was already decided)
         self.clock = (lambda: 0.0) if steady else time.time
         self.session = session
         self.live = live
@@ -222,6 +223,7 @@ class RunbookApp(CrashToFile, App):
         self.set_interval(1.0, self.tick)
         if self.session.settings.lab:
             self.set_interval(1.0, self._journal_faults)
+        self.set_interval(1.0, self._take_room_confirmations)
         if self.live:
             self.start_probes()  # the watcher's observations tick the checklist from the first one on
 
@@ -314,7 +316,8 @@ class RunbookApp(CrashToFile, App):
             return
         step = self.engine.checklist.step(step_id)
         self.query_one(StepView).show(step, self.engine.status(step_id), self.engine.preview(step_id),
-                                      self.engine.values, step.applies(self.engine.choices), self.engine.lapses.get(step_id))
+                                      self.engine.values, step.applies(self.engine.choices), self.engine.lapses.get(step_id),
+                                      self.engine.room_confirmations.get(step_id))
 
     def refresh_tree(self) -> None:
         e = self.engine
@@ -682,6 +685,24 @@ class RunbookApp(CrashToFile, App):
                                        at=r.get("ts"))
             if not self.session.drill:
                 self.say(f"{'Healed' if r.get('healed') else 'Injected'} {r['fault']}", title="Trainer", timeout=6)
+
+    def _take_room_confirmations(self) -> None:
+        """Confirmations sent from the floor view: each is journaled once by the engine (the
+        console is the journal's one writer); the operator is told, and confirms after them."""
+        if self.engine is None:
+            return
+        from runbook_tui.engine.floor import read_confirmations
+
+        seen = self.engine.room_confirmation_ids() | self._room_refused
+        for confirmation in read_confirmations(self.engine.journal.path, seen):
+            if why := self.engine.receive_room_confirmation(confirmation):
+                self._room_refused.add(confirmation.id)  # said once, not taken, never read again
+                self.say(f"A confirmation from the room by {confirmation.name} was not taken: {why}",
+                         title="From the room", severity="warning", timeout=8)
+                continue
+            self.say(f"{self._step_name(confirmation.step)}: confirmed at the room by {confirmation.name}. "
+                     "d confirms it as the operator.", title="From the room", timeout=12)
+            self.show_selected()
 
     def action_help(self) -> None:
         s = self.session.settings

@@ -13,6 +13,7 @@ from textual.widgets import Log, Static
 
 from runbook_tui.checklist.conditions import CONDITIONS
 from runbook_tui.checklist.model import Risk, Step, StepType, substitute
+from runbook_tui.engine.floor import RoomConfirmation
 from runbook_tui.engine.run import ActionPreview, Lapse, StepState, StepStatus
 from runbook_tui.observe.payloads import safe_text
 from runbook_tui.ui.checklist_view import look
@@ -59,7 +60,7 @@ class StepView(Vertical):
         yield Log(id="step-output", max_lines=OUTPUT_LINES, auto_scroll=True)
 
     def show(self, step: Step, status: StepStatus, preview: ActionPreview, values: dict[str, str], applies: bool,
-             lapse: Lapse | None = None) -> None:
+             lapse: Lapse | None = None, at_room: RoomConfirmation | None = None) -> None:
         icon, style = look(status, lapse)
         body = Text()
         body.append(preview.title + "\n", style="bold")
@@ -78,6 +79,15 @@ class StepView(Vertical):
                         style="yellow" if lapse.acknowledged else "bold")
         if not applies:
             body.append("Not used with the current choice.\n", style="dim")
+        if step.confirm_at_room:
+            if at_room is not None:
+                at = time.strftime("%H:%M:%S", time.localtime(at_room.at))
+                body.append(f"Confirmed at the room by {at_room.name} at {at}", style="green")
+                body.append("" if status.state is StepState.DONE else ": d confirms it as the operator", style="bold")
+                body.append("\n")
+            elif status.state not in (StepState.DONE, StepState.SKIPPED, StepState.OVERRIDDEN):
+                body.append("Waits for the person at the room: they confirm it in the floor view (w), by name.\n",
+                            style="bold yellow")
         if step.text:
             body.append("\n" + substitute(step.text, values) + "\n")
         body.append("\nRuns:\n", style="bold")

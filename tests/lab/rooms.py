@@ -28,3 +28,11 @@ def known_addresses(dirs: dict[str, Path]):
 def docker_targets(room: str, dirs: dict[str, Path], docker_hosts: dict[str, str] | None = None) -> list[DockerTarget]:
     s = site(dirs, room, docker_hosts)
     return [DockerTarget(role, s.project(role), s.env_file(role), s.docker_host(role)) for role in ("primary", "standby")]
+
+
+def confirmed_at_room(engine, step: str, name: str = "Rui at the room") -> None:
+    """The person at the room confirms `step` as the floor view does (its inbox), and the
+    console's engine takes it."""
+    from runbook_tui.engine.floor import send_confirmation
+
+    assert engine.receive_room_confirmation(send_confirmation(engine.journal.path, step, name)) == ""

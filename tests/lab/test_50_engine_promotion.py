@@ -21,6 +21,7 @@ from runbook_tui.observe.observer import Observer
 from runbook_tui.observe.site import site_context
 from runbook_tui.settings import LAB_VARIABLES
 from tests.conftest import REPO, TEST_DNS_PORT
+from tests.lab.rooms import confirmed_at_room
 
 ROOM = "room3"
 
@@ -51,6 +52,7 @@ def test_promotion_checklist_end_to_end_through_the_engine(room3, monkeypatch, t
                for e in engine.status("up-primary").evidence)
     engine.mark_done("edit-env", confirmed=True)
     engine.choose("controller_reach", "B")
+    confirmed_at_room(engine, "room-safe")
     engine.mark_done("room-safe", typed_room=ROOM)
 
     # The central guard: no dispatch on the standby while the primary core is alive.
@@ -110,6 +112,7 @@ def test_promotion_checklist_end_to_end_through_the_engine(room3, monkeypatch, t
     smoke = asyncio.run(engine.run_step("smoke-test", confirmed=True))
     assert smoke.state is StepState.DONE, smoke
     assert any(re.search(r"ack [\d.]+ ms, complete [\d.]+ ms \(core room3-standby\)", e) for e in smoke.evidence)
+    confirmed_at_room(engine, "device-reacts")
     engine.mark_done("device-reacts", confirmed=True)
 
     assert engine.finish() == "complete"

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from runbook_tui.engine.floor import send_confirmation
 from runbook_tui.engine.journal import read_journal
 
 ROOM = "room5"
@@ -143,6 +144,12 @@ def test_whole_promotion_with_keystrokes_only(room5):
     in_dialog("r", CHOOSE, "Enter")  # Option B is highlighted: the v8 choice
     wait_state(root, "reach-decision")
     goto("Put the room in a safe state")
+    # The person at the room confirms first: the console alone cannot (seen before: ticked on trust).
+    wait_screen("Waits for the person at the room", 10)
+    keys("d")
+    wait_screen("room first", 10)  # the refusal, in a notice
+    send_confirmation(journal_of(root), "room-safe", "Rui Costa")  # what the floor view sends
+    wait_screen("confirmed at the room by Rui Costa", 10)
     in_dialog("d", TYPE_ROOM, ROOM, "Enter")
     wait_state(root, "room-safe")
 
@@ -179,6 +186,8 @@ def test_whole_promotion_with_keystrokes_only(room5):
     in_dialog("r", CONFIRM, "Enter")
     wait_state(root, "smoke-test")
     goto("Confirm the device/controller reacted")
+    send_confirmation(journal_of(root), "device-reacts", "Rui Costa")
+    wait_screen("confirmed at the room by Rui Costa", 10)
     in_dialog("d", CONFIRM, "Enter")
     wait_state(root, "device-reacts")
     goto("Re-arm critical actions")

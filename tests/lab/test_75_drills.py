@@ -18,7 +18,7 @@ from runbook_tui.probes.docker_probe import DockerProbe
 from runbook_tui.probes.mqtt_probe import MqttProbe
 from runbook_tui.settings import LAB_VARIABLES
 from tests.conftest import REPO, TEST_DNS_PORT
-from tests.lab.rooms import contract, docker_targets, known_addresses, mqtt_brokers
+from tests.lab.rooms import confirmed_at_room, contract, docker_targets, known_addresses, mqtt_brokers
 
 ROOM = "room6"
 
@@ -136,6 +136,7 @@ def test_dead_primary_broker_shows_in_the_mqtt_view(room6, tmp_path):
             asyncio.run(engine.run_step("enable-dispatch", typed_room=ROOM))
         assert "sentient-core: running" in refused.value.failures[0].detail and "down" in refused.value.failures[0].detail
         # The runbook's way: shut the primary down; then the guard lets the standby take over.
+        confirmed_at_room(engine, "room-safe")
         engine.mark_done("room-safe", typed_room=ROOM)
         assert asyncio.run(engine.run_step("stop-primary", typed_room=ROOM)).state is StepState.DONE
         verdicts, _seen = engine.check_guards(engine.checklist.step("enable-dispatch"))
@@ -194,6 +195,7 @@ def test_flapping_primary_is_refused_by_the_guard_until_shut_down(room6, tmp_pat
         asyncio.run(engine.run_step("enable-dispatch", typed_room=ROOM))
     assert refused.value.failures[0].condition == "primary_not_dispatching"
     # The runbook: "If the primary is flapping, shut it down to prevent dual control."
+    confirmed_at_room(engine, "room-safe")
     engine.mark_done("room-safe", typed_room=ROOM)
     assert asyncio.run(engine.run_step("stop-primary", typed_room=ROOM)).state is StepState.DONE
     assert asyncio.run(engine.run_step("enable-dispatch", typed_room=ROOM)).state is StepState.DONE

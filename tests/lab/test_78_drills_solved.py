@@ -18,6 +18,7 @@ from runbook_tui.lab.readiness import wait_for
 from runbook_tui.session import Session
 from runbook_tui.settings import lab_defaults
 from tests.conftest import TEST_DNS_PORT
+from tests.lab.rooms import confirmed_at_room
 
 ROOM = "room8"
 TRAINEE = "trainee8"
@@ -86,12 +87,14 @@ def promote_until_stop(engine: RunEngine, setup: tuple[str, ...] = SETUP) -> Non
         assert engine.status(step).state is StepState.DONE, (step, notes)
     engine.mark_done("edit-env", confirmed=True)
     engine.choose("controller_reach", "B")
+    confirmed_at_room(engine, "room-safe")
     engine.mark_done("room-safe", typed_room=ROOM)
     for step in ("stop-primary", "disarm-primary", "standby-up"):
         run(engine, step)
 
 
 def promote_to_the_end(engine: RunEngine) -> None:
+    confirmed_at_room(engine, "device-reacts")
     engine.mark_done("device-reacts", confirmed=True)
     engine.skip("arm-critical", "no critical actions needed in this drill")
     engine.skip("recreate-core-armed", "critical actions stay disarmed")

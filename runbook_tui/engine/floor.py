@@ -1,0 +1,185 @@
+"""The run as the person at the room sees it, and what they send back.
+
+The console is the journal's only writer. The floor view reads the journal (read-only) and
+drops its confirmations into the run's inbox, a folder beside the journal: one file per
+confirmation, written whole and renamed into place, so a dropped phone connection never leaves
+half a confirmation, and a confirmation sent is never lost. The console reads the inbox and
+journals each confirmation once, by its id (RunEngine.receive_room_confirmation).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from runbook_tui.engine.journal import read_journal
+
+NAME_LIMIT = 40
+_NAME_OK = re.compile(r"[^\w .'-]", re.UNICODE)
+
+
+@dataclass(frozen=True)
+class RoomConfirmation:
+    """The person at the room confirmed a step (from the floor view), by name."""
+
+    id: str
+    step: str
+    name: str
+    at: float
+
+
+def clean_name(name: str) -> str:
+    """A person's name as the record keeps it: letters, digits, spaces and . ' - only, at most
+    40 characters (it is shown on the console and in the report; nothing in it may be markup)."""
+    return " ".join(_NAME_OK.sub("", name).split())[:NAME_LIMIT].strip()
+
+
+def inbox_dir(journal: Path) -> Path:
+    return journal.with_suffix(".floor")
+
+
+def send_confirmation(journal: Path, step: str, name: str) -> RoomConfirmation:
+    """Write one confirmation into the run's inbox (blocking; a few hundred bytes)."""
+    who = clean_name(name)
+    if not who:
+        raise ValueError("a name is needed: the record says who confirmed at the room")
+    confirmation = RoomConfirmation(uuid.uuid4().hex, step, who, time.time())
+    inbox = inbox_dir(journal)
+    inbox.mkdir(mode=0o700, exist_ok=True)
+    final = inbox / f"{confirmation.id}.json"
+    tmp = inbox / f".{confirmation.id}.tmp"
+    with open(tmp, "w") as out:
+        json.dump({"id": confirmation.id, "step": step, "name": who, "at": confirmation.at}, out)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(tmp, final)
+    return confirmation
+
+
+def read_confirmations(journal: Path, skip: set[str] | frozenset[str] = frozenset()) -> list[RoomConfirmation]:
+    """The confirmations in the run's inbox, oldest first, but those whose id is in `skip`.
+    Files that do not read as a confirmation are left alone (and never taken)."""
+    inbox = inbox_dir(journal)
+    found = []
+    try:
+        paths = [p for p in inbox.glob("*.json") if p.stem not in skip]
+    except OSError:
+        return []
+    for path in paths:
+        try:
+            data = json.loads(path.read_text())
+            confirmation = RoomConfirmation(str(data["id"]), str(data["step"]), clean_name(str(data["name"])),
+                                            float(data["at"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if confirmation.id == path.stem and confirmation.name:
+            found.append(confirmation)
+    return sorted(found, key=lambda c: c.at)
+
+
+# ---- what the floor view shows ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class FloorStep:
+    id: str
+    number: int
+    title: str
+    state: str  # pending / running / done / failed / skipped / deferred / overridden
+    detail: str  # the newest evidence or reason (masked in the journal already)
+    confirm_at_room: bool
+    confirmed_by: str = ""  # the name the room confirmed with, once journaled
+    at: float | None = None  # when the step last changed
+
+
+@dataclass(frozen=True)
+class FloorState:
+    journal: Path
+    room: str
+    checklist: str
+    operator: str
+    drill: str | None
+    steps: tuple[FloorStep, ...]
+    alarms: tuple[str, ...]  # raised and not cleared
+    last_dispatch: str  # the newest smoke test's verdict, in words ("" before any)
+    ended: str  # "" while the run is open; else finished / abandoned, in words
+    last_record: float = 0.0
+    notes: tuple[str, ...] = field(default=())
+
+    def step(self, step_id: str) -> FloorStep | None:
+        return next((s for s in self.steps if s.id == step_id), None)
+
+
+def floor_state(journal: Path) -> FloorState:
+    """The run, replayed from its journal: only what the room needs (no commands, no variables,
+    no outputs; evidence is masked when it is journaled)."""
+    records = read_journal(journal).records
+    started = next(r for r in records if r["kind"] == "run_started")
+    choices = dict(started.get("choices") or {})
+    states: dict[str, dict] = {}
+    confirmed: dict[str, str] = {}
+    alarms: dict[str, str] = {}
+    last_dispatch, ended = "", ""
+    for r in records:
+        kind = r["kind"]
+        if kind == "choice":
+            choices[r["choice"]] = r["option"]
+        elif kind == "step_state":
+            states[r["step"]] = r
+        elif kind == "room_confirmation":
+            confirmed[r["step"]] = r["name"]
+        elif kind == "alarm_raised":
+            alarms[r["alarm"]] = r.get("reason", "")
+        elif kind == "alarm_cleared":
+            alarms.pop(r["alarm"], None)
+        elif kind == "dispatch_outcome":
+            at = time.strftime("%H:%M:%S", time.localtime(r["ts"]))
+            if r.get("verdict") == "complete":
+                last_dispatch = f"{at}: complete (ack {r.get('ack_ms')} ms, complete {r.get('complete_ms')} ms)"
+            else:
+                last_dispatch = f"{at}: {r.get('verdict', '?')}: {r.get('reason', '')}"
+        elif kind == "run_finished":
+            ended = f"finished: {r.get('said') or r.get('outcome', '')}"
+        elif kind == "run_abandoned":
+            ended = "abandoned"
+    steps, number = [], 0
+    for s in started.get("steps", []):
+        if not all(choices.get(c) in opts for c, opts in (s.get("when") or {}).items()):
+            continue  # not used with the choices made
+        number += 1
+        r = states.get(s["id"])
+        detail = ""
+        if r is not None:
+            detail = (r.get("evidence") or [""])[-1] or r.get("reason", "")
+        steps.append(FloorStep(s["id"], number, s["title"], r["state"] if r else "pending", detail,
+                               bool(s.get("confirm_at_room")), confirmed.get(s["id"], ""),
+                               (r.get("finished") or r["ts"]) if r else None))
+    return FloorState(journal, started["room"], started["checklist"]["name"], started.get("operator", ""),
+                      started.get("drill"), tuple(steps), tuple(f"{k.replace('_', ' ')}: {v}" if v else k.replace("_", " ")
+                                                               for k, v in alarms.items()),
+                      last_dispatch, ended, records[-1]["ts"] if records else 0.0)
+
+
+def open_run(runs_dir: Path, room: str) -> Path | None:
+    """The room's run the floor follows: the newest journal of the room (any checklist) that has
+    not ended; else the newest one, ended (the floor then says so)."""
+    try:
+        runs = sorted(runs_dir.glob(f"{room}-*.jsonl"), key=lambda p: p.stat().st_mtime, reverse=True)
+    except OSError:
+        return None
+    newest = None
+    for path in runs[:10]:
+        try:
+            records = read_journal(path).records
+        except OSError:
+            continue
+        if not records or records[0].get("kind") != "run_started" or records[0].get("room") != room:
+            continue
+        newest = newest or path
+        if not any(r["kind"] in ("run_finished", "run_abandoned") for r in records):
+            return path
+    return newest

@@ -1,0 +1,158 @@
+"""The floor view: the room's current run as the person standing in the room sees it, on a
+phone (served to the browser by textual-serve, one process per connection; see floor_server).
+
+It reads the run's journal and nothing else, so it shows no secret, no command and no
+variable, and it survives the console's restart (it follows the room's open run, whichever
+console writes it). The only thing it can do is confirm, by name, the steps the checklist
+leaves to the person at the room; the confirmation goes to the run's inbox, and the console,
+the journal's one writer, takes it. Run: python -m runbook_tui.ui.floor_app --runs-dir D --room R
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from rich.markup import escape
+from textual.app import App, ComposeResult
+from textual.containers import VerticalScroll
+from textual.widgets import Button, Input, Static
+
+from runbook_tui.engine.floor import FloorState, floor_state, open_run, send_confirmation
+
+GLYPHS = {"pending": "○", "running": "◐", "done": "✓", "failed": "✗", "skipped": "–", "deferred": "»", "overridden": "!"}
+POLL_S = 0.5
+QUIET_S = 120  # no new record for this long: say when the console last wrote
+
+
+class FloorApp(App):
+    TITLE = "runbook-tui floor view"
+    CSS = """
+    Screen { layout: vertical; }
+    #head { background: $primary; color: $text; padding: 0 1; }
+    #alarms { background: $error; color: $text; padding: 0 1; display: none; }
+    #name { margin: 0 0; }
+    #steps { height: 1fr; }
+    .step { padding: 0 1; }
+    .step-done { color: $success; }
+    .step-failed { color: $error; }
+    .confirm { width: 100%; margin: 0 1; }
+    #said { padding: 0 1; color: $warning; }
+    #foot { padding: 0 1; color: $text-muted; }
+    """
+
+    def __init__(self, runs_dir: Path, room: str) -> None:
+        super().__init__()
+        self.runs_dir = runs_dir
+        self.room = room
+        self.state: FloorState | None = None
+        self.sent: dict[str, float] = {}  # step -> when this view sent its confirmation
+        self._shown_key: object = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(f"Room {escape(self.room)}: looking for its run…", id="head")
+        yield Static("", id="alarms")
+        yield Input(placeholder="Your name (it goes in the record)", id="name", max_length=40)
+        yield VerticalScroll(id="steps")
+        yield Static("", id="said")
+        yield Static("", id="foot")
+
+    def on_mount(self) -> None:
+        self.refresh_state()
+        self.set_interval(POLL_S, self.refresh_state)
+
+    def refresh_state(self) -> None:
+        journal = open_run(self.runs_dir, self.room)
+        try:
+            state = floor_state(journal) if journal is not None else None
+        except (OSError, StopIteration, KeyError, ValueError):
+            state = None  # a journal being created: the next poll reads it
+        self.state = state
+        self.query_one("#foot", Static).update(self._foot(state))
+        key = (state.journal, state.steps, state.alarms, state.last_dispatch, state.ended, tuple(sorted(self.sent))) \
+            if state else None
+        if key == self._shown_key:
+            return
+        self._shown_key = key
+        self.show(state)
+
+    def _foot(self, state: FloorState | None) -> str:
+        if state is None:
+            return f"No run of {escape(self.room)} yet: this view shows it once the console opens one."
+        quiet = time.time() - state.last_record
+        last = time.strftime("%H:%M:%S", time.localtime(state.last_record))
+        said = f"Console's last record {last}"
+        if quiet > QUIET_S and not state.ended:
+            said += " (quiet: the console may be closed; this view keeps following the run)"
+        return said
+
+    def show(self, state: FloorState | None) -> None:
+        head = self.query_one("#head", Static)
+        alarms = self.query_one("#alarms", Static)
+        steps = self.query_one("#steps", VerticalScroll)
+        steps.remove_children()
+        if state is None:
+            head.update(f"Room {escape(self.room)}: no run yet")
+            alarms.display = False
+            return
+        drill = f" · DRILL {escape(state.drill)}" if state.drill else ""
+        head.update(f"[b]{escape(state.room)}[/b] · {escape(state.checklist)}{drill}\n"
+                    f"operator {escape(state.operator)}" + (f" · {escape(state.ended)}" if state.ended else ""))
+        alarms.display = bool(state.alarms)
+        alarms.update("\n".join(f"ALARM {escape(a)}" for a in state.alarms))
+        widgets = []
+        for step in state.steps:
+            line = f"{GLYPHS.get(step.state, '?')} {step.number}. {escape(step.title)}"
+            if step.confirm_at_room:
+                line += "  [b](confirmed at the room)[/b]"
+            if step.confirmed_by:
+                line += f"\n   confirmed at the room by {escape(step.confirmed_by)}"
+            elif step.id in self.sent:
+                line += f"\n   sent {time.strftime('%H:%M:%S', time.localtime(self.sent[step.id]))}: waiting for the console"
+            if step.detail:
+                line += f"\n   {escape(step.detail)}"
+            widgets.append(Static(line, classes=f"step step-{step.state}"))
+            if self._confirmable(step):
+                widgets.append(Button(f"I confirm: {step.title}", id=f"confirm-{step.id}", classes="confirm",
+                                      variant="warning"))
+        if state.last_dispatch:
+            widgets.append(Static(f"Last smoke test {escape(state.last_dispatch)}", classes="step"))
+        steps.mount_all(widgets)
+
+    def _confirmable(self, step) -> bool:
+        return (step.confirm_at_room and not step.confirmed_by and step.id not in self.sent
+                and step.state in ("pending", "failed") and self.state is not None and not self.state.ended)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        button_id = event.button.id or ""
+        if not button_id.startswith("confirm-") or self.state is None:
+            return
+        step_id = button_id.removeprefix("confirm-")
+        name = self.query_one("#name", Input).value
+        said = self.query_one("#said", Static)
+        try:
+            confirmation = send_confirmation(self.state.journal, step_id, name)
+        except ValueError as exc:
+            said.update(escape(str(exc)))
+            self.query_one("#name", Input).focus()
+            return
+        except OSError as exc:
+            said.update(f"Not sent: {escape(exc.strerror or str(exc))}")
+            return
+        self.sent[step_id] = confirmation.at
+        said.update(f"Sent as {escape(confirmation.name)}; the console takes it within a second or two.")
+        self.refresh_state()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="runbook_tui.ui.floor_app")
+    parser.add_argument("--runs-dir", type=Path, required=True)
+    parser.add_argument("--room", required=True)
+    args = parser.parse_args(argv)
+    FloorApp(args.runs_dir, args.room).run()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

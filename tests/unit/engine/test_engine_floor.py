@@ -1,0 +1,131 @@
+"""Confirmations from the person at the room, through the engine: a step the room confirms
+waits for them, each confirmation is journaled exactly once (by its id, also across a resume),
+both names reach the record and the report, and the console goes on without the room only by
+an override with a reason. The inbox is the folder the floor view writes to."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from runbook_tui.checklist.loader import load_checklist
+from runbook_tui.checklist.plan import render_plan
+from runbook_tui.checklist.variables import resolve_variables
+from runbook_tui.engine.floor import clean_name, floor_state, inbox_dir, open_run, read_confirmations, send_confirmation
+from runbook_tui.engine.journal import read_journal
+from runbook_tui.engine.report import render_report
+from runbook_tui.engine.run import EngineRefusal, RunConfig, RunEngine, StepState
+from runbook_tui.observe.model import RoomObservation
+from tests.conftest import REPO
+
+CHECKLIST = REPO / "tests" / "checklists" / "fixtures" / "floor-steps.yaml"
+
+
+class Unseen:
+    def look(self, parts=None) -> RoomObservation:
+        return RoomObservation("room9", "mqtt.room9.sentientengine.ai", ())
+
+
+def start(tmp_path: Path) -> RunEngine:
+    c = load_checklist(CHECKLIST)
+    values = resolve_variables(c, {"room": "room9"}, tmp_path).values
+    return RunEngine.start(c, values, Unseen(), tmp_path / "room9-floor-steps-1.jsonl", RunConfig(tmp_path, operator="olga"))
+
+
+REFUSED: set[str] = set()
+
+
+def take_inbox(engine: RunEngine) -> list[str]:
+    """What the console does every second: read the inbox, give the engine what it has neither
+    taken nor refused before (ui/app.py, _take_room_confirmations)."""
+    said = []
+    for c in read_confirmations(engine.journal.path, engine.room_confirmation_ids() | REFUSED):
+        said.append(engine.receive_room_confirmation(c))
+        if said[-1]:
+            REFUSED.add(c.id)
+    return said
+
+
+def test_a_step_the_room_confirms_waits_for_them_then_carries_both_names(tmp_path: Path):
+    engine = start(tmp_path)
+    with pytest.raises(EngineRefusal, match="confirmed by the person at the room first"):
+        engine.mark_done("room-safe", typed_room="room9")
+    assert engine.status("room-safe").state is StepState.PENDING
+    send_confirmation(engine.journal.path, "room-safe", "Rui <b>[red]Costa[/red]</b>")
+    assert take_inbox(engine) == [""]
+    assert take_inbox(engine) == []  # taken once: not read again
+    done = engine.mark_done("room-safe", typed_room="room9")
+    assert done.state is StepState.DONE
+    assert done.reason == "confirmed at the room by Rui bredCostaredb, then by olga"  # no markup survives
+    assert any("confirmed at the room by Rui bredCostaredb at" in e for e in done.evidence)
+    records = read_journal(engine.journal.path).records
+    assert [r["name"] for r in records if r["kind"] == "room_confirmation"] == ["Rui bredCostaredb"]
+    engine.journal.close()
+    report = render_report(engine.journal.path)
+    assert "confirmed at the room by Rui bredCostaredb, then by olga" in report
+
+
+def test_a_confirmation_is_journaled_once_across_a_resume_and_never_for_a_decided_step(tmp_path: Path):
+    engine = start(tmp_path)
+    first = send_confirmation(engine.journal.path, "reacts", "Ana")
+    assert take_inbox(engine) == [""]
+    engine.journal.close()
+    again, _notes = RunEngine.resume(engine.journal.path, load_checklist(CHECKLIST), Unseen(), RunConfig(tmp_path))
+    assert again.room_confirmations["reacts"].name == "Ana" and first.id in again.room_confirmation_ids()
+    assert take_inbox(again) == []  # the file is still there; the resumed run does not take it twice
+    assert again.receive_room_confirmation(first) == "already taken"
+    # A step the console already decided is not confirmed after the fact, and nothing is journaled.
+    again.override("room-safe", typed_room="room9", reason="the floor radio is down; checked on camera")
+    send_confirmation(again.journal.path, "room-safe", "Ana")
+    assert take_inbox(again) == ["room-safe is already overridden"]
+    # Nor is a step the room does not confirm.
+    send_confirmation(again.journal.path, "console-only", "Ana")
+    assert "not a step the room confirms" in take_inbox(again)[0]
+    records = read_journal(again.journal.path).records
+    assert [r["step"] for r in records if r["kind"] == "room_confirmation"] == ["reacts"]
+    again.journal.close()
+    report = render_report(again.journal.path)
+    assert "the floor radio is down; checked on camera" in report
+
+
+def test_the_inbox_takes_only_whole_confirmations_with_a_name(tmp_path: Path):
+    journal = tmp_path / "room9-x.jsonl"
+    with pytest.raises(ValueError, match="a name is needed"):
+        send_confirmation(journal, "room-safe", "  <>[]  ")
+    inbox = inbox_dir(journal)
+    inbox.mkdir()
+    (inbox / ".half.tmp").write_text('{"id": "half"')  # a write cut short: never renamed into place
+    (inbox / "forged.json").write_text('{"id": "other", "step": "room-safe", "name": "X", "at": 1}')  # id and file disagree
+    (inbox / "junk.json").write_text("not json")
+    assert read_confirmations(journal) == []
+    assert clean_name("  José   d'Ávila-Smith\x1b[31m ") == "José d'Ávila-Smith31m"
+
+
+def test_the_floor_state_shows_the_run_without_commands_or_outputs(tmp_path: Path):
+    engine = start(tmp_path)
+    asyncio.run(engine.run_step("prepare", confirmed=True))
+    state = floor_state(engine.journal.path)
+    assert open_run(tmp_path, "room9") == engine.journal.path
+    assert [(s.number, s.id, s.state, s.confirm_at_room) for s in state.steps] == [
+        (1, "prepare", "done", False), (2, "room-safe", "pending", True), (3, "reacts", "pending", True),
+        (4, "console-only", "pending", False)]
+    assert state.operator == "olga" and not state.ended
+    text = repr(state)
+    assert "SECRET-COMMAND-WORD" not in text and "echo" not in text and "prepared for" not in text
+    engine.override("room-safe", typed_room="room9", reason="x")
+    engine.override("reacts", typed_room="room9", reason="x")
+    engine.mark_done("console-only", confirmed=True)
+    engine.finish()
+    assert floor_state(engine.journal.path).ended.startswith("finished: complete")
+
+
+def test_the_plan_says_who_confirms_each_step():
+    plan = render_plan(load_checklist(REPO / "checklists" / "promotion.yaml"), {"room": "room1"}, REPO)
+    safe = next(line for line in plan.splitlines() if "Put the room in a safe state" in line)
+    assert "confirmed by the person at the room (floor view), then the operator" in safe
+    reacts = next(line for line in plan.splitlines() if "Confirm the device/controller reacted" in line)
+    assert "confirmed by the person at the room (floor view), then the operator" in reacts
+    stop = next(line for line in plan.splitlines() if "Shut the primary down" in line)
+    assert "confirmed by the operator" in stop and "at the room" not in stop
