@@ -25,6 +25,10 @@ file (TOML, read with the standard library's tomllib) points it at a real deploy
     [variables]                               # checklist variables for every room
     smoke_device = "door1"
 
+    [floor]                                   # the floor view (runbook-tui floor, w in the app)
+    listen = "127.0.0.1:8470"                 # where it listens (default: loopback, port 8470)
+    public_url = "https://floor.venue.example" # the address phones use, behind the venue's TLS proxy
+
     [rooms.clockwork]                         # one table per room of the venue (the venue view
     resolvers = ["10.0.10.1"]                 #   lists them); each key is optional and wins over
     docker = { standby = "ssh://ops@s1" }     #   the file's own for that room
@@ -112,6 +116,10 @@ class Settings:
     """The file these settings came from (None: the lab defaults)."""
     rooms: dict[str, RoomSettings] = field(default_factory=dict)
     """The venue's rooms as the file lists them ([rooms.<id>]), each with what it has of its own."""
+    floor_listen: tuple[str, int] = ("127.0.0.1", 8470)
+    """Where the floor view listens ([floor] listen); loopback unless the settings open it."""
+    floor_public_url: str | None = None
+    """The floor view's address as phones reach it ([floor] public_url; behind a TLS proxy, its https URL)."""
 
     @property
     def runs_dir(self) -> Path:
@@ -147,7 +155,8 @@ def lab_defaults() -> Settings:
 
 
 _KEYS = {
-    "": {"stack_root", "room", "checklist", "lab", "journal_dir", "dns", "docker", "mqtt", "variables", "rooms"},
+    "": {"stack_root", "room", "checklist", "lab", "journal_dir", "dns", "docker", "mqtt", "variables", "rooms", "floor"},
+    "floor": {"listen", "public_url"},
     "dns": {"resolvers", "interval_s", "lifetime_s"},
     "docker": {"primary", "standby"},
     "mqtt": {"topics"},
@@ -307,4 +316,20 @@ def load_settings(path: Path) -> Settings:
         if not isinstance(topics, list) or not topics or not all(isinstance(t, str) and t for t in topics):
             raise fail("mqtt.topics", 'expected a list of topic filters, e.g. ["#"]')
         values["mqtt_topics"] = tuple(topics)
+    floor = data.get("floor", {})
+    if "listen" in floor:
+        try:
+            if not isinstance(floor["listen"], str):
+                raise ValueError("expected a string")
+            host, port = parse_resolver(floor["listen"])  # ADDRESS:PORT, by address
+            if ":" not in floor["listen"].rpartition("]")[2]:
+                raise ValueError("give the port too, e.g. 127.0.0.1:8470")
+        except ValueError as exc:
+            raise fail("floor.listen", f'{exc} (expected ADDRESS:PORT, e.g. "127.0.0.1:8470")') from None
+        values["floor_listen"] = (host, port)
+    if "public_url" in floor:
+        url = floor["public_url"]
+        if not isinstance(url, str) or not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", url):
+            raise fail("floor.public_url", 'expected an http(s) URL without query, e.g. "https://floor.venue.example"')
+        values["floor_public_url"] = url.rstrip("/")
     return Settings(**values)

@@ -13,7 +13,8 @@ fi
 SUDO=
 say() { echo "setup: $*"; }
 
-packages=(docker.io mosquitto mosquitto-clients dnsmasq-base postgresql-client debootstrap tmux iproute2 procps ca-certificates)
+packages=(docker.io mosquitto mosquitto-clients dnsmasq-base postgresql-client debootstrap tmux iproute2 procps ca-certificates
+          chromium)  # chromium: the browser the floor view's test drives (Playwright, no download)
 # Debian's python3 needs python3-venv for `python3 -m venv`; another Python may have it built in.
 python3 -c 'import ensurepip, venv' 2>/dev/null || packages+=(python3-venv)
 missing=()

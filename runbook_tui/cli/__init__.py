@@ -49,6 +49,7 @@ def _main(argv: list[str] | None = None) -> int:
     from runbook_tui.cli.args import room_arg
     from runbook_tui.cli.checklist import add_checklist_commands
     from runbook_tui.cli.drill import add_drill_command
+    from runbook_tui.cli.floor import add_floor_command
     from runbook_tui.cli.images import add_image_command
     from runbook_tui.cli.lab import add_lab_commands
     from runbook_tui.cli.readiness import add_readiness_command
@@ -75,6 +76,7 @@ def _main(argv: list[str] | None = None) -> int:
     add_lab_commands(sub)
     add_readiness_command(sub)
     add_image_command(sub)
+    add_floor_command(sub)
     args = parser.parse_args(argv)
     if getattr(args, "handler", None):
         return int(args.handler(args))

@@ -80,6 +80,7 @@ class StepCommands(Provider):
                    ("Acknowledge (evidence that no longer holds, or the run's alarms)", app.action_acknowledge),
                    ("Cancel the running command", app.action_cancel_step),
                    ("Export the report and printable checklist", app.action_export),
+                   ("Floor view: the run on a phone at the room", app.action_floor),
                    ("Pause / resume MQTT traffic", app.action_pause), ("Help: keys", app.action_help)]
         if app.engine is not None:
             for step in app.engine.applicable_steps():
@@ -121,6 +122,8 @@ class RunbookApp(CrashToFile, App):
         Binding("p", "resume_traffic", "Resume MQTT", tooltip="Resume the traffic log", id="resume_traffic"),
         Binding("slash", "filter", "Filter", show=False, tooltip="Filter MQTT topics", id="filter"),
         Binding("e", "export", "Export", tooltip="Write the after-action report and printable checklist", id="export"),
+        Binding("w", "floor", "Floor view", show=False,
+                tooltip="The floor view: the run on a phone at the room, where the person there confirms", id="floor"),
         Binding("1", "pane('checklist')", "Checklist", show=False, id="pane_checklist"),
         Binding("2", "pane('step')", "Step", show=False, id="pane_step"),
         Binding("3", "pane('live')", "Live", show=False, id="pane_live"),
@@ -413,6 +416,11 @@ class RunbookApp(CrashToFile, App):
             choice = self.engine.checklist.choices[step.choice]
             self.push_screen(ChooseOption(choice, self.engine.choices[choice.id]), partial(self._chosen, choice.id))
             return
+        if step.confirm_at_room and step.id not in self.engine.room_confirmations:
+            # Said before any dialog: the operator's confirmation comes after the room's.
+            self.say(f"{self._step_name(step.id)} is confirmed by the person at the room first: they confirm it in "
+                     "the floor view (w shows its link). Or o overrides it, with a reason.", severity="warning", timeout=10)
+            return
         verb = "Mark done" if step.type is StepType.CONFIRM else "Run"
         preview = self.engine.preview(step.id)
         if preview.unset:
@@ -703,6 +711,12 @@ class RunbookApp(CrashToFile, App):
             self.say(f"{self._step_name(confirmation.step)}: confirmed at the room by {confirmation.name}. "
                      "d confirms it as the operator.", title="From the room", timeout=12)
             self.show_selected()
+
+    def action_floor(self) -> None:
+        from runbook_tui.ui.floor_dialog import FloorDialog
+
+        s = self.session.settings
+        self.push_screen(FloorDialog(s.runs_dir, self.session.room, s.source))
 
     def action_help(self) -> None:
         s = self.session.settings

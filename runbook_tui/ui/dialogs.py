@@ -294,6 +294,9 @@ starts with your confirmation.
 
 [b]Run[/b]
   e            export the after-action report and printable checklist
+  w            the floor view: its link and QR code for a phone at the
+               room (the person there confirms the steps marked "at
+               the room"); start it, or close it
 """ + LAB_ONLY_HELP + """\
   ctrl+p       command palette
   ?            this help

@@ -58,11 +58,11 @@ class FloorApp(App):
         yield Static("", id="said")
         yield Static("", id="foot")
 
-    def on_mount(self) -> None:
-        self.refresh_state()
+    async def on_mount(self) -> None:
+        await self.refresh_state()
         self.set_interval(POLL_S, self.refresh_state)
 
-    def refresh_state(self) -> None:
+    async def refresh_state(self) -> None:
         journal = open_run(self.runs_dir, self.room)
         try:
             state = floor_state(journal) if journal is not None else None
@@ -75,7 +75,7 @@ class FloorApp(App):
         if key == self._shown_key:
             return
         self._shown_key = key
-        self.show(state)
+        await self.show(state)
 
     def _foot(self, state: FloorState | None) -> str:
         if state is None:
@@ -87,11 +87,11 @@ class FloorApp(App):
             said += " (quiet: the console may be closed; this view keeps following the run)"
         return said
 
-    def show(self, state: FloorState | None) -> None:
+    async def show(self, state: FloorState | None) -> None:
         head = self.query_one("#head", Static)
         alarms = self.query_one("#alarms", Static)
         steps = self.query_one("#steps", VerticalScroll)
-        steps.remove_children()
+        await steps.remove_children()  # gone before the new ones (same ids) are mounted
         if state is None:
             head.update(f"Room {escape(self.room)}: no run yet")
             alarms.display = False
@@ -118,13 +118,13 @@ class FloorApp(App):
                                       variant="warning"))
         if state.last_dispatch:
             widgets.append(Static(f"Last smoke test {escape(state.last_dispatch)}", classes="step"))
-        steps.mount_all(widgets)
+        await steps.mount_all(widgets)
 
     def _confirmable(self, step) -> bool:
         return (step.confirm_at_room and not step.confirmed_by and step.id not in self.sent
                 and step.state in ("pending", "failed") and self.state is not None and not self.state.ended)
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
+    async def on_button_pressed(self, event: Button.Pressed) -> None:
         button_id = event.button.id or ""
         if not button_id.startswith("confirm-") or self.state is None:
             return
@@ -142,7 +142,7 @@ class FloorApp(App):
             return
         self.sent[step_id] = confirmation.at
         said.update(f"Sent as {escape(confirmation.name)}; the console takes it within a second or two.")
-        self.refresh_state()
+        await self.refresh_state()
 
 
 def main(argv: list[str] | None = None) -> int:

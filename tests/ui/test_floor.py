@@ -1,0 +1,99 @@
+"""The floor view (its Textual app, driven with Pilot) and the console taking what it sends.
+The browser in front of it is tests/lab's (textual-serve and Chromium); here the app alone."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+from textual.widgets import Button, Input, Static
+
+from runbook_tui.checklist.loader import load_checklist
+from runbook_tui.checklist.variables import resolve_variables
+from runbook_tui.engine.floor import read_confirmations
+from runbook_tui.engine.journal import read_journal
+from runbook_tui.engine.run import RunConfig, RunEngine, StepState
+from runbook_tui.observe.model import RoomObservation
+from runbook_tui.session import Session
+from runbook_tui.settings import Settings
+from runbook_tui.ui.app import RunbookApp
+from runbook_tui.ui.floor_app import FloorApp
+from tests.conftest import REPO
+
+CHECKLIST = REPO / "tests" / "checklists" / "fixtures" / "floor-steps.yaml"
+
+
+class Unseen:
+    def look(self, parts=None) -> RoomObservation:
+        return RoomObservation("room9", "mqtt.room9.sentientengine.ai", ())
+
+
+def console_run(runs: Path) -> RunEngine:
+    c = load_checklist(CHECKLIST)
+    values = resolve_variables(c, {"room": "room9"}, runs).values
+    runs.mkdir(parents=True, exist_ok=True)
+    return RunEngine.start(c, values, Unseen(), runs / "room9-floor-steps-20261202T100000.jsonl", RunConfig(runs, operator="olga"))
+
+
+def shown(app) -> str:
+    return "\n".join(str(w.render()) for w in app.query(Static))
+
+
+async def wait_until(pilot, predicate, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached"
+        await pilot.pause(0.05)
+
+
+@pytest.mark.asyncio
+async def test_the_floor_view_follows_the_run_and_confirms_only_the_rooms_steps_by_name(tmp_path: Path):
+    engine = console_run(tmp_path)
+    app = FloorApp(tmp_path, "room9")
+    async with app.run_test(size=(44, 40)) as pilot:  # a phone's width
+        await wait_until(pilot, lambda: "Put the room in a safe state" in shown(app))
+        buttons = [b.id for b in app.query(Button)]
+        assert buttons == ["confirm-room-safe", "confirm-reacts"]  # the room's steps only
+        assert "echo" not in shown(app) and "SECRET-COMMAND-WORD" not in shown(app)  # no commands
+        # The console runs a step: the floor shows it (it polls the journal every 0.5 s).
+        await asyncio.to_thread(lambda: asyncio.run(engine.run_step("prepare", confirmed=True)))
+        await wait_until(pilot, lambda: "✓ 1. Prepare" in shown(app), 3)
+        # Without a name: not sent.
+        app.query_one("#confirm-room-safe", Button).press()
+        await wait_until(pilot, lambda: "a name is needed" in shown(app))
+        assert read_confirmations(engine.journal.path) == []
+        app.query_one("#name", Input).value = "Rui Costa"
+        app.query_one("#confirm-room-safe", Button).press()
+        await wait_until(pilot, lambda: "waiting for the console" in shown(app))
+        assert [(c.step, c.name) for c in read_confirmations(engine.journal.path)] == [("room-safe", "Rui Costa")]
+        assert [b.id for b in app.query(Button)] == ["confirm-reacts"]  # sent once
+        # The console takes it; the floor says so.
+        engine.receive_room_confirmation(read_confirmations(engine.journal.path)[0])
+        await wait_until(pilot, lambda: "confirmed at the room by Rui Costa" in shown(app), 3)
+
+
+@pytest.mark.asyncio
+async def test_the_console_takes_a_confirmation_from_the_room_once_and_then_the_operator_confirms(tmp_path: Path):
+    (tmp_path / "infra").mkdir()
+    session = Session(Settings(stack_root=tmp_path, resolvers=(("127.0.0.1", 15399),), lab=True), "room9", CHECKLIST)
+    app = RunbookApp(session, live=False, resume=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: app.engine is not None and app.selected is not None)
+        app.goto_step("room-safe")
+        await pilot.pause()
+        assert "Waits for the person at the room" in str(app.query_one("#step-text").render())
+        await pilot.press("d")
+        assert app.engine.status("room-safe").state is StepState.PENDING
+        from runbook_tui.engine.floor import send_confirmation
+
+        send_confirmation(app.engine.journal.path, "room-safe", "Rui Costa")
+        await wait_until(pilot, lambda: "room-safe" in app.engine.room_confirmations, 5)
+        assert "Confirmed at the room by Rui Costa" in str(app.query_one("#step-text").render())
+        await pilot.press("d", *"room9", "enter")
+        await wait_until(pilot, lambda: app.engine.status("room-safe").state is StepState.DONE)
+        await pilot.pause(1.5)  # another poll of the inbox: the file is still there, and not taken twice
+        records = read_journal(app.engine.journal.path).records
+        assert [r["name"] for r in records if r["kind"] == "room_confirmation"] == ["Rui Costa"]
+        assert "confirmed at the room by Rui Costa, then by" in app.engine.status("room-safe").reason
