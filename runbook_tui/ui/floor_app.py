@@ -104,9 +104,9 @@ class FloorApp(App):
         widgets = []
         for step in state.steps:
             line = f"{GLYPHS.get(step.state, '?')} {step.number}. {escape(step.title)}"
-            if step.confirm_at_room:
-                line += "  [b](confirmed at the room)[/b]"
-            if step.confirmed_by:
+            if step.confirm_at_room and not step.confirmed_by:
+                line += "\n   [b]confirmed at the room[/b]"
+            if step.confirmed_by and step.confirmed_by not in step.detail:
                 line += f"\n   confirmed at the room by {escape(step.confirmed_by)}"
             elif step.id in self.sent:
                 line += f"\n   sent {time.strftime('%H:%M:%S', time.localtime(self.sent[step.id]))}: waiting for the console"

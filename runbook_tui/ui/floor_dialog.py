@@ -60,6 +60,8 @@ class FloorDialog(_Dialog):
         self.query_one("#floor-state", Static).update(text)
         self.query_one("#floor-start", Button).display = info is None
         self.query_one("#floor-close", Button).display = info is not None
+        # Enter starts it when it is not serving; while it serves, Enter only goes back.
+        self.query_one("#floor-start" if info is None else "#floor-back", Button).focus()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "floor-back":
