@@ -129,3 +129,25 @@ def test_the_plan_says_who_confirms_each_step():
     assert "confirmed by the person at the room (floor view), then the operator" in reacts
     stop = next(line for line in plan.splitlines() if "Shut the primary down" in line)
     assert "confirmed by the operator" in stop and "at the room" not in stop
+
+
+def test_the_validator_knows_who_confirms_at_the_room(tmp_path: Path):
+    from runbook_tui.checklist.loader import ChecklistInvalid
+
+    bad = CHECKLIST.read_text().replace('command: "echo prepared', 'confirm_at_room: true, command: "echo prepared')
+    path = tmp_path / "bad.yaml"
+    path.write_text(bad)
+    with pytest.raises(ChecklistInvalid) as refused:
+        load_checklist(path)
+    error = refused.value.errors[0]
+    assert error.field == "sections[0].steps[0].confirm_at_room" and "does not apply to a command step" in error.message
+    assert error.line == 9
+
+
+def test_a_trainer_watching_a_drill_sees_it_is_one(tmp_path: Path):
+    c = load_checklist(CHECKLIST)
+    values = resolve_variables(c, {"room": "room9"}, tmp_path).values
+    engine = RunEngine.start(c, values, Unseen(), tmp_path / "room9-floor-steps-2.jsonl",
+                             RunConfig(tmp_path, operator="ana", drill="flapping-primary"))
+    state = floor_state(engine.journal.path)
+    assert state.drill == "flapping-primary" and state.operator == "ana"
