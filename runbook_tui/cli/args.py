@@ -47,6 +47,19 @@ class CommandError(Exception):
     """A command cannot go on: its message is printed and it exits 2 (usage, settings)."""
 
 
+def command_settings(args: argparse.Namespace, command: str):
+    """The settings of a command that runs on a site or the lab: --settings or
+    $RUNBOOK_TUI_SETTINGS, else the lab's defaults. Says which on standard error."""
+    from runbook_tui.settings import SettingsError, lab_defaults, load_settings
+
+    try:
+        settings = load_settings(args.settings) if getattr(args, "settings", None) else lab_defaults()
+    except SettingsError as exc:
+        raise CommandError(f"runbook-tui {command}: settings: {exc}") from None
+    print(f"settings: {settings.described_as}; stack root {settings.stack_root}", file=sys.stderr)
+    return settings
+
+
 def lab_settings(args: argparse.Namespace, command: str):
     """The settings of a lab-only command (drill, lab): --settings or $RUNBOOK_TUI_SETTINGS when
     it describes the training lab, else the lab's defaults. Says which on standard error; a

@@ -25,12 +25,13 @@ def add_floor_command(sub: argparse._SubParsersAction) -> None:
 
 
 def _floor(args: argparse.Namespace) -> int:
-    from runbook_tui.settings import SettingsError, lab_defaults, load_settings, parse_resolver
+    from runbook_tui.cli.args import CommandError, command_settings
+    from runbook_tui.settings import parse_resolver
 
     try:
-        settings = load_settings(args.settings) if args.settings else lab_defaults()
-    except SettingsError as exc:
-        print(f"runbook-tui floor: settings: {exc}", file=sys.stderr)
+        settings = command_settings(args, "floor")
+    except CommandError as exc:
+        print(exc, file=sys.stderr)
         return 2
     room = args.room_name or args.room or settings.room
     if room is None:
@@ -47,7 +48,6 @@ def _floor(args: argparse.Namespace) -> int:
         except ValueError as exc:
             print(f"runbook-tui floor: --listen: {exc}", file=sys.stderr)
             return 2
-    print(f"settings: {settings.described_as}; runs in {settings.runs_dir}", file=sys.stderr)
     from runbook_tui.ui.floor_server import serve
 
     try:

@@ -21,17 +21,16 @@ def add_readiness_command(sub: argparse._SubParsersAction) -> None:
 
 
 def _readiness(args: argparse.Namespace) -> int:
+    from runbook_tui.cli.args import CommandError, command_settings
     from runbook_tui.observe.observer import Observer
     from runbook_tui.observe.site import room_site
     from runbook_tui.rules.readiness import readiness
-    from runbook_tui.settings import SettingsError, lab_defaults, load_settings
 
     try:
-        settings = load_settings(args.settings) if args.settings else lab_defaults()
-    except SettingsError as exc:
-        print(f"runbook-tui readiness: settings: {exc}", file=sys.stderr)
+        settings = command_settings(args, "readiness")
+    except CommandError as exc:
+        print(exc, file=sys.stderr)
         return 2
-    print(f"settings: {settings.described_as}; stack root {settings.stack_root}", file=sys.stderr)
     rooms = args.rooms or settings.venue_rooms()
     if not rooms:
         print(f"runbook-tui readiness: no rooms: none in {settings.stack_root / 'infra' / 'rooms'}, and no [rooms.*] "

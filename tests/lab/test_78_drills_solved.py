@@ -93,6 +93,13 @@ def promote_until_stop(engine: RunEngine, setup: tuple[str, ...] = SETUP) -> Non
         run(engine, step)
 
 
+def promote_straight(engine: RunEngine) -> None:
+    """After the shutdown, the promotion as the runbook has it, nothing in the way."""
+    for step in ("enable-dispatch", "recreate-core", "dns-repoint", "controllers-reconnected", "smoke-test"):
+        run(engine, step)
+    promote_to_the_end(engine)
+
+
 def promote_to_the_end(engine: RunEngine) -> None:
     confirmed_at_room(engine, "device-reacts")
     engine.mark_done("device-reacts", confirmed=True)
@@ -104,9 +111,7 @@ def test_flapping_primary_solved_by_shutting_it_down(trainee_env):
     lab = trainee_env
     engine = start_drill(lab, "flapping-primary")
     promote_until_stop(engine)
-    for step in ("enable-dispatch", "recreate-core", "dns-repoint", "controllers-reconnected", "smoke-test"):
-        run(engine, step)
-    promote_to_the_end(engine)
+    promote_straight(engine)
     report = finish_as_complete(engine)
     assert "flapping-primary" in report
 
@@ -118,9 +123,7 @@ def test_dead_primary_broker_solved_by_promoting(trainee_env):
     # it on purpose, so it holds nothing open (the report says so).
     promote_until_stop(engine, tuple(s for s in SETUP if s != "up-primary"))
     assert engine.status("up-primary").state is StepState.PENDING
-    for step in ("enable-dispatch", "recreate-core", "dns-repoint", "controllers-reconnected", "smoke-test"):
-        run(engine, step)
-    promote_to_the_end(engine)
+    promote_straight(engine)
     report = finish_as_complete(engine)
     assert "| superseded | - | ended on purpose by `stop-primary` |" in report
 
