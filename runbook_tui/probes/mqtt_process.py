@@ -50,18 +50,11 @@ def _for_the_pipe(batch: MqttBatch) -> MqttBatch:
 
 # ---- the child ---------------------------------------------------------------------------------
 
-PROBE_NICENESS = 10
-
-
 def _child_main(out_fd: int) -> int:
     """`python -P -m runbook_tui.probes.mqtt_process OUT_FD`: the configuration arrives on stdin,
     batches leave on OUT_FD (a pipe of their own: nothing else can write into it); "stop" or
     the end of stdin (the TUI quit, or died and its end of the pipe closed) stops the probe."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C belongs to the TUI, which stops us through stdin
-    # The operator's keys come before the traffic counters: when the machine is busy (a flood),
-    # the scheduler gives the TUI's process the CPU first. The probe still counts every message:
-    # what it has not read yet waits in its socket.
-    os.nice(PROBE_NICENESS)
     out = Connection(out_fd, readable=False)
     control = Connection(os.dup(0), writable=False)
     brokers, options = control.recv()
