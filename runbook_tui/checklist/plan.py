@@ -49,6 +49,8 @@ def step_action(step: Step, values: dict[str, str], lab: bool = False) -> list[s
         return [f"dispatch {s(step.device)} {s(step.action)} via {s(step.broker_host)}:{s(step.broker_port)}"]
     if step.type is StepType.CHOICE:
         return [f"choose: {step.choice}"]
+    if step.confirm_at_room:
+        return ["the person at the room confirms (floor view, by name), then the operator (open loop)"]
     return ["operator confirms (open loop)"]
 
 
