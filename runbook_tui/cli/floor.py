@@ -20,6 +20,7 @@ def add_floor_command(sub: argparse._SubParsersAction) -> None:
                        help="the room (default: --room, the settings' room, or the only room)")
     floor.add_argument("--listen", metavar="ADDRESS:PORT", help="where to listen (default: the settings' [floor] listen, "
                        "else 127.0.0.1:8470)")
+    floor.add_argument("--close", action="store_true", help="close the room's floor view (its links stop working)")
     add_settings_arg(floor)
     floor.set_defaults(handler=_floor)
 
@@ -48,8 +49,12 @@ def _floor(args: argparse.Namespace) -> int:
         except ValueError as exc:
             print(f"runbook-tui floor: --listen: {exc}", file=sys.stderr)
             return 2
-    from runbook_tui.ui.floor_server import serve
+    from runbook_tui.ui.floor_server import close, serve
 
+    if args.close:
+        closed = close(settings.for_room(room).runs_dir, room)
+        print(f"the floor view of {room} is closed" if closed else f"no floor view of {room} serves")
+        return 0
     try:
         return serve(settings.for_room(room).runs_dir, room, host, port, settings.floor_public_url,
                      say=lambda line: print(line, flush=True))

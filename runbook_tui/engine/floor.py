@@ -20,6 +20,9 @@ from pathlib import Path
 from runbook_tui.engine.journal import read_journal
 
 NAME_LIMIT = 40
+PASSED_STATES = frozenset({"done", "skipped", "overridden", "deferred"})
+HEARTBEAT = ".console"  # in the inbox: touched by the open console every second or so
+HEARTBEAT_STALE_S = 5.0
 _NAME_OK = re.compile(r"[^\w .'-]", re.UNICODE)
 
 
@@ -41,6 +44,24 @@ def clean_name(name: str) -> str:
 
 def inbox_dir(journal: Path) -> Path:
     return journal.with_suffix(".floor")
+
+
+def console_alive(journal: Path) -> None:
+    """The console says it is open on this run (the floor view says when it stops saying so)."""
+    beat = inbox_dir(journal) / HEARTBEAT
+    try:
+        beat.parent.mkdir(mode=0o700, exist_ok=True)
+        beat.touch()
+    except OSError:
+        pass
+
+
+def console_seen(journal: Path) -> float | None:
+    """When the console last said it was open on this run (None: never)."""
+    try:
+        return (inbox_dir(journal) / HEARTBEAT).stat().st_mtime
+    except OSError:
+        return None
 
 
 def send_confirmation(journal: Path, step: str, name: str) -> RoomConfirmation:
@@ -94,6 +115,7 @@ class FloorStep:
     confirm_at_room: bool
     confirmed_by: str = ""  # the name the room confirmed with, once journaled
     at: float | None = None  # when the step last changed
+    reached: bool = True  # every required step before it in its section has passed: the room may confirm it
 
 
 @dataclass(frozen=True)
@@ -146,8 +168,10 @@ def floor_state(journal: Path) -> FloorState:
             ended = f"finished: {r.get('said') or r.get('outcome', '')}"
         elif kind == "run_abandoned":
             ended = "abandoned"
-    steps, number = [], 0
+    steps, number, open_before, section = [], 0, False, None
     for s in started.get("steps", []):
+        if s.get("section") != section:  # the room confirms what its section has reached
+            section, open_before = s.get("section"), False
         if not all(choices.get(c) in opts for c, opts in (s.get("when") or {}).items()):
             continue  # not used with the choices made
         number += 1
@@ -155,9 +179,12 @@ def floor_state(journal: Path) -> FloorState:
         detail = ""
         if r is not None:
             detail = (r.get("evidence") or [""])[-1] or r.get("reason", "")
-        steps.append(FloorStep(s["id"], number, s["title"], r["state"] if r else "pending", detail,
-                               bool(s.get("confirm_at_room")), confirmed.get(s["id"], ""),
-                               (r.get("finished") or r["ts"]) if r else None))
+        state = r["state"] if r else "pending"
+        steps.append(FloorStep(s["id"], number, s["title"], state, detail, bool(s.get("confirm_at_room")),
+                               confirmed.get(s["id"], ""), (r.get("finished") or r["ts"]) if r else None,
+                               reached=not open_before))
+        # The same rule as the engine's (RunEngine._earlier_open): a required step not passed.
+        open_before = open_before or (not s.get("optional") and state not in PASSED_STATES)
     return FloorState(journal, started["room"], started["checklist"]["name"], started.get("operator", ""),
                       started.get("drill"), tuple(steps), tuple(f"{k.replace('_', ' ')}: {v}" if v else k.replace("_", " ")
                                                                for k, v in alarms.items()),

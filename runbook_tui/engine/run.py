@@ -196,7 +196,7 @@ class RunEngine:
                                 # The checklist's steps in order, so the report can follow it and name
                                 # the steps never decided, from the journal alone.
                                 steps=[{"id": s.id, "title": substitute(s.title, values), "optional": s.optional,
-                                        "confirm_at_room": s.confirm_at_room,
+                                        "confirm_at_room": s.confirm_at_room, "section": s.section_id,
                                         "when": {c: list(opts) for c, opts in s.when}} for s in checklist.steps()])
         engine.started_at = record["ts"]
         return engine
@@ -332,6 +332,9 @@ class RunEngine:
         lines = step_action(step, self.values, self.config.lab)
         if step.align_with:
             lines += self._alignment_said(step)
+        if (at_room := self.room_confirmations.get(step_id)) is not None:
+            lines.append(f"  confirmed at the room by {at_room.name} at "
+                         f"{time.strftime('%H:%M:%S', time.localtime(at_room.at))}; you confirm after them")
         return ActionPreview(step.id, substitute(step.title, self.values), step.risk, tuple(lines),
                              tuple(substitute(a, self.values) for a in step.affects), step.guards,
                              step.risk is not Risk.NORMAL, self._earlier_open(step), self._already(step_id),
@@ -372,13 +375,15 @@ class RunEngine:
             return f"It failed{when}{why}: this is another try."
         return f"Already {status.state.value}{when}{why}: running it again repeats it."
 
-    def _earlier_open(self, step: Step) -> tuple[str, ...]:
+    def _earlier_open(self, step: Step, same_section: bool = False) -> tuple[str, ...]:
         """The runbook's order is part of its safety (the room is made safe before the primary
-        stops): say which required steps before this one are still open."""
+        stops): say which required steps before this one (in its section) are still open."""
         earlier = []
         for s in self.applicable_steps():
             if s.id == step.id:
                 break
+            if same_section and s.section_id != step.section_id:
+                continue
             state = self.statuses[s.id].state
             if not s.optional and state not in PASSED and state is not StepState.DEFERRED:
                 earlier.append(substitute(s.title, self.values))
@@ -497,6 +502,13 @@ class RunEngine:
                 return f"{confirmation.step} is not a step the room confirms in this run"
             if self.statuses[step.id].state in (StepState.DONE, StepState.SKIPPED, StepState.OVERRIDDEN):
                 return f"{confirmation.step} is already {self.statuses[step.id].state.value}"
+            if (first := self.room_confirmations.get(step.id)) is not None:
+                return f"{confirmation.step} is already confirmed at the room by {first.name}"
+            if earlier := self._earlier_open(step, same_section=True):
+                # The room confirms what the run has reached: "the device reacted" before any
+                # smoke test is not a confirmation of anything. Within the step's section: a
+                # setup step of section 1 that cannot hold in an incident does not lock the room out.
+                return f"{confirmation.step} is not reached yet: {'; '.join(earlier)} still open"
             self._room_confirmation_ids.add(confirmation.id)
             self.room_confirmations[step.id] = confirmation
             self.journal.append("room_confirmation", step=step.id, id=confirmation.id, name=confirmation.name,
@@ -509,10 +521,20 @@ class RunEngine:
         self.journal.append("wrong_room_id", step=step_id, operator=self.config.operator)
 
     def skip(self, step_id: str, reason: str) -> StepStatus:
+        self._room_first(step_id, "skipped")
         return self._set_with_reason(step_id, StepState.SKIPPED, reason)
 
     def defer(self, step_id: str, reason: str) -> StepStatus:
+        self._room_first(step_id, "deferred")
         return self._set_with_reason(step_id, StepState.DEFERRED, reason)
+
+    def _room_first(self, step_id: str, verb: str) -> None:
+        """A step only the room can verify is not passed by a reason alone: the console goes on
+        without the room only by an override (the room id typed, and a reason)."""
+        step = self.checklist.step(step_id)
+        if step.confirm_at_room and step_id not in self.room_confirmations:
+            raise EngineRefusal(f"{substitute(step.title, self.values)} is confirmed at the room: it is not {verb} "
+                                "without them. Override it (the room id and a reason) to go on without the room.")
 
     def override(self, step_id: str, *, typed_room: str, reason: str) -> StepStatus:
         """Count a step as passed without its evidence (recorded, and shown as overridden)."""

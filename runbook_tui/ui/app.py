@@ -699,8 +699,9 @@ class RunbookApp(CrashToFile, App):
         console is the journal's one writer); the operator is told, and confirms after them."""
         if self.engine is None:
             return
-        from runbook_tui.engine.floor import read_confirmations
+        from runbook_tui.engine.floor import console_alive, read_confirmations
 
+        console_alive(self.engine.journal.path)  # the floor view says so when this stops
         seen = self.engine.room_confirmation_ids() | self._room_refused
         for confirmation in read_confirmations(self.engine.journal.path, seen):
             if why := self.engine.receive_room_confirmation(confirmation):
@@ -716,7 +717,7 @@ class RunbookApp(CrashToFile, App):
         from runbook_tui.ui.floor_dialog import FloorDialog
 
         s = self.session.settings
-        self.push_screen(FloorDialog(s.runs_dir, self.session.room, s.source))
+        self.push_screen(FloorDialog(s.runs_dir, self.session.room, s.source, s.floor_listen, s.floor_public_url))
 
     def action_help(self) -> None:
         s = self.session.settings

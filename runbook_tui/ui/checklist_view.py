@@ -46,6 +46,8 @@ def step_label(step: Step, status: StepStatus, applies: bool, values: dict[str, 
         label.append(f" [{step.risk.value}]", style="bold red")
     if step.optional:
         label.append(" (optional)", style="dim")
+    if step.confirm_at_room:
+        label.append(" (at the room)", style="bold yellow")
     if status.state not in (StepState.PENDING, StepState.DONE):
         label.append(f"  {status.state.value}", style=style or "dim")
     elif lapse is not None and status.state is StepState.DONE and lapse.acknowledged:

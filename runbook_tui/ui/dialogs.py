@@ -280,7 +280,8 @@ starts with your confirmation.
 [b]Acting on the selected step[/b]
   r  Enter     run it: shows exactly what runs and what it affects,
                then asks (destructive and arming steps: the room id)
-  d            mark an open-loop step done (your confirmation)
+  d            mark an open-loop step done (your confirmation); a
+               step marked (at the room) waits for the person there
   s            skip it (with a reason)
   f            defer it (with a reason)
   o            mark it done without evidence (room id + reason)

@@ -19,11 +19,10 @@ from textual.app import App, ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Button, Input, Static
 
-from runbook_tui.engine.floor import FloorState, floor_state, open_run, send_confirmation
+from runbook_tui.engine.floor import HEARTBEAT_STALE_S, FloorState, console_seen, floor_state, open_run, send_confirmation
 
 GLYPHS = {"pending": "○", "running": "◐", "done": "✓", "failed": "✗", "skipped": "–", "deferred": "»", "overridden": "!"}
 POLL_S = 0.5
-QUIET_S = 120  # no new record for this long: say when the console last wrote
 
 
 class FloorApp(App):
@@ -48,7 +47,7 @@ class FloorApp(App):
         self.room = room
         self.state: FloorState | None = None
         self.sent: dict[str, float] = {}  # step -> when this view sent its confirmation
-        self._shown_key: object = None
+        self._shown_key: object = object()  # nothing shown yet: the first poll always draws
 
     def compose(self) -> ComposeResult:
         yield Static(f"Room {escape(self.room)}: looking for its run…", id="head")
@@ -80,12 +79,12 @@ class FloorApp(App):
     def _foot(self, state: FloorState | None) -> str:
         if state is None:
             return f"No run of {escape(self.room)} yet: this view shows it once the console opens one."
-        quiet = time.time() - state.last_record
-        last = time.strftime("%H:%M:%S", time.localtime(state.last_record))
-        said = f"Console's last record {last}"
-        if quiet > QUIET_S and not state.ended:
-            said += " (quiet: the console may be closed; this view keeps following the run)"
-        return said
+        seen = console_seen(state.journal)
+        if seen is not None and time.time() - seen <= HEARTBEAT_STALE_S:
+            return "The console is open on this run."
+        since = time.strftime("%H:%M:%S", time.localtime(seen or state.last_record))
+        return (f"[b]The console is not open on this run[/b] (last seen {since}). This view keeps following it; "
+                "confirmations wait for the console.")
 
     async def show(self, state: FloorState | None) -> None:
         head = self.query_one("#head", Static)
@@ -104,24 +103,26 @@ class FloorApp(App):
         widgets = []
         for step in state.steps:
             line = f"{GLYPHS.get(step.state, '?')} {step.number}. {escape(step.title)}"
-            if step.confirm_at_room and not step.confirmed_by:
-                line += "\n   [b]confirmed at the room[/b]"
-            if step.confirmed_by and step.confirmed_by not in step.detail:
-                line += f"\n   confirmed at the room by {escape(step.confirmed_by)}"
+            if step.confirmed_by:
+                if step.confirmed_by not in step.detail:
+                    line += f"\n   confirmed at the room by {escape(step.confirmed_by)}"
             elif step.id in self.sent:
                 line += f"\n   sent {time.strftime('%H:%M:%S', time.localtime(self.sent[step.id]))}: waiting for the console"
+            elif step.confirm_at_room and step.state not in ("done", "skipped", "overridden"):
+                line += ("\n   [b]to be confirmed here[/b]" if step.reached else
+                         "\n   to be confirmed here once the run reaches it")
             if step.detail:
                 line += f"\n   {escape(step.detail)}"
             widgets.append(Static(line, classes=f"step step-{step.state}"))
             if self._confirmable(step):
-                widgets.append(Button(f"I confirm: {step.title}", id=f"confirm-{step.id}", classes="confirm",
+                widgets.append(Button(f"I confirm step {step.number}", id=f"confirm-{step.id}", classes="confirm",
                                       variant="warning"))
         if state.last_dispatch:
             widgets.append(Static(f"Last smoke test {escape(state.last_dispatch)}", classes="step"))
         await steps.mount_all(widgets)
 
     def _confirmable(self, step) -> bool:
-        return (step.confirm_at_room and not step.confirmed_by and step.id not in self.sent
+        return (step.confirm_at_room and step.reached and not step.confirmed_by and step.id not in self.sent
                 and step.state in ("pending", "failed") and self.state is not None and not self.state.ended)
 
     async def on_button_pressed(self, event: Button.Pressed) -> None:

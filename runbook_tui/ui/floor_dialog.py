@@ -4,6 +4,7 @@ that is restarted, and the phones keep their page."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -17,17 +18,20 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Label, Static
 
 from runbook_tui.ui.dialogs import _Dialog
-from runbook_tui.ui.floor_server import close, qr_text, serving
+from runbook_tui.ui.floor_server import close, log_path, loopback_only, qr_text, serving
 
 START_WAIT_S = 10.0
+QR_ROWS = 34  # a terminal this tall shows the QR code whole inside the dialog
 
 
 class FloorDialog(_Dialog):
     BINDINGS = [Binding("escape,w", "cancel", "Close")]
 
-    def __init__(self, runs_dir: Path, room: str, settings_file: Path | None) -> None:
+    def __init__(self, runs_dir: Path, room: str, settings_file: Path | None, listen: tuple[str, int],
+                 public_url: str | None) -> None:
         super().__init__()
         self.runs_dir, self.room, self.settings_file = runs_dir, room, settings_file
+        self.loopback = loopback_only(listen[0], public_url)
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog floor"):
@@ -44,7 +48,7 @@ class FloorDialog(_Dialog):
         self.show()
 
     def show(self) -> None:
-        info = serving(self.runs_dir)
+        info = serving(self.runs_dir, self.room)
         text = Text()
         if info is None:
             text.append("Not serving.\n", style="bold")
@@ -53,8 +57,14 @@ class FloorDialog(_Dialog):
         else:
             since = time.strftime("%H:%M:%S", time.localtime(info.started))
             text.append(f"Serving {info.room} since {since}. Open on the phone:\n", style="bold")
-            text.append(info.url + "\n\n")
-            text.append(qr_text(info.url) + "\n")
+            text.append(info.url + "\n")
+            if self.loopback:
+                text.append("Only this machine can open it: for phones, set [floor] listen and public_url in the settings.\n",
+                            style="bold yellow")
+            if self.app.size.height >= QR_ROWS:
+                text.append("\n" + qr_text(info.url) + "\n")
+            else:
+                text.append(f"(its QR code needs a terminal {QR_ROWS} rows tall; the link above works)\n", style="dim")
             text.append("\nAnyone with the link sees the run and can confirm the steps left to the room. "
                         "Closing it ends every open page; a new start draws a new link.\n", style="dim")
         self.query_one("#floor-state", Static).update(text)
@@ -80,14 +90,17 @@ class FloorDialog(_Dialog):
             argv += ["--settings", str(self.settings_file)]
         argv += ["floor", self.room]
         self.runs_dir.mkdir(parents=True, exist_ok=True)
-        log = self.runs_dir / "floor-view.log"
-        with open(log, "ab") as out:
+        log = log_path(self.runs_dir, self.room)
+        # Private and new each start: it holds the link, token included.
+        fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "wb") as out:
             # Its own session: it outlives this console (restarted, or crashed) until closed.
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True)
         deadline = time.monotonic() + START_WAIT_S
-        while serving(self.runs_dir) is None and proc.poll() is None and time.monotonic() < deadline:
+        while serving(self.runs_dir, self.room) is None and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.1)
-        if serving(self.runs_dir) is None:
+        if serving(self.runs_dir, self.room) is None:
             tail = log.read_text(errors="replace").strip().splitlines()[-1:] if log.exists() else []
             self.app.call_from_thread(self.refuse, f"It did not start: {tail[0] if tail else 'see ' + str(log)}")
         self.app.call_from_thread(self._started)
@@ -98,5 +111,5 @@ class FloorDialog(_Dialog):
 
     @work(thread=True, exclusive=True)
     def stop(self) -> None:
-        close(self.runs_dir)
+        close(self.runs_dir, self.room)
         self.app.call_from_thread(self.show)

@@ -5,7 +5,8 @@ Each start draws a new token, so a link from an earlier start is refused. The pa
 only with `?token=...` (which sets an HttpOnly, SameSite=Strict cookie) or that cookie; the
 websocket and the static files need the cookie too, and a websocket opened from another origin
 is refused. The server writes where it listens, with its token, to a private file in the runs
-folder (floor-view.json, mode 0600), so that the console can show the link and close it.
+folder (floor-view-<room>.json, mode 0600: one floor view per room), so that the room's console
+can show the link and close it.
 textual-serve has no authentication of its own; the check is an aiohttp middleware added to
 its application (its `_make_app`, the one hook it offers).
 """
@@ -30,7 +31,6 @@ from aiohttp import web
 from textual_serve.server import Server
 
 COOKIE = "runbook_floor"
-STATE_FILE = "floor-view.json"
 
 
 @dataclass(frozen=True)
@@ -43,14 +43,18 @@ class FloorServing:
     started: float
 
 
-def state_path(runs_dir: Path) -> Path:
-    return runs_dir / STATE_FILE
+def state_path(runs_dir: Path, room: str) -> Path:
+    return runs_dir / f"floor-view-{room}.json"
 
 
-def serving(runs_dir: Path) -> FloorServing | None:
-    """The floor view serving this runs folder, if one is (a state file whose process is gone is stale)."""
+def log_path(runs_dir: Path, room: str) -> Path:
+    return runs_dir / f"floor-view-{room}.log"
+
+
+def serving(runs_dir: Path, room: str) -> FloorServing | None:
+    """The room's floor view, if one serves (a state file whose process is gone is stale)."""
     try:
-        data = json.loads(state_path(runs_dir).read_text())
+        data = json.loads(state_path(runs_dir, room).read_text())
         info = FloorServing(int(data["pid"]), str(data["room"]), str(data["url"]), float(data["started"]))
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -58,19 +62,45 @@ def serving(runs_dir: Path) -> FloorServing | None:
         cmdline = Path(f"/proc/{info.pid}/cmdline").read_bytes()
     except OSError:
         return None
-    return info if b"floor" in cmdline else None  # a pid reused by another program is not ours
+    return info if b"floor" in cmdline and info.room == room else None  # a reused pid is not ours
 
 
-def close(runs_dir: Path, timeout_s: float = 10.0) -> bool:
-    """Stop the floor view serving this runs folder (its links stop working). True if one was stopped."""
-    info = serving(runs_dir)
+def close(runs_dir: Path, room: str, timeout_s: float = 10.0) -> bool:
+    """Stop the room's floor view (its links stop working). True if one was stopped."""
+    info = serving(runs_dir, room)
     if info is None:
         return False
     os.kill(info.pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout_s
-    while serving(runs_dir) is not None and time.monotonic() < deadline:
+    while serving(runs_dir, room) is not None and time.monotonic() < deadline:
         time.sleep(0.1)
     return True
+
+
+def loopback_only(host: str, public_url: str | None) -> bool:
+    """A link only this machine can open (phones cannot): say so where the link is shown."""
+    import ipaddress
+
+    if public_url:
+        return False
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def _can_listen(host: str, port: int) -> str:
+    """"" when host:port can be bound now, else why not (checked before a link is printed)."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as aiohttp binds
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            return exc.strerror or str(exc)
+    return ""
 
 
 class FloorServer(Server):
@@ -107,6 +137,9 @@ class FloorServer(Server):
                                 secure=self.public_url.startswith("https"), path="/")
         return response
 
+    async def on_startup(self, app: web.Application) -> None:
+        pass  # textual-serve's banner prints the address without its token: only our link is said
+
     async def on_shutdown(self, app: web.Application) -> None:
         # An open phone would hold the server for its websocket's timeout: close them now (each
         # floor_app child is told to quit when its socket ends).
@@ -134,21 +167,26 @@ def floor_command(runs_dir: Path, room: str) -> str:
 
 def serve(runs_dir: Path, room: str, host: str, port: int, public_url: str | None = None, say=print) -> int:
     """Serve the floor view until SIGINT/SIGTERM; says the link (and its QR code) first."""
-    if (other := serving(runs_dir)) is not None:
-        say(f"a floor view already serves {other.room} (pid {other.pid}): {other.url}")
+    if (other := serving(runs_dir, room)) is not None:
+        say(f"a floor view of {room} already serves (pid {other.pid}); close it first: runbook-tui floor {room} --close")
+        return 1
+    if why := _can_listen(host, port):
+        say(f"cannot listen on {host}:{port}: {why}")
         return 1
     token = secrets.token_urlsafe(24)
     server = FloorServer(floor_command(runs_dir, room), host, port, token, public_url)
     url = f"{server.public_url}/?token={token}"
     runs_dir.mkdir(parents=True, exist_ok=True)
-    path = state_path(runs_dir)
+    path = state_path(runs_dir, room)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as out:
         json.dump({"pid": os.getpid(), "room": room, "url": url, "started": time.time()}, out)
     say(f"Floor view of {room}: {url}")
     say(qr_text(url))
-    say("Anyone with this link sees the run and can confirm the steps left to the room. "
-        "Ctrl-C (or w in the console) closes it; the next start draws a new token.")
+    if loopback_only(host, public_url):
+        say(f"Only this machine can open it ({host}): for phones, set [floor] listen and public_url in the settings.")
+    say("Anyone with this link sees the run and can confirm the steps left to the room until it is closed: "
+        f"Ctrl-C, w in the console, or runbook-tui floor {room} --close. The next start draws a new token.")
     try:
         server.serve()
     finally:

@@ -117,7 +117,7 @@ def start_from_console(runs: Path, before: str | None = None) -> str:
     wait_console("Floor view: the run", timeout=10)
     keys("Enter")
     wait_console("Serving room9", timeout=20)
-    info = serving(runs)
+    info = serving(runs, ROOM)
     assert info is not None and info.url != before
     assert info.url in console_screen().replace("\n", "")  # the console shows the link
     keys("Escape")
@@ -138,7 +138,7 @@ def site(tmp_path: Path):
         close_console()
         from runbook_tui.ui.floor_server import close
 
-        close(root / ".runbook" / "runs")
+        close(root / ".runbook" / "runs", ROOM)
 
 
 def test_the_room_confirms_from_a_phone_and_the_record_carries_both_names(site):
@@ -157,7 +157,8 @@ def test_the_room_confirms_from_a_phone_and_the_record_carries_both_names(site):
         try:
             phone = phone_context(browser).new_page()
             phone.goto(url)
-            wait_text(phone, "Put the room in a safe state", "I confirm: Put")
+            wait_text(phone, "Put the room in a safe state", "to be confirmed here")
+            assert "I confirm" not in screen_text(phone)  # not before the run reaches it
             assert "echo" not in screen_text(phone) and "SECRET-COMMAND-WORD" not in screen_text(phone)
 
             # The console runs a step; the phone shows it within 2 s of the console's record.
@@ -165,7 +166,7 @@ def test_the_room_confirms_from_a_phone_and_the_record_carries_both_names(site):
             wait_console("Enter confirms", timeout=10)
             keys("Enter")
             done = wait_record(root, "step_state", lambda r: r["step"] == "prepare" and r["state"] == "done")
-            wait_text(phone, "✓ 1. Prepare", timeout=5)
+            wait_text(phone, "✓ 1. Prepare", "I confirm step 2", timeout=5)
             lag = time.time() - done["ts"]
             print(f"\nfloor view: the console's step change reached the phone {lag:.2f} s after its record")
             assert lag <= 2.0
@@ -180,7 +181,7 @@ def test_the_room_confirms_from_a_phone_and_the_record_carries_both_names(site):
             # The person at the room confirms, by name.
             click_text(phone, "Your name")
             phone.keyboard.type("Rui Costa")
-            click_text(phone, "I confirm: Put")
+            click_text(phone, "I confirm step 2")
             wait_record(root, "room_confirmation", lambda r: r["step"] == "room-safe")
             wait_text(phone, "confirmed at the room by Rui Costa", timeout=5)
             wait_console("confirmed at the room by Rui Costa", timeout=10)
@@ -217,13 +218,14 @@ def test_the_room_confirms_from_a_phone_and_the_record_carries_both_names(site):
             # The console restarts; the floor view serves on. A confirmation sent while the console
             # is down, the phone then dropped, is taken once when the console is back.
             phone.goto(new_url)
-            wait_text(phone, "I confirm: Device")
+            wait_text(phone, "I confirm step 3", "The console is open")
             keys("q")
             time.sleep(2)
             close_console()
             click_text(phone, "Your name")
             phone.keyboard.type("Ana")
-            click_text(phone, "I confirm: Device")
+            wait_text(phone, "The console is not open", timeout=10)  # it stopped saying it is
+            click_text(phone, "I confirm step 3")
             wait_text(phone, "waiting for the", timeout=5)
             phone.close()  # the connection drops
             assert records(root, "room_confirmation")[-1]["step"] == "room-safe"  # nothing journaled without a console
@@ -250,13 +252,19 @@ def test_the_floor_view_listens_where_the_settings_say_and_refuses_a_second_star
         port = re.search(r'listen = "127\.0\.0\.1:(\d+)"', settings.read_text()).group(1)
         assert f"Floor view of {ROOM}: http://127.0.0.1:{port}/?token=" in first, first
         deadline = time.monotonic() + 10
-        while serving(runs) is None:
+        while serving(runs, ROOM) is None:
             assert time.monotonic() < deadline
             time.sleep(0.1)
-        assert oct((runs / "floor-view.json").stat().st_mode & 0o777) == "0o600"  # the token is private
+        assert oct((runs / f"floor-view-{ROOM}.json").stat().st_mode & 0o777) == "0o600"  # the token is private
         second = subprocess.run([tool, "--settings", str(settings), "floor", ROOM], capture_output=True, text=True, timeout=30)
         assert second.returncode == 1 and "already serves" in second.stdout
+        # Another room of the same folder is another floor view; its port is taken here: said, no link printed.
+        other = subprocess.run([tool, "--settings", str(settings), "floor", "room8"], capture_output=True, text=True, timeout=30)
+        assert other.returncode == 1 and f"cannot listen on 127.0.0.1:{port}" in other.stdout and "token" not in other.stdout
+        closed = subprocess.run([tool, "--settings", str(settings), "floor", ROOM, "--close"], capture_output=True,
+                                text=True, timeout=30)
+        assert closed.returncode == 0 and f"the floor view of {ROOM} is closed" in closed.stdout
     finally:
         server.terminate()
         server.wait(timeout=15)
-    assert serving(runs) is None and not (runs / "floor-view.json").exists()
+    assert serving(runs, ROOM) is None and not (runs / f"floor-view-{ROOM}.json").exists()

@@ -54,12 +54,14 @@ async def test_the_floor_view_follows_the_run_and_confirms_only_the_rooms_steps_
     app = FloorApp(tmp_path, "room9")
     async with app.run_test(size=(44, 40)) as pilot:  # a phone's width
         await wait_until(pilot, lambda: "Put the room in a safe state" in shown(app))
-        buttons = [b.id for b in app.query(Button)]
-        assert buttons == ["confirm-room-safe", "confirm-reacts"]  # the room's steps only
+        # Nothing to confirm before the run reaches it ("the device reacted" before any smoke test is nothing).
+        assert [b.id for b in app.query(Button)] == [] and "once the run reaches it" in shown(app)
         assert "echo" not in shown(app) and "SECRET-COMMAND-WORD" not in shown(app)  # no commands
+        assert "The console is not open on this run" in shown(app)  # no console has said so yet
         # The console runs a step: the floor shows it (it polls the journal every 0.5 s).
         await asyncio.to_thread(lambda: asyncio.run(engine.run_step("prepare", confirmed=True)))
         await wait_until(pilot, lambda: "✓ 1. Prepare" in shown(app), 3)
+        assert [b.id for b in app.query(Button)] == ["confirm-room-safe"]  # the room's step the run is at, only
         # Without a name: not sent.
         app.query_one("#confirm-room-safe", Button).press()
         await wait_until(pilot, lambda: "a name is needed" in shown(app))
@@ -68,10 +70,14 @@ async def test_the_floor_view_follows_the_run_and_confirms_only_the_rooms_steps_
         app.query_one("#confirm-room-safe", Button).press()
         await wait_until(pilot, lambda: "waiting for the console" in shown(app))
         assert [(c.step, c.name) for c in read_confirmations(engine.journal.path)] == [("room-safe", "Rui Costa")]
-        assert [b.id for b in app.query(Button)] == ["confirm-reacts"]  # sent once
-        # The console takes it; the floor says so.
-        engine.receive_room_confirmation(read_confirmations(engine.journal.path)[0])
+        assert [b.id for b in app.query(Button)] == []  # sent once
+        # The console takes it; the floor says so (and that a console is open).
+        from runbook_tui.engine.floor import console_alive
+
+        console_alive(engine.journal.path)
+        assert engine.receive_room_confirmation(read_confirmations(engine.journal.path)[0]) == ""
         await wait_until(pilot, lambda: "confirmed at the room by Rui Costa" in shown(app), 3)
+        assert "waiting for the console" not in shown(app) and "The console is open on this run" in shown(app)
 
 
 @pytest.mark.asyncio
@@ -80,7 +86,9 @@ async def test_the_console_takes_a_confirmation_from_the_room_once_and_then_the_
     session = Session(Settings(stack_root=tmp_path, resolvers=(("127.0.0.1", 15399),), lab=True), "room9", CHECKLIST)
     app = RunbookApp(session, live=False, resume=False)
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_until(pilot, lambda: app.engine is not None and app.selected is not None)
+        await wait_until(pilot, lambda: app.engine is not None and app.selected == "prepare")
+        await pilot.press("r", "enter")  # the run reaches the room's step
+        await wait_until(pilot, lambda: app.engine.status("prepare").state is StepState.DONE)
         app.goto_step("room-safe")
         await pilot.pause()
         assert "Waits for the person at the room" in str(app.query_one("#step-text").render())
