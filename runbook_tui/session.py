@@ -135,6 +135,12 @@ class Session:
         if unfinished is not None and unfinished.journal == path:
             lines.append("This run is not finished. Resume it with:")
             lines.append(f"  {self.resume_command()}")
+        from runbook_tui.engine.floor import serving
+
+        if serving(self.settings.runs_dir, self.room) is not None:
+            where = f" --settings {self.settings.source.resolve()}" if self.settings.source is not None else ""
+            lines.append(f"The floor view of {self.room} still serves (phones keep following the run); "
+                         f"close it with: runbook-tui{where} floor {self.room} --close")
         return "\n".join(lines)
 
     def resume_command(self) -> str:

@@ -49,7 +49,8 @@ def _floor(args: argparse.Namespace) -> int:
         except ValueError as exc:
             print(f"runbook-tui floor: --listen: {exc}", file=sys.stderr)
             return 2
-    from runbook_tui.ui.floor_server import close, serve
+    from runbook_tui.engine.floor import close
+    from runbook_tui.ui.floor_server import serve
 
     if args.close:
         closed = close(settings.for_room(room).runs_dir, room)

@@ -190,9 +190,9 @@ class RunbookApp(CrashToFile, App):
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime(unfinished.started))
             last = time.strftime("%H:%M:%S", time.localtime(unfinished.last_activity))
             drill = f"Drill {unfinished.drill}, trainee {unfinished.operator}.\n" if unfinished.drill else ""
+            passed = f"{unfinished.steps_passed} step{'' if unfinished.steps_passed == 1 else 's'} passed"
             self.push_screen(ResumeDialog(f"{drill}{unfinished.journal.name}\nstarted {when}, last activity {last}, "
-                                          f"{unfinished.steps_passed} steps passed.\n\nResuming reconciles it with the "
-                                          "live room first."),
+                                          f"{passed}.\n\nResuming reconciles it with the live room first."),
                              lambda resume: self.begin(unfinished.journal if resume else None))
         else:
             self.begin(unfinished.journal if (unfinished and self.resume_choice) else None)

@@ -347,8 +347,9 @@ class ChecklistChooser(_Dialog):
                                       id=str(index), disabled=True))
                 continue
             run = offer.unfinished
+            passed = f"{run.steps_passed} step{'' if run.steps_passed == 1 else 's'} passed" if run else ""
             said = (f"unfinished run from {time.strftime('%Y-%m-%d %H:%M', time.localtime(run.started))}, "
-                    f"{run.steps_passed} steps passed{f' (drill {run.drill})' if run.drill else ''}: offered when opened"
+                    f"{passed}{f' (drill {run.drill})' if run.drill else ''}: offered when opened"
                     if run else "no unfinished run")
             options.append(Option(Text.assemble((f"{offer.name} {offer.revision}\n", "bold"), (said, "yellow" if run else "dim")),
                                   id=str(index)))

@@ -17,8 +17,9 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Label, Static
 
+from runbook_tui.engine.floor import close, log_path, loopback_only, serving
 from runbook_tui.ui.dialogs import _Dialog
-from runbook_tui.ui.floor_server import close, log_path, loopback_only, qr_text, serving
+from runbook_tui.ui.floor_server import qr_text
 
 START_WAIT_S = 10.0
 QR_ROWS = 34  # a terminal this tall shows the QR code whole inside the dialog

@@ -20,73 +20,17 @@ import logging
 import os
 import secrets
 import shlex
-import signal
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from aiohttp import web
 from textual_serve.server import Server
 
+from runbook_tui.engine.floor import loopback_only, serving, state_path
+
 COOKIE = "runbook_floor"
-
-
-@dataclass(frozen=True)
-class FloorServing:
-    """A floor view that is serving (as its state file says, its process alive)."""
-
-    pid: int
-    room: str
-    url: str  # the link with the token
-    started: float
-
-
-def state_path(runs_dir: Path, room: str) -> Path:
-    return runs_dir / f"floor-view-{room}.json"
-
-
-def log_path(runs_dir: Path, room: str) -> Path:
-    return runs_dir / f"floor-view-{room}.log"
-
-
-def serving(runs_dir: Path, room: str) -> FloorServing | None:
-    """The room's floor view, if one serves (a state file whose process is gone is stale)."""
-    try:
-        data = json.loads(state_path(runs_dir, room).read_text())
-        info = FloorServing(int(data["pid"]), str(data["room"]), str(data["url"]), float(data["started"]))
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    try:
-        cmdline = Path(f"/proc/{info.pid}/cmdline").read_bytes()
-    except OSError:
-        return None
-    return info if b"floor" in cmdline and info.room == room else None  # a reused pid is not ours
-
-
-def close(runs_dir: Path, room: str, timeout_s: float = 10.0) -> bool:
-    """Stop the room's floor view (its links stop working). True if one was stopped."""
-    info = serving(runs_dir, room)
-    if info is None:
-        return False
-    os.kill(info.pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout_s
-    while serving(runs_dir, room) is not None and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return True
-
-
-def loopback_only(host: str, public_url: str | None) -> bool:
-    """A link only this machine can open (phones cannot): say so where the link is shown."""
-    import ipaddress
-
-    if public_url:
-        return False
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
 
 
 def _can_listen(host: str, port: int) -> str:

@@ -21,9 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from runbook_tui.engine.floor import inbox_dir
+from runbook_tui.engine.floor import inbox_dir, serving
 from runbook_tui.engine.journal import read_journal
-from runbook_tui.ui.floor_server import serving
 from tests.conftest import REPO
 from tests.integration.browser import CHROMIUM, click_text, phone_context, screen_text, wait_text
 
@@ -136,7 +135,7 @@ def site(tmp_path: Path):
         yield root, settings
     finally:
         close_console()
-        from runbook_tui.ui.floor_server import close
+        from runbook_tui.engine.floor import close
 
         close(root / ".runbook" / "runs", ROOM)
 

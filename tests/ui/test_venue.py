@@ -84,7 +84,7 @@ async def test_enter_offers_the_rooms_checklists_and_its_unfinished_run(tmp_path
         options = app.screen.query_one(OptionList)
         labels = [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
         assert labels[0].startswith("Warm Standby Promotion (Manual) v8") and "no unfinished run" in labels[0]
-        assert "unfinished run from" in labels[1] and "1 steps passed" in labels[1]
+        assert "unfinished run from" in labels[1] and "1 step passed" in labels[1]
         await pilot.press("escape")
         assert not isinstance(app.screen, ChecklistChooser)
         await pilot.press("enter", "down", "enter")

@@ -164,3 +164,29 @@ def test_a_trainer_watching_a_drill_sees_it_is_one(tmp_path: Path):
                              RunConfig(tmp_path, operator="ana", drill="flapping-primary"))
     state = floor_state(engine.journal.path)
     assert state.drill == "flapping-primary" and state.operator == "ana"
+
+
+def test_the_consoles_last_words_say_a_floor_view_still_serves(tmp_path: Path):
+    import json
+    import subprocess
+    import sys
+
+    from runbook_tui.session import Session
+    from runbook_tui.settings import Settings
+
+    (tmp_path / "infra").mkdir()
+    session = Session(Settings(stack_root=tmp_path, resolvers=(("127.0.0.1", 15399),)), "room9", CHECKLIST)
+    session.start_engine()
+    assert "floor view" not in session.farewell()
+    # A process whose command line says "floor", as the server's does, recorded for room9.
+    server = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "floor"])
+    try:
+        runs = session.settings.runs_dir
+        (runs / "floor-view-room9.json").write_text(json.dumps({"pid": server.pid, "room": "room9", "url": "http://x/?token=t",
+                                                                 "started": 1.0}))
+        said = session.farewell()
+        assert "The floor view of room9 still serves" in said and "floor room9 --close" in said and "token" not in said
+    finally:
+        server.kill()
+        server.wait()
+    assert "floor view" not in session.farewell()  # gone: the stale file is not believed
