@@ -48,6 +48,7 @@ class FloorApp(App):
         self.state: FloorState | None = None
         self.sent: dict[str, float] = {}  # step -> when this view sent its confirmation
         self._shown_key: object = object()  # nothing shown yet: the first poll always draws
+        self._at: str | None = None  # the step the view last scrolled to
 
     def compose(self) -> ComposeResult:
         yield Static(f"Room {escape(self.room)}: looking for its run…", id="head")
@@ -113,13 +114,20 @@ class FloorApp(App):
                          "\n   to be confirmed here once the run reaches it")
             if step.detail:
                 line += f"\n   {escape(step.detail)}"
-            widgets.append(Static(line, classes=f"step step-{step.state}"))
+            widgets.append(Static(line, classes=f"step step-{step.state}", id=f"step-{step.id}"))
             if self._confirmable(step):
                 widgets.append(Button(f"I confirm step {step.number}", id=f"confirm-{step.id}", classes="confirm",
                                       variant="warning"))
         if state.last_dispatch:
             widgets.append(Static(f"Last smoke test {escape(state.last_dispatch)}", classes="step"))
         await steps.mount_all(widgets)
+        # A long checklist on a small screen: keep where the run is in sight (the room's button
+        # first), moving there only when that changes, so that a person scrolling is not pulled back.
+        at = next((s.id for s in state.steps if self._confirmable(s)), None) or next(
+            (s.id for s in state.steps if s.state in ("pending", "failed", "running")), None)
+        if at is not None and at != self._at:
+            self._at = at
+            self.call_after_refresh(steps.scroll_to_widget, self.query_one(f"#step-{at}"), top=True, animate=False)
 
     def _confirmable(self, step) -> bool:
         return (step.confirm_at_room and step.reached and not step.confirmed_by and step.id not in self.sent

@@ -105,3 +105,24 @@ async def test_the_console_takes_a_confirmation_from_the_room_once_and_then_the_
         records = read_journal(app.engine.journal.path).records
         assert [r["name"] for r in records if r["kind"] == "room_confirmation"] == ["Rui Costa"]
         assert "confirmed at the room by Rui Costa, then by" in app.engine.status("room-safe").reason
+
+
+@pytest.mark.asyncio
+async def test_on_a_long_checklist_the_floor_view_scrolls_to_where_the_run_is(tmp_path: Path):
+    # Seen on the promotion at a phone's size: the room's button was below the fold, under
+    # seven finished steps and their evidence.
+    c = load_checklist(REPO / "checklists" / "promotion.yaml")
+    values = resolve_variables(c, {"room": "room9"}, tmp_path).values
+    engine = RunEngine.start(c, values, Unseen(), tmp_path / "room9-promotion-20261202T100000.jsonl",
+                             RunConfig(tmp_path, operator="olga"))
+    engine.choose("controller_reach", "B")
+    for step in ("create-dirs", "passwd-primary", "passwd-standby", "up-primary", "up-standby"):
+        engine.override(step, typed_room="room9", reason="set up long ago, " + "with a long reason " * 3)
+    engine.mark_done("edit-env", confirmed=True)
+    app = FloorApp(tmp_path, "room9")
+    async with app.run_test(size=(43, 30)) as pilot:
+        await wait_until(pilot, lambda: bool(app.query("#confirm-room-safe")))
+        await pilot.pause(0.3)
+        steps = app.query_one("#steps")
+        button = app.query_one("#confirm-room-safe", Button)
+        assert steps.scroll_y > 0 and button.region.y < app.size.height  # in sight without scrolling by hand
