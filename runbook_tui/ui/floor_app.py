@@ -91,6 +91,7 @@ class FloorApp(App):
         head = self.query_one("#head", Static)
         alarms = self.query_one("#alarms", Static)
         steps = self.query_one("#steps", VerticalScroll)
+        kept_y = steps.scroll_y  # where the person had scrolled: kept across the redraw
         await steps.remove_children()  # gone before the new ones (same ids) are mounted
         if state is None:
             head.update(f"Room {escape(self.room)}: no run yet")
@@ -128,6 +129,8 @@ class FloorApp(App):
         if at is not None and at != self._at:
             self._at = at
             self.call_after_refresh(steps.scroll_to_widget, self.query_one(f"#step-{at}"), top=True, animate=False)
+        else:
+            self.call_after_refresh(steps.scroll_to, y=kept_y, animate=False)
 
     def _confirmable(self, step) -> bool:
         return (step.confirm_at_room and step.reached and not step.confirmed_by and step.id not in self.sent
