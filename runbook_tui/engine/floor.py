@@ -137,10 +137,10 @@ class FloorState:
         return next((s for s in self.steps if s.id == step_id), None)
 
 
-def floor_state(journal: Path) -> FloorState:
-    """The run, replayed from its journal: only what the room needs (no commands, no variables,
-    no outputs; evidence is masked when it is journaled)."""
-    records = read_journal(journal).records
+def floor_state(journal: Path, records: list[dict] | None = None) -> FloorState:
+    """The run, replayed from its journal (or its records, already read): only what the room
+    needs (no commands, no variables, no outputs; evidence is masked when it is journaled)."""
+    records = read_journal(journal).records if records is None else records
     started = next(r for r in records if r["kind"] == "run_started")
     choices = dict(started.get("choices") or {})
     states: dict[str, dict] = {}
@@ -192,9 +192,15 @@ def floor_state(journal: Path) -> FloorState:
                       last_dispatch, ended, records[-1]["ts"] if records else 0.0)
 
 
-def open_run(runs_dir: Path, room: str) -> Path | None:
-    """The room's run the floor follows: the newest journal of the room (any checklist) that has
-    not ended; else the newest one, ended (the floor then says so)."""
+def room_floor_state(runs_dir: Path, room: str) -> FloorState | None:
+    """The room's run the floor follows, as the room sees it: the newest journal of the room (any
+    checklist) that has not ended, else the newest one, ended (the floor then says so). Each
+    journal is read once per look (the floor view looks twice a second)."""
+    found = _followed(runs_dir, room)
+    return floor_state(*found) if found else None
+
+
+def _followed(runs_dir: Path, room: str) -> tuple[Path, list[dict]] | None:
     try:
         runs = sorted(runs_dir.glob(f"{room}-*.jsonl"), key=lambda p: p.stat().st_mtime, reverse=True)
     except OSError:
@@ -207,9 +213,9 @@ def open_run(runs_dir: Path, room: str) -> Path | None:
             continue
         if not records or records[0].get("kind") != "run_started" or records[0].get("room") != room:
             continue
-        newest = newest or path
+        newest = newest or (path, records)
         if not any(r["kind"] in ("run_finished", "run_abandoned") for r in records):
-            return path
+            return path, records
     return newest
 
 

@@ -127,13 +127,6 @@ class ActionPreview:
     unset: tuple[str, ...] = ()  # variables its action needs that are not set on this site: it will not run
 
 
-@dataclass(frozen=True)
-class RoomConfirmed:
-    """Event: a room confirmation was taken into the run."""
-
-    confirmation: RoomConfirmation
-
-
 def _shown(key: str, value: str | None) -> str:
     """A .env value as the screen and the journal say it: a secret's never."""
     return "••••••" if SECRET_KEY.search(key) else (value if value is not None else "(unset)")
@@ -513,7 +506,6 @@ class RunEngine:
             self.room_confirmations[step.id] = confirmation
             self.journal.append("room_confirmation", step=step.id, id=confirmation.id, name=confirmation.name,
                                 at=confirmation.at)
-            self._emit(RoomConfirmed(confirmation))
             return ""
 
     def wrong_room_id(self, step_id: str) -> None:

@@ -19,7 +19,7 @@ from textual.app import App, ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Button, Input, Static
 
-from runbook_tui.engine.floor import HEARTBEAT_STALE_S, FloorState, console_seen, floor_state, open_run, send_confirmation
+from runbook_tui.engine.floor import HEARTBEAT_STALE_S, FloorState, console_seen, room_floor_state, send_confirmation
 
 GLYPHS = {"pending": "○", "running": "◐", "done": "✓", "failed": "✗", "skipped": "–", "deferred": "»", "overridden": "!"}
 POLL_S = 0.5
@@ -63,9 +63,8 @@ class FloorApp(App):
         self.set_interval(POLL_S, self.refresh_state)
 
     async def refresh_state(self) -> None:
-        journal = open_run(self.runs_dir, self.room)
         try:
-            state = floor_state(journal) if journal is not None else None
+            state = room_floor_state(self.runs_dir, self.room)
         except (OSError, StopIteration, KeyError, ValueError):
             state = None  # a journal being created: the next poll reads it
         self.state = state

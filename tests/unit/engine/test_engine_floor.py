@@ -13,7 +13,14 @@ import pytest
 from runbook_tui.checklist.loader import load_checklist
 from runbook_tui.checklist.plan import render_plan
 from runbook_tui.checklist.variables import resolve_variables
-from runbook_tui.engine.floor import clean_name, floor_state, inbox_dir, open_run, read_confirmations, send_confirmation
+from runbook_tui.engine.floor import (
+    clean_name,
+    floor_state,
+    inbox_dir,
+    read_confirmations,
+    room_floor_state,
+    send_confirmation,
+)
 from runbook_tui.engine.journal import read_journal
 from runbook_tui.engine.report import render_report
 from runbook_tui.engine.run import EngineRefusal, RunConfig, RunEngine, StepState
@@ -120,7 +127,7 @@ def test_the_floor_state_shows_the_run_without_commands_or_outputs(tmp_path: Pat
     engine = start(tmp_path)
     asyncio.run(engine.run_step("prepare", confirmed=True))
     state = floor_state(engine.journal.path)
-    assert open_run(tmp_path, "room9") == engine.journal.path
+    assert room_floor_state(tmp_path, "room9") == state  # the room's open run, read once
     assert [(s.number, s.id, s.state, s.confirm_at_room) for s in state.steps] == [
         (1, "prepare", "done", False), (2, "room-safe", "pending", True), (3, "reacts", "pending", True),
         (4, "console-only", "pending", False)]
