@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from runbook_tui.engine.journal import read_journal
+from runbook_tui.rules.outcome import PASSED
 
 NAME_LIMIT = 40
-PASSED_STATES = frozenset({"done", "skipped", "overridden", "deferred"})
 HEARTBEAT = ".console"  # in the inbox: touched by the open console every second or so
 HEARTBEAT_STALE_S = 5.0
 _NAME_OK = re.compile(r"[^\w .'-]", re.UNICODE)
@@ -185,7 +185,7 @@ def floor_state(journal: Path, records: list[dict] | None = None) -> FloorState:
                                confirmed.get(s["id"], ""), (r.get("finished") or r["ts"]) if r else None,
                                reached=not open_before))
         # The same rule as the engine's (RunEngine._earlier_open): a required step not passed.
-        open_before = open_before or (not s.get("optional") and state not in PASSED_STATES)
+        open_before = open_before or (not s.get("optional") and state not in PASSED and state != "deferred")
     return FloorState(journal, started["room"], started["checklist"]["name"], started.get("operator", ""),
                       started.get("drill"), tuple(steps), tuple(f"{k.replace('_', ' ')}: {v}" if v else k.replace("_", " ")
                                                                for k, v in alarms.items()),

@@ -35,7 +35,7 @@ from runbook_tui.observe.summary import summary
 from runbook_tui.rules.conditions import Verdict, evaluate, needs, protects, seen_since
 from runbook_tui.rules.outcome import AlarmSpan, Outcome, close_span, run_outcome
 from runbook_tui.rules.room import Alarm, alarms
-from runbook_tui.secrets import SECRET_KEY, Masker
+from runbook_tui.secrets import MASK, SECRET_KEY, Masker
 from runbook_tui.stacks import alignment
 
 
@@ -129,7 +129,7 @@ class ActionPreview:
 
 def _shown(key: str, value: str | None) -> str:
     """A .env value as the screen and the journal say it: a secret's never."""
-    return "••••••" if SECRET_KEY.search(key) else (value if value is not None else "(unset)")
+    return MASK if SECRET_KEY.search(key) else (value if value is not None else "(unset)")
 
 
 ACTING_TYPES = frozenset({StepType.COMMAND, StepType.ENV_EDIT, StepType.DISPATCH_SMOKE})  # steps that change the room

@@ -187,6 +187,12 @@ def test_the_consoles_last_words_say_a_floor_view_still_serves(tmp_path: Path):
     assert "floor view" not in session.farewell()
     # A process whose command line says "floor", as the server's does, recorded for room9.
     server = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "floor"])
+    import time
+
+    deadline = time.monotonic() + 10  # until it has exec'd, /proc shows the parent's command line
+    while b"floor" not in Path(f"/proc/{server.pid}/cmdline").read_bytes():
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
     try:
         runs = session.settings.runs_dir
         (runs / "floor-view-room9.json").write_text(json.dumps({"pid": server.pid, "room": "room9", "url": "http://x/?token=t",
