@@ -124,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
                 procs.append(sub)
             time.sleep(1.0)
             base_probe = sum(cpu_and_peak_rss(pid)[0] for pid in probe_pids)
+            base_parent = cpu_and_peak_rss(probe_pids[0])[0]
             base_subs = [cpu_and_peak_rss(s.pid)[0] for s in subs]
             base_brokers = sum(cpu_and_peak_rss(b.pid)[0] for b in brokers)
             flood_start = time.monotonic()
@@ -175,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
                     except subprocess.TimeoutExpired:
                         proc.kill()
     probe_cpu -= base_probe
+    parent_cpu = probe_stats[0][0] - base_parent
     sub_cpu = sum(c for c, _ in sub_stats) - sum(base_subs)
     sub_rss = sum(r for _, r in sub_stats)
     mb = 1024 * 1024
@@ -184,8 +186,10 @@ def main(argv: list[str] | None = None) -> int:
                                   ("mosquitto_sub (x2)", sub_count, sub_cpu, sub_rss)):
         print(f"{name:24} {count:>10} {100 * count / sent:>7.2f}% {cpu:>7.2f} {100 * cpu / args.seconds:>5.0f}% "
               f"{rss / mb:>7.1f} MB")
-    print(f"probe / mosquitto_sub: CPU {probe_cpu / max(sub_cpu, 0.01):.1f}x, peak RSS {probe_rss / max(sub_rss, 1):.1f}x; "
+    print(f"probe / mosquitto_sub: CPU {probe_cpu / max(sub_cpu, 0.01):.2f}x, peak RSS {probe_rss / max(sub_rss, 1):.1f}x; "
           f"probe callback errors: {probe_result['errors']}")
+    print(f"  the probe's CPU: {probe_cpu - parent_cpu:.2f} s in its two children (paho and the counts), "
+          f"{parent_cpu:.2f} s merging their batches on the TUI's side")
     if "probe" in caught_up:
         print(f"the probe caught up {caught_up['probe']:.1f} s after the flood ended (the brokers held the backlog)")
     print(f"the brokers dropped {probe_result['broker_dropped']} messages for a subscriber that fell behind "

@@ -120,7 +120,8 @@ class MqttProbe:
         client.connect_timeout = 3
         client.on_connect = self._guard(lambda c, _u, _f, rc, _p: self._on_connect(link, c, rc))
         client.on_disconnect = self._guard(lambda _c, _u, _f, rc, _p: self._on_disconnect(link, rc))
-        client.on_message = self._guard(lambda _c, _u, msg: self._on_message(link, msg))
+        client.on_message = self._guard(lambda _c, _u, msg: self._on_message(link, msg.topic, msg.payload, msg.retain))
+        client.on_qos0_publish = self._guard(lambda topic, payload, retain: self._on_message(link, topic, payload, retain))
         client.on_subscribe = self._guard(lambda _c, _u, _mid, _codes, _p: self._on_subscribe(link))
         client.on_connect_fail = self._guard(lambda _c, _u: self._on_connect_fail(link))
         return client
@@ -163,11 +164,10 @@ class MqttProbe:
         with self.lock:
             link.connected, link.error = False, f"unreachable: {link.endpoint}"
 
-    def _on_message(self, link: _Link, msg: mqtt.MQTTMessage) -> None:
+    def _on_message(self, link: _Link, topic: str, payload: bytes, retain: bool) -> None:
         now = time.time()
-        topic = msg.topic
         if topic == BROKER_DROPPED_TOPIC:
-            self._broker_dropped(link, msg.payload)
+            self._broker_dropped(link, payload)
             return
         full_topic, topic = topic, kept_topic(topic)
         with self.lock:
@@ -176,12 +176,12 @@ class MqttProbe:
             link.topics[key] = link.topics.get(key, 0) + 1
             # The buffer keeps at most BUFFERED_PAYLOAD bytes of each payload: a flood of 1 MB
             # messages must not hold gigabytes. Counts are made above, on the whole message.
-            payload = msg.payload if len(msg.payload) <= BUFFERED_PAYLOAD else msg.payload[:BUFFERED_PAYLOAD]
-            self.buffer.append(Message(link.role, topic, payload, bool(msg.retain), now, len(msg.payload)))
+            kept = payload if len(payload) <= BUFFERED_PAYLOAD else payload[:BUFFERED_PAYLOAD]
+            self.buffer.append(Message(link.role, topic, kept, bool(retain), now, len(payload)))
             self.pending += 1
         if self.tracker.wants(full_topic):
             with self.lock:
-                self.tracker.observe(link.role, full_topic, bytes(msg.payload), time.monotonic())
+                self.tracker.observe(link.role, full_topic, bytes(payload), time.monotonic())
 
     def _broker_dropped(self, link: _Link, payload: bytes) -> None:
         value = int(payload)  # anything else raises, and is counted as a callback error

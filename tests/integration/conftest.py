@@ -67,12 +67,15 @@ def probe_on(port: int, **options):
 
 
 @contextmanager
-def publisher_on(port: int):
-    """A paho client connected to the broker at `port` (a QoS 0 publish before the CONNACK is not sent)."""
+def publisher_on(port: int, in_order: bool = False):
+    """A paho client connected to the broker at `port` (a QoS 0 publish before the CONNACK is not sent).
+    in_order: no limit on QoS 1 messages in flight, past which paho holds them back and sends QoS 0 ones ahead."""
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
 
     client = mqtt.Client(CallbackAPIVersion.VERSION2)
+    if in_order:
+        client.max_inflight_messages_set(0)
     client.connect("127.0.0.1", port)
     client.loop_start()
     try:
