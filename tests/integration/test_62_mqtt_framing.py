@@ -52,7 +52,7 @@ def test_what_the_probe_frames_itself_is_what_was_published(start_broker):
     assert probe.snapshot().brokers[0].received == len(expected)
     assert probe.snapshot().callback_errors == 0
     want = [(t, p[:BUFFERED_PAYLOAD], len(p), r) for t, p, r in expected]
-    first = next((i for i, (a, b) in enumerate(zip(got, want)) if a != b), None)
+    first = next((i for i, (a, b) in enumerate(zip(got, want, strict=False)) if a != b), None)
     assert got == want, (first, first is not None and (got[first][0], got[first][2:], want[first][0], want[first][2:]))
     # The test is about the fast path: most of the QoS 0 messages went through it, not paho.
     assert framed > 1000, framed
