@@ -1,0 +1,15 @@
+"""The UI tier: Textual apps driven by its Pilot, headless.
+
+Pilot.press waits after every key until the process looks idle: Textual samples it in 20 ms
+sleeps (textual._wait, pinned with textual in pyproject) and waits two such samples a key, so
+typing a reason of 20 characters cost about a second of sleeping. Here the sample is 5 ms,
+with the same ratio for "idle" (a twentieth of the sample in CPU). Each key is still waited
+for until its messages are handled (Pilot._wait_for_screen), as before.
+"""
+
+from __future__ import annotations
+
+import textual._wait
+
+textual._wait.SLEEP_GRANULARITY = 1 / 200
+textual._wait.SLEEP_IDLE = textual._wait.SLEEP_GRANULARITY / 20
