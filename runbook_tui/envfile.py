@@ -15,9 +15,6 @@ import os
 from collections import ChainMap
 from pathlib import Path
 
-from dotenv.parser import parse_stream
-from dotenv.variables import parse_variables
-
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 
 
@@ -36,6 +33,11 @@ def decode_env(raw: bytes, name: str = ".env") -> str:
 
 def parse_env(text: str) -> dict[str, str | None]:
     """KEY -> value (None for a KEY without '='), as python-dotenv reads it with interpolation."""
+    # Imported here: python-dotenv's package loads its logging and file helpers, which the TUI's
+    # first frame (settings only) does not need.
+    from dotenv.parser import parse_stream
+    from dotenv.variables import parse_variables
+
     values: dict[str, str | None] = {}
     lookup = ChainMap(values, os.environ)  # the file's earlier values win, as python-dotenv's override=True
     for binding in parse_stream(io.StringIO(text)):

@@ -3,27 +3,25 @@
 Builds what the TUI is given (the app never builds its own I/O): the run engine, started
 fresh or resumed from an unfinished journal, its one-shot observer (guards, waits), and the
 room watcher (the live probes composed into one observation). No UI here.
+
+The checklist, the engine and the probes are imported where they are used, not at the top:
+the TUI draws its first frame from a SessionOpener (this module, and nothing of the engine),
+then opens the session.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from runbook_tui.checklist.loader import load_checklist
-from runbook_tui.checklist.model import Checklist
-from runbook_tui.checklist.variables import resolve_variables
-from runbook_tui.engine.journal import Journal, JournalBusy, ended, read_journal
-from runbook_tui.engine.run import RunConfig, RunEngine
-from runbook_tui.observe.observer import Observer
-from runbook_tui.observe.site import site_context
-from runbook_tui.settings import Settings
-
 if TYPE_CHECKING:
+    from runbook_tui.checklist.model import Checklist
+    from runbook_tui.engine.run import RunEngine
     from runbook_tui.observe.watcher import RoomWatcher
+    from runbook_tui.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -42,6 +40,8 @@ def journal_name(room: str, checklist: Checklist) -> str:
 
 def find_unfinished(settings: Settings, room: str, checklist: Checklist) -> UnfinishedRun | None:
     """The newest journal of this room and checklist version that never reached its end."""
+    from runbook_tui.engine.journal import ended, read_journal
+
     runs = sorted(settings.runs_dir.glob(f"{room}-{checklist.id}-*.jsonl"), reverse=True)
     for path in runs:
         try:
@@ -75,7 +75,7 @@ class ChecklistOffer:
 def room_checklists(settings: Settings, room: str) -> list[ChecklistOffer]:
     """The runbook's checklists for a room (the settings' own first: promotion, then failback and
     keeping the standby current beside it), each with any unfinished run of this room."""
-    from runbook_tui.checklist.loader import ChecklistInvalid
+    from runbook_tui.checklist.loader import ChecklistInvalid, load_checklist
 
     first = Path(settings.checklist)
     paths = [first] + [first.parent / name for name in ("promotion.yaml", "failback.yaml", "standby-current.yaml")]
@@ -94,10 +94,38 @@ def room_checklists(settings: Settings, room: str) -> list[ChecklistOffer]:
     return offers
 
 
+@dataclass
+class SessionOpener:
+    """A session to open: what the TUI knows before its first frame (the room, the drill, the
+    settings) and open(), which loads the checklist and raises what Session raises."""
+
+    settings: Settings
+    room: str
+    checklist_path: Path
+    drill: str | None = None
+    variables: dict[str, str] | None = None
+    operator: str | None = None
+    given_settings: Settings | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self.given_settings = self.settings
+        self.settings = self.settings.for_room(self.room)  # as Session sees them
+
+    def open(self) -> Session:
+        return Session(self.given_settings, self.room, self.checklist_path, drill=self.drill, variables=self.variables,
+                       operator=self.operator)
+
+
 class Session:
     def __init__(self, settings: Settings, room: str, checklist_path: Path, drill: str | None = None,
                  variables: dict[str, str] | None = None,
                  operator: str | None = None) -> None:
+        from runbook_tui.checklist.loader import load_checklist
+        from runbook_tui.checklist.variables import resolve_variables
+        from runbook_tui.engine.run import RunConfig
+        from runbook_tui.observe.observer import Observer
+        from runbook_tui.observe.site import site_context
+
         # The room's own values ([rooms.<id>] of a venue file) win over the file's.
         settings = settings.for_room(room)
         self.settings = settings
@@ -162,6 +190,8 @@ class Session:
         return find_unfinished(self.settings, self.room, self.checklist)
 
     def start_engine(self, resume_from: Path | None = None, on_event=None) -> RunEngine:
+        from runbook_tui.engine.run import RunEngine
+
         if resume_from is not None:
             self.engine, self.resume_notes = RunEngine.resume(resume_from, self.checklist, self.observer, self.config, on_event)
         else:
@@ -176,6 +206,8 @@ class Session:
     def _abandon(path: Path, reason: str) -> None:
         """The unfinished run the operator chose not to resume ends here, said in its own journal
         (it is no longer offered, and its report says abandoned). One still open elsewhere is left."""
+        from runbook_tui.engine.journal import Journal, JournalBusy
+
         try:
             journal = Journal(path)
         except (JournalBusy, OSError):

@@ -32,6 +32,17 @@ def run_room(session, resume: bool | None) -> int | None:
     return _crashed(app, session)
 
 
+def _open_error(exc: Exception) -> int:
+    """A checklist or variable that does not load: said on the command line, exit status 2."""
+    from runbook_tui.checklist.loader import ChecklistInvalid
+
+    if isinstance(exc, ChecklistInvalid):
+        print(f"runbook-tui: the checklist is not valid:\n{exc}", file=sys.stderr)
+    else:
+        print(f"runbook-tui: {exc}", file=sys.stderr)
+    return 2
+
+
 def _crashed(app, session=None) -> int | None:
     """After an app ran: EXIT_CRASH and the short message when it stopped on an internal error."""
     if getattr(app, "crash_error", None) is None:
@@ -84,10 +95,11 @@ def _main(argv: list[str] | None = None) -> int:
 
 
 def open_tui(args: argparse.Namespace) -> int:
-    from runbook_tui.checklist.loader import ChecklistInvalid
-    from runbook_tui.checklist.variables import VariableError
+    """The TUI on a room. Only the settings are read before the app starts: the app draws its
+    first frame, then opens the checklist and the engine (ui.app), so that an operator sees the
+    screen at once. A checklist that does not load is said here all the same, after the app."""
     from runbook_tui.cli.args import var_pairs
-    from runbook_tui.session import Session
+    from runbook_tui.session import SessionOpener
     from runbook_tui.settings import SettingsError, lab_defaults, load_settings
 
     try:
@@ -106,23 +118,37 @@ def open_tui(args: argparse.Namespace) -> int:
             if len(rooms) > 1:  # a venue: the operator's first question is which rooms, and are they ready
                 return _open_venue(args, settings, rooms)
             room = rooms[0] if rooms else None
-        session = Session(settings, room or "room1", args.checklist or settings.checklist,
-                          drill=args.drill, operator=args.operator, variables=var_pairs(args.var))
+        opener = SessionOpener(settings, room or "room1", args.checklist or settings.checklist,
+                               drill=args.drill, operator=args.operator, variables=var_pairs(args.var))
     except SettingsError as exc:
         print(f"runbook-tui: settings: {exc}", file=sys.stderr)
         return 2
-    except ChecklistInvalid as exc:
-        print(f"runbook-tui: the checklist is not valid:\n{exc}", file=sys.stderr)
-        return 2
-    except (VariableError, ValueError) as exc:
+    except ValueError as exc:
         print(f"runbook-tui: {exc}", file=sys.stderr)
         return 2
     if not sys.stdout.isatty():
+        # Without a terminal nothing is drawn: what is wrong with the checklist is said first.
+        from runbook_tui.checklist.loader import ChecklistInvalid
+        from runbook_tui.checklist.variables import VariableError
+
+        try:
+            opener.open()
+        except (ChecklistInvalid, VariableError, ValueError) as exc:
+            return _open_error(exc)
         print("runbook-tui: the TUI needs a terminal (for a printable checklist: runbook-tui plan)", file=sys.stderr)
         return 2
+    from runbook_tui.ui.app import RunbookApp
+
     resume = True if args.resume else (False if args.new_run else None)
-    if (code := run_room(session, resume)) is not None:
+    app = RunbookApp(opener, resume=resume)
+    app.run()
+    if app.open_error is not None:
+        return _open_error(app.open_error)
+    session = app.session if not isinstance(app.session, SessionOpener) else None
+    if (code := _crashed(app, session)) is not None:
         return code
+    if session is None:
+        return 0  # quit before the checklist opened: no run was started
     farewell = session.farewell()  # where the journal is, and whether the run can be resumed
     if farewell:
         print(farewell)

@@ -18,12 +18,24 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 
 from runbook_tui.checklist.model import Checklist, Risk, Step, StepType, substitute, unset_in
 from runbook_tui.checklist.plan import step_action
 from runbook_tui.engine.envedit import EnvEditError, EnvSnapshot, apply_edit
+from runbook_tui.engine.events import (  # noqa: F401 - the engine's words, said here too
+    PASSED,
+    ActionPreview,
+    AlarmChanged,
+    EngineRefusal,
+    GuardRefused,
+    Lapse,
+    LapseChanged,
+    StepChanged,
+    StepOutput,
+    StepState,
+    StepStatus,
+)
 from runbook_tui.engine.floor import RoomConfirmation
 from runbook_tui.engine.journal import Journal, JournalBusy, alarm_spans, read_journal
 from runbook_tui.engine.shell import run_command
@@ -32,99 +44,11 @@ from runbook_tui.mqtt_contract import BrokerEndpoint, DispatchRequest, Topics
 from runbook_tui.observe.model import RoomObservation
 from runbook_tui.observe.observer import Observer
 from runbook_tui.observe.summary import summary
-from runbook_tui.rules.conditions import Verdict, evaluate, needs, protects, seen_since
+from runbook_tui.rules.conditions import Verdict, evaluate, needs, seen_since
 from runbook_tui.rules.outcome import AlarmSpan, Outcome, close_span, run_outcome
 from runbook_tui.rules.room import Alarm, alarms
 from runbook_tui.secrets import MASK, SECRET_KEY, Masker
 from runbook_tui.stacks import alignment
-
-
-class StepState(StrEnum):
-    PENDING = "pending"
-    RUNNING = "running"
-    DONE = "done"
-    FAILED = "failed"
-    SKIPPED = "skipped"
-    DEFERRED = "deferred"
-    OVERRIDDEN = "overridden"
-
-
-PASSED = frozenset({StepState.DONE, StepState.SKIPPED, StepState.OVERRIDDEN})
-
-
-@dataclass(frozen=True)
-class Lapse:
-    """A step done on evidence whose condition no longer holds."""
-
-    condition: str
-    since: float
-    detail: str
-    acknowledged: str = ""  # the operator's reason, once acknowledged
-
-
-@dataclass(frozen=True)
-class LapseChanged:
-    step_id: str
-    lapse: Lapse | None  # None: the condition holds again (or the step was decided anew)
-    news: bool = True  # False: the same lapse, described anew (what is seen now)
-
-
-@dataclass(frozen=True)
-class AlarmChanged:
-    alarm: Alarm | None  # None: cleared
-    kind: str
-
-
-@dataclass(frozen=True)
-class StepStatus:
-    state: StepState = StepState.PENDING
-    reason: str = ""
-    evidence: tuple[str, ...] = ()
-    started: float | None = None
-    finished: float | None = None
-
-
-@dataclass(frozen=True)
-class StepChanged:
-    step_id: str
-    status: StepStatus
-
-
-@dataclass(frozen=True)
-class StepOutput:
-    step_id: str
-    line: str
-
-
-class EngineRefusal(Exception):
-    """The call was refused before anything was changed; the message says why."""
-
-
-class GuardRefused(EngineRefusal):
-    def __init__(self, step_id: str, failures: list[Verdict]) -> None:
-        super().__init__(f"{step_id}: guard refused: " + "; ".join(str(f) for f in failures))
-        self.step_id = step_id
-        self.failures = failures
-
-    def consequences(self) -> list[str]:
-        """What each failed guard protects against: what running the step anyway may cause."""
-        return list(dict.fromkeys(c for f in self.failures if (c := protects(f.condition))))
-
-
-@dataclass(frozen=True)
-class ActionPreview:
-    """What running a step would do, for the confirmation: exact commands and what they touch."""
-
-    step_id: str
-    title: str
-    risk: Risk
-    lines: tuple[str, ...]
-    affects: tuple[str, ...]
-    guards: tuple[str, ...]
-    needs_typed_room: bool
-    earlier_open: tuple[str, ...] = ()  # titles of required steps before this one not yet passed or deferred
-    already: str = ""  # the step's state when it has been decided before: running it again is a second run
-    unset: tuple[str, ...] = ()  # variables its action needs that are not set on this site: it will not run
 
 
 def _shown(key: str, value: str | None) -> str:

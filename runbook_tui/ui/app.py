@@ -10,6 +10,7 @@ import threading
 import time
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.markup import escape
 from rich.text import Text
@@ -22,27 +23,11 @@ from textual.widgets import Footer, Header, Static, Tab, TabbedContent, Tabs, Tr
 from textual.worker import Worker, WorkerState
 
 from runbook_tui.checklist.model import StepType
-from runbook_tui.checklist.plan import render_plan
-from runbook_tui.engine.journal import read_journal
-from runbook_tui.engine.report import render_report
-from runbook_tui.engine.run import AlarmChanged, EngineRefusal, GuardRefused, LapseChanged, StepChanged, StepOutput, StepState
+from runbook_tui.engine.events import AlarmChanged, EngineRefusal, GuardRefused, LapseChanged, StepChanged, StepOutput, StepState
 from runbook_tui.files import write_whole
-from runbook_tui.rules.outcome import alarm_words
-from runbook_tui.session import Session
+from runbook_tui.session import SessionOpener  # light: the engine loads after the first frame (RunbookApp.on_mount)
 from runbook_tui.ui.checklist_view import ChecklistView
 from runbook_tui.ui.crash_safe import CrashToFile
-from runbook_tui.ui.dialogs import (
-    HELP,
-    LAB_ONLY_HELP,
-    AskReason,
-    ChooseOption,
-    ConfirmRun,
-    GuardRefusedDialog,
-    HelpScreen,
-    QuitDialog,
-    ResumeDialog,
-)
-from runbook_tui.ui.live_view import LiveView
 from runbook_tui.ui.messages import (
     ContainersChanged,
     DnsAnswered,
@@ -53,6 +38,30 @@ from runbook_tui.ui.messages import (
     WrongRoomId,
 )
 from runbook_tui.ui.step_view import StepView
+
+if TYPE_CHECKING:
+    from runbook_tui.session import Session
+    from runbook_tui.ui.live_view import LiveView
+
+
+def dialogs():
+    """The dialogs' module, loaded when the first dialog opens: the first frame has none."""
+    from runbook_tui.ui import dialogs
+
+    return dialogs
+
+
+def live_view():
+    """The live panel's module, loaded after the first frame (RunbookApp._mount_live_view)."""
+    from runbook_tui.ui import live_view
+
+    return live_view
+
+
+def alarm_words(alarms, now: float) -> str:
+    from runbook_tui.rules.outcome import alarm_words
+
+    return alarm_words(alarms, now)
 
 NARROW_WIDTH = 110  # below this (or 30 rows) the three panes fold into tabs
 NARROW_HEIGHT = 30
@@ -133,11 +142,16 @@ class RunbookApp(CrashToFile, App):
                 id="inject_fault"),
     ]
 
-    def __init__(self, session: Session, *, live: bool = True, resume: bool | None = None, steady: bool = False) -> None:
-        """live: start the probes and the reconciling loop. resume: None asks when an unfinished
+    def __init__(self, session: Session | SessionOpener, *, live: bool = True, resume: bool | None = None,
+                 steady: bool = False) -> None:
+        """session: an open Session, or a SessionOpener, opened after the first frame (what the
+        command line gives: the screen comes before the checklist and the engine load).
+        live: start the probes and the reconciling loop. resume: None asks when an unfinished
         run exists; True resumes it; False starts a new run. steady: no clock, no elapsed time,
         no cursor blink, so that screenshots of the same state are the same (snapshot tests)."""
         super().__init__()
+        self.open_error: Exception | None = None  # the opener's error: the app ended before the run opened
+        self.live_panel_mounted = not isinstance(session, SessionOpener)  # else after the first frame
         self.steady = steady
         self._room_refused: set[str] = set()  # floor confirmations not taken (the step was already decided)
         self.clock = (lambda: 0.0) if steady else time.time
@@ -176,22 +190,57 @@ class RunbookApp(CrashToFile, App):
             yield ChecklistView(id="checklist")
             with Vertical(id="right"):
                 yield StepView(id="step")
-                yield LiveView(id="live")
+                if isinstance(self.session, SessionOpener):  # the panel mounts after the first frame
+                    yield Static("Live: connecting…", id="live")
+                else:
+                    yield live_view().LiveView(id="live")
         yield Footer()
 
     def on_mount(self) -> None:
-        s = self.session
         self.title = self._title()
-        self.sub_title = f"{s.checklist.name} {s.checklist.revision}"
         self.query_one("#banner", Static).display = False
         self.apply_layout()
+        if isinstance(self.session, SessionOpener):
+            # The first frame first: the checklist, the engine and the probes load after it.
+            self.sub_title = "opening the checklist…"
+            self.query_one(ChecklistView).root.add_leaf(Text("Opening the checklist…", style="dim"))  # load() clears it
+            self.call_after_refresh(self._open_session)
+        else:
+            self._offer_or_begin()
+
+    async def _open_session(self) -> None:
+        """Loads what the opener names. A checklist or variable that does not load ends the app
+        with the error kept for the command line to say (open_error), as before the TUI opened."""
+        from runbook_tui.checklist.loader import ChecklistInvalid
+        from runbook_tui.checklist.variables import VariableError
+
+        if not isinstance(self.session, SessionOpener):
+            return  # opened already
+        try:
+            self.session = self.session.open()
+        except (ChecklistInvalid, VariableError, ValueError) as exc:
+            self.open_error = exc
+            self.exit(return_code=2)
+            return
+        await self._mount_live_view()
+        self._offer_or_begin()
+
+    async def _mount_live_view(self) -> None:
+        """The live panel in the place the first frame kept for it."""
+        await self.query_one("#live", Static).remove()
+        await self.query_one("#right").mount(live_view().LiveView(id="live"))
+        self.live_panel_mounted = True
+
+    def _offer_or_begin(self) -> None:
+        s = self.session
+        self.sub_title = f"{s.checklist.name} {s.checklist.revision}"
         unfinished = s.unfinished()
         if unfinished is not None and self.resume_choice is None:
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime(unfinished.started))
             last = time.strftime("%H:%M:%S", time.localtime(unfinished.last_activity))
             drill = f"Drill {unfinished.drill}, trainee {unfinished.operator}.\n" if unfinished.drill else ""
             passed = f"{unfinished.steps_passed} step{'' if unfinished.steps_passed == 1 else 's'} passed"
-            self.push_screen(ResumeDialog(f"{drill}{unfinished.journal.name}\nstarted {when}, last activity {last}, "
+            self.push_screen(dialogs().ResumeDialog(f"{drill}{unfinished.journal.name}\nstarted {when}, last activity {last}, "
                                           f"{passed}.\n\nResuming reconciles it with the live room first."),
                              lambda resume: self.begin(unfinished.journal if resume else None))
         else:
@@ -228,7 +277,9 @@ class RunbookApp(CrashToFile, App):
             self.set_interval(1.0, self._journal_faults)
         self.set_interval(1.0, self._take_room_confirmations)
         if self.live:
-            self.start_probes()  # the watcher's observations tick the checklist from the first one on
+            # After the checklist's frame (the probes' libraries load then); the watcher's
+            # observations tick the checklist from the first one on.
+            self.call_after_refresh(self.start_probes)
 
     def _is_narrow(self) -> bool:
         return self.size.width < NARROW_WIDTH or self.size.height < NARROW_HEIGHT
@@ -251,7 +302,8 @@ class RunbookApp(CrashToFile, App):
         self.query_one("#pane-tabs", Tabs).active = f"pane-{pane}"
         self.apply_layout()
         target = {"checklist": "#checklist", "step": "#step-info", "live": "#live-tabs"}[pane]  # step: its text scrolls with the keys
-        self.query_one(target).focus()
+        if targets := self.query(target):  # the live panel is not there in the first frame
+            targets.first().focus()
 
     @on(Tabs.TabActivated, "#pane-tabs")
     def pane_tab(self, event: Tabs.TabActivated) -> None:
@@ -261,6 +313,8 @@ class RunbookApp(CrashToFile, App):
             self.apply_layout()
 
     def action_live_tab(self, delta: int) -> None:
+        if self._live_view() is None:
+            return
         tabs = self.query_one("#live-tabs", TabbedContent)
         ids = ["tab-containers", "tab-dns", "tab-mqtt", "tab-flows"]
         tabs.active = ids[(ids.index(tabs.active) + delta) % len(ids)]
@@ -414,7 +468,7 @@ class RunbookApp(CrashToFile, App):
             return
         if step.type is StepType.CHOICE:
             choice = self.engine.checklist.choices[step.choice]
-            self.push_screen(ChooseOption(choice, self.engine.choices[choice.id]), partial(self._chosen, choice.id))
+            self.push_screen(dialogs().ChooseOption(choice, self.engine.choices[choice.id]), partial(self._chosen, choice.id))
             return
         if step.confirm_at_room and step.id not in self.engine.room_confirmations:
             # Said before any dialog: the operator's confirmation comes after the room's.
@@ -427,7 +481,7 @@ class RunbookApp(CrashToFile, App):
             self.say(f"{self._step_name(step.id)} needs {', '.join(preview.unset)}, which is not set on this site: "
                         "set it in the settings' [variables] or with --var NAME=VALUE.", severity="error", timeout=12)
             return
-        self.push_screen(ConfirmRun(preview, self.session.room, verb), partial(self._confirmed, step.id))
+        self.push_screen(dialogs().ConfirmRun(preview, self.session.room, verb), partial(self._confirmed, step.id))
 
     def action_mark_done(self) -> None:
         step = self._step_or_warn()
@@ -478,7 +532,7 @@ class RunbookApp(CrashToFile, App):
         except GuardRefused as refused:
             title = self.engine.preview(step_id).title
             self.set_banner("guard", f"GUARD REFUSED {self._step_name(step_id)}: " + "; ".join(f.detail for f in refused.failures))
-            self.push_screen(GuardRefusedDialog(title, refused.failures, self.session.room, refused.consequences()),
+            self.push_screen(dialogs().GuardRefusedDialog(title, refused.failures, self.session.room, refused.consequences()),
                              partial(self._guard_answer, step_id, tuple(refused.consequences())))
             return
         except EngineRefusal as exc:
@@ -494,7 +548,7 @@ class RunbookApp(CrashToFile, App):
         detail = Text("The step will run although its guard does not hold. This is recorded.\n")
         for c in consequences:
             detail.append(f"It risks: {c}\n", style="bold red")
-        self.push_screen(AskReason(f"Run despite the guard: {self._step_name(step_id)}", self.session.room, needs_room=True,
+        self.push_screen(dialogs().AskReason(f"Run despite the guard: {self._step_name(step_id)}", self.session.room, needs_room=True,
                                    detail=detail, what="running it despite the guard"),
                          partial(self._run_overriding, step_id))
 
@@ -519,7 +573,7 @@ class RunbookApp(CrashToFile, App):
         if step is None:
             return
         titles = {"skip": "Skip", "defer": "Defer", "override": "Mark done without evidence"}
-        self.push_screen(AskReason(f"{titles[kind]}: {self.engine.preview(step.id).title}", self.session.room,
+        self.push_screen(dialogs().AskReason(f"{titles[kind]}: {self.engine.preview(step.id).title}", self.session.room,
                                    needs_room=kind == "override", what="marking it done without evidence",
                                    detail="It counts as passed although nothing was sensed: the report shows it as "
                                           "overridden." if kind == "override" else ""), partial(self._record, kind, step.id))
@@ -579,14 +633,14 @@ class RunbookApp(CrashToFile, App):
                 step_id, lapse = open_lapses[0], self.engine.lapses[open_lapses[0]]
                 self.goto_step(step_id)
         if lapse is not None and not lapse.acknowledged:
-            self.push_screen(AskReason(f"Acknowledge: {self._step_name(step_id)} no longer holds", self.session.room,
+            self.push_screen(dialogs().AskReason(f"Acknowledge: {self._step_name(step_id)} no longer holds", self.session.room,
                                        needs_room=False, detail=f"{lapse.condition}: {lapse.detail}\n\nThe run may then end "
                                        "complete without this evidence; the report says so."),
                              partial(self._record, "acknowledge", step_id))
             return
         if self.engine.alarms_unacknowledged:
             said = alarm_words(self.engine.outcome().alarms, self.clock())
-            self.push_screen(AskReason(f"Acknowledge this run's alarm: {said}", self.session.room, needs_room=False,
+            self.push_screen(dialogs().AskReason(f"Acknowledge this run's alarm: {said}", self.session.room, needs_room=False,
                                        detail="Say what was done about it: the journal and the report keep it."),
                              self._alarms_acknowledged)
             return
@@ -597,8 +651,8 @@ class RunbookApp(CrashToFile, App):
             # Hidden while nothing runs: at 80 columns the footer has no room for a key that does nothing.
             return self.engine is not None and self.engine.running_step is not None
         if action in ("pause", "resume_traffic"):
-            live = self.query(LiveView)
-            paused = bool(live) and live.first().paused
+            live = self._live_view()
+            paused = live is not None and live.paused
             return paused if action == "resume_traffic" else not paused
         return True
 
@@ -623,6 +677,9 @@ class RunbookApp(CrashToFile, App):
         journal = self.engine.journal.path
         report = journal.with_name(journal.stem + "-report.md")
         paper = journal.with_name(journal.stem + "-checklist.txt")
+        from runbook_tui.checklist.plan import render_plan
+        from runbook_tui.engine.report import render_report
+
         try:
             # Whole or not at all: a report half-written is worse than none.
             write_whole(report, render_report(journal), mode=0o644)
@@ -652,12 +709,14 @@ class RunbookApp(CrashToFile, App):
                    for name, f in FAULTS.items()}
         choice = Choice("fault", "Trainer: inject a fault into the lab room (marked in: already in this run)",
                         next(iter(options)), options, 0)
-        self.push_screen(ChooseOption(choice, choice.default), self._inject)
+        self.push_screen(dialogs().ChooseOption(choice, choice.default), self._inject)
 
     def _faults_in(self) -> dict[str, str]:
         """Faults this run has already met: the drill's scenario and those the trainer injected (from the journal)."""
         active = {self.session.drill: "drill scenario"} if self.session.drill else {}
         if self.engine is not None:
+            from runbook_tui.engine.journal import read_journal
+
             try:
                 records = read_journal(self.engine.journal.path).records
             except OSError:
@@ -722,12 +781,14 @@ class RunbookApp(CrashToFile, App):
     def action_help(self) -> None:
         s = self.session.settings
         # A site's operator sees no lab key, and a trainee in a drill no trainer's key.
-        text = HELP if s.lab and not self.session.drill else HELP.replace(LAB_ONLY_HELP, "")
-        self.push_screen(HelpScreen(text + f"\n[b]This session[/b]\n  settings {escape(s.described_as)}\n"
+        text = dialogs().HELP if s.lab and not self.session.drill else dialogs().HELP.replace(dialogs().LAB_ONLY_HELP, "")
+        self.push_screen(dialogs().HelpScreen(text + f"\n[b]This session[/b]\n  settings {escape(s.described_as)}\n"
                                            f"  stack root {escape(str(s.stack_root))}\n"))
 
     def action_pause(self) -> None:
-        paused = self.query_one(LiveView).toggle_pause()
+        if (live := self._live_view()) is None:
+            return
+        paused = live.toggle_pause()
         self.refresh_bindings()  # the footer's p now says what it does next
         self.say("MQTT traffic paused (still counted)" if paused else "MQTT traffic resumed", timeout=3)
 
@@ -737,7 +798,8 @@ class RunbookApp(CrashToFile, App):
     def action_filter(self) -> None:
         if self.screen.has_class("narrow"):
             self.action_pane("live")
-        self.query_one(LiveView).open_filter()
+        if (live := self._live_view()) is not None:
+            live.open_filter()
 
     async def action_quit(self) -> None:
         # Textual's ctrl+q and the palette's "Quit" come here: they ask first too, as q does, so a
@@ -748,7 +810,7 @@ class RunbookApp(CrashToFile, App):
         engine = self.engine
         if engine is not None and engine.running_step:
             title = engine.preview(engine.running_step).title
-            self.push_screen(QuitDialog(title, lambda: engine.running_step is not None), self._quit_answer)
+            self.push_screen(dialogs().QuitDialog(title, lambda: engine.running_step is not None), self._quit_answer)
             return
         self.shutdown()
 
@@ -793,7 +855,9 @@ class RunbookApp(CrashToFile, App):
     def _live_view(self) -> LiveView | None:
         # None while the main screen is being taken down at quit: a probe's last message,
         # already on its way, must not fail the exit.
-        views = self.query(LiveView)
+        if not self.live_panel_mounted:
+            return None  # the first frame's placeholder (and the module is not loaded yet)
+        views = self.query(live_view().LiveView)
         return views.first() if views and self.query("#banner") else None
 
     @on(ContainersChanged)

@@ -8,7 +8,7 @@ from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
 from runbook_tui.checklist.model import Checklist, Risk, Step, substitute
-from runbook_tui.engine.run import Lapse, StepState, StepStatus
+from runbook_tui.engine.events import Lapse, StepState, StepStatus
 
 # Icon and style per state; the words stay on screen too, so colour is never the only cue.
 STATE_LOOK = {

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from runbook_tui.crash import secret_masker, write_crash
-
 
 class CrashToFile:
     """Mixed into an App. crash_dir(): where the file goes; crash_root(): whose secrets to mask."""
@@ -32,6 +30,8 @@ class CrashToFile:
     def _fatal_error(self) -> None:
         error = self.crash_error
         if error is not None:
+            from runbook_tui.crash import secret_masker, write_crash  # loaded when needed: not before the first frame
+
             try:
                 self.crash_file = write_crash(error, self.crash_dir(), secret_masker(self.crash_root()))
             except OSError:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on
@@ -15,10 +16,12 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-from runbook_tui.checklist.model import Choice
-from runbook_tui.engine.run import ActionPreview
-from runbook_tui.rules.conditions import Verdict
 from runbook_tui.ui.messages import WrongRoomId
+
+if TYPE_CHECKING:  # types only: the help and quit dialogs need none of the engine
+    from runbook_tui.checklist.model import Choice
+    from runbook_tui.engine.events import ActionPreview
+    from runbook_tui.rules.conditions import Verdict
 from runbook_tui.ui.step_view import action_text
 
 

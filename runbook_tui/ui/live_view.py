@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -11,10 +12,11 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Input, Log, Static, TabbedContent, TabPane
 
-from runbook_tui.observe.model import CoreStatus, DnsSnapshot, StackSnapshot
 from runbook_tui.observe.payloads import render_payload, render_topic
-from runbook_tui.probes.mqtt_model import MqttBatch, MqttSnapshot
-from runbook_tui.stacks import drift
+
+if TYPE_CHECKING:  # what the probes report; the first frame, which says "connecting", needs none of it
+    from runbook_tui.observe.model import CoreStatus, DnsSnapshot, StackSnapshot
+    from runbook_tui.probes.mqtt_model import MqttBatch, MqttSnapshot
 
 TRAFFIC_LINES = 2000
 STATE_STYLE = {"running": "green", "exited": "red", "restarting": "bold red", "absent": "dim"}
@@ -149,6 +151,8 @@ class LiveView(Vertical):
                 notes.append(Text(f"{snap.project}: changed in .env, not yet recreated: {line}", style="bold yellow"))
         primary, standby = self.stacks.get("primary"), self.stacks.get("standby")
         if primary is not None and standby is not None and primary.shared and standby.shared:
+            from runbook_tui.stacks import drift
+
             differing = drift(primary.shared, standby.shared)
             if differing:
                 notes.append(Text("the stacks' .env files differ (runbook 5): " + "; ".join(differing), style="bold yellow"))

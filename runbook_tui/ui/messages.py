@@ -3,10 +3,13 @@ threads (post_message is thread-safe and never blocks the sender)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual.message import Message
 
-from runbook_tui.observe.model import DnsSnapshot, RoomObservation, StackSnapshot
-from runbook_tui.probes.mqtt_model import MqttBatch
+if TYPE_CHECKING:  # the messages carry them; the first frame need not load them
+    from runbook_tui.observe.model import DnsSnapshot, RoomObservation, StackSnapshot
+    from runbook_tui.probes.mqtt_model import MqttBatch
 
 
 class EngineEvent(Message):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -13,10 +14,12 @@ from textual.widgets import Log, Static
 
 from runbook_tui.checklist.conditions import CONDITIONS
 from runbook_tui.checklist.model import Risk, Step, StepType, substitute
-from runbook_tui.engine.floor import RoomConfirmation
-from runbook_tui.engine.run import ActionPreview, Lapse, StepState, StepStatus
+from runbook_tui.engine.events import ActionPreview, Lapse, StepState, StepStatus
 from runbook_tui.observe.payloads import safe_text
 from runbook_tui.ui.checklist_view import look
+
+if TYPE_CHECKING:
+    from runbook_tui.engine.floor import RoomConfirmation
 
 OUTPUT_LINES = 500
 

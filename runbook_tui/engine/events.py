@@ -1,0 +1,108 @@
+"""What the engine tells the rest of the product: step states and statuses, the events it
+posts while a run goes on, its refusals, and the preview of an action.
+
+Apart from engine/run.py so that the TUI's first frame can draw the checklist's states
+without loading the engine (its actions, journal, observer and rules): this module imports
+nothing of the product at run time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from runbook_tui.checklist.model import Risk
+    from runbook_tui.rules.conditions import Verdict
+    from runbook_tui.rules.room import Alarm
+
+
+class StepState(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    DEFERRED = "deferred"
+    OVERRIDDEN = "overridden"
+
+
+PASSED = frozenset({StepState.DONE, StepState.SKIPPED, StepState.OVERRIDDEN})
+
+
+@dataclass(frozen=True)
+class Lapse:
+    """A step done on evidence whose condition no longer holds."""
+
+    condition: str
+    since: float
+    detail: str
+    acknowledged: str = ""  # the operator's reason, once acknowledged
+
+
+@dataclass(frozen=True)
+class LapseChanged:
+    step_id: str
+    lapse: Lapse | None  # None: the condition holds again (or the step was decided anew)
+    news: bool = True  # False: the same lapse, described anew (what is seen now)
+
+
+@dataclass(frozen=True)
+class AlarmChanged:
+    alarm: Alarm | None  # None: cleared
+    kind: str
+
+
+@dataclass(frozen=True)
+class StepStatus:
+    state: StepState = StepState.PENDING
+    reason: str = ""
+    evidence: tuple[str, ...] = ()
+    started: float | None = None
+    finished: float | None = None
+
+
+@dataclass(frozen=True)
+class StepChanged:
+    step_id: str
+    status: StepStatus
+
+
+@dataclass(frozen=True)
+class StepOutput:
+    step_id: str
+    line: str
+
+
+class EngineRefusal(Exception):
+    """The call was refused before anything was changed; the message says why."""
+
+
+class GuardRefused(EngineRefusal):
+    def __init__(self, step_id: str, failures: list[Verdict]) -> None:
+        super().__init__(f"{step_id}: guard refused: " + "; ".join(str(f) for f in failures))
+        self.step_id = step_id
+        self.failures = failures
+
+    def consequences(self) -> list[str]:
+        """What each failed guard protects against: what running the step anyway may cause."""
+        from runbook_tui.rules.conditions import protects
+
+        return list(dict.fromkeys(c for f in self.failures if (c := protects(f.condition))))
+
+
+@dataclass(frozen=True)
+class ActionPreview:
+    """What running a step would do, for the confirmation: exact commands and what they touch."""
+
+    step_id: str
+    title: str
+    risk: Risk
+    lines: tuple[str, ...]
+    affects: tuple[str, ...]
+    guards: tuple[str, ...]
+    needs_typed_room: bool
+    earlier_open: tuple[str, ...] = ()  # titles of required steps before this one not yet passed or deferred
+    already: str = ""  # the step's state when it has been decided before: running it again is a second run
+    unset: tuple[str, ...] = ()  # variables its action needs that are not set on this site: it will not run

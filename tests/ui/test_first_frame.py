@@ -1,0 +1,123 @@
+"""The screen comes first: opened from a SessionOpener (as the command line opens it), the app
+draws its first frame before the checklist, the engine and the probes load (issue: fast under
+pressure), then opens the run as before; a checklist that does not load still ends in the
+command line's error."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from runbook_tui.checklist.loader import ChecklistInvalid
+from runbook_tui.engine.run import StepState
+from runbook_tui.session import Session, SessionOpener
+from runbook_tui.settings import Settings
+from runbook_tui.ui.app import RunbookApp
+from runbook_tui.ui.dialogs import HelpScreen
+from tests.conftest import REPO
+
+CHECKLIST = REPO / "tests" / "checklists" / "fixtures" / "ui-steps.yaml"
+
+# What the first frame must not wait for: the engine, the checklist's parser, the probes and
+# their libraries, the live panel's tables and the dialogs.
+NOT_IN_THE_FIRST_FRAME = ("runbook_tui.engine.run", "runbook_tui.engine.journal", "runbook_tui.checklist.loader", "yaml",
+                          "runbook_tui.observe.watcher", "runbook_tui.observe.observer", "paho", "docker", "dns",
+                          "dotenv", "runbook_tui.ui.live_view", "runbook_tui.ui.dialogs")
+
+FIRST_FRAME = r"""
+import json, sys
+from pathlib import Path
+from runbook_tui.session import SessionOpener
+from runbook_tui.settings import Settings
+from runbook_tui.ui.app import RunbookApp
+
+class Watched(RunbookApp):
+    def on_mount(self):  # Textual calls RunbookApp.on_mount after this one
+        self.call_after_refresh(self.first_frame)
+
+    def first_frame(self):
+        from runbook_tui.ui.checklist_view import ChecklistView
+        tree = self.query_one(ChecklistView)
+        self.seen = {"modules": sorted(sys.modules), "tree": [str(n.label) for n in tree.root.children],
+                     "waiting": str(self.query_one("#live").render())}
+
+    def begin(self, resume_from):
+        super().begin(resume_from)
+        self.call_after_refresh(self.opened)
+
+    def opened(self):
+        self.seen["steps"] = len(self.engine.checklist.steps())
+        self.seen["live"] = bool(self.query("#live-tabs"))
+        self.exit()
+
+root = Path(sys.argv[1])
+settings = Settings(stack_root=root, resolvers=(("127.0.0.1", 15399),), journal_dir=root / "runs", lab=False)
+app = Watched(SessionOpener(settings, "room9", Path(sys.argv[2])), live=False, resume=False)
+app.run(headless=True, size=(120, 40))
+print(json.dumps(app.seen))
+"""
+
+
+def test_the_first_frame_is_drawn_before_the_engine_the_checklist_and_the_probes_load(tmp_path: Path):
+    (tmp_path / "infra").mkdir()
+    out = subprocess.run([sys.executable, "-c", FIRST_FRAME, str(tmp_path), str(CHECKLIST)], capture_output=True,
+                         text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert out.returncode == 0, out.stderr[-2000:]
+    seen = json.loads(out.stdout.splitlines()[-1])
+    loaded = [m for m in seen["modules"] if any(m == name or m.startswith(name + ".") for name in NOT_IN_THE_FIRST_FRAME)]
+    assert loaded == []
+    assert seen["tree"] == ["Opening the checklist…"] and "connecting" in seen["waiting"]
+    # Then the run opens as before: the checklist's steps and the live panel.
+    assert seen["steps"] > 3 and seen["live"]
+
+
+@pytest.mark.asyncio
+async def test_a_checklist_that_does_not_load_ends_the_app_and_leaves_the_error_to_the_command_line(tmp_path: Path):
+    (tmp_path / "infra").mkdir()
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("id: x\nname: X\nrevision: v1\nsections:\n  - title: S\n    steps:\n      - id: a\n        type: nonsense\n")
+    app = RunbookApp(SessionOpener(Settings(stack_root=tmp_path, lab=True), "room9", broken), live=False, resume=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        deadline = time.monotonic() + 10
+        while app.is_running and time.monotonic() < deadline:
+            await pilot.pause(0.05)
+    assert isinstance(app.open_error, ChecklistInvalid) and "broken.yaml" in str(app.open_error)
+    assert app.return_code == 2 and app.engine is None
+
+
+class NotOpenedYet(RunbookApp):
+    """The app between its first frame and the checklist's opening, held there (pure UI)."""
+
+    async def _open_session(self) -> None:
+        pass
+
+    async def open_now(self) -> None:
+        await RunbookApp._open_session(self)
+
+
+@pytest.mark.asyncio
+async def test_keys_before_the_checklist_opens_do_nothing_harmful_and_the_run_then_opens(tmp_path: Path):
+    (tmp_path / "infra").mkdir()
+    app = NotOpenedYet(SessionOpener(Settings(stack_root=tmp_path, lab=True), "room9", CHECKLIST), live=False,
+                       resume=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        for key in ("p", "right_square_bracket", "left_square_bracket", "3", "slash", "2", "1", "r", "d", "s", "f",
+                    "o", "a", "x", "e", "enter", "down"):
+            await pilot.press(key)
+        assert app.is_running and app.crash_error is None and app.engine is None
+        assert isinstance(app.session, SessionOpener)
+        await pilot.press("question_mark")  # the help screen needs only the settings
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        await app.open_now()
+        await pilot.pause()
+        assert isinstance(app.session, Session) and app.engine is not None
+        assert app.engine.status(app.engine.checklist.steps()[0].id).state is StepState.PENDING
+        assert app.query("#live-tabs")
