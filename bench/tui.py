@@ -203,6 +203,9 @@ def main(argv: list[str] | None = None) -> int:
     if shutil.which("mosquitto") is None:
         print("mosquitto is not installed: run 'bash infra/host/setup.sh'", file=sys.stderr)
         return 2
+    # The bytecode an installed package has (infra/host/setup.sh compiles it too): without it,
+    # an editable install where PYTHONDONTWRITEBYTECODE is set compiles the app at every start.
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "runbook_tui")], check=True, stdout=subprocess.DEVNULL)
     with tempfile.TemporaryDirectory(prefix="bench-tui-") as tmp:
         root = stack_root(Path(tmp))
         frames = first_frames(args.runs, root)

@@ -182,6 +182,10 @@ class RunbookApp(CrashToFile, App):
 
     # ---- layout ------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
+        # The screen's layout classes before its widgets are styled: set in on_mount, each one
+        # restyled and laid out the whole screen again before the first frame.
+        self._layout_classes()
+        narrow = self._is_narrow()
         yield Header(show_clock=not self.steady)
         yield Static(id="banner")
         yield Tabs(Tab("1 Checklist", id="pane-checklist"), Tab("2 Step", id="pane-step"), Tab("3 Live", id="pane-live"),
@@ -194,7 +198,7 @@ class RunbookApp(CrashToFile, App):
                     yield Static("Live: connecting…", id="live")
                 else:
                     yield live_view().LiveView(id="live")
-        yield Footer()
+        yield Footer(show_command_palette=not narrow)
 
     def on_mount(self) -> None:
         self.title = self._title()
@@ -284,9 +288,14 @@ class RunbookApp(CrashToFile, App):
     def _is_narrow(self) -> bool:
         return self.size.width < NARROW_WIDTH or self.size.height < NARROW_HEIGHT
 
+    def _layout_classes(self) -> None:
+        self.screen.set_class(self._is_narrow(), "narrow")
+        for pane in ("checklist", "step", "live"):
+            self.screen.set_class(self.pane == pane, f"show-{pane}")
+
     def apply_layout(self) -> None:
         narrow = self._is_narrow()
-        self.screen.set_class(narrow, "narrow")
+        self._layout_classes()
         self.title = self._title()
         footer = self.query_one(Footer)
         if footer.show_command_palette == narrow:
@@ -294,8 +303,6 @@ class RunbookApp(CrashToFile, App):
             # works and the help screen names it.
             footer.show_command_palette = not narrow
             self.refresh_bindings()  # the footer redraws its keys
-        for pane in ("checklist", "step", "live"):
-            self.screen.set_class(self.pane == pane, f"show-{pane}")
 
     def action_pane(self, pane: str) -> None:
         self.pane = pane
