@@ -143,7 +143,7 @@ async def flood_run(root: Path, keys: int, soak_s: float, in_process: bool = Fal
     settings = Settings(stack_root=root, resolvers=(("127.0.0.1", 15399),), journal_dir=root / "runs", lab=False)
     session = Session(settings, "room1", ROOT / "checklists" / "promotion.yaml")
     session.mqtt_in_process = in_process
-    app = RunbookApp(session, live=True, resume=False)
+    app = RunbookApp(session, live=True, resume=False, freeze_gc=True)  # as on a terminal (the driver here is headless)
     latencies: list[float] = []
     async with app.run_test(size=(120, 40)) as pilot:
         while app.engine is None or not app.probes:

@@ -6,6 +6,7 @@ session on a scratch stack root and, for pure UI behaviour, no probes at all.
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from functools import partial
@@ -143,14 +144,18 @@ class RunbookApp(CrashToFile, App):
     ]
 
     def __init__(self, session: Session | SessionOpener, *, live: bool = True, resume: bool | None = None,
-                 steady: bool = False) -> None:
+                 steady: bool = False, freeze_gc: bool | None = None) -> None:
         """session: an open Session, or a SessionOpener, opened after the first frame (what the
         command line gives: the screen comes before the checklist and the engine load).
         live: start the probes and the reconciling loop. resume: None asks when an unfinished
         run exists; True resumes it; False starts a new run. steady: no clock, no elapsed time,
-        no cursor blink, so that screenshots of the same state are the same (snapshot tests)."""
+        no cursor blink, so that screenshots of the same state are the same (snapshot tests).
+        freeze_gc: keep what the open run holds out of the garbage collector's scans (see
+        _freeze_what_lasts); None: on a terminal, not under a test driver."""
         super().__init__()
         self.open_error: Exception | None = None  # the opener's error: the app ended before the run opened
+        self.freeze_gc = freeze_gc
+        self._frozen = False
         self.live_panel_mounted = not isinstance(session, SessionOpener)  # else after the first frame
         self.steady = steady
         self._room_refused: set[str] = set()  # floor confirmations not taken (the step was already decided)
@@ -275,6 +280,7 @@ class RunbookApp(CrashToFile, App):
             # The tree lays out its new nodes on the next refresh; move the cursor after it.
             self.call_after_refresh(tree.select_step, first.id)
         self.call_after_refresh(self._show_resume_notes)
+        self.call_after_refresh(self._freeze_what_lasts)
         self.tick()  # the header in its final form from the first frame on
         self.set_interval(1.0, self.tick)
         if self.session.settings.lab:
@@ -284,6 +290,19 @@ class RunbookApp(CrashToFile, App):
             # After the checklist's frame (the probes' libraries load then); the watcher's
             # observations tick the checklist from the first one on.
             self.call_after_refresh(self.start_probes)
+
+    def _freeze_what_lasts(self) -> None:
+        """What the app holds from here to its end (modules, widgets, the checklist, the engine)
+        leaves the garbage collector's view. Python's oldest generation was collected every
+        few seconds in an MQTT flood, scanning all of it: 116-176 ms each, the worst keypress
+        latencies (bench.tui). Objects made later are collected as before; on_unmount gives
+        the frozen ones back (a venue opens one room's app after another in one process).
+        Not under a test driver (headless) unless asked: many apps in one process would keep
+        one another's cycles."""
+        if self.freeze_gc if self.freeze_gc is not None else not self.is_headless:
+            gc.collect()
+            gc.freeze()
+            self._frozen = True
 
     def _is_narrow(self) -> bool:
         return self.size.width < NARROW_WIDTH or self.size.height < NARROW_HEIGHT
@@ -843,6 +862,9 @@ class RunbookApp(CrashToFile, App):
     def on_unmount(self) -> None:
         # However the app ends, release the journal (its lock) for the next run, and stop the
         # probes if quitting did not (their threads and child processes must not outlive the app).
+        if self._frozen:
+            gc.unfreeze()  # collectable again, once this app lets go of them
+            self._frozen = False
         if self.engine is not None:
             self.engine.journal.close()
         for probe in self.probes:

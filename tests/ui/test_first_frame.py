@@ -121,3 +121,25 @@ async def test_keys_before_the_checklist_opens_do_nothing_harmful_and_the_run_th
         assert isinstance(app.session, Session) and app.engine is not None
         assert app.engine.status(app.engine.checklist.steps()[0].id).state is StepState.PENDING
         assert app.query("#live-tabs")
+
+
+@pytest.mark.asyncio
+async def test_what_the_open_run_holds_is_kept_out_of_the_collectors_scans_and_given_back_at_the_end(tmp_path: Path):
+    # The oldest generation's scans were the worst keypress latencies in an MQTT flood (bench.tui).
+    import gc
+
+    (tmp_path / "infra").mkdir()
+    session = Session(Settings(stack_root=tmp_path, lab=True), "room9", CHECKLIST)
+    app = RunbookApp(session, live=False, resume=False, freeze_gc=True)
+    assert gc.get_freeze_count() == 0
+    async with app.run_test(size=(80, 24)) as pilot:
+        deadline = time.monotonic() + 10
+        while gc.get_freeze_count() == 0 and time.monotonic() < deadline:
+            await pilot.pause(0.05)
+        assert app.engine is not None and gc.get_freeze_count() > 10_000  # the modules, the widgets, the checklist, the engine
+    assert gc.get_freeze_count() == 0  # an app opened after it (the venue's next room) starts clean
+    # Under a test driver, unasked, nothing is frozen: many apps in one process.
+    async with RunbookApp(Session(Settings(stack_root=tmp_path, lab=True), "room9", CHECKLIST), live=False,
+                          resume=False).run_test(size=(80, 24)) as pilot:
+        await pilot.pause(0.2)
+        assert gc.get_freeze_count() == 0
