@@ -246,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  ratio child/in-process: p50 {pct(latencies, 50) / pct(baseline, 50):.2f}x, "
           f"p99 {pct(latencies, 99) / pct(baseline, 99):.2f}x")
     print(f"RSS (TUI and probe processes): {rss_start:.0f} MB after the keys, {rss_end:.0f} MB after {args.soak_seconds:g} s of flood "
-          f"({received} messages received by the probe)")
+          f"({rss_end / rss_start:.3f}x; {received} messages received by the probe)")
     return 0
 
 
