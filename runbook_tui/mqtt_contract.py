@@ -7,9 +7,14 @@ infra/images/core/sentient_core.py.
 from __future__ import annotations
 
 import json
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
+
+
+def _new_id() -> str:
+    import uuid  # here, not at the top: the TUI's first frame loads this module (4 ms)
+
+    return uuid.uuid4().hex
 
 
 @dataclass(frozen=True)
@@ -61,7 +66,7 @@ class DispatchRequest:
     device: str
     action: str
     params: Any = None
-    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    id: str = field(default_factory=_new_id)
 
     def payload(self) -> bytes:
         return json.dumps(

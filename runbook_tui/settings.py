@@ -41,11 +41,9 @@ Every error names the file, the line where it can tell, and the key.
 
 from __future__ import annotations
 
-import ipaddress
 import math
 import os
 import re
-import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -67,6 +65,8 @@ def parse_resolver(text: str) -> tuple[str, int]:
         host, sep, port = text.partition(":")
     else:
         host, sep, port = text, "", ""
+    import ipaddress  # the imports of a settings file's checks wait for a settings file
+
     try:
         ipaddress.ip_address(host)
     except ValueError:
@@ -199,6 +199,8 @@ def load_settings(path: Path) -> Settings:
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise SettingsError(f"{path}:{line}: byte 0x{raw[exc.start]:02x} is not UTF-8 text") from None
+    import tomllib
+
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -7,7 +7,6 @@ an operator's own one.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,6 +77,8 @@ PER_STACK_KEYS = frozenset({"STACK_ROLE", "MQTT_BIND_ADDR", "MQTT_PORT", "MQTT_L
 def shared_settings(env: dict[str, str]) -> tuple[tuple[str, str], ...]:
     """The keys both stacks must agree on, for comparison. A secret's value is replaced by its
     sha256, so a difference shows without the value ever leaving this function."""
+    import hashlib  # here: the TUI's first frame loads this module, not this function
+
     return tuple(sorted((k, "sha256:" + hashlib.sha256(v.encode()).hexdigest() if SECRET_KEY.search(k) else v)
                         for k, v in env.items() if k not in PER_STACK_KEYS))
 
