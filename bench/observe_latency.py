@@ -86,7 +86,7 @@ async def measure(room: str, rounds: int) -> dict[str, list[tuple[float, float]]
                 await acting
                 return result
 
-            await until(lambda: app.engine is not None and app.watcher.latest is not None)
+            await until(lambda: app.engine is not None and app.watcher is not None and app.watcher.latest is not None)
             live = app.query_one(LiveView)
             engine = app.engine
 

@@ -5,16 +5,23 @@
 # The unit and UI tiers run first, in three workers: their tests wait on child processes and
 # Textual's timers as much as they compute, so a third worker on two cores fills the waits.
 # The integration and lab tiers then run serially: they share host ports, the lab's
-# addresses and its compose project names.
+# addresses and its compose project names. Arguments that choose tiers themselves (-m) get
+# one serial run, as they ask.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bash infra/host/setup.sh
-status=0
-.venv/bin/python -m pytest -m "unit or ui" -n 3 "$@" || status=$?
-if [ "$status" -ne 0 ] && [ "$status" -ne 5 ]; then  # 5: nothing selected (arguments that name other tests)
-  exit "$status"
-fi
-status=0
-.venv/bin/python -m pytest -m "integration or lab" "$@" || status=$?
-[ "$status" -eq 5 ] && [ -n "$*" ] && status=0  # the arguments named only fast-tier tests
-exit "$status"
+for arg in "$@"; do
+  case "$arg" in
+    -m|-m*) exec .venv/bin/python -m pytest "$@" ;;
+  esac
+done
+fast=0 slow=0
+.venv/bin/python -m pytest -m "unit or ui" -n 3 "$@" || fast=$?
+.venv/bin/python -m pytest -m "integration or lab" "$@" || slow=$?
+# 5 is "no tests collected": fine for one run (arguments naming only the other's tests),
+# not for both. Otherwise the first failure's status.
+if [ "$fast" -eq 5 ] && [ "$slow" -eq 5 ]; then exit 5; fi
+[ "$fast" -eq 5 ] && fast=0
+[ "$slow" -eq 5 ] && slow=0
+[ "$fast" -ne 0 ] && exit "$fast"
+exit "$slow"

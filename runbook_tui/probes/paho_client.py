@@ -37,8 +37,8 @@ real broker past the keepalive, and test_62_mqtt_framing.py checks what the fram
    payload and retain flag go to `on_qos0_publish` (when set) without paho's per-packet
    state machine (a method call and a slice per byte of the header, a dict of state, two
    message objects). That was half of what remained of the probe's CPU in a flood, and
-   no MQTT library for Python frames faster. Only MQTT 3.1.1 packets, and only while paho
-   is between packets; anything else (another packet type, a packet cut by the buffer's
+   no MQTT library for Python frames faster. Only MQTT 3.1 and 3.1.1 packets (5 has
+   properties), and only while paho is between packets; anything else (another packet type, a packet cut by the buffer's
    end, a topic that is not UTF-8, a malformed header) is left to paho, which reads it
    from the same buffer as before.
 """

@@ -167,6 +167,7 @@ class RunbookApp(CrashToFile, App):
         self.started_at = time.time()
         self.guard_alarm: str | None = None
         self.probes: list = []
+        self.watcher = None  # the room's probes (observe.watcher.RoomWatcher), started after the checklist's frame
         self.banner_reasons: dict[str, str] = {}
         self.pane = "checklist"
         self.finished = False
@@ -280,7 +281,6 @@ class RunbookApp(CrashToFile, App):
             # The tree lays out its new nodes on the next refresh; move the cursor after it.
             self.call_after_refresh(tree.select_step, first.id)
         self.call_after_refresh(self._show_resume_notes)
-        self.call_after_refresh(self._freeze_what_lasts)
         self.tick()  # the header in its final form from the first frame on
         self.set_interval(1.0, self.tick)
         if self.session.settings.lab:
@@ -290,6 +290,7 @@ class RunbookApp(CrashToFile, App):
             # After the checklist's frame (the probes' libraries load then); the watcher's
             # observations tick the checklist from the first one on.
             self.call_after_refresh(self.start_probes)
+        self.call_after_refresh(self._freeze_what_lasts)  # after the probes started: their libraries last too
 
     def _freeze_what_lasts(self) -> None:
         """What the app holds from here to its end (modules, widgets, the checklist, the engine)

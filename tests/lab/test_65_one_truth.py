@@ -46,7 +46,8 @@ def reset_room_app(lab, tmp_path: Path) -> RunbookApp:
 
 
 async def watching(pilot, app: RunbookApp) -> None:
-    await until(pilot, lambda: app.engine is not None and app.watcher.latest is not None, 15, "the app watches the room")
+    await until(pilot, lambda: app.engine is not None and app.watcher is not None and app.watcher.latest is not None, 15,
+                "the app watches the room")
 
 
 def app_for(lab, tmp_path: Path, resolvers) -> RunbookApp:
