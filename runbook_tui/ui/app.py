@@ -368,8 +368,8 @@ class RunbookApp(CrashToFile, App):
             kinds = " ".join(dict.fromkeys(a.kind.replace("_", " ") for a in spans))
             outcome = f"⚠ {kinds} {max(1, round(lasted))} s (a: ack) · " + outcome
         running = ""
-        if self.engine and self.engine.running_step:
-            number = self.query_one(ChecklistView).numbers.get(self.engine.running_step)
+        if self.engine and self.engine.running_step and (views := self.query(ChecklistView)):
+            number = views.first().numbers.get(self.engine.running_step)
             running = f" · running step {number}" if number else f" · running {self.engine.running_step}"
         # What matters under stress first: time, state, what runs; the checklist's name last.
         self.sub_title = (f"{elapsed // 3600:02d}:{elapsed % 3600 // 60:02d}:{elapsed % 60:02d} · {outcome}{running} · "
@@ -960,8 +960,8 @@ class RunbookApp(CrashToFile, App):
 
     def _say_sensed(self) -> None:
         done, self._sensed = self._sensed, []
-        if not done or self.engine is None:
-            return
+        if not done or self.engine is None or not self.query(ChecklistView):
+            return  # nothing to say, or the app is closing (its screen is being taken down)
         self.say("Done on sensed evidence: " + self._steps_named(done), timeout=6)
         selected = self.selected
         if selected in done and selected == self._sensed_cursor and self.engine.status(selected).state is StepState.DONE:

@@ -742,3 +742,20 @@ async def test_a_fault_injected_from_another_terminal_is_journaled_in_the_open_r
     assert "trainer injected controller-never-acks: sim1 receives commands but never acks" in report
     assert "Faults the trainer injected during the run: controller-never-acks" in report
     assert "Not compared: the trainer injected controller-never-acks" in report and "| best" not in report
+
+
+@pytest.mark.asyncio
+async def test_ticks_said_after_the_screen_is_taken_down_do_not_crash_the_closing_app(tmp_path):
+    # Seen in CI: ticks on sensed evidence, then quit; their notice (0.8 s later) fired while the
+    # screen was being taken down and looked for the checklist pane.
+    from runbook_tui.ui.checklist_view import ChecklistView
+    from runbook_tui.ui.messages import Reconciled
+
+    app = RunbookApp(session(tmp_path), live=False, resume=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: app.engine is not None and app.selected is not None)
+        app.post_message(Reconciled(["hello: done on evidence: seen"]))
+        await pilot.pause()
+        await app.query_one(ChecklistView).remove()  # as at quit, before the notice's timer
+        await pilot.pause(1.2)
+        assert app.crash_error is None and app.is_running
