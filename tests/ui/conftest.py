@@ -10,6 +10,11 @@ for until its messages are handled (Pilot._wait_for_screen), as before.
 from __future__ import annotations
 
 import textual._wait
+import textual.constants
 
 textual._wait.SLEEP_GRANULARITY = 1 / 200
 textual._wait.SLEEP_IDLE = textual._wait.SLEEP_GRANULARITY / 20
+# No animations (TEXTUAL_ANIMATIONS=none, read by each App when it is made): a tab's underline
+# or a scroll drawn over many frames is CPU the tests spend without checking it, and Pilot
+# waits for every animation to end after each key. What the tests check is where they end.
+textual.constants.TEXTUAL_ANIMATIONS = "none"
