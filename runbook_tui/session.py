@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -105,14 +105,12 @@ class SessionOpener:
     drill: str | None = None
     variables: dict[str, str] | None = None
     operator: str | None = None
-    given_settings: Settings | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        self.given_settings = self.settings
-        self.settings = self.settings.for_room(self.room)  # as Session sees them
+        self.settings = self.settings.for_room(self.room)  # as Session sees them (for_room is idempotent)
 
     def open(self) -> Session:
-        return Session(self.given_settings, self.room, self.checklist_path, drill=self.drill, variables=self.variables,
+        return Session(self.settings, self.room, self.checklist_path, drill=self.drill, variables=self.variables,
                        operator=self.operator)
 
 

@@ -22,14 +22,20 @@ def main(argv: list[str] | None = None) -> int:
         return report_crash(exc, secret_masker(default_stack_root()))
 
 
-def run_room(session, resume: bool | None) -> int | None:
-    """A room's run in the TUI. EXIT_CRASH (said) when it stopped on an internal error, else None;
-    what the run left (journal, resume command) is the session's farewell."""
+def run_room(session, resume: bool | None):
+    """A room's run in the TUI, from a Session or a SessionOpener (opened after the first frame).
+    Returns (exit status or None, the open Session or None): EXIT_CRASH (said) when it stopped on
+    an internal error, 2 (said) when the opener's checklist did not load; what the run left
+    (journal, resume command) is the session's farewell."""
+    from runbook_tui.session import SessionOpener
     from runbook_tui.ui.app import RunbookApp
 
     app = RunbookApp(session, resume=resume)
     app.run()
-    return _crashed(app, session)
+    if app.open_error is not None:
+        return _open_error(app.open_error), None
+    opened = None if isinstance(app.session, SessionOpener) else app.session  # None: quit before it opened
+    return _crashed(app, opened), opened
 
 
 def _open_error(exc: Exception) -> int:
@@ -137,15 +143,9 @@ def open_tui(args: argparse.Namespace) -> int:
             return _open_error(exc)
         print("runbook-tui: the TUI needs a terminal (for a printable checklist: runbook-tui plan)", file=sys.stderr)
         return 2
-    from runbook_tui.ui.app import RunbookApp
-
     resume = True if args.resume else (False if args.new_run else None)
-    app = RunbookApp(opener, resume=resume)
-    app.run()
-    if app.open_error is not None:
-        return _open_error(app.open_error)
-    session = app.session if not isinstance(app.session, SessionOpener) else None
-    if (code := _crashed(app, session)) is not None:
+    code, session = run_room(opener, resume)
+    if code is not None:
         return code
     if session is None:
         return 0  # quit before the checklist opened: no run was started
@@ -187,7 +187,7 @@ def _open_venue(args: argparse.Namespace, settings, rooms: list[str]) -> int:
         except (VariableError, ValueError) as exc:
             notice = f"{choice.room}: {exc}"
             continue
-        if (code := run_room(session, None)) is not None:
+        if (code := run_room(session, None)[0]) is not None:
             return code
         if session.engine is not None and (farewell := session.farewell()):
             # A run opened again from the venue is said once, as it was last left.

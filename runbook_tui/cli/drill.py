@@ -78,7 +78,7 @@ def _drill(args: argparse.Namespace) -> int:
     session = Session(settings, args.room, settings.checklist, drill=args.scenario, operator=args.trainee)
     from runbook_tui.cli import run_room
 
-    if (code := run_room(session, False)) is not None:
+    if (code := run_room(session, False)[0]) is not None:
         return code
     farewell = session.farewell()  # where the journal is, and whether the run can be resumed
     if farewell:

@@ -60,6 +60,7 @@ def live_view():
 
 
 def alarm_words(alarms, now: float) -> str:
+    """rules.outcome.alarm_words, loaded when an alarm is first said (its module is 7 ms of start-up)."""
     from runbook_tui.rules.outcome import alarm_words
 
     return alarm_words(alarms, now)
@@ -300,7 +301,8 @@ class RunbookApp(CrashToFile, App):
         the frozen ones back (a venue opens one room's app after another in one process).
         Not under a test driver (headless) unless asked: many apps in one process would keep
         one another's cycles."""
-        if self.freeze_gc if self.freeze_gc is not None else not self.is_headless:
+        freeze = self.freeze_gc if self.freeze_gc is not None else not self.is_headless
+        if freeze:
             gc.collect()
             gc.freeze()
             self._frozen = True
@@ -808,8 +810,9 @@ class RunbookApp(CrashToFile, App):
     def action_help(self) -> None:
         s = self.session.settings
         # A site's operator sees no lab key, and a trainee in a drill no trainer's key.
-        text = dialogs().HELP if s.lab and not self.session.drill else dialogs().HELP.replace(dialogs().LAB_ONLY_HELP, "")
-        self.push_screen(dialogs().HelpScreen(text + f"\n[b]This session[/b]\n  settings {escape(s.described_as)}\n"
+        d = dialogs()
+        text = d.HELP if s.lab and not self.session.drill else d.HELP.replace(d.LAB_ONLY_HELP, "")
+        self.push_screen(d.HelpScreen(text + f"\n[b]This session[/b]\n  settings {escape(s.described_as)}\n"
                                            f"  stack root {escape(str(s.stack_root))}\n"))
 
     def action_pause(self) -> None:
