@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from rich.markup import escape
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
@@ -39,6 +39,7 @@ from runbook_tui.ui.messages import (
     WrongRoomId,
 )
 from runbook_tui.ui.step_view import StepView
+from runbook_tui.ui.typeahead import Typeahead
 
 if TYPE_CHECKING:
     from runbook_tui.session import Session
@@ -158,6 +159,8 @@ class RunbookApp(CrashToFile, App):
         self.freeze_gc = freeze_gc
         self._frozen = False
         self.live_panel_mounted = not isinstance(session, SessionOpener)  # else after the first frame
+        # Keys between the first frame and the open run (typeahead.py); None once the run is on screen.
+        self._typeahead: Typeahead | None = Typeahead() if isinstance(session, SessionOpener) else None
         self.steady = steady
         self._room_refused: set[str] = set()  # floor confirmations not taken (the step was already decided)
         self.clock = (lambda: 0.0) if steady else time.time
@@ -219,6 +222,25 @@ class RunbookApp(CrashToFile, App):
         else:
             self._offer_or_begin()
 
+    async def on_event(self, event: events.Event) -> None:
+        if (self._typeahead is not None and isinstance(event, events.Key) and not event.is_forwarded
+                and len(self.screen_stack) == 1 and self._typeahead.take(event)):
+            return  # waits for the open run (_release_typeahead)
+        await super().on_event(event)
+
+    def _release_typeahead(self, replay: bool) -> None:
+        """The keys pressed before the run was on screen: the moves replayed (replay), the rest
+        named. Not replayed when a question comes first (resume): it was not what they were for."""
+        ahead, self._typeahead = self._typeahead, None
+        if ahead is None:
+            return
+        moves, not_acted = ahead.release(replay)
+        for key in moves:
+            self.post_message(key)
+        if not_acted:
+            self.say(f"Not acted on, pressed before the checklist was on screen: {not_acted}. "
+                     "Press again to act on what you see now.", severity="warning", timeout=8)
+
     async def _open_session(self) -> None:
         """Loads what the opener names. A checklist or variable that does not load ends the app
         with the error kept for the command line to say (open_error), as before the TUI opened."""
@@ -251,6 +273,7 @@ class RunbookApp(CrashToFile, App):
             last = time.strftime("%H:%M:%S", time.localtime(unfinished.last_activity))
             drill = f"Drill {unfinished.drill}, trainee {unfinished.operator}.\n" if unfinished.drill else ""
             passed = f"{unfinished.steps_passed} step{'' if unfinished.steps_passed == 1 else 's'} passed"
+            self._release_typeahead(replay=False)
             self.push_screen(dialogs().ResumeDialog(f"{drill}{unfinished.journal.name}\nstarted {when}, last activity {last}, "
                                           f"{passed}.\n\nResuming reconciles it with the live room first."),
                              lambda resume: self.begin(unfinished.journal if resume else None))
@@ -281,6 +304,7 @@ class RunbookApp(CrashToFile, App):
         if first is not None:
             # The tree lays out its new nodes on the next refresh; move the cursor after it.
             self.call_after_refresh(tree.select_step, first.id)
+        self.call_after_refresh(self._release_typeahead, True)  # after the cursor's move: the keys start from it
         self.call_after_refresh(self._show_resume_notes)
         self.tick()  # the header in its final form from the first frame on
         self.set_interval(1.0, self.tick)
@@ -330,9 +354,12 @@ class RunbookApp(CrashToFile, App):
         self.pane = pane
         self.query_one("#pane-tabs", Tabs).active = f"pane-{pane}"
         self.apply_layout()
-        target = {"checklist": "#checklist", "step": "#step-info", "live": "#live-tabs"}[pane]  # step: its text scrolls with the keys
-        if targets := self.query(target):  # the live panel is not there in the first frame
-            targets.first().focus()
+        if pane == "live":
+            if (live := self._live_view()) is not None:  # not there in the first frame
+                live.focus_tabs()
+            return
+        target = {"checklist": "#checklist", "step": "#step-info"}[pane]  # step: its text scrolls with the keys
+        self.query_one(target).focus()
 
     @on(Tabs.TabActivated, "#pane-tabs")
     def pane_tab(self, event: Tabs.TabActivated) -> None:

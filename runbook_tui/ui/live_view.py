@@ -10,7 +10,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.widgets import DataTable, Input, Log, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Input, Log, Static, TabbedContent, TabPane, Tabs
 
 from runbook_tui.observe.payloads import render_payload, render_topic
 
@@ -247,6 +247,12 @@ class LiveView(Vertical):
             self.held = 0
         self._mqtt_note()
         return self.paused
+
+    def focus_tabs(self) -> None:
+        """The tab strip takes the keys (left and right change tabs). The tabbed container
+        cannot hold focus: focusing it left the keys nowhere. Not a table in a tab: a focus
+        inside a tab makes that tab active a message later, undoing a `]` pressed just after."""
+        self.query_one(TabbedContent).query_one(Tabs).focus()
 
     def open_filter(self) -> None:
         self.query_one(TabbedContent).active = "tab-mqtt"

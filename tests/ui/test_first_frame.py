@@ -20,6 +20,7 @@ from runbook_tui.session import Session, SessionOpener
 from runbook_tui.settings import Settings
 from runbook_tui.ui.app import RunbookApp
 from runbook_tui.ui.dialogs import HelpScreen
+from textual.widgets import TabbedContent
 from tests.conftest import REPO
 
 CHECKLIST = REPO / "tests" / "checklists" / "fixtures" / "ui-steps.yaml"
@@ -102,25 +103,67 @@ class NotOpenedYet(RunbookApp):
 
 
 @pytest.mark.asyncio
-async def test_keys_before_the_checklist_opens_do_nothing_harmful_and_the_run_then_opens(tmp_path: Path):
+async def test_keys_before_the_checklist_opens_wait_for_it_and_only_the_moves_are_replayed(tmp_path: Path):
+    # In CI, `3 ] ]` typed as the first frame showed left the narrow screen on the live pane's
+    # first tab: the tab keys came before the panel was there. Moves now wait for the run.
     (tmp_path / "infra").mkdir()
     app = NotOpenedYet(SessionOpener(Settings(stack_root=tmp_path, lab=True), "room9", CHECKLIST), live=False,
                        resume=False)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
-        for key in ("p", "right_square_bracket", "left_square_bracket", "3", "slash", "2", "1", "r", "d", "s", "f",
-                    "o", "a", "x", "e", "enter", "down"):
+        for key in ("p", "3", "right_square_bracket", "r", "d", "s", "f", "o", "a", "x", "e", "enter", "slash",
+                    "right_square_bracket"):
             await pilot.press(key)
         assert app.is_running and app.crash_error is None and app.engine is None
-        assert isinstance(app.session, SessionOpener)
-        await pilot.press("question_mark")  # the help screen needs only the settings
+        assert isinstance(app.session, SessionOpener) and app.pane == "checklist"  # nothing acted yet
+        await pilot.press("question_mark")  # the help screen acts at once: it needs only the settings
         assert isinstance(app.screen, HelpScreen)
         await pilot.press("escape")
+        assert len(app.screen_stack) == 1
         await app.open_now()
-        await pilot.pause()
+        for _ in range(5):
+            await pilot.pause()
         assert isinstance(app.session, Session) and app.engine is not None
-        assert app.engine.status(app.engine.checklist.steps()[0].id).state is StepState.PENDING
-        assert app.query("#live-tabs")
+        # The moves, replayed in order: the live pane, two tabs on, focused.
+        assert app.pane == "live" and app.query_one("#live-tabs", TabbedContent).active == "tab-mqtt"
+        assert app.focused is not None and app.query_one("#live-tabs") in app.focused.ancestors  # keys reach the tabs
+        # The acting keys were not: no dialog, no step moved, no export, no filter; the notice names them.
+        assert len(app.screen_stack) == 1 and app.engine.running_step is None
+        assert all(app.engine.status(s.id).state is StepState.PENDING for s in app.engine.checklist.steps())
+        assert not [p for p in tmp_path.rglob("*") if "report" in p.name or "printable" in p.name]
+        said = [n.message for n in app._notifications]
+        assert any("Not acted on" in m and "p, r, d, s, f, o, a, x, e, enter, /" in m for m in said), said
+        # From here keys act as always.
+        await pilot.press("1")
+        assert app.pane == "checklist"
+
+
+@pytest.mark.asyncio
+async def test_keys_before_a_resume_question_are_not_replayed_into_it(tmp_path: Path):
+    (tmp_path / "infra").mkdir()
+    settings = Settings(stack_root=tmp_path, lab=True, journal_dir=tmp_path / "runs")
+    first = RunbookApp(SessionOpener(settings, "room9", CHECKLIST), live=False, resume=False)
+    async with first.run_test(size=(120, 40)) as pilot:
+        while first.engine is None:
+            await pilot.pause(0.02)
+        await pilot.pause()
+        await pilot.press("r", "enter")  # the first step (echo) run: the run is worth resuming
+        deadline = time.monotonic() + 20
+        while first.engine.status("hello").state is not StepState.DONE and time.monotonic() < deadline:
+            await pilot.pause(0.05)
+        assert first.engine.status("hello").state is StepState.DONE
+    app = NotOpenedYet(SessionOpener(settings, "room9", CHECKLIST), live=False)  # resume: asks
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        for key in ("down", "tab", "enter"):
+            await pilot.press(key)
+        await app.open_now()
+        for _ in range(5):
+            await pilot.pause()
+        from runbook_tui.ui.dialogs import ResumeDialog
+        assert isinstance(app.screen, ResumeDialog) and app.engine is None  # still asking: enter was not its answer
+        said = [n.message for n in app._notifications]
+        assert any("Not acted on" in m and "down, tab, enter" in m for m in said), said
 
 
 @pytest.mark.asyncio

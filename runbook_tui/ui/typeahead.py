@@ -1,0 +1,39 @@
+"""Keys pressed between the first frame and the open run.
+
+The command line's app draws its first frame before the checklist and the engine load (about a
+quarter of a second, more on a busy console). An operator who knows the keys types on at once.
+What such a key does depends on what it would act on, which the operator has not seen yet:
+- keys that only move (the panes, the live tabs, the cursor) wait and are replayed, in order,
+  once the run is on screen: `3 ] ]` opens the MQTT tab as it would a second later;
+- keys that act on a step or the run (run, done, skip, defer, export…) are set aside, never
+  replayed, and named in a notice: pressed again, they act on the step the operator now sees;
+- quit and help act at once: they need nothing the opening brings.
+"""
+
+from __future__ import annotations
+
+from textual import events
+
+MOVES = frozenset({"1", "2", "3", "left_square_bracket", "right_square_bracket", "up", "down", "left", "right", "home",
+                   "end", "pageup", "pagedown", "tab", "shift+tab"})
+AT_ONCE = frozenset({"q", "question_mark", "escape", "ctrl+q", "ctrl+c"})
+
+
+class Typeahead:
+    def __init__(self) -> None:
+        self.pressed: list[events.Key] = []  # in the order pressed
+
+    def take(self, event: events.Key) -> bool:
+        """True when the key waits for the open run; False: handle it now."""
+        if event.key in AT_ONCE:
+            return False
+        self.pressed.append(event)
+        return True
+
+    def release(self, replay: bool) -> tuple[list[events.Key], str]:
+        """The moves to handle now, as new key events (none unless replay), and the keys not
+        acted on, named as pressed ("" when none)."""
+        moves = [events.Key(e.key, e.character) for e in self.pressed if e.key in MOVES] if replay else []
+        dropped = [e for e in self.pressed if not (replay and e.key in MOVES)]
+        return moves, ", ".join(e.character if e.character and e.character.isprintable() and not e.character.isspace()
+                                else e.key for e in dropped)
