@@ -198,8 +198,8 @@ class RunbookApp(CrashToFile, App):
         narrow = self._is_narrow()
         yield Header(show_clock=not self.steady)
         yield Static(id="banner")
-        yield Tabs(Tab("1 Checklist", id="pane-checklist"), Tab("2 Step", id="pane-step"), Tab("3 Live", id="pane-live"),
-                   id="pane-tabs")
+        if narrow:  # else mounted when the screen first turns narrow (apply_layout): hidden, it cost the first frame
+            yield self._pane_tabs()
         with MainArea(id="main"):
             yield ChecklistView(id="checklist")
             with Vertical(id="right"):
@@ -234,6 +234,7 @@ class RunbookApp(CrashToFile, App):
         ahead, self._typeahead = self._typeahead, None
         if ahead is None:
             return
+        self.refresh_bindings()  # the footer's keys, all of them now (check_action)
         moves, not_acted = ahead.release(replay)
         for key in moves:
             self.post_message(key)
@@ -334,6 +335,10 @@ class RunbookApp(CrashToFile, App):
     def _is_narrow(self) -> bool:
         return self.size.width < NARROW_WIDTH or self.size.height < NARROW_HEIGHT
 
+    def _pane_tabs(self) -> Tabs:
+        return Tabs(Tab("1 Checklist", id="pane-checklist"), Tab("2 Step", id="pane-step"), Tab("3 Live", id="pane-live"),
+                    active=f"pane-{self.pane}", id="pane-tabs")
+
     def _layout_classes(self) -> None:
         self.screen.set_class(self._is_narrow(), "narrow")
         for pane in ("checklist", "step", "live"):
@@ -342,6 +347,8 @@ class RunbookApp(CrashToFile, App):
     def apply_layout(self) -> None:
         narrow = self._is_narrow()
         self._layout_classes()
+        if narrow and not self.query("#pane-tabs"):
+            self.mount(self._pane_tabs(), before=self.query_one(MainArea))
         self.title = self._title()
         footer = self.query_one(Footer)
         if footer.show_command_palette == narrow:
@@ -352,7 +359,8 @@ class RunbookApp(CrashToFile, App):
 
     def action_pane(self, pane: str) -> None:
         self.pane = pane
-        self.query_one("#pane-tabs", Tabs).active = f"pane-{pane}"
+        if tabs := self.query("#pane-tabs"):  # only once the screen was narrow
+            tabs.first(Tabs).active = f"pane-{pane}"
         self.apply_layout()
         if pane == "live":
             if (live := self._live_view()) is not None:  # not there in the first frame
@@ -703,6 +711,10 @@ class RunbookApp(CrashToFile, App):
         self.say("Nothing to acknowledge: no alarm, and the selected step's evidence holds.", timeout=4)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if self._typeahead is not None and action not in ("help", "quit_app", "quit", "help_quit", "command_palette"):
+            # Until the run is on screen the footer shows only the keys that act now (typeahead.py);
+            # also the first frame's cost: each footer key is a widget to style and draw.
+            return False
         if action == "cancel_step":
             # Hidden while nothing runs: at 80 columns the footer has no room for a key that does nothing.
             return self.engine is not None and self.engine.running_step is not None
