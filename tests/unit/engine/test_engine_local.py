@@ -5,6 +5,7 @@ are plain shell commands and confirmations."""
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import os
 import signal
@@ -174,6 +175,22 @@ asyncio.run(main())
 """
 
 
+def wait_until_unlocked(path: Path, timeout: float = 10) -> None:
+    """Killed as it started a step's command, the runner leaves a child between fork and exec:
+    that child shares the journal's open file, and with it the lock, until its exec closes it
+    (seen once in the fast tier: the resume below was refused as "in use by another process")."""
+    deadline = time.monotonic() + timeout
+    with open(path, "rb") as f:
+        while True:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(f, fcntl.LOCK_UN)
+                return
+            except BlockingIOError:
+                assert time.monotonic() < deadline, f"{path} still locked {timeout}s after the runner was killed"
+                time.sleep(0.01)
+
+
 def journal_states(path: Path) -> dict[str, str]:
     states = {}
     for r in read_journal(path).records:
@@ -195,6 +212,7 @@ def test_kill_9_during_a_run_loses_no_record_and_resumes_with_the_same_states(tm
     time.sleep(delay)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
+    wait_until_unlocked(journal)
     contents = read_journal(tmp_path / "run.jsonl")
     assert not contents.torn
     seqs = [r["seq"] for r in contents.records]
