@@ -345,6 +345,8 @@ class RunbookApp(CrashToFile, App):
             self.screen.set_class(self.pane == pane, f"show-{pane}")
 
     def apply_layout(self) -> None:
+        if len(self.screen_stack) > 1:
+            return  # the panes are under a dialog, not on the screen shown: tick() catches up once it closes
         narrow = self._is_narrow()
         self._layout_classes()
         if narrow and not self.query("#pane-tabs"):

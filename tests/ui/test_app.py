@@ -421,6 +421,21 @@ async def test_the_pane_tabs_come_when_the_screen_first_turns_narrow_on_the_pane
 
 
 @pytest.mark.asyncio
+async def test_turned_narrow_under_a_dialog_the_pane_tabs_come_once_it_closes(tmp_path):
+    app = RunbookApp(session(tmp_path), live=False, resume=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: app.engine is not None)
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause()
+        assert app.crash_error is None and isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: app.screen.has_class("narrow") and bool(app.query("#pane-tabs")), timeout=3)
+        assert app.query_one("#pane-tabs", Tabs).active == "pane-checklist" and app.query_one("#checklist").display
+
+
+@pytest.mark.asyncio
 async def test_the_trainer_key_offers_the_drill_faults(tmp_path):
     from runbook_tui.ui.dialogs import ChooseOption
 
