@@ -198,12 +198,12 @@ class RunbookApp(CrashToFile, App):
         narrow = self._is_narrow()
         yield Header(show_clock=not self.steady)
         yield Static(id="banner")
-        if narrow:  # else mounted when the screen first turns narrow (apply_layout): hidden, it cost the first frame
-            yield self._pane_tabs()
+        yield Tabs(Tab("1 Checklist", id="pane-checklist"), Tab("2 Step", id="pane-step"), Tab("3 Live", id="pane-live"),
+                   id="pane-tabs")
         with MainArea(id="main"):
             yield ChecklistView(id="checklist")
             with Vertical(id="right"):
-                yield StepView(id="step")
+                yield StepView(id="step", output_later=isinstance(self.session, SessionOpener))
                 if isinstance(self.session, SessionOpener):  # the panel mounts after the first frame
                     yield Static("Live: connecting…", id="live")
                 else:
@@ -256,6 +256,7 @@ class RunbookApp(CrashToFile, App):
             self.open_error = exc
             self.exit(return_code=2)
             return
+        await self.query_one(StepView).mount_output()
         await self._mount_live_view()
         self._offer_or_begin()
 
@@ -335,22 +336,14 @@ class RunbookApp(CrashToFile, App):
     def _is_narrow(self) -> bool:
         return self.size.width < NARROW_WIDTH or self.size.height < NARROW_HEIGHT
 
-    def _pane_tabs(self) -> Tabs:
-        return Tabs(Tab("1 Checklist", id="pane-checklist"), Tab("2 Step", id="pane-step"), Tab("3 Live", id="pane-live"),
-                    active=f"pane-{self.pane}", id="pane-tabs")
-
     def _layout_classes(self) -> None:
         self.screen.set_class(self._is_narrow(), "narrow")
         for pane in ("checklist", "step", "live"):
             self.screen.set_class(self.pane == pane, f"show-{pane}")
 
     def apply_layout(self) -> None:
-        if len(self.screen_stack) > 1:
-            return  # the panes are under a dialog, not on the screen shown: tick() catches up once it closes
         narrow = self._is_narrow()
         self._layout_classes()
-        if narrow and not self.query("#pane-tabs"):
-            self.mount(self._pane_tabs(), before=self.query_one(MainArea))
         self.title = self._title()
         footer = self.query_one(Footer)
         if footer.show_command_palette == narrow:
@@ -361,8 +354,7 @@ class RunbookApp(CrashToFile, App):
 
     def action_pane(self, pane: str) -> None:
         self.pane = pane
-        if tabs := self.query("#pane-tabs"):  # only once the screen was narrow
-            tabs.first(Tabs).active = f"pane-{pane}"
+        self.query_one("#pane-tabs", Tabs).active = f"pane-{pane}"
         self.apply_layout()
         if pane == "live":
             if (live := self._live_view()) is not None:  # not there in the first frame

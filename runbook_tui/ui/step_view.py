@@ -52,15 +52,27 @@ def action_text(preview: ActionPreview, indent: str = "", guard_note: str = "che
 class StepView(Vertical):
     BORDER_TITLE = "Step"
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, *, output_later: bool = False, **kwargs) -> None:
+        """output_later: the output log is mounted by mount_output() (after the app's first
+        frame: it has no output to show before a step is, and it costs the frame)."""
         super().__init__(**kwargs)
+        self.output_later = output_later
         self.outputs: dict[str, deque[str]] = {}
         self.shown: str | None = None
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="step-info"):
             yield Static(id="step-text")
-        yield Log(id="step-output", max_lines=OUTPUT_LINES, auto_scroll=True)
+        if not self.output_later:
+            yield self._output_log()
+
+    @staticmethod
+    def _output_log() -> Log:
+        return Log(id="step-output", max_lines=OUTPUT_LINES, auto_scroll=True)
+
+    async def mount_output(self) -> None:
+        if not self.query("#step-output"):
+            await self.mount(self._output_log())
 
     def show(self, step: Step, status: StepStatus, preview: ActionPreview, values: dict[str, str], applies: bool,
              lapse: Lapse | None = None, at_room: RoomConfirmation | None = None) -> None:

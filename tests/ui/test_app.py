@@ -397,31 +397,7 @@ async def test_help_and_narrow_layout(tmp_path):
 
 
 @pytest.mark.asyncio
-async def test_the_pane_tabs_come_when_the_screen_first_turns_narrow_on_the_pane_in_use(tmp_path):
-    # Hidden on a wide screen, they are not built for its first frame (issue: fast under pressure).
-    app = RunbookApp(session(tmp_path), live=False, resume=False)
-    async with app.run_test(size=(120, 40)) as pilot:
-        await wait_until(pilot, lambda: app.engine is not None)
-        assert not app.query("#pane-tabs")
-        await pilot.press("3")
-        await pilot.resize_terminal(80, 24)
-        await wait_until(pilot, lambda: app.screen.has_class("narrow") and bool(app.query("#pane-tabs")), timeout=3)
-        tabs = app.query_one("#pane-tabs", Tabs)
-        await pilot.pause()
-        assert tabs.display and tabs.active == "pane-live" and tabs.region.y < app.query_one("#main").region.y
-        assert app.query_one("#live").display and not app.query_one("#checklist").display
-        await pilot.press("1")
-        assert tabs.active == "pane-checklist" and app.query_one("#checklist").display
-        await pilot.resize_terminal(120, 40)  # wide again, and narrow again: the same tabs, hidden and shown
-        await wait_until(pilot, lambda: not app.screen.has_class("narrow"), timeout=3)
-        assert not tabs.display
-        await pilot.resize_terminal(80, 24)
-        await wait_until(pilot, lambda: app.screen.has_class("narrow"), timeout=3)
-        assert len(app.query("#pane-tabs")) == 1 and tabs.display
-
-
-@pytest.mark.asyncio
-async def test_turned_narrow_under_a_dialog_the_pane_tabs_come_once_it_closes(tmp_path):
+async def test_turned_narrow_under_a_dialog_the_panes_fold_into_tabs_once_it_closes(tmp_path):
     app = RunbookApp(session(tmp_path), live=False, resume=False)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_until(pilot, lambda: app.engine is not None)
