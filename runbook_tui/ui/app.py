@@ -196,12 +196,23 @@ class RunbookApp(CrashToFile, App):
         # restyled and laid out the whole screen again before the first frame.
         self._layout_classes()
         narrow = self._is_narrow()
+        opening = isinstance(self.session, SessionOpener)
+        # What the first frame says is set before its first layout: set in on_mount, each of
+        # these laid out and drew the screen again before the first frame was done.
+        self.title = self._title()
+        if opening:
+            self.sub_title = "opening the checklist…"
         yield Header(show_clock=not self.steady)
-        yield Static(id="banner")
+        banner = Static(id="banner")
+        banner.display = False  # shown with a guard's alarm (set_banner)
+        yield banner
         yield Tabs(Tab("1 Checklist", id="pane-checklist"), Tab("2 Step", id="pane-step"), Tab("3 Live", id="pane-live"),
                    id="pane-tabs")
         with MainArea(id="main"):
-            yield ChecklistView(id="checklist")
+            checklist = ChecklistView(id="checklist")
+            if opening:  # the first frame first: the checklist, the engine and the probes load after it
+                checklist.root.add_leaf(Text("Opening the checklist…", style="dim"))  # load() clears it
+            yield checklist
             with Vertical(id="right"):
                 yield StepView(id="step", output_later=isinstance(self.session, SessionOpener))
                 if isinstance(self.session, SessionOpener):  # the panel mounts after the first frame
@@ -211,14 +222,9 @@ class RunbookApp(CrashToFile, App):
         yield Footer(show_command_palette=not narrow)
 
     def on_mount(self) -> None:
-        self.title = self._title()
-        self.query_one("#banner", Static).display = False
         self.apply_layout()
         if isinstance(self.session, SessionOpener):
-            # The first frame first: the checklist, the engine and the probes load after it.
-            self.sub_title = "opening the checklist…"
-            self.query_one(ChecklistView).root.add_leaf(Text("Opening the checklist…", style="dim"))  # load() clears it
-            self.call_after_refresh(self._open_session)
+            self.call_after_refresh(self._open_session)  # after the first frame (compose)
         else:
             self._offer_or_begin()
 
@@ -287,7 +293,7 @@ class RunbookApp(CrashToFile, App):
         # A drill is always in the lab: its name says more than "LAB". At 80 columns the tool's
         # own name gives way, so the elapsed time and the run's state stay in the header.
         where = f" · DRILL {s.drill}" if s.drill else (" · LAB" if s.settings.lab else "")
-        return ("" if self.is_mounted and self._is_narrow() else "runbook-tui · ") + s.room + where
+        return ("" if self._is_narrow() else "runbook-tui · ") + s.room + where
 
     def begin(self, resume_from: Path | None) -> None:
         try:
