@@ -18,7 +18,8 @@ import pytest
 
 # pytest keeps the test modules it rewrote (for its assert messages) only where bytecode may be
 # written. These machines set PYTHONDONTWRITEBYTECODE, and rewriting every test module again took
-# 3.5 s of each xdist worker's start. Set here, before any test module is collected.
+# 3.5 s of each xdist worker's start. Set here, before any test module is collected; the test
+# process then writes the bytecode of what else it imports too (git ignores __pycache__).
 sys.dont_write_bytecode = False
 
 REPO = Path(__file__).resolve().parents[1]

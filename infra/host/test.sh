@@ -18,7 +18,7 @@ done
 fast=0 slow=0
 # pytest rewrites each test module for its assert messages and keeps the result beside it
 # (tests/conftest.py lets it on these machines): once here, not once in each of three workers.
-.venv/bin/python -m pytest -q --collect-only >/dev/null 2>&1 || true
+.venv/bin/python -m pytest -q --collect-only "$@" >/dev/null 2>&1 || true  # errors show in the runs below
 .venv/bin/python -m pytest -m "unit or ui" -n 3 "$@" || fast=$?
 .venv/bin/python -m pytest -m "integration or lab" "$@" || slow=$?
 # 5 is "no tests collected": fine for one run (arguments naming only the other's tests),

@@ -39,7 +39,7 @@ from runbook_tui.ui.messages import (
     WrongRoomId,
 )
 from runbook_tui.ui.step_view import StepView
-from runbook_tui.ui.typeahead import Typeahead
+from runbook_tui.ui.typeahead import ACTIONS_AT_ONCE, Typeahead
 
 if TYPE_CHECKING:
     from runbook_tui.session import Session
@@ -161,6 +161,8 @@ class RunbookApp(CrashToFile, App):
         self.live_panel_mounted = not isinstance(session, SessionOpener)  # else after the first frame
         # Keys between the first frame and the open run (typeahead.py); None once the run is on screen.
         self._typeahead: Typeahead | None = Typeahead() if isinstance(session, SessionOpener) else None
+        self._question_unseen = None  # the resume question, pushed and not drawn yet: keys wait for it too
+        self._leaving = False  # quit asked: an opening still under way stops
         self.steady = steady
         self._room_refused: set[str] = set()  # floor confirmations not taken (the step was already decided)
         self.clock = (lambda: 0.0) if steady else time.time
@@ -214,8 +216,8 @@ class RunbookApp(CrashToFile, App):
                 checklist.root.add_leaf(Text("Opening the checklist…", style="dim"))  # load() clears it
             yield checklist
             with Vertical(id="right"):
-                yield StepView(id="step", output_later=isinstance(self.session, SessionOpener))
-                if isinstance(self.session, SessionOpener):  # the panel mounts after the first frame
+                yield StepView(id="step", output_later=opening)
+                if opening:  # the panel mounts after the first frame
                     yield Static("Live: connecting…", id="live")
                 else:
                     yield live_view().LiveView(id="live")
@@ -229,19 +231,21 @@ class RunbookApp(CrashToFile, App):
             self._offer_or_begin()
 
     async def on_event(self, event: events.Event) -> None:
-        if (self._typeahead is not None and isinstance(event, events.Key) and not event.is_forwarded
-                and len(self.screen_stack) == 1 and self._typeahead.take(event)):
-            return  # waits for the open run (_release_typeahead)
+        if self._typeahead is not None and isinstance(event, events.Key) and not event.is_forwarded:
+            shown = len(self.screen_stack) == 1 or self.screen is self._question_unseen  # not help, opened at once
+            if shown and self._typeahead.take(event):
+                return  # waits for the open run (_release_typeahead)
         await super().on_event(event)
 
     def _release_typeahead(self, replay: bool) -> None:
         """The keys pressed before the run was on screen: the moves replayed (replay), the rest
-        named. Not replayed when a question comes first (resume): it was not what they were for."""
-        ahead, self._typeahead = self._typeahead, None
+        named. Not replayed when a question comes first (resume) or a dialog is on top (help):
+        it was not what they were for."""
+        ahead, self._typeahead, self._question_unseen = self._typeahead, None, None
         if ahead is None:
             return
         self.refresh_bindings()  # the footer's keys, all of them now (check_action)
-        moves, not_acted = ahead.release(replay)
+        moves, not_acted = ahead.release(replay and len(self.screen_stack) == 1)
         for key in moves:
             self.post_message(key)
         if not_acted:
@@ -264,7 +268,8 @@ class RunbookApp(CrashToFile, App):
             return
         await self.query_one(StepView).mount_output()
         await self._mount_live_view()
-        self._offer_or_begin()
+        if not self._leaving:  # q while it opened: no run begun (a journal made or an old run abandoned)
+            self._offer_or_begin()
 
     async def _mount_live_view(self) -> None:
         """The live panel in the place the first frame kept for it."""
@@ -281,10 +286,13 @@ class RunbookApp(CrashToFile, App):
             last = time.strftime("%H:%M:%S", time.localtime(unfinished.last_activity))
             drill = f"Drill {unfinished.drill}, trainee {unfinished.operator}.\n" if unfinished.drill else ""
             passed = f"{unfinished.steps_passed} step{'' if unfinished.steps_passed == 1 else 's'} passed"
-            self._release_typeahead(replay=False)
-            self.push_screen(dialogs().ResumeDialog(f"{drill}{unfinished.journal.name}\nstarted {when}, last activity {last}, "
-                                          f"{passed}.\n\nResuming reconciles it with the live room first."),
-                             lambda resume: self.begin(unfinished.journal if resume else None))
+            question = dialogs().ResumeDialog(f"{drill}{unfinished.journal.name}\nstarted {when}, last activity {last}, "
+                                              f"{passed}.\n\nResuming reconciles it with the live room first.")
+            if self._typeahead is not None:
+                # Keys typed before the question is drawn must not answer it: they wait, then are named.
+                self._question_unseen = question
+            self.push_screen(question, lambda resume: self.begin(unfinished.journal if resume else None))
+            self.call_after_refresh(self._release_typeahead, replay=False)  # the question's screen, once drawn
         else:
             self.begin(unfinished.journal if (unfinished and self.resume_choice) else None)
 
@@ -312,7 +320,7 @@ class RunbookApp(CrashToFile, App):
         if first is not None:
             # The tree lays out its new nodes on the next refresh; move the cursor after it.
             self.call_after_refresh(tree.select_step, first.id)
-        self.call_after_refresh(self._release_typeahead, True)  # after the cursor's move: the keys start from it
+        self.call_after_refresh(self._release_typeahead, replay=True)  # after the cursor's move: the keys start from it
         self.call_after_refresh(self._show_resume_notes)
         self.tick()  # the header in its final form from the first frame on
         self.set_interval(1.0, self.tick)
@@ -387,6 +395,10 @@ class RunbookApp(CrashToFile, App):
         if len(self.screen_stack) == 1 and self.screen.has_class("narrow") != self._is_narrow():
             # A resize while a dialog was on top never reached the panes: catch up now.
             self.apply_layout()
+        if self._typeahead is not None and self.engine is not None and len(self.screen_stack) == 1:
+            # The release after begin() runs on the screen on top then: help, closed before its
+            # next frame, would take it along, and the keys would wait for ever.
+            self._release_typeahead(replay=True)
         elapsed = max(0, int(self.clock() - self.started_at))
         result = self.engine.outcome() if self.engine else None
         outcome = result.verdict if result else ""
@@ -711,7 +723,7 @@ class RunbookApp(CrashToFile, App):
         self.say("Nothing to acknowledge: no alarm, and the selected step's evidence holds.", timeout=4)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if self._typeahead is not None and action not in ("help", "quit_app", "quit", "help_quit", "command_palette"):
+        if self._typeahead is not None and action not in ACTIONS_AT_ONCE:
             # Until the run is on screen the footer shows only the keys that act now (typeahead.py);
             # also the first frame's cost: each footer key is a widget to style and draw.
             return False
@@ -893,6 +905,7 @@ class RunbookApp(CrashToFile, App):
 
     @work(thread=True, exclusive=True, group="shutdown", exit_on_error=False, description="stop the probes")
     def shutdown(self) -> None:
+        self._leaving = True
         for probe in self.probes:
             try:
                 probe.stop()

@@ -13,14 +13,16 @@ import time
 from pathlib import Path
 
 import pytest
+from textual.widgets import TabbedContent
+from textual.widgets._footer import FooterKey
 
 from runbook_tui.checklist.loader import ChecklistInvalid
 from runbook_tui.engine.run import StepState
 from runbook_tui.session import Session, SessionOpener
 from runbook_tui.settings import Settings
 from runbook_tui.ui.app import RunbookApp
+from runbook_tui.ui.checklist_view import ChecklistView
 from runbook_tui.ui.dialogs import HelpScreen
-from textual.widgets import TabbedContent
 from tests.conftest import REPO
 
 CHECKLIST = REPO / "tests" / "checklists" / "fixtures" / "ui-steps.yaml"
@@ -102,17 +104,27 @@ class NotOpenedYet(RunbookApp):
         await RunbookApp._open_session(self)
 
 
+async def wait_until(pilot, predicate, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached"
+        await pilot.pause(0.02)
+
+
 @pytest.mark.asyncio
-async def test_keys_before_the_checklist_opens_wait_for_it_and_only_the_moves_are_replayed(tmp_path: Path):
+async def test_keys_before_the_checklist_opens_wait_for_it_and_only_the_pane_and_tab_keys_are_replayed(tmp_path: Path):
     # In CI, `3 ] ]` typed as the first frame showed left the narrow screen on the live pane's
-    # first tab: the tab keys came before the panel was there. Moves now wait for the run.
+    # first tab: the tab keys came before the panel was there. They now wait for the run.
     (tmp_path / "infra").mkdir()
     app = NotOpenedYet(SessionOpener(Settings(stack_root=tmp_path, lab=True), "room9", CHECKLIST), live=False,
                        resume=False)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
-        for key in ("p", "3", "right_square_bracket", "r", "d", "s", "f", "o", "a", "x", "e", "enter", "slash",
-                    "right_square_bracket"):
+        # Meanwhile the footer offers only what acts now.
+        await wait_until(pilot, lambda: bool(app.query(FooterKey)))
+        assert {key.action for key in app.query(FooterKey)} == {"help", "quit_app"}
+        for key in ("p", "2", "pagedown", "j", "3", "right_square_bracket", "r", "d", "s", "f", "o", "a", "x", "e",
+                    "enter", "slash", "right_square_bracket"):
             await pilot.press(key)
         assert app.is_running and app.crash_error is None and app.engine is None
         assert isinstance(app.session, SessionOpener) and app.pane == "checklist"  # nothing acted yet
@@ -121,19 +133,22 @@ async def test_keys_before_the_checklist_opens_wait_for_it_and_only_the_moves_ar
         await pilot.press("escape")
         assert len(app.screen_stack) == 1
         await app.open_now()
-        for _ in range(5):
-            await pilot.pause()
+        await wait_until(pilot, lambda: app._typeahead is None and app.pane == "live")
+        await pilot.pause()
         assert isinstance(app.session, Session) and app.engine is not None
-        # The moves, replayed in order: the live pane, two tabs on, focused.
-        assert app.pane == "live" and app.query_one("#live-tabs", TabbedContent).active == "tab-mqtt"
+        # The pane and tab keys, replayed in order: the step pane, then the live pane two tabs on.
+        assert app.query_one("#live-tabs", TabbedContent).active == "tab-mqtt"
         assert app.focused is not None and app.query_one("#live-tabs") in app.focused.ancestors  # keys reach the tabs
-        # The acting keys were not: no dialog, no step moved, no export, no filter; the notice names them.
+        # The rest were not: the cursor on the first step still (pagedown, j), no dialog, no step
+        # decided, no export begun, no filter; the notice names them as typed.
+        assert app.query_one(ChecklistView).selected_step == app.engine.checklist.steps()[0].id
         assert len(app.screen_stack) == 1 and app.engine.running_step is None
         assert all(app.engine.status(s.id).state is StepState.PENDING for s in app.engine.checklist.steps())
-        assert not [p for p in tmp_path.rglob("*") if "report" in p.name or "printable" in p.name]
         said = [n.message for n in app._notifications]
-        assert any("Not acted on" in m and "p, r, d, s, f, o, a, x, e, enter, /" in m for m in said), said
-        # From here keys act as always.
+        assert not any("after-action report" in m or "paused" in m for m in said), said
+        assert any("Not acted on" in m and "p, pagedown, j, r, d, s, f, o, a, x, e, enter, /" in m for m in said), said
+        # All the footer's keys now, and keys act as always.
+        await wait_until(pilot, lambda: "mark_done" in {key.action for key in app.query(FooterKey)})
         await pilot.press("1")
         assert app.pane == "checklist"
 
@@ -144,22 +159,17 @@ async def test_keys_before_a_resume_question_are_not_replayed_into_it(tmp_path: 
     settings = Settings(stack_root=tmp_path, lab=True, journal_dir=tmp_path / "runs")
     first = RunbookApp(SessionOpener(settings, "room9", CHECKLIST), live=False, resume=False)
     async with first.run_test(size=(120, 40)) as pilot:
-        while first.engine is None:
-            await pilot.pause(0.02)
-        await pilot.pause()
+        await wait_until(pilot, lambda: first._typeahead is None)
         await pilot.press("r", "enter")  # the first step (echo) run: the run is worth resuming
-        deadline = time.monotonic() + 20
-        while first.engine.status("hello").state is not StepState.DONE and time.monotonic() < deadline:
-            await pilot.pause(0.05)
-        assert first.engine.status("hello").state is StepState.DONE
+        await wait_until(pilot, lambda: first.engine.status("hello").state is StepState.DONE, timeout=20)
     app = NotOpenedYet(SessionOpener(settings, "room9", CHECKLIST), live=False)  # resume: asks
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         for key in ("down", "tab", "enter"):
             await pilot.press(key)
         await app.open_now()
-        for _ in range(5):
-            await pilot.pause()
+        await wait_until(pilot, lambda: app._typeahead is None)
+        await pilot.pause()
         from runbook_tui.ui.dialogs import ResumeDialog
         assert isinstance(app.screen, ResumeDialog) and app.engine is None  # still asking: enter was not its answer
         said = [n.message for n in app._notifications]
