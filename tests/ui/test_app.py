@@ -492,6 +492,26 @@ async def test_hostile_names_from_the_broker_are_shown_as_text_not_markup(tmp_pa
 
 
 @pytest.mark.asyncio
+async def test_a_flows_verdict_is_drawn_whole_when_it_comes_after_the_dispatch(tmp_path):
+    # Seen once in CI (a drill's controller that never acks): the Flows tab said "timeou".
+    from runbook_tui.probes.flows import Flow
+
+    app = RunbookApp(session(tmp_path), live=False, resume=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: app.engine is not None)
+        await pilot.press("right_square_bracket", "right_square_bracket", "right_square_bracket")  # the Flows tab
+        table = app.query_one("#flows")
+        for n, result in enumerate((None, "timeout: no ack from device")):
+            flows = (Flow("ec886abcdef9707c3", "sim1", "SET", (("dispatch", "primary", 1.0),), result),)
+            snap = MqttSnapshot((BrokerState("primary", "127.0.0.2:1883", True, None, 2, 1, None),), (), (), flows, 0, 0.0)
+            app.post_message(MqttBatchArrived(MqttBatch((Message("primary", "x", b"y", False, float(n), 3),), 0, snap)))
+            shown = result or "…"
+            await wait_until(pilot, lambda shown=shown: table.row_count == 1 and str(table.get_row_at(0)[3]) == shown)
+            await pilot.pause()
+            assert shown in table.render_line(1).text
+
+
+@pytest.mark.asyncio
 async def test_a_resumed_drill_stays_a_drill_of_the_same_trainee(tmp_path):
     drill = session(tmp_path)
     drill.drill, drill.config.drill, drill.config.operator = "standby-drift", "standby-drift", "ana"
