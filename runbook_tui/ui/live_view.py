@@ -34,6 +34,7 @@ def _flags(pairs: tuple[tuple[str, bool], ...]) -> str:
 
 
 RESULT_WIDTH = 34
+FLOW_COLUMNS = ("id", "device", "action", "result", "ack ms", "complete ms", "seen", "via")
 CRASH_LOOP_RESTARTS = 3  # restarts of a running container that count as a loop, not a blip
 
 
@@ -114,13 +115,7 @@ class LiveView(Vertical):
     def on_mount(self) -> None:
         self.query_one("#containers", DataTable).add_columns("stack", "service", "state", "flags", "restarts", "health", "started")
         self.query_one("#dns", DataTable).add_columns("resolver", "answer", "points at", "TTL", "time")
-        flows = self.query_one("#flows", DataTable)
-        flows.add_columns("id", "device", "action")
-        # The verdict's column as wide as a verdict can be (_flows cuts it there). Sized by its
-        # content, it was once drawn as "timeou" in CI: the row rebuilt with the verdict was
-        # drawn before the table widened the column, and nothing drew it again.
-        flows.add_column("result", width=RESULT_WIDTH)
-        flows.add_columns("ack ms", "complete ms", "seen", "via")
+        self.query_one("#flows", DataTable).add_columns(*FLOW_COLUMNS)
         self.query_one("#mqtt-filter", Input).display = False
         self.query_one("#containers-note", Static).update("waiting for Docker…")
         self.query_one("#dns-note", Static).update("waiting for the first DNS poll…")
@@ -233,17 +228,25 @@ class LiveView(Vertical):
         if snap.flows == self._shown_flows:
             return  # rebuilding the table costs; a flood of other traffic leaves the flows as they were
         self._shown_flows = snap.flows
-        table = self.query_one("#flows", DataTable)
-        table.clear()
+        rows = []
         for f in reversed(snap.flows[-50:]):
             stages = " ".join(s for s, _r, _t in f.seen)
             ack, complete = f.latency_ms("ack"), f.latency_ms("complete")
             # The verdict before the details: a narrow panel cuts the right-hand columns off.
             result = f.result or "…"
             result = result if len(result) <= RESULT_WIDTH else result[:RESULT_WIDTH - 1] + "…"
-            table.add_row(*_cells(_short_id(f.id), f.device or "", f.action or "", Text(result, style=_result_style(f.result)),
-                                  "" if ack is None else f"{ack:.0f}", "" if complete is None else f"{complete:.0f}", stages,
-                                  "+".join(f.brokers())))
+            rows.append(_cells(_short_id(f.id), f.device or "", f.action or "", Text(result, style=_result_style(f.result)),
+                               "" if ack is None else f"{ack:.0f}", "" if complete is None else f"{complete:.0f}", stages,
+                               "+".join(f.brokers())))
+        # Each column as wide as what it now holds, given with the rows. Left to the table, the
+        # width followed the rows a moment later, and CI once saw the verdict drawn in the old
+        # width ("timeou" for a timeout) and never drawn again.
+        table = self.query_one("#flows", DataTable)
+        table.clear(columns=True)
+        for n, label in enumerate(FLOW_COLUMNS):
+            table.add_column(label, width=max([len(label)] + [row[n].cell_len for row in rows]))
+        for row in rows:
+            table.add_row(*row)
 
     def toggle_pause(self) -> bool:
         self.paused = not self.paused
