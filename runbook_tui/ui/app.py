@@ -162,7 +162,7 @@ class RunbookApp(CrashToFile, App):
         # Keys between the first frame and the open run (typeahead.py); None once the run is on screen.
         self._typeahead: Typeahead | None = Typeahead() if isinstance(session, SessionOpener) else None
         self._question_unseen = None  # the resume question, pushed and not drawn yet: keys wait for it too
-        self._leaving = False  # quit asked: an opening still under way stops
+        self._leaving = False  # quit asked (q, or any exit()): an opening still under way stops
         self.steady = steady
         self._room_refused: set[str] = set()  # floor confirmations not taken (the step was already decided)
         self.clock = (lambda: 0.0) if steady else time.time
@@ -180,6 +180,10 @@ class RunbookApp(CrashToFile, App):
         self._last_run: str | None = None  # the step the operator last ran (its result is shown when it ends)
         self._sensed: list[str] = []  # steps ticked on evidence, not yet said in a notice
         self._sensed_cursor: str | None = None  # the selected step when those ticks came
+
+    def exit(self, *args, **kwargs) -> None:
+        self._leaving = True  # ctrl+q, an error: whatever ends the app stops an opening under way
+        super().exit(*args, **kwargs)
 
     def crash_dir(self) -> Path | None:
         return self.session.settings.runs_dir  # beside the journal
@@ -266,9 +270,13 @@ class RunbookApp(CrashToFile, App):
             self.open_error = exc
             self.exit(return_code=2)
             return
+        # q while it opened: nothing more mounted on a closing screen, and no run begun (a journal
+        # made, or with --new-run the unfinished run abandoned).
+        if self._leaving:
+            return
         await self.query_one(StepView).mount_output()
         await self._mount_live_view()
-        if not self._leaving:  # q while it opened: no run begun (a journal made or an old run abandoned)
+        if not self._leaving:
             self._offer_or_begin()
 
     async def _mount_live_view(self) -> None:
@@ -893,6 +901,7 @@ class RunbookApp(CrashToFile, App):
             title = engine.preview(engine.running_step).title
             self.push_screen(dialogs().QuitDialog(title, lambda: engine.running_step is not None), self._quit_answer)
             return
+        self._leaving = True  # now, not when shutdown's thread gets to exit(): an opening under way stops
         self.shutdown()
 
     def _quit_answer(self, quit_anyway: bool | None) -> None:
@@ -905,7 +914,6 @@ class RunbookApp(CrashToFile, App):
 
     @work(thread=True, exclusive=True, group="shutdown", exit_on_error=False, description="stop the probes")
     def shutdown(self) -> None:
-        self._leaving = True
         for probe in self.probes:
             try:
                 probe.stop()

@@ -35,7 +35,8 @@ class Typeahead:
     def release(self, replay: bool) -> tuple[list[events.Key], str]:
         """The moves to handle now, as new key events (none unless replay), and the keys not
         acted on, named as pressed ("" when none)."""
-        moves = [events.Key(e.key, e.character) for e in self.pressed if e.key in MOVES] if replay else []
-        dropped = [e for e in self.pressed if not (replay and e.key in MOVES)]
-        return moves, ", ".join(e.character if e.character and e.character.isprintable() and not e.character.isspace()
-                                else e.key for e in dropped)
+        replayed = [e for e in self.pressed if replay and e.key in MOVES]
+        dropped = [e for e in self.pressed if e not in replayed]
+        return [events.Key(e.key, e.character) for e in replayed], ", ".join(
+            e.character if e.character and e.character.isprintable() and not e.character.isspace() else e.key
+            for e in dropped)

@@ -24,6 +24,7 @@ from runbook_tui.ui.app import RunbookApp
 from runbook_tui.ui.checklist_view import ChecklistView
 from runbook_tui.ui.dialogs import HelpScreen
 from tests.conftest import REPO
+from tests.ui.test_app import wait_until
 
 CHECKLIST = REPO / "tests" / "checklists" / "fixtures" / "ui-steps.yaml"
 
@@ -104,13 +105,6 @@ class NotOpenedYet(RunbookApp):
         await RunbookApp._open_session(self)
 
 
-async def wait_until(pilot, predicate, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached"
-        await pilot.pause(0.02)
-
-
 @pytest.mark.asyncio
 async def test_keys_before_the_checklist_opens_wait_for_it_and_only_the_pane_and_tab_keys_are_replayed(tmp_path: Path):
     # In CI, `3 ] ]` typed as the first frame showed left the narrow screen on the live pane's
@@ -151,6 +145,21 @@ async def test_keys_before_the_checklist_opens_wait_for_it_and_only_the_pane_and
         await wait_until(pilot, lambda: "mark_done" in {key.action for key in app.query(FooterKey)})
         await pilot.press("1")
         assert app.pane == "checklist"
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("key", ["q", "ctrl+q"])
+async def test_quitting_while_the_checklist_opens_begins_no_run(tmp_path: Path, key: str):
+    # With --new-run, a run begun as the app closed would have abandoned the unfinished one.
+    (tmp_path / "infra").mkdir()
+    app = NotOpenedYet(SessionOpener(Settings(stack_root=tmp_path, lab=True, journal_dir=tmp_path / "runs"), "room9",
+                                     CHECKLIST), live=False, resume=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press(key)
+        await app.open_now()  # the opening, still under way when the key came
+        assert app.engine is None
+    assert not list(tmp_path.rglob("*.jsonl"))
 
 
 @pytest.mark.asyncio
