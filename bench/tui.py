@@ -32,6 +32,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.machine import describe, reference_seconds
+
 ROOT = Path(__file__).resolve().parents[1]
 PORTS = (18841, 18842)
 
@@ -199,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true",
                    help="a check in under two minutes: 5 first-frame runs, 100 keys, no soak (overrides the three above)")
     args = p.parse_args(argv)
+    reference_before = reference_seconds()
     if args.quick:
         args.runs, args.keys, args.soak_seconds = 5, 100, 0.0
     if shutil.which("mosquitto") is None:
@@ -254,6 +257,7 @@ def main(argv: list[str] | None = None) -> int:
           f"p99 {pct(latencies, 99) / pct(baseline, 99):.2f}x")
     print(f"RSS (TUI and probe processes): {rss_start:.0f} MB after the keys, {rss_end:.0f} MB after {args.soak_seconds:g} s of flood "
           f"({rss_end / rss_start:.3f}x; {received} messages received by the probe)")
+    print(describe(reference_before, reference_seconds()))
     return 0
 
 
