@@ -20,7 +20,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Footer, Header, Static, Tab, TabbedContent, Tabs, Tree
+from textual.widgets import Header, Static, Tab, TabbedContent, Tabs, Tree
 from textual.worker import Worker, WorkerState
 
 from runbook_tui.checklist.model import StepType
@@ -29,6 +29,7 @@ from runbook_tui.files import write_whole
 from runbook_tui.session import SessionOpener  # light: the engine loads after the first frame (RunbookApp.on_mount)
 from runbook_tui.ui.checklist_view import ChecklistView
 from runbook_tui.ui.crash_safe import CrashToFile
+from runbook_tui.ui.footer import SteadyFooter
 from runbook_tui.ui.messages import (
     ContainersChanged,
     DnsAnswered,
@@ -175,6 +176,10 @@ class RunbookApp(CrashToFile, App):
         self.probes: list = []
         self.watcher = None  # the room's probes (observe.watcher.RoomWatcher), started after the checklist's frame
         self.banner_reasons: dict[str, str] = {}
+        # Found once: a query walks the whole screen, and the footer asks check_action, which
+        # asks for the live view, for each key it shows whenever the bindings may have changed.
+        self._banner: Static | None = None
+        self._live: LiveView | None = None
         self.pane = "checklist"
         self.finished = False
         self._last_run: str | None = None  # the step the operator last ran (its result is shown when it ends)
@@ -209,7 +214,7 @@ class RunbookApp(CrashToFile, App):
         if opening:
             self.sub_title = "opening the checklist…"
         yield Header(show_clock=not self.steady)
-        banner = Static(id="banner")
+        banner = self._banner = Static(id="banner")
         banner.display = False  # shown with a guard's alarm (set_banner)
         yield banner
         yield Tabs(Tab("1 Checklist", id="pane-checklist"), Tab("2 Step", id="pane-step"), Tab("3 Live", id="pane-live"),
@@ -225,7 +230,7 @@ class RunbookApp(CrashToFile, App):
                     yield Static("Live: connecting…", id="live")
                 else:
                     yield live_view().LiveView(id="live")
-        yield Footer(show_command_palette=not narrow)
+        yield SteadyFooter(show_command_palette=not narrow)
 
     def on_mount(self) -> None:
         self.apply_layout()
@@ -367,7 +372,7 @@ class RunbookApp(CrashToFile, App):
         narrow = self._is_narrow()
         self._layout_classes()
         self.title = self._title()
-        footer = self.query_one(Footer)
+        footer = self.query_one(SteadyFooter)
         if footer.show_command_palette == narrow:
             # At 80 columns the palette's label would cover "? Help" and "q Quit"; ctrl+p still
             # works and the help screen names it.
@@ -948,10 +953,15 @@ class RunbookApp(CrashToFile, App):
     def _live_view(self) -> LiveView | None:
         # None while the main screen is being taken down at quit: a probe's last message,
         # already on its way, must not fail the exit.
-        if not self.live_panel_mounted:
+        if not self.live_panel_mounted or self._banner is None:
             return None  # the first frame's placeholder (and the module is not loaded yet)
-        views = self.query(live_view().LiveView)
-        return views.first() if views and self.query("#banner") else None
+        if self._live is None:
+            views = self.query(live_view().LiveView)
+            if not views:
+                return None
+            self._live = views.first()
+        # Both leave the DOM when the main screen is taken down, and neither is attached once the app exits.
+        return self._live if self._live.is_attached and self._banner.is_attached else None
 
     @on(ContainersChanged)
     def containers(self, message: ContainersChanged) -> None:

@@ -18,7 +18,7 @@ from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from runbook_tui.observe.model import RoomObservation
 from runbook_tui.observe.payloads import safe_text
@@ -29,6 +29,7 @@ from runbook_tui.session import ChecklistOffer, room_checklists
 from runbook_tui.settings import Settings
 from runbook_tui.ui.crash_safe import CrashToFile
 from runbook_tui.ui.dialogs import ChecklistChooser, HelpScreen
+from runbook_tui.ui.footer import SteadyFooter
 
 # No "seen" column: at 80 columns it pushed the standby's readiness off screen. A room whose
 # look is late says so in its own cell, and the pane below says when it was looked at.
@@ -99,7 +100,7 @@ class VenueApp(CrashToFile, App[VenueChoice | None]):
         yield DataTable(id="venue-rooms", cursor_type="row", zebra_stripes=True)
         with VerticalScroll(id="venue-detail"):
             yield Static(id="venue-room")
-        yield Footer()
+        yield SteadyFooter()
 
     def on_mount(self) -> None:
         s = self.settings

@@ -375,6 +375,30 @@ async def test_the_footer_shows_help_and_quit_at_every_size_and_cancel_only_whil
 
 
 @pytest.mark.asyncio
+async def test_the_footer_keeps_its_keys_while_the_cursor_moves_and_rebuilds_when_they_change(tmp_path):
+    # Each rebuild mounts and restyles every key: during a traffic flood that is what makes the
+    # operator's keys wait. Moving within the checklist changes none of the keys shown.
+    from textual.widgets._footer import FooterKey
+
+    app = RunbookApp(session(tmp_path), live=False, resume=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await select(pilot, app, "sleepy")
+        await wait_until(pilot, lambda: "run" in footer_keys(app))
+        before = {id(key) for key in app.screen.query(FooterKey)}
+        for key in ("down", "down", "up", "up"):
+            await pilot.press(key)
+            await pilot.pause()
+        app.refresh_bindings()  # what each tick and pane change does
+        await pilot.pause(0.1)
+        assert {id(key) for key in app.screen.query(FooterKey)} == before
+        await start_sleepy(pilot, app)  # a running step adds the cancel key
+        await wait_until(pilot, lambda: "cancel_step" in footer_keys(app))
+        assert {id(key) for key in app.screen.query(FooterKey)} != before
+        await pilot.press("x")
+        await wait_until(pilot, lambda: "cancel_step" not in footer_keys(app))
+
+
+@pytest.mark.asyncio
 async def test_help_and_narrow_layout(tmp_path):
     app = RunbookApp(session(tmp_path), live=False, resume=False)
     async with app.run_test(size=(80, 24)) as pilot:
