@@ -13,11 +13,14 @@ import math
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from runbook_tui.envfile import read_env
 from runbook_tui.mqtt_contract import BrokerEndpoint, DispatchRequest, Topics
-from runbook_tui.smoke_dispatch import FlowEvent, Verdict, dispatch_and_wait
 from runbook_tui.stacks import ROOM_PATTERN
+
+if TYPE_CHECKING:
+    from runbook_tui.smoke_dispatch import FlowEvent
 
 EXIT_USAGE = 2
 
@@ -155,6 +158,9 @@ def _main(argv: list[str] | None = None) -> int:
     if not args.json:
         who = f" as {broker.username}" if broker.username else ""
         print(f"dispatch {request.id} via {broker}{who}: {args.room} {args.device} {args.action}", flush=True)
+    # Imported here: paho and dnspython are most of the start-up, not worth spending on a usage error.
+    from runbook_tui.smoke_dispatch import Verdict, dispatch_and_wait
+
     outcome = dispatch_and_wait(broker, request, topics, args.timeout, on_event=None if args.json else print_event)
     if args.json:
         print(
