@@ -20,7 +20,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Header, Static, Tab, TabbedContent, Tabs, Tree
+from textual.widgets import Header, Static, Tree
 from textual.worker import Worker, WorkerState
 
 from runbook_tui.checklist.model import StepType
@@ -176,6 +176,10 @@ class RunbookApp(CrashToFile, App):
         self.probes: list = []
         self.watcher = None  # the room's probes (observe.watcher.RoomWatcher), started after the checklist's frame
         self.banner_reasons: dict[str, str] = {}
+        # The pane tabs exist only once the screen is narrow: on a wide one nothing shows them,
+        # and their widgets cost the first frame a few per cent (built in apply_layout).
+        self._pane_tabs = None
+        self._pane_tabs_mounting = False
         # Found once: a query walks the whole screen, and the footer asks check_action, which
         # asks for the live view, for each key it shows whenever the bindings may have changed.
         self._banner: Static | None = None
@@ -217,8 +221,8 @@ class RunbookApp(CrashToFile, App):
         banner = self._banner = Static(id="banner")
         banner.display = False  # shown with a guard's alarm (set_banner)
         yield banner
-        yield Tabs(Tab("1 Checklist", id="pane-checklist"), Tab("2 Step", id="pane-step"), Tab("3 Live", id="pane-live"),
-                   id="pane-tabs")
+        if narrow:
+            yield self._new_pane_tabs()
         with MainArea(id="main"):
             checklist = ChecklistView(id="checklist")
             if opening:  # the first frame first: the checklist, the engine and the probes load after it
@@ -368,8 +372,18 @@ class RunbookApp(CrashToFile, App):
         for pane in ("checklist", "step", "live"):
             self.screen.set_class(self.pane == pane, f"show-{pane}")
 
+    def _new_pane_tabs(self):
+        from textual.widgets import Tab, Tabs
+
+        self._pane_tabs_mounting = True  # its first TabActivated comes from its mount (pane_tab)
+        self._pane_tabs = Tabs(Tab("1 Checklist", id="pane-checklist"), Tab("2 Step", id="pane-step"),
+                               Tab("3 Live", id="pane-live"), active=f"pane-{self.pane}", id="pane-tabs")
+        return self._pane_tabs
+
     def apply_layout(self) -> None:
         narrow = self._is_narrow()
+        if narrow and self._pane_tabs is None and self._banner is not None:
+            self._banner.screen.mount(self._new_pane_tabs(), after=self._banner)
         self._layout_classes()
         self.title = self._title()
         footer = self.query_one(SteadyFooter)
@@ -381,8 +395,9 @@ class RunbookApp(CrashToFile, App):
 
     def action_pane(self, pane: str) -> None:
         self.pane = pane
-        self.query_one("#pane-tabs", Tabs).active = f"pane-{pane}"
-        self.apply_layout()
+        self.apply_layout()  # on a screen just turned narrow, the tabs are made on this pane
+        if self._pane_tabs is not None and not self._pane_tabs_mounting:
+            self._pane_tabs.active = f"pane-{pane}"
         if pane == "live":
             if (live := self._live_view()) is not None:  # not there in the first frame
                 live.focus_tabs()
@@ -390,9 +405,16 @@ class RunbookApp(CrashToFile, App):
         target = {"checklist": "#checklist", "step": "#step-info"}[pane]  # step: its text scrolls with the keys
         self.query_one(target).focus()
 
-    @on(Tabs.TabActivated, "#pane-tabs")
-    def pane_tab(self, event: Tabs.TabActivated) -> None:
+    def on_tabs_tab_activated(self, event) -> None:  # Tabs.TabActivated; Tabs loads when the screen turns narrow
+        if event.tabs is not self._pane_tabs:
+            return  # the live panel's own tabs
         pane = event.tab.id.removeprefix("pane-") if event.tab.id else "checklist"
+        if self._pane_tabs_mounting:
+            # Its mount activates the pane it was made on; a pane key since then wins.
+            self._pane_tabs_mounting = False
+            if pane != self.pane:
+                event.tabs.active = f"pane-{self.pane}"
+            return
         if pane != self.pane:
             self.pane = pane
             self.apply_layout()
@@ -400,7 +422,7 @@ class RunbookApp(CrashToFile, App):
     def action_live_tab(self, delta: int) -> None:
         if self._live_view() is None:
             return
-        tabs = self.query_one("#live-tabs", TabbedContent)
+        tabs = self.query_one("#live-tabs")
         ids = ["tab-containers", "tab-dns", "tab-mqtt", "tab-flows"]
         tabs.active = ids[(ids.index(tabs.active) + delta) % len(ids)]
 

@@ -399,6 +399,37 @@ async def test_the_footer_keeps_its_keys_while_the_cursor_moves_and_rebuilds_whe
 
 
 @pytest.mark.asyncio
+async def test_the_pane_tabs_are_made_when_the_screen_turns_narrow_on_the_pane_chosen_meanwhile(tmp_path):
+    app = RunbookApp(session(tmp_path), live=False, resume=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: app.engine is not None)
+        assert not app.query("#pane-tabs")  # a wide screen shows all three panes: no tabs to draw
+        await pilot.press("2")
+        await pilot.resize_terminal(80, 24)
+        await wait_until(pilot, lambda: bool(app.query("#pane-tabs")) and app.screen.has_class("narrow"))
+        await pilot.pause()
+        tabs = app.query_one("#pane-tabs", Tabs)
+        assert tabs.display and tabs.active == "pane-step" and app.query_one("#step").display
+        await pilot.press("3")
+        assert tabs.active == "pane-live" and app.query_one("#live").display and not app.query_one("#step").display
+        await pilot.click("#pane-checklist")
+        await wait_until(pilot, lambda: app.pane == "checklist")
+        assert app.query_one("#checklist").display and not app.query_one("#live").display
+
+    # A pane key between the tabs' making and their mount: the key wins, not the pane they were made on.
+    app = RunbookApp(session(tmp_path / "again"), live=False, resume=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: app.engine is not None)
+        await pilot.resize_terminal(80, 24)
+        app.apply_layout()  # made on the checklist pane, mounting
+        app.action_pane("live")
+        await wait_until(pilot, lambda: app.query_one("#pane-tabs", Tabs).active == "pane-live")
+        await pilot.pause(0.1)
+        assert app.pane == "live" and app.query_one("#pane-tabs", Tabs).active == "pane-live"
+        assert app.query_one("#live").display and not app.query_one("#checklist").display
+
+
+@pytest.mark.asyncio
 async def test_help_and_narrow_layout(tmp_path):
     app = RunbookApp(session(tmp_path), live=False, resume=False)
     async with app.run_test(size=(80, 24)) as pilot:
