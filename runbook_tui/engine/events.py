@@ -9,26 +9,15 @@ nothing of the product at run time.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import TYPE_CHECKING
+
+# Re-exported: the engine, the rules and the UI name them through the events.
+from runbook_tui.engine.states import PASSED, StepState  # noqa: F401
 
 if TYPE_CHECKING:
     from runbook_tui.checklist.model import Risk
     from runbook_tui.rules.conditions import Verdict
     from runbook_tui.rules.room import Alarm
-
-
-class StepState(StrEnum):
-    PENDING = "pending"
-    RUNNING = "running"
-    DONE = "done"
-    FAILED = "failed"
-    SKIPPED = "skipped"
-    DEFERRED = "deferred"
-    OVERRIDDEN = "overridden"
-
-
-PASSED = frozenset({StepState.DONE, StepState.SKIPPED, StepState.OVERRIDDEN})
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,8 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Header, Static, Tree
 from textual.worker import Worker, WorkerState
 
-from runbook_tui.checklist.model import StepType
-from runbook_tui.engine.events import AlarmChanged, EngineRefusal, GuardRefused, LapseChanged, StepChanged, StepOutput, StepState
+from runbook_tui.checklist.kinds import StepType
+from runbook_tui.engine.states import StepState
 from runbook_tui.files import write_whole
 from runbook_tui.session import SessionOpener  # light: the engine loads after the first frame (RunbookApp.on_mount)
 from runbook_tui.ui.checklist_view import ChecklistView
@@ -52,6 +52,14 @@ def dialogs():
     from runbook_tui.ui import dialogs
 
     return dialogs
+
+
+def engine_events():
+    """The engine's events and refusals, loaded with the engine after the first frame (their
+    dataclasses are some milliseconds of start-up)."""
+    from runbook_tui.engine import events
+
+    return events
 
 
 def live_view():
@@ -323,7 +331,7 @@ class RunbookApp(CrashToFile, App):
     def begin(self, resume_from: Path | None) -> None:
         try:
             self.engine = self.session.start_engine(resume_from, on_event=lambda ev: self.post_message(EngineEvent(ev)))
-        except EngineRefusal as exc:
+        except engine_events().EngineRefusal as exc:
             self.say(str(exc), severity="error", timeout=15)
             self.engine = self.session.start_engine(None, on_event=lambda ev: self.post_message(EngineEvent(ev)))
         self.started_at = self.engine.started_at
@@ -519,10 +527,10 @@ class RunbookApp(CrashToFile, App):
     # ---- engine events -------------------------------------------------------------------
     @on(EngineEvent)
     def engine_event(self, message: EngineEvent) -> None:
-        event = message.event
-        if isinstance(event, StepOutput):
+        event, said = message.event, engine_events()
+        if isinstance(event, said.StepOutput):
             self.query_one(StepView).add_output(event.step_id, event.line)
-        elif isinstance(event, StepChanged):
+        elif isinstance(event, said.StepChanged):
             self.refresh_tree()
             self.finish_if_complete()
             self.tick()  # the header says what runs now, not a second later
@@ -533,7 +541,7 @@ class RunbookApp(CrashToFile, App):
                 # The cursor moves on to the next step; what this one proved stays in sight a while.
                 proof = "; ".join(event.status.evidence[-2:]) or event.status.reason
                 self.say(f"{self._step_name(event.step_id)}: done" + (f"\n{proof}" if proof else ""), timeout=8)
-        elif isinstance(event, LapseChanged):
+        elif isinstance(event, said.LapseChanged):
             self.refresh_tree()
             self.finish_if_complete()  # acknowledging (or the evidence holding again) may end the run
             self.tick()
@@ -541,7 +549,7 @@ class RunbookApp(CrashToFile, App):
                 # Short-lived: the checklist line, the step pane and the header keep saying it while it lasts.
                 self.say(f"{self._step_name(event.step_id)}: no longer holds: {event.lapse.detail}", title="Evidence lost",
                             severity="error", timeout=6)
-        elif isinstance(event, AlarmChanged):
+        elif isinstance(event, said.AlarmChanged):
             self.show_alarms()
 
     def finish_if_complete(self) -> None:
@@ -609,14 +617,14 @@ class RunbookApp(CrashToFile, App):
             return
         try:
             self.engine.choose(choice_id, option)
-        except EngineRefusal as exc:
+        except engine_events().EngineRefusal as exc:
             self.say(str(exc), severity="error", timeout=15)
             return
         if self.selected is not None:
             self.select_next(self.selected)
         warning = self.engine.checklist.choices[choice_id].options[option].warning
         if warning:
-            from runbook_tui.checklist.model import substitute
+            from runbook_tui.checklist.kinds import substitute
 
             self.say(substitute(warning, self.engine.values), severity="warning", timeout=15)
         self.refresh_tree()
@@ -628,7 +636,7 @@ class RunbookApp(CrashToFile, App):
         if step.type is StepType.CONFIRM:
             try:
                 self.engine.mark_done(step_id, confirmed=True, typed_room=answer.typed_room)
-            except EngineRefusal as exc:
+            except engine_events().EngineRefusal as exc:
                 self.say(str(exc), severity="error")
                 return
             self.select_next(step_id)
@@ -640,13 +648,13 @@ class RunbookApp(CrashToFile, App):
         self._last_run = step_id
         try:
             status = await self.engine.run_step(step_id, confirmed=True, typed_room=typed_room, override_reason=override_reason)
-        except GuardRefused as refused:
+        except engine_events().GuardRefused as refused:
             title = self.engine.preview(step_id).title
             self.set_banner("guard", f"GUARD REFUSED {self._step_name(step_id)}: " + "; ".join(f.detail for f in refused.failures))
             self.push_screen(dialogs().GuardRefusedDialog(title, refused.failures, self.session.room, refused.consequences()),
                              partial(self._guard_answer, step_id, tuple(refused.consequences())))
             return
-        except EngineRefusal as exc:
+        except engine_events().EngineRefusal as exc:
             self.say(str(exc), severity="error")
             return
         if status.state in (StepState.DONE, StepState.OVERRIDDEN):
@@ -704,7 +712,7 @@ class RunbookApp(CrashToFile, App):
                 self.engine.defer(step_id, answer.override_reason)
             else:
                 self.engine.override(step_id, typed_room=answer.typed_room, reason=answer.override_reason)
-        except EngineRefusal as exc:
+        except engine_events().EngineRefusal as exc:
             self.say(str(exc), severity="error")
             return
         self.select_next(step_id)
@@ -723,7 +731,7 @@ class RunbookApp(CrashToFile, App):
             return
         try:
             self.engine.acknowledge_alarms(answer.override_reason)
-        except EngineRefusal as exc:
+        except engine_events().EngineRefusal as exc:
             self.say(str(exc), severity="error")
             return
         self.show_alarms()

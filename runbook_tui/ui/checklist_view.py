@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.text import Text
 from textual.binding import Binding
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
-from runbook_tui.checklist.model import Checklist, Risk, Step, substitute
-from runbook_tui.engine.events import Lapse, StepState, StepStatus
+from runbook_tui.checklist.kinds import Risk, substitute
+from runbook_tui.engine.states import StepState
+
+if TYPE_CHECKING:  # the first frame draws the tree before the model and the engine load
+    from runbook_tui.checklist.model import Checklist, Step
+    from runbook_tui.engine.events import Lapse, StepStatus
 
 # Icon and style per state; the words stay on screen too, so colour is never the only cue.
 STATE_LOOK = {

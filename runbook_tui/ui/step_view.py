@@ -13,12 +13,14 @@ from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Log, Static
 
 from runbook_tui.checklist.conditions import CONDITIONS
-from runbook_tui.checklist.model import Risk, Step, StepType, substitute
-from runbook_tui.engine.events import ActionPreview, Lapse, StepState, StepStatus
+from runbook_tui.checklist.kinds import Risk, StepType, substitute
+from runbook_tui.engine.states import StepState
 from runbook_tui.observe.payloads import safe_text
 from runbook_tui.ui.checklist_view import look
 
 if TYPE_CHECKING:
+    from runbook_tui.checklist.model import Step
+    from runbook_tui.engine.events import ActionPreview, Lapse, StepStatus
     from runbook_tui.engine.floor import RoomConfirmation
 
 OUTPUT_LINES = 500
