@@ -1,9 +1,10 @@
 """What the engine tells the rest of the product: step states and statuses, the events it
 posts while a run goes on, its refusals, and the preview of an action.
 
-Apart from engine/run.py so that the TUI's first frame can draw the checklist's states
-without loading the engine (its actions, journal, observer and rules): this module imports
-nothing of the product at run time.
+Apart from engine/run.py so that the TUI can draw the checklist's states and take the engine's
+events without loading the engine's actions, journal, observer and rules: this module imports
+nothing of the product at run time but engine/states.py (the step states, all the TUI's first
+frame needs of the engine).
 """
 
 from __future__ import annotations

@@ -383,7 +383,7 @@ class RunbookApp(CrashToFile, App):
     def _new_pane_tabs(self):
         from textual.widgets import Tab, Tabs
 
-        self._pane_tabs_mounting = True  # its first TabActivated comes from its mount (pane_tab)
+        self._pane_tabs_mounting = True  # its first TabActivated comes from its mount (on_tabs_tab_activated)
         self._pane_tabs = Tabs(Tab("1 Checklist", id="pane-checklist"), Tab("2 Step", id="pane-step"),
                                Tab("3 Live", id="pane-live"), active=f"pane-{self.pane}", id="pane-tabs")
         return self._pane_tabs
