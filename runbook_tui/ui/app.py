@@ -167,7 +167,6 @@ class RunbookApp(CrashToFile, App):
         self.open_error: Exception | None = None  # the opener's error: the app ended before the run opened
         self.freeze_gc = freeze_gc
         self._frozen = False
-        self.live_panel_mounted = not isinstance(session, SessionOpener)  # else after the first frame
         # Keys between the first frame and the open run (typeahead.py); None once the run is on screen.
         self._typeahead: Typeahead | None = Typeahead() if isinstance(session, SessionOpener) else None
         self._question_unseen = None  # the resume question, pushed and not drawn yet: keys wait for it too
@@ -188,10 +187,10 @@ class RunbookApp(CrashToFile, App):
         # and their widgets cost the first frame a few per cent (built in apply_layout).
         self._pane_tabs = None
         self._pane_tabs_mounting = False
-        # Found once: a query walks the whole screen, and the footer asks check_action, which
-        # asks for the live view, for each key it shows whenever the bindings may have changed.
+        # Kept where they are made, not queried: the footer asks check_action, which asks for
+        # the live view, for each key it shows whenever the bindings may have changed.
         self._banner: Static | None = None
-        self._live: LiveView | None = None
+        self._live: LiveView | None = None  # None until the live panel is mounted (after the first frame)
         self.pane = "checklist"
         self.finished = False
         self._last_run: str | None = None  # the step the operator last ran (its result is shown when it ends)
@@ -241,7 +240,8 @@ class RunbookApp(CrashToFile, App):
                 if opening:  # the panel mounts after the first frame
                     yield Static("Live: connecting…", id="live")
                 else:
-                    yield live_view().LiveView(id="live")
+                    self._live = live_view().LiveView(id="live")
+                    yield self._live
         yield SteadyFooter(show_command_palette=not narrow)
 
     def on_mount(self) -> None:
@@ -299,8 +299,9 @@ class RunbookApp(CrashToFile, App):
     async def _mount_live_view(self) -> None:
         """The live panel in the place the first frame kept for it."""
         await self.query_one("#live", Static).remove()
-        await self.query_one("#right").mount(live_view().LiveView(id="live"))
-        self.live_panel_mounted = True
+        live = live_view().LiveView(id="live")
+        await self.query_one("#right").mount(live)
+        self._live = live
 
     def _offer_or_begin(self) -> None:
         s = self.session
@@ -981,17 +982,16 @@ class RunbookApp(CrashToFile, App):
         self.watcher.start()
 
     def _live_view(self) -> LiveView | None:
-        # None while the main screen is being taken down at quit: a probe's last message,
-        # already on its way, must not fail the exit.
-        if not self.live_panel_mounted or self._banner is None:
-            return None  # the first frame's placeholder (and the module is not loaded yet)
-        if self._live is None:
-            views = self.query(live_view().LiveView)
-            if not views:
-                return None
-            self._live = views.first()
-        # Both leave the DOM when the main screen is taken down, and neither is attached once the app exits.
-        return self._live if self._live.is_attached and self._banner.is_attached else None
+        # None in the first frame (a placeholder; the module is not loaded yet), and while the main
+        # screen is being taken down at quit: a probe's last message, already on its way, must
+        # not fail the exit.
+        live = self._live
+        return live if live is not None and live.is_attached and self._main_screen_up() else None
+
+    def _main_screen_up(self) -> bool:
+        """The run's screen is in the DOM: its widgets leave it when it is taken down at quit, and
+        none is attached once the app exits."""
+        return self._banner is not None and self._banner.is_attached
 
     @on(ContainersChanged)
     def containers(self, message: ContainersChanged) -> None:
@@ -1019,7 +1019,7 @@ class RunbookApp(CrashToFile, App):
 
     def show_alarms(self) -> None:
         """The banner says what alarm is raised now; one that ended stays until acknowledged."""
-        if self.engine is None or not self.query("#banner"):
+        if self.engine is None or not self._main_screen_up():
             return
         raised = self.engine.active_alarms
         text = "   ".join(f"{a.kind.replace('_', ' ').upper()}: {a.reason}" for a in raised)
