@@ -40,12 +40,15 @@ def _readiness(args: argparse.Namespace) -> int:
     for room in rooms:
         results.append(readiness(Observer(room_site(settings.for_room(room))).look(PARTS)))
     if args.json:
-        print(json.dumps([{"room": r.room, "ready": r.ready, "fixes_run_from": str(settings.stack_root),
+        print(json.dumps([{"room": r.room, "ready": r.ready, "active": r.active, "active_detail": r.active_detail,
+                           "fixes_run_from": str(settings.stack_root),
                            "checks": [{"check": c.name, "ok": c.ok, "detail": c.detail, "fix": c.fix} for c in r.checks]}
                           for r in results], indent=2))
     else:
         for r in results:
             print(f"{r.room}: {'READY' if r.ready else 'NOT READY'}")
+            # After a promotion the standby is the active stack, and the checks judge the pair so.
+            print(f"  active: {r.active} ({r.active_detail})")
             for c in r.checks:
                 mark = {True: "ok  ", False: "FAIL", None: "info"}[c.ok]
                 print(f"  {mark} {c.name}: {c.detail}")

@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from runbook_tui.observe.model import ROLES, RoomObservation
-from runbook_tui.rules.readiness import Readiness, readiness
-from runbook_tui.rules.room import alarms, broker_dispatching, docker_dispatching
+# active_stack lives with readiness, which judges the pair by it; re-exported for the venue's callers.
+from runbook_tui.rules.readiness import Readiness, active_stack, readiness
+from runbook_tui.rules.room import alarms
 
 
 @dataclass(frozen=True)
@@ -32,38 +33,23 @@ class VenueRow:
 
     @property
     def ready_words(self) -> str:
-        if self.active == "standby":
-            return "n/a: standby active"
+        # After a promotion the pair is judged as it stands (readiness): "ready" is then ready
+        # for failback, and the words say which stack is active.
         problems = self.readiness.problems()
-        return "ready" if not problems else "NOT READY: " + ", ".join(c.name for c in problems)
+        ready = "ready, standby active" if self.readiness.active == "standby" else "ready"
+        return ready if not problems else "NOT READY: " + ", ".join(c.name for c in problems)
 
     @property
     def ready_short(self) -> str:
         """ready_words for a narrow table cell: the failed checks by a word each."""
-        if self.active == "standby" or not self.readiness.problems():
+        if not self.readiness.problems():
             return self.ready_words
         return "NOT READY: " + ", ".join(SHORT_CHECK.get(c.name, c.name) for c in self.readiness.problems())
 
 
-SHORT_CHECK = {"standby up, dispatch off": "state", "same core version": "version", ".env aligned": ".env",
+SHORT_CHECK = {"standby up, dispatch off": "state", "standby up, dispatching (active)": "state S",
+               "primary quiet, ready for failback": "primary armed", "same core version": "version", ".env aligned": ".env",
                "primary passwd current": "passwd P", "standby passwd current": "passwd S", "stacks created": "no stacks"}
-
-def active_stack(obs: RoomObservation) -> tuple[str, str]:
-    """Whose core is up with dispatch enabled, by Docker's account or by the core's own status."""
-    says = {}
-    for role in ROLES:
-        by_docker, by_status = docker_dispatching(obs.stack(role)), broker_dispatching(obs.broker(role))
-        says[role] = True if True in (by_docker, by_status) else (None if by_docker is None and by_status is None else False)
-    dispatching = [r for r in ROLES if says[r]]
-    if len(dispatching) == 2:
-        return "both", "both cores dispatch"
-    if dispatching:
-        return dispatching[0], f"{dispatching[0]} core up with dispatch enabled"
-    unseen = [r for r in ROLES if says[r] is None]
-    if unseen:
-        return "unknown", f"cannot see the {' and '.join(unseen)} (Docker and broker)"
-    return "none", "no core dispatches"
-
 
 def _controllers(obs: RoomObservation, active: str) -> tuple[str, str, bool | None]:
     online = {r: sorted(d for d, up in b.controllers if up) for r in ROLES if (b := obs.broker(r)) is not None}

@@ -49,6 +49,8 @@ Nothing here acts on a room.
                does not point only at the active stack
   Standby      readiness per runbook section 5; the pane below says
                each check, and the runbook command that fixes it
+               (after a promotion: the pair as it stands, the
+               primary quiet and ready for failback)
 
 [b]Keys[/b]
   ↑ ↓          select a room
@@ -159,7 +161,7 @@ class VenueApp(CrashToFile, App[VenueChoice | None]):
         else:
             dns_text = " | ".join(f"{resolver} {where}" for resolver, where in row.dns)
         ready = row.ready_short
-        ready_style = "green" if ready == "ready" else ("dim" if ready.startswith("n/a") else "bold red")
+        ready_style = "green" if ready.startswith("ready") else "bold red"
         created = not (row.readiness.checks and row.readiness.checks[0].name == "stacks created")
         return {
             "active": Text("BOTH" if row.active == "both" else row.active, style=active_style) if created
@@ -211,7 +213,7 @@ class VenueApp(CrashToFile, App[VenueChoice | None]):
             out.append(f"  controllers: {safe_text(row.controllers, 200)}\n")
             if row.alarm:
                 out.append(f"  ALARM: {safe_text(row.alarm, 300)}\n", style="bold red")
-            out.append(f"\nStandby readiness (runbook 5): {row.ready_words}\n", style="bold")
+            out.append(f"\nStandby readiness (runbook 5; active: {row.readiness.active}): {row.ready_words}\n", style="bold")
             for check in row.readiness.checks:
                 mark, style = {True: ("ok  ", "green"), False: ("FAIL", "bold red"), None: ("info", "dim")}[check.ok]
                 out.append(f"  {mark} ", style=style)

@@ -5,9 +5,13 @@ are not ready, each saying why and how to fix it; the runbook's fix turns one re
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import pytest
+
+from runbook_tui.lab.readiness import read_retained, wait_for
+from tests.lab.rooms import mqtt_brokers
 
 ROOMS = ("room7", "room8", "room9")
 
@@ -90,3 +94,41 @@ async def test_the_venue_view_shows_the_same_two_rooms_not_ready_and_a_fix_turns
             await pilot.pause(0.2)
         assert standby("room8").startswith("NOT READY")
         await pilot.press("q")
+
+
+PROMOTED = "room6"
+
+
+@pytest.fixture(scope="module")
+def promoted(lab):
+    """A lab room promoted by the runbook's own commands (section 3): the primary shut down and
+    disarmed in its .env, the standby's core recreated with dispatch enabled, the name repointed."""
+    with lab.extra_room(PROMOTED):
+        primary, standby = (f"infra/rooms/{PROMOTED}-{role}" for role in ("primary", "standby"))
+        lab.sh(f"(cd {primary} && docker compose --env-file .env down)", timeout=300, check=True)
+        for directory, value in ((primary, "false"), (standby, "true")):
+            env_file = lab.root / directory / ".env"
+            text = env_file.read_text()
+            assert f"CORE_DISPATCH_ENABLED={'true' if value == 'false' else 'false'}" in text
+            env_file.write_text(re.sub(r"(?m)^CORE_DISPATCH_ENABLED=.*$", f"CORE_DISPATCH_ENABLED={value}", text))
+        lab.sh(f"(cd {standby} && docker compose --env-file .env up -d --force-recreate sentient-core)", timeout=300, check=True)
+        lab.sh(f"runbook-tui lab dns point {PROMOTED} standby", check=True)
+        brokers = mqtt_brokers({role: lab.root / "infra" / "rooms" / f"{PROMOTED}-{role}" for role in ("primary", "standby")})
+        assert wait_for(lambda: (read_retained(brokers["standby"], "core/status") or {}).get("dispatch_enabled") is True, 60)
+        yield lab
+
+
+def test_readiness_after_a_promotion_judges_the_standby_as_the_active_stack(promoted):
+    # Seen: readiness on a promoted room exited 1 and proposed recreating the standby with
+    # dispatch off, which would disarm the only core that dispatches.
+    lab = promoted
+    r = lab.sh(f"runbook-tui readiness {PROMOTED}", timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"{PROMOTED}: READY" in r.stdout and "active: standby" in r.stdout
+    assert "fix" not in r.stdout and "FAIL" not in r.stdout, r.stdout  # nothing to fix: above all, nothing to disarm
+    as_json = json.loads(lab.sh(f"runbook-tui readiness --json {PROMOTED}", timeout=120, check=True).stdout)[0]
+    assert as_json["ready"] is True and as_json["active"] == "standby"
+    assert not any("CORE_DISPATCH_ENABLED=false" in c["fix"] for c in as_json["checks"])
+    checks = {c["check"]: c for c in as_json["checks"]}
+    assert "dispatch enabled" in checks["standby up, dispatching (active)"]["detail"]
+    assert "CORE_DISPATCH_ENABLED=false" in checks["primary quiet, ready for failback"]["detail"]

@@ -90,3 +90,66 @@ def test_a_room_whose_stacks_do_not_exist_says_so_once_with_the_command_that_cre
     checks = {c.name: c for c in readiness(empty).checks}
     assert checks["same core version"].ok is False and checks[".env aligned"].ok is False
     assert checks[".env aligned"].detail.startswith("cannot compare")
+
+
+def promoted_room(primary_dispatch: str = "false", standby_dispatch: str = "true"):
+    """A room after the runbook's promotion: the primary's stack down (dispatch off in its .env),
+    the standby's core recreated with dispatch enabled, saying so on its broker."""
+    on = status(online=True, dispatch_enabled=True, role="standby", version="8.0.0")
+    obs = room([stack("primary", core="exited", others="exited"), stack("standby", dispatch=True)],
+               [broker("primary", state="unreachable"), broker("standby", on)])
+    stacks = []
+    for f in obs.files.stacks:
+        dispatch = primary_dispatch if f.role == "primary" else standby_dispatch
+        env = {**f.env_dict, "CORE_VERSION": "8.0.0", "MQTT_USERNAME": "sentient", "CORE_DISPATCH_ENABLED": dispatch}
+        stacks.append(dataclasses.replace(f, env=tuple(sorted(env.items())), passwd_admits=True))
+    return dataclasses.replace(obs, files=FilesView(tuple(stacks), obs.files.at))
+
+
+def test_after_a_promotion_the_standby_is_the_active_stack_and_the_pair_is_judged_as_it_stands():
+    # Seen: readiness on a promoted room failed "standby up, dispatch off" and proposed
+    # recreating the standby with CORE_DISPATCH_ENABLED=false: disarming the only core that dispatches.
+    r = readiness(promoted_room())
+    assert r.active == "standby" and "standby core up with dispatch enabled" in r.active_detail
+    assert r.ready and r.problems() == [], r.problems()
+    checks = {c.name: c for c in r.checks}
+    assert "standby up, dispatch off" not in checks
+    assert checks["standby up, dispatching (active)"].ok is True
+    assert checks["primary quiet, ready for failback"].ok is True
+    assert "CORE_DISPATCH_ENABLED=false" in checks["primary quiet, ready for failback"].detail
+    assert not any("CORE_DISPATCH_ENABLED=false" in c.fix and "standby" in c.fix for c in r.checks)
+
+
+def test_after_a_promotion_the_fixes_keep_the_active_core_armed_and_quiet_the_primary():
+    armed_primary = readiness(promoted_room(primary_dispatch="true"))
+    assert [c.name for c in armed_primary.problems()] == ["primary quiet, ready for failback"]
+    fix = armed_primary.problems()[0].fix
+    assert fix.startswith("set CORE_DISPATCH_ENABLED=false in infra/rooms/room1-primary/.env")
+    # The standby's .env was edited back to dispatch off while its core dispatches: the fix
+    # restores the .env, never recreates the active core with dispatch off.
+    env_off = readiness(promoted_room(standby_dispatch="false"))
+    problem = env_off.problems()[0]
+    assert problem.name == "standby up, dispatching (active)"
+    assert problem.fix == "set CORE_DISPATCH_ENABLED=true in infra/rooms/room1-standby/.env (it is the active stack until failback)"
+    # Drift is fixed on the quiet primary, to the active standby's version; the stopped primary
+    # is not started by the fix.
+    obs = promoted_room()
+    older = [dataclasses.replace(f, env=tuple(sorted({**f.env_dict, "CORE_VERSION": "7.9.0"}.items())))
+             if f.role == "primary" else f for f in obs.files.stacks]
+    drift = {c.name: c for c in readiness(dataclasses.replace(obs, files=FilesView(tuple(older), obs.files.at))).problems()}
+    assert set(drift) == {"same core version", ".env aligned"}
+    assert drift["same core version"].fix == ("set CORE_VERSION=8.0.0 in infra/rooms/room1-primary/.env "
+                                              "(failback brings the primary up with it)")
+    assert drift[".env aligned"].fix.startswith("align infra/rooms/room1-primary/.env with the active standby's")
+
+
+def test_in_dual_control_readiness_proposes_no_command_that_disarms_either_core():
+    obs = ready_room()
+    both = dataclasses.replace(obs, stacks=(obs.stack("primary"), stack("standby", dispatch=True)),
+                               brokers=(obs.broker("primary"),
+                                        broker("standby", status(online=True, dispatch_enabled=True, version="8.0.0"))))
+    r = readiness(both)
+    assert r.active == "both"
+    problem = r.problems()[0]
+    assert problem.name == "standby up, dispatch off" and "DUAL CONTROL" in problem.detail
+    assert "docker compose" not in problem.fix and "CORE_DISPATCH_ENABLED" not in problem.fix

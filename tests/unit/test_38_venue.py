@@ -7,7 +7,7 @@ import dataclasses
 
 from runbook_tui.rules.venue import active_stack, venue_row
 from tests.observations import broker, dns, dual_control_room, quiet_room, room, stack, status
-from tests.unit.test_37_readiness import ready_room
+from tests.unit.test_37_readiness import promoted_room, ready_room
 
 
 def test_a_room_before_an_incident_is_on_its_primary_with_a_ready_standby():
@@ -32,8 +32,16 @@ def test_a_promoted_room_with_a_controller_left_on_the_primary_says_so():
     obs = quiet_room()
     obs = dataclasses.replace(obs, brokers=(broker("primary", controllers=(("door1", True),)), obs.broker("standby")))
     row = venue_row(obs)
-    assert row.active == "standby" and row.ready_words == "n/a: standby active"
+    assert row.active == "standby"
+    # Judged as it stands: this primary's .env still says dispatch on (runbook 3 disarms it).
+    assert row.ready_words.startswith("NOT READY: primary quiet, ready for failback")
+    assert row.ready_short.startswith("NOT READY: primary armed")
     assert row.controllers == "1 on primary (door1)" and row.controllers_ok is False
+
+
+def test_a_cleanly_promoted_room_is_ready_with_the_standby_active():
+    row = venue_row(promoted_room())
+    assert row.active == "standby" and row.ready_words == row.ready_short == "ready, standby active"
 
 
 def test_resolvers_that_disagree_or_point_away_from_the_active_stack_are_alarms():
