@@ -18,23 +18,14 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from runbook_tui.engine.journal import read_journal
-from runbook_tui.rules.outcome import PASSED
+from runbook_tui.engine.journal import read_journal, read_run
+from runbook_tui.engine.replay import RoomConfirmation, RunState, earlier_open, outcome_words
+from runbook_tui.rules.outcome import alarm_words
 
 NAME_LIMIT = 40
 HEARTBEAT = ".console"  # in the inbox: touched by the open console every second or so
 HEARTBEAT_STALE_S = 5.0
 _NAME_OK = re.compile(r"[^\w .'-]", re.UNICODE)
-
-
-@dataclass(frozen=True)
-class RoomConfirmation:
-    """The person at the room confirmed a step (from the floor view), by name."""
-
-    id: str
-    step: str
-    name: str
-    at: float
 
 
 def clean_name(name: str) -> str:
@@ -112,11 +103,13 @@ class FloorStep:
     number: int
     title: str
     state: str  # pending / running / done / failed / skipped / deferred / overridden
-    detail: str  # the newest evidence or reason (masked in the journal already)
+    detail: str  # the newest evidence or reason (masked in the journal already; no .env value)
     confirm_at_room: bool
     confirmed_by: str = ""  # the name the room confirmed with, once journaled
     at: float | None = None  # when the step last changed
     reached: bool = True  # every required step before it in its section has passed: the room may confirm it
+    lapse: str = ""  # done, and its evidence no longer holds: what is seen (and the operator's word, if acknowledged)
+    confirmation_id: str = ""  # the id of the room's confirmation the console took
 
 
 @dataclass(frozen=True)
@@ -127,69 +120,72 @@ class FloorState:
     operator: str
     drill: str | None
     steps: tuple[FloorStep, ...]
-    alarms: tuple[str, ...]  # raised and not cleared
+    alarms: tuple[str, ...]  # raised now; or ended, and not acknowledged at the console yet
     last_dispatch: str  # the newest smoke test's verdict, in words ("" before any)
-    ended: str  # "" while the run is open; else finished / abandoned, in words
+    ended: str  # "" while the run is open (or reopened); else finished / abandoned, in words
     last_record: float = 0.0
     notes: tuple[str, ...] = field(default=())
+    outcome: str = ""  # the run's outcome as the console's header says it
+    run: RunState | None = field(default=None, compare=False, repr=False)
 
     def step(self, step_id: str) -> FloorStep | None:
         return next((s for s in self.steps if s.id == step_id), None)
 
 
+# A .env setting in evidence ("started with CORE_DISPATCH_ENABLED=true"): the phone names the
+# setting, never its value (it shows no variables, README "The floor view").
+_SETTING = re.compile(r"\b([A-Z][A-Z0-9_]*[A-Z0-9])=[^\s,;)]+")
+
+
+def without_values(text: str) -> str:
+    return _SETTING.sub(r"\1=(not shown)", text)
+
+
 def floor_state(journal: Path, records: list[dict] | None = None) -> FloorState:
-    """The run, replayed from its journal (or its records, already read): only what the room
-    needs (no commands, no variables, no outputs; evidence is masked when it is journaled)."""
-    records = read_journal(journal).records if records is None else records
-    started = next(r for r in records if r["kind"] == "run_started")
-    choices = dict(started.get("choices") or {})
-    states: dict[str, dict] = {}
-    confirmed: dict[str, str] = {}
-    alarms: dict[str, str] = {}
-    last_dispatch, ended = "", ""
-    for r in records:
-        kind = r["kind"]
-        if kind == "choice":
-            choices[r["choice"]] = r["option"]
-        elif kind == "step_state":
-            states[r["step"]] = r
-        elif kind == "room_confirmation":
-            confirmed[r["step"]] = r["name"]
-        elif kind == "alarm_raised":
-            alarms[r["alarm"]] = r.get("reason", "")
-        elif kind == "alarm_cleared":
-            alarms.pop(r["alarm"], None)
-        elif kind == "dispatch_outcome":
-            at = time.strftime("%H:%M:%S", time.localtime(r["ts"]))
-            if r.get("verdict") == "complete":
-                last_dispatch = f"{at}: complete (ack {r.get('ack_ms')} ms, complete {r.get('complete_ms')} ms)"
-            else:
-                last_dispatch = f"{at}: {r.get('verdict', '?')}: {r.get('reason', '')}"
-        elif kind == "run_finished":
-            ended = f"finished: {r.get('said') or r.get('outcome', '')}"
-        elif kind == "run_abandoned":
-            ended = "abandoned"
-    steps, number, open_before, section = [], 0, False, None
-    for s in started.get("steps", []):
-        if s.get("section") != section:  # the room confirms what its section has reached
-            section, open_before = s.get("section"), False
-        if not all(choices.get(c) in opts for c, opts in (s.get("when") or {}).items()):
-            continue  # not used with the choices made
+    """The run, replayed from its journal (or its records, already read) by the one replay the
+    console and the report use (engine/replay.py), told as the room needs it: no commands, no
+    variables, no outputs, no .env values (evidence is masked when it is journaled)."""
+    run = read_run(journal, records)
+    steps, number = [], 0
+    for s in run.applicable():
         number += 1
-        r = states.get(s["id"])
+        status = run.statuses.get(s.id)
         detail = ""
-        if r is not None:
-            detail = (r.get("evidence") or [""])[-1] or r.get("reason", "")
-        state = r["state"] if r else "pending"
-        steps.append(FloorStep(s["id"], number, s["title"], state, detail, bool(s.get("confirm_at_room")),
-                               confirmed.get(s["id"], ""), (r.get("finished") or r["ts"]) if r else None,
-                               reached=not open_before))
-        # The same rule as the engine's (RunEngine._earlier_open): a required step not passed.
-        open_before = open_before or (not s.get("optional") and state not in PASSED and state != "deferred")
+        if status is not None:
+            detail = (status.evidence[-1] if status.evidence else "") or status.reason
+        lapse = run.lapses.get(s.id)
+        lapse_said = ""
+        if lapse is not None and status is not None and status.state.value == "done":
+            lapse_said = without_values(lapse.detail) + (f" (acknowledged: {lapse.acknowledged})" if lapse.acknowledged else "")
+        confirmation = run.room_confirmations.get(s.id)
+        steps.append(FloorStep(s.id, number, s.title, status.state.value if status else "pending", without_values(detail),
+                               s.confirm_at_room, confirmation.name if confirmation else "",
+                               (status.finished or status.started) if status else None,
+                               reached=not earlier_open(run, s.id, same_section=True), lapse=lapse_said,
+                               confirmation_id=confirmation.id if confirmation else ""))
+    if run.active_alarms:
+        alarms = tuple(f"{a.kind.replace('_', ' ')}: {without_values(a.reason)}" if a.reason else a.kind.replace("_", " ")
+                       for a in run.active_alarms)
+    elif run.alarms_unacknowledged:  # as the console keeps it: until the operator acknowledges it
+        alarms = (f"in this run: {alarm_words(run.outcome.alarms)} (not acknowledged at the console yet)",)
+    else:
+        alarms = ()
+    last_dispatch = ""
+    if (d := run.last_dispatch) is not None:
+        at = time.strftime("%H:%M:%S", time.localtime(d.at))
+        last_dispatch = (f"{at}: complete (ack {d.ack_ms} ms, complete {d.complete_ms} ms)" if d.verdict == "complete"
+                         else f"{at}: {d.verdict}: {d.reason}")
+    outcome, ended = outcome_words(run.outcome, {s.id: s.number for s in steps}), ""
+    if run.abandoned is not None:
+        ended = "abandoned"
+    elif run.finished_at is not None:
+        ended = f"finished: {run.outcome.text()}"
+    elif run.declared is not None:
+        outcome += f" (it was finished at {time.strftime('%H:%M:%S', time.localtime(run.declared.at))})"
+    started = run.started
     return FloorState(journal, started["room"], started["checklist"]["name"], started.get("operator", ""),
-                      started.get("drill"), tuple(steps), tuple(f"{k.replace('_', ' ')}: {v}" if v else k.replace("_", " ")
-                                                               for k, v in alarms.items()),
-                      last_dispatch, ended, records[-1]["ts"] if records else 0.0)
+                      started.get("drill"), tuple(steps), alarms, last_dispatch, ended, run.last_record_at,
+                      outcome=outcome, run=run)
 
 
 def room_floor_state(runs_dir: Path, room: str) -> FloorState | None:

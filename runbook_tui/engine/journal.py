@@ -7,7 +7,9 @@ earlier one. Reading tolerates a torn last line (reported, not fatal).
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
+import functools
 import json
 import os
 import threading
@@ -136,3 +138,44 @@ def alarm_spans(records: list[dict]) -> list[AlarmSpan]:
         elif r["kind"] == "alarm_cleared":
             close_span(spans, r["alarm"], r["ts"])
     return spans
+
+
+def read_run(path: Path, records: list[dict] | None = None):
+    """A run's journal (or its records, already read), replayed (engine/replay.py): what every
+    reader of a run shows. The steps' plan comes from the journal when it says all the outcome
+    needs, else from the checklist it was written for (same sha256), else from the journal alone."""
+    from runbook_tui.engine.replay import plan_from_record, plan_partial, replay
+
+    records = read_journal(path).records if records is None else records
+    started = next((r for r in records if r.get("kind") == "run_started"), None)
+    if started is None:
+        raise ValueError(f"{path}: no run_started record: not a run journal")
+    plan = plan_from_record(started)
+    if plan is None and (plan := _checklist_plan(started.get("checklist") or {})) is not None:
+        titles = {s["id"]: s["title"] for s in started.get("steps") or () if s.get("title")}  # as filled in at start
+        plan = tuple(dataclasses.replace(s, title=titles.get(s.id, s.title)) for s in plan)
+    return replay(records, plan or plan_partial(started, records))
+
+
+def _checklist_plan(checklist: dict):
+    path = checklist.get("path")
+    if not isinstance(path, str):
+        return None
+    try:
+        stat = Path(path).stat()
+    except OSError:
+        return None
+    return _plan_of(path, checklist.get("sha256"), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=16)
+def _plan_of(path: str, sha256: str | None, _mtime_ns: int, _size: int):
+    """The checklist's plan, read once per version of its file (the floor view replays twice a second)."""
+    from runbook_tui.checklist.loader import ChecklistInvalid, load_checklist
+    from runbook_tui.engine.replay import plan_from_checklist
+
+    try:
+        checklist = load_checklist(path)
+    except ChecklistInvalid:
+        return None
+    return plan_from_checklist(checklist) if checklist.sha256 == sha256 else None

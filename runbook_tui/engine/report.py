@@ -10,8 +10,9 @@ import json
 import time
 from pathlib import Path
 
-from runbook_tui.engine.journal import alarm_spans, read_journal
-from runbook_tui.rules.outcome import alarm_words
+from runbook_tui.engine.events import StepStatus
+from runbook_tui.engine.journal import read_journal, read_run
+from runbook_tui.engine.replay import RunState, replay
 
 OVERRIDE_WORDS = {"guard": "run despite the guard", "step": "marked done without evidence"}
 
@@ -27,37 +28,27 @@ def _duration(seconds: float | None) -> str:
     return f"{minutes}m{secs:02d}s" if minutes else f"{seconds:.1f}s"
 
 
-def _steps_in_order(started: dict, records: list[dict], states: dict[str, dict]) -> list[tuple[str, str, dict | None]]:
-    """(id, title, last state record or None) in the checklist's order, for the steps that apply
-    with the run's final choices. Journals written before run_started listed the steps: the
-    order the states were recorded in, without titles."""
-    steps = started.get("steps")
-    if not steps:
-        return [(step_id, "", r) for step_id, r in states.items()]
-    choices = dict(started.get("choices") or {})
-    for r in records:
-        if r["kind"] == "choice":
-            choices[r["choice"]] = r["option"]
-    rows = []
-    for step in steps:
-        applies = all(choices.get(c) in opts for c, opts in (step.get("when") or {}).items())
-        if applies or step["id"] in states:
-            rows.append((step["id"], step.get("title", ""), states.get(step["id"])))
-    return rows
+def _steps_in_order(run: RunState) -> list[tuple[str, str, StepStatus | None]]:
+    """(id, title, status or None) in the checklist's order, for the steps that apply with the
+    run's final choices (and those decided under another). Journals written before run_started
+    listed the steps: the order the states were recorded in, without titles."""
+    if not run.started.get("steps"):
+        return [(step_id, "", status) for step_id, status in run.statuses.items()]
+    return [(s.id, s.title, run.statuses.get(s.id)) for s in run.plan if s.applies(run.choices) or s.id in run.statuses]
+
+
+def _when_said(ts: float) -> str:
+    return time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(ts))
 
 
 def render_report(journal_path: Path) -> str:
     contents = read_journal(journal_path)
     records = contents.records
-    started = next((r for r in records if r["kind"] == "run_started"), None)
-    if started is None:
-        raise ValueError(f"{journal_path}: no run_started record: not a run journal")
-    finished = next((r for r in reversed(records) if r["kind"] == "run_finished"), None)
+    # The run's state by the one replay (engine/replay.py) the console and the floor view use.
+    run = read_run(journal_path, records)
+    started = run.started
     checklist = started["checklist"]
-    states: dict[str, dict] = {}
-    for r in records:
-        if r["kind"] == "step_state":
-            states[r["step"]] = r
+    outcome = run.outcome
     out = [
         f"# After-action report: {checklist['name']} ({checklist['revision']})",
         "",
@@ -66,45 +57,58 @@ def render_report(journal_path: Path) -> str:
         f"- Operator: {started.get('operator', '?')}",
         *([f"- Settings: {started['settings']}"] if started.get("settings") else []),
         f"- Checklist: `{checklist['id']}` {checklist['revision']}, sha256 `{checklist['sha256']}`",
-        f"- Started: {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(started['ts']))}",
+        f"- Started: {_when_said(started['ts'])}",
     ]
-    if finished:
-        out.append(f"- Finished: {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(finished['ts']))} "
-                   f"({_duration(finished['ts'] - started['ts'])})")
-        # The outcome names every alarm of the run, also those raised after it was declared finished.
-        said = alarm_words(tuple(alarm_spans(records)), records[-1]["ts"])
-        out.append(f"- Outcome: **{finished['outcome']}{', with ' + said if said else ''}**")
-        if finished.get("lapsed"):
-            out.append(f"- Evidence no longer holding at the end: {', '.join(finished['lapsed'])}")
-        if finished.get("deferred"):
-            out.append(f"- Deferred: {', '.join(finished['deferred'])}")
-        if finished.get("open"):
-            out.append(f"- Not done: {', '.join(finished['open'])}")
-        if finished.get("optional_not_done"):
-            out.append(f"- Optional, not done: {', '.join(finished['optional_not_done'])}")
-    elif abandoned := next((r for r in records if r["kind"] == "run_abandoned"), None):
-        out.append(f"- Outcome: **abandoned** at {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(abandoned['ts']))}: "
-                   f"{abandoned.get('reason', '')}")
+    if run.declared is not None:
+        if run.finished_at is not None:
+            # When it last became finished: evidence lost and regained after a finish moves it.
+            out.append(f"- Finished: {_when_said(run.finished_at)} ({_duration(run.finished_at - started['ts'])})")
+        else:
+            out.append(f"- Finished: declared at {_when_said(run.declared.at)}, then reopened: not finished at the end "
+                       "of the journal")
+        # In the outcome's own words: every step passed without evidence, every alarm of the run
+        # (also those raised after it was declared finished).
+        out.append(f"- Outcome: **{outcome.text(records[-1]['ts'])}**")
+    elif run.abandoned is not None:
+        out.append(f"- Outcome: **abandoned** at {_when_said(run.abandoned[0])}: {run.abandoned[1]}")
     else:
         out.append("- Outcome: **not finished** (the run did not reach its end; resume it from this journal)")
+        out.append(f"- So far: **{outcome.text(records[-1]['ts'])}**")
+    if run.abandoned is None:
+        if outcome.lapsed:
+            out.append(f"- Evidence no longer holding at the end: {', '.join(outcome.lapsed)}")
+        if outcome.deferred:
+            out.append(f"- Deferred: {', '.join(outcome.deferred)}")
+        if outcome.open:
+            out.append(f"- Not done: {', '.join(outcome.open)}")
+        if outcome.optional_open:
+            out.append(f"- Optional, not done: {', '.join(outcome.optional_open)}")
     if contents.torn:
         out.append(f"- {len(contents.torn)} incomplete record(s) from a crash were skipped")
 
     out += ["", "## Steps", "", "| step | state | time taken | reason / evidence |", "|---|---|---|---|"]
-    for step_id, title, r in _steps_in_order(started, records, states):
+    superseded = run.superseded()
+    for step_id, title, status in _steps_in_order(run):
         name = f"{title} (`{step_id}`)" if title else step_id
-        if r is None and (by := (finished or {}).get("superseded", {}).get(step_id)):
+        if status is None and (by := superseded.get(step_id)):
             out.append(f"| {name.replace('|', '/')} | superseded | - | ended on purpose by `{by}` |")
             continue
-        if r is None:
+        if status is None:
             out.append(f"| {name.replace('|', '/')} | not decided | - | |")
             continue
         # A confirmation or a sensed step has no span of its own: "-" rather than a made-up 0.0s.
-        taken = (r["finished"] - r["started"]) if r.get("finished") and r.get("started") and r["finished"] > r["started"] else None
-        detail = "; ".join(x for x in [r.get("reason", "")] + list(r.get("evidence", [])) if x)
-        out.append(f"| {name.replace('|', '/')} | {r['state']} | {_duration(taken)} | {detail.replace('|', '/')} |")
+        taken = (status.finished - status.started) if status.finished and status.started and status.finished > status.started \
+            else None
+        state, parts = status.state.value, [status.reason, *status.evidence]
+        if (lapse := run.lapses.get(step_id)) is not None and status.state.value == "done":
+            # As the console shows it: done once, and its evidence no longer holds.
+            state = "done, no longer holds" + (" (acknowledged)" if lapse.acknowledged else "")
+            parts = [f"no longer holds since {_clock(lapse.since)}: {lapse.detail}",
+                     *([f"acknowledged: {lapse.acknowledged}"] if lapse.acknowledged else []), *parts]
+        detail = "; ".join(x for x in parts if x)
+        out.append(f"| {name.replace('|', '/')} | {state} | {_duration(taken)} | {detail.replace('|', '/')} |")
 
-    spans = alarm_spans(records)
+    spans = run.alarm_spans
     out += ["", "## Alarms", ""]
     for span in spans:
         raised = next(r for r in records if r["kind"] == "alarm_raised" and r["ts"] == span.started)
@@ -131,12 +135,12 @@ def render_report(journal_path: Path) -> str:
     out += ["", "## Guard refusals and overridden guards", ""]
     out += [f"- {_clock(r['ts'])} {r['step']}: " + "; ".join(f"{x['condition']}: {x['detail']}" for x in r["results"] if not x["holds"])
             for r in refusals] or ["None."]
-    deferred = [(k, r) for k, r in states.items() if r["state"] in ("deferred", "skipped")]
+    deferred = [(k, st) for k, st in run.statuses.items() if st.state.value in ("deferred", "skipped")]
     out += ["", "## Deferred and skipped", ""]
-    out += [f"- {k}: {r['state']}: {r.get('reason', '')}" for k, r in deferred] or ["None."]
+    out += [f"- {k}: {st.state.value}: {st.reason}" for k, st in deferred] or ["None."]
 
     if started.get("drill"):
-        out += ["", "## Drill", ""] + _drill_summary(records, started, finished)
+        out += ["", "## Drill", ""] + _drill_summary(records, started)
         out += ["", "## Drill history (this scenario, in this journal folder)", ""] + _drill_history(journal_path, records)
 
     out += ["", "## Timeline", ""]
@@ -159,10 +163,12 @@ def _verified_at(records: list[dict]) -> float | None:
 def drill_figures(records: list[dict]) -> dict:
     """What a drill is judged on, from its journal."""
     started = records[0]
-    finished = next((r for r in reversed(records) if r["kind"] == "run_finished"), None)
+    run = replay(records)
+    # Until it last became finished, as the report's "Finished" says; a run reopened since: its declared end.
+    finished = run.finished_at or (run.declared.at if run.declared is not None else None)
     verified = _verified_at(records)
     return {
-        "total_s": (finished["ts"] - started["ts"]) if finished else None,
+        "total_s": (finished - started["ts"]) if finished else None,
         "to_verified_dispatch_s": (verified - started["ts"]) if verified else None,
         "guard_refusals": sum(1 for r in records if r["kind"] == "guards" and not all(x["holds"] for x in r["results"])),
         "overrides": sum(1 for r in records if r["kind"] == "override"),
@@ -173,7 +179,7 @@ def drill_figures(records: list[dict]) -> dict:
     }
 
 
-def _drill_summary(records: list[dict], started: dict, finished: dict | None) -> list[str]:
+def _drill_summary(records: list[dict], started: dict) -> list[str]:
     f = drill_figures(records)
     return [
         f"- Scenario: {started['drill']}",

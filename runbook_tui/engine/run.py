@@ -37,7 +37,7 @@ from runbook_tui.engine.events import (  # noqa: F401 - the engine's words, said
     StepStatus,
 )
 from runbook_tui.engine.floor import RoomConfirmation
-from runbook_tui.engine.journal import Journal, JournalBusy, alarm_spans, read_journal
+from runbook_tui.engine.journal import Journal, JournalBusy, read_journal
 from runbook_tui.engine.shell import run_command
 from runbook_tui.envfile import read_env
 from runbook_tui.mqtt_contract import BrokerEndpoint, DispatchRequest, Topics
@@ -126,6 +126,8 @@ class RunEngine:
         Returns the engine and what reconciling found, in words. Refuses a journal written
         for another version of the checklist: one checklist version per run.
         """
+        from runbook_tui.engine.replay import plan_from_checklist, replay
+
         contents = read_journal(journal_path)
         started = next((r for r in contents.records if r["kind"] == "run_started"), None)
         if started is None:
@@ -134,10 +136,9 @@ class RunEngine:
             raise EngineRefusal(f"{journal_path} was written for {started['checklist']['name']} "
                                 f"{started['checklist']['revision']} (sha256 {started['checklist']['sha256'][:12]}); "
                                 f"{checklist.path} is sha256 {checklist.sha256[:12]}: one checklist version per run")
-        values = dict(started["variables"])
-        for r in contents.records:
-            if r["kind"] == "variable":
-                values[r["name"]] = r["value"]
+        # The run's state by the one replay of its journal (engine/replay.py), as the floor view
+        # and the report read it: a resumed console cannot say what they do not.
+        run = replay(contents.records, plan_from_checklist(checklist))
         try:
             journal = Journal(journal_path)
         except JournalBusy as exc:
@@ -145,37 +146,18 @@ class RunEngine:
         # A resumed drill stays a drill of its scenario, run by the same trainee: they are the run's, not the session's.
         config = dataclasses.replace(config, drill=started.get("drill") or config.drill,
                                      operator=started.get("operator") or config.operator)
-        engine = cls(checklist, values, observer, journal, config, on_event)
-        engine.started_at = started["ts"]
-        engine.choices.update(started.get("choices") or {})
-        for r in contents.records:
-            if r["kind"] == "choice":
-                engine.choices[r["choice"]] = r["option"]
-            elif r["kind"] == "step_state" and r["step"] in engine.statuses:
-                engine.statuses[r["step"]] = StepStatus(StepState(r["state"]), r.get("reason", ""),
-                                                        tuple(r.get("evidence", ())), r.get("started"), r.get("finished"))
-                if r["state"] != StepState.RUNNING.value:
-                    engine.lapses.pop(r["step"], None)
-            elif r["kind"] == "condition_lapsed" and r["step"] in engine.statuses:
-                engine.lapses[r["step"]] = Lapse(r["condition"], r["ts"], r.get("detail", ""))
-            elif r["kind"] in ("condition_restored", "lapse_superseded"):
-                engine.lapses.pop(r["step"], None)
-            elif r["kind"] == "lapse_acknowledged" and r["step"] in engine.lapses:
-                engine.lapses[r["step"]] = dataclasses.replace(engine.lapses[r["step"]], acknowledged=r.get("reason", ""))
-            elif r["kind"] == "room_confirmation":
-                engine._room_confirmation_ids.add(r["id"])
-                if r["step"] in engine.statuses:
-                    engine.room_confirmations[r["step"]] = RoomConfirmation(r["id"], r["step"], r["name"], r.get("at", r["ts"]))
-            elif r["kind"] == "alarm_raised":
-                engine.alarms_unacknowledged.append(r["alarm"])
-            elif r["kind"] == "alarm_acknowledged":
-                engine.alarms_unacknowledged.clear()
-        engine.alarm_spans = alarm_spans(contents.records)
+        engine = cls(checklist, dict(run.values), observer, journal, config, on_event)
+        engine.started_at = run.started_at
+        engine.choices.update(run.choices)
+        engine.statuses.update({k: v for k, v in run.statuses.items() if k in engine.statuses})
+        engine.lapses = {k: v for k, v in run.lapses.items() if k in engine.statuses}
+        engine.room_confirmations = {k: v for k, v in run.room_confirmations.items() if k in engine.statuses}
+        engine._room_confirmation_ids = set(run.room_confirmation_ids)
+        engine.alarms_unacknowledged = list(run.alarms_unacknowledged)
+        engine.alarm_spans = list(run.alarm_spans)
         # An alarm still raised when the tool stopped is raised still: the next observation clears
         # it (journaled) or keeps it, never raises it a second time.
-        engine.active_alarms = tuple(Alarm(span.kind, next(r.get("reason", "") for r in reversed(contents.records)
-                                                           if r["kind"] == "alarm_raised" and r["alarm"] == span.kind), True)
-                                     for span in engine.alarm_spans if span.ended is None)
+        engine.active_alarms = run.active_alarms
         notes = [f"{len(contents.torn)} torn record(s) at a crash were skipped"] if contents.torn else []
         engine.journal.append("run_resumed", torn=len(contents.torn))
         for step_id, status in list(engine.statuses.items()):
