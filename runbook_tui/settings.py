@@ -143,7 +143,8 @@ class Settings:
                        docker_hosts=self.docker_hosts | own.docker_hosts, variables=self.variables | own.variables)
 
 
-LAB_VARIABLES = {"smoke_device": "sim1"}
+# Step 1's addresses: empty in the lab, where scripts/new-room-standby.sh picks the lab's own.
+LAB_VARIABLES = {"smoke_device": "sim1", "new_primary_addr": "", "new_standby_addr": ""}
 
 
 def lab_defaults() -> Settings:

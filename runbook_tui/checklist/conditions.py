@@ -47,4 +47,13 @@ CONDITIONS: dict[str, str] = {
     ),
     "core_versions_match": "both .env files name the same CORE_VERSION and both running cores say that version",
     "env_files_aligned": "both .env files agree except role, bind address and ports, and the dispatch flags",
+    "primary_start_safe": (
+        "starting or recreating the primary cannot make dual control: its .env keeps dispatch disabled, or no standby "
+        "core dispatches (by Docker's account and by its broker)"
+    ),
+    "primary_env_dispatch_disabled": "the primary's .env says CORE_DISPATCH_ENABLED=false (it comes up without dispatch)",
+    "primary_env_dispatch_enabled": "the primary's .env says CORE_DISPATCH_ENABLED=true",
+    "standby_env_dispatch_enabled": "the standby's .env says CORE_DISPATCH_ENABLED=true",
+    "standby_env_disarmed": "the standby's .env says CORE_DISPATCH_ENABLED=false and CORE_CRITICAL_ARMED=false",
+    "standby_env_critical_armed": "the standby's .env says CORE_CRITICAL_ARMED=true",
 }

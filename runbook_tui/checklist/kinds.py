@@ -24,6 +24,7 @@ class Risk(StrEnum):
     NORMAL = "normal"
     DESTRUCTIVE = "destructive"  # stops or removes something: confirmation by typing the room id
     ARMING = "arming"  # can make something move or dispatch: same
+    DISARMING = "disarming"  # takes dispatch away from the room's active core (failback): same
 
 
 def substitute(template: str, values: dict[str, str], shell: bool = False) -> str:

@@ -65,11 +65,13 @@ class ChecklistInvalid(Exception):
 
 
 # Fields of a step: name -> (kind, step types it applies to; None: every type).
-_COMMON = {"id", "title", "type", "text", "risk", "guards", "done_when", "affects", "when", "optional", "timeout_s", "supersedes"}
+_COMMON = {"id", "title", "type", "text", "risk", "guards", "done_when", "affects", "when", "optional", "timeout_s", "supersedes",
+           "end_to_end"}
 _STEP_FIELDS: dict[str, tuple[str, frozenset[StepType] | None]] = {
     "id": ("str", None), "title": ("str", None), "type": ("str", None), "text": ("str", None),
     "risk": ("str", None), "guards": ("condlist", None), "done_when": ("cond", None), "affects": ("strlist", None),
     "when": ("when", None), "optional": ("bool", None), "timeout_s": ("number", None), "supersedes": ("strlist", None),
+    "end_to_end": ("bool", None),
     "command": ("str", frozenset({StepType.COMMAND})), "capture_as": ("name", frozenset({StepType.COMMAND})),
     "condition": ("cond", frozenset({StepType.WAIT})), "lab_command": ("str", frozenset({StepType.WAIT})),
     "file": ("str", frozenset({StepType.ENV_EDIT})), "set": ("strmap", frozenset({StepType.ENV_EDIT})),
@@ -449,7 +451,7 @@ def _step(r: _Reader, node: Node, field: str, section_id: str, choices: dict[str
         try:
             risk = Risk(values["risk"])
         except ValueError:
-            r.error(fields["risk"][1], f"{field}.risk", f"unknown risk '{values['risk']}' (expected normal, destructive or arming)")
+            r.error(fields["risk"][1], f"{field}.risk", f"unknown risk '{values['risk']}' (expected normal, destructive, arming or disarming)")
     if step_type is StepType.CHOICE and isinstance(values.get("choice"), str) and values["choice"] not in choices:
         r.error(fields["choice"][1], f"{field}.choice", f"unknown choice '{values['choice']}' (declared: {', '.join(choices) or 'none'})")
     if step_type is StepType.ENV_EDIT and ("set" in fields) == ("align_with" in fields):
@@ -471,6 +473,7 @@ def _step(r: _Reader, node: Node, field: str, section_id: str, choices: dict[str
         guards=tuple(values.get("guards") or ()), done_when=values.get("done_when"),
         affects=tuple(values.get("affects") or ()), when=tuple(values.get("when") or ()),
         optional=bool(values.get("optional", False)), confirm_at_room=bool(values.get("confirm_at_room", False)),
+        end_to_end=bool(values.get("end_to_end", False)),
         timeout_s=float(values.get("timeout_s", 120.0)),
         command=values.get("command"), capture_as=values.get("capture_as"), condition=values.get("condition"),
         lab_command=values.get("lab_command"), file=values.get("file"),

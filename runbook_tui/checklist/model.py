@@ -61,6 +61,9 @@ class Step:
     # A confirm step only the person at the room can verify: it waits for their confirmation
     # from the floor view (named), then the operator's. Two people, both in the record.
     confirm_at_room: bool = False
+    # Proves the promotion end to end (the smoke test, "the device reacted"): refused while a
+    # step before it in its section is open or no longer holds, since the proof would be false.
+    end_to_end: bool = False
     # command
     command: str | None = None
     capture_as: str | None = None

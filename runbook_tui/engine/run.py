@@ -221,6 +221,7 @@ class RunEngine:
         self.journal.append("run_finished", outcome=outcome.verdict, deferred=list(outcome.deferred), open=list(outcome.open),
                             superseded=superseded,
                             optional_not_done=list(outcome.optional_open), lapsed=list(outcome.lapsed),
+                            without_evidence=list(outcome.without_evidence),
                             alarms=[{"alarm": a.kind, "started": a.started, "ended": a.ended} for a in outcome.alarms],
                             said=outcome.text(time.time()))
         return outcome.verdict
@@ -284,9 +285,33 @@ class RunEngine:
             if same_section and s.section_id != step.section_id:
                 continue
             state = self.statuses[s.id].state
-            if not s.optional and state not in PASSED and state is not StepState.DEFERRED:
+            if s.id in self.lapses and state is StepState.DONE:
+                # Done once, undone since: as open as a step never run (seen: the smoke test ran
+                # while the DNS name pointed back at the stopped primary).
+                earlier.append(f"{substitute(s.title, self.values)} (no longer holds)")
+            elif not s.optional and state not in PASSED and state is not StepState.DEFERRED:
                 earlier.append(substitute(s.title, self.values))
         return tuple(earlier)
+
+    def _check_end_to_end(self, step: Step) -> None:
+        """A step that proves the run end to end is refused while what it proves is not so: a
+        step before it in its section was done and no longer holds (acknowledged or not; seen:
+        the smoke test ran and ticked while the DNS name pointed back at the stopped primary).
+        Steps not run yet are named by the confirmation as out of order: a smoke test may be run
+        to diagnose. The operator can still override the step itself, and the outcome says so."""
+        if not step.end_to_end:
+            return
+        lapsed = [f"{substitute(s.title, self.values)} (no longer holds)" for s in self.applicable_steps()
+                  if s.section_id == step.section_id and s.id in self.lapses and s.id != step.id
+                  and self.statuses[s.id].state is StepState.DONE and self._before(s.id, step.id)]
+        if lapsed:
+            raise EngineRefusal(f"{substitute(step.title, self.values)} proves the steps before it end to end, and "
+                                f"these no longer hold: {'; '.join(lapsed)}. Make them hold again (or run them again) "
+                                "first, or override this step with a reason.")
+
+    def _before(self, earlier: str, later: str) -> bool:
+        order = [s.id for s in self.checklist.steps()]
+        return order.index(earlier) < order.index(later)
 
     def check(self, condition: str) -> Verdict:
         """A condition judged now, on a fresh look at the parts of the room it needs."""
@@ -364,6 +389,7 @@ class RunEngine:
         if step.confirm_at_room and at_room is None:
             raise EngineRefusal(f"{substitute(step.title, self.values)} is confirmed by the person at the room first: "
                                 "they confirm it in the floor view (w shows its link). Or override it, with a reason.")
+        self._check_end_to_end(step)
         self._require_confirmation(step, confirmed, typed_room)
         _overridden, evidence = self._guards_or_override(step, None, typed_room)
         if step.done_when:
@@ -609,7 +635,10 @@ class RunEngine:
         step = self.checklist.step(step_id)
         self._check_runnable(step)
         if self.running_step is not None:
-            raise EngineRefusal(f"{self.running_step} is running: wait for it, or cancel it first")
+            running = self.checklist.step(self.running_step)
+            hint = (" (a cancelled wait goes back to pending and is still watched: it turns done when its condition holds)"
+                    if running.type is StepType.WAIT else "")
+            raise EngineRefusal(f"{self.running_step} is running: wait for it, or cancel it first{hint}")
         if step.type is StepType.CONFIRM:
             return self.mark_done(step_id, confirmed=confirmed, typed_room=typed_room)
         if step.type is StepType.CHOICE:
@@ -617,6 +646,7 @@ class RunEngine:
         if unset := self.unset_for(step):
             raise EngineRefusal(f"{step_id} needs {', '.join(unset)}, not set on this site: set it in the site settings' "
                                 f"[variables] (or [rooms.{self.room}.variables]) or with --var NAME=VALUE")
+        self._check_end_to_end(step)
         self._require_confirmation(step, confirmed, typed_room)
         # Sensing takes seconds: off the event loop, so the screen stays live.
         overridden, evidence = await asyncio.to_thread(self._guards_or_override, step, override_reason, typed_room)
@@ -625,14 +655,20 @@ class RunEngine:
         self._set(step_id, StepStatus(StepState.RUNNING, "", tuple(evidence), started))
         self._cancel = asyncio.Event()
         self.running_step = step_id
+        cancelled = False
         try:
             ok, reason, more = await self._perform(step)
         except Exception as exc:  # noqa: BLE001 - a failed action is a failed step, never a crash
             ok, reason, more = False, f"{exc.__class__.__name__}: {exc}", []
         finally:
+            cancelled = self._cancel.is_set()
             self._cancel = None
             self.running_step = None
         state = (StepState.OVERRIDDEN if overridden else StepState.DONE) if ok else StepState.FAILED
+        if state is StepState.FAILED and cancelled and step.type is StepType.WAIT:
+            # A wait changes nothing in the room: cancelling it (to run the step after it, say)
+            # is no failure. It stays pending and watched, and turns done when its condition holds.
+            state, reason = StepState.PENDING, "wait cancelled by the operator; still watched"
         if overridden and ok:
             reason = f"guard overridden: {override_reason}" + (f"; {reason}" if reason else "")
         status = StepStatus(state, reason, tuple(evidence + more), started, time.time())
@@ -643,7 +679,11 @@ class RunEngine:
         if step.type is StepType.COMMAND:
             return await self._run_command(step, substitute(step.command or "", self.values, shell=True), step.done_when)
         if step.type is StepType.ENV_EDIT:
-            return await self._edit_env(step)
+            ok, reason, lines = await self._edit_env(step)
+            if ok and step.done_when:  # the file as read back, by the rule that watches it from now on
+                ok, reason, more = await self._wait_for(step, step.done_when, self.config.settle_s)
+                lines += more
+            return ok, reason, lines
         if step.type is StepType.WAIT:
             evidence: list[str] = []
             if self.config.lab and step.lab_command:

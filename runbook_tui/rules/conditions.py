@@ -308,6 +308,49 @@ def _controllers_back_on_primary(obs):
     return holds, detail
 
 
+def _standby_quiet(obs) -> tuple[bool, str]:
+    """No standby core dispatches now: by Docker's account (its core is not live with dispatch
+    enabled) and by its own (its broker shows no online core with dispatch enabled). Either one
+    unreadable fails closed: a start is refused on what cannot be seen."""
+    stack = obs.stack("standby")
+    if (why := _docker_says(stack)) is not None:
+        return False, why
+    core = stack.service(CORE)
+    flagged = is_live(core) and started_with(core, "CORE_DISPATCH_ENABLED")
+    docker_said = (f"{stack.project} {CORE}: {core.state}, started with CORE_DISPATCH_ENABLED="
+                   f"{'true' if started_with(core, 'CORE_DISPATCH_ENABLED') else 'false'}" if core is not None
+                   else f"{stack.project} {CORE}: absent")
+    broker = obs.broker("standby")
+    says = broker_dispatching(obs, "standby")
+    broker_said = ("standby broker: a core online with dispatch enabled" if says is True else
+                   "standby broker: no core dispatching" if says is False else
+                   f"standby broker: {status_words(obs, 'standby')}" if broker.state == "ok" else
+                   f"standby broker {broker.endpoint}: cannot be read ({broker.state}: {broker.detail})")
+    return not flagged and says is False, f"{docker_said}; {broker_said}"
+
+
+def _primary_start_safe(obs):
+    """Starting or recreating the primary (compose reads its .env) cannot make dual control:
+    its .env keeps dispatch off, or no standby core dispatches (runbook 3's order undone)."""
+    if not is_true(_env(obs, "primary").get("CORE_DISPATCH_ENABLED")):
+        return True, "primary .env CORE_DISPATCH_ENABLED=false: it starts without dispatch"
+    holds, detail = _standby_quiet(obs)
+    return holds, f"primary .env CORE_DISPATCH_ENABLED=true, so it starts dispatching; {detail}"
+
+
+def _env_says(role: str, wanted: dict[str, bool]):
+    """A stack's .env says these flags (true or false, as the core reads them): what an .env edit
+    step wrote, watched while the run is open since anyone can edit the file back."""
+    def judge(obs):
+        files = obs.files.stack(role)
+        if files is None or not files.has_env:
+            return False, f"{role} .env: missing"
+        env = files.env_dict
+        said = {k: is_true(env.get(k)) for k in wanted}
+        return said == wanted, f"{role} .env: " + ", ".join(f"{k}={'true' if v else 'false'}" for k, v in said.items())
+    return judge
+
+
 DUAL = "both cores dispatching at once (dual control): devices get commands from two cores"
 RULES: dict[str, Rule] = {
     "stack_dirs_absent": Rule(frozenset({"files"}), _dirs_absent, "overwriting a room's existing stack directories"),
@@ -338,6 +381,16 @@ RULES: dict[str, Rule] = {
     "controllers_on_primary": Rule(frozenset({"broker:primary", "broker:standby"}), _controllers_back_on_primary),
     "core_versions_match": Rule(frozenset({"files", "broker:primary", "broker:standby"}), _versions_match),
     "env_files_aligned": Rule(frozenset({"files"}), _env_aligned, "a standby that does not run as the primary did"),
+    "primary_start_safe": Rule(frozenset({"files", "docker:standby", "broker:standby"}), _primary_start_safe,
+                               "starting a primary whose .env enables dispatch while the standby dispatches: " + DUAL),
+    "primary_env_dispatch_disabled": Rule(frozenset({"files"}), _env_says("primary", {"CORE_DISPATCH_ENABLED": False}),
+                                          "a primary that starts dispatching the next time anyone brings it up: " + DUAL),
+    "primary_env_dispatch_enabled": Rule(frozenset({"files"}), _env_says("primary", {"CORE_DISPATCH_ENABLED": True})),
+    "standby_env_dispatch_enabled": Rule(frozenset({"files"}), _env_says("standby", {"CORE_DISPATCH_ENABLED": True})),
+    "standby_env_disarmed": Rule(frozenset({"files"}), _env_says("standby", {"CORE_DISPATCH_ENABLED": False,
+                                                                            "CORE_CRITICAL_ARMED": False}),
+                                 "a standby that starts dispatching the next time anyone recreates it: " + DUAL),
+    "standby_env_critical_armed": Rule(frozenset({"files"}), _env_says("standby", {"CORE_CRITICAL_ARMED": True})),
 }
 
 

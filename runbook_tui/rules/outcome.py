@@ -24,6 +24,9 @@ class Outcome:
     lapsed: tuple[str, ...]  # of those, the ones done on evidence whose condition no longer holds
     alarms: tuple[AlarmSpan, ...]
     optional_open: tuple[str, ...] = ()  # optional steps neither done nor decided on
+    # Steps passed without their evidence: overridden (a guard run despite, or marked done by
+    # the operator), and required steps skipped. Said with the verdict, never only further down.
+    without_evidence: tuple[str, ...] = ()
 
     @property
     def finished(self) -> bool:
@@ -31,10 +34,17 @@ class Outcome:
         evidence lapsed: the run ends here."""
         return self.verdict != "incomplete" and not self.optional_open
 
+    def helped(self) -> str:
+        """"with 2 steps without evidence (dns-repoint, smoke-test)", or "" when none was."""
+        n = len(self.without_evidence)
+        return f"with {n} step{'s' if n != 1 else ''} without evidence ({', '.join(self.without_evidence)})" if n else ""
+
     def text(self, now: float | None = None) -> str:
-        """"complete, with 15 s of dual control at 02:53:10": the verdict and every alarm of the run."""
+        """"complete with 1 step without evidence (smoke-test), with 15 s of dual control at
+        02:53:10": the verdict, every way the run was helped, and every alarm of the run."""
         said = alarm_words(self.alarms, now)
-        return self.verdict + (", with " + said if said else "")
+        helped = self.helped()
+        return self.verdict + (" " + helped if helped else "") + (", with " + said if said else "")
 
 
 def close_span(spans: list[AlarmSpan], kind: str, at: float) -> None:
@@ -72,9 +82,11 @@ def run_outcome(steps: list[tuple[str, bool]], states: dict[str, str], lapsed: s
     of them is optional and none was done, the run did nothing, and does not say "complete".
     superseded: steps a later done step ended on purpose ("bring up the primary", once the
     primary is shut down): left undone, they hold nothing open."""
-    deferred, open_, lapses, optional_open = [], [], [], []
+    deferred, open_, lapses, optional_open, unproven = [], [], [], [], []
     for step_id, optional in steps:
         state = states.get(step_id, "pending")
+        if state == "overridden" or (state == "skipped" and not optional):
+            unproven.append(step_id)
         if state == "deferred":
             deferred.append(step_id)
         elif step_id in superseded and state in ("pending", "failed"):
@@ -96,4 +108,4 @@ def run_outcome(steps: list[tuple[str, bool]], states: dict[str, str], lapsed: s
         verdict = NOTHING_DONE
     else:
         verdict = "complete except deferred items" if deferred else "complete"
-    return Outcome(verdict, tuple(deferred), tuple(open_), tuple(lapses), alarms, tuple(optional_open))
+    return Outcome(verdict, tuple(deferred), tuple(open_), tuple(lapses), alarms, tuple(optional_open), tuple(unproven))

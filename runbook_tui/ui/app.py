@@ -448,6 +448,13 @@ class RunbookApp(CrashToFile, App):
         outcome = result.verdict if result else ""
         if result and result.lapsed:
             outcome += f" · {len(result.lapsed)} no longer hold{'s' if len(result.lapsed) == 1 else ''}"
+        if result and result.without_evidence:
+            # Never "complete" alone when steps were passed without their evidence.
+            views = self.query(ChecklistView)
+            numbers = views.first().numbers if views else {}
+            said = ", ".join(str(numbers.get(s, s)) for s in result.without_evidence)
+            n = len(result.without_evidence)
+            outcome += f" · {n} step{'s' if n != 1 else ''} without evidence ({said})"
         if result and result.verdict != "incomplete" and result.optional_open:
             # "complete" alone would read as finished while optional steps still wait for a decision
             outcome += f" · {len(result.optional_open)} optional open"

@@ -193,6 +193,7 @@ def test_failback_after_the_promotion_ends_with_the_controllers_on_the_primary_a
         time.sleep(0.05)
     try:
         engine = RunEngine.start(checklist, values, sensors, tmp_path / "failback.jsonl", RunConfig(lab.root, lab=True))
+        confirmed_at_room(engine, "room-safe")
         engine.mark_done("room-safe", typed_room=ROOM)
         for step in ("disable-standby-dispatch", "recreate-standby-core", "primary-dispatch-off", "up-primary"):
             status = asyncio.run(engine.run_step(step, typed_room=ROOM, confirmed=True))
