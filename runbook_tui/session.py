@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from runbook_tui.checklist.model import Checklist
+    from runbook_tui.engine.room_hold import RoomHold
     from runbook_tui.engine.run import RunEngine
     from runbook_tui.observe.watcher import RoomWatcher
     from runbook_tui.settings import Settings
@@ -60,6 +61,47 @@ def find_unfinished(settings: Settings, room: str, checklist: Checklist) -> Unfi
         return UnfinishedRun(path, records[0]["ts"], records[-1]["ts"], len(passed), records[0].get("drill"),
                              records[0].get("operator"))
     return None
+
+
+@dataclass(frozen=True)
+class RunToResume:
+    """What a journal named on the command line (--resume JOURNAL) says about its run."""
+    room: str
+    checklist: Path | None  # the checklist file it was started with (None: not said, or gone)
+
+
+def run_to_resume(journal: Path) -> RunToResume:
+    """The room and checklist of a journal to reopen, so that --resume JOURNAL needs neither
+    --room nor --checklist. ValueError (said as it is) when it is not a run's journal."""
+    from runbook_tui.engine.journal import read_journal
+
+    try:
+        records = read_journal(journal).records
+    except OSError as exc:
+        raise ValueError(f"--resume {journal}: {exc.strerror or exc}") from None
+    if not records or records[0].get("kind") != "run_started" or not isinstance(records[0].get("room"), str):
+        raise ValueError(f"--resume {journal}: not a run's journal (no run_started record)")
+    path = (records[0].get("checklist") or {}).get("path")
+    checklist = Path(path) if isinstance(path, str) and Path(path).is_file() else None
+    return RunToResume(records[0]["room"], checklist)
+
+
+def resumable(journal: Path, room: str) -> None:
+    """Refuses (ValueError, in words) a journal that is not an unfinished run of this room:
+    a finished or abandoned run is not reopened, another room's never."""
+    from runbook_tui.engine.journal import ended, read_journal
+
+    try:
+        records = read_journal(journal).records
+    except OSError as exc:
+        raise ValueError(f"{journal}: {exc.strerror or exc}") from None
+    if not records or records[0].get("kind") != "run_started":
+        raise ValueError(f"{journal}: not a run's journal (no run_started record)")
+    if records[0].get("room") != room:
+        raise ValueError(f"{journal} is a run of {records[0].get('room')}, not of {room}")
+    if ended(records):
+        how = "abandoned" if any(r.get("kind") == "run_abandoned" for r in records) else "finished"
+        raise ValueError(f"{journal.name}: this run has {how}; it is not reopened (its report: runbook-tui report {journal})")
 
 
 @dataclass(frozen=True)
@@ -105,19 +147,32 @@ class SessionOpener:
     drill: str | None = None
     variables: dict[str, str] | None = None
     operator: str | None = None
+    hold: RoomHold | None = None  # this console's hold on the room (claim), handed to the Session
 
     def __post_init__(self) -> None:
         self.settings = self.settings.for_room(self.room)  # as Session sees them (for_room is idempotent)
 
+    def claim(self) -> None:
+        """Hold the room for this console, before anything is drawn or opened; RoomHeld names
+        the console that has it. Light: the standard library only (the first frame waits)."""
+        if self.hold is None or not self.hold.held:
+            from runbook_tui.engine.room_hold import hold_room
+
+            self.hold = hold_room(self.settings.runs_dir, self.room, self.operator)
+
+    def release(self) -> None:
+        if self.hold is not None:
+            self.hold.release()
+
     def open(self) -> Session:
         return Session(self.settings, self.room, self.checklist_path, drill=self.drill, variables=self.variables,
-                       operator=self.operator)
+                       operator=self.operator, hold=self.hold)
 
 
 class Session:
     def __init__(self, settings: Settings, room: str, checklist_path: Path, drill: str | None = None,
                  variables: dict[str, str] | None = None,
-                 operator: str | None = None) -> None:
+                 operator: str | None = None, hold: RoomHold | None = None) -> None:
         from runbook_tui.checklist.loader import load_checklist
         from runbook_tui.checklist.variables import resolve_variables
         from runbook_tui.engine.run import RunConfig
@@ -144,6 +199,8 @@ class Session:
         if operator:  # who the journal names; in drills, the trainee the history compares
             self.config.operator = operator
         self.engine: RunEngine | None = None
+        self.hold = hold  # one console acts on a room: taken by claim(), before any run opens
+        self._operator = operator
         self.resume_notes: list[str] = []
         self.mqtt_in_process = False  # the benchmark's baseline; the app runs the probe in a child
         self._fault_offset: int | None = None
@@ -187,10 +244,29 @@ class Session:
     def unfinished(self) -> UnfinishedRun | None:
         return find_unfinished(self.settings, self.room, self.checklist)
 
+    def claim(self) -> None:
+        """Hold the room for this console (RoomHeld names the console that has it). No run of a
+        room, new or resumed, begins in a console that does not hold it."""
+        if self.hold is None or not self.hold.held:
+            from runbook_tui.engine.room_hold import hold_room
+
+            self.hold = hold_room(self.settings.runs_dir, self.room, self._operator)
+
+    def release(self) -> None:
+        """The console is done with the room (its process ending lets it go all the same)."""
+        if self.hold is not None:
+            self.hold.release()
+
     def start_engine(self, resume_from: Path | None = None, on_event=None) -> RunEngine:
+        from runbook_tui.engine.events import EngineRefusal
         from runbook_tui.engine.run import RunEngine
 
+        self.claim()  # raises RoomHeld: then nothing is opened, resumed or abandoned
         if resume_from is not None:
+            try:
+                resumable(Path(resume_from), self.room)
+            except ValueError as exc:
+                raise EngineRefusal(str(exc)) from None
             self.engine, self.resume_notes = RunEngine.resume(resume_from, self.checklist, self.observer, self.config, on_event)
         else:
             unfinished = self.unfinished()
@@ -198,6 +274,8 @@ class Session:
             self.engine = RunEngine.start(self.checklist, self.values, self.observer, path, self.config, on_event)
             if unfinished is not None and unfinished.journal != path:
                 self._abandon(unfinished.journal, f"a new run was started instead ({path.name}) by {self.config.operator}")
+        if self.hold is not None:
+            self.hold.set_journal(self.engine.journal.path)  # another console's refusal names the run
         return self.engine
 
     @staticmethod

@@ -22,7 +22,10 @@ def main(argv: list[str] | None = None) -> int:
         return report_crash(exc, secret_masker(default_stack_root()))
 
 
-def run_room(session, resume: bool | None):
+EXIT_HELD = 75  # EX_TEMPFAIL: another console holds the room; try again once it is closed
+
+
+def run_room(session, resume: bool | Path | None):
     """A room's run in the TUI, from a Session or a SessionOpener (opened after the first frame).
     Returns (exit status or None, the open Session or None): EXIT_CRASH (said) when it stopped on
     an internal error, 2 (said) when the opener's checklist did not load; what the run left
@@ -31,7 +34,12 @@ def run_room(session, resume: bool | None):
     from runbook_tui.ui.app import RunbookApp
 
     app = RunbookApp(session, resume=resume)
-    app.run()
+    try:
+        app.run()
+    finally:
+        session.release()  # the room is free for another console from here on
+        if app.session is not session:
+            app.session.release()
     if app.open_error is not None:
         return _open_error(app.open_error), None
     opened = None if isinstance(app.session, SessionOpener) else app.session  # None: quit before it opened
@@ -41,7 +49,11 @@ def run_room(session, resume: bool | None):
 def _open_error(exc: Exception) -> int:
     """A checklist or variable that does not load: said on the command line, exit status 2."""
     from runbook_tui.checklist.loader import ChecklistInvalid
+    from runbook_tui.engine.room_hold import RoomHeld
 
+    if isinstance(exc, RoomHeld):
+        print(f"runbook-tui: {exc}", file=sys.stderr)
+        return EXIT_HELD
     if isinstance(exc, ChecklistInvalid):
         print(f"runbook-tui: the checklist is not valid:\n{exc}", file=sys.stderr)
     else:
@@ -74,7 +86,8 @@ def _main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="runbook-tui", description=__doc__,
         epilog="Without a command it opens the TUI: runbook-tui [--room ROOM] [--checklist FILE] [--settings FILE] "
-               "[--resume | --new-run] [--operator NAME] [--var NAME=VALUE] [--drill SCENARIO]")
+               "[--resume [JOURNAL] | --new-run] [--operator NAME] [--var NAME=VALUE] [--drill SCENARIO]. "
+               "One console acts on a room: another console on it is refused, naming who holds it.")
     parser.add_argument("--room", type=room_arg, help="room id (default: the settings' room, else room1)")
     parser.add_argument("--checklist", type=Path, help="checklist file (default: checklists/promotion.yaml)")
     parser.add_argument("--settings", type=Path, default=os.environ.get("RUNBOOK_TUI_SETTINGS") or None,
@@ -85,8 +98,12 @@ def _main(argv: list[str] | None = None) -> int:
     parser.add_argument("--drill", metavar="SCENARIO", help="this run is a training drill of SCENARIO (its fault injected "
                         "separately, e.g. by 'runbook-tui drill' without a terminal); the journal and report say so")
     which_run = parser.add_mutually_exclusive_group()  # both at once would leave the choice to the code's order
-    which_run.add_argument("--new-run", action="store_true", help="start a new run even if an unfinished one exists")
-    which_run.add_argument("--resume", action="store_true", help="resume the unfinished run without asking")
+    which_run.add_argument("--new-run", action="store_true", help="start a new run even if an unfinished one exists "
+                           "(the unfinished one is then abandoned)")
+    # A path after --resume reopens that run, any unfinished one of the room, not only the newest.
+    which_run.add_argument("--resume", nargs="?", const=True, type=Path, metavar="JOURNAL",
+                           help="resume the room's unfinished run without asking; with JOURNAL, that run "
+                                "(its room and checklist are the journal's)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_checklist_commands(sub)
     add_drill_command(sub)
@@ -105,11 +122,18 @@ def open_tui(args: argparse.Namespace) -> int:
     first frame, then opens the checklist and the engine (ui.app), so that an operator sees the
     screen at once. A checklist that does not load is said here all the same, after the app."""
     from runbook_tui.cli.args import var_pairs
-    from runbook_tui.session import SessionOpener
+    from runbook_tui.engine.room_hold import RoomHeld
+    from runbook_tui.session import SessionOpener, run_to_resume
     from runbook_tui.settings import SettingsError, lab_defaults, load_settings
 
     try:
         settings = load_settings(args.settings) if args.settings else lab_defaults()
+        if isinstance(args.resume, Path):  # --resume JOURNAL: its room and checklist unless given
+            target = run_to_resume(args.resume)
+            if args.room and args.room != target.room:
+                raise ValueError(f"--resume {args.resume} is a run of {target.room}, not of --room {args.room}")
+            args.room = target.room
+            args.checklist = args.checklist or target.checklist
         if args.drill:
             from runbook_tui.cli.drill import drill_settings
             from runbook_tui.lab.faults import FAULTS
@@ -143,7 +167,13 @@ def open_tui(args: argparse.Namespace) -> int:
             return _open_error(exc)
         print("runbook-tui: the TUI needs a terminal (for a printable checklist: runbook-tui plan)", file=sys.stderr)
         return 2
-    resume = True if args.resume else (False if args.new_run else None)
+    try:
+        # Before the first frame: a room another console holds is refused here, with who holds
+        # it, and no run of it (new, resumed or abandoned) is touched.
+        opener.claim()
+    except RoomHeld as exc:
+        return _held(exc, settings)
+    resume = args.resume if isinstance(args.resume, Path) else (True if args.resume else (False if args.new_run else None))
     code, session = run_room(opener, resume)
     if code is not None:
         return code
@@ -155,12 +185,31 @@ def open_tui(args: argparse.Namespace) -> int:
     return 0
 
 
+def _held(exc, settings) -> int:
+    """A room another console holds: who, and how to reopen its run once that console is closed."""
+    print(f"runbook-tui: {exc}", file=sys.stderr)
+    if exc.holder is not None and exc.holder.journal:
+        print(f"Once it is closed, its run reopens with: {reopen_command(settings, exc.holder.journal)}", file=sys.stderr)
+    return EXIT_HELD
+
+
+def reopen_command(settings, journal: str) -> str:
+    """The command that reopens a named run (its room and checklist are the journal's)."""
+    import shlex
+
+    words = ["runbook-tui"]
+    if settings.source is not None:
+        words += ["--settings", str(settings.source.resolve())]
+    return shlex.join(words + ["--resume", str(journal)])
+
+
 def _open_venue(args: argparse.Namespace, settings, rooms: list[str]) -> int:
     """The venue view; a room opened from it runs in the runbook app, and quitting that comes
     back to the venue. What each run left (journal, resume line) is printed at the end."""
     from runbook_tui.checklist.loader import ChecklistInvalid
     from runbook_tui.checklist.variables import VariableError
     from runbook_tui.cli.args import var_pairs
+    from runbook_tui.engine.room_hold import RoomHeld
     from runbook_tui.session import Session
 
     if not sys.stdout.isatty():
@@ -181,6 +230,10 @@ def _open_venue(args: argparse.Namespace, settings, rooms: list[str]) -> int:
         selected = choice.room
         try:
             session = Session(settings, choice.room, choice.checklist, operator=args.operator, variables=var_pairs(args.var))
+            session.claim()  # one console acts on a room: one held elsewhere is said at the venue
+        except RoomHeld as exc:
+            notice = str(exc)
+            continue
         except ChecklistInvalid as exc:
             notice = f"{choice.room}: the checklist is not valid: {exc}"
             continue

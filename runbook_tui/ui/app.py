@@ -154,12 +154,13 @@ class RunbookApp(CrashToFile, App):
                 id="inject_fault"),
     ]
 
-    def __init__(self, session: Session | SessionOpener, *, live: bool = True, resume: bool | None = None,
+    def __init__(self, session: Session | SessionOpener, *, live: bool = True, resume: bool | Path | None = None,
                  steady: bool = False, freeze_gc: bool | None = None) -> None:
         """session: an open Session, or a SessionOpener, opened after the first frame (what the
         command line gives: the screen comes before the checklist and the engine load).
         live: start the probes and the reconciling loop. resume: None asks when an unfinished
-        run exists; True resumes it; False starts a new run. steady: no clock, no elapsed time,
+        run exists; True resumes it; False starts a new run; a journal's path resumes that run.
+        A room another console holds opens nothing (open_error). steady: no clock, no elapsed time,
         no cursor blink, so that screenshots of the same state are the same (snapshot tests).
         freeze_gc: keep what the open run holds out of the garbage collector's scans (see
         _freeze_what_lasts); None: on a terminal, not under a test driver."""
@@ -303,9 +304,25 @@ class RunbookApp(CrashToFile, App):
         await self.query_one("#right").mount(live)
         self._live = live
 
+    def _refused_opening(self, exc: Exception) -> None:
+        """The run cannot open as asked (another console holds the room, or the run to resume is
+        refused): the app ends and the command line says why. Never a new run instead."""
+        self.open_error = exc
+        self.exit(return_code=2)
+
     def _offer_or_begin(self) -> None:
+        from runbook_tui.engine.room_hold import RoomHeld
+
         s = self.session
         self.sub_title = f"{s.checklist.name} {s.checklist.revision}"
+        try:
+            s.claim()  # one console acts on a room: before any question, no run of a held room opens
+        except RoomHeld as exc:
+            self._refused_opening(exc)
+            return
+        if isinstance(self.resume_choice, Path):  # --resume JOURNAL: that run, without the question
+            self.begin(self.resume_choice)
+            return
         unfinished = s.unfinished()
         if unfinished is not None and self.resume_choice is None:
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime(unfinished.started))
@@ -330,11 +347,15 @@ class RunbookApp(CrashToFile, App):
         return ("" if self._is_narrow() else "runbook-tui · ") + s.room + where
 
     def begin(self, resume_from: Path | None) -> None:
+        from runbook_tui.engine.room_hold import RoomHeld
+
         try:
             self.engine = self.session.start_engine(resume_from, on_event=lambda ev: self.post_message(EngineEvent(ev)))
-        except engine_events().EngineRefusal as exc:
-            self.say(str(exc), severity="error", timeout=15)
-            self.engine = self.session.start_engine(None, on_event=lambda ev: self.post_message(EngineEvent(ev)))
+        except (engine_events().EngineRefusal, RoomHeld) as exc:
+            # A run asked for and refused (in use, finished, another room's) is said; a new run
+            # started instead would leave it, and its room, to two consoles.
+            self._refused_opening(exc)
+            return
         self.started_at = self.engine.started_at
         if self.engine.config.drill and not self.session.drill:  # a resumed drill keeps its header
             self.session.drill = self.engine.config.drill
@@ -974,6 +995,7 @@ class RunbookApp(CrashToFile, App):
             self._frozen = False
         if self.engine is not None:
             self.engine.journal.close()
+        self.session.release()  # the room: another console may open it now (after the journal)
         for probe in self.probes:
             if not probe.stopping.is_set():
                 threading.Thread(target=probe.stop, name="stop-probes", daemon=True).start()
