@@ -4,8 +4,11 @@
 # (in .env or in the running container): that stack is live, and the restore would replace
 # its records. --force overrides.
 # It also refuses when the stack holds dispatches the backup lacks (a standby that dispatched
-# during a promotion): the restore would lose them. It names them; --discard-newer REASON
-# restores anyway and says why in its output (the run's journal keeps it).
+# during a promotion): the restore would lose them. It names them, notes them for readiness
+# (.records-only-here in the stack's folder) and names the two honest ways on: copy them back
+# to the primary first (scripts/copy-back-room-db.sh ROOM, then a new backup), or discard them
+# as a decision, --discard-newer REASON, which restores anyway and records the discarded ids and
+# the reason in the stack's .last-restore (readiness shows them; the run's journal keeps the output).
 USAGE="usage: scripts/restore-room-db.sh ROOM-standby BACKUP.sql.gz [--force] [--discard-newer REASON]"
 source "$(dirname "$0")/lib/common.sh"
 
@@ -55,11 +58,15 @@ held=$(compose_in "$stack" exec -T db psql -tA -X -U "${db_user:-sentient}" -d "
   -c "select id from dispatches where status <> 'rejected' order by received_at" 2>/dev/null || true)
 in_backup=$(gzip -dc "$backup" | awk '/^COPY [a-z_.]*dispatches /{on=1; next} on && /^\\\.$/{on=0} on{print $1}')
 lost=$(comm -23 <(printf '%s\n' $held | sort -u) <(printf '%s\n' $in_backup | sort -u) | grep -v '^$' || true)
+mark=$(stack_dir "$stack")/.records-only-here
+room=${stack%-*}
 if [ -n "$lost" ]; then
   count=$(printf '%s\n' "$lost" | wc -l)
   shown=$(printf '%s\n' "$lost" | head -10 | paste -sd, -)
   if [ -z "$discard_reason" ]; then
-    die "refusing to restore into $stack: it holds $count dispatch(es) the backup lacks, which the restore would lose: $shown$([ "$count" -gt 10 ] && echo ", ..."). Take a new backup of the primary first, or pass --discard-newer REASON."
+    printf '%s\n' "$lost" > "$mark"
+    # A new backup of the primary cannot help with a record made on this stack: it is not there.
+    die "refusing to restore into $stack: it holds $count dispatch(es) the backup lacks, which the restore would lose: $shown$([ "$count" -gt 10 ] && echo ", ..."). Either copy them back to the primary first (scripts/copy-back-room-db.sh $room, then a new backup: scripts/backup-room-db.sh $room), or discard them as a decision: --discard-newer REASON (the ids and the reason are recorded in $stack's .last-restore)."
   fi
   echo "discarding $count dispatch(es) only $stack held ($shown): $discard_reason"
 fi
@@ -67,6 +74,14 @@ fi
 gzip -dc "$backup" | compose_in "$stack" exec -T db psql -q -X --single-transaction -v ON_ERROR_STOP=1 \
   -U "${db_user:-sentient}" -d "${db_name:-sentient}" >/dev/null \
   || die "restore into $stack failed; its database is unchanged"
-# When, and from what: the readiness check (runbook 5) reads this file's time.
-basename "$backup" > "$(stack_dir "$stack")/.last-restore"
+# When (the file's time), from what, and what was discarded and why: readiness (runbook 5)
+# shows them. One key a line; the reason on one line.
+{
+  echo "backup=$(basename "$backup")"
+  if [ -n "$lost" ]; then
+    echo "discarded=$(printf '%s\n' "$lost" | paste -sd, -)"
+    echo "reason=$(printf '%s' "$discard_reason" | tr '\r\n' '  ')"
+  fi
+} > "$(stack_dir "$stack")/.last-restore"
+rm -f "$mark"
 echo "restored $backup into $stack database ${db_name:-sentient}"

@@ -11,6 +11,7 @@ from runbook_tui.observe.passwd import passwd_admits
 from runbook_tui.observe.site import SiteContext
 
 RESTORE_MARK = ".last-restore"  # written by scripts/restore-room-db.sh after a restore that succeeded
+ONLY_HERE_MARK = ".records-only-here"  # the dispatch ids only this stack holds (scripts/copy-back-room-db.sh)
 
 
 def _mtime(path: Path) -> float | None:
@@ -27,6 +28,21 @@ def _newest(backups: Path, stack: str) -> float | None:
     except OSError:
         return None
     return max(times, default=None)
+
+
+def _lines(path: Path) -> list[str]:
+    try:
+        return [line.strip() for line in path.read_text(errors="replace").splitlines()[:10_000] if line.strip()]
+    except OSError:
+        return []
+
+
+def _restore_record(path: Path) -> tuple[tuple[str, ...], str]:
+    """What the last restore discarded and why: .last-restore is `key=value` lines (one older
+    spelling held the backup's name alone, and discarded nothing)."""
+    keys = dict(line.split("=", 1) for line in _lines(path) if "=" in line)
+    discarded = tuple(i for i in keys.get("discarded", "").split(",") if i)
+    return discarded, keys.get("reason", "")
 
 
 def look_files(site: SiteContext) -> FilesView:
@@ -51,5 +67,7 @@ def look_files(site: SiteContext) -> FilesView:
         stacks.append(StackFiles(role, str(shown), directory.is_dir(), (directory / "compose.yaml").is_file(),
                                  env_file.is_file(), passwd_present, tuple(sorted(env.items())), error, admits,
                                  _mtime(directory / RESTORE_MARK), _newest(site.stack_root / "backups", directory.name),
-                                 _mtime(passwd) if passwd_present else None, _mtime(env_file)))
+                                 _mtime(passwd) if passwd_present else None, _mtime(env_file),
+                                 tuple(_lines(directory / ONLY_HERE_MARK)), _mtime(directory / ONLY_HERE_MARK),
+                                 *_restore_record(directory / RESTORE_MARK)))
     return FilesView(tuple(stacks), time.time())

@@ -130,6 +130,14 @@ class StackFiles:
     last_backup: float | None = None  # the newest backup of this stack's database (backups/<stack>-*.sql.gz)
     passwd_mtime: float | None = None  # when mosquitto/passwd was last written (a broker started before reads an older one)
     env_mtime: float | None = None  # when .env was last written (a core started before runs with older settings)
+    # Dispatch records only this stack holds, as the last comparison with the primary's found them
+    # (.records-only-here, written by restore-room-db.sh's refusal and copy-back-room-db.sh --check;
+    # removed once they are copied back, discarded or none are left), and when it was found.
+    records_only_here: tuple[str, ...] = ()
+    records_only_here_at: float | None = None
+    # What the last restore discarded, and the reason given (.last-restore; --discard-newer).
+    restore_discarded: tuple[str, ...] = ()
+    restore_reason: str = ""
 
     @property
     def env_dict(self) -> dict[str, str]:

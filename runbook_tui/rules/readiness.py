@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 
 from runbook_tui.envfile import is_true
-from runbook_tui.observe.model import ROLES, RoomObservation, StackSnapshot
+from runbook_tui.observe.model import ROLES, RoomObservation, StackFiles, StackSnapshot
 from runbook_tui.rules.room import (
     CORE,
     SERVICES,
@@ -132,6 +132,23 @@ def _quiet_primary(obs: RoomObservation, p_env: dict[str, str], p_dir: str) -> C
     return Check(name, True, f"{where}; .env CORE_DISPATCH_ENABLED={said}: brought up, it comes back quiet")
 
 
+def _records_only_on_standby(room: str, standby: StackFiles | None, now: float) -> Check:
+    """Records the standby holds and the primary lacks (dispatched while it was the active
+    stack) are lost by the next restore into it: copied back first, or discarded as a decision."""
+    name = "no records only on the standby"
+    ids = standby.records_only_here if standby else ()
+    if not ids:
+        # The databases are compared by the scripts, not by a look: none noted is not none held.
+        return Check(name, None, "none noted (scripts/copy-back-room-db.sh ROOM --check compares the two databases)",
+                     f"scripts/copy-back-room-db.sh {room} --check")
+    at = standby.records_only_here_at if standby else None
+    return Check(name, False, f"the standby holds {len(ids)} dispatch record(s) the primary lacks, which a restore into "
+                 f"it would lose: {', '.join(ids[:10])}{', ...' if len(ids) > 10 else ''} (found {_age(None if at is None else now - at)})",
+                 f"copy them back: scripts/copy-back-room-db.sh {room}, then scripts/backup-room-db.sh {room} and the restore; "
+                 f"or discard them as a decision: scripts/restore-room-db.sh {room}-standby backups/{room}-primary-latest.sql.gz "
+                 "--discard-newer REASON")
+
+
 def readiness(obs: RoomObservation, now: float | None = None) -> Readiness:
     """The pair's readiness, from an observation with files, both stacks' Docker parts and brokers."""
     now = time.time() if now is None else now
@@ -198,10 +215,15 @@ def readiness(obs: RoomObservation, now: float | None = None) -> Readiness:
                             "" if admits else f"scripts/mosquitto-make-passwd.sh {directory}/.env, then "
                                               f"(cd {directory} && docker compose --env-file .env up -d --force-recreate mosquitto)"))
 
+    checks.append(_records_only_on_standby(room, standby, now))
     backup = primary.last_backup if primary else None
     restore = standby.last_restore if standby else None
     checks.append(Check("last backup of the primary", None, _age(None if backup is None else now - backup),
                         f"scripts/backup-room-db.sh {room}"))
-    checks.append(Check("last restore into the standby", None, _age(None if restore is None else now - restore),
+    discarded = standby.restore_discarded if standby else ()
+    checks.append(Check("last restore into the standby", None, _age(None if restore is None else now - restore)
+                        + (f"; it discarded {len(discarded)} dispatch record(s) only the standby held "
+                           f"({', '.join(discarded[:10])}{', ...' if len(discarded) > 10 else ''}), "
+                           f"reason given: {standby.restore_reason or 'none'}" if discarded and standby else ""),
                         f"scripts/restore-room-db.sh {room}-standby backups/{room}-primary-latest.sql.gz"))
     return Readiness(room, tuple(checks), active, active_detail)

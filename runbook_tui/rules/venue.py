@@ -49,7 +49,8 @@ class VenueRow:
 
 SHORT_CHECK = {"standby up, dispatch off": "state", "standby up, dispatching (active)": "state S",
                "primary quiet, ready for failback": "primary armed", "same core version": "version", ".env aligned": ".env",
-               "primary passwd current": "passwd P", "standby passwd current": "passwd S", "stacks created": "no stacks"}
+               "primary passwd current": "passwd P", "standby passwd current": "passwd S", "stacks created": "no stacks",
+               "no records only on the standby": "records S"}
 
 def _controllers(obs: RoomObservation, active: str) -> tuple[str, str, bool | None]:
     online = {r: sorted(d for d, up in b.controllers if up) for r in ROLES if (b := obs.broker(r)) is not None}

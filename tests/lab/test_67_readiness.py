@@ -132,3 +132,69 @@ def test_readiness_after_a_promotion_judges_the_standby_as_the_active_stack(prom
     checks = {c["check"]: c for c in as_json["checks"]}
     assert "dispatch enabled" in checks["standby up, dispatching (active)"]["detail"]
     assert "CORE_DISPATCH_ENABLED=false" in checks["primary quiet, ready for failback"]["detail"]
+
+
+def set_dispatch(lab, stack: str, value: str) -> None:
+    env_file = lab.root / "infra" / "rooms" / stack / ".env"
+    env_file.write_text(re.sub(r"(?m)^CORE_DISPATCH_ENABLED=.*$", f"CORE_DISPATCH_ENABLED={value}", env_file.read_text()))
+
+
+def test_keeping_the_standby_current_after_a_promotion_copies_back_or_discards_as_a_decision(promoted):
+    # Seen: the restore refused to lose the promotion's smoke-test record on the standby and said
+    # "take a new backup of the primary first", which cannot help; the only way on was
+    # --discard-newer, which left no trace in .last-restore; readiness said "ready" meanwhile.
+    lab = promoted
+    primary, standby = f"{PROMOTED}-primary", f"{PROMOTED}-standby"
+    lab.sh(f"scripts/core-dispatch.sh --env-file infra/rooms/{standby}/.env --room {PROMOTED} --device sim1 --action SET "
+           "--params '{\"note\":\"promotion smoke test\"}'", timeout=60)
+    smoke = lab.psql(standby, "select id from dispatches where status <> 'rejected'")
+    assert smoke and "\n" not in smoke, smoke
+    # Failback by the runbook's commands: the standby's dispatch off first, then the primary up with it on.
+    set_dispatch(lab, standby, "false")
+    lab.sh(f"(cd infra/rooms/{standby} && docker compose --env-file .env up -d --force-recreate sentient-core)", timeout=300, check=True)
+    set_dispatch(lab, primary, "true")
+    lab.sh(f"(cd infra/rooms/{primary} && docker compose --env-file .env up -d)", timeout=300, check=True)
+    lab.sh(f"runbook-tui lab dns point {PROMOTED} primary", check=True)
+    assert wait_for(lambda: lab.sh(f"cd infra/rooms/{primary} && docker compose --env-file .env exec -T db pg_isready -q").returncode == 0, 60)
+
+    found = lab.sh(f"scripts/copy-back-room-db.sh {PROMOTED} --check", check=True)
+    assert f"{standby} holds 1 dispatch record(s) {primary} lacks: {smoke}" in found.stdout
+    r = lab.sh(f"runbook-tui readiness --json {PROMOTED}", timeout=120)
+    assert r.returncode == 1, r.stdout + r.stderr
+    result = json.loads(r.stdout)[0]
+    assert result["active"] == "primary"
+    failed = {c["check"]: c for c in result["checks"] if c["ok"] is False}
+    assert set(failed) == {"no records only on the standby"}, failed
+    assert smoke in failed["no records only on the standby"]["detail"]
+    assert f"scripts/copy-back-room-db.sh {PROMOTED}" in failed["no records only on the standby"]["fix"]
+    assert "--discard-newer REASON" in failed["no records only on the standby"]["fix"]
+
+    backup = lab.sh(f"scripts/backup-room-db.sh {PROMOTED}", check=True).stdout.strip().splitlines()[-1]
+    refused = lab.sh(f"scripts/restore-room-db.sh {standby} {backup}")
+    assert refused.returncode == 1 and smoke in refused.stderr, refused.stderr
+    assert f"scripts/copy-back-room-db.sh {PROMOTED}" in refused.stderr and "--discard-newer REASON" in refused.stderr
+    assert "Take a new backup of the primary first" not in refused.stderr
+
+    # Copied back, then a new backup: the restore goes through and loses nothing.
+    copied = lab.sh(f"scripts/copy-back-room-db.sh {PROMOTED}", check=True)
+    assert f"copied 1 dispatch record(s) from {standby} into {primary}: {smoke}" in copied.stdout
+    assert lab.psql(primary, f"select stack from dispatches where id='{smoke}'") == standby
+    backup = lab.sh(f"scripts/backup-room-db.sh {PROMOTED}", check=True).stdout.strip().splitlines()[-1]
+    lab.sh(f"scripts/restore-room-db.sh {standby} {backup}", check=True)
+    assert lab.psql(standby, f"select count(*) from dispatches where id='{smoke}'") == "1"
+    again = lab.sh(f"runbook-tui readiness {PROMOTED}", timeout=120)
+    assert again.returncode == 0 and f"{PROMOTED}: READY" in again.stdout, again.stdout + again.stderr
+
+    # Or discarded, as a decision: the ids and the reason are recorded, and readiness shows them.
+    lab.psql(standby, "insert into dispatches (id, room, stack, status) values "
+                      f"('made-on-the-standby', '{PROMOTED}', '{standby}', 'complete')")
+    assert lab.sh(f"scripts/restore-room-db.sh {standby} {backup}").returncode == 1
+    reason = "a test record, not a guest's"
+    done = lab.sh(f"scripts/restore-room-db.sh {standby} {backup} --discard-newer \"{reason}\"", check=True)
+    assert f"discarding 1 dispatch(es) only {standby} held (made-on-the-standby): {reason}" in done.stdout
+    record = (lab.root / "infra" / "rooms" / standby / ".last-restore").read_text().splitlines()
+    assert record == [f"backup={backup.rsplit('/', 1)[-1]}", "discarded=made-on-the-standby", f"reason={reason}"]
+    shown = json.loads(lab.sh(f"runbook-tui readiness --json {PROMOTED}", timeout=120, check=True).stdout)[0]
+    restore = next(c for c in shown["checks"] if c["check"] == "last restore into the standby")
+    assert "discarded 1 dispatch record(s) only the standby held (made-on-the-standby)" in restore["detail"]
+    assert reason in restore["detail"] and shown["ready"] is True

@@ -148,6 +148,17 @@ def test_backup_and_restore_usage_errors(stack_root: Path):
     assert r.returncode == 1 and "not a valid gzip file" in r.stderr
 
 
+def test_copy_back_usage_errors(stack_root: Path):
+    r = run("scripts/copy-back-room-db.sh", stack_root)
+    assert r.returncode == 2 and "usage: scripts/copy-back-room-db.sh ROOM [--check]" in r.stderr
+    r = run("scripts/copy-back-room-db.sh room1 --bogus", stack_root)
+    assert r.returncode == 2 and "unknown option --bogus" in r.stderr
+    r = run("scripts/copy-back-room-db.sh ../room1", stack_root)
+    assert r.returncode == 2 and "is not a stack name" in r.stderr
+    r = run("scripts/copy-back-room-db.sh nosuchroom --check", stack_root)
+    assert r.returncode == 1 and "no stack 'nosuchroom-primary'" in r.stderr
+
+
 def test_lab_up_without_docker_says_what_is_missing(tmp_path: Path):
     # A PATH with this Python but no docker CLI: the machine the message is for.
     bin_dir = tmp_path / "bin"

@@ -153,3 +153,46 @@ def test_in_dual_control_readiness_proposes_no_command_that_disarms_either_core(
     problem = r.problems()[0]
     assert problem.name == "standby up, dispatch off" and "DUAL CONTROL" in problem.detail
     assert "docker compose" not in problem.fix and "CORE_DISPATCH_ENABLED" not in problem.fix
+
+
+def test_records_only_the_standby_holds_are_not_ready_until_copied_back_or_discarded():
+    # Seen: readiness said "ready" while the standby held the promotion's smoke-test record,
+    # which the next restore into it would lose.
+    r = readiness(ready_room(records_only_here=("smoke-1",), records_only_here_at=1000.0 - 7200), now=1000.0)
+    assert [c.name for c in r.problems()] == ["no records only on the standby"]
+    problem = r.problems()[0]
+    assert "1 dispatch record(s) the primary lacks" in problem.detail and "smoke-1" in problem.detail and "2.0 h ago" in problem.detail
+    assert problem.fix.startswith("copy them back: scripts/copy-back-room-db.sh room1, then scripts/backup-room-db.sh room1")
+    assert "or discard them as a decision: scripts/restore-room-db.sh room1-standby" in problem.fix
+    assert problem.fix.endswith("--discard-newer REASON")
+    none = {c.name: c for c in readiness(ready_room()).checks}["no records only on the standby"]
+    assert none.ok is None and "none noted" in none.detail  # not compared by a look: not claimed
+
+
+def test_a_restore_that_discarded_records_says_which_and_why():
+    r = readiness(ready_room(last_restore=900.0, restore_discarded=("made-on-the-standby",),
+                             restore_reason="a test record, not a guest's"), now=1000.0)
+    restore = {c.name: c for c in r.checks}["last restore into the standby"]
+    assert restore.ok is None and r.ready
+    assert restore.detail == ("0.0 h ago; it discarded 1 dispatch record(s) only the standby held (made-on-the-standby), "
+                              "reason given: a test record, not a guest's")
+
+
+def test_the_files_look_reads_what_the_scripts_record(tmp_path):
+    from runbook_tui.observe.files_look import look_files
+    from runbook_tui.observe.site import SiteContext
+
+    dirs = {role: tmp_path / "infra" / "rooms" / f"room1-{role}" for role in ("primary", "standby")}
+    for d in dirs.values():
+        d.mkdir(parents=True)
+        (d / ".env").write_text("ROOM_ID=room1\n")
+    (dirs["standby"] / ".last-restore").write_text("backup=room1-primary-x.sql.gz\ndiscarded=a,b\nreason=why = this\n")
+    (dirs["standby"] / ".records-only-here").write_text("c\nd\n")
+    (dirs["primary"] / ".last-restore").write_text("room1-primary-old.sql.gz\n")  # the older spelling
+    site = SiteContext(tmp_path, "room1", dirs["primary"], dirs["standby"], "mqtt.room1.sentientengine.ai")
+    view = look_files(site)
+    standby, primary = view.stack("standby"), view.stack("primary")
+    assert standby.restore_discarded == ("a", "b") and standby.restore_reason == "why = this"
+    assert standby.records_only_here == ("c", "d") and standby.records_only_here_at is not None
+    assert primary.restore_discarded == () and primary.restore_reason == "" and primary.last_restore is not None
+    assert primary.records_only_here == () and primary.records_only_here_at is None
