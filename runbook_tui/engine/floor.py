@@ -74,6 +74,15 @@ def send_confirmation(journal: Path, step: str, name: str) -> RoomConfirmation:
     return confirmation
 
 
+def withdraw_confirmation(journal: Path, confirmation: RoomConfirmation) -> None:
+    """Take a confirmation the console can no longer take back out of the run's inbox (the view
+    that sent it says so): nothing waits there that will never be taken."""
+    try:
+        (inbox_dir(journal) / f"{confirmation.id}.json").unlink()
+    except OSError:
+        pass  # already gone
+
+
 def read_confirmations(journal: Path, skip: set[str] | frozenset[str] = frozenset()) -> list[RoomConfirmation]:
     """The confirmations in the run's inbox, oldest first, but those whose id is in `skip`.
     Files that do not read as a confirmation are left alone (and never taken)."""
@@ -225,6 +234,7 @@ class FloorServing:
     room: str
     url: str  # the link with the token
     started: float
+    listen: tuple[str, int] | None = None  # where it listens (None: a state file that does not say)
 
 
 def state_path(runs_dir: Path, room: str) -> Path:
@@ -239,7 +249,9 @@ def serving(runs_dir: Path, room: str) -> FloorServing | None:
     """The room's floor view, if one serves (a state file whose process is gone is stale)."""
     try:
         data = json.loads(state_path(runs_dir, room).read_text())
-        info = FloorServing(int(data["pid"]), str(data["room"]), str(data["url"]), float(data["started"]))
+        listen = data.get("listen")
+        info = FloorServing(int(data["pid"]), str(data["room"]), str(data["url"]), float(data["started"]),
+                            (str(listen[0]), int(listen[1])) if isinstance(listen, list) and len(listen) == 2 else None)
     except (OSError, ValueError, KeyError, TypeError):
         return None
     try:
@@ -247,6 +259,15 @@ def serving(runs_dir: Path, room: str) -> FloorServing | None:
     except OSError:
         return None
     return info if b"floor" in cmdline and info.room == room else None  # a reused pid is not ours
+
+
+def serving_at(runs_dir: Path, host: str, port: int) -> FloorServing | None:
+    """The floor view (of any room) that serves at host:port, if one does (one port per room)."""
+    for path in sorted(runs_dir.glob("floor-view-*.json")):
+        info = serving(runs_dir, path.stem.removeprefix("floor-view-"))
+        if info is not None and info.listen is not None and info.listen[1] == port and info.listen[0] in (host, "0.0.0.0", "::"):
+            return info
+    return None
 
 
 def close(runs_dir: Path, room: str, timeout_s: float = 10.0) -> bool:

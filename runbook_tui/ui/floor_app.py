@@ -19,9 +19,19 @@ from textual.app import App, ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Button, Input, Static
 
-from runbook_tui.engine.floor import HEARTBEAT_STALE_S, FloorState, console_seen, room_floor_state, send_confirmation
+from runbook_tui.engine.floor import (
+    HEARTBEAT_STALE_S,
+    FloorState,
+    RoomConfirmation,
+    console_seen,
+    room_floor_state,
+    send_confirmation,
+    withdraw_confirmation,
+)
+from runbook_tui.engine.replay import not_taken
 
 GLYPHS = {"pending": "○", "running": "◐", "done": "✓", "failed": "✗", "skipped": "–", "deferred": "»", "overridden": "!"}
+LAPSED = "⚠"  # done, and its evidence no longer holds
 POLL_S = 0.5
 
 
@@ -46,7 +56,8 @@ class FloorApp(App):
         self.runs_dir = runs_dir
         self.room = room
         self.state: FloorState | None = None
-        self.sent: dict[str, float] = {}  # step -> when this view sent its confirmation
+        self.sent: dict[str, RoomConfirmation] = {}  # step -> what this view sent, until the console decides on it
+        self._sent_in: Path | None = None  # the run those confirmations were sent in
         self._shown_key: object = object()  # nothing shown yet: the first poll always draws
         self._at: str | None = None  # the step the view last scrolled to
 
@@ -68,13 +79,38 @@ class FloorApp(App):
         except (OSError, StopIteration, KeyError, ValueError):
             state = None  # a journal being created: the next poll reads it
         self.state = state
+        self._follow(state)
         self.query_one("#foot", Static).update(self._foot(state))
-        key = (state.journal, state.steps, state.alarms, state.last_dispatch, state.ended, tuple(sorted(self.sent))) \
-            if state else None
+        key = (state.journal, state.steps, state.alarms, state.last_dispatch, state.ended, state.outcome,
+               tuple(sorted(self.sent))) if state else None
         if key == self._shown_key:
             return
         self._shown_key = key
         await self.show(state)
+
+    def _follow(self, state: FloorState | None) -> None:
+        """What this view sent, against the run: a new run of the room starts with nothing sent
+        (the last run's "waiting for the console" is not this one's); a confirmation the console
+        can no longer take (another person's came first, or the step was decided) is said, with
+        why, and taken back out of the inbox."""
+        said = self.query_one("#said", Static)
+        journal = state.journal if state is not None else None
+        if journal != self._sent_in:
+            if self.sent:
+                said.update("")
+            self.sent, self._sent_in = {}, journal
+            return
+        if state is None or state.run is None:
+            return
+        for step_id, confirmation in list(self.sent.items()):
+            if confirmation.id in state.run.room_confirmation_ids:
+                del self.sent[step_id]  # taken: the step now says who confirmed it
+            elif why := not_taken(state.run, confirmation.id, step_id):
+                del self.sent[step_id]
+                withdraw_confirmation(state.journal, confirmation)
+                number = next((s.number for s in state.steps if s.id == step_id), step_id)
+                said.update(f"[b]Not taken[/b]: your confirmation of step {number} ({escape(confirmation.name)}): "
+                            f"{escape(why)}.")
 
     def _foot(self, state: FloorState | None) -> str:
         if state is None:
@@ -97,22 +133,26 @@ class FloorApp(App):
             alarms.display = False
             return
         drill = f" · DRILL {escape(state.drill)}" if state.drill else ""
+        # The outcome as the console's header says it (one replay of the journal for both).
         head.update(f"[b]{escape(state.room)}[/b] · {escape(state.checklist)}{drill}\n"
-                    f"operator {escape(state.operator)}" + (f" · {escape(state.ended)}" if state.ended else ""))
+                    f"operator {escape(state.operator)} · " + escape(state.ended or state.outcome))
         alarms.display = bool(state.alarms)
         alarms.update("\n".join(f"ALARM {escape(a)}" for a in state.alarms))
         widgets = []
         for step in state.steps:
-            line = f"{GLYPHS.get(step.state, '?')} {step.number}. {escape(step.title)}"
+            glyph = LAPSED if step.lapse else GLYPHS.get(step.state, "?")
+            line = f"{glyph} {step.number}. {escape(step.title)}"
+            if step.lapse:  # as the console shows it: done, and its evidence no longer holds
+                line += f"\n   [b]NO LONGER HOLDS[/b]: {escape(step.lapse)}"
             if step.confirmed_by:
                 if step.confirmed_by not in step.detail:
                     line += f"\n   confirmed at the room by {escape(step.confirmed_by)}"
             elif step.id in self.sent:
-                line += f"\n   sent {time.strftime('%H:%M:%S', time.localtime(self.sent[step.id]))}: waiting for the console"
+                line += f"\n   sent {time.strftime('%H:%M:%S', time.localtime(self.sent[step.id].at))}: waiting for the console"
             elif step.confirm_at_room and step.state not in ("done", "skipped", "overridden"):
                 line += ("\n   [b]to be confirmed here[/b]" if step.reached else
                          "\n   to be confirmed here once the run reaches it")
-            if step.detail:
+            if step.detail and not step.lapse:
                 line += f"\n   {escape(step.detail)}"
             widgets.append(Static(line, classes=f"step step-{step.state}", id=f"step-{step.id}"))
             if self._confirmable(step):
@@ -151,7 +191,8 @@ class FloorApp(App):
         except OSError as exc:
             said.update(f"Not sent: {escape(exc.strerror or str(exc))}")
             return
-        self.sent[step_id] = confirmation.at
+        self.sent[step_id] = confirmation
+        self._sent_in = self.state.journal
         said.update(f"Sent as {escape(confirmation.name)}; the console takes it within a second or two.")
         await self.refresh_state()
 

@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from textual_serve.server import Server
 
-from runbook_tui.engine.floor import loopback_only, serving, state_path
+from runbook_tui.engine.floor import loopback_only, serving, serving_at, state_path
 
 COOKIE = "runbook_floor"
 
@@ -115,7 +115,7 @@ def serve(runs_dir: Path, room: str, host: str, port: int, public_url: str | Non
         say(f"a floor view of {room} already serves (pid {other.pid}); close it first: runbook-tui floor {room} --close")
         return 1
     if why := _can_listen(host, port):
-        say(f"cannot listen on {host}:{port}: {why}")
+        say(_cannot_listen(runs_dir, room, host, port, why))
         return 1
     token = secrets.token_urlsafe(24)
     server = FloorServer(floor_command(runs_dir, room), host, port, token, public_url)
@@ -124,7 +124,7 @@ def serve(runs_dir: Path, room: str, host: str, port: int, public_url: str | Non
     path = state_path(runs_dir, room)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as out:
-        json.dump({"pid": os.getpid(), "room": room, "url": url, "started": time.time()}, out)
+        json.dump({"pid": os.getpid(), "room": room, "url": url, "started": time.time(), "listen": [host, port]}, out)
     say(f"Floor view of {room}: {url}")
     say(qr_text(url))
     if loopback_only(host, public_url):
@@ -140,6 +140,18 @@ def serve(runs_dir: Path, room: str, host: str, port: int, public_url: str | Non
         except (OSError, ValueError):
             pass
     return 0
+
+
+def _cannot_listen(runs_dir: Path, room: str, host: str, port: int, why: str) -> str:
+    """Why the floor view cannot listen, in one line (the console's w shows the last line said):
+    which room's floor view holds the port, and how to serve this room on another one."""
+    said = f"cannot listen on {host}:{port}: {why}"
+    if (holder := serving_at(runs_dir, host, port)) is not None:
+        said += f" (the floor view of {holder.room} serves there, pid {holder.pid})"
+    free = next((p for p in range(port + 1, min(port + 50, 65536)) if not _can_listen(host, p)), None)
+    said += (f". One port per room's floor view: serve {room} on another with runbook-tui floor {room} --listen "
+             f"{host}:{free if free is not None else 'PORT'}")
+    return said
 
 
 def qr_text(url: str) -> str:

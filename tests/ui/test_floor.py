@@ -132,3 +132,110 @@ async def test_on_a_long_checklist_the_floor_view_scrolls_to_where_the_run_is(tm
         await wait_until(pilot, lambda: "–" in str(app.query_one("#step-arm-critical", Static).render()))
         await pilot.pause(0.3)
         assert app.query_one("#steps").scroll_y == at
+
+
+@pytest.mark.asyncio
+async def test_a_new_run_of_the_room_starts_the_phone_with_nothing_sent(tmp_path: Path):
+    # Seen: after a new run of the room the phone kept the last run's "Sent as ...: waiting for
+    # the console" and hid the confirm button until the page was reloaded.
+    engine = console_run(tmp_path)
+    await engine.run_step("prepare", confirmed=True)
+    app = FloorApp(tmp_path, "room9")
+    async with app.run_test(size=(44, 40)) as pilot:
+        await wait_until(pilot, lambda: bool(app.query("#confirm-room-safe")))
+        app.query_one("#name", Input).value = "Rui Costa"
+        app.query_one("#confirm-room-safe", Button).press()
+        await wait_until(pilot, lambda: "waiting for the console" in shown(app))
+        # That run is left (the console starts another instead); a new run of the room reaches the same step.
+        engine.journal.append("run_abandoned", reason="a new run was started instead")
+        engine.journal.close()
+        c = load_checklist(CHECKLIST)
+        again = RunEngine.start(c, resolve_variables(c, {"room": "room9"}, tmp_path).values, Unseen(),
+                                tmp_path / "room9-floor-steps-20261202T110000.jsonl", RunConfig(tmp_path, operator="olga"))
+        await again.run_step("prepare", confirmed=True)
+        await wait_until(pilot, lambda: app.state is not None and app.state.journal == again.journal.path)
+        await wait_until(pilot, lambda: bool(app.query("#confirm-room-safe")))
+        assert "waiting for the console" not in shown(app) and "Sent as" not in shown(app)
+
+
+@pytest.mark.asyncio
+async def test_a_second_persons_confirmation_is_refused_out_loud_and_leaves_the_inbox(tmp_path: Path):
+    # Seen: two people confirmed the same step; the console took the first and refused the
+    # second silently (the second phone kept "sent", its file stayed in the inbox).
+    from runbook_tui.engine.floor import console_alive, inbox_dir, send_confirmation
+
+    engine = console_run(tmp_path)
+    await engine.run_step("prepare", confirmed=True)
+    app = FloorApp(tmp_path, "room9")
+    async with app.run_test(size=(44, 40)) as pilot:
+        await wait_until(pilot, lambda: bool(app.query("#confirm-room-safe")))
+        first = send_confirmation(engine.journal.path, "room-safe", "Ana")  # from another phone, a moment before
+        app.query_one("#name", Input).value = "Bea Beta"
+        app.query_one("#confirm-room-safe", Button).press()
+        await wait_until(pilot, lambda: "waiting for the console" in shown(app))
+        [mine] = [c for c in read_confirmations(engine.journal.path) if c.name == "Bea Beta"]
+        console_alive(engine.journal.path)
+        said = [engine.receive_room_confirmation(c) for c in read_confirmations(engine.journal.path)]
+        assert said == ["", "room-safe is already confirmed at the room by Ana"]  # the console's words ...
+        await wait_until(pilot, lambda: "Not taken" in shown(app), 3)
+        text = shown(app)
+        assert "room-safe is already confirmed at the room by Ana" in text  # ... are the phone's
+        assert "waiting for the console" not in text and "confirmed at the room by Ana" in text
+        assert not (inbox_dir(engine.journal.path) / f"{mine.id}.json").exists()
+        assert (inbox_dir(engine.journal.path) / f"{first.id}.json").exists()  # the one taken is left as it was
+        assert [b.id for b in app.query(Button)] == []
+
+
+@pytest.mark.asyncio
+async def test_the_phone_shows_what_no_longer_holds_and_an_alarm_until_the_console_acknowledges_it(tmp_path: Path):
+    from tests.observations import dual_control_room, quiet_room
+    from tests.unit.engine import test_replay
+
+    engine = test_replay.new_engine(tmp_path)
+    engine.observe(quiet_room())
+    engine.observe(dual_control_room())
+    engine.observe(quiet_room())
+    app = FloorApp(tmp_path, "room1")
+    async with app.run_test(size=(44, 40)) as pilot:
+        await wait_until(pilot, lambda: "Stop the primary" in shown(app))
+        text = shown(app)
+        assert "ALARM in this run: " in text and "dual control" in text and "not acknowledged" in text
+        assert "incomplete" in text
+        engine.acknowledge_alarms("stopped by hand")
+        await wait_until(pilot, lambda: "ALARM" not in shown(app), 3)
+        engine.observe(test_replay.name_back_on_primary())
+        await wait_until(pilot, lambda: "NO LONGER HOLDS" in shown(app), 3)
+        assert "⚠ 2. Point the broker name at the standby" in shown(app)
+        assert "incomplete · 1 no longer holds" in shown(app)
+
+
+def test_a_second_rooms_floor_view_says_who_holds_the_port_and_how_to_listen_elsewhere(tmp_path: Path):
+    # Seen: w for a second room failed on the fixed port 8470 without saying which room held it.
+    import json
+    import socket
+    import subprocess
+    import sys
+
+    from runbook_tui.ui.floor_server import serve
+
+    held = socket.socket()
+    held.bind(("127.0.0.1", 0))
+    held.listen()
+    port = held.getsockname()[1]
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "floor"])
+    try:
+        deadline = time.monotonic() + 10  # until it has exec'd, /proc shows the parent's command line
+        while b"floor" not in Path(f"/proc/{other.pid}/cmdline").read_bytes():
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        (tmp_path / "floor-view-room1.json").write_text(json.dumps(
+            {"pid": other.pid, "room": "room1", "url": "http://x/?token=t", "started": 1.0, "listen": ["127.0.0.1", port]}))
+        said: list[str] = []
+        assert serve(tmp_path, "room2", "127.0.0.1", port, say=said.append) == 1
+        [line] = said  # one line: the console's w shows the last line said
+        assert f"cannot listen on 127.0.0.1:{port}" in line and f"the floor view of room1 serves there, pid {other.pid}" in line
+        assert "runbook-tui floor room2 --listen 127.0.0.1:" in line and "token" not in line
+    finally:
+        other.kill()
+        other.wait()
+        held.close()

@@ -203,3 +203,31 @@ def test_the_consoles_last_words_say_a_floor_view_still_serves(tmp_path: Path):
         server.kill()
         server.wait()
     assert "floor view" not in session.farewell()  # gone: the stale file is not believed
+
+
+def test_the_phone_names_a_setting_but_never_shows_its_value(tmp_path: Path):
+    # Seen on the phone: "running core started with CORE_DISPATCH_ENABLED=true" (the README says it
+    # shows no variables). The console and the journal keep the value; the phone names the setting.
+    from runbook_tui.engine.floor import without_values
+    from tests.observations import quiet_room
+
+    path = tmp_path / "enable.yaml"
+    path.write_text("""\
+checklist: {id: enable, name: Enable, revision: "e1"}
+variables:
+  room: {description: The room.}
+sections:
+  - id: s1
+    title: Enable
+    steps:
+      - {id: enable, title: Enable dispatch on the standby, type: wait, condition: standby_core_dispatch_enabled, timeout_s: 1}
+""")
+    c = load_checklist(path)
+    engine = RunEngine.start(c, resolve_variables(c, {"room": "room1"}, tmp_path).values, Unseen(),
+                             tmp_path / "room1-enable-1.jsonl", RunConfig(tmp_path))
+    engine.observe(quiet_room())
+    assert "CORE_DISPATCH_ENABLED=true" in engine.status("enable").evidence[0]  # the console's, and the journal's
+    step = floor_state(engine.journal.path).step("enable")
+    assert step.state == "done" and "CORE_DISPATCH_ENABLED=(not shown)" in step.detail and "=true" not in step.detail
+    assert without_values("standby .env MQTT_USERNAME=sentient, CORE_VERSION=1.4.2; port 1883 (CORE_ROLE=standby)") == \
+        "standby .env MQTT_USERNAME=(not shown), CORE_VERSION=(not shown); port 1883 (CORE_ROLE=(not shown))"

@@ -20,7 +20,7 @@ from runbook_tui.engine.report import render_report
 from runbook_tui.engine.run import ACTING_TYPES, RunConfig, RunEngine, StepState
 from runbook_tui.observe.model import RoomObservation
 from tests.observations import dual_control_room, quiet_room, room
-from tests.unit.engine.test_engine_observe import name_back_on_primary, primary_up_again
+from tests.unit.engine.test_engine_observe import name_back_on_primary, primary_up_again  # noqa: F401 - used by UI tests too
 
 CHECKLIST = """\
 checklist: {id: replay-steps, name: Replay steps, revision: "r1"}
