@@ -785,6 +785,8 @@ class RunEngine:
                 changes.update(wanted)
                 if not changes:
                     return None
+            elif all(current.get(k) == v for k, v in changes.items()):
+                return None  # the file already says it: no write, and no backup of an unchanged file
             return apply_edit(snapshot, changes)
 
         try:
@@ -794,7 +796,8 @@ class RunEngine:
         except (EnvEditError, ValueError) as exc:
             return False, str(exc), []
         if edit is None:
-            line = f"{path.name}: already aligned with {self._path(step.align_with)}: nothing written"
+            line = (f"{path.name}: already aligned with {self._path(step.align_with)}: nothing written" if step.align_with else
+                    f"{path.name}: already says {', '.join(f'{k}={_shown(k, v)}' for k, v in changes.items())}: nothing written")
             self._emit(StepOutput(step.id, line))
             return True, "", [line]
 

@@ -26,6 +26,11 @@ from tests.lab.rooms import confirmed_at_room
 ROOM = "room3"
 
 
+def lab_given(checklist) -> dict[str, str]:
+    """The variables the lab's settings give, as a session takes them: those the checklist declares."""
+    return {"room": ROOM} | {k: v for k, v in LAB_VARIABLES.items() if k in checklist.variables}
+
+
 @pytest.fixture(scope="module")
 def room3(lab):
     with lab.extra_room(ROOM):
@@ -37,7 +42,7 @@ def test_promotion_checklist_end_to_end_through_the_engine(room3, monkeypatch, t
     for key, value in lab.env().items():  # the lab's DNS step runs `runbook-tui lab dns point`
         monkeypatch.setenv(key, value)
     checklist = load_checklist(REPO / "checklists" / "promotion.yaml")
-    values = resolve_variables(checklist, {"room": ROOM} | LAB_VARIABLES, lab.root).values
+    values = resolve_variables(checklist, lab_given(checklist), lab.root).values
     env = lab.stack_env(f"{ROOM}-standby")
     assert values["standby_endpoint_port"] == env["MQTT_LOCAL_PORT"]  # read from the standby's .env
     sensors = Observer(site_context(values, lab.root, (("127.0.0.1", int(TEST_DNS_PORT)),)))
@@ -146,11 +151,79 @@ def test_promotion_checklist_end_to_end_through_the_engine(room3, monkeypatch, t
     lab.sh(f"cd infra/rooms/{ROOM}-primary && docker compose --env-file .env down", check=True, timeout=300)
 
 
+def test_after_the_promotion_no_plain_run_undoes_it_and_what_is_undone_by_hand_lapses(room3, monkeypatch, tmp_path):
+    """From the room the promotion above left (standby active, primary down and disarmed), a new
+    run of the promotion. Seen before: the primary's .env edited back to dispatch was never
+    noticed; "Bring up the primary" then ran compose up (22.7 s of dual control); with the name
+    pointed back at the stopped primary, the smoke test ran and ticked."""
+    lab = room3
+    for key, value in lab.env().items():
+        monkeypatch.setenv(key, value)
+    checklist = load_checklist(REPO / "checklists" / "promotion.yaml")
+    values = resolve_variables(checklist, lab_given(checklist), lab.root).values
+    sensors = Observer(site_context(values, lab.root, (("127.0.0.1", int(TEST_DNS_PORT)),)))
+    journal_path = tmp_path / "again.jsonl"
+    engine = RunEngine.start(checklist, values, sensors, journal_path, RunConfig(lab.root, lab=True))
+    notes = engine.reconcile()
+    for step in ("stop-primary", "disarm-primary", "enable-dispatch", "recreate-core", "dns-repoint"):
+        assert engine.status(step).state is StepState.DONE, (step, notes)
+
+    def settle(predicate, what: str) -> None:
+        deadline = time.monotonic() + 30
+        while not predicate():
+            assert time.monotonic() < deadline, (what, engine.lapses, engine.statuses)
+            time.sleep(0.3)
+            engine.reconcile()
+
+    # The primary's .env edited back by hand: the disarm no longer holds, journaled.
+    primary_env = lab.root / "infra" / "rooms" / f"{ROOM}-primary" / ".env"
+    disarmed = primary_env.read_text()
+    assert "CORE_DISPATCH_ENABLED=false" in disarmed
+    primary_env.write_text(disarmed.replace("CORE_DISPATCH_ENABLED=false", "CORE_DISPATCH_ENABLED=true"))
+    settle(lambda: "disarm-primary" in engine.lapses, "the disarm lapses")
+    assert engine.outcome().verdict == "incomplete"
+
+    # A plain run of "Bring up the primary" is refused by its guard: nothing starts.
+    with pytest.raises(GuardRefused) as refused:
+        asyncio.run(engine.run_step("up-primary", confirmed=True))
+    assert [f.condition for f in refused.value.failures] == ["primary_start_safe"]
+    assert "primary .env CORE_DISPATCH_ENABLED=true" in refused.value.failures[0].detail
+    assert "dispatch enabled" in refused.value.failures[0].detail
+    core = sensors.look(frozenset({"docker:primary"})).stack("primary").service("sentient-core")
+    assert core is None or core.state != "running"
+
+    primary_env.write_text(disarmed)
+    settle(lambda: "disarm-primary" not in engine.lapses, "the disarm holds again")
+
+    # The name pointed back at the stopped primary: the repoint lapses, and the smoke test is refused.
+    try:
+        lab.sh(f"runbook-tui lab dns point {ROOM} primary", check=True, timeout=60)
+        settle(lambda: "dns-repoint" in engine.lapses, "the repoint lapses")
+        preview = engine.preview("smoke-test")
+        assert any(e.endswith("(no longer holds)") and "Repoint" in e for e in preview.earlier_open), preview.earlier_open
+        from runbook_tui.engine.run import EngineRefusal
+
+        with pytest.raises(EngineRefusal, match=r"these no longer hold: Repoint .* \(no longer holds\)"):
+            asyncio.run(engine.run_step("smoke-test", confirmed=True))
+    finally:
+        lab.sh(f"runbook-tui lab dns point {ROOM} standby", check=True, timeout=60)
+    settle(lambda: "dns-repoint" not in engine.lapses, "the repoint holds again")
+    engine.journal.close()
+
+    records = read_journal(journal_path).records
+    assert [(r["step"], r["condition"]) for r in records if r["kind"] == "condition_lapsed"] == [
+        ("disarm-primary", "primary_env_dispatch_disabled"), ("dns-repoint", "dns_points_to_standby")]
+    assert [r["step"] for r in records if r["kind"] == "condition_restored"] == ["disarm-primary", "dns-repoint"]
+    guards = [r for r in records if r["kind"] == "guards" and r["step"] == "up-primary"]
+    assert [(x["condition"], x["holds"]) for x in guards[0]["results"]] == [("primary_start_safe", False)]
+    assert not any(r["kind"] in ("command_started", "dispatch_sent") for r in records)
+
+
 def test_smoke_test_names_what_is_missing_when_nobody_answers(room3, tmp_path):
     """Against the primary broker's address after it was shut down: unreachable, said plainly."""
     lab = room3
     checklist = load_checklist(REPO / "checklists" / "failback.yaml")
-    values = resolve_variables(checklist, {"room": ROOM} | LAB_VARIABLES, lab.root).values
+    values = resolve_variables(checklist, lab_given(checklist), lab.root).values
     sensors = Observer(site_context(values, lab.root, (("127.0.0.1", int(TEST_DNS_PORT)),)))
     engine = RunEngine.start(checklist, values, sensors, tmp_path / "failback.jsonl", RunConfig(lab.root, lab=True))
     status = asyncio.run(engine.run_step("smoke-test", confirmed=True))
@@ -172,7 +245,7 @@ def test_failback_after_the_promotion_ends_with_the_controllers_on_the_primary_a
     for key, value in lab.env().items():
         monkeypatch.setenv(key, value)
     checklist = load_checklist(REPO / "checklists" / "failback.yaml")
-    values = resolve_variables(checklist, {"room": ROOM} | LAB_VARIABLES, lab.root).values
+    values = resolve_variables(checklist, lab_given(checklist), lab.root).values
     sensors = Observer(site_context(values, lab.root, (("127.0.0.1", int(TEST_DNS_PORT)),)))
     seen_dual: list[str] = []
     looks: list[float] = []  # when each look ended

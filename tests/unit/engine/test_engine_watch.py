@@ -191,3 +191,18 @@ def test_the_outcome_names_every_step_passed_without_evidence():
     assert outcome.without_evidence == ("room-safe", "dns", "controllers")
     assert outcome.text().startswith("complete with 3 steps without evidence (room-safe, dns, controllers)")
     assert run_outcome(steps, {**states, "room-safe": "done", "dns": "done", "controllers": "done"}, set()).text() == "complete"
+
+
+def test_an_edit_the_file_already_says_writes_nothing_and_no_backup(tmp_path):
+    # Seen: a no-op edit wrote a backup of an unchanged file.
+    sees = Sees(promoted(primary_env_dispatch=False))
+    engine = new_engine(tmp_path, sees)
+    env = tmp_path / "infra/rooms/room1-primary/.env"
+    env.write_text(env.read_text().replace("CORE_DISPATCH_ENABLED=true", "CORE_DISPATCH_ENABLED=false"))
+    before = env.stat().st_mtime_ns
+    done = asyncio.run(engine.run_step("disarm-primary", confirmed=True))
+    assert done.state is StepState.DONE, done
+    assert any("already says CORE_DISPATCH_ENABLED=false: nothing written" in e for e in done.evidence)
+    assert env.stat().st_mtime_ns == before and not list(env.parent.glob(".env.bak-*"))
+    assert kinds(tmp_path, "env_edit") == []
+    engine.journal.close()
