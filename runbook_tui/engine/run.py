@@ -589,7 +589,7 @@ class RunEngine:
         for kind, alarm in after.items():
             if kind not in before:
                 record = self.journal.append("alarm_raised", alarm=kind, reason=self.masker.mask(alarm.reason),
-                                             observation=summary(obs))
+                                             source=alarm.source, observation=summary(obs))
                 self.alarm_spans.append(AlarmSpan(kind, record["ts"], None))
                 self.alarms_unacknowledged.append(kind)
                 self._emit(AlarmChanged(alarm, kind))

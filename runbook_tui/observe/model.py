@@ -99,6 +99,30 @@ class CoreStatus:
     raw: str = ""
     problem: str = ""  # why it is unreadable
 
+    def not_own(self, room: str, role: str, project: str) -> str:
+        """Why this status is not the core of `project` (room `room`, role `role`) speaking, in
+        the operator's words ("" when it is, or when it does not read).
+
+        The one decision of whose status this is. The contract: a core's status names its room,
+        and its role and stack, where it carries them, are those of the broker it was read
+        from. Anyone holding a broker's credentials can retain a status there, and a stack
+        copied from another room's brings that room's status with it: another room's "online,
+        dispatch enabled" says nothing about this room's core, and hides what it would say.
+        A status that names no room cannot be told from such a one, so it does not count either
+        (the reference core, infra/images/core/sentient_core.py, always names it).
+        """
+        if not self.readable:
+            return ""
+        if self.room is None:
+            return "core status names no room: ignored"
+        if self.room != room:
+            return f"core status says room {self.room}, not {room}: ignored"
+        if self.role is not None and self.role != role:
+            return f"core status says role {self.role}, not {role}: ignored"
+        if self.stack is not None and self.stack != project:
+            return f"core status says stack {self.stack}, not {project}: ignored"
+        return ""
+
 
 @dataclass(frozen=True)
 class BrokerView:
@@ -175,6 +199,30 @@ class RoomObservation:
 
     def broker(self, role: str) -> BrokerView | None:
         return next((b for b in self.brokers if b.role == role), None)
+
+    def project(self, role: str) -> str:
+        """The compose project of `role`'s stack: Docker's, else the one project-name rule on its .env."""
+        if (stack := self.stack(role)) is not None:
+            return stack.project
+        from runbook_tui.stacks import project_name  # here: the first frame loads this module, not the stacks'
+
+        files = self.files.stack(role) if self.files else None
+        return project_name(self.room, role, files.env_dict if files else {})
+
+    def core_not_own(self, role: str) -> str:
+        """Why the status read on `role`'s broker is not its own core's ("" when it is, or none was read)."""
+        broker = self.broker(role)
+        if broker is None or broker.state != "ok" or broker.core is None:
+            return ""
+        return broker.core.not_own(self.room, role, self.project(role))
+
+    def own_core(self, role: str) -> CoreStatus | None:
+        """The status read on `role`'s broker if it is its own core's (readable or not); None when
+        the broker was not read, holds no status, or holds another room's or stack's."""
+        broker = self.broker(role)
+        if broker is None or broker.state != "ok" or broker.core is None or self.core_not_own(role):
+            return None
+        return broker.core
 
     def address(self, role: str) -> str:
         """The address the broker name must answer for `role`: the checklist's, else the stack's bind address."""

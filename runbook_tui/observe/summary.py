@@ -26,6 +26,8 @@ def summary(obs: RoomObservation) -> dict:
             said = "no core status"
         elif not core.readable:
             said = f"core status unreadable ({core.problem})"
+        elif not_own := obs.core_not_own(broker.role):
+            said = not_own
         else:
             said = f"core {'online' if core.online else 'offline'} dispatch={'on' if core.dispatch_enabled else 'off'}"
         if broker.controllers:

@@ -15,7 +15,16 @@ from dataclasses import dataclass, field
 
 from runbook_tui.envfile import is_true
 from runbook_tui.observe.model import ROLES, RoomObservation, StackSnapshot
-from runbook_tui.rules.room import CORE, SERVICES, broker_dispatching, dns_points_to, is_live, started_with, versions_said
+from runbook_tui.rules.room import (
+    CORE,
+    SERVICES,
+    broker_dispatching,
+    dns_points_to,
+    is_live,
+    started_with,
+    status_words,
+    versions_said,
+)
 from runbook_tui.stacks import differing_keys
 
 
@@ -139,7 +148,7 @@ def _stack_down(obs):
 def _primary_not_dispatching(obs):
     stopped, core_said = _core_stopped(obs)
     broker = obs.broker("primary")
-    says = broker_dispatching(broker)
+    says = broker_dispatching(obs, "primary")
     if broker.state == "unreachable":
         broker_said = f"primary broker {broker.endpoint}: down ({broker.detail})"
     elif broker.state != "ok":
@@ -147,11 +156,9 @@ def _primary_not_dispatching(obs):
         broker_said = f"primary broker {broker.endpoint}: cannot be read ({broker.state}: {broker.detail})"
     elif broker.core is None:
         broker_said = f"primary broker {broker.endpoint}: up, no core status retained"
-    elif not broker.core.readable:
-        broker_said = f"primary broker: core status unreadable ({broker.core.problem}: {broker.core.raw})"
     else:
-        broker_said = (f"primary broker: core {'online' if broker.core.online else 'offline'}, "
-                       f"dispatch {'enabled' if broker.core.dispatch_enabled else 'disabled'}")
+        # Another room's status there fails closed too: it hides what this core would say.
+        broker_said = f"primary broker: {status_words(obs, 'primary')}"
     return stopped and says is False, f"{core_said}; {broker_said}"
 
 
@@ -200,17 +207,21 @@ def _core_dispatch(role: str, enabled: bool):
             return False, detail
         if not enabled:
             return True, detail
-        reported = broker_dispatching(obs.broker(role)) is True
+        reported = broker_dispatching(obs, role) is True
         return reported, detail + "; core status: " + (
-            "online, dispatch enabled" if reported else "not yet reporting dispatch enabled" + _unread(obs.broker(role)))
+            "online, dispatch enabled" if reported else "not yet reporting dispatch enabled" + _unread(obs, role))
     return judge
 
 
-def _unread(broker) -> str:
-    """Why a core's status could not be read on its broker ("", when the broker was read): a
-    broker that refuses the room's credentials is the cause to name, not the core."""
-    if broker is None or broker.state == "ok":
+def _unread(obs: RoomObservation, role: str) -> str:
+    """Why a core's status could not be read on its broker ("", when the broker was read and the
+    status there is its own): a broker that refuses the room's credentials is the cause to name,
+    not the core; a status of another room or stack is named as that."""
+    broker = obs.broker(role)
+    if broker is None:
         return ""
+    if broker.state == "ok":
+        return f" ({mismatch})" if (mismatch := obs.core_not_own(role)) else ""
     return f" (its broker {broker.endpoint}: {broker.state}{': ' + broker.detail if broker.detail else ''})"
 
 
@@ -219,11 +230,10 @@ def _standby_armed(obs):
     if core is None:
         return False, why
     armed = started_with(core, "CORE_CRITICAL_ARMED")
-    broker = obs.broker("standby")
-    status = broker.core if broker.state == "ok" else None
+    status = obs.own_core("standby")
     reported = bool(status and status.readable and status.online and status.critical_armed is True)
     return armed and reported, (f"running core started with CORE_CRITICAL_ARMED={'true' if armed else 'false'}"
-                                + (f"; core status: {'armed' if reported else 'not yet reporting armed' + _unread(broker)}"
+                                + (f"; core status: {'armed' if reported else 'not yet reporting armed' + _unread(obs, 'standby')}"
                                    if armed else ""))
 
 
@@ -235,10 +245,9 @@ def _dns(role):
 
 def _name_serves_standby(obs):
     points, dns_said = dns_points_to(obs, "standby")
-    broker = obs.broker("standby")
-    core = broker.core if broker.state == "ok" else None
+    core = obs.own_core("standby")
     role = core.role if core is not None and core.readable else None
-    said = f"the standby broker's core reports role {role or 'nothing readable'}"
+    said = f"the standby broker's core reports role {role or 'nothing readable'}{_unread(obs, 'standby')}"
     return points and role == "standby", f"{dns_said}; {said}"
 
 

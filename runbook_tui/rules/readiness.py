@@ -57,7 +57,7 @@ def active_stack(obs: RoomObservation) -> tuple[str, str]:
     """Whose core is up with dispatch enabled, by Docker's account or by the core's own status."""
     says = {}
     for role in ROLES:
-        by_docker, by_status = docker_dispatching(obs.stack(role)), broker_dispatching(obs.broker(role))
+        by_docker, by_status = docker_dispatching(obs.stack(role)), broker_dispatching(obs, role)
         says[role] = True if True in (by_docker, by_status) else (None if by_docker is None and by_status is None else False)
     dispatching = [r for r in ROLES if says[r]]
     if len(dispatching) == 2:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from runbook_tui.observe.dns_look import classify
-from runbook_tui.observe.model import ROLES, BrokerView, RoomObservation, ServiceState, StackSnapshot
+from runbook_tui.observe.model import ROLES, RoomObservation, ServiceState, StackSnapshot
 
 CORE = "sentient-core"
 SERVICES = ("mosquitto", CORE, "db")
@@ -26,9 +26,8 @@ def core_is_live(stack: StackSnapshot | None) -> bool:
 
 
 def versions_said(obs: RoomObservation) -> dict[str, str]:
-    """role -> the version a running core says of itself, where its status reads."""
-    return {r: b.core.version for r in ROLES
-            if (b := obs.broker(r)) is not None and b.core is not None and b.core.readable and b.core.version}
+    """role -> the version a running core says of itself, where its own status reads."""
+    return {r: c.version for r in ROLES if (c := obs.own_core(r)) is not None and c.readable and c.version}
 
 
 def started_with(service: ServiceState | None, flag: str) -> bool:
@@ -57,11 +56,18 @@ def dns_points_to(obs: RoomObservation, role: str) -> tuple[bool, str]:
 
 # ---- dual control -------------------------------------------------------------------------------
 
+SOURCES = ("docker", "status", "commands")  # what an alarm was raised on
+
+
 @dataclass(frozen=True)
 class Alarm:
     kind: str  # "dual_control"
     reason: str
     unconfirmed: bool = False  # raised before; what would show it ended cannot be seen now
+    # What it was raised on (SOURCES). One raised on Docker's account ends only on Docker's
+    # account; one whose source is not known ("": a journal written before it was kept) is
+    # held to the same.
+    source: str = ""
 
 
 def docker_dispatching(stack: StackSnapshot | None) -> bool | None:
@@ -72,9 +78,11 @@ def docker_dispatching(stack: StackSnapshot | None) -> bool | None:
     return is_live(core) and started_with(core, "CORE_DISPATCH_ENABLED")
 
 
-def broker_dispatching(broker: BrokerView | None) -> bool | None:
-    """Does the core say, on its broker, that it is online with dispatch enabled? None: not known
-    (the broker not read yet or refusing us, or a status that does not read)."""
+def broker_dispatching(obs: RoomObservation, role: str) -> bool | None:
+    """Does `role`'s core say, on its broker, that it is online with dispatch enabled? None: not
+    known (the broker not read yet or refusing us, a status that does not read, or one that is
+    not this stack's own: it hides what the core would say)."""
+    broker = obs.broker(role)
     if broker is None:
         return None
     if broker.state == "unreachable":
@@ -83,9 +91,25 @@ def broker_dispatching(broker: BrokerView | None) -> bool | None:
         return None
     if broker.core is None:
         return False
-    if not broker.core.readable:
+    core = obs.own_core(role)
+    if core is None or not core.readable:
         return None
-    return broker.core.online and broker.core.dispatch_enabled
+    return core.online and core.dispatch_enabled
+
+
+def status_words(obs: RoomObservation, role: str) -> str:
+    """What `role`'s broker shows of its core, in a few words ("" when the broker was not read)."""
+    broker = obs.broker(role)
+    if broker is None or broker.state != "ok":
+        return ""
+    core = broker.core
+    if core is None:
+        return "no core status retained"
+    if not core.readable:
+        return f"core status unreadable ({core.problem}: {core.raw})"
+    if mismatch := obs.core_not_own(role):
+        return mismatch
+    return f"core {'online' if core.online else 'offline'}, dispatch {'enabled' if core.dispatch_enabled else 'disabled'}"
 
 
 def dual_control(obs: RoomObservation, previous: Alarm | None = None,
@@ -94,29 +118,34 @@ def dual_control(obs: RoomObservation, previous: Alarm | None = None,
     by both brokers within window_s. An alarm raised before stays up while the observation
     cannot show that it ended (a status that does not read, a daemon or broker not seen)."""
     by_docker = {r: docker_dispatching(obs.stack(r)) for r in ROLES}
-    by_status = {r: broker_dispatching(obs.broker(r)) for r in ROLES}
+    by_status = {r: broker_dispatching(obs, r) for r in ROLES}
     if all(by_docker.values()):
         projects = " and ".join(s.project for r in ROLES if (s := obs.stack(r)) is not None)
-        return Alarm("dual_control", f"cores of {projects} both run with dispatch enabled")
+        return Alarm("dual_control", f"cores of {projects} both run with dispatch enabled", source="docker")
     if all(by_status.values()):
-        return Alarm("dual_control", "cores on primary and standby both say online with dispatch enabled")
+        return Alarm("dual_control", "cores on primary and standby both say online with dispatch enabled", source="status")
     recent = [r for r, t in obs.commands if obs.monotonic - t <= window_s]
     if len(set(recent)) > 1:
-        return Alarm("dual_control", f"device commands carried by both brokers within {window_s:g}s")
+        return Alarm("dual_control", f"device commands carried by both brokers within {window_s:g}s", source="commands")
     if previous is None:
         return None
+    # Raised on Docker's account (or on an account not known): a core's status alone cannot end
+    # it, since whoever can publish on the broker can retain "offline" there. Docker must see a
+    # side off (its status, if it reads, agreeing).
+    status_ends = previous.source in ("status", "commands")
 
     def seen_off(role: str) -> bool:
-        # Neither source says this side dispatches, and one that can be seen says it does not.
+        # Neither source says this side dispatches, and one that may end it says it does not.
         says = (by_docker[role], by_status[role])
-        return True not in says and False in says
+        return True not in says and (by_docker[role] is False or (status_ends and by_status[role] is False))
 
     if any(seen_off(r) for r in ROLES):
         return None
     unseen = [f"{r} {'Docker' if by_docker[r] is None else 'core status'}" for r in ROLES
-              if None in (by_docker[r], by_status[r])]
+              if by_docker[r] is None or (status_ends and by_status[r] is None)]
     reason = previous.reason.split(" (not seen to end:")[0]
-    return Alarm(previous.kind, f"{reason} (not seen to end: cannot read {', '.join(unseen) or 'either side'})", True)
+    return Alarm(previous.kind, f"{reason} (not seen to end: cannot read {', '.join(unseen) or 'either side'})", True,
+                 previous.source)
 
 
 def alarms(obs: RoomObservation, previous: tuple[Alarm, ...] = ()) -> tuple[Alarm, ...]:

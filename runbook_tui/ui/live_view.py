@@ -13,6 +13,7 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Input, Log, Static, TabbedContent, TabPane, Tabs
 
 from runbook_tui.observe.payloads import render_payload, render_topic
+from runbook_tui.stacks import project_name
 
 if TYPE_CHECKING:  # what the probes report; the first frame, which says "connecting", needs none of it
     from runbook_tui.observe.model import CoreStatus, DnsSnapshot, StackSnapshot
@@ -55,11 +56,15 @@ def _cells(*values: str | Text) -> list[Text]:
     return [v if isinstance(v, Text) else Text(v) for v in values]
 
 
-def _core_line(role: str, status: CoreStatus | None) -> Text:
-    """What the broker's core says of itself in its retained status (its will says offline)."""
+def _core_line(role: str, status: CoreStatus | None, not_own: str = "") -> Text:
+    """What the broker's core says of itself in its retained status (its will says offline); a
+    status of another room or stack (`not_own`, from CoreStatus.not_own) is shown as that, never
+    as this core online or dispatching."""
     line = Text(f"  {role} core: ")
     if status is None:
         line.append("no status", style="dim")
+    elif not_own:
+        line.append(f"MISMATCH: {not_own}", style="bold yellow")
     elif not status.readable:
         # Shown as what arrived (sanitised at the boundary), never as the previous status.
         line.append(f"status unreadable ({status.problem}): {status.raw}", style="bold yellow")
@@ -94,6 +99,7 @@ class LiveView(Vertical):
         self.filter = ""
         self.held = 0  # messages not shown while paused (they are counted by the probe)
         self.mqtt: MqttSnapshot | None = None
+        self.room: str | None = None  # the room whose cores' statuses count (the app's session's)
         self._shown_flows: tuple = ()
         self.recent: deque[tuple[str, str]] = deque(maxlen=TRAFFIC_LINES)  # (topic, line): what a new filter re-reads
 
@@ -113,6 +119,7 @@ class LiveView(Vertical):
                 yield DataTable(id="flows", cursor_type="row")
 
     def on_mount(self) -> None:
+        self.room = getattr(getattr(self.app, "session", None), "room", None)
         self.query_one("#containers", DataTable).add_columns("stack", "service", "state", "flags", "restarts", "health", "started")
         self.query_one("#dns", DataTable).add_columns("resolver", "answer", "points at", "TTL", "time")
         self.query_one("#flows", DataTable).add_columns(*FLOW_COLUMNS)
@@ -203,6 +210,7 @@ class LiveView(Vertical):
         lines: list[Text] = []
         if snap is not None:
             cores = dict(snap.core_status)
+            not_own = {role: self._not_own(role, c) for role, c in cores.items()}
             for b in snap.brokers:
                 line = Text(f"{b.role} {b.endpoint}: ", style="bold")
                 line.append("connected" if b.connected else (b.error or "down"), style="green" if b.connected else "bold red")
@@ -210,8 +218,8 @@ class LiveView(Vertical):
                 if b.broker_dropped:
                     line.append(f"; the broker DROPPED {b.broker_dropped} for a subscriber that fell behind "
                                 "(if it was this probe, counts and flows here miss them)", style="bold yellow")
-                lines += [line, _core_line(b.role, cores.get(b.role))]
-            versions = {role: c.version for role, c in cores.items() if c.readable and c.version}
+                lines += [line, _core_line(b.role, cores.get(b.role), not_own.get(b.role, ""))]
+            versions = {role: c.version for role, c in cores.items() if c.readable and c.version and not not_own[role]}
             if len(set(versions.values())) > 1:
                 lines.append(Text("CORES DIFFER: " + " vs ".join(f"{v} ({r})" for r, v in sorted(versions.items())) +
                                   " (runbook 5: keep the standby current)", style="bold yellow"))
@@ -223,6 +231,14 @@ class LiveView(Vertical):
         if self.filter:
             lines.append(Text(f"filter: {self.filter}", style="cyan"))
         self.query_one("#mqtt-note", Static).update(Text("\n").join(lines))
+
+    def _not_own(self, role: str, status: CoreStatus) -> str:
+        """Why `status` is not `role`'s own core's, by the rules' one decision ("" when it is, or
+        when the room is not known here)."""
+        if self.room is None:
+            return ""
+        stack = self.stacks.get(role)
+        return status.not_own(self.room, role, stack.project if stack is not None else project_name(self.room, role, {}))
 
     def _flows(self, snap: MqttSnapshot) -> None:
         if snap.flows == self._shown_flows:

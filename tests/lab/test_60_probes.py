@@ -321,7 +321,7 @@ def test_both_cores_dispatch_enabled_raises_the_dual_control_alarm(room4, kind):
         assert alarms(watcher.observation()) == ()
         env_file.write_text(original.replace("CORE_DISPATCH_ENABLED=false", "CORE_DISPATCH_ENABLED=true"))
         compose(lab, "standby", "up -d --force-recreate sentient-core")
-        assert wait_for(lambda: all(broker_dispatching(watcher.observation().broker(r)) for r in ("primary", "standby")), 15)
+        assert wait_for(lambda: all(broker_dispatching(o, r) for o in [watcher.observation()] for r in ("primary", "standby")), 15)
         obs = watcher.observation()
         assert all(docker_dispatching(obs.stack(r)) for r in ("primary", "standby"))
         (alarm,) = alarms(obs)

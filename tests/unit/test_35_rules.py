@@ -79,8 +79,10 @@ json_values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3) | 
 status_keys = st.sampled_from(["online", "dispatch_enabled", "critical_armed", "role", "room", "stack", "version"])
 status_like = st.dictionaries(status_keys, scalars | st.lists(scalars, max_size=2) | st.dictionaries(status_keys, scalars, max_size=2),
                               max_size=7)
-well_formed = st.fixed_dictionaries({"online": st.booleans(), "dispatch_enabled": st.booleans()},
+well_formed = st.fixed_dictionaries({"online": st.booleans(), "dispatch_enabled": st.booleans(),
+                                     "room": st.sampled_from(["room1", "room1", "atlas"])},
                                     optional={"critical_armed": st.none() | st.booleans(), "role": st.sampled_from(ROLES),
+                                              "stack": st.sampled_from(["room1-primary", "room1-standby", "atlas-primary"]),
                                               "version": st.sampled_from(["8.0.0", 8])})
 
 
@@ -165,6 +167,13 @@ def docker_says(obs: RoomObservation, role: str) -> bool | None:
     return core is not None and core.state in LIVE_STATES and dict(core.flags).get("CORE_DISPATCH_ENABLED") is True
 
 
+def own_status(core: CoreStatus, role: str) -> bool:
+    """The contract, stated apart from the rules: the status names this room (every generated
+    observation is room1's, its stacks room1-<role>), and its role and stack, where it carries
+    them, are the broker's."""
+    return core.room == "room1" and core.role in (None, role) and core.stack in (None, f"room1-{role}")
+
+
 def status_says(obs: RoomObservation, role: str) -> bool | None:
     b = obs.broker(role)
     if b is None:
@@ -175,7 +184,9 @@ def status_says(obs: RoomObservation, role: str) -> bool | None:
         return None
     if b.core is None:
         return False
-    return (b.core.online and b.core.dispatch_enabled) if b.core.readable else None
+    if not b.core.readable or not own_status(b.core, role):
+        return None  # it hides what this stack's core would say
+    return b.core.online and b.core.dispatch_enabled
 
 
 def raising_cause(obs: RoomObservation) -> bool:
@@ -184,9 +195,11 @@ def raising_cause(obs: RoomObservation) -> bool:
             or recent == set(ROLES))
 
 
-def seen_off(obs: RoomObservation, role: str) -> bool:
-    says = (docker_says(obs, role), status_says(obs, role))
-    return True not in says and False in says
+def seen_off(obs: RoomObservation, role: str, status_ends: bool = True) -> bool:
+    """No source says the side dispatches, and one that may end the alarm says it does not:
+    Docker always; the core's status only for an alarm raised on statuses or commands."""
+    docker, said = docker_says(obs, role), status_says(obs, role)
+    return True not in (docker, said) and (docker is False or (status_ends and said is False))
 
 
 # ---- the core's status, read strictly -----------------------------------------------------------
@@ -394,20 +407,30 @@ def test_a_status_that_does_not_read_never_raises_the_alarm(obs: RoomObservation
     assert dual_control(obs) is None and alarms(obs) == ()
 
 
+RAISED_ON = {"docker": "cores of room1-primary and room1-standby both run with dispatch enabled",
+             "status": "cores on primary and standby both say online with dispatch enabled",
+             "commands": f"device commands carried by both brokers within {COMMAND_WINDOW_S:g}s",
+             "": "dual control (from a journal that did not keep what raised it)"}
+
+
 @FAST
-@given(observations())
-def test_an_alarm_ends_only_when_one_side_is_seen_off(obs: RoomObservation):
-    """An alarm raised before ends only when, for some side, no source says it dispatches
-    and one source that can be seen says it does not."""
-    before = Alarm("dual_control", "cores of room1-primary and room1-standby both run with dispatch enabled")
+@given(observations(), st.sampled_from(sorted(RAISED_ON)))
+def test_an_alarm_ends_only_when_one_side_is_seen_off(obs: RoomObservation, source: str):
+    """An alarm raised before ends only when, for some side, no source says it dispatches and
+    one that may end it says it does not: Docker's account ends any alarm; a core's status ends
+    only one raised on statuses or commands (whoever can publish can retain "offline")."""
+    before = Alarm("dual_control", RAISED_ON[source], source=source)
     after = dual_control(obs, before)
     if raising_cause(obs):
         assert after is not None and not after.unconfirmed
         return
-    ended = any(seen_off(obs, r) for r in ROLES)
+    ended = any(seen_off(obs, r, status_ends=source in ("status", "commands")) for r in ROLES)
     assert (after is None) == ended
+    if after is None and source in ("docker", ""):
+        assert any(docker_says(obs, r) is False for r in ROLES)  # Docker saw a side off
     if after is not None:
         assert after.unconfirmed and after.reason.startswith(before.reason + " (not seen to end: cannot read ")
+        assert after.source == source
         assert dual_control(obs, after) == after  # said once, not piled up tick after tick
         assert alarms(obs, (after,)) == (after,)
 
@@ -431,7 +454,7 @@ def test_a_status_that_does_not_read_never_clears_a_raised_alarm(docker, statuse
         elif d is not None:
             parts.append(dataclasses.replace(d, role=role, project=f"room1-{role}"))
     obs = room(parts, [broker(r, parse_core_status(p), state=s) for r, p, s in zip(ROLES, statuses, states, strict=True)])
-    before = Alarm("dual_control", "cores on primary and standby both say online with dispatch enabled")
+    before = Alarm("dual_control", "cores on primary and standby both say online with dispatch enabled", source="status")
     after = dual_control(obs, before)
     assert after is not None and after.kind == "dual_control"
     assert alarms(obs, (before,)) != ()
@@ -442,7 +465,7 @@ def test_an_unreadable_status_keeps_the_alarm_up_and_says_what_cannot_be_read():
     obs = room([stack("primary", connected=False), stack("standby", dispatch=True)],
                [broker("primary", garbage), broker("standby", garbage)])
     assert dual_control(obs) is None  # raises nothing
-    kept = dual_control(obs, Alarm("dual_control", "both dispatching"))
+    kept = dual_control(obs, Alarm("dual_control", "both dispatching", source="status"))
     assert kept is not None and kept.unconfirmed
     assert kept.reason == "both dispatching (not seen to end: cannot read primary Docker, standby core status)"
     # One source that can be seen says a side is off, and none says it is on: it ends.
@@ -577,3 +600,107 @@ def test_a_core_status_the_broker_refuses_to_show_names_the_broker_as_the_cause(
                                                               [refused], standby_dispatch=True))
     assert not verdict.holds
     assert "not yet reporting dispatch enabled (its broker 127.0.0.3:1883: refused: Not authorized)" in verdict.detail
+
+
+# ---- a core's status counts only for its own room and stack ---------------------------------------
+
+@pytest.mark.parametrize(("fields", "said"), [
+    ({"room": "atlas"}, "core status says room atlas, not room1: ignored"),
+    ({"room": None}, "core status names no room: ignored"),
+    ({"role": "standby"}, "core status says role standby, not primary: ignored"),
+    ({"stack": "atlas-primary"}, "core status says stack atlas-primary, not room1-primary: ignored"),
+    ({}, ""),
+    ({"role": "primary", "stack": "room1-primary"}, ""),
+])
+def test_a_status_is_its_stacks_own_only_by_room_role_and_stack(fields: dict, said: str):
+    core = status(online=True, dispatch_enabled=True, **fields)
+    obs = room([stack("primary", core="exited")], [broker("primary", core)])
+    assert core.not_own("room1", "primary", "room1-primary") == said
+    assert obs.core_not_own("primary") == said
+    assert (obs.own_core("primary") is None) == bool(said)
+
+
+def test_the_stack_a_status_must_name_is_dockers_project_else_the_env_s():
+    core = status(online=True, dispatch_enabled=False, stack="room1-primary")
+    seen = room([dataclasses.replace(stack("primary"), project="site-a")], [broker("primary", core)])
+    assert seen.core_not_own("primary") == "core status says stack room1-primary, not site-a: ignored"
+    assert room(brokers=[broker("primary", core)]).core_not_own("primary") == ""  # ROOM_ID-STACK_ROLE of the .env
+
+
+FORGED = status(online=True, room="atlas", dispatch_enabled=True)  # as seen: another room's, retained
+
+
+def promoted(primary_core: CoreStatus | None, docker_seen: bool = True) -> RoomObservation:
+    """The primary's core stopped (its broker up), the standby's dispatching and saying so."""
+    on = status(online=True, dispatch_enabled=True, role="standby", critical_armed=True, version="8.0.0")
+    return room([stack("primary", core="exited", connected=docker_seen), stack("standby", dispatch=True, connected=docker_seen)],
+                [broker("primary", primary_core), broker("standby", on)], dns(("127.0.0.3",)), standby_dispatch=True)
+
+
+@pytest.mark.parametrize("foreign", [FORGED, status(online=True, room=None, dispatch_enabled=True),
+                                     status(online=True, role="standby", dispatch_enabled=True),
+                                     status(online=True, stack="room1-standby", dispatch_enabled=True)],
+                         ids=["another room", "no room", "another role", "another stack"])
+def test_another_rooms_status_on_the_primary_broker_raises_no_alarm(foreign: CoreStatus):
+    for docker_seen in (True, False):
+        obs = promoted(foreign, docker_seen)
+        assert dual_control(obs) is None and alarms(obs) == ()
+        # Its own core's status saying the same is the status account of dual control.
+        own = promoted(status(online=True, dispatch_enabled=True, role="primary"), docker_seen)
+        assert dual_control(own) is not None and dual_control(own).source == "status"
+    verdict = evaluate("primary_not_dispatching", promoted(foreign))
+    assert not verdict.holds and "ignored" in verdict.detail  # it hides what the primary's core would say
+
+
+def test_the_primary_broker_shows_another_rooms_status_as_a_mismatch():
+    verdict = evaluate("primary_not_dispatching", promoted(FORGED))
+    assert verdict.detail.endswith("primary broker: core status says room atlas, not room1: ignored")
+    offline = evaluate("primary_not_dispatching", promoted(status(online=False, room="atlas")))
+    assert not offline.holds and "ignored" in offline.detail  # nor does another room's "offline" prove it
+    assert evaluate("primary_not_dispatching", promoted(status(online=False, role="primary"))).holds
+
+
+def test_another_rooms_status_on_the_standby_broker_proves_no_step():
+    armed_atlas = status(online=True, room="atlas", role="standby", dispatch_enabled=True, critical_armed=True, version="7.0.0")
+    base = promoted(status(online=False, role="primary", version="8.0.0"))
+    base = dataclasses.replace(base, stacks=(stack("primary", core="exited"), dataclasses.replace(
+        stack("standby", dispatch=True), services=tuple(dataclasses.replace(s, flags=(("CORE_DISPATCH_ENABLED", True),
+                                                                                     ("CORE_CRITICAL_ARMED", True)))
+                                                         if s.service == CORE else s for s in stack("standby").services))))
+    forged = dataclasses.replace(base, brokers=(base.broker("primary"), broker("standby", armed_atlas)))
+    for name in ("standby_core_dispatch_enabled", "standby_core_critical_armed", "broker_name_serves_standby"):
+        assert evaluate(name, base).holds, evaluate(name, base)  # its own core saying so proves it
+        verdict = evaluate(name, forged)
+        assert not verdict.holds and "core status says room atlas, not room1: ignored" in verdict.detail, verdict
+    assert "7.0.0" not in evaluate("core_versions_match", forged).detail  # nor is its version the core's
+
+
+def test_a_forged_offline_while_docker_cannot_be_read_does_not_end_a_docker_raised_alarm():
+    from tests.observations import dual_control_room
+
+    raised = dual_control(dual_control_room())
+    assert raised is not None and raised.source == "docker"
+    offline = status(online=False, role="primary")  # readable, this room's, and says offline
+    blind = room([stack("primary", connected=False), stack("standby", connected=False)],
+                 [broker("primary", offline), broker("standby", status(online=True, dispatch_enabled=True, role="standby"))])
+    kept = dual_control(blind, raised)
+    assert kept is not None and kept.unconfirmed and kept.source == "docker"
+    assert kept.reason == raised.reason + " (not seen to end: cannot read primary Docker, standby Docker)"
+    assert alarms(blind, (kept,)) == (kept,)
+    # The same status ends an alarm raised on the statuses; Docker seeing the primary off ends this one.
+    assert dual_control(blind, Alarm("dual_control", RAISED_ON["status"], source="status")) is None
+    seen = dataclasses.replace(blind, stacks=(stack("primary", core="exited"), stack("standby", connected=False)))
+    assert dual_control(seen, kept) is None
+
+
+@FAST
+@given(observations(), st.sampled_from(sorted(RAISED_ON)))
+def test_a_status_not_the_stacks_own_counts_as_one_that_does_not_read(obs: RoomObservation, source: str):
+    """Whatever another room's or stack's status says, the alarm is what it would be had the
+    status not read: it raises nothing and clears nothing."""
+    garbage = parse_core_status(b'{"online": "true"}')
+    twin = dataclasses.replace(obs, brokers=tuple(
+        dataclasses.replace(b, core=garbage) if b.core is not None and b.core.readable and obs.core_not_own(b.role) else b
+        for b in obs.brokers))
+    before = Alarm("dual_control", RAISED_ON[source], source=source)
+    assert dual_control(obs) == dual_control(twin) and dual_control(obs, before) == dual_control(twin, before)
