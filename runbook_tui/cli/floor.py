@@ -60,5 +60,6 @@ def _floor(args: argparse.Namespace) -> int:
         return serve(settings.for_room(room).runs_dir, room, host, port, settings.floor_public_url,
                      say=lambda line: print(line, flush=True))
     except OSError as exc:
-        print(f"runbook-tui floor: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
+        print(f"runbook-tui floor: cannot listen on {host}:{port}: {exc.strerror or exc} "
+              f"(another port: runbook-tui floor {room} --listen ADDRESS:PORT)", file=sys.stderr)
         return 1

@@ -232,7 +232,9 @@ def replay(records: Sequence[Mapping], plan: Sequence[PlannedStep] | None = None
                                 dict(r.get("superseded") or {}))
         elif kind == "run_abandoned":
             abandoned = (r["ts"], r.get("reason", ""))
-        if kind in _DECIDING:
+        if declared is not None and (kind in _DECIDING or kind == "run_finished"):
+            # Judged again only once a finish was declared: before it, when it became finished is
+            # the declaration's own time (finished_at below takes the later of the two).
             now_finished = _outcome(plan, choices, statuses, lapses, ()).finished
             if now_finished and not was_finished:
                 became_finished_at = r["ts"]
