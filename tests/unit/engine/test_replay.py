@@ -202,3 +202,22 @@ def test_the_replays_acting_steps_are_the_engines():
     assert ACTING == {t.value for t in ACTING_TYPES} and all(t.value in ACTING for t in ACTING_TYPES)
     assert {t for t in StepType if t.value in ACTING} == set(ACTING_TYPES)
     assert StepState.DONE.value == "done"
+
+
+def test_the_plan_the_journal_says_serves_as_well_as_the_checklists(tmp_path: Path):
+    # A journal whose run_started says which steps act and which supersede others is replayed
+    # from the journal alone, as the checklist would have it: "shut the primary down" ends
+    # "bring up the primary" on purpose, and that holds nothing open.
+    from tests.conftest import REPO
+
+    c = load_checklist(REPO / "checklists" / "promotion.yaml")
+    engine = RunEngine.start(c, resolve_variables(c, {"room": "room1"}, tmp_path).values, Sees(),
+                             tmp_path / "room1-promotion-1.jsonl", RunConfig(tmp_path))
+    engine.override("stop-primary", typed_room="room1", reason="stopped by hand")
+    records = read_journal(engine.journal.path).records
+    by_id = {s.id: s for s in c.steps()}
+    for s in records[0]["steps"]:
+        s["acting"], s["supersedes"] = by_id[s["id"]].type in ACTING_TYPES, list(by_id[s["id"]].supersedes)
+    from_journal = replay(records)
+    assert from_journal.superseded() == engine.superseded() == {"up-primary": "stop-primary"}
+    assert from_journal.outcome == engine.outcome() == replay(records, plan_from_checklist(c)).outcome
