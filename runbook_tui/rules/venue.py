@@ -41,10 +41,34 @@ class VenueRow:
 
     @property
     def ready_short(self) -> str:
-        """ready_words for a narrow table cell: the failed checks by a word each."""
-        if not self.readiness.problems():
+        """ready_words for a narrow table cell: the first two failed checks by a word each, and
+        how many more (the pane lists them all)."""
+        problems = self.readiness.problems()
+        if not problems:
             return self.ready_words
-        return "NOT READY: " + ", ".join(SHORT_CHECK.get(c.name, c.name) for c in self.readiness.problems())
+        words = [SHORT_CHECK.get(c.name, c.name) for c in problems]
+        return "NOT READY: " + ", ".join(words[:2]) + (f" +{len(words) - 2}" if len(words) > 2 else "")
+
+    @property
+    def dns_short(self) -> str:
+        """Where the resolvers point the name, for a table cell of bounded width whatever they
+        answer: once when they agree, counted when two answers differ, else how many ways they
+        split. Each resolver's answer, addresses and all, is in dns and the pane."""
+        if not self.dns:
+            return "not asked"
+        answers = [where for _resolver, where in self.dns]
+        distinct = list(dict.fromkeys(answers))
+        if len(distinct) == 1:
+            return _short_where(distinct[0]) + (f" (all {len(answers)})" if len(answers) > 1 else "")
+        kinds = list(dict.fromkeys(_short_where(a) for a in distinct))
+        if len(distinct) > 2 or len(kinds) < 2:
+            return f"split {len(distinct)} ways"
+        return ", ".join(f"{sum(_short_where(a) == kind for a in answers)} {kind}" for kind in kinds)
+
+
+def _short_where(where: str) -> str:
+    """A resolver's answer in a word: "unknown 10.9.9.8, 10.9.9.9" is "unknown"."""
+    return {"both stacks": "both"}.get(where, where.split(" ", 1)[0] if where.startswith("unknown ") else where)
 
 
 SHORT_CHECK = {"standby up, dispatch off": "state", "standby up, dispatching (active)": "state S",
@@ -73,10 +97,13 @@ def venue_row(obs: RoomObservation, now: float | None = None) -> VenueRow:
     controllers, controllers_short, controllers_ok = _controllers(obs, active)
     details = tuple(a.detail for a in (obs.dns.answers if obs.dns else ()))
     found = [("DUAL CONTROL", a.reason) for a in alarms(obs)]
-    if obs.dns is not None and obs.dns.disagreement:
-        found.append(("resolvers disagree", "resolvers disagree on " + obs.broker_name))
+    split = obs.dns is not None and obs.dns.disagreement
+    if split:
+        found.append(("DNS split", "resolvers disagree on " + obs.broker_name))
     if active in ROLES and dns and any(where != active for _r, where in dns):
-        found.append((f"DNS not on {active}", f"{obs.broker_name} does not point only at the active {active}"))
+        # Split resolvers point some of them away already: "DNS split" says it in the cell.
+        found.append(("" if split else f"DNS not on {active}",
+                      f"{obs.broker_name} does not point only at the active {active}"))
     return VenueRow(obs.room, active, active_detail, dns, details, controllers, controllers_short, controllers_ok,
                     "; ".join(long for _s, long in found),
-                    ", ".join(short for short, _l in found), readiness(obs, now), obs.at)
+                    ", ".join(short for short, _l in found if short), readiness(obs, now), obs.at)

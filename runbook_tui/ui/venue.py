@@ -43,10 +43,11 @@ Nothing here acts on a room.
 
 [b]Columns[/b]
   Active       whose core is up with dispatch enabled (BOTH: dual control)
-  DNS          where each resolver points mqtt.<room>
+  DNS          where the resolvers point mqtt.<room>: once when they
+               agree, else how many say what (each in the pane below)
   Controllers  the controllers online, and on which broker
-  Alarm        dual control, resolvers that disagree, a name that
-               does not point only at the active stack
+  Alarm        dual control, DNS split (resolvers that disagree), DNS
+               not on the active stack (in full in the pane below)
   Standby      readiness per runbook section 5; the pane below says
                each check, and the runbook command that fixes it
                (after a promotion: the pair as it stands, the
@@ -143,7 +144,8 @@ class VenueApp(CrashToFile, App[VenueChoice | None]):
         if row is None:
             self.errors[room] = error
             table.update_cell(room, "active", Text("look failed", style="bold red"), update_width=True)
-            table.update_cell(room, "alarm", Text(safe_text(error, 60), style="red"), update_width=True)
+            # Cut short like every cell, so the Standby column stays on screen: the pane says it all.
+            table.update_cell(room, "alarm", Text(safe_text(error, 30), style="red"), update_width=True)
         else:
             self.errors.pop(room, None)
             self.rows[room] = row
@@ -156,17 +158,13 @@ class VenueApp(CrashToFile, App[VenueChoice | None]):
     def _cells(row: VenueRow) -> dict[str, Text]:
         active_style = {"both": "bold white on red", "unknown": "yellow", "none": "yellow"}.get(row.active, "green")
         kinds = {where for _resolver, where in row.dns}
-        if len(kinds) == 1:  # every resolver says the same: said once
-            dns_text = row.dns[0][1] + (f" (all {len(row.dns)})" if len(row.dns) > 1 else "")
-        else:
-            dns_text = " | ".join(f"{resolver} {where}" for resolver, where in row.dns)
         ready = row.ready_short
         ready_style = "green" if ready.startswith("ready") else "bold red"
         created = not (row.readiness.checks and row.readiness.checks[0].name == "stacks created")
         return {
             "active": Text("BOTH" if row.active == "both" else row.active, style=active_style) if created
             else Text("not created", style="yellow"),
-            "dns": Text(safe_text(dns_text or "not asked", 60), style="" if kinds == {row.active} else "yellow"),
+            "dns": Text(safe_text(row.dns_short, 30), style="" if kinds == {row.active} else "yellow"),
             "controllers": Text(safe_text(row.controllers_short, 60),
                                 style={True: "green", False: "bold yellow", None: ""}[row.controllers_ok]),
             "alarm": Text(safe_text(row.alarm_short, 60) or "-", style="bold red" if row.alarm else "dim"),

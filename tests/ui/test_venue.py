@@ -16,7 +16,7 @@ from runbook_tui.ui.dialogs import ChecklistChooser, HelpScreen
 from runbook_tui.ui.venue import VenueApp, VenueChoice
 from tests.conftest import REPO
 from tests.observations import dns, dual_control_room, quiet_room
-from tests.unit.test_37_readiness import ready_room
+from tests.unit.test_37_readiness import promoted_room, ready_room
 
 ROOMS = ["clockwork", "vault", "room1"]
 
@@ -55,6 +55,62 @@ async def test_a_row_per_room_with_what_its_look_said(tmp_path, size):
         await pilot.press("escape")
 
 
+def screen_lines(app: VenueApp) -> list[str]:
+    return [strip.text for strip in app.screen._compositor.render_strips()]
+
+
+def split_dns_rooms():
+    """Rooms whose resolvers disagree, as in an incident: one repointed and one not, three ways
+    (one answer an address of neither stack), and in dual control."""
+    return {"clockwork": dataclasses.replace(promoted_room(), dns=dns(("127.0.0.3",), ("127.0.0.2",))),
+            "vault": dataclasses.replace(ready_room(), dns=dns(("127.0.0.2",), ("127.0.0.3",), ("10.9.9.8", "10.9.9.9"))),
+            "room1": dataclasses.replace(dual_control_room(), dns=dns(("127.0.0.3",), ("127.0.0.2",)))}
+
+
+@pytest.mark.asyncio
+async def test_resolvers_that_disagree_leave_the_alarm_and_the_standby_on_a_120_column_screen(tmp_path):
+    # Seen: each resolver's answer in the DNS cell and "resolvers disagree, DNS not on primary"
+    # pushed the Alarm and Standby columns off a 120-column screen.
+    app = VenueApp(settings(tmp_path), ROOMS, live=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        for name, obs in split_dns_rooms().items():
+            app.show_row(name, venue_row(obs))
+        await pilot.pause()
+        table = app.query_one(DataTable)
+        widths = sum(column.get_render_width(table) for column in table.columns.values())
+        assert widths <= table.scrollable_content_region.width, [
+            (str(c.label), c.get_render_width(table)) for c in table.columns.values()]
+        lines = screen_lines(app)
+        header = next(line for line in lines if "Room" in line and "Standby" in line)
+        assert "Alarm" in header
+        for name in ROOMS:
+            line = next(line for line in lines if f"│ {name} " in line)
+            for column in ("dns", "alarm", "standby"):
+                assert cell(app, name, column) in line, (column, line)
+        assert cell(app, "clockwork", "dns") == "1 standby, 1 primary"
+        assert cell(app, "clockwork", "alarm") == "DNS split"
+        assert cell(app, "vault", "dns") == "split 3 ways"
+        assert cell(app, "room1", "alarm") == "DUAL CONTROL, DNS split"
+        # The pane says what each resolver answered and the alarm in full.
+        detail = str(app.query_one("#venue-room", Static).render())
+        assert "DNS 127.0.0.1:5353: standby" in detail and "DNS 127.0.0.1:5354: primary" in detail
+        assert "resolvers disagree on mqtt.room1.sentientengine.ai" in detail
+        await pilot.press("down")
+        detail = str(app.query_one("#venue-room", Static).render())
+        assert "DNS 127.0.0.1:5355: unknown 10.9.9.8, 10.9.9.9" in detail
+
+
+@pytest.mark.asyncio
+async def test_at_80_columns_a_room_whose_resolvers_disagree_still_shows_its_alarm_and_readiness(tmp_path):
+    app = VenueApp(settings(tmp_path), ["clockwork"], live=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.show_row("clockwork", venue_row(split_dns_rooms()["clockwork"]))
+        await pilot.pause()
+        line = next(line for line in screen_lines(app) if "│ clockwork " in line)
+        # The alarm in full, and the readiness from its first word (the pane has it all).
+        assert "  DNS split  ready" in line, line
+
+
 @pytest.mark.asyncio
 async def test_what_a_room_says_reaches_the_screen_as_text_never_as_terminal_codes_or_markup(tmp_path):
     app = VenueApp(settings(tmp_path), ROOMS, live=False)
@@ -62,7 +118,7 @@ async def test_what_a_room_says_reaches_the_screen_as_text_never_as_terminal_cod
     async with app.run_test(size=(120, 40)) as pilot:
         app.show_row("clockwork", venue_row(dataclasses.replace(hostile, dns=dns(("127.0.0.3",), ("127.0.0.2",)))))
         await pilot.pause()
-        assert cell(app, "clockwork", "alarm") == "resolvers disagree, DNS not on standby"
+        assert cell(app, "clockwork", "alarm") == "DNS split"
         detail = str(app.query_one("#venue-room", Static).render())
         assert "\x1b" not in detail and "mqtt.[b]x[/b].\ufffd]2;PWNED" in detail  # as it came, the escape replaced
 

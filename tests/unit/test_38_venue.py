@@ -49,6 +49,32 @@ def test_resolvers_that_disagree_or_point_away_from_the_active_stack_are_alarms(
     row = venue_row(obs)
     assert "resolvers disagree" in row.alarm and "does not point only at the active standby" in row.alarm
     assert [where for _r, where in row.dns] == ["standby", "primary"]
+    assert row.alarm_short == "DNS split" and row.dns_short == "1 standby, 1 primary"
+    row = venue_row(dataclasses.replace(quiet_room(), dns=dns(("127.0.0.2",), ("127.0.0.2",))))
+    assert row.alarm_short == "DNS not on standby" and row.dns_short == "primary (all 2)"
+
+
+def test_the_dns_cell_stays_short_whatever_the_resolvers_answer():
+    # Seen: the cell listed each resolver and its answer, addresses and all, and pushed the
+    # Alarm and Standby columns off a 120-column screen. The answers stay in row.dns (the pane).
+    def short(*answers):
+        return venue_row(dataclasses.replace(quiet_room(), dns=dns(*answers))).dns_short
+
+    assert short(("127.0.0.3",)) == "standby"
+    assert short(("10.9.9.8", "10.9.9.9"), ("10.9.9.8", "10.9.9.9")) == "unknown (all 2)"
+    assert short(("127.0.0.2", "127.0.0.3"), ("127.0.0.3",), ("127.0.0.3",)) == "1 both, 2 standby"
+    assert short(("127.0.0.3",), ("127.0.0.2",), ("10.9.9.8", "10.9.9.9")) == "split 3 ways"
+    assert short(("10.9.9.8",), ("10.9.9.9",)) == "split 2 ways"  # two unknown addresses, not one
+    row = venue_row(dataclasses.replace(quiet_room(), dns=dns(("127.0.0.3",), ("10.9.9.8", "10.9.9.9"))))
+    assert [where for _r, where in row.dns] == ["standby", "unknown 10.9.9.8, 10.9.9.9"]
+    assert venue_row(dataclasses.replace(quiet_room(), dns=None)).dns_short == "not asked"
+
+
+def test_a_standby_failing_many_checks_names_two_in_its_cell_and_counts_the_rest():
+    row = venue_row(quiet_room())
+    assert len(row.readiness.problems()) == 4
+    assert row.ready_short == "NOT READY: primary armed, version +2"
+    assert all(c.name in row.ready_words for c in row.readiness.problems())  # the pane names them all
 
 
 def test_a_room_that_cannot_be_seen_is_unknown_not_safe():
