@@ -63,22 +63,22 @@ async def test_a_room_held_by_another_console_opens_nothing(tmp_path: Path, resu
 
 
 @pytest.mark.asyncio
-async def test_a_refused_resume_is_said_and_never_becomes_a_new_run(tmp_path: Path):
+@pytest.mark.parametrize("resume", [True, None], ids=["--resume", "the question"])
+async def test_a_refused_resume_is_said_and_never_becomes_a_new_run(tmp_path: Path, resume):
     # Seen: a second console asked to resume a run in use said so, then opened a new run of the
     # room without asking. Here the run is held by its journal's own lock (a console of an
     # earlier version, which held no room).
     older = await unfinished_run(tmp_path)
     busy = Journal(older)
     try:
-        for resume in (True, None):
-            app = RunbookApp(session(tmp_path), live=False, resume=resume)
-            async with app.run_test(size=(120, 40)) as pilot:
-                if resume is None:
-                    await wait_until(pilot, lambda: isinstance(app.screen, ResumeDialog))
-                    await pilot.press("enter")  # "Resume it"
-                await wait_until(pilot, lambda: app.open_error is not None)
-            assert isinstance(app.open_error, EngineRefusal) and "in use by another runbook-tui process" in str(app.open_error)
-            assert app.engine is None and journals(tmp_path) == [older]
+        app = RunbookApp(session(tmp_path), live=False, resume=resume)
+        async with app.run_test(size=(120, 40)) as pilot:
+            if resume is None:
+                await wait_until(pilot, lambda: isinstance(app.screen, ResumeDialog))
+                await pilot.press("enter")  # "Resume it"
+            await wait_until(pilot, lambda: app.open_error is not None)
+        assert isinstance(app.open_error, EngineRefusal) and "in use by another runbook-tui process" in str(app.open_error)
+        assert app.engine is None and journals(tmp_path) == [older]
     finally:
         busy.close()
     assert room_holder(tmp_path / ".runbook" / "runs", "room9") is None  # the app let the room go
