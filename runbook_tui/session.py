@@ -63,6 +63,27 @@ def find_unfinished(settings: Settings, room: str, checklist: Checklist) -> Unfi
     return None
 
 
+def older_unfinished(settings: Settings, room: str, checklist: Checklist, newest: Path) -> list[Path]:
+    """The room's other unfinished runs of this checklist, older than the one offered (left by
+    consoles that were not closed, or by two consoles at once before a room had one): never
+    offered by the question, each still reopens by name (--resume JOURNAL)."""
+    from runbook_tui.engine.journal import ended, read_journal
+
+    out = []
+    for path in sorted(settings.runs_dir.glob(f"{room}-{checklist.id}-*.jsonl"), reverse=True):
+        if path.name >= newest.name:
+            continue
+        try:
+            records = read_journal(path).records
+        except OSError:
+            continue
+        if (records and records[0].get("kind") == "run_started" and records[0].get("room") == room
+                and (records[0].get("checklist") or {}).get("sha256") == checklist.sha256 and not ended(records)
+                and any(r.get("kind") == "step_state" for r in records)):
+            out.append(path)
+    return out
+
+
 @dataclass(frozen=True)
 class RunToResume:
     """What a journal named on the command line (--resume JOURNAL) says about its run."""
@@ -243,6 +264,9 @@ class Session:
 
     def unfinished(self) -> UnfinishedRun | None:
         return find_unfinished(self.settings, self.room, self.checklist)
+
+    def older_unfinished(self, newest: Path) -> list[Path]:
+        return older_unfinished(self.settings, self.room, self.checklist, newest)
 
     def claim(self) -> None:
         """Hold the room for this console (RoomHeld names the console that has it). No run of a

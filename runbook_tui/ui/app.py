@@ -329,8 +329,13 @@ class RunbookApp(CrashToFile, App):
             last = time.strftime("%H:%M:%S", time.localtime(unfinished.last_activity))
             drill = f"Drill {unfinished.drill}, trainee {unfinished.operator}.\n" if unfinished.drill else ""
             passed = f"{unfinished.steps_passed} step{'' if unfinished.steps_passed == 1 else 's'} passed"
+            older = s.older_unfinished(unfinished.journal)
+            # Not offered here, never lost: each older unfinished run reopens by name.
+            also = (f"\n\nOlder unfinished run{'s' if len(older) > 1 else ''}, not offered here: "
+                    f"{', '.join(p.name for p in older)}. Quit and reopen one with: runbook-tui --resume JOURNAL"
+                    if older else "")
             question = dialogs().ResumeDialog(f"{drill}{unfinished.journal.name}\nstarted {when}, last activity {last}, "
-                                              f"{passed}.\n\nResuming reconciles it with the live room first.")
+                                              f"{passed}.\n\nResuming reconciles it with the live room first.{also}")
             if self._typeahead is not None:
                 # Keys typed before the question is drawn must not answer it: they wait, then are named.
                 self._question_unseen = question

@@ -98,3 +98,16 @@ async def test_a_run_named_on_the_command_line_opens_without_the_question(tmp_pa
         assert room_holder(tmp_path / ".runbook" / "runs", "room9").journal == str(older)
     assert read_journal(older).records[-1]["kind"] == "run_resumed"
     assert read_journal(newer).records == read_journal(older).records[:-1]  # the newer one left as it was
+
+
+@pytest.mark.asyncio
+async def test_the_question_names_the_older_unfinished_runs_it_does_not_offer(tmp_path: Path):
+    older = await unfinished_run(tmp_path)
+    newer = older.with_name("room9-ui-steps-29990101T000000.jsonl")
+    newer.write_bytes(older.read_bytes())
+    app = RunbookApp(session(tmp_path), live=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, ResumeDialog))
+        said = app.screen.description
+        assert said.startswith(newer.name) and f"Older unfinished run, not offered here: {older.name}." in said
+        assert "runbook-tui --resume JOURNAL" in said
