@@ -58,7 +58,7 @@ def list_volumes(client, project: str) -> tuple[str, ...]:
 
 def stack_snapshot(role: str, project: str, env: dict[str, str], *, connected: bool, error: str | None,
                    services: tuple[ServiceState, ...], volumes: tuple[str, ...] = (), sequence: int = 0,
-                   at: float | None = None) -> StackSnapshot:
+                   at: float | None = None, env_mtime: float | None = None) -> StackSnapshot:
     """A stack as seen now: its containers, and its .env's flags set against the running core's."""
     env_flags = {k: is_true(env.get(k)) for k in FLAGS if k in env}
     core = next((s for s in services if s.service == "sentient-core" and s.state == "running"), None)
@@ -66,7 +66,7 @@ def stack_snapshot(role: str, project: str, env: dict[str, str], *, connected: b
     not_recreated = tuple(f"{k}: .env {str(v).lower()}, running core {str(running[k]).lower()}"
                           for k, v in env_flags.items() if k in running and running[k] != v)
     return StackSnapshot(role, project, connected, error, services, tuple(sorted(env_flags.items())), not_recreated,
-                         time.time() if at is None else at, sequence, shared_settings(env), volumes)
+                         time.time() if at is None else at, sequence, shared_settings(env), volumes, env_mtime)
 
 
 def look_stack(role: str, project: str, env: dict[str, str], docker_host: str | None) -> StackSnapshot:

@@ -43,11 +43,14 @@ class StackSnapshot:
     error: str | None
     services: tuple[ServiceState, ...]
     env_flags: tuple[tuple[str, bool], ...]  # what the stack's .env says now
-    not_recreated: tuple[str, ...]  # flags changed in .env but not in the running core
+    # flags the running core was started with that its .env does not say: the .env changed since,
+    # or the value came from elsewhere (env_mtime and the core's started_at tell which, when they can)
+    not_recreated: tuple[str, ...]
     at: float
     sequence: int = 0
     shared: tuple[tuple[str, str], ...] = ()  # the .env keys both stacks must agree on (secrets as sha256)
     volumes: tuple[str, ...] = ()  # the project's volumes: `compose down` keeps them, so they prove the project lives here
+    env_mtime: float | None = None  # when the stack's .env was last written (None: not read by this look)
 
     def service(self, name: str) -> ServiceState | None:
         return next((s for s in self.services if s.service == name), None)

@@ -5,7 +5,8 @@ tcp, ssh). After every (re)connect it lists the project in full, then follows th
 events and lists again on each one. docker-py's event stream ends silently when the daemon
 restarts and the daemon drops events for slow listeners, so the end of the stream is
 treated as a lost connection: back off, reconnect, list in full. A watcher also re-reads the
-stack's .env, so "changed in .env, not yet recreated" shows as soon as the file changes.
+stack's .env, so a running core that differs from it shows as soon as the file changes (and
+when it was written, which tells a .env changed since the core started from a value set elsewhere).
 """
 
 from __future__ import annotations
@@ -79,6 +80,13 @@ class DockerProbe:
         except (OSError, UnicodeDecodeError, ValueError):
             return {}
 
+    @staticmethod
+    def _env_mtime(target: DockerTarget) -> float | None:
+        try:
+            return target.env_file.stat().st_mtime
+        except OSError:
+            return None
+
     def _listing(self, client, target: DockerTarget) -> tuple[tuple[ServiceState, ...], tuple[str, ...]]:
         return list_services(client, target.project), list_volumes(client, target.project)
 
@@ -90,11 +98,12 @@ class DockerProbe:
                 (previous.services, previous.volumes) if previous else ((), ()))
             self._sequence += 1
             snapshot = stack_snapshot(target.role, target.project, self._env(target), connected=connected, error=error,
-                                      services=services, volumes=volumes, sequence=self._sequence)
+                                      services=services, volumes=volumes, sequence=self._sequence,
+                                      env_mtime=self._env_mtime(target))
             if previous is not None and (previous.connected, previous.error, previous.services, previous.volumes,
-                                         previous.env_flags, previous.shared) == (
+                                         previous.env_flags, previous.shared, previous.env_mtime) == (
                     snapshot.connected, snapshot.error, snapshot.services, snapshot.volumes, snapshot.env_flags,
-                    snapshot.shared):
+                    snapshot.shared, snapshot.env_mtime):
                 return  # nothing new for the subscribers
             self.latest[target.role] = snapshot
             # Delivered under the lock, so subscribers see snapshots in sequence order.

@@ -202,7 +202,9 @@ def _core_dispatch(role: str, enabled: bool):
         in_env = is_true(_env(obs, role).get("CORE_DISPATCH_ENABLED"))
         detail = f"running core started with CORE_DISPATCH_ENABLED={'true' if flag else 'false'}"
         if in_env != flag:
-            detail += f" (.env says {'true' if in_env else 'false'}: changed in .env, not yet recreated)"
+            files = obs.files.stack(role) if obs.files else None
+            cause = env_differs_cause(core.started_at, files.env_mtime if files else None)
+            detail += f" (.env says {'true' if in_env else 'false'}: {cause})"
         if flag != enabled:
             return False, detail
         if not enabled:
@@ -279,6 +281,17 @@ def _started_epoch(started_at: str) -> float | None:
         return datetime.fromisoformat(text).timestamp()
     except ValueError:
         return None
+
+
+def env_differs_cause(started_at: str, env_mtime: float | None) -> str:
+    """Why a running container's value differs from its .env, as far as can be told. Only a
+    .env written after the container started shows the file changed since. Otherwise the value
+    came from elsewhere: compose takes a variable from the environment of whoever runs it before
+    the .env (seen: a CORE_DISPATCH_ENABLED exported on the command line blamed on the .env)."""
+    started = _started_epoch(started_at)
+    if env_mtime is not None and started is not None and env_mtime > started:
+        return "the .env changed after it started: recreate it"
+    return "started with a value its .env does not say (set in the environment of whoever started it?)"
 
 
 def _started_after_write(role: str, service: str, file: str):

@@ -155,8 +155,15 @@ class LiveView(Vertical):
                     # A crash loop comes back by itself: the table's "restarting" alone is easy to miss.
                     notes.append(Text(f"{role} {s.service} is crash-looping ({s.restart_count} restarts, now {s.state}): "
                                       "it comes back by itself", style="bold red"))
-            for line in snap.not_recreated:
-                notes.append(Text(f"{snap.project}: changed in .env, not yet recreated: {line}", style="bold yellow"))
+            if snap.not_recreated:
+                # Said as far as it can be told: a value exported where compose ran is not the .env's doing.
+                from runbook_tui.rules.conditions import env_differs_cause
+
+                core = snap.service("sentient-core")
+                cause = env_differs_cause(core.started_at if core else "", snap.env_mtime)
+                for line in snap.not_recreated:
+                    notes.append(Text(f"{snap.project}: running core differs from its .env: {line}; {cause}",
+                                      style="bold yellow"))
         primary, standby = self.stacks.get("primary"), self.stacks.get("standby")
         if primary is not None and standby is not None and primary.shared and standby.shared:
             from runbook_tui.stacks import drift

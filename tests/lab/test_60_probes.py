@@ -21,8 +21,10 @@ from runbook_tui.observe.payloads import render_payload, render_topic
 from runbook_tui.probes.dns_probe import DnsProbe
 from runbook_tui.probes.docker_probe import DockerProbe
 from runbook_tui.probes.mqtt_probe import MqttProbe, kept_topic
+from runbook_tui.rules.conditions import env_differs_cause
 from tests.conftest import TEST_DNS_PORT
 from tests.lab.rooms import contract, docker_targets, known_addresses, mqtt_brokers
+from tests.unit.test_39_env_differs import CHANGED, ELSEWHERE
 
 ROOM = "room4"
 NAME = f"mqtt.{ROOM}.sentientengine.ai"
@@ -38,8 +40,8 @@ def dirs(lab) -> dict[str, Path]:
     return {role: lab.root / "infra" / "rooms" / f"{ROOM}-{role}" for role in ("primary", "standby")}
 
 
-def compose(lab, role: str, args: str):
-    return lab.sh(f"cd infra/rooms/{ROOM}-{role} && docker compose --env-file .env {args}", check=True)
+def compose(lab, role: str, args: str, env: dict[str, str] | None = None):
+    return lab.sh(f"cd infra/rooms/{ROOM}-{role} && docker compose --env-file .env {args}", check=True, env=env)
 
 
 def publisher(endpoint: BrokerEndpoint) -> mqtt.Client:
@@ -108,9 +110,24 @@ def test_docker_probe_sees_stop_start_recreate_within_a_second(room4):
         try:
             got = seen.wait(lambda s: s.role == "standby" and s.not_recreated, 3)
             assert got and got[1].not_recreated == ("CORE_DISPATCH_ENABLED: .env true, running core false",)
+            snap = got[1]
+            assert snap.env_mtime == env_file.stat().st_mtime  # written after the core started: changed since
+            assert env_differs_cause(snap.service("sentient-core").started_at, snap.env_mtime) == CHANGED
         finally:
             env_file.write_text(original)
         assert seen.wait(lambda s: s.role == "standby" and not s.not_recreated, 3)
+
+        # Seen: CORE_DISPATCH_ENABLED exported where compose ran (compose takes it before the
+        # .env), the .env untouched, was said to be "changed in .env, not yet recreated".
+        try:
+            compose(lab, "standby", "up -d --force-recreate sentient-core", env={"CORE_DISPATCH_ENABLED": "true"})
+            got = seen.wait(lambda s: s.role == "standby" and s.not_recreated, 10)
+            assert got and got[1].not_recreated == ("CORE_DISPATCH_ENABLED: .env false, running core true",)
+            snap = got[1]
+            assert env_differs_cause(snap.service("sentient-core").started_at, snap.env_mtime) == ELSEWHERE
+        finally:
+            compose(lab, "standby", "up -d --force-recreate sentient-core")
+        assert seen.wait(lambda s: s.role == "standby" and not s.not_recreated, 10)
     finally:
         probe.stop()
 

@@ -1,0 +1,41 @@
+"""The live panel's Containers tab says why a running core differs from its .env only as far as
+the room shows it (the words are the rules': tests/unit/test_39_env_differs.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from runbook_tui.observe.docker_look import stack_snapshot
+from runbook_tui.rules.conditions import _started_epoch
+from runbook_tui.ui.app import RunbookApp
+from runbook_tui.ui.live_view import LiveView
+from tests.observations import service
+from tests.ui.test_app import session, wait_until
+
+STARTED = _started_epoch("2026-12-02T02:00:00Z")  # tests.observations' containers
+
+
+def standby(env_mtime: float | None):
+    """The standby's core running with dispatch enabled while its .env says false."""
+    services = (service("db"), service("mosquitto"), service("sentient-core", dispatch=True))
+    return stack_snapshot("standby", "room9-standby", {"CORE_DISPATCH_ENABLED": "false"}, connected=True, error=None,
+                          services=services, env_mtime=env_mtime)
+
+
+@pytest.mark.asyncio
+async def test_a_value_exported_where_compose_ran_is_not_blamed_on_the_env(tmp_path):
+    app = RunbookApp(session(tmp_path), live=False, resume=False)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await wait_until(pilot, lambda: app.engine is not None)
+        live = app.query_one(LiveView)
+        live.update_containers(standby(STARTED - 3600))  # the .env last written an hour before the core started
+        await pilot.pause()
+        note = str(app.query_one("#containers-note").render())
+        assert ("room9-standby: running core differs from its .env: CORE_DISPATCH_ENABLED: .env false, running core "
+                "true; started with a value its .env does not say (set in the environment of whoever started it?)") in note
+        assert "changed" not in note and "recreate" not in note
+        live.update_containers(standby(STARTED + 60))  # the .env written after it started
+        await pilot.pause()
+        note = str(app.query_one("#containers-note").render())
+        assert ("room9-standby: running core differs from its .env: CORE_DISPATCH_ENABLED: .env false, running core "
+                "true; the .env changed after it started: recreate it") in note
