@@ -168,6 +168,8 @@ async def test_a_guard_overridden_into_dual_control_is_journaled_and_named_in_th
         assert finished["outcome"] == "complete" and "dual control" in finished["said"]
         report = render_report(engine.journal.path)
         outcome_line = next(line for line in report.splitlines() if line.startswith("- Outcome:"))
-        assert "complete, with" in outcome_line and "s of dual control at" in outcome_line, outcome_line
+        # The outcome's own words: the steps passed without evidence, then the alarm.
+        assert outcome_line.startswith("- Outcome: **complete with ") and "without evidence (" in outcome_line, outcome_line
+        assert "), with " in outcome_line and "s of dual control at" in outcome_line, outcome_line
         assert "## Alarms" in report and "dual control" in report.split("## Alarms", 1)[1].split("##", 1)[0]
         await pilot.press("q")

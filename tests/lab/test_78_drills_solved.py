@@ -38,12 +38,29 @@ def trainee_env(room8, monkeypatch):
     return room8
 
 
+OPENED: list[Session] = []
+
+
+@pytest.fixture(autouse=True)
+def consoles_closed():
+    """Each test is one trainee's console: it lets the room go when the test ends (one console
+    acts on a room, so the next drill's console could not open it otherwise)."""
+    yield
+    while OPENED:
+        session = OPENED.pop()
+        if session.engine is not None:
+            session.engine.journal.close()
+        session.release()
+
+
 def start_drill(lab, scenario: str) -> RunEngine:
     """What the trainer types, then the checklist the trainee opens (the drill's own settings)."""
     started = lab.sh(f"runbook-tui drill {ROOM} --scenario {scenario} --trainee {TRAINEE}", timeout=600)
     assert started.returncode == 0 and "open the checklist with" in started.stdout, started.stdout + started.stderr
     settings = drill_settings(lab_defaults(), scenario)
-    return Session(settings, ROOM, settings.checklist, drill=scenario, operator=TRAINEE).start_engine()
+    session = Session(settings, ROOM, settings.checklist, drill=scenario, operator=TRAINEE)
+    OPENED.append(session)
+    return session.start_engine()
 
 
 def run(engine: RunEngine, step: str) -> None:
