@@ -66,10 +66,21 @@ class RoomWatcher:
         self.docker = DockerProbe(targets, self._stack_arrived)
         self.dns = DnsProbe(site.broker_name, site.resolvers, site.addresses, interval_s=dns_interval_s,
                             lifetime_s=dns_lifetime_s, on_snapshot=self._dns_arrived)
-        kind = MqttProbe if mqtt_in_process else MqttProbeProcess
-        self.mqtt = kind(site.brokers(), topics=mqtt_topics, contract=site.topics(), room=site.room,
-                         on_batch=self._mqtt_arrived)
+        self._mqtt_kind = MqttProbe if mqtt_in_process else MqttProbeProcess
+        self._mqtt_topics = mqtt_topics
+        self._mqtt_generation = 0
+        self.mqtt, self._mqtt_brokers = self._new_mqtt_probe()
         self._files_thread: threading.Thread | None = None
+
+    def _new_mqtt_probe(self):
+        """A probe of the brokers the stacks' .env files name now (address, port, credentials,
+        topics), with what it was built from; its batches carry its generation, so a replaced
+        probe's last batches are dropped."""
+        brokers = (self.site.brokers(), self.site.topics())
+        self._mqtt_generation += 1
+        probe = self._mqtt_kind(brokers[0], topics=self._mqtt_topics, contract=brokers[1], room=self.site.room,
+                                on_batch=lambda batch, g=self._mqtt_generation: self._mqtt_arrived(batch, g))
+        return probe, brokers
 
     # ---- lifecycle ---------------------------------------------------------------------
     def start(self) -> None:
@@ -81,13 +92,13 @@ class RoomWatcher:
 
     def stop(self) -> None:
         self.stopping.set()
+        if self._files_thread is not None:
+            self._files_thread.join(timeout=2)  # first: it may be replacing the MQTT probe
         for probe in (self.mqtt, self.dns, self.docker):
             try:
                 probe.stop()
             except Exception:  # noqa: BLE001 - stopping must always go on to the next probe
                 pass
-        if self._files_thread is not None:
-            self._files_thread.join(timeout=2)
 
     # ---- parts arriving (probe threads) --------------------------------------------------
     def _stack_arrived(self, snapshot: StackSnapshot) -> None:
@@ -102,8 +113,10 @@ class RoomWatcher:
         self._deliver(self.on_dns, snapshot)
         self._compose()
 
-    def _mqtt_arrived(self, batch: MqttBatch) -> None:
+    def _mqtt_arrived(self, batch: MqttBatch, generation: int) -> None:
         with self._lock:
+            if generation != self._mqtt_generation:
+                return  # from a probe of brokers the .env files no longer name
             self._mqtt = batch.snapshot
         self._deliver(self.on_mqtt, batch)
         self._compose()
@@ -116,6 +129,25 @@ class RoomWatcher:
                 self._files = files
             if changed:
                 self._compose()
+            self._follow_brokers()
+
+    def _follow_brokers(self) -> None:
+        """The brokers are where the .env files say now. A console opened before the stacks
+        existed (the promotion's step 1 creates them) or before an .env edit of a broker's
+        address, port or credentials would otherwise watch the defaults (127.0.0.1:1883, no
+        user) for the whole run: another stack's broker, or none, never the room's."""
+        if (self.site.brokers(), self.site.topics()) == self._mqtt_brokers or self.stopping.is_set():
+            return
+        with self._lock:
+            probe, brokers = self._new_mqtt_probe()
+            old, self.mqtt, self._mqtt_brokers = self.mqtt, probe, brokers
+            self._mqtt = None  # what the old probe saw is not of these brokers
+        probe.start()
+        try:
+            old.stop()
+        except Exception:  # noqa: BLE001 - the old probe's failure to stop does not stop the watch
+            pass
+        self._compose()
 
     # ---- composing -----------------------------------------------------------------------
     def observation(self) -> RoomObservation:
