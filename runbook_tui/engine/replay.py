@@ -304,13 +304,14 @@ def earlier_open(state: RunState, step_id: str, same_section: bool = False) -> t
 
 def outcome_words(outcome: Outcome, numbers: Mapping[str, int] | None = None) -> str:
     """The outcome as the console's header says it: "incomplete · 1 no longer holds", "complete
-    with 2 without evidence (5, 9)" (steps by their number, when `numbers` gives them)."""
+    · 2 steps without evidence (5, 9)" (steps by their number, when `numbers` gives them)."""
     said = outcome.verdict
     if outcome.lapsed:
         said += f" · {len(outcome.lapsed)} no longer hold{'s' if len(outcome.lapsed) == 1 else ''}"
     if outcome.without_evidence:  # never "complete" alone when steps were passed without their evidence
         steps = ", ".join(str((numbers or {}).get(s, s)) for s in outcome.without_evidence)
-        said += f" with {len(outcome.without_evidence)} without evidence ({steps})"
+        n = len(outcome.without_evidence)
+        said += f" · {n} step{'s' if n != 1 else ''} without evidence ({steps})"
     if outcome.verdict != "incomplete" and outcome.optional_open:
         said += f" · {len(outcome.optional_open)} optional open"  # "complete" alone would read as finished
     return said

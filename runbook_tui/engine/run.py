@@ -273,6 +273,10 @@ class RunEngine:
             return f"Done{when}, no longer holds: {lapse.detail}. Running it again repeats it."
         if status.state is StepState.FAILED:
             return f"It failed{when}{why}: this is another try."
+        if (by := self.superseded().get(step_id)) is not None:
+            # Seen: "Bring up the primary" run again after the promotion said only "repeats it".
+            return (f"Already {status.state.value}{when}{why}, and undone on purpose since by "
+                    f"{substitute(self.checklist.step(by).title, self.values)}: running it again undoes that step.")
         return f"Already {status.state.value}{when}{why}: running it again repeats it."
 
     def _earlier_open(self, step: Step, same_section: bool = False) -> tuple[str, ...]:

@@ -471,19 +471,12 @@ class RunbookApp(CrashToFile, App):
             self._release_typeahead(replay=True)
         elapsed = max(0, int(self.clock() - self.started_at))
         result = self.engine.outcome() if self.engine else None
-        outcome = result.verdict if result else ""
-        if result and result.lapsed:
-            outcome += f" · {len(result.lapsed)} no longer hold{'s' if len(result.lapsed) == 1 else ''}"
-        if result and result.without_evidence:
-            # Never "complete" alone when steps were passed without their evidence.
+        outcome = ""
+        if result is not None:
+            from runbook_tui.engine.replay import outcome_words  # the phone's words too: one rule for both
+
             views = self.query(ChecklistView)
-            numbers = views.first().numbers if views else {}
-            said = ", ".join(str(numbers.get(s, s)) for s in result.without_evidence)
-            n = len(result.without_evidence)
-            outcome += f" · {n} step{'s' if n != 1 else ''} without evidence ({said})"
-        if result and result.verdict != "incomplete" and result.optional_open:
-            # "complete" alone would read as finished while optional steps still wait for a decision
-            outcome += f" · {len(result.optional_open)} optional open"
+            outcome = outcome_words(result, views.first().numbers if views else None)
         if self.engine and self.engine.active_alarms:
             outcome = "⚠ " + " ".join(a.kind.replace("_", " ").upper() for a in self.engine.active_alarms) + " · " + outcome
         elif self.engine and self.engine.alarms_unacknowledged:

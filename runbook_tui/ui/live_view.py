@@ -50,6 +50,9 @@ def _short_id(request_id: str) -> str:
     return request_id if len(request_id) <= 12 else f"{request_id[:5]}…{request_id[-6:]}"
 
 
+CONTAINER_COLUMNS = ("stack", "service", "state", "flags", "restarts", "health", "started")
+
+
 def _cells(*values: str | Text) -> list[Text]:
     """Table cells as Text: a plain str cell is read as markup, and ids, devices and actions come
     from whoever publishes on the broker ("[/]" in a device name would end the app)."""
@@ -120,7 +123,7 @@ class LiveView(Vertical):
 
     def on_mount(self) -> None:
         self.room = getattr(getattr(self.app, "session", None), "room", None)
-        self.query_one("#containers", DataTable).add_columns("stack", "service", "state", "flags", "restarts", "health", "started")
+        self.query_one("#containers", DataTable).add_columns(*CONTAINER_COLUMNS)
         self.query_one("#dns", DataTable).add_columns("resolver", "answer", "points at", "TTL", "time")
         self.query_one("#flows", DataTable).add_columns(*FLOW_COLUMNS)
         self.query_one("#mqtt-filter", Input).display = False
@@ -131,8 +134,7 @@ class LiveView(Vertical):
     # ---- containers ----------------------------------------------------------------------
     def update_containers(self, snapshot: StackSnapshot) -> None:
         self.stacks[snapshot.role] = snapshot
-        table = self.query_one("#containers", DataTable)
-        table.clear()
+        rows: list[list[Text]] = []
         notes = []
         for role in ("primary", "standby"):
             snap = self.stacks.get(role)
@@ -142,15 +144,15 @@ class LiveView(Vertical):
                 notes.append(Text(f"{snap.project}: Docker not reachable ({snap.error}); showing the last known state",
                                   style="bold red"))
             if not snap.services:
-                table.add_row(*_cells(role, "—", Text("no containers", style="dim"), ".env: " + _flags(snap.env_flags),
-                                      "", "", ""))
+                rows.append(_cells(role, "—", Text("no containers", style="dim"), ".env: " + _flags(snap.env_flags),
+                                   "", "", ""))
             for s in snap.services:
                 # The stack by its role (the header names the room), and the columns in order of what
                 # a promotion turns on: state, then the dispatch flags (dual control), then a crash
                 # loop's restarts. A narrow panel cuts the right off.
-                table.add_row(*_cells(role, s.service, Text(s.state, style=STATE_STYLE.get(s.state, "")),
-                                      _flags(s.flags), str(s.restart_count), s.health or "",
-                                      s.started_at[11:19] if s.started_at else ""))
+                rows.append(_cells(role, s.service, Text(s.state, style=STATE_STYLE.get(s.state, "")),
+                                   _flags(s.flags), str(s.restart_count), s.health or "",
+                                   s.started_at[11:19] if s.started_at else ""))
                 if s.state == "restarting" or (s.restart_count >= CRASH_LOOP_RESTARTS and s.state != "exited"):
                     # A crash loop comes back by itself: the table's "restarting" alone is easy to miss.
                     notes.append(Text(f"{role} {s.service} is crash-looping ({s.restart_count} restarts, now {s.state}): "
@@ -164,6 +166,14 @@ class LiveView(Vertical):
                 for line in snap.not_recreated:
                     notes.append(Text(f"{snap.project}: running core differs from its .env: {line}; {cause}",
                                       style="bold yellow"))
+        # Each column as wide as what it holds, given with the rows (as the Flows tab): left to the
+        # table, a cleared table was once drawn with its labels' widths ("exite") and not again.
+        table = self.query_one("#containers", DataTable)
+        table.clear(columns=True)
+        for n, label in enumerate(CONTAINER_COLUMNS):
+            table.add_column(label, width=max([len(label)] + [row[n].cell_len for row in rows]))
+        for row in rows:
+            table.add_row(*row)
         primary, standby = self.stacks.get("primary"), self.stacks.get("standby")
         if primary is not None and standby is not None and primary.shared and standby.shared:
             from runbook_tui.stacks import drift

@@ -150,6 +150,7 @@ async def test_the_tuis_smoke_test_reaches_the_sites_controller_and_the_screens_
         assert "point" in repr(engine.preview("dns-repoint")).lower()
     finally:
         engine.journal.close()
+        promotion.release()  # this console is done with the room: the pasted line below opens it
     # The resume line, pasted as printed (no environment of the tests' lab), opens the site's room.
     words = shlex.split(resume)
     assert words[:3] == ["runbook-tui", "--settings", str(site.resolve())] and words[3:5] == ["--room", ROOM]

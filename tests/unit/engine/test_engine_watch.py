@@ -206,3 +206,27 @@ def test_an_edit_the_file_already_says_writes_nothing_and_no_backup(tmp_path):
     assert env.stat().st_mtime_ns == before and not list(env.parent.glob(".env.bak-*"))
     assert kinds(tmp_path, "env_edit") == []
     engine.journal.close()
+
+
+def test_running_again_a_step_a_later_one_undid_says_so(tmp_path):
+    # Seen on a site: "Bring up the primary" after the promotion said only "running it again repeats it".
+    path = tmp_path / "sup.yaml"
+    path.write_text("""\
+checklist: {id: sup, name: Sup, revision: "s1"}
+variables:
+  room: {description: The room.}
+sections:
+  - id: s1
+    title: Promote
+    steps:
+      - {id: up-primary, title: Bring up the primary, type: command, command: "true"}
+      - {id: stop-primary, title: Shut the primary down, type: command, command: "true", supersedes: [up-primary]}
+""")
+    checklist = load_checklist(path)
+    values = resolve_variables(checklist, {"room": "room1"}, tmp_path).values
+    engine = RunEngine.start(checklist, values, Sees(promoted(False)), tmp_path / "run.jsonl", RunConfig(tmp_path))
+    for step in ("up-primary", "stop-primary"):
+        assert asyncio.run(engine.run_step(step, confirmed=True)).state is StepState.DONE
+    assert "running it again undoes that step" in engine.preview("up-primary").already
+    assert "Shut the primary down" in engine.preview("up-primary").already
+    engine.journal.close()

@@ -147,7 +147,7 @@ def test_the_console_the_phone_and_the_report_tell_the_same_run(tmp_path: Path):
     assert said["verdict"] == "incomplete"
     state = floor_state(engine.journal.path)
     assert not state.ended and "it was finished at" in state.outcome
-    assert "incomplete · 1 no longer holds with 1 without evidence (3)" in state.outcome
+    assert "incomplete · 1 no longer holds · 1 step without evidence (3)" in state.outcome
     text = render_report(engine.journal.path)
     assert "then reopened: not finished at the end of the journal" in text
     assert "**incomplete with 1 step without evidence (controllers), with " in text
