@@ -114,7 +114,10 @@ class RunEngine:
                                 # the steps never decided, from the journal alone.
                                 steps=[{"id": s.id, "title": substitute(s.title, values), "optional": s.optional,
                                         "confirm_at_room": s.confirm_at_room, "section": s.section_id,
-                                        "when": {c: list(opts) for c, opts in s.when}} for s in checklist.steps()])
+                                        "when": {c: list(opts) for c, opts in s.when},
+                                        # what the outcome's rule needs, so a replay needs no checklist file
+                                        "acting": s.type in ACTING_TYPES, "supersedes": list(s.supersedes)}
+                                       for s in checklist.steps()])
         engine.started_at = record["ts"]
         return engine
 
