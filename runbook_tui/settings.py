@@ -36,7 +36,10 @@ file (TOML, read with the standard library's tomllib) points it at a real deploy
     smoke_device = "door3"
     standby_endpoint_host = "10.0.10.21"
 
-Every error names the file, the line where it can tell, and the key.
+Every error names the file, the line where it can tell, and the key. What cannot work is
+refused when the file is read: a control character or NUL in any key or value, a topic filter
+the brokers would refuse, a Docker URL or port that does not parse, a number written in octal,
+hexadecimal or binary. A byte-order mark at the start of the file is accepted and read past.
 """
 
 from __future__ import annotations
@@ -48,12 +51,69 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from runbook_tui.stacks import ROOM_PATTERN, default_rooms_dir, default_runs_dir, known_rooms
+from runbook_tui.terminal import first_control, safe_text
 
 TOOL_ROOT = Path(__file__).resolve().parents[1]
 
 
 class SettingsError(ValueError):
-    pass
+    def __init__(self, message: str) -> None:
+        # Its message quotes the file's name and values: printed on terminals, so made safe here.
+        super().__init__(safe_text(message, 4000))
+
+
+def _controls(value, name: str):
+    """(key, what is wrong) for the first control character in a key or string of `value`."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            sub = f"{name}.{key}" if name else key
+            if (problem := first_control(key, one_line=True)) is not None:
+                return sub, f"the key {problem}"
+            if (found := _controls(item, sub)) is not None:
+                return found
+    elif isinstance(value, list):
+        for item in value:
+            if (found := _controls(item, name)) is not None:
+                return found
+    elif isinstance(value, str) and (problem := first_control(value, one_line=True)) is not None:
+        return name, problem
+    return None
+
+
+def topic_filter_problem(topic: str) -> str | None:
+    """Why the brokers would refuse `topic` as a subscription, by paho's own check, or None."""
+    from paho.mqtt.client import Client
+    from paho.mqtt.enums import MQTTErrorCode
+
+    if Client._filter_wildcard_len_check(topic.encode("utf-8")) != MQTTErrorCode.MQTT_ERR_SUCCESS:
+        return (f"{topic!r} is not an MQTT topic filter ('+' and '#' stand alone between slashes, '#' only last; "
+                "1 to 65535 bytes)")
+    return None
+
+
+def docker_url_problem(url: str) -> str | None:
+    """Why `url` cannot be a Docker host, or None: unix:///path, npipe:////./pipe/x,
+    tcp://HOST[:PORT] or ssh://[USER@]HOST[:PORT]."""
+    from urllib.parse import urlsplit
+
+    if any(c.isspace() for c in url):
+        return f"{url!r} holds a space"
+    parts = urlsplit(url)
+    if parts.scheme not in ("unix", "tcp", "ssh", "npipe"):
+        return "expected a unix://, tcp:// or ssh:// URL"
+    if parts.scheme in ("unix", "npipe"):
+        return None if parts.path else f"{url!r}: no socket path (e.g. unix:///var/run/docker.sock)"
+    try:
+        port = parts.port
+    except ValueError:
+        return f"{url!r}: the port is not a number from 1 to 65535"
+    if not parts.hostname:
+        return f"{url!r}: no host"
+    if port == 0:
+        return f"{url!r}: the port is not a number from 1 to 65535"
+    if parts.query or parts.fragment or parts.path not in ("", "/"):
+        return f"{url!r}: a Docker host URL has no path, query or fragment"
+    return None
 
 
 def parse_resolver(text: str) -> tuple[str, int]:
@@ -190,6 +250,15 @@ def _line_of(text: str, key: str) -> int:
     return next((n + 1 for n in range(start, len(lines)) if last in lines[n]), start + 1)
 
 
+def _bad_port(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    try:
+        return urlsplit(url).port == 0 or not urlsplit(url).hostname
+    except ValueError:  # a port that is not a number from 0 to 65535
+        return True
+
+
 def load_settings(path: Path) -> Settings:
     try:
         raw = path.read_bytes()
@@ -202,6 +271,7 @@ def load_settings(path: Path) -> Settings:
         raise SettingsError(f"{path}:{line}: byte 0x{raw[exc.start]:02x} is not UTF-8 text") from None
     import tomllib
 
+    text = text.removeprefix("\ufeff")  # a byte-order mark (editors on Windows write one) is read past
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -209,6 +279,9 @@ def load_settings(path: Path) -> Settings:
 
     def fail(key: str, message: str) -> SettingsError:
         return SettingsError(f"{path}:{_line_of(text, key)}: {key}: {message}")
+
+    if (bad := _controls(data, "")) is not None:
+        raise fail(*bad)
 
     for section, allowed in _KEYS.items():
         table = data if not section else data.get(section, {})
@@ -268,8 +341,8 @@ def load_settings(path: Path) -> Settings:
                 raise fail(f"{name}.{key}", "unknown setting (expected one of: primary, standby)")
         for role in ("primary", "standby"):
             if (url := text_value(table, role, f"{name}.{role}")) is not None:
-                if not url.startswith(("unix://", "tcp://", "ssh://", "npipe://")):
-                    raise fail(f"{name}.{role}", "expected a unix://, tcp:// or ssh:// URL")
+                if (problem := docker_url_problem(url)) is not None:
+                    raise fail(f"{name}.{role}", problem)
                 hosts[role] = url
         return hosts
 
@@ -296,6 +369,10 @@ def load_settings(path: Path) -> Settings:
             if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value) \
                     or not low <= value <= high:
                 raise fail(f"dns.{key}", f"expected a number of seconds from {low:g} to {high:g}")
+            lines, at = text.splitlines(), _line_of(text, f"dns.{key}")
+            written = lines[at - 1].partition("=")[2].strip() if 0 < at <= len(lines) else ""
+            if re.match(r"[-+]?0[oxb]", written):
+                raise fail(f"dns.{key}", f"{written.split()[0]} is octal, hexadecimal or binary: write seconds in decimal")
             values[name] = float(value)
     values["docker_hosts"] = docker_hosts(data.get("docker", {}), "docker")
     values["variables"] = variables(data.get("variables", {}), "variables")
@@ -318,6 +395,9 @@ def load_settings(path: Path) -> Settings:
     if topics is not None:
         if not isinstance(topics, list) or not topics or not all(isinstance(t, str) and t for t in topics):
             raise fail("mqtt.topics", 'expected a list of topic filters, e.g. ["#"]')
+        for topic in topics:
+            if (problem := topic_filter_problem(topic)) is not None:
+                raise fail("mqtt.topics", problem)
         values["mqtt_topics"] = tuple(topics)
     floor = data.get("floor", {})
     if "listen" in floor:
@@ -332,7 +412,7 @@ def load_settings(path: Path) -> Settings:
         values["floor_listen"] = (host, port)
     if "public_url" in floor:
         url = floor["public_url"]
-        if not isinstance(url, str) or not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", url):
+        if not isinstance(url, str) or not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", url) or _bad_port(url):
             raise fail("floor.public_url", 'expected an http(s) URL without query, e.g. "https://floor.venue.example"')
         values["floor_public_url"] = url.rstrip("/")
     return Settings(**values)

@@ -29,6 +29,7 @@ from runbook_tui.checklist.model import (
     placeholders,
 )
 from runbook_tui.secrets import SECRET_KEY
+from runbook_tui.terminal import describe, first_control, safe_text
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -43,8 +44,16 @@ MAX_DEPTH = 64
 MAX_ALIASES = 100
 MAX_NODES = 100_000  # counted with aliases expanded, without expanding them
 MAX_TIMEOUT_S = 86_400.0
-_SECONDS = re.compile(r"^[0-9]+(?:\.[0-9]+)?$")  # decimal seconds: no 0x10, 1:30, .inf or .nan
+_SECONDS = re.compile(r"^(?:0|[1-9][0-9]*)(?:\.[0-9]+)?$")  # decimal seconds: no 0x10, 017, 1:30, .inf or .nan
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser where PyYAML was built with it
+# Fields whose text may run over several lines (and hold tabs); every other one is one line.
+_MULTI_LINE = {"text", "intro", "command", "lab_command", "paper_command", "description", "prompt", "warning", "params",
+               "source"}
+# What another YAML reader takes for a number where PyYAML reads text (YAML 1.2's 0o17), and
+# integers PyYAML reads otherwise than they look (017 is octal 15, 1:30 is 90, 0x10 is 16).
+_YAML12_NUMBER = re.compile(r"^[-+]?(?:0o[0-7_]+|0x[0-9a-fA-F_]+|0b[01_]+)$")
+_DECIMAL = re.compile(r"^(?:0|[1-9][0-9]*)$")
+BOM = "\ufeff"
 
 
 @dataclass(frozen=True)
@@ -55,7 +64,8 @@ class ChecklistError:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.field}: {self.message}"
+        # The file's name and a message quoting a value are both outside text: printed safe.
+        return safe_text(f"{self.file}:{self.line}: {self.field}: {self.message}", 4000)
 
 
 class ChecklistInvalid(Exception):
@@ -102,6 +112,16 @@ class _Reader:
         self.errors: list[ChecklistError] = []
         self.placeholder_uses: list[tuple[str, int, str]] = []  # (name, line, field)
 
+    def refuse_controls(self, node: Node, field: str, value: str) -> bool:
+        """A control character in a checklist would reach the terminal of whoever validates,
+        plans or runs it: refused where it is written. True when `value` is clean."""
+        one_line = re.sub(r"\[\d+\]$", "", field.rpartition(".")[2]) not in _MULTI_LINE
+        problem = first_control(value, one_line)
+        if problem is None:
+            return True
+        self.error(node, field, problem + (": this field is one line" if one_line and first_control(value) is None else ""))
+        return False
+
     def error(self, node: Node | None, field: str, message: str) -> None:
         line = node.start_mark.line + 1 if node is not None else 1
         self.errors.append(ChecklistError(self.path, line, field, message))
@@ -116,6 +136,8 @@ class _Reader:
             if not isinstance(key, str):
                 self.error(key_node, field, "keys must be plain names")
                 continue
+            if not self.refuse_controls(key_node, f"{field}.(a key)" if field else "(a key)", key):
+                continue
             sub = f"{field}.{key}" if field else key
             if key in out:
                 self.error(key_node, sub, f"duplicate key '{key}'")
@@ -129,6 +151,11 @@ class _Reader:
     def text(self, node: Node, field: str, track: bool = True) -> str | None:
         if not isinstance(node, ScalarNode) or node.tag != _STR:
             self.error(node, field, f"expected text, found {_kind(node)}" + (" (quote it)" if isinstance(node, ScalarNode) else ""))
+            return None
+        if node.style is None and _YAML12_NUMBER.match(node.value):
+            self.error(node, field, f"{node.value} is a number to other YAML readers: quote it as text")
+            return None
+        if not self.refuse_controls(node, field, node.value):
             return None
         if track:
             for name in placeholders(node.value):
@@ -174,6 +201,13 @@ def load_checklist(path: Path | str) -> Checklist:
         raise ChecklistInvalid([ChecklistError(path, 1, "file", exc.strerror or str(exc))]) from None
     try:
         text = raw.decode("utf-8")
+        # A byte-order mark at the start is accepted (editors on Windows write one) and read
+        # past; anywhere else it is an invisible character inside a value, refused.
+        if (stray := text.find(BOM, 1)) != -1:
+            raise ChecklistInvalid([ChecklistError(path, text.count("\n", 0, stray) + 1, "file",
+                                                   f"{describe(BOM)} inside the file: only its first character may be a "
+                                                   "byte-order mark")])
+        text = text.removeprefix(BOM)
         _check_shape(path, text)
         root = yaml.compose(text, Loader=_LOADER)
     except UnicodeDecodeError as exc:
@@ -202,10 +236,16 @@ def load_checklist(path: Path | str) -> Checklist:
 
 
 def _check_shape(path: Path, text: str) -> None:
-    """Depth and aliases, from the parser's events (no node is built): each limit's error
-    names the line where it was passed."""
+    """Depth, aliases and tags, from the parser's events (no node is built): each limit's
+    error names the line where it was passed."""
     depth = aliases = 0
     for event in yaml.parse(text, Loader=_LOADER):
+        if isinstance(event, yaml.NodeEvent) and getattr(event, "tag", None) is not None:
+            # A checklist is plain data: an explicit tag (!!python/object, !!binary, !!str, !x)
+            # asks a loader for a type, which no checklist field takes.
+            raise ChecklistInvalid([ChecklistError(path, event.start_mark.line + 1, "syntax",
+                                                   f"the YAML tag {event.tag[:80]!r}: a checklist holds plain text, "
+                                                   "numbers, lists and mappings, without tags")])
         if isinstance(event, yaml.CollectionStartEvent):
             depth += 1
             if depth > MAX_DEPTH:
@@ -319,7 +359,11 @@ def _variables(r: _Reader, node: Node) -> dict[str, Variable]:
         default = None
         if "default" in fields:
             d = fields["default"][1]
-            if isinstance(d, ScalarNode) and d.tag in (_STR, _INT):
+            if isinstance(d, ScalarNode) and d.tag == _INT and not _DECIMAL.match(d.value):
+                r.error(d, f"{field}.default", f"YAML reads {d.value} as a number other than it looks "
+                                               "(octal, hexadecimal or base 60): quote it as text")
+            elif isinstance(d, ScalarNode) and d.tag in (_STR, _INT) and (
+                    d.tag == _INT or r.text(d, f"{field}.default", track=False) is not None):
                 default = d.value
                 for used in placeholders(d.value):
                     r.placeholder_uses.append((used, d.start_mark.line + 1, f"{field}.default"))

@@ -11,6 +11,15 @@ from runbook_tui.checklist.plan import render_plan
 from runbook_tui.checklist.variables import VariableError
 from runbook_tui.cli.args import add_settings_arg, default_stack_root, room_arg, var_pairs
 from runbook_tui.engine.report import render_report
+from runbook_tui.observe.payloads import safe_text
+
+# Everything these commands print quotes a checklist, settings or a journal, which anyone may
+# have written: no line reaches the terminal (or a report file) with a control character.
+_NO_CUT = 1 << 62
+
+
+def _say(text: str, file=None, end: str = "\n") -> None:
+    print(safe_text(text, _NO_CUT), file=file or sys.stdout, end=end)
 
 
 def add_checklist_commands(sub: argparse._SubParsersAction) -> None:
@@ -39,9 +48,9 @@ def _validate(args: argparse.Namespace) -> int:
         except ChecklistInvalid as exc:
             failed += 1
             for error in exc.errors:
-                print(error, file=sys.stderr)
+                _say(str(error), file=sys.stderr)
             continue
-        print(f"{path}: ok: {c.name} {c.revision}, {len(c.steps())} steps, sha256 {c.sha256[:12]}")
+        _say(f"{path}: ok: {c.name} {c.revision}, {len(c.steps())} steps, sha256 {c.sha256[:12]}")
     return 1 if failed else 0
 
 
@@ -50,18 +59,18 @@ def _plan(args: argparse.Namespace) -> int:
         checklist = load_checklist(args.file)
     except ChecklistInvalid as exc:
         for error in exc.errors:
-            print(error, file=sys.stderr)
+            _say(str(error), file=sys.stderr)
         return 1
     from runbook_tui.settings import SettingsError, lab_defaults, load_settings
 
     try:
         settings = load_settings(args.settings) if args.settings else lab_defaults()
     except SettingsError as exc:
-        print(f"runbook-tui plan: settings: {exc}", file=sys.stderr)
+        _say(f"runbook-tui plan: settings: {exc}", file=sys.stderr)
         return 2
     if args.room not in settings.venue_rooms() and args.room not in settings.rooms:
         # A new room is planned before it exists; a mistyped one should not pass unnoticed.
-        print(f"runbook-tui plan: note: {args.room} has no stacks in {settings.stack_root / 'infra' / 'rooms'}"
+        _say(f"runbook-tui plan: note: {args.room} has no stacks in {settings.stack_root / 'infra' / 'rooms'}"
               + ("" if settings.source is None else f" and no [rooms.{args.room}] in {settings.source}")
               + " (a new room? runbook section 1 creates it)", file=sys.stderr)
     settings = settings.for_room(args.room)
@@ -74,26 +83,26 @@ def _plan(args: argparse.Namespace) -> int:
             if cid not in checklist.choices or option not in checklist.choices[cid].options:
                 raise ValueError(f"--choice {cid}={option}: not a choice of {args.file.name} ({known})")
         root = args.stack_root or (settings.stack_root if args.settings else default_stack_root())
-        print(render_plan(checklist, given, root, choices, lab=settings.lab, settings=settings.described_as), end="")
+        _say(render_plan(checklist, given, root, choices, lab=settings.lab, settings=settings.described_as), end="")
     except (ValueError, VariableError) as exc:
-        print(f"runbook-tui plan: {exc}", file=sys.stderr)
+        _say(f"runbook-tui plan: {exc}", file=sys.stderr)
         return 2
     return 0
 
 
 def _report(args: argparse.Namespace) -> int:
     try:
-        text = render_report(args.journal)
+        text = safe_text(render_report(args.journal), _NO_CUT)
         if args.output:
             args.output.write_text(text)
-            print(f"wrote {args.output}")
+            _say(f"wrote {args.output}")
         else:
-            print(text, end="")
+            _say(text, end="")
     except OSError as exc:
-        print(f"runbook-tui report: {exc.filename or args.journal}: {exc.strerror or exc}", file=sys.stderr)
+        _say(f"runbook-tui report: {exc.filename or args.journal}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     except (ValueError, KeyError, TypeError) as exc:
-        print(f"runbook-tui report: {args.journal}: not a readable run journal ({exc.__class__.__name__}: {exc})",
-              file=sys.stderr)
+        _say(f"runbook-tui report: {args.journal}: not a readable run journal ({exc.__class__.__name__}: {exc})",
+             file=sys.stderr)
         return 1
     return 0

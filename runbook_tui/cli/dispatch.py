@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from runbook_tui.envfile import read_env
 from runbook_tui.mqtt_contract import BrokerEndpoint, DispatchRequest, Topics
 from runbook_tui.stacks import ROOM_PATTERN
+from runbook_tui.terminal import first_control, guard_standard_streams
 
 if TYPE_CHECKING:
     from runbook_tui.smoke_dispatch import FlowEvent
@@ -69,6 +70,8 @@ def _timeout(text: str) -> float:
 def _topic_level(name: str, value: str) -> str:
     if not value or any(c in value for c in "/+#\0") or len(value) > 128:
         raise ValueError(f"--{name} {value!r}: one MQTT topic level (no '/', '+', '#'; at most 128 characters)")
+    if (problem := first_control(value, one_line=True)) is not None:
+        raise ValueError(f"--{name} {problem}: a device or action is sent in a topic and shown on terminals")
     return value
 
 
@@ -108,7 +111,10 @@ def print_event(event: FlowEvent) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Never a traceback: an internal error is a line, a masked file and exit 70."""
+    """Never a traceback: an internal error is a line, a masked file and exit 70. Nothing it
+    prints carries a control character: its arguments, the .env's values and what the core
+    answers are echoed (an --action of 'SET\\e]0;X\\a' once retitled the terminal)."""
+    guard_standard_streams()
     try:
         return _main(argv)
     except KeyboardInterrupt:

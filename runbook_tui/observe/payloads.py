@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import json
-import re
 
-# Everything but tab and newline below 0x20, DEL, and the C1 range: a payload must never
-# move the cursor or change colours on the operator's terminal.
-# Bidirectional overrides and isolates too: they make text read in another order than it runs.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# The one rule for what reaches a terminal lives in the kernel (checklist and settings
+# validators refuse the same characters); every view of outside text imports it from here.
+from runbook_tui.terminal import CONTROL, safe_text
+
+__all__ = ["CONTROL", "PRETTY_LIMIT", "parse_json_object", "render_payload", "render_topic", "safe_text"]
+
 PRETTY_LIMIT = 64 * 1024  # larger payloads are shown raw (truncated), not parsed
-
-
-def safe_text(text: str, limit: int) -> str:
-    text = _CONTROL.sub("\ufffd", text)
-    return text if len(text) <= limit else text[:limit] + f"… (+{len(text) - limit} chars)"
 
 
 def render_payload(payload: bytes, limit: int = 2000, one_line: bool = False) -> str:

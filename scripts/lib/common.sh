@@ -7,9 +7,25 @@ SCRIPTS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 STACK_ROOT=${STACK_ROOT:-$(dirname "$SCRIPTS_DIR")}
 ROOMS_DIR=${ROOMS_DIR:-$STACK_ROOT/infra/rooms}
 
-die() { echo "$(basename "$0"): $*" >&2; exit 1; }
+# terminal_safe TEXT...: TEXT with every control character (C0 but tab and newline, DEL, C1
+# as UTF-8, bidirectional overrides and isolates) replaced by U+FFFD, the rule the tool's own
+# output follows (runbook_tui/terminal.py): a message quoting an argument or a .env value must
+# not retitle, clear or reorder the operator's terminal. Pure bash on the bytes: it runs before
+# any Python is found.
+terminal_safe() {
+  local LC_ALL=C text="$*" bad=$'\xef\xbf\xbd'
+  text=${text//[$'\x01'-$'\x08'$'\x0b'-$'\x1f'$'\x7f']/$bad}
+  text=${text//$'\xc2'[$'\x80'-$'\x9f']/$bad}
+  text=${text//$'\xe2\x80'[$'\xaa'-$'\xae']/$bad}
+  text=${text//$'\xe2\x81'[$'\xa6'-$'\xa9']/$bad}
+  printf '%s\n' "$text"
+}
+# say TEXT...: a line of a script's output that quotes anything it was given.
+say() { terminal_safe "$@"; }
+
+die() { terminal_safe "$(basename "$0"): $*" >&2; exit 1; }
 # The reason last: a tool that shows a failed command's last line shows why, not the usage.
-usage_error() { echo "$USAGE" >&2; echo "$(basename "$0"): $*" >&2; exit 2; }
+usage_error() { echo "$USAGE" >&2; terminal_safe "$(basename "$0"): $*" >&2; exit 2; }
 
 # The project's Python, the first of these that has runbook-tui and its libraries: the one
 # RUNBOOK_TUI_PYTHON names; the one beside the runbook-tui on the PATH (a site's stack root is

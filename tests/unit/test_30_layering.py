@@ -2,7 +2,7 @@
 
 Inner to outer:
 
-    kernel       runbook_tui/{crash,envfile,files,mqtt_contract,secrets,stacks,settings,smoke_dispatch}.py
+    kernel       runbook_tui/{crash,envfile,files,mqtt_contract,secrets,stacks,settings,smoke_dispatch,terminal}.py
     checklist    runbook_tui/checklist/          the runbook as data
     observation  runbook_tui/observe/, probes/   what the room looks like (the only layer that looks)
     rules        runbook_tui/rules/              pure judgements of an observation: no I/O
@@ -32,7 +32,8 @@ from tests.conftest import REPO
 UI_PACKAGES = ("textual", "rich")
 UI_DIRS = ("runbook_tui/ui",)  # where the TUI lives; everything else is domain
 
-KERNEL = frozenset({"crash", "envfile", "files", "mqtt_contract", "secrets", "stacks", "settings", "smoke_dispatch"})
+KERNEL = frozenset({"crash", "envfile", "files", "mqtt_contract", "secrets", "stacks", "settings", "smoke_dispatch",
+                    "terminal"})
 LAYERS = ("kernel", "checklist", "observation", "rules", "engine", "outer")
 RANK = {name: i for i, name in enumerate(LAYERS)}
 PACKAGES = {"checklist": "checklist", "observe": "observation", "probes": "observation", "rules": "rules",

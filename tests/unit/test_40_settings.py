@@ -68,7 +68,7 @@ def test_without_a_file_the_lab_is_used(monkeypatch):
     (("\"10.0.20.1:5353\"", "\"999.1.1.1\""), "dns.resolvers: resolver '999.1.1.1': '999.1.1.1' is not an IP address"),
     (("\"10.0.20.1:5353\"", "\"1.2.3.4:53:53\""), "resolver '1.2.3.4:53:53': '1.2.3.4:53:53' is not an IP address"),
     (("\"10.0.20.1:5353\"", "\"udm.example\""), "'udm.example' is not an IP address"),
-    (("room = \"clockwork\"", "room = \"room1\\n\""), r":2: room: 'room1\n' is not a room id"),
+    (("room = \"clockwork\"", "room = \"room1\\n\""), ":2: room: holds the control character U+000A (LF) at character 6"),
     (("lab = false", "lab = \"no\""), ":3: lab: expected true or false"),
     (("room = \"clockwork\"", "room = \"Clock Work\""), ":2: room: 'Clock Work' is not a room id"),
     (("standby = \"ssh://ops@standby-host\"", "standby = \"standby-host\""), "docker.standby: expected a unix://, tcp:// or ssh:// URL"),
