@@ -5,7 +5,6 @@ a dozen milliseconds of start-up)."""
 from __future__ import annotations
 
 import re
-import shlex
 from enum import StrEnum
 
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
@@ -30,11 +29,15 @@ class Risk(StrEnum):
 def substitute(template: str, values: dict[str, str], shell: bool = False) -> str:
     """Fill {{name}} placeholders; every name must be known (the loader checks this).
 
-    shell: the template is a shell command, so each value is quoted where it needs it (a room
-    id or a captured path with a space or a ';' stays one word and never runs as code).
+    shell: the template is a shell command, so each value is written in the quoting its place
+    needs (bare, inside "..." or '...'): a room id or a captured path with a space, a ';' or a
+    '$(...)' stays one word of data and never runs as code. A placeholder where no quoting can
+    do that raises shell_words.UnsafePlaceholder (the loader refuses such a checklist first).
     """
     if shell:
-        return PLACEHOLDER.sub(lambda m: shlex.quote(values[m.group(1)]), template)
+        from runbook_tui.checklist.shell_words import render  # scanned only for commands, not at start-up
+
+        return render(template, values)
     return PLACEHOLDER.sub(lambda m: values[m.group(1)], template)
 
 

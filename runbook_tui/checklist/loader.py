@@ -502,6 +502,9 @@ def _step(r: _Reader, node: Node, field: str, section_id: str, choices: dict[str
         r.error(node, f"{field}.set", "an env_edit step needs either 'set' (the keys it writes) or 'align_with' "
                                       "(the .env whose shared keys it copies), not both" if "set" in fields else
                 "missing required field 'set' (or 'align_with') for a env_edit step")
+    for name in _SHELL_FIELDS:
+        if isinstance(values.get(name), str):
+            _shell_placeholders(r, fields[name][1], f"{field}.{name}", values[name])
     port = values.get("broker_port")
     if isinstance(port, str) and not placeholders(port) and not (port.isdigit() and 0 < int(port) < 65536):
         r.error(fields["broker_port"][1], f"{field}.broker_port", f"{port!r} is not a port number (1 to 65535) or a {{{{variable}}}}")
@@ -528,6 +531,21 @@ def _step(r: _Reader, node: Node, field: str, section_id: str, choices: dict[str
         params=values.get("params"), paper_command=values.get("paper_command"), choice=values.get("choice"),
         expect_core=values.get("expect_core"), supersedes=tuple(values.get("supersedes") or ()),
     )
+
+
+_SHELL_FIELDS = ("command", "lab_command", "paper_command")  # bash runs them (the plan prints them)
+
+
+def _shell_placeholders(r: _Reader, node: Node, field: str, command: str) -> None:
+    """A placeholder where no quoting keeps its value one inert word is refused, on its own line."""
+    from runbook_tui.checklist.shell_words import problems
+
+    for name, why, offset in problems(command):
+        line = node.start_mark.line + 1
+        if getattr(node, "style", None) == "|":  # a literal block: its lines are the command's
+            line += 1 + command.count("\n", 0, offset)
+        r.errors.append(ChecklistError(r.path, line, field, f"{{{{{name}}}}} {why}; a value there could run as "
+                                       "code (write the placeholder bare, or inside \"...\" or '...')"))
 
 
 def _value(r: _Reader, kind: str, node: Node, field: str, choices: dict[str, Choice]):

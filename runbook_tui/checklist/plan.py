@@ -10,6 +10,7 @@ from pathlib import Path
 
 from runbook_tui.checklist.conditions import CONDITIONS
 from runbook_tui.checklist.model import Checklist, Step, StepType, substitute
+from runbook_tui.checklist.shell_words import UnsafePlaceholder
 from runbook_tui.checklist.variables import resolve_variables
 
 
@@ -21,7 +22,10 @@ def step_action(step: Step, values: dict[str, str], lab: bool = False) -> list[s
     def sh(text: str | None) -> list[str]:
         # Exactly what bash is given (the engine runs this same substitution): every line of a
         # multi-line command, its spacing kept; continuation lines indented under the first.
-        lines = substitute(text or "", values, shell=True).rstrip("\n").split("\n")
+        try:
+            lines = substitute(text or "", values, shell=True).rstrip("\n").split("\n")
+        except UnsafePlaceholder as e:  # never run either: the engine refuses it the same way
+            return [f"not run: {e}"]
         return [f"$ {lines[0]}"] + [f"  {line}" for line in lines[1:]]
 
     if step.type is StepType.COMMAND:

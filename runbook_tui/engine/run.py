@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from runbook_tui.checklist.model import Checklist, Risk, Step, StepType, substitute, unset_in
+from runbook_tui.checklist.shell_words import UnsafePlaceholder
 from runbook_tui.checklist.plan import step_action
 from runbook_tui.engine.envedit import EnvEditError, EnvSnapshot, apply_edit
 from runbook_tui.engine.events import (  # noqa: F401 - the engine's words, said here too
@@ -683,6 +684,12 @@ class RunEngine:
         return status
 
     async def _perform(self, step: Step) -> tuple[bool, str, list[str]]:
+        try:
+            return await self._perform_step(step)
+        except UnsafePlaceholder as e:  # the loader refuses such a command; a value (a NUL) can still be
+            return False, f"not run: {e}", []
+
+    async def _perform_step(self, step: Step) -> tuple[bool, str, list[str]]:
         if step.type is StepType.COMMAND:
             return await self._run_command(step, substitute(step.command or "", self.values, shell=True), step.done_when)
         if step.type is StepType.ENV_EDIT:
