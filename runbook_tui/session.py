@@ -216,7 +216,8 @@ class Session:
                            settings.dns_lifetime_s)
         self.context = ctx
         self.observer = Observer(ctx)
-        self.config = RunConfig(settings.stack_root, lab=settings.lab, drill=drill, settings=settings.described_as)
+        self.config = RunConfig(settings.stack_root, lab=settings.lab, drill=drill, settings=settings.described_as,
+                                given=frozenset(self.given))
         if operator:  # who the journal names; in drills, the trainee the history compares
             self.config.operator = operator
         self.engine: RunEngine | None = None

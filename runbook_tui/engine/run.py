@@ -69,6 +69,8 @@ class RunConfig:
     operator: str = field(default_factory=lambda: os.environ.get("USER", "operator"))
     drill: str | None = None  # the training scenario, when this run is a drill
     settings: str = ""  # which site settings the run was opened with (the file, or the lab's defaults)
+    # Variables the operator or the site gave: never replaced by what a stack's .env says later.
+    given: frozenset[str] = frozenset()
 
 
 class RunEngine:
@@ -507,7 +509,29 @@ class RunEngine:
 
     def reconcile(self) -> list[str]:
         """One fresh look at the whole room, then what `observe` makes of it (start, resume)."""
-        return self.observe(self.observer.look())
+        return self.refresh_variables() + self.observe(self.observer.look())
+
+    def refresh_variables(self) -> list[str]:
+        """Variables the checklist reads from a stack's .env (`from_env`), read again: a run opened
+        before step 1 created the stacks had them unset or at their defaults (seen on a site: the
+        DNS step said the standby's address was not set, and the smoke test's port was the
+        default, not the .env's). What the operator or the site gave stays. Journaled, so a
+        resume takes them."""
+        notes = []
+        for var in self.checklist.variables.values():
+            if var.from_env is None or var.name in self.config.given:
+                continue
+            role, key = var.from_env
+            directory = self.values.get(f"{role}_dir") or f"infra/rooms/{self.room}-{role}"
+            try:
+                value = read_env(self.config.stack_root / directory / ".env").get(key)
+            except (OSError, ValueError):
+                continue
+            if value and value != self.values.get(var.name):
+                self.values[var.name] = value
+                self.journal.append("variable", name=var.name, value=self.masker.mask(value), source=f"{directory}/.env {key}")
+                notes.append(f"{var.name}: now {self.masker.mask(value)} (from {directory}/.env)")
+        return notes
 
     def observe(self, obs: RoomObservation) -> list[str]:
         """Bring the run in line with an observation of the room, by the rules:
@@ -738,6 +762,7 @@ class RunEngine:
                                    on_line=lambda line: self._emit(StepOutput(step.id, line)), env=self._command_env(),
                                    cancel=self._cancel)
         self.refresh_secrets()  # the command may have created or changed a .env (section 1, 5)
+        self.refresh_variables()
         self.journal.append("command_finished", step=step.id, command=masked, exit_code=result.exit_code,
                             timed_out=result.timed_out, cancelled=result.cancelled,
                             duration_s=round(result.duration_s, 3), output=list(result.output_tail))

@@ -230,3 +230,42 @@ sections:
     assert "running it again undoes that step" in engine.preview("up-primary").already
     assert "Shut the primary down" in engine.preview("up-primary").already
     engine.journal.close()
+
+
+def test_variables_read_from_a_stacks_env_follow_it_once_the_stacks_exist(tmp_path):
+    # Seen on a site: a console opened before step 1 created the stacks kept "<standby_broker_addr:
+    # not set>" in the DNS step and the default smoke-test port for the whole run, resumes included.
+    path = tmp_path / "vars.yaml"
+    path.write_text("""\
+checklist: {id: vars, name: Vars, revision: "v1"}
+variables:
+  room: {description: The room.}
+  standby_dir: {default: "infra/rooms/{{room}}-standby", description: d}
+  standby_broker_addr: {from_env: "standby:MQTT_BIND_ADDR", description: d}
+  standby_endpoint_port: {default: "1884", from_env: "standby:MQTT_LOCAL_PORT", description: d}
+  mqtt_username: {default: sentient, from_env: "standby:MQTT_USERNAME", description: d}
+sections:
+  - id: s1
+    title: Create
+    steps:
+      - {id: create, title: Create the stacks, type: command, command: "true"}
+      - {id: dns, title: "Point the name at {{standby_broker_addr}}", type: confirm}
+""")
+    checklist = load_checklist(path)
+    given = {"room": "room1", "mqtt_username": "site-user"}
+    values = resolve_variables(checklist, given, tmp_path).values
+    assert values["standby_broker_addr"] == "<standby_broker_addr: not set>" and values["standby_endpoint_port"] == "1884"
+    config = RunConfig(tmp_path, given=frozenset(given))
+    engine = RunEngine.start(checklist, values, Sees(promoted(False)), tmp_path / "run.jsonl", config)
+    standby = tmp_path / "infra/rooms/room1-standby"
+    standby.mkdir(parents=True)
+    (standby / ".env").write_text("MQTT_BIND_ADDR=10.0.30.11\nMQTT_LOCAL_PORT=21961\nMQTT_USERNAME=from-env\n")
+    assert asyncio.run(engine.run_step("create", confirmed=True)).state is StepState.DONE
+    assert engine.values["standby_broker_addr"] == "10.0.30.11" and engine.values["standby_endpoint_port"] == "21961"
+    assert engine.values["mqtt_username"] == "site-user"  # given by the site: it stays
+    assert engine.preview("dns").title == "Point the name at 10.0.30.11"
+    assert {r["name"] for r in kinds(tmp_path, "variable")} == {"standby_broker_addr", "standby_endpoint_port"}
+    engine.journal.close()
+    resumed, _notes = RunEngine.resume(tmp_path / "run.jsonl", checklist, Sees(promoted(False)), config)
+    assert resumed.values["standby_broker_addr"] == "10.0.30.11" and resumed.values["standby_endpoint_port"] == "21961"
+    resumed.journal.close()
