@@ -15,6 +15,8 @@ import os
 from collections import ChainMap
 from pathlib import Path
 
+from runbook_tui.files import ENV_CAP, read_bounded
+
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 
 
@@ -50,9 +52,14 @@ def parse_env(text: str) -> dict[str, str | None]:
     return values
 
 
+def read_env_bytes(path: Path) -> bytes:
+    """The file's bytes: a regular file within ENV_CAP (FileRefused, an OSError, otherwise)."""
+    return read_bounded(path, ENV_CAP, ".env file")
+
+
 def read_env(path: Path) -> dict[str, str]:
     """KEY -> value for every assignment in the file; a KEY without a value maps to ""."""
-    raw = Path(path).read_bytes()
+    raw = read_env_bytes(path)
     return {key: value or "" for key, value in parse_env(decode_env(raw, str(path))).items()}
 
 

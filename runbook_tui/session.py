@@ -321,16 +321,17 @@ class Session:
     def new_faults(self) -> list[dict]:
         """Faults injected into this room (the training lab's log) since the session opened or
         since the last call: the app journals them in the run."""
+        from runbook_tui.files import NOTES_CAP, open_regular
         from runbook_tui.stacks import fault_log
 
         path = fault_log(self.settings.stack_root, self.room)
         try:
-            with open(path, "rb") as log:
+            with open(open_regular(path, "fault log"), "rb") as log:
                 if self._fault_offset is None:  # what was logged before the session is not this run's
                     self._fault_offset = log.seek(0, 2)
                     return []
                 log.seek(self._fault_offset)
-                data = log.read()
+                data = log.read(NOTES_CAP)  # the rest on the next call
         except OSError:
             self._fault_offset = self._fault_offset or 0
             return []

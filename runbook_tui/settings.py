@@ -261,7 +261,9 @@ def _bad_port(url: str) -> bool:
 
 def load_settings(path: Path) -> Settings:
     try:
-        raw = path.read_bytes()
+        from runbook_tui.files import SETTINGS_CAP, read_bounded
+
+        raw = read_bounded(path, SETTINGS_CAP, "settings file")
     except OSError as exc:
         raise SettingsError(f"{path}: {exc.strerror or exc}") from None
     try:

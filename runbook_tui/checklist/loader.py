@@ -28,6 +28,7 @@ from runbook_tui.checklist.model import (
     Variable,
     placeholders,
 )
+from runbook_tui.files import CHECKLIST_CAP, read_bounded
 from runbook_tui.secrets import SECRET_KEY
 from runbook_tui.terminal import describe, first_control, safe_text
 
@@ -39,7 +40,7 @@ _FLOAT = "tag:yaml.org,2002:float"
 _BOOL = "tag:yaml.org,2002:bool"
 # Limits: a checklist is a few hundred lines. A file past them is refused with its line,
 # before PyYAML builds anything large (15 KB of aliases once took 33 s and 635 MB).
-MAX_BYTES = 1_000_000
+MAX_BYTES = CHECKLIST_CAP
 MAX_DEPTH = 64
 MAX_ALIASES = 100
 MAX_NODES = 100_000  # counted with aliases expanded, without expanding them
@@ -193,10 +194,7 @@ def load_checklist(path: Path | str) -> Checklist:
     """The checklist in `path`, or ChecklistInvalid listing every error."""
     path = Path(path)
     try:
-        size = path.stat().st_size
-        if size > MAX_BYTES:
-            raise ChecklistInvalid([ChecklistError(path, 1, "file", f"{size} bytes: a checklist may have at most {MAX_BYTES}")])
-        raw = path.read_bytes()
+        raw = read_bounded(path, MAX_BYTES, "checklist")  # a regular file within the cap, or refused
     except OSError as exc:
         raise ChecklistInvalid([ChecklistError(path, 1, "file", exc.strerror or str(exc))]) from None
     try:

@@ -127,12 +127,24 @@ def main(argv: list[str] | None = None) -> int:
         return report_crash(exc, Masker(secrets), program="core-dispatch.sh")
 
 
+def _read_params(path: Path) -> str:
+    """The --params-file's text (- for stdin): a regular file, or stdin, within PARAMS_CAP."""
+    from runbook_tui.files import PARAMS_CAP, FileRefused, read_bounded, size_said
+
+    if str(path) != "-":
+        return read_bounded(path, PARAMS_CAP, "params file").decode("utf-8")  # not UTF-8: not valid JSON
+    raw = sys.stdin.buffer.read(PARAMS_CAP + 1)  # never more than the cap, whatever feeds stdin
+    if len(raw) > PARAMS_CAP:
+        raise FileRefused(f"the params on stdin are over their cap of {size_said(PARAMS_CAP)}: not read", "-")
+    return raw.decode("utf-8")
+
+
 def _main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.params_file is not None:
             source = "--params-file"
-            text = sys.stdin.read() if str(args.params_file) == "-" else args.params_file.read_text()
+            text = _read_params(args.params_file)
         else:
             source, text = "--params", args.params
         params = json.loads(text)

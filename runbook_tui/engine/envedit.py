@@ -32,7 +32,7 @@ from pathlib import Path
 
 from dotenv.parser import parse_stream
 
-from runbook_tui.envfile import EnvNotText, decode_env, has_bom, parse_env
+from runbook_tui.envfile import EnvNotText, decode_env, has_bom, parse_env, read_env_bytes
 
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
 _SAFE_BARE = re.compile(r"^[A-Za-z0-9_./:@+,%-]*$")
@@ -56,7 +56,7 @@ class EnvSnapshot:
 
     @classmethod
     def read(cls, path: Path) -> EnvSnapshot:
-        raw = Path(path).read_bytes()
+        raw = read_env_bytes(path)
         return cls(Path(path), raw, hashlib.sha256(raw).hexdigest())
 
     def values(self) -> dict[str, str]:
@@ -215,7 +215,7 @@ def apply_edit(snapshot: EnvSnapshot, changes: dict[str, str], backup_dir: Path 
     try:
         fcntl.flock(dir_fd, fcntl.LOCK_EX)  # one editor at a time between the check and the rename
         clean_leftovers(path)
-        current = path.read_bytes()
+        current = read_env_bytes(path)
         if hashlib.sha256(current).hexdigest() != snapshot.sha256:
             raise EnvChangedError(f"{path} changed since it was read; nothing was written. Read it again and review.")
         stat = path.stat()

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from runbook_tui.engine.journal import read_journal, read_run
+from runbook_tui.files import SMALL_CAP, read_bounded
 from runbook_tui.engine.replay import RoomConfirmation, RunState, earlier_open, outcome_words
 from runbook_tui.rules.outcome import alarm_words
 
@@ -94,7 +95,7 @@ def read_confirmations(journal: Path, skip: set[str] | frozenset[str] = frozense
         return []
     for path in paths:
         try:
-            data = json.loads(path.read_text())
+            data = json.loads(read_bounded(path, SMALL_CAP, "room confirmation"))
             confirmation = RoomConfirmation(str(data["id"]), str(data["step"]), clean_name(str(data["name"])),
                                             float(data["at"]))
         except (OSError, ValueError, KeyError, TypeError):
@@ -248,7 +249,7 @@ def log_path(runs_dir: Path, room: str) -> Path:
 def serving(runs_dir: Path, room: str) -> FloorServing | None:
     """The room's floor view, if one serves (a state file whose process is gone is stale)."""
     try:
-        data = json.loads(state_path(runs_dir, room).read_text())
+        data = json.loads(read_bounded(state_path(runs_dir, room), SMALL_CAP, "floor view state file"))
         listen = data.get("listen")
         info = FloorServing(int(data["pid"]), str(data["room"]), str(data["url"]), float(data["started"]),
                             (str(listen[0]), int(listen[1])) if isinstance(listen, list) and len(listen) == 2 else None)

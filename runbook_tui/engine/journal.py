@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from runbook_tui.files import JOURNAL_CAP, read_bounded
 from runbook_tui.rules.outcome import AlarmSpan, close_span
 
 
@@ -29,7 +30,7 @@ class JournalContents:
 def read_journal(path: Path) -> JournalContents:
     records: list[dict] = []
     torn: list[str] = []
-    for raw in Path(path).read_bytes().split(b"\n"):
+    for raw in read_bounded(path, JOURNAL_CAP, "run journal").split(b"\n"):
         if not raw:
             continue
         try:

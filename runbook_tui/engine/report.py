@@ -13,6 +13,7 @@ from pathlib import Path
 from runbook_tui.engine.events import StepStatus
 from runbook_tui.engine.journal import read_journal, read_run
 from runbook_tui.engine.replay import RunState, replay
+from runbook_tui.files import CHECKLIST_CAP, open_regular
 
 OVERRIDE_WORDS = {"guard": "run despite the guard", "step": "marked done without evidence"}
 
@@ -195,8 +196,10 @@ def _drill_summary(records: list[dict], started: dict) -> list[str]:
 
 def _first_record(path: Path) -> dict | None:
     try:
-        with open(path, "rb") as f:
-            return json.loads(f.readline())
+        # The first line only, and never more of it than a run_started record of the largest
+        # checklist takes (a regular file: a FIFO named *.jsonl does not hang the report).
+        with open(open_regular(path, "run journal"), "rb") as f:
+            return json.loads(f.readline(4 * CHECKLIST_CAP))
     except (OSError, ValueError):
         return None
 

@@ -22,6 +22,8 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from runbook_tui.files import SMALL_CAP, read_bounded
+
 # A console between taking the lock and writing its name: how long a refusal waits to name it.
 _NAMING_S = 1.0
 
@@ -129,7 +131,7 @@ def room_holder(runs_dir: Path, room: str) -> Holder | None:
     """The console that holds the room now, or None when it is free (the venue view says so)."""
     path = lock_path(runs_dir, room)
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)  # a FIFO put there does not hang the open
     except FileNotFoundError:
         return None
     try:
@@ -143,7 +145,7 @@ def room_holder(runs_dir: Path, room: str) -> Holder | None:
 
 def _read(path: Path) -> Holder | None:
     try:
-        data = json.loads(path.read_bytes() or b"null")
+        data = json.loads(read_bounded(path, SMALL_CAP, "room lock file") or b"null")
         return Holder(**data) if isinstance(data, dict) else None
     except (OSError, ValueError, TypeError):
         return None

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 from runbook_tui.envfile import read_env
+from runbook_tui.files import NOTES_CAP, FileRefused, read_bounded
 from runbook_tui.observe.model import ROLES, FilesView, StackFiles
 from runbook_tui.observe.passwd import passwd_admits
 from runbook_tui.observe.site import SiteContext
@@ -32,7 +33,8 @@ def _newest(backups: Path, stack: str) -> float | None:
 
 def _lines(path: Path) -> list[str]:
     try:
-        return [line.strip() for line in path.read_text(errors="replace").splitlines()[:10_000] if line.strip()]
+        text = read_bounded(path, NOTES_CAP, "file").decode("utf-8", errors="replace")
+        return [line.strip() for line in text.splitlines()[:10_000] if line.strip()]
     except OSError:
         return []
 
@@ -57,7 +59,8 @@ def look_files(site: SiteContext) -> FilesView:
             try:
                 env = read_env(env_file)
             except (OSError, UnicodeDecodeError, ValueError) as exc:
-                error = f"{exc.__class__.__name__}: cannot be read"
+                # A refused file says why (a FIFO, over the cap); others by their kind only.
+                error = exc.strerror if isinstance(exc, FileRefused) else f"{exc.__class__.__name__}: cannot be read"
         passwd = directory / "mosquitto" / "passwd"
         try:
             passwd_present = passwd.is_file() and passwd.stat().st_size > 0

@@ -14,6 +14,8 @@ import hashlib
 import hmac
 from pathlib import Path
 
+from runbook_tui.files import PASSWD_CAP, read_bounded
+
 MAX_ITERATIONS = 1_000_000  # a file that asks for more is not one mosquitto_passwd wrote
 
 
@@ -23,7 +25,7 @@ def passwd_admits(passwd: Path, username: str, password: str) -> bool | None:
     if not username or not password:
         return None
     try:
-        lines = passwd.read_text(encoding="utf-8", errors="replace").splitlines()
+        lines = read_bounded(passwd, PASSWD_CAP, "passwd file").decode("utf-8", errors="replace").splitlines()
     except OSError:
         return None
     entry = next((line.split(":", 1)[1] for line in lines if line.split(":", 1)[0] == username and ":" in line), None)

@@ -6,6 +6,7 @@ session on a scratch stack root and, for pure UI behaviour, no probes at all.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import threading
 import time
@@ -174,6 +175,7 @@ class RunbookApp(CrashToFile, App):
         self._leaving = False  # quit asked (q, or any exit()): an opening still under way stops
         self.steady = steady
         self._room_refused: set[str] = set()  # floor confirmations not taken (the step was already decided)
+        self._said_unreadable: set[tuple[str, str]] = set()  # (role, why) of .env files said not read
         self.clock = (lambda: 0.0) if steady else time.time
         self.session = session
         self.live = live
@@ -283,7 +285,9 @@ class RunbookApp(CrashToFile, App):
         if not isinstance(self.session, SessionOpener):
             return  # opened already
         try:
-            self.session = self.session.open()
+            # Off the event loop: the checklist and the stacks' .env files are read from disk, and
+            # whatever the stack root holds, q and the screen stay live meanwhile.
+            self.session = await asyncio.to_thread(self.session.open)
         except (ChecklistInvalid, VariableError, ValueError) as exc:
             self.open_error = exc
             self.exit(return_code=2)
@@ -1040,9 +1044,18 @@ class RunbookApp(CrashToFile, App):
         """The room changed: the run judges it by the rules (ticks, lapses, alarms, all journaled)."""
         if self.engine is None or self._live_view() is None:
             return
+        self._say_unreadable_files(message.observation)
         notes = self.engine.observe(message.observation)
         if notes:
             self.post_message(Reconciled(notes))
+
+    def _say_unreadable_files(self, obs) -> None:
+        """A stack's .env the tool will not read (a FIFO, past its cap) is said once, with why:
+        its values are missing from every panel and rule until it is fixed."""
+        for stack in obs.files.stacks if obs.files is not None else ():
+            if stack.env_error and (stack.role, stack.env_error) not in self._said_unreadable:
+                self._said_unreadable.add((stack.role, stack.env_error))
+                self.say(f"{stack.directory}/.env is not read: {stack.env_error}", severity="error", timeout=30)
 
     def show_alarms(self) -> None:
         """The banner says what alarm is raised now; one that ended stays until acknowledged."""
