@@ -27,6 +27,7 @@ from runbook_tui.rules.conditions import evaluate
 from tests.conftest import TEST_DNS_PORT
 
 ROOM = "room1"
+CORE = "sentient-core"
 # A checklist of its own: one step proven by what the primary's broker shows.
 CHECKLIST = """\
 checklist: {id: status-room, name: A core's status and its room, revision: "s1"}
@@ -60,13 +61,23 @@ def status_on(env: dict[str, str]) -> dict | None:
     return read_retained(broker_endpoint(env), Topics.from_env(env).status)
 
 
+def running(lab, stack: str, service: str) -> bool:
+    out = lab.sh(f"cd infra/rooms/{stack} && docker compose --env-file .env ps -q --status running {service}", check=True)
+    return bool(out.stdout.strip())
+
+
 @pytest.fixture
 def promoted_room1(lab):
-    """room1 as after a promotion (primary core stopped, standby core dispatching), put back after."""
+    """room1 as after a promotion (primary core stopped, its broker up; standby core dispatching),
+    put back as it was found after: earlier lab tests may have left the primary's stack down."""
     standby_env = lab.root / "infra" / "rooms" / f"{ROOM}-standby" / ".env"
     before = standby_env.read_bytes()
     primary, standby = lab.stack_env(f"{ROOM}-primary"), lab.stack_env(f"{ROOM}-standby")
-    lab.sh(f"cd infra/rooms/{ROOM}-primary && docker compose --env-file .env stop sentient-core", check=True)
+    broker_was_up, core_was_up = running(lab, f"{ROOM}-primary", "mosquitto"), running(lab, f"{ROOM}-primary", CORE)
+    p = f"cd infra/rooms/{ROOM}-primary && docker compose --env-file .env"
+    lab.sh(f"{p} up -d mosquitto", check=True)  # the broker the stranger's status is retained on
+    if core_was_up:
+        lab.sh(f"{p} stop {CORE}", check=True)
     try:
         standby_env.write_bytes(before.replace(b"CORE_DISPATCH_ENABLED=false", b"CORE_DISPATCH_ENABLED=true"))
         lab.sh(f"cd infra/rooms/{ROOM}-standby && docker compose --env-file .env up -d sentient-core", check=True)
@@ -76,9 +87,14 @@ def promoted_room1(lab):
         retain(primary, b"")  # an empty retained message clears the topic
         standby_env.write_bytes(before)
         lab.sh(f"cd infra/rooms/{ROOM}-standby && docker compose --env-file .env up -d sentient-core", check=True)
-        lab.sh(f"cd infra/rooms/{ROOM}-primary && docker compose --env-file .env start sentient-core", check=True)
-        wait_for(lambda: (status_on(primary) or {}).get("online") is True, 60, "the primary's core is back")
-        wait_for(lambda: (status_on(standby) or {}).get("dispatch_enabled") is False, 60, "the standby's core is quiet again")
+        if core_was_up:
+            lab.sh(f"{p} up -d {CORE}", check=True)
+            wait_for(lambda: (status_on(primary) or {}).get("online") is True, 60, "the primary's core is back")
+        elif not broker_was_up:
+            lab.sh(f"{p} stop mosquitto", check=True)
+        if b"CORE_DISPATCH_ENABLED=false" in before:
+            wait_for(lambda: (status_on(standby) or {}).get("dispatch_enabled") is False, 60,
+                     "the standby's core is quiet again")
 
 
 def test_another_rooms_status_on_the_primary_broker_raises_no_alarm(promoted_room1, tmp_path):
