@@ -9,6 +9,8 @@ file (TOML, read with the standard library's tomllib) points it at a real deploy
     checklist = "checklists/promotion.yaml"   # relative to this tool's checkout, or absolute
     lab = false                         # true only for the training lab
     journal_dir = "/var/lib/runbook-tui/runs" # default: <stack_root>/.runbook/runs
+    secret_keys = ["*_PIN"]             # .env keys whose values are masked, beyond *PASSWORD*,
+                                        #   *SECRET*, *TOKEN*, *KEY*, *CREDENTIAL*, *PASSPHRASE*
 
     [dns]
     resolvers = ["10.0.10.1", "10.0.20.1:53"]  # every resolver the rooms use (split horizon)
@@ -180,6 +182,8 @@ class Settings:
     """Where the floor view listens ([floor] listen); loopback unless the settings open it."""
     floor_public_url: str | None = None
     """The floor view's address as phones reach it ([floor] public_url; behind a TLS proxy, its https URL)."""
+    secret_keys: tuple[str, ...] = ()
+    """.env keys whose values are secrets, beyond the defaults (secret_keys = ["*_PIN"]: shell patterns)."""
 
     @property
     def runs_dir(self) -> Path:
@@ -216,7 +220,8 @@ def lab_defaults() -> Settings:
 
 
 _KEYS = {
-    "": {"stack_root", "room", "checklist", "lab", "journal_dir", "dns", "docker", "mqtt", "variables", "rooms", "floor"},
+    "": {"stack_root", "room", "checklist", "lab", "journal_dir", "dns", "docker", "mqtt", "variables", "rooms", "floor",
+         "secret_keys"},
     "floor": {"listen", "public_url"},
     "dns": {"resolvers", "interval_s", "lifetime_s"},
     "docker": {"primary", "standby"},
@@ -417,4 +422,16 @@ def load_settings(path: Path) -> Settings:
         if not isinstance(url, str) or not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", url) or _bad_port(url):
             raise fail("floor.public_url", 'expected an http(s) URL without query, e.g. "https://floor.venue.example"')
         values["floor_public_url"] = url.rstrip("/")
+    values["secret_keys"] = _secret_keys(data.get("secret_keys", []), fail)
     return Settings(**values)
+
+
+def _secret_keys(value, fail) -> tuple[str, ...]:
+    """The site's secret keys, in force from here on: masking, the journal and the crash files
+    all ask the one rule (secrets.SECRET_KEY)."""
+    from runbook_tui.secrets import SECRET_KEY, SITE_KEY_PATTERN
+
+    if not isinstance(value, list) or not all(isinstance(k, str) and SITE_KEY_PATTERN.match(k) for k in value):
+        raise fail("secret_keys", 'expected a list of key patterns, e.g. ["*_PIN", "DOOR_CODE"] (letters, digits, _ * ?)')
+    SECRET_KEY.use_site_keys(value)
+    return tuple(value)

@@ -1,7 +1,8 @@
 """Running a step's shell command: its own process group, streamed output, timeout, cancel.
 
-Output is merged (stdout and stderr, as the operator would see them in a terminal), masked
-line by line, handed to the caller as it comes and kept bounded for the journal. On timeout or
+Output is merged (stdout and stderr, as the operator would see them in a terminal), masked as
+a stream (a secret split across reads or lines is masked whole), and only then cut to lines of
+MAX_LINE_CHARS, handed to the caller as it comes and kept bounded for the journal. On timeout or
 cancel the whole group gets TERM, then KILL after a grace period; the finally clause makes
 sure no child outlives the step.
 """
@@ -17,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from runbook_tui.secrets import LineMasker, Masker
+from runbook_tui.secrets import Masker, StreamMasker
 
 OUTPUT_TAIL_LINES = 200
 MAX_LINE_CHARS = 4000
@@ -57,35 +58,29 @@ async def run_command(
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )
 
-    lines_masked = LineMasker(masker)  # a secret split across two lines is masked too
+    # Masked before any cut: a secret straddling the cut was journaled half before.
+    masked = StreamMasker(masker, piece_chars=4 * MAX_LINE_CHARS)
 
     def show(line: str) -> None:
+        if len(line) > MAX_LINE_CHARS:
+            line = line[:MAX_LINE_CHARS] + f"… (+{len(line) - MAX_LINE_CHARS} chars)"
         tail.append(line)
         if on_line:
             on_line(line)
 
-    def emit(raw: bytes) -> None:
-        text = raw.decode("utf-8", errors="replace").rstrip("\r")
-        if len(text) > MAX_LINE_CHARS:
-            text = text[:MAX_LINE_CHARS] + f"… (+{len(text) - MAX_LINE_CHARS} chars)"
-        for line in lines_masked.feed(text):
-            show(line)
-
     async def pump() -> None:
         # Chunks, not readline(): a line longer than the stream's limit would raise, and a
-        # command writing one would then block on a full pipe until its timeout.
+        # command writing one would then block on a full pipe until its timeout. Decoded
+        # incrementally: a character split between two reads stays one character.
+        import codecs
+
         assert proc.stdout is not None
-        pending = b""
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         while chunk := await proc.stdout.read(65536):
-            pending += chunk
-            *lines, pending = pending.split(b"\n")
-            for raw in lines:
-                emit(raw)
-            if len(pending) > 4 * MAX_LINE_CHARS:  # an endless line: show it in pieces
-                emit(pending)
-                pending = b""
-        if pending:
-            emit(pending)
+            for line in masked.feed(decoder.decode(chunk)):
+                show(line)
+        for line in masked.feed(decoder.decode(b"", final=True)):
+            show(line)
 
     timed_out = cancelled = False
     pump_task = asyncio.create_task(pump())
@@ -115,7 +110,7 @@ async def run_command(
             await proc.wait()
         # Children that outlived bash in the group (a backgrounded job): end them too.
         _signal_group(proc.pid, signal.SIGKILL)
-    for line in lines_masked.flush():  # a last line held back for a secret that never came
+    for line in masked.flush():  # output held back for a secret that never came
         show(line)
     exit_code = None if (timed_out or cancelled) else proc.returncode
     return CommandResult(exit_code, tuple(tail), time.monotonic() - started, timed_out, cancelled)
