@@ -153,7 +153,7 @@ class _Reader:
         if not isinstance(node, ScalarNode) or node.tag != _STR:
             self.error(node, field, f"expected text, found {_kind(node)}" + (" (quote it)" if isinstance(node, ScalarNode) else ""))
             return None
-        if node.style is None and _YAML12_NUMBER.match(node.value):
+        if not node.style and _YAML12_NUMBER.match(node.value):  # plain: None in PyYAML, "" in libyaml
             self.error(node, field, f"{node.value} is a number to other YAML readers: quote it as text")
             return None
         if not self.refuse_controls(node, field, node.value):

@@ -76,6 +76,10 @@ class EnvEdit:
 
 def quote_value(value: str) -> str:
     """A spelling of value that python-dotenv and compose both read back as value."""
+    if "\0" in value:
+        # No quoting carries a NUL: compose, the shell and the core's C library end the value there.
+        raise EnvEditError(f"the value holds a NUL character (U+0000) at character {value.index(chr(0)) + 1}: "
+                           "a .env value cannot carry one; nothing was written")
     if "${" in value:
         # python-dotenv expands ${...} even in single quotes and compose does not: no spelling
         # is read the same by both.
