@@ -118,6 +118,24 @@ def read_head(path: Path | str, limit: int, what: str) -> bytes:
         os.close(fd)
 
 
+def refusal(path: Path | str, cap: int, what: str) -> FileRefused | None:
+    """Why read_bounded would refuse `path` now (not a regular file, over its cap), without
+    reading it; None when it would be read, or is not there (a missing file is a state)."""
+    try:
+        fd = open_regular(path, what)
+    except FileRefused as exc:
+        return exc
+    except OSError:
+        return None
+    try:
+        size = os.fstat(fd).st_size
+    finally:
+        os.close(fd)
+    if size > cap:
+        return FileRefused(f"the {what} is {size_said(size)}, over its cap of {size_said(cap)}: not read", path)
+    return None
+
+
 def read_text_bounded(path: Path | str, cap: int, what: str, errors: str = "replace") -> str:
     return read_bounded(path, cap, what).decode("utf-8", errors=errors)
 

@@ -215,9 +215,15 @@ class Session:
         ctx = site_context(self.values, settings.stack_root, settings.resolvers, tuple(settings.docker_hosts.items()),
                            settings.dns_lifetime_s)
         self.context = ctx
+        # A stack's .env the tool will not read (a FIFO, past its cap): said when the run opens,
+        # since its values are missing from every panel and rule until it is fixed.
+        from runbook_tui.files import ENV_CAP, refusal
+
+        self.unreadable = [(role, exc) for role in ("primary", "standby")
+                           if (exc := refusal(ctx.env_file(role), ENV_CAP, ".env file")) is not None]
         self.observer = Observer(ctx)
         self.config = RunConfig(settings.stack_root, lab=settings.lab, drill=drill, settings=settings.described_as,
-                                given=frozenset(self.given))
+                                given=frozenset(self.given), docker_hosts=dict(settings.docker_hosts))
         if operator:  # who the journal names; in drills, the trainee the history compares
             self.config.operator = operator
         self.engine: RunEngine | None = None

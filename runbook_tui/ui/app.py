@@ -296,6 +296,9 @@ class RunbookApp(CrashToFile, App):
         # made, or with --new-run the unfinished run abandoned).
         if self._leaving:
             return
+        for role, refused in self.session.unreadable:
+            self._said_unreadable.add((role, refused.strerror))
+            self.say(f"The {role} stack's .env is not read: {refused}", severity="error", timeout=30)
         await self.query_one(StepView).mount_output()
         await self._mount_live_view()
         if not self._leaving:
@@ -1055,7 +1058,7 @@ class RunbookApp(CrashToFile, App):
         for stack in obs.files.stacks if obs.files is not None else ():
             if stack.env_error and (stack.role, stack.env_error) not in self._said_unreadable:
                 self._said_unreadable.add((stack.role, stack.env_error))
-                self.say(f"{stack.directory}/.env is not read: {stack.env_error}", severity="error", timeout=30)
+                self.say(f"The {stack.role} stack's .env is not read: {stack.env_error}", severity="error", timeout=30)
 
     def show_alarms(self) -> None:
         """The banner says what alarm is raised now; one that ended stays until acknowledged."""
