@@ -223,7 +223,7 @@ class Session:
                            if (exc := refusal(ctx.env_file(role), ENV_CAP, ".env file")) is not None]
         self.observer = Observer(ctx)
         self.config = RunConfig(settings.stack_root, lab=settings.lab, drill=drill, settings=settings.described_as,
-                                given=frozenset(self.given))
+                                given=frozenset(self.given), docker_hosts=dict(settings.docker_hosts))
         if operator:  # who the journal names; in drills, the trainee the history compares
             self.config.operator = operator
         self.engine: RunEngine | None = None

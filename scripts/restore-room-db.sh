@@ -36,7 +36,7 @@ core_id=$(compose_in "$stack" ps -q sentient-core 2>/dev/null || true)
 in_container=""
 if [ -n "$core_id" ]; then
   # Only this variable: the container's environment also holds the passwords.
-  in_container=$(docker inspect --format \
+  in_container=$(docker_on "$stack" inspect --format \
     '{{range .Config.Env}}{{if eq (index (split . "=") 0) "CORE_DISPATCH_ENABLED"}}{{index (split . "=") 1}}{{end}}{{end}}' \
     "$core_id" 2>/dev/null || true)
 fi

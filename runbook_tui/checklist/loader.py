@@ -94,7 +94,9 @@ _STEP_FIELDS: dict[str, tuple[str, frozenset[StepType] | None]] = {
     "expect_core": ("str", frozenset({StepType.DISPATCH_SMOKE})),
     "choice": ("str", frozenset({StepType.CHOICE})),
     "confirm_at_room": ("bool", frozenset({StepType.CONFIRM})),
+    "stack": ("str", frozenset({StepType.COMMAND, StepType.WAIT})),
 }
+_DOCKER_WORD = re.compile(r"(?<![\w./-])docker(?![\w.-])")
 _REQUIRED_BY_TYPE = {
     StepType.CONFIRM: (),
     StepType.COMMAND: ("command",),
@@ -506,6 +508,15 @@ def _step(r: _Reader, node: Node, field: str, section_id: str, choices: dict[str
     port = values.get("broker_port")
     if isinstance(port, str) and not placeholders(port) and not (port.isdigit() and 0 < int(port) < 65536):
         r.error(fields["broker_port"][1], f"{field}.broker_port", f"{port!r} is not a port number (1 to 65535) or a {{{{variable}}}}")
+    stack = values.get("stack")
+    if isinstance(stack, str) and stack not in ("primary", "standby"):
+        r.error(fields["stack"][1], f"{field}.stack", f"unknown stack '{stack}' (expected primary or standby)")
+    for name in ("command", "lab_command"):
+        # A docker command runs on some engine: which one is the step's to say (on a site the two
+        # stacks live on two hosts, and the console's own engine is neither).
+        if isinstance(values.get(name), str) and _DOCKER_WORD.search(values[name]) and stack is None:
+            r.error(fields[name][1], f"{field}.{name}", "runs docker but names no stack: add 'stack: primary' or "
+                                                       "'stack: standby' (the engine it acts on)")
     for earlier in values.get("supersedes") or ():
         if earlier not in seen or earlier == sid:
             r.error(fields["supersedes"][1], f"{field}.supersedes",
@@ -518,7 +529,7 @@ def _step(r: _Reader, node: Node, field: str, section_id: str, choices: dict[str
         guards=tuple(values.get("guards") or ()), done_when=values.get("done_when"),
         affects=tuple(values.get("affects") or ()), when=tuple(values.get("when") or ()),
         optional=bool(values.get("optional", False)), confirm_at_room=bool(values.get("confirm_at_room", False)),
-        end_to_end=bool(values.get("end_to_end", False)),
+        end_to_end=bool(values.get("end_to_end", False)), stack=values.get("stack"),
         timeout_s=float(values.get("timeout_s", 120.0)),
         command=values.get("command"), capture_as=values.get("capture_as"), condition=values.get("condition"),
         lab_command=values.get("lab_command"), file=values.get("file"),

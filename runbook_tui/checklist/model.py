@@ -64,6 +64,9 @@ class Step:
     # Proves the promotion end to end (the smoke test, "the device reacted"): refused while a
     # step before it in its section is open or no longer holds, since the proof would be false.
     end_to_end: bool = False
+    # Which stack's Docker engine the step acts on (primary / standby): its commands run with that
+    # engine (DOCKER_HOST from the site settings), and the plan, the confirmation and the journal say so.
+    stack: str | None = None
     # command
     command: str | None = None
     capture_as: str | None = None

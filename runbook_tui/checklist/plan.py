@@ -14,8 +14,18 @@ from runbook_tui.checklist.shell_words import UnsafePlaceholder
 from runbook_tui.checklist.variables import resolve_variables
 
 
-def step_action(step: Step, values: dict[str, str], lab: bool = False) -> list[str]:
-    """What running the step does, as lines an operator can read (and type)."""
+def engine_words(stack: str | None, docker_hosts: dict[str, str]) -> str:
+    """Where a stack's Docker commands go: its engine from the site settings, or this machine's."""
+    if stack is None:
+        return "this machine's default Docker engine"
+    host = docker_hosts.get(stack)
+    return f"the {stack}'s engine {host}" if host else f"the {stack}'s engine (this machine's default)"
+
+
+def step_action(step: Step, values: dict[str, str], lab: bool = False,
+                docker_hosts: dict[str, str] | None = None) -> list[str]:
+    """What running the step does, as lines an operator can read (and type); a step that acts
+    on a stack says on which engine (docker_hosts: role -> DOCKER_HOST from the site settings)."""
     def s(text: str | None) -> str:
         return " ".join(substitute(text or "", values).split())
 
@@ -29,7 +39,7 @@ def step_action(step: Step, values: dict[str, str], lab: bool = False) -> list[s
         return [f"$ {lines[0]}"] + [f"  {line}" for line in lines[1:]]
 
     if step.type is StepType.COMMAND:
-        return sh(step.command)
+        return sh(step.command) + ([f"  on {engine_words(step.stack, docker_hosts or {})}"] if step.stack else [])
     if step.type is StepType.ENV_EDIT:
         if step.align_with:
             lines = [f"edit {s(step.file)}: every shared key as in {s(step.align_with)} "
@@ -59,9 +69,9 @@ def step_action(step: Step, values: dict[str, str], lab: bool = False) -> list[s
 
 
 def render_plan(checklist: Checklist, given: dict[str, str], stack_root: Path, choices: dict[str, str] | None = None,
-                lab: bool = True, settings: str = "") -> str:
+                lab: bool = True, settings: str = "", docker_hosts: dict[str, str] | None = None) -> str:
     """The printable checklist. lab: the training lab's stand-ins are shown (never on a site);
-    settings: where the values came from, said on the third line."""
+    settings: where the values came from, said on the third line; docker_hosts: each stack's engine."""
     values = resolve_variables(checklist, given, stack_root).values
     chosen = {cid: c.default for cid, c in checklist.choices.items()} | (choices or {})
     out = [
@@ -96,7 +106,7 @@ def render_plan(checklist: Checklist, given: dict[str, str], stack_root: Path, c
             if step.text:
                 for line in substitute(step.text, values).splitlines():
                     out.append(f"        {line}")
-            for line in step_action(step, values, lab):
+            for line in step_action(step, values, lab, docker_hosts):
                 out.append(f"        {line}")
             for affected in step.affects:
                 out.append(f"        affects: {substitute(affected, values)}")

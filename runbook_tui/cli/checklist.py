@@ -83,7 +83,8 @@ def _plan(args: argparse.Namespace) -> int:
             if cid not in checklist.choices or option not in checklist.choices[cid].options:
                 raise ValueError(f"--choice {cid}={option}: not a choice of {args.file.name} ({known})")
         root = args.stack_root or (settings.stack_root if args.settings else default_stack_root())
-        _say(render_plan(checklist, given, root, choices, lab=settings.lab, settings=settings.described_as), end="")
+        _say(render_plan(checklist, given, root, choices, lab=settings.lab, settings=settings.described_as,
+                         docker_hosts=settings.docker_hosts), end="")
     except (ValueError, VariableError) as exc:
         _say(f"runbook-tui plan: {exc}", file=sys.stderr)
         return 2

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from runbook_tui.checklist.model import Checklist, Risk, Step, StepType, substitute, unset_in
 from runbook_tui.checklist.shell_words import UnsafePlaceholder
-from runbook_tui.checklist.plan import step_action
+from runbook_tui.checklist.plan import engine_words, step_action
 from runbook_tui.engine.envedit import EnvEditError, EnvSnapshot, apply_edit
 from runbook_tui.engine.events import (  # noqa: F401 - the engine's words, said here too
     PASSED,
@@ -71,6 +71,9 @@ class RunConfig:
     settings: str = ""  # which site settings the run was opened with (the file, or the lab's defaults)
     # Variables the operator or the site gave: never replaced by what a stack's .env says later.
     given: frozenset[str] = frozenset()
+    # Each stack's Docker engine (role -> DOCKER_HOST) from the site settings; absent: this
+    # machine's default engine. A step's commands run on its stack's.
+    docker_hosts: dict[str, str] = field(default_factory=dict)
 
 
 class RunEngine:
@@ -235,7 +238,7 @@ class RunEngine:
     # ---- previews, guards, confirmations -----------------------------------------------
     def preview(self, step_id: str) -> ActionPreview:
         step = self.checklist.step(step_id)
-        lines = step_action(step, self.values, self.config.lab)
+        lines = step_action(step, self.values, self.config.lab, self.config.docker_hosts)
         if step.align_with:
             lines += self._alignment_said(step)
         if (at_room := self.room_confirmations.get(step_id)) is not None:
@@ -259,7 +262,11 @@ class RunEngine:
         return said or ["  already aligned: nothing to write"]
 
     def _path(self, template: str | None) -> Path:
-        return self.config.stack_root / substitute(template or "", self.values)
+        """A stack file the step names, inside the stack root (OutsideRoot, a ValueError, when
+        its variables lead out of it: `../outside/x` once had an .env edit rewrite a file there)."""
+        from runbook_tui.files import inside
+
+        return inside(self.config.stack_root, substitute(template or "", self.values), "the file")
 
     def unset_for(self, step: Step) -> list[str]:
         """The variables a step's action needs that have no value here (shown as not set)."""
@@ -734,9 +741,15 @@ class RunEngine:
             return await self._smoke(step)
         raise AssertionError(step.type)
 
-    def _command_env(self) -> dict[str, str]:
+    def engine_of(self, step: Step) -> str:
+        """The Docker engine a step acts on, as the plan, the confirmation and the journal say it."""
+        return engine_words(step.stack, self.config.docker_hosts)
+
+    def _command_env(self, step: Step | None = None) -> dict[str, str]:
         # As in the lab: a stack's own .env keys are never taken from the environment (compose
         # would let them win), and the tool's own commands (runbook-tui) are on the PATH.
+        # Each stack's engine, from the site settings: the step's own stack as DOCKER_HOST, and
+        # both as RUNBOOK_<ROLE>_DOCKER_HOST for the scripts that act on a stack by name.
         keys: set[str] = set()
         for path in self._env_files():
             if path.is_file():
@@ -747,6 +760,10 @@ class RunEngine:
             env["RUNBOOK_SITE"] = "1"  # the runbook's scripts refuse the lab's defaults on a site
         else:
             env.pop("RUNBOOK_SITE", None)
+        for role, host in self.config.docker_hosts.items():
+            env[f"RUNBOOK_{role.upper()}_DOCKER_HOST"] = host
+        if step is not None and step.stack is not None and step.stack in self.config.docker_hosts:
+            env["DOCKER_HOST"] = self.config.docker_hosts[step.stack]
         return env
 
     def refresh_secrets(self) -> None:
@@ -756,10 +773,12 @@ class RunEngine:
     async def _run_command(self, step: Step, command: str, done_when: str | None) -> tuple[bool, str, list[str]]:
         self.refresh_secrets()
         masked = self.masker.mask(command)
-        self.journal.append("command_started", step=step.id, command=masked, cwd=str(self.config.stack_root))
-        self._emit(StepOutput(step.id, f"$ {masked}"))
+        engine = self.engine_of(step)
+        self.journal.append("command_started", step=step.id, command=masked, cwd=str(self.config.stack_root),
+                            stack=step.stack, engine=engine)
+        self._emit(StepOutput(step.id, f"$ {masked}" + (f"   (on {engine})" if step.stack else "")))
         result = await run_command(command, self.config.stack_root, timeout_s=step.timeout_s, masker=self.masker,
-                                   on_line=lambda line: self._emit(StepOutput(step.id, line)), env=self._command_env(),
+                                   on_line=lambda line: self._emit(StepOutput(step.id, line)), env=self._command_env(step),
                                    cancel=self._cancel)
         self.refresh_secrets()  # the command may have created or changed a .env (section 1, 5)
         self.refresh_variables()

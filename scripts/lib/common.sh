@@ -79,15 +79,35 @@ print("\n".join(dotenv_values(sys.argv[1])))
 PY
 }
 
-# compose_in NAME ARGS...: docker compose in a stack's directory, the way the runbook runs it.
-# Compose lets exported shell variables win over .env; the stack's .env is its truth, so the
-# keys it sets are unset for this call (an exported STACK_ROLE would act on another project).
+# engine_of NAME: the Docker engine a stack's commands go to. The tool exports each stack's
+# engine from the site settings (RUNBOOK_PRIMARY_DOCKER_HOST, RUNBOOK_STANDBY_DOCKER_HOST): on a
+# venue the two stacks live on two hosts. Neither set: DOCKER_HOST as the caller has it.
+engine_of() {
+  case "$1" in
+    *-primary) echo "${RUNBOOK_PRIMARY_DOCKER_HOST:-${DOCKER_HOST:-}}" ;;
+    *-standby) echo "${RUNBOOK_STANDBY_DOCKER_HOST:-${DOCKER_HOST:-}}" ;;
+    *) echo "${DOCKER_HOST:-}" ;;
+  esac
+}
+
+# docker_on NAME ARGS...: docker on a stack's engine.
+docker_on() {
+  local engine; engine=$(engine_of "$1"); shift
+  if [ -n "$engine" ]; then DOCKER_HOST=$engine docker "$@"; else docker "$@"; fi
+}
+
+# compose_in NAME ARGS...: docker compose in a stack's directory, on its engine, the way the
+# runbook runs it. Compose lets exported shell variables win over .env; the stack's .env is its
+# truth, so the keys it sets are unset for this call (an exported STACK_ROLE would act on
+# another project).
 compose_in() {
-  local name=$1 dir key; shift
+  local name=$1 dir key engine; shift
   dir=$(stack_dir "$name")
+  engine=$(engine_of "$name")
   (
     cd "$dir"
     while IFS= read -r key; do [ -n "$key" ] && unset "$key"; done < <(env_keys .env)
+    if [ -n "$engine" ]; then export DOCKER_HOST=$engine; fi
     docker compose --env-file .env "$@"
   )
 }
