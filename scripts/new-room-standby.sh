@@ -27,49 +27,100 @@ for role in primary standby; do
   [ ! -e "$(stack_dir "$room-$role")" ] || die "refusing to overwrite existing $(stack_dir "$room-$role")"
 done
 
-# Lab default addresses: room number n (in creation order) gets 127.0.0.(2+2n) and
-# 127.0.0.(3+2n), so room1 matches the runbook. A site gives its room VLAN's addresses; the
-# tool runs this step with RUNBOOK_SITE=1 there, and the lab's addresses are refused.
-# Localhost ports: 1883+2n and 1884+2n for the first n whose ports no stack uses yet (on a
-# site too: two rooms on one host never share a port).
-used=" " used_ports=" "
-if [ -d "$ROOMS_DIR" ]; then
-  for env in "$ROOMS_DIR"/*/.env; do
-    [ -f "$env" ] || continue
-    used+="$(env_get "$env" MQTT_BIND_ADDR) "
-    used_ports+="$(env_get "$env" MQTT_LOCAL_PORT) "
-  done
-fi
-if [ -z "$primary_addr" ] || [ -z "$standby_addr" ]; then
-  [ "${RUNBOOK_SITE:-}" != 1 ] || usage_error "give --primary-addr and --standby-addr: the room VLAN's addresses of the two brokers (the lab's 127.0.0.x defaults are for the training lab only)"
-fi
-n=0
-while [[ ( -z "$primary_addr" && "$used" == *" 127.0.0.$((2 + 2 * n)) "* ) || ( -z "$standby_addr" && "$used" == *" 127.0.0.$((3 + 2 * n)) "* ) ]]; do n=$((n + 1)); done
-primary_addr=${primary_addr:-127.0.0.$((2 + 2 * n))}
-standby_addr=${standby_addr:-127.0.0.$((3 + 2 * n))}
-p=$n
-while [[ "$used_ports" == *" $((1883 + 2 * p)) "* || "$used_ports" == *" $((1884 + 2 * p)) "* ]]; do p=$((p + 1)); done
-primary_local=${primary_local:-$((1883 + 2 * p))}
-standby_local=${standby_local:-$((1884 + 2 * p))}
-valid_ipv4() {
-  local IFS=. octets
-  [[ "$1" =~ ^[0-9]{1,3}(\.[0-9]{1,3}){3}$ ]] || return 1
-  read -ra octets <<<"$1"
-  for o in "${octets[@]}"; do [ "$((10#$o))" -le 255 ] || return 1; done
-}
-valid_port() { [[ "$1" =~ ^[0-9]{1,5}$ ]] && [ "$((10#$1))" -ge 1 ] && [ "$((10#$1))" -le 65535 ]; }
-valid_ipv4 "$primary_addr" || usage_error "--primary-addr '$primary_addr' is not an IPv4 address"
-valid_ipv4 "$standby_addr" || usage_error "--standby-addr '$standby_addr' is not an IPv4 address"
-[ "$primary_addr" != "$standby_addr" ] || usage_error "the primary and the standby need two addresses (both brokers listen on port 1883)"
-valid_port "$primary_local" || usage_error "--primary-local-port '$primary_local' is not a port (1 to 65535)"
-valid_port "$standby_local" || usage_error "--standby-local-port '$standby_local' is not a port (1 to 65535)"
-[ "$primary_local" != "$standby_local" ] || usage_error "the two stacks need two local ports"
-for a in "$primary_addr" "$standby_addr"; do
-  [[ "$used" != *" $a "* ]] || die "address $a is already a broker's (MQTT_BIND_ADDR in $ROOMS_DIR): two brokers cannot listen on $a:1883"
-done
-for port in "$primary_local" "$standby_local"; do
-  [[ "$used_ports" != *" $port "* ]] || die "local port $port is already a stack's (MQTT_LOCAL_PORT in $ROOMS_DIR)"
-done
+# Addresses and ports are read as numbers (python's ipaddress and int), checked and written in
+# their one normal form, and compared with the other stacks' in that form: 010.000.000.001 and
+# 10.0.0.1 are one address, 08 and 8 one port. Lab default addresses: room number n (in creation
+# order) gets 127.0.0.(2+2n) and 127.0.0.(3+2n), so room1 matches the runbook. A site gives its
+# room VLAN's addresses; the tool runs this step with RUNBOOK_SITE=1 there, and the lab's
+# addresses are refused. Localhost ports: 1883+2n and 1884+2n for the first n that no stack uses
+# yet and nothing on this host listens on (on a site too: two rooms on one host never share a port).
+picked=$(ROOMS_DIR=$ROOMS_DIR "$RUNBOOK_PY" - "$primary_addr" "$standby_addr" "$primary_local" "$standby_local" <<'PY'
+import ipaddress, os, socket, sys
+from pathlib import Path
+from runbook_tui.envfile import read_env
+
+def fail(code, message):
+    print(f"{code} {message}")
+    raise SystemExit(0)
+
+def address(name, text):
+    try:
+        addr = ipaddress.IPv4Address(text)
+    except ValueError:
+        fail(2, f"{name} {text!r} is not an IPv4 address (four numbers 0 to 255, no leading zeros)")
+    for bad, what in ((addr.is_unspecified, "listens on every address"), (addr == ipaddress.IPv4Address("255.255.255.255"), "is the broadcast address"),
+                      (addr.is_multicast, "is a multicast address")):
+        if bad:
+            fail(2, f"{name} {text!r} {what}: a broker binds one host address")
+    return str(addr)
+
+def port(name, text):
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= 65535:
+        fail(2, f"{name} {text!r} is not a port (1 to 65535)")
+    return int(text)
+
+def bound(number):
+    """Does something on this host listen on 127.0.0.1:number (the stacks' local ports)?"""
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", number))
+        except OSError:
+            return True
+    return False
+
+pa, sa, pl, sl = sys.argv[1:5]
+used_addrs, used_ports = {}, {}
+rooms = Path(os.environ["ROOMS_DIR"])
+for env_file in sorted(rooms.glob("*/.env")) if rooms.is_dir() else ():
+    try:
+        env = read_env(env_file)
+    except (OSError, ValueError):
+        continue
+    try:
+        used_addrs.setdefault(str(ipaddress.IPv4Address((env.get("MQTT_BIND_ADDR") or "").strip())), env_file)
+    except ValueError:
+        pass
+    text = (env.get("MQTT_LOCAL_PORT") or "").strip()
+    if text.isascii() and text.isdigit():
+        used_ports.setdefault(int(text), env_file)
+if not pa or not sa:
+    if os.environ.get("RUNBOOK_SITE") == "1":
+        fail(2, "give --primary-addr and --standby-addr: the room VLAN's addresses of the two brokers (the lab's 127.0.0.x defaults are for the training lab only)")
+    n = 0
+    while (not pa and f"127.0.0.{2 + 2 * n}" in used_addrs) or (not sa and f"127.0.0.{3 + 2 * n}" in used_addrs):
+        n += 1
+    pa, sa = pa or f"127.0.0.{2 + 2 * n}", sa or f"127.0.0.{3 + 2 * n}"
+else:
+    n = 0
+pa, sa = address("--primary-addr", pa), address("--standby-addr", sa)
+if pa == sa:
+    fail(2, "the primary and the standby need two addresses (both brokers listen on port 1883)")
+pl = port("--primary-local-port", pl) if pl else None
+sl = port("--standby-local-port", sl) if sl else None
+if pl is None or sl is None:
+    p = n
+    while p < 30000 and any(x in used_ports or bound(x) for x, given in ((1883 + 2 * p, pl), (1884 + 2 * p, sl)) if given is None):
+        p += 1
+    pl, sl = pl or 1883 + 2 * p, sl or 1884 + 2 * p
+if pl == sl:
+    fail(2, "the two stacks need two local ports")
+for a in (pa, sa):
+    if a in used_addrs:
+        fail(1, f"address {a} is already a broker's (MQTT_BIND_ADDR in {used_addrs[a]}): two brokers cannot listen on {a}:1883")
+for x in (pl, sl):
+    if x in used_ports:
+        fail(1, f"local port {x} is already a stack's (MQTT_LOCAL_PORT in {used_ports[x]})")
+    if bound(x):
+        fail(1, f"local port {x} is in use on this host (127.0.0.1:{x})")
+print(f"0 {pa} {sa} {pl} {sl}")
+PY
+) || die "could not check the addresses and ports"
+read -r code rest <<<"$picked"
+case "$code" in
+  0) read -r primary_addr standby_addr primary_local standby_local <<<"$rest" ;;
+  2) usage_error "$rest" ;;
+  *) die "$rest" ;;
+esac
 
 # Passwords are generated here and never printed; the room shares one set (runbook section 5:
 # keep the .env files aligned).

@@ -8,9 +8,11 @@ credentials); the environment wins where both are given. The password is never p
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -91,11 +93,65 @@ def broker_from(env_file: Path | None, environ: dict[str, str]) -> BrokerEndpoin
 
 
 def _check_topics(topics: Topics) -> None:
-    """The contract's topics are published to: no wildcard may be in one (paho raises on it)."""
+    """The contract's topics are published to: no wildcard may be in one (paho raises on it), and
+    the devices' topic takes {room} and {device} only ({nope} or {0} ended in exit 70)."""
+    import string
+
     for name in ("dispatch", "result", "status", "devices"):
         value = getattr(topics, name)
         if "#" in value or "+" in value or not value:
             raise ValueError(f"CORE_TOPIC_{name.upper()} {value!r}: a topic to publish to has no wildcard ('#', '+')")
+        if "\0" in value or len(value.encode("utf-8", "surrogatepass")) > 1024:
+            raise ValueError(f"CORE_TOPIC_{name.upper()}: a topic has no NUL and at most 1024 bytes")
+    try:
+        fields = [(f, spec, conv) for _, f, spec, conv in string.Formatter().parse(topics.devices) if f is not None]
+        if any(f not in ("room", "device") or spec or conv for f, spec, conv in fields):
+            raise ValueError
+        topics.device("r", "d", "x")
+    except (ValueError, KeyError, IndexError, AttributeError):
+        raise ValueError(f"CORE_TOPIC_DEVICES {topics.devices!r}: its placeholders are {{room}} and {{device}} only "
+                         "(write {{ and }} for braces)") from None
+
+
+# A broker is named by address or host name (RFC 1123): nothing else reaches the resolver.
+_HOST_NAME = re.compile(r"(?=.{1,253}\.?$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+def check_inputs(broker: BrokerEndpoint, request_id: str | None) -> None:
+    """Every value from the environment or a .env, checked before it is used (exit 2 with why)."""
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(broker.host)
+    except ValueError:
+        if not _HOST_NAME.fullmatch(broker.host):
+            raise ValueError(f"MQTT_HOST / MQTT_BIND_ADDR {broker.host[:80]!r} is not an IP address or host name") from None
+    for name, value in (("MQTT_USERNAME", broker.username), ("MQTT_PASSWORD", broker.password)):
+        if value is not None and (first_control(value, one_line=True) is not None or len(value.encode("utf-8", "surrogatepass")) > 65535):
+            raise ValueError(f"{name}: no control characters and at most 65535 bytes (MQTT's limit)")
+    if request_id is not None and not _REQUEST_ID.fullmatch(request_id):
+        raise ValueError("--id: 1 to 128 letters, digits, '.', '_', ':' or '-'")
+
+
+def resolve(host: str, timeout_s: float) -> str | None:
+    """The broker's address, looked up with a time limit (the resolver's own has none a script
+    can set: a silent DNS server hung the script); None when it does not answer in time or at all."""
+    import socket
+    import threading
+
+    found: list[str] = []
+
+    def look() -> None:
+        try:
+            found.append(socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)[0][4][0])
+        except (OSError, UnicodeError):
+            pass
+
+    thread = threading.Thread(target=look, daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    return found[0] if found else None
 
 
 def print_event(event: FlowEvent) -> None:
@@ -123,7 +179,9 @@ def main(argv: list[str] | None = None) -> int:
         from runbook_tui.crash import report_crash
         from runbook_tui.secrets import Masker
 
-        secrets = [v for k, v in os.environ.items() if k.endswith("PASSWORD") and v]
+        from runbook_tui.secrets import SECRET_KEY
+
+        secrets = [v for k, v in os.environ.items() if SECRET_KEY.search(k) and v]
         return report_crash(exc, Masker(secrets), program="core-dispatch.sh")
 
 
@@ -169,6 +227,7 @@ def _main(argv: list[str] | None = None) -> int:
         broker = broker_from(args.env_file, dict(os.environ))
         topics = Topics.from_env(read_env(args.env_file) if args.env_file else dict(os.environ))
         _check_topics(topics)
+        check_inputs(broker, args.id)
     except (ValueError, OSError) as exc:
         print(f"core-dispatch.sh: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -177,9 +236,14 @@ def _main(argv: list[str] | None = None) -> int:
         who = f" as {broker.username}" if broker.username else ""
         print(f"dispatch {request.id} via {broker}{who}: {args.room} {args.device} {args.action}", flush=True)
     # Imported here: paho and dnspython are most of the start-up, not worth spending on a usage error.
-    from runbook_tui.smoke_dispatch import Verdict, dispatch_and_wait
+    from runbook_tui.smoke_dispatch import DispatchOutcome, Verdict, dispatch_and_wait
 
-    outcome = dispatch_and_wait(broker, request, topics, args.timeout, on_event=None if args.json else print_event)
+    address = resolve(broker.host, min(5.0, args.timeout))
+    if address is None:
+        outcome = DispatchOutcome(Verdict.UNREACHABLE, f"broker {broker} unreachable: {broker.host} did not resolve", request)
+    else:
+        outcome = dispatch_and_wait(dataclasses.replace(broker, host=address), request, topics, args.timeout,
+                                    on_event=None if args.json else print_event)
     if args.json:
         print(
             json.dumps(
