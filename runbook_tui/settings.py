@@ -264,6 +264,36 @@ def _bad_port(url: str) -> bool:
         return True
 
 
+def _not_writable(directory: Path) -> str | None:
+    """Why runs cannot be journaled in `directory` (made when the first run starts), or None."""
+    existing = directory
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is not a directory: run journals cannot be kept in {directory}"
+    import tempfile
+
+    try:  # tried, not asked (os.access): root on a read-only mount is refused too
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
+        return (f"{existing} is not writable by this user (uid {os.geteuid()}: {exc.strerror or exc}): "
+                f"run journals cannot be kept in {directory}")
+    return None
+
+
+def _stack_dirs_inside(root: Path, variables: dict[str, str], name: str, fail) -> None:
+    """primary_dir and standby_dir stay inside stack_root, symlinks included."""
+    from runbook_tui.files import OutsideRoot, inside
+
+    for key in ("primary_dir", "standby_dir"):
+        if key in variables:
+            try:
+                inside(root, variables[key], key)
+            except OutsideRoot as exc:
+                raise fail(f"{name}.{key}", str(exc)) from None
+
+
 def load_settings(path: Path) -> Settings:
     try:
         from runbook_tui.files import SETTINGS_CAP, read_bounded
@@ -330,7 +360,10 @@ def load_settings(path: Path) -> Settings:
     else:
         values["lab"] = False  # a site file describes a real deployment unless it says otherwise
     if (journal := text_value(data, "journal_dir", "journal_dir")) is not None:
-        values["journal_dir"] = Path(journal)
+        # Relative to this file, as stack_root: a resume from another directory finds the run.
+        values["journal_dir"] = journal_dir = (path.parent / journal).resolve()
+        if (why := _not_writable(journal_dir)) is not None:
+            raise fail("journal_dir", why)
     def resolvers(value, name: str) -> tuple[tuple[str, int], ...]:
         if not isinstance(value, list) or not value or not all(isinstance(r, str) for r in value):
             raise fail(name, 'expected a list of "ADDRESS[:PORT]" strings')
@@ -383,6 +416,7 @@ def load_settings(path: Path) -> Settings:
             values[name] = float(value)
     values["docker_hosts"] = docker_hosts(data.get("docker", {}), "docker")
     values["variables"] = variables(data.get("variables", {}), "variables")
+    _stack_dirs_inside(root, values["variables"], "variables", fail)
     rooms = {}
     for room, table in data.get("rooms", {}).items():
         name = f"rooms.{room}"
@@ -397,6 +431,7 @@ def load_settings(path: Path) -> Settings:
             resolvers=resolvers(table["resolvers"], f"{name}.resolvers") if "resolvers" in table else (),
             docker_hosts=docker_hosts(table.get("docker", {}), f"{name}.docker"),
             variables=variables(table.get("variables", {}), f"{name}.variables"))
+        _stack_dirs_inside(root, rooms[room].variables, f"{name}.variables", fail)
     values["rooms"] = rooms
     topics = data.get("mqtt", {}).get("topics")
     if topics is not None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from runbook_tui.checklist.model import Checklist, ResolvedVariables, not_set, placeholders, substitute
 from runbook_tui.envfile import read_env
+from runbook_tui.files import OutsideRoot, inside
 
 
 class VariableError(ValueError):
@@ -31,7 +32,10 @@ def resolve_variables(checklist: Checklist, given: dict[str, str], stack_root: P
                 if dir_var in checklist.variables and dir_var not in resolved.values:
                     continue  # the stack's directory first
                 stack_dir = resolved.values.get(dir_var) or f"infra/rooms/{resolved.values.get('room', '')}-{role}"
-                env_file = stack_root / stack_dir / ".env"
+                try:
+                    env_file = inside(stack_root, Path(stack_dir) / ".env", dir_var)
+                except OutsideRoot as exc:
+                    raise VariableError(str(exc)) from None
                 if env_file.is_file():
                     try:
                         value = read_env(env_file).get(key)

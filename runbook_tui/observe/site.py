@@ -12,6 +12,7 @@ from pathlib import Path
 
 from runbook_tui.checklist.model import unset_in
 from runbook_tui.envfile import read_env
+from runbook_tui.files import inside
 from runbook_tui.mqtt_contract import BrokerEndpoint, Topics, broker_endpoint
 from runbook_tui.observe.model import ROLES
 from runbook_tui.settings import Settings
@@ -83,8 +84,9 @@ def site_context(values: dict[str, str], stack_root: Path, resolvers: tuple[tupl
     return SiteContext(
         stack_root=stack_root,
         room=room,
-        primary_dir=stack_root / values.get("primary_dir", f"infra/rooms/{room}-primary"),
-        standby_dir=stack_root / values.get("standby_dir", f"infra/rooms/{room}-standby"),
+        # Inside the stack root, symlinks included (OutsideRoot, a ValueError, otherwise).
+        primary_dir=inside(stack_root, values.get("primary_dir", f"infra/rooms/{room}-primary"), "primary_dir"),
+        standby_dir=inside(stack_root, values.get("standby_dir", f"infra/rooms/{room}-standby"), "standby_dir"),
         broker_name=values.get("broker_name", f"mqtt.{room}.sentientengine.ai"),
         resolvers=resolvers,
         docker_hosts=docker_hosts,

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.unit
 GB = 1 << 30
 
 
-def run_measured(argv: list[str], cwd: Path, stdin=None, timeout: float = 15.0) -> tuple[int, str, int]:
+def run_measured(argv: list[str], cwd: Path, stdin=None, timeout: float = 60.0) -> tuple[int, str, int]:
     """(exit code, stderr, peak memory in MB) of one command, limited to 1.5 GB of address
     space and `timeout` seconds (a hang is a failure, not a frozen suite)."""
     def limit():
@@ -80,7 +80,7 @@ def test_a_sparse_2gb_env_is_refused_by_its_size_without_reading_it(hostile: dic
             "try: read_env(sys.argv[1])\nexcept OSError as e: print(e, file=sys.stderr); sys.exit(2)")
     rc, err, peak_mb = run_measured([sys.executable, "-c", code, str(hostile["sparse"])], REPO)
     assert rc == 2 and "the .env file is 2048 MiB, over its cap of 4 MiB: not read" in err, err
-    assert peak_mb < 100
+    assert peak_mb < 200, peak_mb
 
 
 def readers(tmp_path: Path):
