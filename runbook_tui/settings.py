@@ -8,7 +8,7 @@ file (TOML, read with the standard library's tomllib) points it at a real deploy
     room = "clockwork"                  # default room (the command line's --room wins)
     checklist = "checklists/promotion.yaml"   # relative to this tool's checkout, or absolute
     lab = false                         # true only for the training lab
-    journal_dir = "/var/lib/runbook-tui/runs" # default: <stack_root>/.runbook/runs
+    journal_dir = "/var/lib/runbook-tui/runs" # default: <stack_root>/.runbook/runs; relative: to this file
     secret_keys = ["*_PIN"]             # .env keys whose values are masked, beyond *PASSWORD*,
                                         #   *SECRET*, *TOKEN*, *KEY*, *CREDENTIAL*, *PASSPHRASE*
 
