@@ -8,7 +8,6 @@ credentials); the environment wins where both are given. The password is never p
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import math
 import os
@@ -114,7 +113,8 @@ def _check_topics(topics: Topics) -> None:
 
 
 # A broker is named by address or host name (RFC 1123): nothing else reaches the resolver.
-_HOST_NAME = re.compile(r"(?=.{1,253}\.?$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?")
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOST_NAME = re.compile(rf"(?=.{{1,253}}\.?$){_LABEL}(?:\.{_LABEL})*\.?")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
@@ -128,7 +128,8 @@ def check_inputs(broker: BrokerEndpoint, request_id: str | None) -> None:
         if not _HOST_NAME.fullmatch(broker.host):
             raise ValueError(f"MQTT_HOST / MQTT_BIND_ADDR {broker.host[:80]!r} is not an IP address or host name") from None
     for name, value in (("MQTT_USERNAME", broker.username), ("MQTT_PASSWORD", broker.password)):
-        if value is not None and (first_control(value, one_line=True) is not None or len(value.encode("utf-8", "surrogatepass")) > 65535):
+        too_long = value is not None and len(value.encode("utf-8", "surrogatepass")) > 65535
+        if value is not None and (first_control(value, one_line=True) is not None or too_long):
             raise ValueError(f"{name}: no control characters and at most 65535 bytes (MQTT's limit)")
     if request_id is not None and not _REQUEST_ID.fullmatch(request_id):
         raise ValueError("--id: 1 to 128 letters, digits, '.', '_', ':' or '-'")
@@ -177,9 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception as exc:  # noqa: BLE001 - the script's last line of defence
         from runbook_tui.crash import report_crash
-        from runbook_tui.secrets import Masker
-
-        from runbook_tui.secrets import SECRET_KEY
+        from runbook_tui.secrets import SECRET_KEY, Masker
 
         secrets = [v for k, v in os.environ.items() if SECRET_KEY.search(k) and v]
         return report_crash(exc, Masker(secrets), program="core-dispatch.sh")
@@ -242,8 +241,8 @@ def _main(argv: list[str] | None = None) -> int:
     if address is None:
         outcome = DispatchOutcome(Verdict.UNREACHABLE, f"broker {broker} unreachable: {broker.host} did not resolve", request)
     else:
-        outcome = dispatch_and_wait(dataclasses.replace(broker, host=address), request, topics, args.timeout,
-                                    on_event=None if args.json else print_event)
+        # The name, not the address found: paho tries each address a name has (localhost: ::1, then 127.0.0.1).
+        outcome = dispatch_and_wait(broker, request, topics, args.timeout, on_event=None if args.json else print_event)
     if args.json:
         print(
             json.dumps(

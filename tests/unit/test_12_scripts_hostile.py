@@ -86,26 +86,30 @@ def test_new_room_writes_ports_as_numbers_and_compares_them_as_numbers(stack_roo
 
 def test_new_room_skips_local_ports_in_use_on_the_host(stack_root: Path):
     # Seen: the ports were picked against the stack root's .env files only; a broker of another
-    # checkout on this host already listened on the first pair.
-    held = []
-    for port in range(1883, 1895):
+    # checkout on this host already listened on the first free pair. Stacks taking 1883 to 1942
+    # move the pick past the ports other tests expect (they may run at the same time).
+    rooms = stack_root / "infra" / "rooms"
+    for i in range(60):
+        (rooms / f"old{i}-primary").mkdir(parents=True)
+        (rooms / f"old{i}-primary" / ".env").write_text(f"MQTT_LOCAL_PORT={1883 + i}\n")
+    held = None
+    for port in range(1943, 2100, 2):
         s = socket.socket()
         try:
             s.bind(("127.0.0.1", port))
             s.listen()
-            held.append(s)
+            held = s
             break
         except OSError:
             s.close()
+    assert held is not None, "no port free from 1943 to 2100"
     try:
-        assert held, "no port free from 1883 to 1894"
-        taken = held[0].getsockname()[1]
-        run("scripts/new-room-standby.sh room1", stack_root, check=True)
+        taken = held.getsockname()[1]
+        run("scripts/new-room-standby.sh room1 --primary-addr 10.0.10.2 --standby-addr 10.0.10.3", stack_root, check=True)
         ports = {int(_env_of(stack_root, f"room1-{r}")["MQTT_LOCAL_PORT"]) for r in ("primary", "standby")}
-        assert taken not in ports and all(p >= 1883 for p in ports), (taken, ports)
+        assert taken not in ports and min(ports) >= 1943, (taken, ports)
     finally:
-        for s in held:
-            s.close()
+        held.close()
 
 
 # ---- fuzz: script argument sets ------------------------------------------------------------

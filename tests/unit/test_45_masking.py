@@ -156,7 +156,8 @@ def _leaks(lines: list[str], secret: str) -> list[str]:
 
 def _site_env(tmp_path: Path) -> Path:
     path = tmp_path / ".env"
-    path.write_text(f"MQTT_USERNAME=sentient\nMQTT_PASSWORD={json.dumps(PASSWORD)}\nPOSTGRES_PASSWORD={json.dumps(NON_ASCII, ensure_ascii=False)}\n"
+    path.write_text(f"MQTT_USERNAME=sentient\nMQTT_PASSWORD={json.dumps(PASSWORD)}\n"
+                    f"POSTGRES_PASSWORD={json.dumps(NON_ASCII, ensure_ascii=False)}\n"
                     f"CORE_API_KEY={API_KEY}\n")
     return path
 
