@@ -14,12 +14,17 @@ CONDITIONS: dict[str, str] = {
     "standby_passwd_present": "the standby's mosquitto/passwd exists and is not empty",
     "primary_stack_running": "the primary's mosquitto, sentient-core and db containers are running",
     "standby_stack_running": "the standby's mosquitto, sentient-core and db containers are running",
-    "primary_core_stopped": "the primary's sentient-core container is not live (exited, or removed) on its Docker host",
+    "primary_core_stopped": (
+        "the primary's sentient-core container is not live (exited, or removed) on its Docker host, or that host is "
+        "fenced (a fence step done) and unreachable"
+    ),
     "primary_stack_down": (
-        "the primary's stack is down: none of its containers is live (running, restarting or paused) on its Docker host"
+        "the primary's stack is down: none of its containers is live (running, restarting or paused) on its Docker host; "
+        "or that host is fenced (a fence step done) and neither its engine nor its broker answers"
     ),
     "primary_not_dispatching": (
-        "the primary core is not running, and its broker (if it answers) shows no online core with dispatch enabled"
+        "the primary core is not running, and its broker (if it answers) shows no online core with dispatch enabled; "
+        "or the primary host is fenced and neither its engine nor its broker answers"
     ),
     "standby_not_dispatching": (
         "the standby core runs with dispatch disabled (in .env and in the running container), or is not running"
@@ -47,6 +52,7 @@ CONDITIONS: dict[str, str] = {
     ),
     "core_versions_match": "both .env files name the same CORE_VERSION and both running cores say that version",
     "env_files_aligned": "both .env files agree except role, bind address and ports, and the dispatch flags",
+    "primary_host_unreachable": "neither the primary's Docker engine nor its broker answers (the host is lost, or cut off)",
     "primary_start_safe": (
         "starting or recreating the primary cannot make dual control: its .env keeps dispatch disabled, or no standby "
         "core dispatches (by Docker's account and by its broker)"

@@ -95,6 +95,7 @@ _STEP_FIELDS: dict[str, tuple[str, frozenset[StepType] | None]] = {
     "choice": ("str", frozenset({StepType.CHOICE})),
     "confirm_at_room": ("bool", frozenset({StepType.CONFIRM})),
     "stack": ("str", frozenset({StepType.COMMAND, StepType.WAIT})),
+    "fences": ("str", frozenset({StepType.CONFIRM, StepType.COMMAND})),
 }
 _DOCKER_WORD = re.compile(r"(?<![\w./-])docker(?![\w.-])")
 _REQUIRED_BY_TYPE = {
@@ -509,8 +510,9 @@ def _step(r: _Reader, node: Node, field: str, section_id: str, choices: dict[str
     if isinstance(port, str) and not placeholders(port) and not (port.isdigit() and 0 < int(port) < 65536):
         r.error(fields["broker_port"][1], f"{field}.broker_port", f"{port!r} is not a port number (1 to 65535) or a {{{{variable}}}}")
     stack = values.get("stack")
-    if isinstance(stack, str) and stack not in ("primary", "standby"):
-        r.error(fields["stack"][1], f"{field}.stack", f"unknown stack '{stack}' (expected primary or standby)")
+    for name in ("stack", "fences"):
+        if isinstance(values.get(name), str) and values[name] not in ("primary", "standby"):
+            r.error(fields[name][1], f"{field}.{name}", f"unknown stack '{values[name]}' (expected primary or standby)")
     for name in ("command", "lab_command"):
         # A docker command runs on some engine: which one is the step's to say (on a site the two
         # stacks live on two hosts, and the console's own engine is neither).
@@ -529,7 +531,7 @@ def _step(r: _Reader, node: Node, field: str, section_id: str, choices: dict[str
         guards=tuple(values.get("guards") or ()), done_when=values.get("done_when"),
         affects=tuple(values.get("affects") or ()), when=tuple(values.get("when") or ()),
         optional=bool(values.get("optional", False)), confirm_at_room=bool(values.get("confirm_at_room", False)),
-        end_to_end=bool(values.get("end_to_end", False)), stack=values.get("stack"),
+        end_to_end=bool(values.get("end_to_end", False)), stack=values.get("stack"), fences=values.get("fences"),
         timeout_s=float(values.get("timeout_s", 120.0)),
         command=values.get("command"), capture_as=values.get("capture_as"), condition=values.get("condition"),
         lab_command=values.get("lab_command"), file=values.get("file"),

@@ -67,6 +67,9 @@ class Step:
     # Which stack's Docker engine the step acts on (primary / standby): its commands run with that
     # engine (DOCKER_HOST from the site settings), and the plan, the confirmation and the journal say so.
     stack: str | None = None
+    # Done, this step cuts that stack's host off (powered off, unplugged, fenced by the site's
+    # command): while the host stays unreachable, the rules take it as unable to act.
+    fences: str | None = None
     # command
     command: str | None = None
     capture_as: str | None = None

@@ -60,6 +60,10 @@ def render_report(journal_path: Path) -> str:
         f"- Checklist: `{checklist['id']}` {checklist['revision']}, sha256 `{checklist['sha256']}`",
         f"- Started: {_when_said(started['ts'])}",
     ]
+    for fenced in (r for r in records if r["kind"] == "fenced"):
+        # A lost host passed by evidence of its own kind: said as what it was, never as an override.
+        out.append(f"- {fenced['role'].capitalize()} host lost, fenced by {fenced['by']} at "
+                   f"{time.strftime('%H:%M:%S', time.localtime(fenced['ts']))}: {fenced['how']}")
     if run.declared is not None:
         if run.finished_at is not None:
             # When it last became finished: evidence lost and regained after a finish moves it.

@@ -42,7 +42,7 @@ from runbook_tui.engine.journal import Journal, JournalBusy, read_journal
 from runbook_tui.engine.shell import run_command
 from runbook_tui.envfile import read_env
 from runbook_tui.mqtt_contract import BrokerEndpoint, DispatchRequest, Topics
-from runbook_tui.observe.model import RoomObservation
+from runbook_tui.observe.model import Fence, RoomObservation
 from runbook_tui.observe.observer import Observer
 from runbook_tui.observe.summary import summary
 from runbook_tui.rules.conditions import Verdict, evaluate, needs, seen_since
@@ -196,7 +196,12 @@ class RunEngine:
             self._set_locked(step_id, status)
 
     def _set_locked(self, step_id: str, status: StepStatus) -> None:
+        before = self.statuses.get(step_id)
         self.statuses[step_id] = status
+        step = self.checklist.step(step_id)
+        if step.fences and status.state is StepState.DONE and (before is None or before.state is not StepState.DONE):
+            fence = next(f for f in self.fences() if f.how == substitute(step.title, self.values))
+            self.journal.append("fenced", step=step_id, role=fence.role, by=fence.by, how=fence.how)
         if status.state is not StepState.RUNNING and self.lapses.pop(step_id, None) is not None:
             self._emit(LapseChanged(step_id, None))  # decided anew: what lapsed before is history
         self.journal.append("step_state", step=step_id, state=status.state.value, reason=self.masker.mask(status.reason),
@@ -332,14 +337,34 @@ class RunEngine:
 
     def check(self, condition: str) -> Verdict:
         """A condition judged now, on a fresh look at the parts of the room it needs."""
-        return evaluate(condition, self.observer.look(needs(condition)))
+        return evaluate(condition, self._with_fences(self.observer.look(needs(condition))))
 
     def check_guards(self, step: Step) -> tuple[list[Verdict], RoomObservation | None]:
         """Every guard judged on one fresh look at the room, taken now."""
         if not step.guards:
             return [], None
-        obs = self.observer.look(frozenset().union(*(needs(g) for g in step.guards)))
+        obs = self._with_fences(self.observer.look(frozenset().union(*(needs(g) for g in step.guards))))
         return [evaluate(name, obs) for name in step.guards], obs
+
+    def fences(self) -> tuple[Fence, ...]:
+        """The hosts this run cut off: each fence step done, by whom, when (the room's name for a
+        step the room confirmed, the command for a fence command)."""
+        out = []
+        for step in self.applicable_steps():
+            status = self.statuses[step.id]
+            if step.fences is None or status.state is not StepState.DONE:
+                continue
+            at_room = self.room_confirmations.get(step.id)
+            by = f"{at_room.name} at the room" if at_room is not None else (
+                "the site's fence command" if step.type is StepType.COMMAND else self.config.operator)
+            out.append(Fence(step.fences, by, status.finished or time.time(), substitute(step.title, self.values)))
+        return tuple(out)
+
+    def _with_fences(self, obs: RoomObservation) -> RoomObservation:
+        """The observation as the rules judge it in this run: with the run's fences (a host cut off
+        on purpose is not in the room's looks, and counts only while it stays unreachable)."""
+        fences = self.fences()
+        return dataclasses.replace(obs, fences=fences) if fences else obs
 
     def _require_confirmation(self, step: Step, confirmed: bool, typed_room: str | None) -> None:
         if step.risk is Risk.NORMAL:
@@ -550,6 +575,7 @@ class RunEngine:
         - alarms (dual control) are journaled when raised and when cleared.
         A condition whose parts the observation could not see is left alone. Returns notes."""
         notes = []
+        obs = self._with_fences(obs)
         with self._lock:
             superseded = self.superseded()
             busy = self._parts_in_flux()

@@ -183,6 +183,18 @@ class FilesView:
 # ---- the whole room ----------------------------------------------------------------------------
 
 @dataclass(frozen=True)
+class Fence:
+    """A stack's host cut off from the room on purpose, as the run recorded it: powered off or
+    unplugged, confirmed at the room by name, or a site's fence command that succeeded. Not seen
+    in the room: the run says it, and the rules take it only while the host stays unreachable."""
+
+    role: str
+    by: str  # "Rui at the room", "the site's fence command"
+    at: float
+    how: str = ""  # what was done, in the operator's words
+
+
+@dataclass(frozen=True)
 class RoomObservation:
     room: str
     broker_name: str
@@ -196,6 +208,10 @@ class RoomObservation:
     commands: tuple[tuple[str, float], ...] = ()
     at: float = 0.0
     monotonic: float = 0.0  # when it was composed, on the clock of `commands`
+    fences: tuple[Fence, ...] = ()  # the run's fences (the engine adds them to what it judges)
+
+    def fence(self, role: str) -> Fence | None:
+        return next((f for f in self.fences if f.role == role), None)
 
     def stack(self, role: str) -> StackSnapshot | None:
         return next((s for s in self.stacks if s.role == role), None)

@@ -118,7 +118,38 @@ def _here(stack: StackSnapshot) -> str | None:
     return f"{stack.project}: nothing of it on this Docker host; is docker.{stack.role} set in the site settings?"
 
 
+def _unreachable(obs, role: str) -> str | None:
+    """Why `role`'s host cannot be reached, in words, when neither its engine nor its broker
+    answers; None when either does (a host that answers in part is no lost host)."""
+    stack, broker = obs.stack(role), obs.broker(role)
+    if stack is None or broker is None or stack.connected or broker.state != "unreachable":
+        return None
+    return f"its engine ({stack.error}) and its broker {broker.endpoint} ({broker.detail or 'down'}) unreachable"
+
+
+def _fenced(obs, role: str) -> str | None:
+    """A host that cannot be reached says nothing of what runs on it: it may still reach the
+    controllers. Cut off on purpose (powered off, unplugged, its switch port off) and still
+    unreachable, it cannot act: evidence of its own kind, said as such, never an override."""
+    fence, why = obs.fence(role), _unreachable(obs, role)
+    if fence is None or why is None:
+        return None
+    at = time.strftime("%H:%M:%S", time.localtime(fence.at))
+    return f"{role} host fenced at {at} by {fence.by}" + (f" ({fence.how})" if fence.how else "") + f"; {why}"
+
+
+def _host_unreachable(obs):
+    why = _unreachable(obs, "primary")
+    if why is not None:
+        return True, f"primary host: {why}"
+    stack, broker = obs.stack("primary"), obs.broker("primary")
+    return False, (f"primary host answers: engine {'reachable' if stack.connected else 'unreachable'}, "
+                   f"broker {broker.endpoint} {broker.state}")
+
+
 def _core_stopped(obs):
+    if (fenced := _fenced(obs, "primary")) is not None:
+        return True, fenced
     stack = obs.stack("primary")
     if (why := _docker_says(stack)) is not None:
         return False, why
@@ -132,6 +163,8 @@ def _core_stopped(obs):
 
 
 def _stack_down(obs):
+    if (fenced := _fenced(obs, "primary")) is not None:
+        return True, fenced
     stack = obs.stack("primary")
     if (why := _docker_says(stack)) is not None:
         return False, why
@@ -146,6 +179,8 @@ def _stack_down(obs):
 
 
 def _primary_not_dispatching(obs):
+    if (fenced := _fenced(obs, "primary")) is not None:
+        return True, fenced
     stopped, core_said = _core_stopped(obs)
     broker = obs.broker("primary")
     says = broker_dispatching(obs, "primary")
@@ -403,6 +438,7 @@ RULES: dict[str, Rule] = {
     "controllers_on_primary": Rule(frozenset({"broker:primary", "broker:standby"}), _controllers_back_on_primary),
     "core_versions_match": Rule(frozenset({"files", "broker:primary", "broker:standby"}), _versions_match),
     "env_files_aligned": Rule(frozenset({"files"}), _env_aligned, "a standby that does not run as the primary did"),
+    "primary_host_unreachable": Rule(frozenset({"docker:primary", "broker:primary"}), _host_unreachable),
     "primary_start_safe": Rule(frozenset({"files", "docker:standby", "broker:standby"}), _primary_start_safe,
                                "starting a primary whose .env enables dispatch while the standby dispatches: " + DUAL),
     "primary_env_dispatch_disabled": Rule(frozenset({"files"}), _env_says("primary", {"CORE_DISPATCH_ENABLED": False}),

@@ -26,6 +26,8 @@ from runbook_tui.rules.conditions import evaluate
 from runbook_tui.rules.outcome import run_outcome
 from tests.observations import ADDRESSES, broker, dns, room, stack, status
 
+REPO_CHECKLISTS = Path(__file__).resolve().parents[3] / "checklists"
+
 CHECKLIST = """\
 checklist: {id: watch-steps, name: Watch steps, revision: "w1"}
 variables:
@@ -269,3 +271,71 @@ sections:
     resumed, _notes = RunEngine.resume(tmp_path / "run.jsonl", checklist, Sees(promoted(False)), config)
     assert resumed.values["standby_broker_addr"] == "10.0.30.11" and resumed.values["standby_endpoint_port"] == "21961"
     resumed.journal.close()
+
+
+# ---- a lost primary host, fenced ----------------------------------------------------------------
+
+def host_lost(connected: bool = False, core: str | None = None) -> RoomObservation:
+    """The primary's engine and broker unreachable (its host lost); the standby quiet."""
+    off = status(online=True, dispatch_enabled=False, role="standby", room="room1")
+    primary = stack("primary", core=core, others=None, connected=connected) if not connected else \
+        stack("primary", core=core or "running", dispatch=True)
+    base = room([primary, stack("standby", dispatch=False)],
+                [broker("primary", state="unreachable"), broker("standby", off)], dns(("127.0.0.2",)))
+    return dataclasses.replace(base, files=env_files(True, standby_dispatch=False), at=time.time())
+
+
+def test_a_lost_primary_host_is_passed_by_a_fence_confirmed_at_the_room_never_by_unreachability_alone(tmp_path):
+    from runbook_tui.engine.report import render_report
+    from runbook_tui.engine.run import GuardRefused
+    from tests.lab.rooms import confirmed_at_room
+
+    checklist = load_checklist(REPO_CHECKLISTS / "promotion.yaml")
+    values = resolve_variables(checklist, {"room": "room1", "smoke_device": "sim1", "new_primary_addr": "",
+                                           "new_standby_addr": ""}, tmp_path).values
+    sees = Sees(host_lost())
+    engine = RunEngine.start(checklist, values, sees, tmp_path / "run.jsonl", RunConfig(tmp_path))
+    # Unreachable is not stopped: a partitioned primary may still reach the controllers.
+    assert not engine.check("primary_not_dispatching").holds
+    with pytest.raises(GuardRefused):
+        asyncio.run(engine.run_step("enable-dispatch", typed_room="room1"))
+    # The fence: the person at the room confirms the host is off, by name; then the operator.
+    with pytest.raises(EngineRefusal, match="confirmed by the person at the room first"):
+        engine.mark_done("fence-primary", typed_room="room1")
+    confirmed_at_room(engine, "room-safe", "Rui")
+    engine.mark_done("room-safe", typed_room="room1")
+    confirmed_at_room(engine, "fence-primary", "Rui")
+    engine.mark_done("fence-primary", typed_room="room1")
+    fenced = engine.check("primary_not_dispatching")
+    assert fenced.holds and fenced.detail.startswith("primary host fenced at ") and "by Rui at the room" in fenced.detail
+    notes = engine.reconcile()  # "Shut the primary down" turns done on that evidence
+    assert engine.status("stop-primary").state is StepState.DONE, notes
+    assert "fenced" in engine.status("stop-primary").evidence[0]
+    # The host comes back with its old core dispatching: the fence no longer counts, the stop lapses.
+    time.sleep(0.01)
+    sees.obs = host_lost(connected=True)
+    engine.observe(sees.obs)
+    assert "stop-primary" in engine.lapses
+    assert not engine.check("primary_not_dispatching").holds
+    engine.journal.close()
+    records = read_journal(tmp_path / "run.jsonl").records
+    assert [(r["role"], r["by"]) for r in records if r["kind"] == "fenced"] == [("primary", "Rui at the room")]
+    assert not [r for r in records if r["kind"] == "override"]
+    assert "- Primary host lost, fenced by Rui at the room at " in render_report(tmp_path / "run.jsonl")
+
+
+def test_the_fence_is_refused_while_the_primary_host_answers(tmp_path):
+    from runbook_tui.engine.run import GuardRefused
+    from tests.lab.rooms import confirmed_at_room
+
+    checklist = load_checklist(REPO_CHECKLISTS / "promotion.yaml")
+    values = resolve_variables(checklist, {"room": "room1", "smoke_device": "sim1", "new_primary_addr": "",
+                                           "new_standby_addr": ""}, tmp_path).values
+    engine = RunEngine.start(checklist, values, Sees(host_lost(connected=True)), tmp_path / "run.jsonl", RunConfig(tmp_path))
+    confirmed_at_room(engine, "room-safe")
+    engine.mark_done("room-safe", typed_room="room1")
+    confirmed_at_room(engine, "fence-primary")
+    with pytest.raises(GuardRefused) as refused:
+        engine.mark_done("fence-primary", typed_room="room1")
+    assert refused.value.failures[0].condition == "primary_host_unreachable"
+    engine.journal.close()
