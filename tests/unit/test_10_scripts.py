@@ -13,9 +13,31 @@ from dotenv import dotenv_values
 from tests.conftest import BIN, run
 
 
+def bound(port: int) -> bool:
+    """Something on this host listens on 127.0.0.1:port (a lab room, say): the script skips it."""
+    import socket
+
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+def local_ports(n: int, taken: tuple[int, ...] = ()) -> tuple[str, str]:
+    """The local ports the script gives room number n: the first pair from 1883+2n on that no
+    stack uses and nothing on this host listens on."""
+    while any(p in taken or bound(p) for p in (1883 + 2 * n, 1884 + 2 * n)):
+        n += 1
+    return str(1883 + 2 * n), str(1884 + 2 * n)
+
+
 def test_new_room_creates_both_stacks_with_private_env(stack_root: Path):
+    primary_local, standby_local = local_ports(0)
     out = run("scripts/new-room-standby.sh room1", stack_root, check=True)
-    for role, addr, local, dispatch in (("primary", "127.0.0.2", "1883", "true"), ("standby", "127.0.0.3", "1884", "false")):
+    for role, addr, local, dispatch in (("primary", "127.0.0.2", primary_local, "true"),
+                                        ("standby", "127.0.0.3", standby_local, "false")):
         d = stack_root / "infra" / "rooms" / f"room1-{role}"
         env = dotenv_values(d / ".env")
         assert env["ROOM_ID"] == "room1" and env["STACK_ROLE"] == role
@@ -32,9 +54,11 @@ def test_new_room_creates_both_stacks_with_private_env(stack_root: Path):
 
 def test_second_room_gets_other_addresses(stack_root: Path):
     run("scripts/new-room-standby.sh room1", stack_root, check=True)
+    first = dotenv_values(stack_root / "infra" / "rooms" / "room1-primary" / ".env")["MQTT_LOCAL_PORT"]
+    _primary, standby_local = local_ports(1, (int(first), int(first) + 1))
     run("scripts/new-room-standby.sh room2", stack_root, check=True)
     env = dotenv_values(stack_root / "infra" / "rooms" / "room2-standby" / ".env")
-    assert (env["MQTT_BIND_ADDR"], env["MQTT_LOCAL_PORT"]) == ("127.0.0.5", "1886")
+    assert (env["MQTT_BIND_ADDR"], env["MQTT_LOCAL_PORT"]) == ("127.0.0.5", standby_local)
 
 
 def test_new_room_refuses_to_overwrite(stack_root: Path):
