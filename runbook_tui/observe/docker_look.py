@@ -58,15 +58,19 @@ def list_volumes(client, project: str) -> tuple[str, ...]:
 
 def stack_snapshot(role: str, project: str, env: dict[str, str], *, connected: bool, error: str | None,
                    services: tuple[ServiceState, ...], volumes: tuple[str, ...] = (), sequence: int = 0,
-                   at: float | None = None, env_mtime: float | None = None) -> StackSnapshot:
+                   at: float | None = None, env_mtime: float | None = None, seen: bool | None = None,
+                   unreachable_since: float | None = None) -> StackSnapshot:
     """A stack as seen now: its containers, and its .env's flags set against the running core's."""
     env_flags = {k: is_true(env.get(k)) for k in FLAGS if k in env}
     core = next((s for s in services if s.service == "sentient-core" and s.state == "running"), None)
     running = dict(core.flags) if core else {}
     not_recreated = tuple(f"{k}: .env {str(v).lower()}, running core {str(running[k]).lower()}"
                           for k, v in env_flags.items() if k in running and running[k] != v)
+    now = time.time() if at is None else at
     return StackSnapshot(role, project, connected, error, services, tuple(sorted(env_flags.items())), not_recreated,
-                         time.time() if at is None else at, sequence, shared_settings(env), volumes, env_mtime)
+                         now, sequence, shared_settings(env), volumes, env_mtime,
+                         seen=connected if seen is None else seen,
+                         unreachable_since=None if connected else (unreachable_since or now))
 
 
 def look_stack(role: str, project: str, env: dict[str, str], docker_host: str | None) -> StackSnapshot:

@@ -51,6 +51,10 @@ class StackSnapshot:
     shared: tuple[tuple[str, str], ...] = ()  # the .env keys both stacks must agree on (secrets as sha256)
     volumes: tuple[str, ...] = ()  # the project's volumes: `compose down` keeps them, so they prove the project lives here
     env_mtime: float | None = None  # when the stack's .env was last written (None: not read by this look)
+    # Whether its engine ever answered (the services are what was last seen there), and since when
+    # it has not: an engine never reached has shown nothing, which is not "no containers".
+    seen: bool = True
+    unreachable_since: float | None = None
 
     def service(self, name: str) -> ServiceState | None:
         return next((s for s in self.services if s.service == name), None)

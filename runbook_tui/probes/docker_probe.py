@@ -99,7 +99,10 @@ class DockerProbe:
             self._sequence += 1
             snapshot = stack_snapshot(target.role, target.project, self._env(target), connected=connected, error=error,
                                       services=services, volumes=volumes, sequence=self._sequence,
-                                      env_mtime=self._env_mtime(target))
+                                      env_mtime=self._env_mtime(target),
+                                      seen=connected or bool(previous and previous.seen),
+                                      unreachable_since=previous.unreachable_since if previous and not previous.connected
+                                      else None)
             if previous is not None and (previous.connected, previous.error, previous.services, previous.volumes,
                                          previous.env_flags, previous.shared, previous.env_mtime) == (
                     snapshot.connected, snapshot.error, snapshot.services, snapshot.volumes, snapshot.env_flags,

@@ -141,11 +141,16 @@ class LiveView(Vertical):
             if snap is None:
                 continue
             if not snap.connected:
-                notes.append(Text(f"{snap.project}: Docker not reachable ({snap.error}); showing the last known state",
+                since = time.strftime("%H:%M:%S", time.localtime(snap.unreachable_since or snap.at))
+                # Never reached, it has shown nothing: that is not "no containers" (seen: a standby
+                # with three running containers shown as none, under "the last known state").
+                known = "showing the last state seen there" if snap.seen else "nothing seen on it yet"
+                notes.append(Text(f"{snap.project}: its Docker engine unreachable since {since} ({snap.error}); {known}",
                                   style="bold red"))
             if not snap.services:
-                rows.append(_cells(role, "—", Text("no containers", style="dim"), ".env: " + _flags(snap.env_flags),
-                                   "", "", ""))
+                what = Text("no containers", style="dim") if snap.seen else Text("not seen (engine unreachable)",
+                                                                                  style="bold red")
+                rows.append(_cells(role, "—", what, ".env: " + _flags(snap.env_flags), "", "", ""))
             for s in snap.services:
                 # The stack by its role (the header names the room), and the columns in order of what
                 # a promotion turns on: state, then the dispatch flags (dual control), then a crash

@@ -39,3 +39,40 @@ async def test_a_value_exported_where_compose_ran_is_not_blamed_on_the_env(tmp_p
         note = str(app.query_one("#containers-note").render())
         assert ("room9-standby: running core differs from its .env: CORE_DISPATCH_ENABLED: .env false, running core "
                 "true; the .env changed after it started: recreate it") in note
+
+
+@pytest.mark.asyncio
+async def test_an_engine_never_reached_shows_nothing_seen_not_no_containers(tmp_path):
+    # Seen: an engine that never answered showed "no containers" under "showing the last known
+    # state", while the standby really had three running containers.
+    from runbook_tui.probes.docker_probe import DockerProbe, DockerTarget
+
+    app = RunbookApp(session(tmp_path), live=False, resume=False)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await wait_until(pilot, lambda: app.engine is not None)
+        live = app.query_one(LiveView)
+        seen = []
+        probe = DockerProbe([DockerTarget("standby", "room9-standby", tmp_path / "none.env", "tcp://127.0.0.1:9")],
+                            seen.append)
+        probe._publish(probe.targets[0], False, "ConnectionError: refused")  # as its thread does on a failed connect
+        never = seen[-1]
+        assert not never.seen and never.unreachable_since is not None
+        live.update_containers(never)
+        await pilot.pause()
+        from textual.widgets import DataTable
+
+        table = app.query_one("#containers", DataTable)
+        cells = [str(c) for r in range(table.row_count) for c in table.get_row_at(r)]
+        note = str(app.query_one("#containers-note").render())
+        assert "not seen (engine unreachable)" in cells and "nothing seen on it yet" in note
+        assert "no containers" not in cells and "last state" not in note
+        # Once seen, then lost: the last state seen is shown as that, and since when it is lost.
+        services = (service("db"), service("mosquitto"), service("sentient-core"))
+        probe._publish(probe.targets[0], True, None, (services, ()))
+        probe._publish(probe.targets[0], False, "ConnectionError: refused")
+        lost = seen[-1]
+        assert lost.seen and lost.services == services and lost.unreachable_since is not None
+        live.update_containers(lost)
+        await pilot.pause()
+        note = str(app.query_one("#containers-note").render())
+        assert "its Docker engine unreachable since" in note and "showing the last state seen there" in note
