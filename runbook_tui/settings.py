@@ -212,11 +212,39 @@ LAB_VARIABLES = {"smoke_device": "sim1", "new_primary_addr": "", "new_standby_ad
 
 
 def lab_defaults() -> Settings:
-    """The training lab in this checkout (or RUNBOOK_STACK_ROOT), its DNS on RUNBOOK_LAB_DNS_PORT."""
+    """The training lab in this checkout (or RUNBOOK_STACK_ROOT), its DNS on RUNBOOK_LAB_DNS_PORT,
+    each lab room's stacks looked at on the engine the lab placed them on."""
     root = Path(os.environ.get("RUNBOOK_STACK_ROOT") or TOOL_ROOT)
     port = int(os.environ.get("RUNBOOK_LAB_DNS_PORT") or 5353)
     # The lab's own values for what the checklists leave to each site (its simulated controller).
-    return Settings(stack_root=root, resolvers=(("127.0.0.1", port),), variables=dict(LAB_VARIABLES))
+    return Settings(stack_root=root, resolvers=(("127.0.0.1", port),), variables=dict(LAB_VARIABLES),
+                    rooms=_lab_rooms(root))
+
+
+def _lab_rooms(root: Path) -> dict[str, RoomSettings]:
+    """The lab's rooms as `runbook-tui lab up` recorded them (<root>/.lab/rooms.json): a room whose
+    standby the lab placed on its own second engine has that engine as its `[docker] standby`, as a
+    site's settings would name the standby's host. Every lab room gets a table, in name order, so
+    the venue lists them as before. Anything unreadable there: no rooms (the machine's engine)."""
+    import json
+
+    from runbook_tui.files import SMALL_CAP, read_bounded
+
+    try:
+        registry = json.loads(read_bounded(root / ".lab" / "rooms.json", SMALL_CAP, "lab rooms file"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(registry, dict):
+        return {}
+    rooms = {}
+    for room in sorted(r for r in registry if isinstance(r, str) and ROOM_PATTERN.fullmatch(r)):
+        entry = registry[room] if isinstance(registry[room], dict) else {}
+        hosts = entry.get("docker_hosts") if isinstance(entry.get("docker_hosts"), dict) else {}
+        rooms[room] = RoomSettings(docker_hosts={
+            role: url for role, url in hosts.items()
+            if role in ("primary", "standby") and isinstance(url, str) and first_control(url, one_line=True) is None
+            and docker_url_problem(url) is None})
+    return rooms
 
 
 _KEYS = {

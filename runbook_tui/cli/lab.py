@@ -17,7 +17,9 @@ EXIT_USAGE = 2
 
 def add_lab_commands(sub: argparse._SubParsersAction) -> None:
     lab = sub.add_parser("lab", help="the training lab: up, reset, down, status, fault, power-cycle, dns point",
-                         description="The training lab on this machine's Docker engine.")
+                         description="The training lab: on this machine's Docker engine and on a second engine of "
+                                     "its own (started by 'up', stopped by 'down'), where RUNBOOK_LAB_TWO_ENGINES=1 "
+                                     "or --two-engines places a room's standby.")
     lab.add_argument("--stack-root", type=Path, default=None, help="checkout holding infra/ and scripts/ (default: this one)")
     add_settings_arg(lab)
     lab.add_argument("--dns-port", type=int, default=int(os.environ.get("RUNBOOK_LAB_DNS_PORT", "5353")),
@@ -30,7 +32,12 @@ def add_lab_commands(sub: argparse._SubParsersAction) -> None:
     reset = cmds.add_parser("reset", help="start a room over: down with its directories, then up (the runbook's starting state)")
     reset.add_argument("room", type=room_arg)
     reset.set_defaults(handler=_reset)
-    down = cmds.add_parser("down", help="remove the lab's containers, networks, volumes and processes")
+    for command in (up, reset):
+        command.add_argument("--two-engines", action="store_true", default=None,
+                             help="place the room's standby on the lab's own Docker engine, as on a second host "
+                                  "(default: RUNBOOK_LAB_TWO_ENGINES=1; a room keeps its placement until reset)")
+    down = cmds.add_parser("down", help="remove the lab's containers, networks, volumes and processes on both engines, "
+                                        "and stop the lab's own engine")
     down.add_argument("rooms", nargs="*", type=room_arg, help="rooms to tear down (default: all lab rooms)")
     down.add_argument("--purge", action="store_true", help="also delete room directories the lab created")
     down.set_defaults(handler=_down)
@@ -60,7 +67,10 @@ def _lab(args: argparse.Namespace) -> Lab:
     settings = lab_settings(args, "lab")  # refuses a site's settings file
     root = args.stack_root or (settings.stack_root if settings.source else default_stack_root())
     port = settings.resolvers[0][1] if settings.source else args.dns_port
-    return Lab(root, print, DnsSettings(port=port), verbose=getattr(args, "verbose", False))
+    lab = Lab(root, print, DnsSettings(port=port), verbose=getattr(args, "verbose", False))
+    if getattr(args, "two_engines", None):
+        lab.two_engines = True
+    return lab
 
 
 def _guard(action) -> int:

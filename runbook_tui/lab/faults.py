@@ -1,6 +1,6 @@
 """Faults for training drills, injected into a lab room (and healed) the way they happen on site.
 
-Each fault changes the real lab, never the tool's view of it: a core that really crash-loops,
+Each fault changes the real lab, never the tool's view of it, on the engine its stack lives on: a core that really crash-loops,
 a broker that is really dead, a password file that is really stale. The trainee meets it
 through the live panels and the checklist, and recovers with the runbook's own commands;
 `heal` puts the room back for the next drill.
@@ -38,7 +38,7 @@ def _set_env(lab: Lab, room: str, role: str, changes: dict[str, str]) -> None:
 
 
 def _recreate(lab: Lab, room: str, role: str, service: str) -> None:
-    docker_cli.compose(lab.stacks(room)[role].directory, "up", "-d", "--force-recreate", service)
+    lab.compose(room, role, "up", "-d", "--force-recreate", service)
 
 
 def _container(lab: Lab, room: str, role: str, service: str) -> str:
@@ -55,19 +55,19 @@ def _flap(lab: Lab, room: str) -> str:
 
 def _unflap(lab: Lab, room: str) -> str:
     _set_env(lab, room, "primary", {"CORE_FAULT": ""})
-    if docker_cli.compose(lab.stacks(room)["primary"].directory, "ps", "-q", "sentient-core", check=False).stdout.strip():
+    if lab.compose(room, "primary", "ps", "-q", "sentient-core", check=False).stdout.strip():
         _recreate(lab, room, "primary", "sentient-core")
     return "CORE_FAULT cleared in the primary .env"
 
 
 def _kill_broker(lab: Lab, room: str) -> str:
-    subprocess.run(["docker", "kill", _container(lab, room, "primary", "mosquitto")], capture_output=True, check=True)
+    docker_cli.docker("kill", _container(lab, room, "primary", "mosquitto"), host=lab.docker_host(room, "primary"), check=True)
     return "the primary broker was killed (it stays down: a killed container is not restarted)"
 
 
 def _start_broker(lab: Lab, room: str) -> str:
     # `up -d`, not `docker start`: after a promotion drill the primary may have been taken down.
-    docker_cli.compose(lab.stacks(room)["primary"].directory, "up", "-d")
+    lab.compose(room, "primary", "up", "-d")
     return "the primary stack was brought up again"
 
 

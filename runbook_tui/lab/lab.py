@@ -5,6 +5,13 @@ stacks running (primary dispatching, standby not), mqtt.<room> answered with the
 address by a real DNS server, and a simulated controller connected through that name.
 Every step is idempotent, so `up` on a running lab only checks it. `down` removes every
 container, network, volume and process the lab started.
+
+The lab runs a Docker engine of its own beside the machine's (`lab/engine.py`). With
+RUNBOOK_LAB_TWO_ENGINES=1 (or `lab up --two-engines`) a room brought up places its standby
+there, as on a venue whose standby has a host of its own: the lab records where each stack
+lives (.lab/rooms.json, `docker_hosts`), every lab command on a stack runs with DOCKER_HOST set
+to that stack's engine, and the lab's settings (settings.lab_defaults) name it as the room's
+`[docker] standby`, which the product's looks read.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,6 +33,7 @@ from runbook_tui.envfile import is_true
 from runbook_tui.lab import docker_cli
 from runbook_tui.lab.base_image import ensure_base_image
 from runbook_tui.lab.dns_server import DnsSettings, LabDns
+from runbook_tui.lab.engine import EngineError, LabEngine
 from runbook_tui.lab.processes import ProcessTable
 from runbook_tui.lab.readiness import read_retained, resolve_a, wait_for
 from runbook_tui.stacks import ROLES, Stack, broker_hostname, default_rooms_dir, default_runs_dir, room_stacks
@@ -32,6 +41,12 @@ from runbook_tui.stacks import ROLES, Stack, broker_hostname, default_rooms_dir,
 DEFAULT_DEVICE = "sim1"
 # Compose output worth showing as progress: build steps and container/network/volume changes.
 _PROGRESS_LINE = re.compile(r"^(#\d+ \[[^\]]+\] (FROM|RUN|COPY)|\s*(Container|Network|Volume)\b)")
+TWO_ENGINES_VAR = "RUNBOOK_LAB_TWO_ENGINES"
+
+
+def two_engines_wanted() -> bool:
+    """Whether rooms brought up from now on place their standby on the lab's own engine."""
+    return os.environ.get(TWO_ENGINES_VAR, "").strip().lower() in ("1", "true", "yes", "on")
 
 
 class LabError(RuntimeError):
@@ -44,6 +59,8 @@ class Lab:
     report: Callable[[str], None] = print
     dns_settings: DnsSettings = field(default_factory=DnsSettings)
     verbose: bool = False
+    two_engines: bool = field(default_factory=two_engines_wanted)
+    """Rooms brought up now place their standby on the lab's own engine."""
 
     def __post_init__(self) -> None:
         self.stack_root = self.stack_root.resolve()
@@ -51,6 +68,7 @@ class Lab:
         self.state_dir = self.stack_root / ".lab"
         self.processes = ProcessTable(self.state_dir)
         self.dns = LabDns(self.state_dir, self.processes, self.dns_settings)
+        self.engine = LabEngine(self.state_dir)
 
     # ---- bookkeeping -------------------------------------------------------------------
     @property
@@ -58,15 +76,19 @@ class Lab:
         return self.state_dir / "rooms.json"
 
     def lab_rooms(self) -> dict[str, dict]:
-        """Rooms this lab brought up: room -> {"created": bool}."""
+        """Rooms this lab brought up: room -> {"created": bool, "docker_hosts": {role: Docker host URL}}
+        (a role not in docker_hosts lives on the machine's engine). settings.lab_defaults reads it."""
         try:
             return json.loads(self._registry.read_text())
         except (OSError, ValueError):
             return {}
 
-    def _register(self, room: str, created: bool) -> None:
+    def _register(self, room: str, created: bool, docker_hosts: dict[str, str], complete: bool) -> None:
+        """Record ROOM before its stacks are started (`down` then finds what a failed `up` left, on its
+        engines) and again, complete, once they are up."""
         rooms = self.lab_rooms()
-        rooms[room] = {"created": rooms.get(room, {}).get("created", False) or created}
+        rooms[room] = {"created": rooms.get(room, {}).get("created", False) or created, "docker_hosts": docker_hosts,
+                       "complete": complete}
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self._registry.write_text(json.dumps(rooms, indent=1))
 
@@ -77,6 +99,18 @@ class Lab:
 
     def stacks(self, room: str) -> dict[str, Stack]:
         return room_stacks(self.rooms_dir, room)
+
+    def docker_host(self, room: str, role: str) -> str | None:
+        """The engine ROLE's stack of ROOM lives on (None: the machine's)."""
+        hosts = self.lab_rooms().get(room, {}).get("docker_hosts") or {}
+        return hosts.get(role) if isinstance(hosts, dict) else None
+
+    def engine_name(self, host: str | None) -> str:
+        return "the machine's engine" if host is None else ("the lab's engine" if host == self.engine.url else host)
+
+    def compose(self, room: str, role: str, *args: str, **kwargs) -> subprocess.CompletedProcess[str]:
+        """`docker compose` on ROLE's stack of ROOM, on the engine that stack lives on."""
+        return docker_cli.compose(self.stacks(room)[role].directory, *args, host=self.docker_host(room, role), **kwargs)
 
     def run_script(self, name: str, *args: str, env: dict[str, str] | None = None) -> str:
         """Run scripts/NAME of the stack root with ARGS (and ENV added) and return its output; LabError if it fails."""
@@ -110,11 +144,16 @@ class Lab:
         def done(t0: float, what: str) -> None:
             self.report(f"      {what} ({time.monotonic() - t0:.1f}s)")
 
-        t = step(1, "Docker engine")
+        t = step(1, "Docker engines")
         try:
-            done(t, docker_cli.check_docker())
+            machine = docker_cli.check_docker()
         except docker_cli.DockerUnavailable as exc:
             raise LabError(str(exc)) from None
+        try:
+            own = self.engine.start()
+        except EngineError as exc:
+            raise LabError(str(exc)) from None
+        done(t, f"the machine's: {machine}; the lab's own at {self.engine.url}: {own}")
 
         t = step(2, "base image")
         try:
@@ -126,7 +165,9 @@ class Lab:
         t = step(3, f"room directories for {room}")
         stacks = self.stacks(room)
         present = [s.exists() for s in stacks.values()]
-        already_up = room in self.lab_rooms()
+        record = self.lab_rooms().get(room)
+        # A room whose `up` failed part-way is brought up again, where it was placed.
+        already_up = record is not None and record.get("complete", True)
         created = False
         if all(present):
             done(t, f"{stacks['primary'].directory.parent} has {room}-primary and {room}-standby")
@@ -145,16 +186,22 @@ class Lab:
             # A drill or a promotion may have stopped the primary or enabled the standby:
             # starting a stack again could create dual control. Only look.
             t = step(4, "stacks (already brought up by the lab: checked, not started)")
-            for stack in stacks.values():
-                ps = docker_cli.compose(stack.directory, "ps", "--format", "{{.Service}}={{.State}}", check=False)
-                self.report(f"      {stack.name}: {' '.join(sorted(ps.stdout.split())) or 'no containers (left as it is)'}")
+            for role, stack in stacks.items():
+                ps = self.compose(room, role, "ps", "--format", "{{.Service}}={{.State}}", check=False)
+                self.report(f"      {stack.name} on {self.engine_name(self.docker_host(room, role))}: "
+                            f"{' '.join(sorted(ps.stdout.split())) or 'no containers (left as it is)'}")
             done(t, f"'runbook-tui lab reset {room}' starts the room over")
         else:
             t = time.monotonic()
-            self._bring_up(room, stacks)
-            self._register(room, created=created)
-            done(t, ", ".join(f"{s.name} up (dispatch {'on' if s.dispatch_enabled_in_env() else 'off'})"
-                              for s in stacks.values()))
+            if record is not None:
+                hosts = dict(record.get("docker_hosts") or {})
+            else:
+                hosts = {"standby": self.engine.url} if self.two_engines else {}
+            self._register(room, created=created, docker_hosts=hosts, complete=False)
+            self._bring_up(room, stacks, hosts)
+            self._register(room, created=created, docker_hosts=hosts, complete=True)
+            done(t, ", ".join(f"{s.name} up on {self.engine_name(hosts.get(role))} "
+                              f"(dispatch {'on' if s.dispatch_enabled_in_env() else 'off'})" for role, s in stacks.items()))
         self._dns_and_controller(room, stacks, step, done, mid_run=already_up)
         self.report(f"lab up: {room} ready in {time.monotonic() - started:.1f}s")
 
@@ -166,18 +213,37 @@ class Lab:
                 raise LabError(f"{room} could not be torn down: still present: {', '.join(leftovers)}")
         self.up(room)
 
-    def _bring_up(self, room: str, stacks: dict[str, Stack]) -> None:
+    def _bring_up(self, room: str, stacks: dict[str, Stack], hosts: dict[str, str]) -> None:
         self.report("[4/6] stacks (the first run builds the images: a few minutes)")
         enabled = [s.name for s in stacks.values() if s.dispatch_enabled_in_env()]
         if len(enabled) > 1:
             raise LabError(f"both stacks of {room} have CORE_DISPATCH_ENABLED=true in .env: starting both would be "
                            f"dual control. Set it false on the standby first.")
-        for stack in stacks.values():
-            self.report(f"      {stack.name}: docker compose --env-file .env up -d --build")
-            try:
+        # A stack for the lab's engine has its images built on the machine's (where the build
+        # cache is, and a network: the lab's engine has no default bridge for a build to use)
+        # and copied over, while the machine's stacks come up.
+        elsewhere = {role: host for role, host in hosts.items() if host is not None}
+        copies: dict[str, threading.Thread] = {}
+        failures: dict[str, str] = {}
+        for role, host in elsewhere.items():
+            copies[role] = threading.Thread(target=self._images_to, args=(stacks[role], host, failures), daemon=True)
+            copies[role].start()
+        try:
+            for role, stack in stacks.items():
+                if role in elsewhere:
+                    continue
+                self.report(f"      {stack.name}: docker compose --env-file .env up -d --build")
                 docker_cli.compose(stack.directory, "--progress", "plain", "up", "-d", "--build", on_line=self._compose_line)
-            except RuntimeError as exc:
-                raise LabError(str(exc)) from None
+            for role, copy in copies.items():
+                copy.join()
+                if role in failures:
+                    raise LabError(failures[role])
+                stack = stacks[role]
+                self.report(f"      {stack.name} on {self.engine_name(elsewhere[role])}: docker compose --env-file .env up -d")
+                docker_cli.compose(stack.directory, "--progress", "plain", "up", "-d", on_line=self._compose_line,
+                                   host=elsewhere[role])
+        except RuntimeError as exc:
+            raise LabError(str(exc)) from None
         for stack in stacks.values():
             broker = stack.broker()
             status_topic = stack.topics().status
@@ -214,6 +280,19 @@ class Lab:
             raise LabError(f"controller {DEFAULT_DEVICE} did not connect: {state.get('last_error') or 'no state yet'}; "
                            f"see {self.processes.log_path(self.controller_name(room))}")
         done(t, f"{DEFAULT_DEVICE} connected to {self.controller_state(room).get('broker')} through {name}")
+
+    def _images_to(self, stack: Stack, host: str, failures: dict[str, str]) -> None:
+        """Build STACK's images on the machine's engine and copy them to HOST (failures[role] says why not)."""
+        try:
+            t0 = time.monotonic()
+            docker_cli.compose(stack.directory, "--progress", "plain", "build", on_line=self._compose_line)
+            images = docker_cli.compose(stack.directory, "config", "--images").stdout.split()
+            copied = docker_cli.copy_images(images, host)
+            self.report(f"      {stack.name}: images built and "
+                        + (f"copied to {self.engine_name(host)} with docker save | docker load: {', '.join(copied)}"
+                           if copied else f"already on {self.engine_name(host)}") + f" ({time.monotonic() - t0:.1f}s)")
+        except RuntimeError as exc:
+            failures[stack.role] = str(exc)
 
     def _compose_line(self, line: str) -> None:
         if self.verbose or _PROGRESS_LINE.search(line):
@@ -269,16 +348,34 @@ class Lab:
             raise LabError(f"cannot tear down: {exc}") from None
         targets = rooms or sorted(registry)
         leftovers: list[str] = []
+        # A stack on the lab's engine is torn down there; a stopped engine (a host that died) is
+        # started for it, its containers being kept in its data root until then.
+        needs_engine = any(self.docker_host(room, role) for room in targets for role in ROLES) \
+            or (not rooms and self.engine.data_root.is_dir())
+        engines: list[str | None] = [None]
+        if needs_engine:
+            try:
+                if self.engine.pid() is None:
+                    self.report(f"the lab's engine: {self.engine.start()}, to tear its stacks down")
+                engines.append(self.engine.url)
+            except EngineError as exc:
+                leftovers.append(f"the lab's engine's stacks ({exc})")
         for room in targets:
             room_leftovers: list[str] = []
-            for stack in self.stacks(room).values():
-                if stack.exists():
-                    self.report(f"{stack.name}: docker compose --env-file .env down -v --remove-orphans")
-                    result = docker_cli.compose(stack.directory, "down", "-v", "--remove-orphans", "--timeout", "5", check=False)
+            for role, stack in self.stacks(room).items():
+                host = self.docker_host(room, role)
+                if stack.exists() and host in engines:
+                    self.report(f"{stack.name} on {self.engine_name(host)}: docker compose --env-file .env down -v --remove-orphans")
+                    result = docker_cli.compose(stack.directory, "down", "-v", "--remove-orphans", "--timeout", "5",
+                                                check=False, host=host)
                     if result.returncode != 0:
                         room_leftovers.append(f"{stack.name} (compose down failed: {result.stderr.strip()[-200:]})")
-                for kind, names in docker_cli.project_resources(stack.name).items():
-                    room_leftovers += [f"{kind[:-1]} {n}" for n in names]
+                elif stack.exists():
+                    room_leftovers.append(f"{stack.name} (its engine {host} cannot be reached)")
+                for engine in engines:  # on either engine: a stack may have been started on the wrong one
+                    where = "" if engine is None else " on the lab's engine"
+                    for kind, names in docker_cli.project_resources(stack.name, engine).items():
+                        room_leftovers += [f"{kind[:-1]} {n}{where}" for n in names]
             leftovers += room_leftovers
             for name in self.processes.names():
                 if name.startswith(f"controller-{room}-"):
@@ -307,7 +404,32 @@ class Lab:
             # A drill's second resolver (runbook_tui.lab.faults) lives beside the first.
             if ProcessTable(self.state_dir / "dns2").stop("dnsmasq"):
                 self.report("stopped the second resolver")
+            if self.engine.url in engines:
+                leftovers += self._stop_engine()
         return leftovers
+
+    def _stop_engine(self) -> list[str]:
+        """Empty the lab's own engine (everything on it is the lab's: what a failed `up` left) and stop it."""
+        host = self.engine.url
+        removed: list[str] = []
+        for kind, listing, remove in (
+            ("container", ["ps", "-aq"], ["rm", "-f", "-v"]),
+            ("volume", ["volume", "ls", "-q"], ["volume", "rm", "-f"]),
+            ("network", ["network", "ls", "--filter", "type=custom", "-q"], ["network", "rm"]),
+        ):
+            found = docker_cli.docker(*listing, host=host).stdout.split()
+            if found:
+                gone = docker_cli.docker(*remove, *found, host=host)
+                removed.append(f"{len(found)} {kind}(s)" + ("" if gone.returncode == 0 else f" ({gone.stderr.strip()[-200:]})"))
+        if removed:
+            self.report(f"removed from the lab's engine what no lab room owned: {', '.join(removed)}")
+        try:
+            pid = self.engine.stop()
+        except EngineError as exc:
+            return [str(exc)]
+        if pid is not None:
+            self.report(f"stopped the lab's Docker engine (pid {pid}); its images stay in {self.engine.data_root}")
+        return []
 
     # ---- status and DNS ------------------------------------------------------------------
     def second_resolver(self) -> LabDns:
@@ -327,24 +449,28 @@ class Lab:
         lines = []
         s = self.dns_settings
         dns_state = f"dnsmasq on {s.listen}:{s.port}" if self.dns.running() else "dnsmasq not running"
+        pid = self.engine.pid()
+        engine_state = (f"the lab's Docker engine at {self.engine.url} (pid {pid})" if pid is not None
+                        else "the lab's Docker engine not running")
         rooms = sorted(self.lab_rooms())
         if not rooms:
-            return [f"no lab rooms ({dns_state})"]
-        lines.append(dns_state)
+            return [f"no lab rooms ({dns_state}; {engine_state})"]
+        lines += [dns_state, engine_state]
         for room in rooms:
             lines.append(f"{room}:")
-            for stack in self.stacks(room).values():
+            for role, stack in self.stacks(room).items():
                 if not stack.exists():
                     lines.append(f"  {stack.name}: missing ({stack.directory})")
                     continue
-                ps = docker_cli.compose(stack.directory, "ps", "-a", "--format", "{{.Service}}={{.State}}", check=False)
+                host = self.docker_host(room, role)
+                ps = self.compose(room, role, "ps", "-a", "--format", "{{.Service}}={{.State}}", check=False)
                 if ps.returncode != 0:
-                    services = "unknown (docker does not answer)"
+                    services = f"unknown ({self.engine_name(host)} does not answer)"
                 else:
                     services = " ".join(sorted(ps.stdout.split())) or "no containers"
                 env = stack.env()
                 flags = f"dispatch {'on' if is_true(env.get('CORE_DISPATCH_ENABLED')) else 'off'} in .env"
-                lines.append(f"  {stack.name} ({stack.broker().host}): {services}; {flags}")
+                lines.append(f"  {stack.name} ({stack.broker().host}): {services}; {flags}; on {self.engine_name(host)}")
             name = broker_hostname(room, s.domain)
             if not self.dns.running():
                 lines.append(f"  {name} -> no DNS server")
