@@ -209,6 +209,15 @@ class Session:
         # The site's variables are the venue's, for every checklist: each takes those it declares.
         # Variables given on the command line (--var) win, and must be the checklist's.
         site = {k: v for k, v in settings.variables.items() if k in self.checklist.variables}
+        from runbook_tui.terminal import CONTROL_ONE_LINE, REPLACEMENT, first_control
+
+        for name, value in (variables or {}).items():
+            # The command line refuses these (cli.args.var_pairs); a caller that did not check is
+            # refused here too: a value is drawn in the tree, the step pane and the resume line.
+            for part, text in (("name", name), ("value", value)):
+                if (problem := first_control(text, one_line=True)) is not None:
+                    named = CONTROL_ONE_LINE.sub(REPLACEMENT, name[:80])
+                    raise ValueError(f"variable {named}: the {part} {problem} (a value is one line of plain text)")
         self.given = {"room": room} | site | (variables or {})  # what the variables were resolved from
         self.values = resolve_variables(self.checklist, self.given, settings.stack_root).values
         self.given_variables = dict(variables or {})

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from runbook_tui.stacks import ROOM_PATTERN
+from runbook_tui.terminal import CONTROL_ONE_LINE, REPLACEMENT, first_control
 
 
 def default_stack_root() -> Path:
@@ -19,16 +20,36 @@ def default_stack_root() -> Path:
 
 
 def var_pairs(values: list[str], what: str = "--var") -> dict[str, str]:
-    """NAME=VALUE arguments as a dict; the room is --room's alone (its id is checked there)."""
+    """NAME=VALUE arguments as a dict; the room is --room's alone (its id is checked there).
+    A control character in a name or a value is refused (ValueError, exit 2), named by its code
+    point and never quoted: the value is shown in the plan, the TUI and the journal, and pasted
+    into the resume line, where an ESC ] 0; would retitle the terminal."""
     out = {}
     for item in values:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise ValueError(f"{what} '{item}' is not NAME=VALUE")
+            raise ValueError(f"{what} '{_one_line(item)}' is not NAME=VALUE")
+        if (problem := first_control(key, one_line=True) or _raw_byte(key)) is not None:
+            raise ValueError(f"{what} '{_one_line(key)}': the name {problem}")
+        if (problem := first_control(value, one_line=True) or _raw_byte(value)) is not None:
+            raise ValueError(f"{what} {key}: the value {problem} (a value is one line of plain text)")
         if what == "--var" and key == "room":
             raise ValueError("--var room=...: the room is given with --room")
         out[key] = value
     return out
+
+
+def _one_line(text: str) -> str:
+    return CONTROL_ONE_LINE.sub(REPLACEMENT, text[:200])
+
+
+def _raw_byte(text: str) -> str | None:
+    """An argument's byte that is not UTF-8 (Python keeps it as a lone surrogate), in words: a
+    raw 0x9B would be printed back as itself, the 8-bit CSI of a terminal not in UTF-8."""
+    for index, char in enumerate(text):
+        if "\udc80" <= char <= "\udcff":
+            return f"holds the byte 0x{ord(char) - 0xDC00:02X}, not UTF-8, at character {index + 1}"
+    return None
 
 
 def room_arg(value: str) -> str:
