@@ -14,6 +14,7 @@ SUDO=
 say() { echo "setup: $*"; }
 
 packages=(docker.io mosquitto mosquitto-clients dnsmasq-base postgresql-client debootstrap tmux iproute2 procps ca-certificates
+          openssh-client  # ssh:// engines: the Docker CLI's transport, which the tool's looks use too
           chromium)  # chromium: the browser the floor view's test drives (Playwright, no download)
 # Debian's python3 needs python3-venv for `python3 -m venv`; another Python may have it built in.
 python3 -c 'import ensurepip, venv' 2>/dev/null || packages+=(python3-venv)
@@ -25,6 +26,19 @@ if [ ${#missing[@]} -gt 0 ]; then
   say "installing ${missing[*]}"
   $SUDO apt-get update -qq
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+# The sshd the ssh:// engine test starts on a port of its own (tests/lab/sshd.py). Installed
+# without starting Debian's ssh service: a policy-rc.d that says no while the package installs
+# (nothing listens on port 22 because of this project).
+if ! dpkg-query -W -f='${Status}' openssh-server 2>/dev/null | grep -q "ok installed"; then
+  say "installing openssh-server (its service is not started)"
+  policy=/usr/sbin/policy-rc.d
+  placed=false
+  if [ ! -e "$policy" ]; then printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod 755 "$policy" && placed=true; fi
+  $SUDO apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server >/dev/null || install_failed=1
+  if $placed; then rm -f "$policy"; fi
+  [ -z "${install_failed:-}" ] || { echo "setup: openssh-server did not install" >&2; exit 1; }
 fi
 # The lab's brokers run in containers; a host broker on 127.0.0.1:1883 would take the
 # primary's local port. Keep the binaries (mosquitto_passwd), not the service.

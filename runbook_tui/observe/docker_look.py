@@ -21,7 +21,12 @@ NAME_LIMIT = 80
 def make_client(docker_host: str | None, timeout: float = 5):
     import docker
 
-    return docker.DockerClient(base_url=docker_host, timeout=timeout) if docker_host else docker.from_env(timeout=timeout)
+    if not docker_host:
+        return docker.from_env(timeout=timeout)
+    # ssh:// through the ssh command, as the Docker CLI (and so the runbook's compose commands)
+    # reaches the same engine: one transport, the operator's own ssh config and keys, and no
+    # paramiko (docker-py's default for ssh://, which nothing here installs).
+    return docker.DockerClient(base_url=docker_host, timeout=timeout, use_ssh_client=docker_host.startswith("ssh://"))
 
 
 def project_filter(project: str) -> dict[str, str]:
@@ -59,7 +64,7 @@ def list_volumes(client, project: str) -> tuple[str, ...]:
 def stack_snapshot(role: str, project: str, env: dict[str, str], *, connected: bool, error: str | None,
                    services: tuple[ServiceState, ...], volumes: tuple[str, ...] = (), sequence: int = 0,
                    at: float | None = None, env_mtime: float | None = None, seen: bool | None = None,
-                   unreachable_since: float | None = None) -> StackSnapshot:
+                   unreachable_since: float | None = None, engine: str | None = None) -> StackSnapshot:
     """A stack as seen now: its containers, and its .env's flags set against the running core's."""
     env_flags = {k: is_true(env.get(k)) for k in FLAGS if k in env}
     core = next((s for s in services if s.service == "sentient-core" and s.state == "running"), None)
@@ -70,7 +75,7 @@ def stack_snapshot(role: str, project: str, env: dict[str, str], *, connected: b
     return StackSnapshot(role, project, connected, error, services, tuple(sorted(env_flags.items())), not_recreated,
                          now, sequence, shared_settings(env), volumes, env_mtime,
                          seen=connected if seen is None else seen,
-                         unreachable_since=None if connected else (unreachable_since or now))
+                         unreachable_since=None if connected else (unreachable_since or now), engine=engine)
 
 
 def look_stack(role: str, project: str, env: dict[str, str], docker_host: str | None) -> StackSnapshot:
@@ -78,12 +83,12 @@ def look_stack(role: str, project: str, env: dict[str, str], docker_host: str | 
     try:
         client = make_client(docker_host)
     except Exception as exc:  # noqa: BLE001 - a failed look is evidence too, never a crash
-        return stack_snapshot(role, project, env, connected=False, error=_why(exc), services=())
+        return stack_snapshot(role, project, env, connected=False, error=_why(exc), services=(), engine=docker_host)
     try:
-        return stack_snapshot(role, project, env, connected=True, error=None,
+        return stack_snapshot(role, project, env, connected=True, error=None, engine=docker_host,
                               services=list_services(client, project), volumes=list_volumes(client, project))
     except Exception as exc:  # noqa: BLE001
-        return stack_snapshot(role, project, env, connected=False, error=_why(exc), services=())
+        return stack_snapshot(role, project, env, connected=False, error=_why(exc), services=(), engine=docker_host)
     finally:
         client.close()
 

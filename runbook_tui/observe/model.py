@@ -55,6 +55,7 @@ class StackSnapshot:
     # it has not: an engine never reached has shown nothing, which is not "no containers".
     seen: bool = True
     unreachable_since: float | None = None
+    engine: str | None = None  # the Docker host it was looked at on (None: this machine's default)
 
     def service(self, name: str) -> ServiceState | None:
         return next((s for s in self.services if s.service == name), None)

@@ -102,7 +102,7 @@ class DockerProbe:
                                       env_mtime=self._env_mtime(target),
                                       seen=connected or bool(previous and previous.seen),
                                       unreachable_since=previous.unreachable_since if previous and not previous.connected
-                                      else None)
+                                      else None, engine=target.docker_host)
             if previous is not None and (previous.connected, previous.error, previous.services, previous.volumes,
                                          previous.env_flags, previous.shared, previous.env_mtime) == (
                     snapshot.connected, snapshot.error, snapshot.services, snapshot.volumes, snapshot.env_flags,

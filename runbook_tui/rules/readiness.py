@@ -149,6 +149,21 @@ def _records_only_on_standby(room: str, standby: StackFiles | None, now: float) 
                  "--discard-newer REASON")
 
 
+def _engine(obs: RoomObservation, role: str) -> Check:
+    """Which Docker engine the stack is looked at on, and whether it answers: a lost host is said
+    as such, never as a stack with no containers."""
+    stack = obs.stack(role)
+    where = (stack.engine if stack is not None else None) or "this machine's default"
+    name = f"{role} engine"
+    if stack is None:
+        return Check(name, None, f"{where}: not looked at")
+    if stack.connected:
+        return Check(name, None, f"{where}: reachable")
+    since = time.strftime("%H:%M:%S", time.localtime(stack.unreachable_since or stack.at))
+    return Check(name, False, f"{where}: unreachable since {since} ({stack.error})",
+                 f"check the {role}'s host, and its engine in the settings ([docker] {role} or [rooms.{obs.room}.docker])")
+
+
 def readiness(obs: RoomObservation, now: float | None = None) -> Readiness:
     """The pair's readiness, from an observation with files, both stacks' Docker parts and brokers."""
     now = time.time() if now is None else now
@@ -169,6 +184,7 @@ def readiness(obs: RoomObservation, now: float | None = None) -> Readiness:
                                       "(runbook 1), or fix the room's primary_dir / standby_dir in the settings"),),
                          active, active_detail)
 
+    checks += [_engine(obs, role) for role in ("primary", "standby")]
     stack = obs.stack("standby")
     promoted = active == "standby"
     if promoted:

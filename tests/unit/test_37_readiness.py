@@ -196,3 +196,22 @@ def test_the_files_look_reads_what_the_scripts_record(tmp_path):
     assert standby.records_only_here == ("c", "d") and standby.records_only_here_at is not None
     assert primary.restore_discarded == () and primary.restore_reason == "" and primary.last_restore is not None
     assert primary.records_only_here == () and primary.records_only_here_at is None
+
+
+def test_readiness_names_each_stacks_engine_and_says_when_one_is_unreachable():
+    # Seen: a lost host was shown as a stack with no containers; nothing named its engine.
+    import time
+
+    lost_at = time.time() - 120
+    primary = dataclasses.replace(stack("primary", core=None, others=None, connected=False),
+                                  engine="ssh://ops@primary-host", unreachable_since=lost_at, seen=False)
+    standby = dataclasses.replace(stack("standby"), engine="unix:///run/lab-engine/docker.sock")
+    said = status(online=True, dispatch_enabled=False, role="standby")
+    result = readiness(room([primary, standby], [broker("primary", state="unreachable"), broker("standby", said)]))
+    checks = {c.name: c for c in result.checks}
+    when = time.strftime("%H:%M:%S", time.localtime(lost_at))
+    assert checks["primary engine"].ok is False
+    assert checks["primary engine"].detail.startswith(f"ssh://ops@primary-host: unreachable since {when} (")
+    assert "[docker] primary" in checks["primary engine"].fix
+    assert checks["standby engine"].ok is None
+    assert checks["standby engine"].detail == "unix:///run/lab-engine/docker.sock: reachable"
