@@ -36,7 +36,9 @@ class DockerTarget:
 
 class DockerProbe:
     def __init__(self, targets: list[DockerTarget], on_snapshot: Callable[[StackSnapshot], None] | None = None,
-                 *, env_poll_s: float = 0.5, max_backoff_s: float = 5.0) -> None:
+                 *, env_poll_s: float = 0.5, max_backoff_s: float = 1.0) -> None:
+        # An engine that comes back is looked at within a second: a lost primary host powering on
+        # restarts its old core by its restart policy, and dual control must be raised within 2 s.
         self.targets = targets
         self.on_snapshot = on_snapshot
         self.env_poll_s = env_poll_s
