@@ -32,5 +32,5 @@ mv "$tmp" "$out"
 trap - EXIT
 # The newest backup of each stack under a fixed name, for restore-room-db.sh and checklists.
 ln -sfn "$(basename "$out")" "$backup_dir/$stack-latest.sql.gz"
-echo "backed up $stack database ${db_name:-sentient} ($(stat -c %s "$out") bytes)" >&2
-echo "$out"
+say "backed up $stack database ${db_name:-sentient} ($(stat -c %s "$out") bytes)" >&2
+say "$out"

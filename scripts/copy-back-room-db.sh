@@ -23,6 +23,9 @@ done
 room=${args[0]} primary=${args[0]}-primary standby=${args[0]}-standby
 require_stack "$primary"
 require_stack "$standby"
+# Each .env read once here: a file the tool will not read (not UTF-8, a FIFO) stops the copy with
+# why, where psql_in, called under ||, would go on with the default user.
+for stack in "$primary" "$standby"; do env_get "$(stack_dir "$stack")/.env" POSTGRES_USER >/dev/null || exit 1; done
 for stack in "$primary" "$standby"; do
   [ -n "$(compose_in "$stack" ps -q --status running db 2>/dev/null)" ] \
     || die "the db service of $stack is not running; start only it with (cd $(stack_dir "$stack") && docker compose --env-file .env up -d db)"
@@ -39,12 +42,12 @@ psql_in() {
 held() { psql_in "$1" -tA -c "select id from dispatches where status <> 'rejected'"; }
 standby_ids=$(held "$standby") || die "cannot read the dispatch records of $standby"
 primary_ids=$(psql_in "$primary" -tA -c "select id from dispatches") || die "cannot read the dispatch records of $primary"
-only=$(comm -23 <(printf '%s\n' "$standby_ids" | sort -u) <(printf '%s\n' "$primary_ids" | sort -u) | grep -v '^$' || true)
+only=$(comm -23 <(printf '%s\n' "$standby_ids" | sort -u) <(printf '%s\n' "$primary_ids" | sort -u) | grep -av '^$' || true)
 # What readiness shows: the records only the standby holds, as this comparison found them.
 mark=$(stack_dir "$standby")/.records-only-here
 if [ -z "$only" ]; then
   rm -f "$mark"
-  echo "$standby holds no dispatch record $primary lacks"
+  say "$standby holds no dispatch record $primary lacks"
   exit 0
 fi
 count=$(printf '%s\n' "$only" | wc -l)
@@ -52,8 +55,8 @@ shown=$(printf '%s\n' "$only" | head -10 | paste -sd, -)
 if [ "$count" -gt 10 ]; then shown="$shown, ..."; fi
 if $check; then
   printf '%s\n' "$only" > "$mark"
-  echo "$standby holds $count dispatch record(s) $primary lacks: $shown"
-  echo "copy them back: scripts/copy-back-room-db.sh $room (then a new backup: scripts/backup-room-db.sh $room);" \
+  say "$standby holds $count dispatch record(s) $primary lacks: $shown"
+  say "copy them back: scripts/copy-back-room-db.sh $room (then a new backup: scripts/backup-room-db.sh $room);" \
        "or discard them as a decision: scripts/restore-room-db.sh $standby BACKUP --discard-newer REASON"
   exit 0
 fi
@@ -72,6 +75,6 @@ copied=$( { echo "create temp table incoming (like dispatches);"
           } | psql_in "$primary" -q -tA --single-transaction) \
   || die "copy into $primary failed; its database is unchanged"
 rm -f "$mark"
-n=$(printf '%s\n' "$copied" | grep -c -v '^$' || true)
-echo "copied $n dispatch record(s) from $standby into $primary: $(printf '%s\n' "$copied" | grep -v '^$' | head -10 | paste -sd, -)"
-echo "next: a new backup of the primary (scripts/backup-room-db.sh $room), then restore it into the standby"
+n=$(printf '%s\n' "$copied" | grep -a -c -v '^$' || true)
+say "copied $n dispatch record(s) from $standby into $primary: $(printf '%s\n' "$copied" | grep -av '^$' | head -10 | paste -sd, -)"
+say "next: a new backup of the primary (scripts/backup-room-db.sh $room), then restore it into the standby"

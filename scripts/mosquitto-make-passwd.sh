@@ -42,5 +42,5 @@ chmod 600 "$tmp"
 [ -s "$tmp" ] || die "mosquitto_passwd wrote nothing"
 mv -f "$tmp" "$dir/mosquitto/passwd"
 trap - EXIT
-echo "wrote $dir/mosquitto/passwd for user $user (mode 0600)"
-echo "a running broker reads it when recreated: (cd $dir && docker compose --env-file .env up -d --force-recreate mosquitto)"
+say "wrote $dir/mosquitto/passwd for user $user (mode 0600)"
+say "a running broker reads it when recreated: (cd $dir && docker compose --env-file .env up -d --force-recreate mosquitto)"

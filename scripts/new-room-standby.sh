@@ -161,10 +161,10 @@ for role in primary standby; do
   mv "$tmp" "$dir"
   created+=("$dir")
   tmp=""
-  echo "created $dir (broker $addr:1883 and localhost:$local, CORE_DISPATCH_ENABLED=$dispatch)"
+  say "created $dir (broker $addr:1883 and localhost:$local, CORE_DISPATCH_ENABLED=$dispatch)"
 done
 trap - EXIT
 echo "MQTT and DB passwords were generated into both .env files (mode 0600; not shown)."
 echo "Next: review both .env files, then"
-echo "  scripts/mosquitto-make-passwd.sh infra/rooms/$room-primary/.env"
-echo "  scripts/mosquitto-make-passwd.sh infra/rooms/$room-standby/.env"
+say "  scripts/mosquitto-make-passwd.sh infra/rooms/$room-primary/.env"
+say "  scripts/mosquitto-make-passwd.sh infra/rooms/$room-standby/.env"

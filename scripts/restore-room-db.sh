@@ -45,7 +45,7 @@ if is_true "$in_env" || is_true "$in_container"; then
   if ! $force; then
     die "refusing to restore into $stack: its core has dispatch enabled (.env: ${in_env:-unset}, running container: ${in_container:-not running}). Restoring would replace a live stack's records. Disable dispatch first, or pass --force."
   fi
-  echo "restoring into $stack although its core has dispatch enabled (--force)" >&2
+  say "restoring into $stack although its core has dispatch enabled (--force)" >&2
 fi
 
 db_user=$(env_get "$env_file" POSTGRES_USER)
@@ -57,7 +57,7 @@ db_name=$(env_get "$env_file" POSTGRES_DB)
 held=$(compose_in "$stack" exec -T db psql -tA -X -U "${db_user:-sentient}" -d "${db_name:-sentient}" \
   -c "select id from dispatches where status <> 'rejected' order by received_at" 2>/dev/null || true)
 in_backup=$(gzip -dc "$backup" | awk '/^COPY [a-z_.]*dispatches /{on=1; next} on && /^\\\.$/{on=0} on{print $1}')
-lost=$(comm -23 <(printf '%s\n' $held | sort -u) <(printf '%s\n' $in_backup | sort -u) | grep -v '^$' || true)
+lost=$(comm -23 <(printf '%s\n' $held | sort -u) <(printf '%s\n' $in_backup | sort -u) | grep -av '^$' || true)
 mark=$(stack_dir "$stack")/.records-only-here
 room=${stack%-*}
 if [ -n "$lost" ]; then
@@ -68,7 +68,7 @@ if [ -n "$lost" ]; then
     # A new backup of the primary cannot help with a record made on this stack: it is not there.
     die "refusing to restore into $stack: it holds $count dispatch(es) the backup lacks, which the restore would lose: $shown$([ "$count" -gt 10 ] && echo ", ..."). Either copy them back to the primary first (scripts/copy-back-room-db.sh $room, then a new backup: scripts/backup-room-db.sh $room), or discard them as a decision: --discard-newer REASON (the ids and the reason are recorded in $stack's .last-restore)."
   fi
-  echo "discarding $count dispatch(es) only $stack held ($shown): $discard_reason"
+  say "discarding $count dispatch(es) only $stack held ($shown): $discard_reason"
 fi
 # One transaction: a failed restore leaves the old data in place.
 gzip -dc "$backup" | compose_in "$stack" exec -T db psql -q -X --single-transaction -v ON_ERROR_STOP=1 \
@@ -84,4 +84,4 @@ gzip -dc "$backup" | compose_in "$stack" exec -T db psql -q -X --single-transact
   fi
 } > "$(stack_dir "$stack")/.last-restore"
 rm -f "$mark"
-echo "restored $backup into $stack database ${db_name:-sentient}"
+say "restored $backup into $stack database ${db_name:-sentient}"

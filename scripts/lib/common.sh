@@ -8,12 +8,24 @@ STACK_ROOT=${STACK_ROOT:-$(dirname "$SCRIPTS_DIR")}
 ROOMS_DIR=${ROOMS_DIR:-$STACK_ROOT/infra/rooms}
 
 # terminal_safe TEXT...: TEXT with every control character (C0 but tab and newline, DEL, C1
-# as UTF-8, bidirectional overrides and isolates) replaced by U+FFFD, the rule the tool's own
-# output follows (runbook_tui/terminal.py): a message quoting an argument or a .env value must
-# not retitle, clear or reorder the operator's terminal. Pure bash on the bytes: it runs before
-# any Python is found.
+# as UTF-8, bidirectional overrides and isolates) and every byte that is not part of valid
+# UTF-8 (a raw 0x9B is the 8-bit CSI of a terminal not in UTF-8 mode) replaced by U+FFFD, the
+# rule the tool's own output follows (runbook_tui/terminal.py): a message quoting an argument or
+# a .env value must not retitle, clear or reorder the operator's terminal. Pure bash on the
+# bytes (LC_ALL=C: patterns and lengths count bytes): it runs before any Python is found.
+_UTF8_VALID=$'([\x01-\x7f]|[\xc2-\xdf][\x80-\xbf]|\xe0[\xa0-\xbf][\x80-\xbf]|[\xe1-\xec\xee\xef][\x80-\xbf][\x80-\xbf]|\xed[\x80-\x9f][\x80-\xbf]|\xf0[\x90-\xbf][\x80-\xbf][\x80-\xbf]|[\xf1-\xf3][\x80-\xbf][\x80-\xbf][\x80-\xbf]|\xf4[\x80-\x8f][\x80-\xbf][\x80-\xbf])*'
 terminal_safe() {
-  local LC_ALL=C text="$*" bad=$'\xef\xbf\xbd'
+  local LC_ALL=C text="$*" bad=$'\xef\xbf\xbd' rest
+  if [[ $text == *[$'\x80'-$'\xff']* ]]; then
+    # The longest valid UTF-8 prefix is kept, the byte after it replaced, and on from there.
+    rest=$text text=""
+    while [ -n "$rest" ]; do
+      [[ $rest =~ ^$_UTF8_VALID ]]
+      text+=${BASH_REMATCH[0]}
+      rest=${rest:${#BASH_REMATCH[0]}}
+      if [ -n "$rest" ]; then text+=$bad; rest=${rest:1}; fi
+    done
+  fi
   text=${text//[$'\x01'-$'\x08'$'\x0b'-$'\x1f'$'\x7f']/$bad}
   text=${text//$'\xc2'[$'\x80'-$'\x9f']/$bad}
   text=${text//$'\xe2\x80'[$'\xaa'-$'\xae']/$bad}
@@ -47,12 +59,21 @@ RUNBOOK_PY=$(runbook_python) \
   || die "no Python with runbook-tui's libraries found: put the tool's .venv/bin on the PATH or set RUNBOOK_TUI_PYTHON to its python (the tool's checkout: 'bash infra/host/setup.sh')"
 
 # env_get FILE KEY: the value of KEY in a .env file, parsed by python-dotenv (the same rules
-# compose and the tool use), so quoting and comments are read the same way everywhere.
+# compose and the tool use), so quoting and comments are read the same way everywhere. Read as
+# the tool reads it (runbook_tui.envfile: a regular file within its cap, UTF-8): a file it will
+# not read is said in a line (exit 1), never a traceback.
 env_get() {
   "$RUNBOOK_PY" - "$1" "$2" <<'PY'
 import sys
-from dotenv import dotenv_values
-print(dotenv_values(sys.argv[1]).get(sys.argv[2]) or "")
+from pathlib import Path
+from runbook_tui.envfile import read_env
+from runbook_tui.terminal import safe_text
+try:
+    print(read_env(Path(sys.argv[1])).get(sys.argv[2]) or "")
+except (OSError, ValueError) as exc:
+    said = str(exc) if sys.argv[1] in str(exc) else f"{sys.argv[1]}: {getattr(exc, 'strerror', None) or exc}"
+    print(safe_text(said, 2000), file=sys.stderr)
+    raise SystemExit(1)
 PY
 }
 
@@ -74,8 +95,15 @@ require_stack() {
 env_keys() {
   "$RUNBOOK_PY" - "$1" <<'PY'
 import sys
-from dotenv import dotenv_values
-print("\n".join(dotenv_values(sys.argv[1])))
+from pathlib import Path
+from runbook_tui.envfile import read_env
+from runbook_tui.terminal import safe_text
+try:
+    print("\n".join(read_env(Path(sys.argv[1]))))
+except (OSError, ValueError) as exc:
+    said = str(exc) if sys.argv[1] in str(exc) else f"{sys.argv[1]}: {getattr(exc, 'strerror', None) or exc}"
+    print(safe_text(said, 2000), file=sys.stderr)
+    raise SystemExit(1)
 PY
 }
 
