@@ -56,6 +56,7 @@ class RoomWatcher:
         self.on_stack, self.on_dns, self.on_mqtt = on_stack, on_dns, on_mqtt
         self.files_poll_s = files_poll_s
         self._lock = threading.Lock()
+        self._lifecycle = threading.Lock()  # start and stop, one at a time
         self._stacks: dict[str, StackSnapshot] = {}
         self._dns: DnsSnapshot | None = None
         self._mqtt: MqttSnapshot | None = None
@@ -84,21 +85,32 @@ class RoomWatcher:
 
     # ---- lifecycle ---------------------------------------------------------------------
     def start(self) -> None:
-        self._files = look_files(self.site)
-        for probe in (self.docker, self.dns, self.mqtt):
-            probe.start()
-        self._files_thread = threading.Thread(target=self._watch_files, name="room-files", daemon=True)
-        self._files_thread.start()
+        """Reads the stacks' files first (they may be slow to read: the TUI calls this off its
+        event loop), then starts the probes. A watcher stopped before or while it starts never
+        starts its probes. The look is outside the turn start and stop take, so stopping (q)
+        never waits for it."""
+        if self.stopping.is_set():
+            return
+        files = look_files(self.site)
+        with self._lifecycle:
+            if self.stopping.is_set():
+                return
+            self._files = files
+            for probe in (self.docker, self.dns, self.mqtt):
+                probe.start()
+            self._files_thread = threading.Thread(target=self._watch_files, name="room-files", daemon=True)
+            self._files_thread.start()
 
     def stop(self) -> None:
-        self.stopping.set()
-        if self._files_thread is not None:
-            self._files_thread.join(timeout=2)  # first: it may be replacing the MQTT probe
-        for probe in (self.mqtt, self.dns, self.docker):
-            try:
-                probe.stop()
-            except Exception:  # noqa: BLE001 - stopping must always go on to the next probe
-                pass
+        self.stopping.set()  # before the turn: a first look at the files under way starts nothing after it
+        with self._lifecycle:
+            if self._files_thread is not None:
+                self._files_thread.join(timeout=2)  # first: it may be replacing the MQTT probe
+            for probe in (self.mqtt, self.dns, self.docker):
+                try:
+                    probe.stop()
+                except Exception:  # noqa: BLE001 - stopping must always go on to the next probe
+                    pass
 
     # ---- parts arriving (probe threads) --------------------------------------------------
     def _stack_arrived(self, snapshot: StackSnapshot) -> None:

@@ -249,10 +249,24 @@ class RunbookApp(CrashToFile, App):
 
     def on_mount(self) -> None:
         self.apply_layout()
+        # Workers, not callbacks: a callback is awaited in the app's own message queue, so keys
+        # (q among them) would wait behind a slow read. Every read of the opening (the checklist,
+        # the .env files, the journals) runs off the event loop meanwhile.
         if isinstance(self.session, SessionOpener):
-            self.call_after_refresh(self._open_session)  # after the first frame (compose)
+            self.call_after_refresh(self._opening, self._open_session)  # after the first frame (compose)
         else:
-            self._offer_or_begin()
+            self._opening(self._offer_or_begin)
+
+    def _opening(self, step) -> None:
+        """Runs a step of the opening (a coroutine function) as a worker; an error in it is an
+        internal error, said as any other (crash_safe), not a worker's notice."""
+        async def guarded() -> None:
+            try:
+                await step()
+            except Exception as exc:  # noqa: BLE001 - the crash handler says it, as on the loop before
+                self._handle_exception(exc)
+
+        self.run_worker(guarded(), group="opening", exit_on_error=False, description="open the run")
 
     async def on_event(self, event: events.Event) -> None:
         if self._typeahead is not None and isinstance(event, events.Key) and not event.is_forwarded:
@@ -302,7 +316,7 @@ class RunbookApp(CrashToFile, App):
         await self.query_one(StepView).mount_output()
         await self._mount_live_view()
         if not self._leaving:
-            self._offer_or_begin()
+            await self._offer_or_begin()
 
     async def _mount_live_view(self) -> None:
         """The live panel in the place the first frame kept for it."""
@@ -317,7 +331,7 @@ class RunbookApp(CrashToFile, App):
         self.open_error = exc
         self.exit(return_code=2)
 
-    def _offer_or_begin(self) -> None:
+    async def _offer_or_begin(self) -> None:
         from runbook_tui.engine.room_hold import RoomHeld
 
         s = self.session
@@ -328,15 +342,18 @@ class RunbookApp(CrashToFile, App):
             self._refused_opening(exc)
             return
         if isinstance(self.resume_choice, Path):  # --resume JOURNAL: that run, without the question
-            self.begin(self.resume_choice)
+            await self._open_run(self.resume_choice)
             return
-        unfinished = s.unfinished()
+        # The room's journals are read off the loop: a long one took seconds, the screen deaf.
+        unfinished = await asyncio.to_thread(s.unfinished)
+        older = await asyncio.to_thread(s.older_unfinished, unfinished.journal) if unfinished is not None else []
+        if self._leaving:
+            return
         if unfinished is not None and self.resume_choice is None:
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime(unfinished.started))
             last = time.strftime("%H:%M:%S", time.localtime(unfinished.last_activity))
             drill = f"Drill {unfinished.drill}, trainee {unfinished.operator}.\n" if unfinished.drill else ""
             passed = f"{unfinished.steps_passed} step{'' if unfinished.steps_passed == 1 else 's'} passed"
-            older = s.older_unfinished(unfinished.journal)
             # Not offered here, never lost: each older unfinished run reopens by name.
             also = (f"\n\nOlder unfinished run{'s' if len(older) > 1 else ''}, not offered here: "
                     f"{', '.join(p.name for p in older)}. Quit and reopen one with: runbook-tui --resume JOURNAL"
@@ -346,10 +363,46 @@ class RunbookApp(CrashToFile, App):
             if self._typeahead is not None:
                 # Keys typed before the question is drawn must not answer it: they wait, then are named.
                 self._question_unseen = question
-            self.push_screen(question, lambda resume: self.begin(unfinished.journal if resume else None))
+            self.push_screen(question, lambda resume: self._opening(partial(self._open_run,
+                                                                            unfinished.journal if resume else None)))
             self.call_after_refresh(self._release_typeahead, replay=False)  # the question's screen, once drawn
         else:
-            self.begin(unfinished.journal if (unfinished and self.resume_choice) else None)
+            await self._open_run(unfinished.journal if (unfinished and self.resume_choice) else None)
+
+    async def _open_run(self, resume_from: Path | None) -> None:
+        """The run's engine, started off the loop (a resumed run's journal is read, a new run's
+        written, an unfinished one abandoned), then put on screen by begin()."""
+        from runbook_tui.engine.room_hold import RoomHeld
+
+        starting = asyncio.ensure_future(asyncio.to_thread(self._start_engine, resume_from))
+        try:
+            engine = await asyncio.shield(starting)
+        except asyncio.CancelledError:
+            # The app closed while it started (its workers are cancelled): what it opened is let go.
+            starting.add_done_callback(lambda done: done.cancelled() or done.exception() or self._let_go(done.result()))
+            raise
+        except (engine_events().EngineRefusal, RoomHeld) as exc:
+            self._refused_opening(exc)
+            return
+        if engine is None or self._leaving:  # q meanwhile: nothing more is drawn
+            if engine is not None:
+                self._let_go(engine)
+            return
+        self.engine = engine
+        self.begin(resume_from)
+
+    def _start_engine(self, resume_from: Path | None):
+        """In a thread: the run's engine, or None when the app closed meanwhile (then its journal
+        and the room are let go here: nothing would close them after the app's end)."""
+        engine = self.session.start_engine(resume_from, on_event=lambda ev: self.post_message(EngineEvent(ev)))
+        if self._leaving:
+            self._let_go(engine)
+            return None
+        return engine
+
+    def _let_go(self, engine) -> None:
+        engine.journal.close()
+        self.session.release()
 
     def _title(self) -> str:
         s = self.session
@@ -359,15 +412,18 @@ class RunbookApp(CrashToFile, App):
         return ("" if self._is_narrow() else "runbook-tui · ") + s.room + where
 
     def begin(self, resume_from: Path | None) -> None:
+        """The run on screen. Its engine is started by _open_run, off the loop; a caller that
+        did not has it started here."""
         from runbook_tui.engine.room_hold import RoomHeld
 
-        try:
-            self.engine = self.session.start_engine(resume_from, on_event=lambda ev: self.post_message(EngineEvent(ev)))
-        except (engine_events().EngineRefusal, RoomHeld) as exc:
-            # A run asked for and refused (in use, finished, another room's) is said; a new run
-            # started instead would leave it, and its room, to two consoles.
-            self._refused_opening(exc)
-            return
+        if self.engine is None:
+            try:
+                self.engine = self.session.start_engine(resume_from, on_event=lambda ev: self.post_message(EngineEvent(ev)))
+            except (engine_events().EngineRefusal, RoomHeld) as exc:
+                # A run asked for and refused (in use, finished, another room's) is said; a new run
+                # started instead would leave it, and its room, to two consoles.
+                self._refused_opening(exc)
+                return
         self.started_at = self.engine.started_at
         if self.engine.config.drill and not self.session.drill:  # a resumed drill keeps its header
             self.session.drill = self.engine.config.drill
@@ -858,10 +914,14 @@ class RunbookApp(CrashToFile, App):
             self.say("In a drill the trainer injects faults from another terminal: runbook-tui lab fault "
                      f"{self.session.room} NAME", severity="information")
             return
+        self.run_worker(self._offer_faults(), group="fault-menu", exclusive=True, exit_on_error=False,
+                        description="list the drill faults")
+
+    async def _offer_faults(self) -> None:
         from runbook_tui.checklist.model import Choice, ChoiceOption
         from runbook_tui.lab.faults import FAULTS
 
-        active = self._faults_in()
+        active = await asyncio.to_thread(self._faults_in)  # the journal, read off the loop
         options = {name: ChoiceOption(name, f"{name}: {f.summary}" + (f"  (in: {active[name]})" if name in active else ""), "", "")
                    for name, f in FAULTS.items()}
         choice = Choice("fault", "Trainer: inject a fault into the lab room (marked in: already in this run)",
@@ -1007,13 +1067,22 @@ class RunbookApp(CrashToFile, App):
 
     # ---- probes and the safety banner ----------------------------------------------------------
     def start_probes(self) -> None:
-        self.watcher = self.session.watcher(
+        self.start_probes_worker()
+
+    @work(thread=True, exclusive=True, group="probes", exit_on_error=False, description="start the room's probes")
+    def start_probes_worker(self) -> None:
+        """Off the loop: the watcher reads the stacks' .env files as it is made and as it starts
+        (its first look at the files). Stopped before it started (q meanwhile), it never starts."""
+        watcher = self.session.watcher(
             on_observation=lambda obs: self.post_message(RoomObserved(obs)),
             on_stack=lambda snap: self.post_message(ContainersChanged(snap)),
             on_dns=lambda snap: self.post_message(DnsAnswered(snap)),
             on_mqtt=lambda batch: self.post_message(MqttBatchArrived(batch)))
-        self.probes = [self.watcher]
-        self.watcher.start()
+        self.watcher = watcher
+        self.probes = [watcher]
+        if self._leaving:
+            return
+        watcher.start()
 
     def _live_view(self) -> LiveView | None:
         # None in the first frame (a placeholder; the module is not loaded yet), and while the main
