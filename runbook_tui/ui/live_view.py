@@ -12,7 +12,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Input, Log, Static, TabbedContent, TabPane, Tabs
 
-from runbook_tui.observe.payloads import render_payload, render_topic
+from runbook_tui.observe.payloads import render_payload, render_topic, safe_text
 from runbook_tui.stacks import project_name
 
 if TYPE_CHECKING:  # what the probes report; the first frame, which says "connecting", needs none of it
@@ -185,7 +185,9 @@ class LiveView(Vertical):
 
             differing = drift(primary.shared, standby.shared)
             if differing:
-                notes.append(Text("the stacks' .env files differ (runbook 5): " + "; ".join(differing), style="bold yellow"))
+                # The values are the .env files' own text: anything may be in them.
+                notes.append(Text("the stacks' .env files differ (runbook 5): " + safe_text("; ".join(differing), 4000),
+                                  style="bold yellow"))
         self.query_one("#containers-note", Static).update(
             Text("\n").join(notes) if notes else
             Text(time.strftime("last change %H:%M:%S (Docker's events, followed live)"), style="dim"))

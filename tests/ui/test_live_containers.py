@@ -76,3 +76,24 @@ async def test_an_engine_never_reached_shows_nothing_seen_not_no_containers(tmp_
         await pilot.pause()
         note = str(app.query_one("#containers-note").render())
         assert "its Docker engine unreachable since" in note and "showing the last state seen there" in note
+
+
+@pytest.mark.asyncio
+async def test_env_values_that_differ_reach_the_containers_note_without_control_characters(tmp_path):
+    """Seen on a site: both stacks' .env held `SITE_NOTE=...ESC]0;...`, with different values, and the
+    note naming the drift drew them raw, retitling the terminal and clearing the screen at each redraw."""
+    from runbook_tui.terminal import CONTROL
+
+    hostile = "\x1b]0;PWN\x07\x1b[2J\u009b2J\u202ez"
+    app = RunbookApp(session(tmp_path), live=False, resume=False)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await wait_until(pilot, lambda: app.engine is not None)
+        live = app.query_one(LiveView)
+        for role in ("primary", "standby"):
+            live.update_containers(stack_snapshot(role, f"room9-{role}", {"SITE_NOTE": f"{role}{hostile}"},
+                                                  connected=True, error=None, services=()))
+        await pilot.pause()
+        note = str(app.query_one("#containers-note").render())
+        assert "the stacks' .env files differ (runbook 5): SITE_NOTE primary" in note, note
+        assert CONTROL.search(note) is None, repr(note)
+        assert "\ufffd]0;PWN" in note  # shown, each control character replaced
