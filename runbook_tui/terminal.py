@@ -15,11 +15,12 @@ import unicodedata
 from typing import TextIO
 
 # C0 but tab and newline, DEL and C1 (U+009B is the 8-bit CSI, U+009D the 8-bit OSC): each
-# can start a terminal control sequence. Bidirectional overrides and isolates too: they make
-# text read in another order than it runs (a command would not do what it shows).
-CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# can start a terminal control sequence. Bidirectional overrides, isolates and marks too
+# (U+200E/F, U+061C: seen reaching the screen from a .env value): they make text read in another
+# order than it runs (a command would not do what it shows).
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 # Where text must be one line (names, titles, ids), tab and newline are refused as well.
-CONTROL_ONE_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+CONTROL_ONE_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 REPLACEMENT = "\ufffd"
 
 _C0_NAMES = {0x00: "NUL", 0x07: "BEL", 0x08: "BS", 0x09: "TAB", 0x0A: "LF", 0x0D: "CR", 0x1B: "ESC", 0x7F: "DEL",

@@ -498,7 +498,10 @@ class RunEngine:
         """A step only the room can verify is not passed by a reason alone: the console goes on
         without the room only by an override (the room id typed, and a reason)."""
         step = self.checklist.step(step_id)
-        if step.confirm_at_room and step_id not in self.room_confirmations:
+        # An optional one is not needed here (the fence, where the primary's host answers): passing
+        # it by a reason claims nothing the room would have to see. (Seen: the fence could not be
+        # skipped on a site walk, and the phone kept offering it.)
+        if step.confirm_at_room and not step.optional and step_id not in self.room_confirmations:
             raise EngineRefusal(f"{substitute(step.title, self.values)} is confirmed at the room: it is not {verb} "
                                 "without them. Override it (the room id and a reason) to go on without the room.")
 

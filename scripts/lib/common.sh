@@ -29,6 +29,8 @@ terminal_safe() {
   text=${text//[$'\x01'-$'\x08'$'\x0b'-$'\x1f'$'\x7f']/$bad}
   text=${text//$'\xc2'[$'\x80'-$'\x9f']/$bad}
   text=${text//$'\xe2\x80'[$'\xaa'-$'\xae']/$bad}
+  text=${text//$'\xe2\x80'[$'\x8e'-$'\x8f']/$bad}  # U+200E/F, the bidi marks
+  text=${text//$'\xd8\x9c'/$bad}  # U+061C, the Arabic letter mark
   text=${text//$'\xe2\x81'[$'\xa6'-$'\xa9']/$bad}
   printf '%s\n' "$text"
 }

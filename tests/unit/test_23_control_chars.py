@@ -27,7 +27,9 @@ from tests.conftest import REPO, run
 # raw), bidirectional overrides and isolates.
 RAW_CONTROL = re.compile(rb"[\x00-\x08\x0b-\x1f\x7f]|\xc2[\x80-\x9f]|\xe2\x80[\xaa-\xae]|\xe2\x81[\xa6-\xa9]")
 HOSTILE = {"OSC title": "\x1b]0;PWNED\x07", "clear screen": "\x1b[2J", "8-bit CSI": "\x9b31m",
-           "RLO": "\u202e", "BEL": "\x07", "NUL": "\x00", "CR": "\r", "isolate": "\u2066", "DEL": "\x7f"}
+           "RLO": "\u202e", "BEL": "\x07", "NUL": "\x00", "CR": "\r", "isolate": "\u2066", "DEL": "\x7f",
+           # seen reaching the screen from a .env value on a site walk
+           "RLM": "\u200f", "LRM": "\u200e", "ALM": "\u061c"}
 
 
 def clean(data: bytes) -> bool:
@@ -237,3 +239,12 @@ def test_fuzz_1000_hostile_checklists_through_validate_and_plan(tmp_path: Path, 
               f"9 command-line runs, {cli_raw} with one")
     assert loaded + refused == 1000 and tracebacks == 0 and raw == 0 and refused > 900
     assert cli_raw == 0 and "Traceback" not in r.stderr + r2.stderr
+
+
+@pytest.mark.parametrize("mark", ["\u200e", "\u200f", "\u061c"])
+def test_the_scripts_say_the_bidi_marks_as_replacements_too(mark):
+    import subprocess
+
+    r = subprocess.run(["bash", "-c", 'source scripts/lib/common.sh && say "$1"', "say", f"a{mark}b"], cwd=REPO,
+                       capture_output=True)
+    assert r.returncode == 0 and r.stdout == "a\ufffdb\n".encode(), r.stdout

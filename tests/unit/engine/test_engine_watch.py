@@ -339,3 +339,17 @@ def test_the_fence_is_refused_while_the_primary_host_answers(tmp_path):
         engine.mark_done("fence-primary", typed_room="room1")
     assert refused.value.failures[0].condition == "primary_host_unreachable"
     engine.journal.close()
+
+
+def test_the_fence_step_is_skipped_with_a_reason_where_the_host_answers(tmp_path):
+    # Seen on a site walk: the optional fence could not be skipped without the room ("override it").
+    checklist = load_checklist(REPO_CHECKLISTS / "promotion.yaml")
+    values = resolve_variables(checklist, {"room": "room1", "smoke_device": "sim1", "new_primary_addr": "",
+                                           "new_standby_addr": ""}, tmp_path).values
+    engine = RunEngine.start(checklist, values, Sees(host_lost(connected=True)), tmp_path / "run.jsonl", RunConfig(tmp_path))
+    assert engine.skip("fence-primary", "the primary's host answers").state is StepState.SKIPPED
+    # A required step only the room can see is still not passed by a reason alone.
+    with pytest.raises(EngineRefusal, match="is confirmed at the room"):
+        engine.skip("room-safe", "in a hurry")
+    assert engine.outcome().without_evidence == ()  # an optional step skipped is a decision, not missing evidence
+    engine.journal.close()
