@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import socket
 import subprocess
 import time
@@ -13,6 +15,7 @@ from pathlib import Path
 import pytest
 from dotenv import dotenv_values
 
+from runbook_tui.lab.engine import LabEngine
 from tests.conftest import TEST_DNS_PORT, make_stack_root, run
 
 
@@ -25,14 +28,32 @@ class LabHandle:
     def env(self) -> dict[str, str]:
         return {"RUNBOOK_STACK_ROOT": str(self.root), "RUNBOOK_LAB_DNS_PORT": TEST_DNS_PORT}
 
+    @property
+    def engine(self) -> LabEngine:
+        """The lab's own second Docker engine (the only one a test may stop or restart)."""
+        return LabEngine(self.root / ".lab")
+
+    def docker_host(self, stack: str) -> str | None:
+        """The engine a lab stack (room1-standby) lives on, as `lab up` recorded it (None: the machine's)."""
+        room, role = stack.rsplit("-", 1)
+        try:
+            rooms = json.loads((self.root / ".lab" / "rooms.json").read_text())
+        except (OSError, ValueError):
+            return None
+        return (rooms.get(room, {}).get("docker_hosts") or {}).get(role)
+
+    def stack_docker_env(self, stack: str) -> dict[str, str]:
+        host = self.docker_host(stack)
+        return {"DOCKER_HOST": host} if host else {}
+
     def sh(self, cmd: str, timeout: float = 600, check: bool = False, env: dict[str, str] | None = None):
         """A command line run from the stack root, as the runbook runs its commands."""
         return run(cmd, self.root, {**self.env(), **(env or {})}, timeout, check)
 
     @contextmanager
-    def extra_room(self, room: str):
-        """Another room of the lab for one test module, brought up and torn down with it."""
-        up = self.sh(f"runbook-tui lab up {room}", timeout=600)
+    def extra_room(self, room: str, options: str = ""):
+        """Another room of the lab for one test module, brought up (with `lab up` OPTIONS) and torn down with it."""
+        up = self.sh(f"runbook-tui lab up {room} {options}", timeout=600)
         assert up.returncode == 0, up.stdout + up.stderr
         try:
             yield self
@@ -48,7 +69,7 @@ class LabHandle:
         out = self.sh(
             f"cd infra/rooms/{stack} && docker compose --env-file .env exec -T db "
             f"psql -tA -U {env['POSTGRES_USER']} -d {env['POSTGRES_DB']} -c \"{sql}\"",
-            check=True,
+            check=True, env=self.stack_docker_env(stack),
         )
         return out.stdout.strip()
 
@@ -87,6 +108,9 @@ def lab(tmp_path_factory) -> LabHandle:
     yield handle
     # Safety net; tests/lab/test_90_lab_down.py asserts that down leaves nothing behind.
     handle.sh("runbook-tui lab down --purge", timeout=300)
+    # The lab's engine keeps its images for the next `lab up` of this stack root; this one is done.
+    if handle.engine.pid() is None and not handle.engine.mounted():
+        shutil.rmtree(handle.engine.data_root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
