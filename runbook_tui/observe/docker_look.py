@@ -24,8 +24,8 @@ def make_client(docker_host: str | None, timeout: float = 5):
     if not docker_host:
         return docker.from_env(timeout=timeout)
     # ssh:// through the ssh command, as the Docker CLI (and so the runbook's compose commands)
-    # reaches the same engine: one transport, the operator's own ssh config and keys, and no
-    # paramiko (docker-py's default for ssh://, which nothing here installs).
+    # reaches the same engine: one transport, the operator's own ssh config, agent and keys
+    # (docker-py still imports paramiko for it: the docker[ssh] extra installs it).
     return docker.DockerClient(base_url=docker_host, timeout=timeout, use_ssh_client=docker_host.startswith("ssh://"))
 
 
