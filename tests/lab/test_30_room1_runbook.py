@@ -129,7 +129,7 @@ def test_v8_promotion_with_the_runbooks_own_commands(lab):
 def test_lab_up_after_a_promotion_does_not_restart_the_primary(lab):
     r = lab.sh("runbook-tui lab up room1", check=True)
     assert "checked, not started" in r.stdout
-    assert "room1-primary: no containers (left as it is)" in r.stdout
+    assert "room1-primary on the machine's engine: no containers (left as it is)" in r.stdout
     status = lab.sh("runbook-tui lab status", check=True).stdout
     assert "room1-primary (127.0.0.2): no containers" in status
     assert "mqtt.room1.sentientengine.ai -> 127.0.0.3 (standby)" in status
