@@ -156,9 +156,14 @@ def test_whole_promotion_with_keystrokes_only(room5):
     # The guard refuses while the primary core is alive: dialog and banner on screen.
     goto("Enable dispatch on the standby core")
     in_dialog("r", TYPE_ROOM, ROOM, "Enter")
-    wait_screen(("Guard refused", "primary_not_dispatching", "GUARD REFUSED 12. Enable dispatch on the standby core (.env)"), 30)
+    wait_screen(("Guard refused", "primary_not_dispatching", "GUARD REFUSED 13. Enable dispatch on the standby core (.env)"), 30)
     keys("Escape")
     assert state_of(root, "enable-dispatch") is None
+
+    # The primary's host answers: its fence is not needed, and says so.
+    goto("The primary host is cut off")
+    in_dialog("s", REASON, "the primary's host answers", "Enter")
+    wait_state(root, "fence-primary", "skipped")
 
     goto("Shut the primary down")
     in_dialog("r", TYPE_ROOM, ROOM, "Enter")
