@@ -36,6 +36,9 @@ def add_lab_commands(sub: argparse._SubParsersAction) -> None:
         command.add_argument("--two-engines", action="store_true", default=None,
                              help="place the room's standby on the lab's own Docker engine, as on a second host "
                                   "(default: RUNBOOK_LAB_TWO_ENGINES=1; a room keeps its placement until reset)")
+        command.add_argument("--primary-on-lab-engine", action="store_true",
+                             help="place the room's primary there instead: its host can then die (the lab's engine "
+                                  "stopped) and power on again")
     down = cmds.add_parser("down", help="remove the lab's containers, networks, volumes and processes on both engines, "
                                         "and stop the lab's own engine")
     down.add_argument("rooms", nargs="*", type=room_arg, help="rooms to tear down (default: all lab rooms)")
@@ -70,6 +73,8 @@ def _lab(args: argparse.Namespace) -> Lab:
     lab = Lab(root, print, DnsSettings(port=port), verbose=getattr(args, "verbose", False))
     if getattr(args, "two_engines", None):
         lab.two_engines = True
+    if getattr(args, "primary_on_lab_engine", False):
+        lab.two_engines, lab.lab_engine_role = True, "primary"
     return lab
 
 

@@ -61,6 +61,9 @@ class Lab:
     verbose: bool = False
     two_engines: bool = field(default_factory=two_engines_wanted)
     """Rooms brought up now place their standby on the lab's own engine."""
+    lab_engine_role: str = "standby"
+    """Which stack goes on the lab's engine with two engines: the primary, for a host that dies
+    (stopping the lab's engine is the host losing power)."""
 
     def __post_init__(self) -> None:
         self.stack_root = self.stack_root.resolve()
@@ -196,7 +199,7 @@ class Lab:
             if record is not None:
                 hosts = dict(record.get("docker_hosts") or {})
             else:
-                hosts = {"standby": self.engine.url} if self.two_engines else {}
+                hosts = {self.lab_engine_role: self.engine.url} if self.two_engines else {}
             self._register(room, created=created, docker_hosts=hosts, complete=False)
             self._bring_up(room, stacks, hosts)
             self._register(room, created=created, docker_hosts=hosts, complete=True)
