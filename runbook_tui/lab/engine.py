@@ -30,6 +30,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from runbook_tui.lab.readiness import wait_for
+
 # Docker's default pools are 172.17.0.0/16-172.31.0.0/16 and 192.168.0.0/16 (the machine's
 # engine takes its networks there); the lab's engine takes its own from a range neither the
 # machine's engine nor a venue's usual 10.0.x VLANs use, so no route is shared.
@@ -121,7 +123,7 @@ class LabEngine:
         pid = self.pid()
         if pid is not None:
             self.allow_forwarding()
-            if not _wait(self.answers, timeout_s):
+            if not wait_for(self.answers, timeout_s, 0.2):
                 raise EngineError(f"the lab's Docker engine (pid {pid}) does not answer on {self.socket}; "
                                   f"see {self.log_path}")
             return f"already running (pid {pid})"
@@ -157,7 +159,7 @@ class LabEngine:
             os.kill(pid, signal.SIGTERM)
         except ProcessLookupError:
             return pid
-        if not _wait(lambda: self.pid() is None or _reap(pid), timeout_s, 0.1):
+        if not wait_for(lambda: self.pid() is None or _reap(pid), timeout_s, 0.1):
             raise EngineError(f"the lab's Docker engine (pid {pid}) did not stop within {timeout_s:.0f}s; "
                               f"see {self.log_path}")
         self.revoke_forwarding()
@@ -203,16 +205,6 @@ class LabEngine:
             return []
         root = str(self.root.resolve()) + "/"
         return [m.split()[1] for m in mounts if len(m.split()) > 1 and m.split()[1].startswith(root)]
-
-
-def _wait(predicate, timeout_s: float, interval_s: float = 0.2) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        if predicate():
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(interval_s)
 
 
 def _reap(pid: int) -> bool:
