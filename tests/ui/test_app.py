@@ -316,7 +316,11 @@ async def test_a_run_not_resumed_is_abandoned_in_its_own_journal(tmp_path):
     second_session = session(tmp_path)
     second = RunbookApp(second_session, live=False)
     async with second.run_test(size=(120, 40)) as pilot:
-        await wait_until(pilot, lambda: isinstance(second.screen, ResumeDialog))
+        # The button laid out before it is clicked: under load a click on a dialog just pushed
+        # could land before its first layout and miss (seen: no new run within 10 s).
+        await wait_until(pilot, lambda: isinstance(second.screen, ResumeDialog)
+                         and bool(second.screen.query("#new")) and second.screen.query_one("#new").region.width > 0)
+        await pilot.pause()
         await pilot.click("#new")
         await wait_until(pilot, lambda: second.engine is not None)
         assert second.engine.journal.path != first.engine.journal.path
