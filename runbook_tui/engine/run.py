@@ -200,7 +200,7 @@ class RunEngine:
         self.statuses[step_id] = status
         step = self.checklist.step(step_id)
         if step.fences and status.state is StepState.DONE and (before is None or before.state is not StepState.DONE):
-            fence = next(f for f in self.fences() if f.how == substitute(step.title, self.values))
+            fence = self._fence_of(step)
             self.journal.append("fenced", step=step_id, role=fence.role, by=fence.by, how=fence.how)
         if status.state is not StepState.RUNNING and self.lapses.pop(step_id, None) is not None:
             self._emit(LapseChanged(step_id, None))  # decided anew: what lapsed before is history
@@ -301,19 +301,28 @@ class RunEngine:
         """The runbook's order is part of its safety (the room is made safe before the primary
         stops): say which required steps before this one (in its section) are still open."""
         earlier = []
-        for s in self.applicable_steps():
-            if s.id == step.id:
-                break
-            if same_section and s.section_id != step.section_id:
-                continue
+        for s in self._steps_before(step, same_section):
             state = self.statuses[s.id].state
-            if s.id in self.lapses and state is StepState.DONE:
+            if self._lapsed(s):
                 # Done once, undone since: as open as a step never run (seen: the smoke test ran
                 # while the DNS name pointed back at the stopped primary).
                 earlier.append(f"{substitute(s.title, self.values)} (no longer holds)")
             elif not s.optional and state not in PASSED and state is not StepState.DEFERRED:
                 earlier.append(substitute(s.title, self.values))
         return tuple(earlier)
+
+    def _steps_before(self, step: Step, same_section: bool) -> list[Step]:
+        """The applicable steps before `step`, in order (only those of its section, if asked)."""
+        before = []
+        for s in self.applicable_steps():
+            if s.id == step.id:
+                break
+            if not same_section or s.section_id == step.section_id:
+                before.append(s)
+        return before
+
+    def _lapsed(self, step: Step) -> bool:
+        return step.id in self.lapses and self.statuses[step.id].state is StepState.DONE
 
     def _check_end_to_end(self, step: Step) -> None:
         """A step that proves the run end to end is refused while what it proves is not so: a
@@ -323,17 +332,12 @@ class RunEngine:
         to diagnose. The operator can still override the step itself, and the outcome says so."""
         if not step.end_to_end:
             return
-        lapsed = [f"{substitute(s.title, self.values)} (no longer holds)" for s in self.applicable_steps()
-                  if s.section_id == step.section_id and s.id in self.lapses and s.id != step.id
-                  and self.statuses[s.id].state is StepState.DONE and self._before(s.id, step.id)]
+        lapsed = [f"{substitute(s.title, self.values)} (no longer holds)" for s in self._steps_before(step, True)
+                  if self._lapsed(s)]
         if lapsed:
             raise EngineRefusal(f"{substitute(step.title, self.values)} proves the steps before it end to end, and "
                                 f"these no longer hold: {'; '.join(lapsed)}. Make them hold again (or run them again) "
                                 "first, or override this step with a reason.")
-
-    def _before(self, earlier: str, later: str) -> bool:
-        order = [s.id for s in self.checklist.steps()]
-        return order.index(earlier) < order.index(later)
 
     def check(self, condition: str) -> Verdict:
         """A condition judged now, on a fresh look at the parts of the room it needs."""
@@ -349,16 +353,15 @@ class RunEngine:
     def fences(self) -> tuple[Fence, ...]:
         """The hosts this run cut off: each fence step done, by whom, when (the room's name for a
         step the room confirmed, the command for a fence command)."""
-        out = []
-        for step in self.applicable_steps():
-            status = self.statuses[step.id]
-            if step.fences is None or status.state is not StepState.DONE:
-                continue
-            at_room = self.room_confirmations.get(step.id)
-            by = f"{at_room.name} at the room" if at_room is not None else (
-                "the site's fence command" if step.type is StepType.COMMAND else self.config.operator)
-            out.append(Fence(step.fences, by, status.finished or time.time(), substitute(step.title, self.values)))
-        return tuple(out)
+        return tuple(self._fence_of(step) for step in self.applicable_steps()
+                     if step.fences is not None and self.statuses[step.id].state is StepState.DONE)
+
+    def _fence_of(self, step: Step) -> Fence:
+        at_room = self.room_confirmations.get(step.id)
+        by = f"{at_room.name} at the room" if at_room is not None else (
+            "the site's fence command" if step.type is StepType.COMMAND else self.config.operator)
+        return Fence(step.fences or "", by, self.statuses[step.id].finished or time.time(),
+                     substitute(step.title, self.values))
 
     def _with_fences(self, obs: RoomObservation) -> RoomObservation:
         """The observation as the rules judge it in this run: with the run's fences (a host cut off
@@ -552,16 +555,21 @@ class RunEngine:
         DNS step said the standby's address was not set, and the smoke test's port was the
         default, not the .env's). What the operator or the site gave stays. Journaled, so a
         resume takes them."""
-        notes = []
+        notes: list[str] = []
+        envs: dict[str, dict[str, str] | None] = {}  # each stack's .env read once
         for var in self.checklist.variables.values():
             if var.from_env is None or var.name in self.config.given:
                 continue
             role, key = var.from_env
             directory = self.values.get(f"{role}_dir") or f"infra/rooms/{self.room}-{role}"
-            try:
-                value = read_env(self.config.stack_root / directory / ".env").get(key)
-            except (OSError, ValueError):
+            if directory not in envs:
+                try:
+                    envs[directory] = read_env(self.config.stack_root / directory / ".env")
+                except (OSError, ValueError):
+                    envs[directory] = None
+            if (env := envs[directory]) is None:
                 continue
+            value = env.get(key)
             if value and value != self.values.get(var.name):
                 self.values[var.name] = value
                 self.journal.append("variable", name=var.name, value=self.masker.mask(value), source=f"{directory}/.env {key}")
