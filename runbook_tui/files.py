@@ -102,22 +102,6 @@ def read_bounded(path: Path | str, cap: int, what: str) -> bytes:
         os.close(fd)
 
 
-def read_head(path: Path | str, limit: int, what: str) -> bytes:
-    """At most the first `limit` bytes of `path` (a regular file; FileRefused otherwise)."""
-    fd = open_regular(path, what)
-    try:
-        chunks, total = [], 0
-        while total < limit:
-            chunk = os.read(fd, min(limit - total, 1 * MIB))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            total += len(chunk)
-        return b"".join(chunks)
-    finally:
-        os.close(fd)
-
-
 def refusal(path: Path | str, cap: int, what: str) -> FileRefused | None:
     """Why read_bounded would refuse `path` now (not a regular file, over its cap), without
     reading it; None when it would be read, or is not there (a missing file is a state)."""
@@ -134,10 +118,6 @@ def refusal(path: Path | str, cap: int, what: str) -> FileRefused | None:
     if size > cap:
         return FileRefused(f"the {what} is {size_said(size)}, over its cap of {size_said(cap)}: not read", path)
     return None
-
-
-def read_text_bounded(path: Path | str, cap: int, what: str, errors: str = "replace") -> str:
-    return read_bounded(path, cap, what).decode("utf-8", errors=errors)
 
 
 class OutsideRoot(ValueError):

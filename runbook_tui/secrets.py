@@ -46,10 +46,6 @@ class SecretKeys:
     def search(self, key: str) -> bool:
         return self._regex.match(key.upper()) is not None
 
-    @property
-    def patterns(self) -> tuple[str, ...]:
-        return DEFAULT_SECRET_KEYS + self.site
-
 
 SECRET_KEY = SecretKeys()
 SITE_KEY_PATTERN = re.compile(r"^[A-Za-z0-9_*?\[\]!-]+$")  # what a site may write in secret_keys
@@ -325,10 +321,6 @@ class Masker:
                         start = prev
                     hold = min(hold, start)
         return hold
-
-    def prefix_at_end(self, text: str) -> bool:
-        """Does text end with the start of a secret (so more output could complete it)?"""
-        return self.held_from(text) < len(text)
 
 
 class StreamMasker:

@@ -496,7 +496,8 @@ def _step(r: _Reader, node: Node, field: str, section_id: str, choices: dict[str
         try:
             risk = Risk(values["risk"])
         except ValueError:
-            r.error(fields["risk"][1], f"{field}.risk", f"unknown risk '{values['risk']}' (expected normal, destructive, arming or disarming)")
+            r.error(fields["risk"][1], f"{field}.risk",
+                    f"unknown risk '{values['risk']}' (expected normal, destructive, arming or disarming)")
     if step_type is StepType.CHOICE and isinstance(values.get("choice"), str) and values["choice"] not in choices:
         r.error(fields["choice"][1], f"{field}.choice", f"unknown choice '{values['choice']}' (declared: {', '.join(choices) or 'none'})")
     if step_type is StepType.ENV_EDIT and ("set" in fields) == ("align_with" in fields):

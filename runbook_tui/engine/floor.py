@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from runbook_tui.engine.journal import read_journal, read_run
-from runbook_tui.files import SMALL_CAP, read_bounded
 from runbook_tui.engine.replay import RoomConfirmation, RunState, earlier_open, outcome_words
+from runbook_tui.files import SMALL_CAP, read_bounded
 from runbook_tui.rules.outcome import alarm_words
 
 NAME_LIMIT = 40

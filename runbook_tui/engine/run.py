@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from runbook_tui.checklist.model import Checklist, Risk, Step, StepType, substitute, unset_in
-from runbook_tui.checklist.shell_words import UnsafePlaceholder
 from runbook_tui.checklist.plan import engine_words, step_action
+from runbook_tui.checklist.shell_words import UnsafePlaceholder
 from runbook_tui.engine.envedit import EnvEditError, EnvSnapshot, apply_edit
 from runbook_tui.engine.events import (  # noqa: F401 - the engine's words, said here too
     PASSED,

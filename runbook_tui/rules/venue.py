@@ -11,8 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from runbook_tui.observe.model import ROLES, RoomObservation
-# active_stack lives with readiness, which judges the pair by it; re-exported for the venue's callers.
-from runbook_tui.rules.readiness import Readiness, active_stack, readiness
+from runbook_tui.rules.readiness import Readiness, readiness
 from runbook_tui.rules.room import alarms
 
 
@@ -91,7 +90,8 @@ def _controllers(obs: RoomObservation, active: str) -> tuple[str, str, bool | No
 
 
 def venue_row(obs: RoomObservation, now: float | None = None) -> VenueRow:
-    active, active_detail = active_stack(obs)
+    ready = readiness(obs, now)  # it judges the pair by which stack is active: the row says the same
+    active, active_detail = ready.active, ready.active_detail
     dns = tuple((a.resolver, a.classification if a.classification != "unknown address" or not a.addresses
                  else f"unknown {', '.join(a.addresses)}") for a in (obs.dns.answers if obs.dns else ()))
     controllers, controllers_short, controllers_ok = _controllers(obs, active)
@@ -106,4 +106,4 @@ def venue_row(obs: RoomObservation, now: float | None = None) -> VenueRow:
                       f"{obs.broker_name} does not point only at the active {active}"))
     return VenueRow(obs.room, active, active_detail, dns, details, controllers, controllers_short, controllers_ok,
                     "; ".join(long for _s, long in found),
-                    ", ".join(short for short, _l in found if short), readiness(obs, now), obs.at)
+                    ", ".join(short for short, _l in found if short), ready, obs.at)

@@ -412,18 +412,9 @@ class RunbookApp(CrashToFile, App):
         return ("" if self._is_narrow() else "runbook-tui · ") + s.room + where
 
     def begin(self, resume_from: Path | None) -> None:
-        """The run on screen. Its engine is started by _open_run, off the loop; a caller that
-        did not has it started here."""
-        from runbook_tui.engine.room_hold import RoomHeld
-
-        if self.engine is None:
-            try:
-                self.engine = self.session.start_engine(resume_from, on_event=lambda ev: self.post_message(EngineEvent(ev)))
-            except (engine_events().EngineRefusal, RoomHeld) as exc:
-                # A run asked for and refused (in use, finished, another room's) is said; a new run
-                # started instead would leave it, and its room, to two consoles.
-                self._refused_opening(exc)
-                return
+        """The run on screen, once _open_run has started its engine off the loop (resume_from:
+        the journal it was resumed from, None for a new run)."""
+        assert self.engine is not None
         self.started_at = self.engine.started_at
         if self.engine.config.drill and not self.session.drill:  # a resumed drill keeps its header
             self.session.drill = self.engine.config.drill
@@ -1069,11 +1060,8 @@ class RunbookApp(CrashToFile, App):
                 threading.Thread(target=probe.stop, name="stop-probes", daemon=True).start()
 
     # ---- probes and the safety banner ----------------------------------------------------------
-    def start_probes(self) -> None:
-        self.start_probes_worker()
-
     @work(thread=True, exclusive=True, group="probes", exit_on_error=False, description="start the room's probes")
-    def start_probes_worker(self) -> None:
+    def start_probes(self) -> None:
         """Off the loop: the watcher reads the stacks' .env files as it is made and as it starts
         (its first look at the files). Stopped before it started (q meanwhile), it never starts."""
         watcher = self.session.watcher(

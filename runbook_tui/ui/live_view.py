@@ -53,6 +53,17 @@ def _short_id(request_id: str) -> str:
 CONTAINER_COLUMNS = ("stack", "service", "state", "flags", "restarts", "health", "started")
 
 
+def _fill(table: DataTable, columns: tuple[str, ...], rows: list[list[Text]]) -> None:
+    """The table anew, each column as wide as what it now holds, given with the rows. Left to the
+    table, the width followed the rows a moment later, and CI once saw cells drawn in the old
+    width ("timeou" for a timeout in Flows, "exite" in Containers) and never drawn again."""
+    table.clear(columns=True)
+    for n, label in enumerate(columns):
+        table.add_column(label, width=max([len(label)] + [row[n].cell_len for row in rows]))
+    for row in rows:
+        table.add_row(*row)
+
+
 def _cells(*values: str | Text) -> list[Text]:
     """Table cells as Text: a plain str cell is read as markup, and ids, devices and actions come
     from whoever publishes on the broker ("[/]" in a device name would end the app)."""
@@ -171,14 +182,7 @@ class LiveView(Vertical):
                 for line in snap.not_recreated:
                     notes.append(Text(f"{snap.project}: running core differs from its .env: {line}; {cause}",
                                       style="bold yellow"))
-        # Each column as wide as what it holds, given with the rows (as the Flows tab): left to the
-        # table, a cleared table was once drawn with its labels' widths ("exite") and not again.
-        table = self.query_one("#containers", DataTable)
-        table.clear(columns=True)
-        for n, label in enumerate(CONTAINER_COLUMNS):
-            table.add_column(label, width=max([len(label)] + [row[n].cell_len for row in rows]))
-        for row in rows:
-            table.add_row(*row)
+        _fill(self.query_one("#containers", DataTable), CONTAINER_COLUMNS, rows)
         primary, standby = self.stacks.get("primary"), self.stacks.get("standby")
         if primary is not None and standby is not None and primary.shared and standby.shared:
             from runbook_tui.stacks import drift
@@ -278,15 +282,7 @@ class LiveView(Vertical):
             rows.append(_cells(_short_id(f.id), f.device or "", f.action or "", Text(result, style=_result_style(f.result)),
                                "" if ack is None else f"{ack:.0f}", "" if complete is None else f"{complete:.0f}", stages,
                                "+".join(f.brokers())))
-        # Each column as wide as what it now holds, given with the rows. Left to the table, the
-        # width followed the rows a moment later, and CI once saw the verdict drawn in the old
-        # width ("timeou" for a timeout) and never drawn again.
-        table = self.query_one("#flows", DataTable)
-        table.clear(columns=True)
-        for n, label in enumerate(FLOW_COLUMNS):
-            table.add_column(label, width=max([len(label)] + [row[n].cell_len for row in rows]))
-        for row in rows:
-            table.add_row(*row)
+        _fill(self.query_one("#flows", DataTable), FLOW_COLUMNS, rows)
 
     def toggle_pause(self) -> bool:
         self.paused = not self.paused

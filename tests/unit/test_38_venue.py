@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from runbook_tui.rules.venue import active_stack, venue_row
+from runbook_tui.rules.readiness import active_stack
+from runbook_tui.rules.venue import venue_row
 from tests.observations import broker, dns, dual_control_room, quiet_room, room, stack, status
 from tests.unit.test_37_readiness import promoted_room, ready_room
 
