@@ -155,7 +155,8 @@ def test_keeping_the_standby_current_after_a_promotion_copies_back_or_discards_a
     set_dispatch(lab, primary, "true")
     lab.sh(f"(cd infra/rooms/{primary} && docker compose --env-file .env up -d)", timeout=300, check=True)
     lab.sh(f"runbook-tui lab dns point {PROMOTED} primary", check=True)
-    assert wait_for(lambda: lab.sh(f"cd infra/rooms/{primary} && docker compose --env-file .env exec -T db pg_isready -q").returncode == 0, 60)
+    ready = f"cd infra/rooms/{primary} && docker compose --env-file .env exec -T db pg_isready -q"
+    assert wait_for(lambda: lab.sh(ready).returncode == 0, 60)
 
     found = lab.sh(f"scripts/copy-back-room-db.sh {PROMOTED} --check", check=True)
     assert f"{standby} holds 1 dispatch record(s) {primary} lacks: {smoke}" in found.stdout

@@ -146,10 +146,10 @@ def test_a_settings_variable_with_a_control_character_is_refused_by_plan(tmp_pat
 
 
 def test_report_prints_no_control_character_from_a_journal(tmp_path: Path):
+    import dataclasses
+
     from runbook_tui.session import Session
     from runbook_tui.settings import lab_defaults
-
-    import dataclasses
 
     settings = dataclasses.replace(lab_defaults(), journal_dir=tmp_path / "runs")
     engine = Session(settings, "room1", REPO / "checklists" / "promotion.yaml").start_engine()

@@ -223,7 +223,7 @@ def test_fuzz_values_in_every_quoting_context_never_run(tmp_path: Path):
             (tmp_path / "fired").unlink()
         outputs = done.stdout.split(b"\1\2")[1:]  # no value holds \1 or \2: each render's own output
         assert len(outputs) == len(chunk)
-        for k, ((t, v, expect), out) in enumerate(zip(chunk, outputs)):
+        for k, ((t, v, expect), out) in enumerate(zip(chunk, outputs, strict=True)):
             label, _, body = out.partition(b"\2\1")
             assert int(label) == start + k
             words = [w.decode() for w in body.split(b"\0")[:-1]] if body else []
