@@ -34,6 +34,7 @@ file (TOML, read with the standard library's tomllib) points it at a real deploy
     [rooms.clockwork]                         # one table per room of the venue (the venue view
     resolvers = ["10.0.10.1"]                 #   lists them); each key is optional and wins over
     docker = { standby = "ssh://ops@s1" }     #   the file's own for that room
+    fence_command = ["/usr/local/bin/pdu-ctl", "outlet", "3", "off"]  # cuts this room's primary host off
     [rooms.clockwork.variables]
     smoke_device = "door3"
     standby_endpoint_host = "10.0.10.21"
@@ -147,6 +148,7 @@ class RoomSettings:
     resolvers: tuple[tuple[str, int], ...] = ()
     docker_hosts: dict[str, str] = field(default_factory=dict)
     variables: dict[str, str] = field(default_factory=dict)
+    fence_command: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -184,6 +186,10 @@ class Settings:
     """The floor view's address as phones reach it ([floor] public_url; behind a TLS proxy, its https URL)."""
     secret_keys: tuple[str, ...] = ()
     """.env keys whose values are secrets, beyond the defaults (secret_keys = ["*_PIN"]: shell patterns)."""
+    fence_command: tuple[str, ...] = ()
+    """The room's fence command ([rooms.<id>] fence_command, set by for_room): the argv that cuts
+    its primary host off (a PDU outlet off, a switch port down, a firewall rule); run without a
+    shell. Empty: the site has none, and the checklist's fence command step is skipped saying so."""
 
     @property
     def runs_dir(self) -> Path:
@@ -204,7 +210,8 @@ class Settings:
         """These settings as one room sees them: its own resolvers, Docker hosts and variables win."""
         own = self.rooms.get(room, RoomSettings())
         return replace(self, room=room, resolvers=own.resolvers or self.resolvers,
-                       docker_hosts=self.docker_hosts | own.docker_hosts, variables=self.variables | own.variables)
+                       docker_hosts=self.docker_hosts | own.docker_hosts, variables=self.variables | own.variables,
+                       fence_command=own.fence_command)
 
 
 # Step 1's addresses: empty in the lab, where scripts/new-room-standby.sh picks the lab's own.
@@ -257,7 +264,7 @@ _KEYS = {
     "variables": None,  # any checklist variable (checked against each checklist when it is opened)
     "rooms": None,  # room ids; each table's keys are ROOM_KEYS
 }
-ROOM_KEYS = {"resolvers", "docker", "variables"}
+ROOM_KEYS = {"resolvers", "docker", "variables", "fence_command"}
 VARIABLE_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 
@@ -307,6 +314,27 @@ def _not_writable(directory: Path) -> str | None:
     except OSError as exc:
         return (f"{existing} is not writable by this user (uid {os.geteuid()}: {exc.strerror or exc}): "
                 f"run journals cannot be kept in {directory}")
+    return None
+
+
+def fence_command_problem(value) -> str | None:
+    """Why `value` cannot be a room's fence command, or None. An argv list, run as written without
+    a shell (no value of it is ever read as code); its program an absolute path or a name on PATH
+    (a relative path would depend on where the console was started). Whether the program exists
+    is said when the step runs: a console must open mid-incident even where it is missing."""
+    if not isinstance(value, list) or not value or not all(isinstance(w, str) for w in value):
+        return 'expected a list of words, e.g. ["/usr/local/bin/pdu-ctl", "outlet", "3", "off"] (run without a shell)'
+    if len(value) > 64:
+        return f"{len(value)} words: at most 64"
+    program = value[0]
+    if not program.strip() or program != program.strip():
+        return f"the program {program!r} is empty or has spaces around it"
+    if "/" in program and not program.startswith("/"):
+        return f"the program {program!r} is a relative path: give an absolute path or a name on PATH"
+    if program.startswith("-"):
+        return f"the program {program!r} starts with '-'"
+    if any("{{" in w for w in value):
+        return "no {{placeholders}}: the words are run exactly as written"
     return None
 
 
@@ -455,10 +483,13 @@ def load_settings(path: Path) -> Settings:
         for key in table:
             if key not in ROOM_KEYS:
                 raise fail(f"{name}.{key}", f"unknown setting (expected one of: {', '.join(sorted(ROOM_KEYS))})")
+        if "fence_command" in table and (problem := fence_command_problem(table["fence_command"])) is not None:
+            raise fail(f"{name}.fence_command", problem)
         rooms[room] = RoomSettings(
             resolvers=resolvers(table["resolvers"], f"{name}.resolvers") if "resolvers" in table else (),
             docker_hosts=docker_hosts(table.get("docker", {}), f"{name}.docker"),
-            variables=variables(table.get("variables", {}), f"{name}.variables"))
+            variables=variables(table.get("variables", {}), f"{name}.variables"),
+            fence_command=tuple(table.get("fence_command", ())))
         _stack_dirs_inside(root, rooms[room].variables, f"{name}.variables", fail)
     values["rooms"] = rooms
     topics = data.get("mqtt", {}).get("topics")

@@ -1,0 +1,73 @@
+"""A room's fence command in the site settings ([rooms.<id>] fence_command): an argv list run
+without a shell, only for its own room; what cannot be one is refused with file, line and key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from runbook_tui.settings import SettingsError, load_settings
+
+SITE = """\
+stack_root = "{root}"
+lab = false
+
+[dns]
+resolvers = ["10.0.10.1"]
+
+[rooms.clockwork]
+fence_command = ["/usr/local/bin/pdu-ctl", "outlet", "3", "off"]
+
+[rooms.vault]
+resolvers = ["10.0.20.1"]
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    (tmp_path / "site" / "infra").mkdir(parents=True, exist_ok=True)
+    path = tmp_path / "runbook-tui.toml"
+    path.write_text(text.replace("{root}", str(tmp_path / "site")))
+    return path
+
+
+def test_a_room_has_its_own_fence_command_and_another_room_none(tmp_path: Path):
+    s = load_settings(write(tmp_path, SITE))
+    assert s.for_room("clockwork").fence_command == ("/usr/local/bin/pdu-ctl", "outlet", "3", "off")
+    # Fencing cuts one room's primary host off: never another room's command.
+    assert s.for_room("vault").fence_command == ()
+    assert s.for_room("foundry").fence_command == ()
+
+
+def test_a_name_on_path_and_words_with_spaces_and_shell_characters_are_kept_as_words(tmp_path: Path):
+    s = load_settings(write(tmp_path, SITE.replace(
+        '["/usr/local/bin/pdu-ctl", "outlet", "3", "off"]', '["udm-fw", "block", "room 1; rm -rf /", "$(reboot)"]')))
+    assert s.for_room("clockwork").fence_command == ("udm-fw", "block", "room 1; rm -rf /", "$(reboot)")
+
+
+@pytest.mark.parametrize("value, words", [
+    ('"pdu-ctl outlet 3 off"', "expected a list of words"),
+    ("[]", "expected a list of words"),
+    ('["pdu-ctl", 3]', "expected a list of words"),
+    ('["bin/pdu-ctl", "off"]', "is a relative path: give an absolute path or a name on PATH"),
+    ('["./pdu-ctl"]', "is a relative path"),
+    ('[" pdu-ctl"]', "is empty or has spaces around it"),
+    ('[""]', "is empty"),
+    ('["-x"]', "starts with '-'"),
+    ('["pdu-ctl", "{{room}}"]', "no {{placeholders}}"),
+    ('["pdu-ctl", "off\\u001b[2J"]', "control character"),
+    ('["x"' + ', "y"' * 64 + "]", "65 words: at most 64"),
+])
+def test_what_cannot_be_a_fence_command_is_refused_with_file_line_and_key(tmp_path: Path, value: str, words: str):
+    path = write(tmp_path, SITE.replace('["/usr/local/bin/pdu-ctl", "outlet", "3", "off"]', value))
+    with pytest.raises(SettingsError) as err:
+        load_settings(path)
+    assert str(err.value).startswith(f"{path}:8: rooms.clockwork.fence_command: "), err.value
+    assert words in str(err.value)
+
+
+def test_a_fence_command_is_a_rooms_setting_not_the_files(tmp_path: Path):
+    path = write(tmp_path, 'fence_command = ["pdu-ctl", "off"]\n' + SITE)
+    with pytest.raises(SettingsError) as err:
+        load_settings(path)
+    assert f"{path}:1: fence_command: unknown setting" in str(err.value)
