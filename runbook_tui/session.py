@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from runbook_tui.checklist.model import Checklist
     from runbook_tui.engine.room_hold import RoomHold
     from runbook_tui.engine.run import RunEngine
-    from runbook_tui.observe.watcher import RoomWatcher
+    from runbook_tui.live.watcher import RoomWatcher
     from runbook_tui.settings import Settings
 
 
@@ -35,15 +35,16 @@ class UnfinishedRun:
     operator: str | None = None
 
 
-def journal_name(room: str, checklist: Checklist) -> str:
-    return f"{room}-{checklist.id}-{time.strftime('%Y%m%dT%H%M%S')}.jsonl"
+def journal_stem(room: str, checklist: Checklist) -> str:
+    """A new run's journal name without its suffix (engine.journal.new_journal makes it unique)."""
+    return f"{room}-{checklist.id}-{time.strftime('%Y%m%dT%H%M%S')}"
 
 
 def find_unfinished(settings: Settings, room: str, checklist: Checklist) -> UnfinishedRun | None:
     """The newest journal of this room and checklist version that never reached its end."""
-    from runbook_tui.engine.journal import ended, read_journal
+    from runbook_tui.engine.journal import ended, journal_order, read_journal
 
-    runs = sorted(settings.runs_dir.glob(f"{room}-{checklist.id}-*.jsonl"), reverse=True)
+    runs = sorted(settings.runs_dir.glob(f"{room}-{checklist.id}-*.jsonl"), key=journal_order, reverse=True)
     for path in runs:
         try:
             records = read_journal(path).records
@@ -67,11 +68,11 @@ def older_unfinished(settings: Settings, room: str, checklist: Checklist, newest
     """The room's other unfinished runs of this checklist, older than the one offered (left by
     consoles that were not closed, or by two consoles at once before a room had one): never
     offered by the question, each still reopens by name (--resume JOURNAL)."""
-    from runbook_tui.engine.journal import ended, read_journal
+    from runbook_tui.engine.journal import ended, journal_order, read_journal
 
     out = []
-    for path in sorted(settings.runs_dir.glob(f"{room}-{checklist.id}-*.jsonl"), reverse=True):
-        if path.name >= newest.name:
+    for path in sorted(settings.runs_dir.glob(f"{room}-{checklist.id}-*.jsonl"), key=journal_order, reverse=True):
+        if journal_order(path) >= journal_order(newest):
             continue
         try:
             records = read_journal(path).records
@@ -232,7 +233,8 @@ class Session:
                            if (exc := refusal(ctx.env_file(role), ENV_CAP, ".env file")) is not None]
         self.observer = Observer(ctx)
         self.config = RunConfig(settings.stack_root, lab=settings.lab, drill=drill, settings=settings.described_as,
-                                given=frozenset(self.given), docker_hosts=dict(settings.docker_hosts))
+                                given=frozenset(self.given), docker_hosts=dict(settings.docker_hosts),
+                                fence_command=settings.fence_command)
         if operator:  # who the journal names; in drills, the trainee the history compares
             self.config.operator = operator
         self.engine: RunEngine | None = None
@@ -309,9 +311,16 @@ class Session:
                 raise EngineRefusal(str(exc)) from None
             self.engine, self.resume_notes = RunEngine.resume(resume_from, self.checklist, self.observer, self.config, on_event)
         else:
+            from runbook_tui.engine.journal import new_journal
+
             unfinished = self.unfinished()
-            path = self.settings.runs_dir / journal_name(self.room, self.checklist)
-            self.engine = RunEngine.start(self.checklist, self.values, self.observer, path, self.config, on_event)
+            path = new_journal(self.settings.runs_dir, journal_stem(self.room, self.checklist))
+            try:
+                self.engine = RunEngine.start(self.checklist, self.values, self.observer, path, self.config, on_event)
+            except BaseException:
+                if path.stat().st_size == 0:
+                    path.unlink()  # the name taken for a run that never started is given back
+                raise
             if unfinished is not None and unfinished.journal != path:
                 self._abandon(unfinished.journal, f"a new run was started instead ({path.name}) by {self.config.operator}")
         if self.hold is not None:
@@ -365,7 +374,7 @@ class Session:
     def watcher(self, **callbacks) -> RoomWatcher:
         """The room's live probes, composed into one observation. Callbacks run on the probes' threads.
         Imported here: the probes' libraries (paho, docker, dnspython) load after the first frame."""
-        from runbook_tui.observe.watcher import RoomWatcher
+        from runbook_tui.live.watcher import RoomWatcher
 
         s = self.settings
         # The MQTT probe runs in child processes by default: a flood's parsing must not hold the TUI's GIL.

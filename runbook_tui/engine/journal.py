@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import fcntl
 import functools
+import itertools
 import json
 import os
 import threading
@@ -17,8 +18,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from runbook_tui.engine import records as rec
 from runbook_tui.files import JOURNAL_CAP, read_bounded
-from runbook_tui.rules.outcome import AlarmSpan, close_span
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,37 @@ def read_journal(path: Path) -> JournalContents:
 
 class JournalBusy(RuntimeError):
     """Another process holds this journal."""
+
+
+def new_journal(directory: Path, stem: str) -> Path:
+    """A new run's journal, created empty under a name no other run has: `stem.jsonl`, else
+    `stem_2.jsonl`, `stem_3.jsonl`... Names are stamped by the second, and two runs of a room can
+    start within one (two consoles before the room's hold, a quick new run); O_EXCL makes the name
+    this run's alone, where opening it for append would have let both runs write one file."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    for n in itertools.count(1):
+        path = directory / (f"{stem}.jsonl" if n == 1 else f"{stem}_{n}.jsonl")
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            continue
+        os.close(fd)
+        dir_fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)  # the new file's name is durable too
+        finally:
+            os.close(dir_fd)
+        return path
+    raise AssertionError("unreachable")
+
+
+def journal_order(path: Path) -> tuple[str, int]:
+    """Sorts journals as their runs started: by the name's stamp, then by the suffix a name taken
+    in the same second got (`stem` < `stem_2` < `stem_10`, which the names alone do not sort)."""
+    stem = Path(path).name.removesuffix(".jsonl")
+    base, sep, n = stem.rpartition("_")
+    return (base, int(n)) if sep and n.isdigit() else (stem, 1)
 
 
 class Journal:
@@ -89,6 +121,11 @@ class Journal:
             os.fsync(self._fd)
             return record
 
+    def write(self, record: rec.Record) -> rec.Record:
+        """Append one record of a kind engine/records.py defines; returns it with its seq and time."""
+        line = self.append(record.KIND, v=record.VERSION, **record.fields())
+        return dataclasses.replace(record, seq=line["seq"], ts=line["ts"])
+
     def close(self) -> None:
         with self._lock:
             if self._fd >= 0:
@@ -98,7 +135,7 @@ class Journal:
 
 def ended(records: list[dict]) -> bool:
     """A run has ended when it finished, or when it was abandoned (its room no longer exists)."""
-    return any(r.get("kind") in ("run_finished", "run_abandoned") for r in records)
+    return any(rec.is_kind(r, *rec.ENDING) for r in records)
 
 
 def abandon_unfinished(runs_dir: Path, room: str, reason: str) -> tuple[list[Path], list[Path]]:
@@ -114,7 +151,7 @@ def abandon_unfinished(runs_dir: Path, room: str, reason: str) -> tuple[list[Pat
             records = read_journal(path).records
         except OSError:
             continue
-        if not records or records[0].get("kind") != "run_started" or records[0].get("room") != room or ended(records):
+        if not records or not rec.is_kind(records[0], rec.RunStarted) or records[0].get("room") != room or ended(records):
             continue
         try:
             journal = Journal(path)
@@ -122,23 +159,11 @@ def abandon_unfinished(runs_dir: Path, room: str, reason: str) -> tuple[list[Pat
             busy.append(path)
             continue
         try:
-            journal.append("run_abandoned", reason=reason)
+            journal.write(rec.RunAbandoned(reason=reason))
         finally:
             journal.close()
         abandoned.append(path)
     return abandoned, busy
-
-
-def alarm_spans(records: list[dict]) -> list[AlarmSpan]:
-    """Every alarm of a run, from its alarm_raised / alarm_cleared records (the report's, and a
-    resumed run's)."""
-    spans: list[AlarmSpan] = []
-    for r in records:
-        if r["kind"] == "alarm_raised":
-            spans.append(AlarmSpan(r["alarm"], r["ts"], None))
-        elif r["kind"] == "alarm_cleared":
-            close_span(spans, r["alarm"], r["ts"])
-    return spans
 
 
 def read_run(path: Path, records: list[dict] | None = None):
@@ -148,7 +173,7 @@ def read_run(path: Path, records: list[dict] | None = None):
     from runbook_tui.engine.replay import plan_from_record, plan_partial, replay
 
     records = read_journal(path).records if records is None else records
-    started = next((r for r in records if r.get("kind") == "run_started"), None)
+    started = next((r for r in records if rec.is_kind(r, rec.RunStarted)), None)
     if started is None:
         raise ValueError(f"{path}: no run_started record: not a run journal")
     plan = plan_from_record(started)

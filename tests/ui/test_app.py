@@ -312,7 +312,6 @@ async def test_a_run_not_resumed_is_abandoned_in_its_own_journal(tmp_path):
         await select(pilot, first, "safe")
         await pilot.press("d", "enter")
         await wait_until(pilot, lambda: state(first, "safe") is StepState.DONE)
-    time.sleep(1.1)  # journals are named by the second
     second_session = session(tmp_path)
     second = RunbookApp(second_session, live=False)
     async with second.run_test(size=(120, 40)) as pilot:
