@@ -2,7 +2,9 @@
 
 Starts the room over (the runbook's starting state), injects the scenario's fault and opens
 the scenario's checklist (the promotion, or keeping the standby current) in drill mode; the journal times the run. A trainer can inject more
-from a second terminal with `runbook-tui lab fault ROOM NAME`.
+from a second terminal with `runbook-tui lab fault ROOM NAME`. A scenario whose host dies
+(primary-host-lost) starts the room over with that stack on the lab's own engine, the one engine
+the lab may stop; it refuses while another room lives there too.
 """
 
 from __future__ import annotations
@@ -61,12 +63,23 @@ def _drill(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         return 2
     lab = Lab(settings.stack_root, print, DnsSettings(port=settings.resolvers[0][1]))
+    if (role := faults.FAULTS[args.scenario].on_lab_engine) is not None:
+        # The room starts over with that stack on the lab's own engine (the one engine the lab
+        # may stop), whatever its placement was: the trainer asked for this drill, not for a setup.
+        if (refused := _lab_engine_refused(settings, lab, args.room, role)) is not None:
+            print(f"runbook-tui drill: {refused}", file=sys.stderr)
+            return 2
+        lab.two_engines, lab.lab_engine_role = True, role
     try:
         lab.reset(args.room)
         print(f"drill {args.scenario}: {faults.inject(lab, args.room, args.scenario)}")
     except (LabError, RuntimeError) as exc:
         print(f"runbook-tui drill: {exc}", file=sys.stderr)
         return 1
+    if settings.source is None:
+        from runbook_tui.settings import lab_defaults
+
+        settings = lab_defaults()  # the lab's settings name each stack's engine as the reset placed it
     settings = drill_settings(settings, args.scenario)
     if not sys.stdout.isatty():
         trainee = f" --operator {args.trainee}" if args.trainee else ""
@@ -84,3 +97,19 @@ def _drill(args: argparse.Namespace) -> int:
     if farewell:
         print(farewell)
     return 0
+
+
+def _lab_engine_refused(settings, lab, room: str, role: str) -> str | None:
+    """Why the room cannot be set up with ROLE on the lab's engine (None: it can): another room
+    lives there (it would die with the host), or a settings file names another engine for it
+    (the console would look at the wrong host)."""
+    from runbook_tui.lab.faults import engine_shared
+
+    if (shared := engine_shared(lab, room)) is not None:
+        return shared
+    named = settings.for_room(room).docker_hosts.get(role)
+    if settings.source is not None and named != lab.engine.url:
+        return (f"the settings {settings.described_as} name {named or 'no engine'} as {room}'s [docker] {role}; this "
+                f"drill puts it on the lab's engine: set [rooms.{room}.docker] {role} = \"{lab.engine.url}\" there, "
+                f"or run the drill with the lab's defaults (no --settings)")
+    return None

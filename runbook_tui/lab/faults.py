@@ -30,6 +30,9 @@ class Fault:
     # drifted standby is found while keeping it current (runbook 5); a promotion would go
     # through without ever looking.
     checklist: str = "promotion.yaml"
+    # The stack the scenario needs on the lab's own engine (the one engine the lab may stop):
+    # a host that dies is had for real only where stopping its engine harms nothing else.
+    on_lab_engine: str | None = None
 
 
 def _set_env(lab: Lab, room: str, role: str, changes: dict[str, str]) -> None:
@@ -43,6 +46,29 @@ def _recreate(lab: Lab, room: str, role: str, service: str) -> None:
 
 def _container(lab: Lab, room: str, role: str, service: str) -> str:
     return f"{lab.stacks(room)[role].name}-{service}-1"
+
+
+_PLACED = {"primary": "--primary-on-lab-engine", "standby": "--two-engines"}  # `lab reset`'s words for it
+
+
+def engine_shared(lab: Lab, room: str) -> str | None:
+    """Why ROOM's host cannot die here (None: it can): the lab's engine also holds another room's
+    stacks, and stopping it would stop them too. The drill asks before starting the room over."""
+    others = [f"{other}-{role}" for other in sorted(lab.lab_rooms()) if other != room for role in ("primary", "standby")
+              if lab.docker_host(other, role) == lab.engine.url]
+    if not others:
+        return None
+    return (f"the lab's engine also holds {', '.join(others)}: the host's death would take them down too. Tear "
+            f"those rooms down first (runbook-tui lab down ROOM) or start them over on the machine's engine "
+            f"(runbook-tui lab reset ROOM, without RUNBOOK_LAB_TWO_ENGINES)")
+
+
+def _placed(lab: Lab, room: str, role: str, scenario: str) -> None:
+    """ROOM's ROLE stack must live on the lab's own engine, the one engine the lab ever stops."""
+    if lab.docker_host(room, role) != lab.engine.url:
+        raise LabError(f"{room}-{role} is on {lab.engine_name(lab.docker_host(room, role))}, and the lab stops no "
+                       f"engine but its own: start the room over with it there (runbook-tui lab reset {room} "
+                       f"{_PLACED[role]}), or run the drill (runbook-tui drill {room} --scenario {scenario}), which does")
 
 
 # ---- the faults ------------------------------------------------------------------------------
@@ -133,6 +159,27 @@ def _one_horizon(lab: Lab, room: str) -> str:
     return "the second resolver stopped"
 
 
+def _lose_primary_host(lab: Lab, room: str) -> str:
+    _placed(lab, room, "primary", "primary-host-lost")
+    if (shared := engine_shared(lab, room)) is not None or lab.docker_host(room, "standby") == lab.engine.url:
+        raise LabError(shared or f"{room}-standby is on the lab's engine too: the standby would die with the primary")
+    pid = lab.engine.stop()  # SIGTERM to the lab's own dockerd: its containers stop with it
+    if pid is None:
+        return "the primary's host was already down (the lab's engine was not running)"
+    return (f"the primary's host lost power: the lab's engine (pid {pid}) stopped with {room}-primary's containers; "
+            f"neither its engine nor its broker answers")
+
+
+def _power_primary_host(lab: Lab, room: str) -> str:
+    _placed(lab, room, "primary", "primary-host-lost")
+    how = lab.engine.start()
+    # The host's dockerd restarts what its restart policy says (unless-stopped: whatever had not
+    # been stopped by hand when the power went), with the configuration it had then.
+    ps = lab.compose(room, "primary", "ps", "--format", "{{.Service}}={{.State}}", check=False)
+    running = " ".join(sorted(ps.stdout.split())) or "no containers"
+    return f"the primary's host powered on (the lab's engine {how}); {room}-primary there: {running}"
+
+
 FAULTS: dict[str, Fault] = {f.name: f for f in (
     Fault("flapping-primary", "the primary core crash-loops (dual-control risk)",
           "shut the primary down (runbook 3.1) before enabling dispatch on the standby", _flap, _unflap),
@@ -150,6 +197,10 @@ FAULTS: dict[str, Fault] = {f.name: f for f in (
     Fault("standby-drift", "the standby drifted from the primary (core version and config)",
           "align the standby's .env with the primary's and recreate its core (runbook 5)", _drift, _undrift,
           "standby-current.yaml"),
+    Fault("primary-host-lost", "the primary's host dies (its engine and containers stop); later it powers on",
+          "confirm the fence at the room (host off or unplugged), then promote; when it powers on and its old "
+          "core dispatches, dual control: shut the primary down on its own engine",
+          _lose_primary_host, _power_primary_host, on_lab_engine="primary"),
 )}
 
 
