@@ -23,6 +23,12 @@ def make_client(docker_host: str | None, timeout: float = 5):
 
     if not docker_host:
         return docker.from_env(timeout=timeout)
+    if docker_host.startswith("tcp://"):
+        # TLS as the Docker CLI takes it (DOCKER_TLS_VERIFY, DOCKER_CERT_PATH), so the looks reach
+        # a tcp:// engine the way the runbook's commands do; only the host is the settings'.
+        from runbook_tui.observe.docker_tls import TlsEngineClient
+
+        return TlsEngineClient(base_url=docker_host, timeout=timeout)
     # ssh:// through the ssh command, as the Docker CLI (and so the runbook's compose commands)
     # reaches the same engine: one transport, the operator's own ssh config, agent and keys
     # (docker-py still imports paramiko for it: the docker[ssh] extra installs it).
