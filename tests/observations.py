@@ -17,6 +17,7 @@ from runbook_tui.observe.model import (
     ServiceState,
     StackFiles,
     StackSnapshot,
+    classify,
 )
 from runbook_tui.observe.status import parse_core_status
 
@@ -52,8 +53,6 @@ def broker(role: str, core: CoreStatus | None = None, state: str = "ok", control
 
 def dns(*answers: tuple[str, ...], name: str = "mqtt.room1.sentientengine.ai") -> DnsSnapshot:
     known = ADDRESSES
-    from runbook_tui.observe.dns_look import classify
-
     rows = tuple(ResolverAnswer(f"127.0.0.1:{5353 + i}", classify(tuple(sorted(a)), known), tuple(sorted(a)), 5, 1.0)
                  for i, a in enumerate(answers))
     kinds = {(r.classification, r.addresses) for r in rows}

@@ -10,21 +10,8 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from runbook_tui.observe.model import DnsSnapshot, ResolverAnswer
+from runbook_tui.observe.model import DnsSnapshot, ResolverAnswer, classify
 from runbook_tui.observe.payloads import safe_text
-
-
-def classify(addresses: tuple[str, ...], known: dict[str, str]) -> str:
-    """Which stack a resolver's answer points at: primary, standby, both stacks, unknown address.
-
-    Every address counts: an answer holding one stack's address and any other is not that
-    stack's (half the controllers would connect elsewhere)."""
-    roles = {role for role, addr in known.items() for a in addresses if a == addr}
-    if len(roles) > 1:
-        return "both stacks"
-    if len(roles) == 1 and all(a in known.values() for a in addresses):
-        return roles.pop()
-    return "unknown address"
 
 
 def ask(name: str, server: str, port: int, lifetime_s: float, known: dict[str, str]) -> ResolverAnswer:

@@ -2,7 +2,7 @@
 
 A `RoomObservation` is made either by a fresh one-shot look (`observe.observer.Observer`,
 what a guard takes at the moment of acting) or by composing the newest parts the long-lived
-probes have sent (`observe.watcher.RoomWatcher`, what the panels, the banner and the live
+probes have sent (`live.watcher.RoomWatcher`, what the panels, the banner and the live
 ticks read). Both give the same type, judged by the same rules (`runbook_tui.rules`). A part
 that was not looked at is None; a part that was looked at but could not be seen says so in
 its own fields (a daemon that does not answer, a resolver that times out). Nothing here
@@ -71,6 +71,21 @@ class ResolverAnswer:
     ttl: int | None
     rtt_ms: float | None
     detail: str = ""
+
+
+# The one reading of an answer, pure: the look labels each answer with it and the rules ask it
+# about one role, so the panel and a guard never read the same answer two ways.
+def classify(addresses: tuple[str, ...], known: dict[str, str]) -> str:
+    """Which stack a resolver's answer points at: primary, standby, both stacks, unknown address.
+
+    Every address counts: an answer holding one stack's address and any other is not that
+    stack's (half the controllers would connect elsewhere)."""
+    roles = {role for role, addr in known.items() for a in addresses if a == addr}
+    if len(roles) > 1:
+        return "both stacks"
+    if len(roles) == 1 and all(a in known.values() for a in addresses):
+        return roles.pop()
+    return "unknown address"
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from runbook_tui.observe.dns_look import classify
-from runbook_tui.observe.model import ROLES, RoomObservation, ServiceState, StackSnapshot
+from runbook_tui.observe.model import ROLES, RoomObservation, ServiceState, StackSnapshot, classify
 
 CORE = "sentient-core"
 SERVICES = ("mosquitto", CORE, "db")
@@ -46,7 +45,7 @@ def dns_points_to(obs: RoomObservation, role: str) -> tuple[bool, str]:
         return False, f"{obs.broker_name}: the {role}'s broker address is not known (MQTT_BIND_ADDR, {role}_broker_addr)"
     if not dns.answers:
         return False, f"{obs.broker_name}: no resolver configured"
-    # The panel's own reading of an answer (observe.dns_look.classify), asked about this role alone.
+    # The panel's own reading of an answer (observe.model.classify), asked about this role alone.
     holds = all(classify(a.addresses, {role: want}) == role for a in dns.answers)
     said = ", ".join(f"{a.resolver} -> {', '.join(a.addresses) if a.addresses else a.classification}"
                      + (f" ({a.classification})" if a.addresses and a.classification not in ROLES else "")

@@ -321,7 +321,7 @@ def test_a_dispatch_shows_as_one_flow_with_latencies(room4):
 def test_both_cores_dispatch_enabled_raises_the_dual_control_alarm(room4, kind):
     # The TUI runs a child process per broker; the alarm needs both brokers, so it is judged by the
     # rules on the watcher's one observation of the room, by Docker's account and the cores' own.
-    from runbook_tui.observe.watcher import RoomWatcher
+    from runbook_tui.live.watcher import RoomWatcher
     from runbook_tui.rules.room import alarms, broker_dispatching, docker_dispatching
     from tests.lab.rooms import site
 

@@ -33,7 +33,7 @@ CHECKLIST = REPO / "tests" / "checklists" / "fixtures" / "ui-steps.yaml"
 # of a narrow screen (this one is wide).
 NOT_IN_THE_FIRST_FRAME = ("runbook_tui.engine.run", "runbook_tui.engine.journal", "runbook_tui.engine.events",
                           "runbook_tui.checklist.model", "runbook_tui.checklist.loader", "yaml", "textual.widgets._tabs",
-                          "runbook_tui.observe.watcher", "runbook_tui.observe.observer", "paho", "docker", "dns",
+                          "runbook_tui.live.watcher", "runbook_tui.observe.observer", "paho", "docker", "dns",
                           "dotenv", "runbook_tui.ui.live_view", "runbook_tui.ui.dialogs")
 
 FIRST_FRAME = r"""

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from runbook_tui.engine import journal as journal_module
-from runbook_tui.observe import watcher as watcher_module
+from runbook_tui.live import watcher as watcher_module
 from runbook_tui.session import Session
 from runbook_tui.settings import Settings
 from runbook_tui.ui.app import RunbookApp

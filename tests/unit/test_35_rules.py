@@ -18,7 +18,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from runbook_tui.checklist.conditions import CONDITIONS
-from runbook_tui.observe.dns_look import classify
 from runbook_tui.observe.model import (
     ROLES,
     BrokerView,
@@ -29,6 +28,7 @@ from runbook_tui.observe.model import (
     RoomObservation,
     ServiceState,
     StackSnapshot,
+    classify,
 )
 from runbook_tui.observe.status import RAW_LIMIT, parse_core_status
 from runbook_tui.rules.conditions import RULES, evaluate

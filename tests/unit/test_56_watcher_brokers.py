@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from runbook_tui.observe.site import SiteContext
-from runbook_tui.observe.watcher import RoomWatcher
+from runbook_tui.live.watcher import RoomWatcher
 
 NO_DOCKER = (("primary", "unix:///nonexistent/docker.sock"), ("standby", "unix:///nonexistent/docker.sock"))
 
