@@ -83,7 +83,8 @@ _STEP_FIELDS: dict[str, tuple[str, frozenset[StepType] | None]] = {
     "risk": ("str", None), "guards": ("condlist", None), "done_when": ("cond", None), "affects": ("strlist", None),
     "when": ("when", None), "optional": ("bool", None), "timeout_s": ("number", None), "supersedes": ("strlist", None),
     "end_to_end": ("bool", None),
-    "command": ("str", frozenset({StepType.COMMAND})), "capture_as": ("name", frozenset({StepType.COMMAND})),
+    "command": ("str", frozenset({StepType.COMMAND})), "site_command": ("str", frozenset({StepType.COMMAND})),
+    "capture_as": ("name", frozenset({StepType.COMMAND})),
     "condition": ("cond", frozenset({StepType.WAIT})), "lab_command": ("str", frozenset({StepType.WAIT})),
     "file": ("str", frozenset({StepType.ENV_EDIT})), "set": ("strmap", frozenset({StepType.ENV_EDIT})),
     "require": ("strmap", frozenset({StepType.ENV_EDIT})), "align_with": ("str", frozenset({StepType.ENV_EDIT})),
@@ -97,6 +98,8 @@ _STEP_FIELDS: dict[str, tuple[str, frozenset[StepType] | None]] = {
     "stack": ("str", frozenset({StepType.COMMAND, StepType.WAIT})),
     "fences": ("str", frozenset({StepType.CONFIRM, StepType.COMMAND})),
 }
+# What a command step may run from the site settings instead of a `command` of its own.
+SITE_COMMANDS = {"fence_command": "the room's fence command ([rooms.<id>] fence_command in the site settings)"}
 _DOCKER_WORD = re.compile(r"(?<![\w./-])docker(?![\w.-])")
 _REQUIRED_BY_TYPE = {
     StepType.CONFIRM: (),
@@ -457,6 +460,23 @@ def _sections(r: _Reader, node: Node, choices: dict[str, Choice]) -> list[Sectio
     return sections
 
 
+def _site_command(r: _Reader, fields: dict, field: str, values: dict) -> None:
+    """A command the site settings give: the fence command cuts a host off, so its step says
+    which (`fences`); it runs on this machine, on no stack's Docker engine, and captures nothing."""
+    node = fields["site_command"][1]
+    name = values.get("site_command")
+    if isinstance(name, str) and name not in SITE_COMMANDS:
+        r.error(node, f"{field}.site_command", f"unknown site command '{name}' (expected one of: {', '.join(SITE_COMMANDS)})")
+    if "command" in fields:
+        r.error(node, f"{field}.site_command", "a step runs its own 'command' or the site's 'site_command', not both")
+    if "fences" not in fields:
+        r.error(node, f"{field}.site_command", "the site's fence command cuts a host off: say whose ('fences: primary')")
+    for other in ("stack", "capture_as"):
+        if other in fields:
+            r.error(fields[other][1], f"{field}.{other}", f"does not apply with 'site_command' (it runs on this machine, "
+                                                          "on no stack's Docker engine, and its output is not a value)")
+
+
 def _step(r: _Reader, node: Node, field: str, section_id: str, choices: dict[str, Choice],
           seen: dict[str, int]) -> Step | None:
     fields = r.mapping(node, field, set(_STEP_FIELDS))
@@ -489,7 +509,7 @@ def _step(r: _Reader, node: Node, field: str, section_id: str, choices: dict[str
         values[name] = _value(r, kind, value_node, f, choices)
     if step_type is not None:
         for name in _REQUIRED_BY_TYPE[step_type]:
-            if name not in fields:
+            if name not in fields and not (name == "command" and "site_command" in fields):
                 r.error(node, f"{field}.{name}", f"missing required field '{name}' for a {step_type.value} step")
     risk = Risk.NORMAL
     if isinstance(values.get("risk"), str):
@@ -520,6 +540,8 @@ def _step(r: _Reader, node: Node, field: str, section_id: str, choices: dict[str
         if isinstance(values.get(name), str) and _DOCKER_WORD.search(values[name]) and stack is None:
             r.error(fields[name][1], f"{field}.{name}", "runs docker but names no stack: add 'stack: primary' or "
                                                        "'stack: standby' (the engine it acts on)")
+    if "site_command" in fields:
+        _site_command(r, fields, field, values)
     for earlier in values.get("supersedes") or ():
         if earlier not in seen or earlier == sid:
             r.error(fields["supersedes"][1], f"{field}.supersedes",
@@ -534,7 +556,7 @@ def _step(r: _Reader, node: Node, field: str, section_id: str, choices: dict[str
         optional=bool(values.get("optional", False)), confirm_at_room=bool(values.get("confirm_at_room", False)),
         end_to_end=bool(values.get("end_to_end", False)), stack=values.get("stack"), fences=values.get("fences"),
         timeout_s=float(values.get("timeout_s", 120.0)),
-        command=values.get("command"), capture_as=values.get("capture_as"), condition=values.get("condition"),
+        command=values.get("command"), site_command=values.get("site_command"), capture_as=values.get("capture_as"), condition=values.get("condition"),
         lab_command=values.get("lab_command"), file=values.get("file"),
         set_values=tuple((values.get("set") or {}).items()), align_with=values.get("align_with"),
         require=tuple((values.get("require") or {}).items()),

@@ -72,6 +72,9 @@ class Step:
     fences: str | None = None
     # command
     command: str | None = None
+    # Instead of `command`: a command the site settings give (`fence_command`: the room's argv,
+    # run without a shell), so the checklist names the act and each site its own tool.
+    site_command: str | None = None
     capture_as: str | None = None
     # wait
     condition: str | None = None

@@ -22,10 +22,28 @@ def engine_words(stack: str | None, docker_hosts: dict[str, str]) -> str:
     return f"the {stack}'s engine {host}" if host else f"the {stack}'s engine (this machine's default)"
 
 
+def no_fence_command(room: str) -> str:
+    """Why the fence command step is skipped on a site without one, as the plan and the run say it."""
+    return f"this site has no fence command for {room} (the site settings' [rooms.{room}] fence_command)"
+
+
+def site_command_lines(step: Step, room: str, fence_command: tuple[str, ...]) -> list[str]:
+    """The site's fence command exactly as it runs: its words, without a shell (shlex.join is the
+    same words typed into a terminal), and what it does to the room."""
+    if not fence_command:
+        return [f"not run: {no_fence_command(room)}; skipped, saying so"]
+    import shlex
+
+    return [f"$ {shlex.join(fence_command)}",
+            f"  run as these {len(fence_command)} words, without a shell: the site's fence command ([rooms.{room}] fence_command)",
+            f"  cuts the {step.fences} host off; it counts only if it exits 0"]
+
+
 def step_action(step: Step, values: dict[str, str], lab: bool = False,
-                docker_hosts: dict[str, str] | None = None) -> list[str]:
+                docker_hosts: dict[str, str] | None = None, fence_command: tuple[str, ...] = ()) -> list[str]:
     """What running the step does, as lines an operator can read (and type); a step that acts
-    on a stack says on which engine (docker_hosts: role -> DOCKER_HOST from the site settings)."""
+    on a stack says on which engine (docker_hosts: role -> DOCKER_HOST from the site settings);
+    a step that runs the site's fence command shows its words (fence_command: the room's argv)."""
     def s(text: str | None) -> str:
         return " ".join(substitute(text or "", values).split())
 
@@ -38,6 +56,8 @@ def step_action(step: Step, values: dict[str, str], lab: bool = False,
             return [f"not run: {e}"]
         return [f"$ {lines[0]}"] + [f"  {line}" for line in lines[1:]]
 
+    if step.type is StepType.COMMAND and step.site_command:
+        return site_command_lines(step, values.get("room", ""), fence_command)
     if step.type is StepType.COMMAND:
         return sh(step.command) + ([f"  on {engine_words(step.stack, docker_hosts or {})}"] if step.stack else [])
     if step.type is StepType.ENV_EDIT:
@@ -69,9 +89,11 @@ def step_action(step: Step, values: dict[str, str], lab: bool = False,
 
 
 def render_plan(checklist: Checklist, given: dict[str, str], stack_root: Path, choices: dict[str, str] | None = None,
-                lab: bool = True, settings: str = "", docker_hosts: dict[str, str] | None = None) -> str:
+                lab: bool = True, settings: str = "", docker_hosts: dict[str, str] | None = None,
+                fence_command: tuple[str, ...] = ()) -> str:
     """The printable checklist. lab: the training lab's stand-ins are shown (never on a site);
-    settings: where the values came from, said on the third line; docker_hosts: each stack's engine."""
+    settings: where the values came from, said on the third line; docker_hosts: each stack's engine;
+    fence_command: the room's fence command from the site settings."""
     values = resolve_variables(checklist, given, stack_root).values
     chosen = {cid: c.default for cid, c in checklist.choices.items()} | (choices or {})
     out = [
@@ -106,7 +128,7 @@ def render_plan(checklist: Checklist, given: dict[str, str], stack_root: Path, c
             if step.text:
                 for line in substitute(step.text, values).splitlines():
                     out.append(f"        {line}")
-            for line in step_action(step, values, lab, docker_hosts):
+            for line in step_action(step, values, lab, docker_hosts, fence_command):
                 out.append(f"        {line}")
             for affected in step.affects:
                 out.append(f"        affects: {substitute(affected, values)}")

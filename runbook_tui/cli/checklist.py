@@ -84,7 +84,7 @@ def _plan(args: argparse.Namespace) -> int:
                 raise ValueError(f"--choice {cid}={option}: not a choice of {args.file.name} ({known})")
         root = args.stack_root or (settings.stack_root if args.settings else default_stack_root())
         _say(render_plan(checklist, given, root, choices, lab=settings.lab, settings=settings.described_as,
-                         docker_hosts=settings.docker_hosts), end="")
+                         docker_hosts=settings.docker_hosts, fence_command=settings.fence_command), end="")
     except (ValueError, VariableError) as exc:
         _say(f"runbook-tui plan: {exc}", file=sys.stderr)
         return 2

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from runbook_tui.checklist.model import Checklist, Risk, Step, StepType, substitute, unset_in
-from runbook_tui.checklist.plan import engine_words, step_action
+from runbook_tui.checklist.plan import engine_words, no_fence_command, step_action
 from runbook_tui.checklist.shell_words import UnsafePlaceholder
 from runbook_tui.engine.envedit import EnvEditError, EnvSnapshot, apply_edit
 from runbook_tui.engine.events import (  # noqa: F401 - the engine's words, said here too
@@ -74,6 +74,9 @@ class RunConfig:
     # Each stack's Docker engine (role -> DOCKER_HOST) from the site settings; absent: this
     # machine's default engine. A step's commands run on its stack's.
     docker_hosts: dict[str, str] = field(default_factory=dict)
+    # The room's fence command from the site settings ([rooms.<id>] fence_command): the argv a
+    # `site_command: fence_command` step runs, without a shell. Empty: the site has none.
+    fence_command: tuple[str, ...] = ()
 
 
 class RunEngine:
@@ -125,6 +128,7 @@ class RunEngine:
                                         "acting": s.type in ACTING_TYPES, "supersedes": list(s.supersedes)}
                                        for s in checklist.steps()])
         engine.started_at = record["ts"]
+        engine._skip_missing_site_commands()
         return engine
 
     @classmethod
@@ -173,8 +177,22 @@ class RunEngine:
             if status.state is StepState.RUNNING:
                 engine._set(step_id, StepStatus(StepState.PENDING, "interrupted: it was running when the tool stopped"))
                 notes.append(f"{step_id}: was running when the tool stopped; back to pending")
+        notes += engine._skip_missing_site_commands()
         notes += engine.reconcile()
         return engine, notes
+
+    def _skip_missing_site_commands(self) -> list[str]:
+        """A step that runs the site's fence command, on a site that has none, is skipped saying so
+        (journaled like any skip, shown in the plan, the run and the report): there is nothing it
+        could run, and the fence confirmed at the room remains the way to cut the host off."""
+        notes = []
+        for step in self.checklist.steps():
+            if step.site_command == "fence_command" and not self.config.fence_command \
+                    and self.statuses[step.id].state is StepState.PENDING:
+                now = time.time()
+                self._set(step.id, StepStatus(StepState.SKIPPED, no_fence_command(self.room), (), now, now))
+                notes.append(f"{step.id}: skipped: {no_fence_command(self.room)}")
+        return notes
 
     # ---- state -------------------------------------------------------------------------
     def _env_files(self) -> list[Path]:
@@ -243,7 +261,7 @@ class RunEngine:
     # ---- previews, guards, confirmations -----------------------------------------------
     def preview(self, step_id: str) -> ActionPreview:
         step = self.checklist.step(step_id)
-        lines = step_action(step, self.values, self.config.lab, self.config.docker_hosts)
+        lines = step_action(step, self.values, self.config.lab, self.config.docker_hosts, self.config.fence_command)
         if step.align_with:
             lines += self._alignment_said(step)
         if (at_room := self.room_confirmations.get(step_id)) is not None:
@@ -360,8 +378,12 @@ class RunEngine:
         at_room = self.room_confirmations.get(step.id)
         by = f"{at_room.name} at the room" if at_room is not None else (
             "the site's fence command" if step.type is StepType.COMMAND else self.config.operator)
-        return Fence(step.fences or "", by, self.statuses[step.id].finished or time.time(),
-                     substitute(step.title, self.values))
+        how = substitute(step.title, self.values)
+        if step.site_command == "fence_command":
+            import shlex
+
+            how = f"fence command: {shlex.join(self.config.fence_command)}, run by {self.config.operator}"
+        return Fence(step.fences or "", by, self.statuses[step.id].finished or time.time(), how)
 
     def _with_fences(self, obs: RoomObservation) -> RoomObservation:
         """The observation as the rules judge it in this run: with the run's fences (a host cut off
@@ -719,6 +741,9 @@ class RunEngine:
             return self.mark_done(step_id, confirmed=confirmed, typed_room=typed_room)
         if step.type is StepType.CHOICE:
             raise EngineRefusal(f"{step_id}: use choose({step.choice!r}, option)")
+        if step.site_command == "fence_command" and not self.config.fence_command:
+            raise EngineRefusal(f"{substitute(step.title, self.values)}: not run: {no_fence_command(self.room)}. "
+                                "Skip it, saying so, or cut the host off at the room.")
         if unset := self.unset_for(step):
             raise EngineRefusal(f"{step_id} needs {', '.join(unset)}, not set on this site: set it in the site settings' "
                                 f"[variables] (or [rooms.{self.room}.variables]) or with --var NAME=VALUE")
@@ -758,6 +783,8 @@ class RunEngine:
             return False, f"not run: {e}", []
 
     async def _perform_step(self, step: Step) -> tuple[bool, str, list[str]]:
+        if step.type is StepType.COMMAND and step.site_command == "fence_command":
+            return await self._run_command(step, self.config.fence_command, None)
         if step.type is StepType.COMMAND:
             return await self._run_command(step, substitute(step.command or "", self.values, shell=True), step.done_when)
         if step.type is StepType.ENV_EDIT:
@@ -807,16 +834,30 @@ class RunEngine:
         """Re-read the secrets to mask: section 1 creates .env files, section 5 changes them."""
         self.masker = Masker.from_env_files(self._env_files())
 
-    async def _run_command(self, step: Step, command: str, done_when: str | None) -> tuple[bool, str, list[str]]:
+    async def _run_command(self, step: Step, command: str | tuple[str, ...], done_when: str | None) -> tuple[bool, str, list[str]]:
+        """Run a step's bash command, or (a tuple) the site's argv as it is, without a shell."""
         self.refresh_secrets()
-        masked = self.masker.mask(command)
-        engine = self.engine_of(step)
-        self.journal.append("command_started", step=step.id, command=masked, cwd=str(self.config.stack_root),
-                            stack=step.stack, engine=engine)
-        self._emit(StepOutput(step.id, f"$ {masked}" + (f"   (on {engine})" if step.stack else "")))
-        result = await run_command(command, self.config.stack_root, timeout_s=step.timeout_s, masker=self.masker,
-                                   on_line=lambda line: self._emit(StepOutput(step.id, line)), env=self._command_env(step),
-                                   cancel=self._cancel)
+        if isinstance(command, tuple):
+            import shlex
+
+            masked = self.masker.mask(shlex.join(command))
+            self.journal.append("command_started", step=step.id, command=masked, cwd=str(self.config.stack_root),
+                                argv=[self.masker.mask(w) for w in command], shell=False, engine=None)
+            self._emit(StepOutput(step.id, f"$ {masked}   (the site's fence command, without a shell)"))
+        else:
+            masked = self.masker.mask(command)
+            engine = self.engine_of(step)
+            self.journal.append("command_started", step=step.id, command=masked, cwd=str(self.config.stack_root),
+                                stack=step.stack, engine=engine)
+            self._emit(StepOutput(step.id, f"$ {masked}" + (f"   (on {engine})" if step.stack else "")))
+        try:
+            result = await run_command(command, self.config.stack_root, timeout_s=step.timeout_s, masker=self.masker,
+                                       on_line=lambda line: self._emit(StepOutput(step.id, line)),
+                                       env=self._command_env(step), cancel=self._cancel)
+        except OSError as exc:  # the site's program is missing or not executable: said, and the step fails
+            self.journal.append("command_finished", step=step.id, command=masked, exit_code=None, timed_out=False,
+                                cancelled=False, duration_s=0.0, output=[f"not run: {exc.strerror or exc}"])
+            return False, f"not run: {command[0] if isinstance(command, tuple) else 'bash'}: {exc.strerror or exc}", []
         self.refresh_secrets()  # the command may have created or changed a .env (section 1, 5)
         self.refresh_variables()
         self.journal.append("command_finished", step=step.id, command=masked, exit_code=result.exit_code,
@@ -835,6 +876,8 @@ class RunEngine:
             self.journal.append("variable", name=step.capture_as, value=self.masker.mask(value), step=step.id)
         if done_when:
             return await self._wait_for(step, done_when, self.config.settle_s, exited_ok=True)
+        if isinstance(command, tuple):  # what the fence rests on, in the step's evidence
+            return True, "exit code 0", [f"the site's fence command exited 0: {masked}"]
         return True, "exit code 0", []
 
     async def _wait_for(self, step: Step, condition: str, timeout_s: float, exited_ok: bool = False) -> tuple[bool, str, list[str]]:

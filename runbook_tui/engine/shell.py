@@ -41,7 +41,7 @@ def _signal_group(pid: int, signum: int) -> None:
 
 
 async def run_command(
-    command: str,
+    command: str | tuple[str, ...],
     cwd: Path,
     *,
     timeout_s: float,
@@ -51,10 +51,13 @@ async def run_command(
     cancel: asyncio.Event | None = None,
     grace_s: float = 5.0,
 ) -> CommandResult:
+    """Run `command` (a string: bash runs it; a tuple: those words as the program and its arguments,
+    no shell, so no word of it is ever read as code). A program that cannot be started raises OSError."""
     started = time.monotonic()
     tail: deque[str] = deque(maxlen=OUTPUT_TAIL_LINES)
+    argv = ("/bin/bash", "-c", command) if isinstance(command, str) else command
     proc = await asyncio.create_subprocess_exec(
-        "/bin/bash", "-c", command, cwd=cwd, env=env, start_new_session=True,
+        *argv, cwd=cwd, env=env, start_new_session=True,
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )
 

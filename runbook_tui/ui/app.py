@@ -893,7 +893,8 @@ class RunbookApp(CrashToFile, App):
             s = self.session.settings
             where = str(s.source) if s.source else "none (the training lab)"
             write_whole(paper, render_plan(self.engine.checklist, self.session.given, s.stack_root, self.engine.choices,
-                                           lab=s.lab, settings=where), mode=0o644)
+                                           lab=s.lab, settings=where, fence_command=self.engine.config.fence_command),
+                       mode=0o644)
         except (OSError, ValueError, KeyError, TypeError) as exc:
             self.say(f"Export failed: {exc}", severity="error")
             return

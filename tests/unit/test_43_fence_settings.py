@@ -71,3 +71,58 @@ def test_a_fence_command_is_a_rooms_setting_not_the_files(tmp_path: Path):
     with pytest.raises(SettingsError) as err:
         load_settings(path)
     assert f"{path}:1: fence_command: unknown setting" in str(err.value)
+
+
+# ---- the checklist step that runs it ------------------------------------------------------------
+
+STEP_CHECKLIST = """\
+checklist: {{id: fence, name: Fence, revision: "f1"}}
+variables:
+  room: {{description: The room.}}
+sections:
+  - id: s1
+    title: Fence
+    steps:
+      - id: fence-cmd
+        title: Cut the primary host off
+        type: command
+{fields}
+"""
+
+
+@pytest.mark.parametrize("fields, words", [
+    ("        site_command: fence_command\n        fences: primary\n", None),
+    ("        site_command: pdu\n        fences: primary\n", ":11: sections[0].steps[0].site_command: unknown site command 'pdu'"),
+    ("        site_command: fence_command\n", ":11: sections[0].steps[0].site_command: the site's fence command cuts a host off"),
+    ("        site_command: fence_command\n        fences: primary\n        command: pdu-ctl off\n",
+     "site_command: a step runs its own 'command' or the site's 'site_command', not both"),
+    ("        site_command: fence_command\n        fences: primary\n        stack: primary\n",
+     ":13: sections[0].steps[0].stack: does not apply with 'site_command'"),
+    ("        fences: primary\n", "sections[0].steps[0].command: missing required field 'command'"),
+])
+def test_a_step_runs_the_sites_fence_command_only_as_a_fence_and_on_no_engine(tmp_path: Path, fields: str, words):
+    from runbook_tui.checklist.loader import ChecklistInvalid, load_checklist
+
+    path = tmp_path / "fence.yaml"
+    path.write_text(STEP_CHECKLIST.format(fields=fields))
+    if words is None:
+        step = load_checklist(path).step("fence-cmd")
+        assert (step.site_command, step.fences, step.command, step.stack) == ("fence_command", "primary", None, None)
+        return
+    with pytest.raises(ChecklistInvalid) as err:
+        load_checklist(path)
+    assert words in str(err.value), err.value
+
+
+def test_the_plan_shows_the_rooms_fence_command_word_for_word(tmp_path: Path):
+    from tests.conftest import REPO, run
+
+    path = write(tmp_path, SITE.replace('"/usr/local/bin/pdu-ctl"', '"/usr/local/bin/pdu ctl"'))
+    shown = run(f"runbook-tui plan --settings {path} {REPO / 'checklists' / 'promotion.yaml'} --room clockwork "
+                "--var smoke_device=door1", REPO)
+    assert shown.returncode == 0, shown.stderr
+    assert "        $ '/usr/local/bin/pdu ctl' outlet 3 off\n" in shown.stdout
+    assert "run as these 4 words, without a shell: the site's fence command ([rooms.clockwork] fence_command)" in shown.stdout
+    other = run(f"runbook-tui plan --settings {path} {REPO / 'checklists' / 'promotion.yaml'} --room vault "
+                "--var smoke_device=door1", REPO)
+    assert "not run: this site has no fence command for vault (the site settings' [rooms.vault] fence_command)" in other.stdout

@@ -106,6 +106,8 @@ def apply(room: Room, engine: RunEngine, step_id: str) -> None:
         if step.align_with:
             return  # copies shared keys only: the dispatch flags are per stack
         env.update({k: substitute(v, engine.values) for k, v in step.set_values})
+    elif step.type is StepType.COMMAND and step.site_command == "fence_command":
+        return  # cuts a host off (power or network): it starts no core
     elif step.type is StepType.COMMAND:
         command = substitute(step.command or "", engine.values, shell=True)
         if NO_CORE_EFFECT.match(command):
@@ -128,7 +130,8 @@ def engines(tmp_path: Path, room: Room) -> dict[str, RunEngine]:
         given = {k: v for k, v in ({"room": ROOM} | LAB_VARIABLES).items() if k in checklist.variables}
         values = resolve_variables(checklist, given, tmp_path).values
         engine = RunEngine.start(checklist, values, Looks(room), tmp_path / f"{name}-{time.monotonic_ns()}.jsonl",
-                                 RunConfig(tmp_path, lab=True, settle_s=0, wait_poll_s=0))
+                                 # a fence command, so its step is run too, not skipped at start
+                                 RunConfig(tmp_path, lab=True, settle_s=0, wait_poll_s=0, fence_command=("true",)))
 
         async def perform(step, engine=engine, checklist_name=name):
             apply(room, engine, step.id)
