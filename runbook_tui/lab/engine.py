@@ -3,9 +3,15 @@
 A room whose primary and standby live on two hosts is had for real on one machine with two
 engines. The lab starts a dockerd of its own under <stack_root>/.lab/engine/: its own socket,
 data root, exec root and pidfile, its own (empty) daemon configuration so the machine's
-/etc/docker/daemon.json cannot change it, no default bridge and no iptables rules (published
-ports go through docker-proxy, so the machine's firewall is never touched) and an address pool
-the machine's engine does not use. Stopping it takes its containers with it, like a host that
+/etc/docker/daemon.json cannot change it, a default bridge interface of its own, no iptables
+rules (published ports go through docker-proxy, so the machine's firewall is never touched) and
+an address pool the machine's engine does not use.
+
+Its default bridge is an interface the lab creates (`rbl` and a hash of its socket), never
+`--bridge none`: a dockerd told "none" deletes the machine's docker0 as it starts, and every
+container of the machine's engine on the default network is cut off (and cannot start again)
+until that engine restarts. The lab's stacks never use the default bridge (compose gives each
+project a network of its own); the interface only keeps the engine off docker0. Stopping it takes its containers with it, like a host that
 dies; starting it again restarts those whose policy says so, like a host that powers back on.
 
 Without iptables rules of its own, its bridges' traffic still meets the machine's FORWARD chain
@@ -22,6 +28,7 @@ machine's own dockerd, is never signalled.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import signal
@@ -87,11 +94,16 @@ class LabEngine:
     def log_path(self) -> Path:
         return self.root / "dockerd.log"
 
+    @property
+    def bridge(self) -> str:
+        """The engine's own default bridge interface (15 characters at most, as Linux wants)."""
+        return "rbl" + hashlib.sha1(str(self.socket).encode()).hexdigest()[:10]
+
     def argv(self) -> list[str]:
         return [
             "dockerd", "--host", self.url, "--data-root", str(self.data_root), "--exec-root", str(self.root / "exec"),
             "--pidfile", str(self.pidfile), "--config-file", str(self.root / "daemon.json"),
-            "--bridge", "none", "--iptables=false", "--ip-masq=false", "--default-address-pool", ADDRESS_POOL,
+            "--bridge", self.bridge, "--iptables=false", "--ip-masq=false", "--default-address-pool", ADDRESS_POOL,
         ]
 
     def pid(self) -> int | None:
@@ -135,6 +147,7 @@ class LabEngine:
         env.pop(ENV_VAR, None)
         env["PATH"] = f"{env.get('PATH', '')}:/usr/sbin:/usr/bin:/sbin:/bin"  # dockerd finds containerd, runc, docker-proxy
         self.allow_forwarding()
+        self._add_bridge()
         with open(self.log_path, "ab") as log:
             proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                     start_new_session=True, close_fds=True, env=env)
@@ -154,6 +167,7 @@ class LabEngine:
         pid = self.pid()
         if pid is None:
             self.revoke_forwarding()  # left by an engine that died
+            self._delete_bridge()
             return None
         try:
             os.kill(pid, signal.SIGTERM)
@@ -163,7 +177,24 @@ class LabEngine:
             raise EngineError(f"the lab's Docker engine (pid {pid}) did not stop within {timeout_s:.0f}s; "
                               f"see {self.log_path}")
         self.revoke_forwarding()
+        self._delete_bridge()
         return pid
+
+    # ---- its own default bridge ------------------------------------------------------------
+    def _add_bridge(self) -> None:
+        if self.has_bridge():
+            return
+        for argv in (["ip", "link", "add", self.bridge, "type", "bridge"], ["ip", "link", "set", self.bridge, "up"]):
+            done = subprocess.run(argv, capture_output=True, text=True)
+            if done.returncode != 0:
+                raise EngineError(f"could not create the lab engine's bridge ({' '.join(argv)}): {done.stderr.strip()}")
+
+    def _delete_bridge(self) -> None:
+        if self.has_bridge():
+            subprocess.run(["ip", "link", "delete", self.bridge, "type", "bridge"], capture_output=True)
+
+    def has_bridge(self) -> bool:
+        return Path("/sys/class/net", self.bridge).exists()
 
     # ---- the one forwarding rule ---------------------------------------------------------
     def _rule(self) -> list[str] | None:

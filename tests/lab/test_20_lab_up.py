@@ -9,6 +9,7 @@ import time
 from contextlib import nullcontext
 from pathlib import Path
 
+from runbook_tui.lab.engine import docker_env
 from runbook_tui.lab.readiness import read_retained, resolve_a
 from runbook_tui.mqtt_contract import BrokerEndpoint
 from tests.conftest import TEST_DNS_PORT
@@ -95,9 +96,17 @@ def test_lab_up_runs_an_engine_of_its_own_and_places_each_stack_on_its_recorded_
     host_pid = int(Path("/var/run/docker.pid").read_text()) if Path("/var/run/docker.pid").is_file() else None
     assert pid != host_pid
     args = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
-    for flag in (f"unix://{lab.root}/.lab/engine/docker.sock", "--bridge", "none", "--iptables=false",
+    for flag in (f"unix://{lab.root}/.lab/engine/docker.sock", "--bridge", engine.bridge, "--iptables=false",
                  "--ip-masq=false", "base=10.199.0.0/16,size=24", f"{lab.root}/.lab/engine/data"):
         assert flag in args, (flag, args)
+    # The machine's default bridge is still there: a dockerd started with `--bridge none` deletes
+    # it (seen: docker0 gone, and a `docker run` on the machine's engine failed "could not find
+    # bridge docker0").
+    machine_bridge = subprocess.run(
+        ["docker", "network", "inspect", "bridge", "--format", '{{index .Options "com.docker.network.bridge.name"}}'],
+        capture_output=True, text=True, check=True, env=docker_env(None)).stdout.strip() or "docker0"
+    assert Path("/sys/class/net", machine_bridge).exists(), f"the machine's {machine_bridge} is gone"
+    assert engine.has_bridge()
     # Each stack's containers exist on its own engine and on no other.
     on_machine, on_lab = names_on(None), names_on(engine.url)
     for stack in ("room1-primary", "room1-standby"):

@@ -4,7 +4,7 @@ settings (DOCKER_TLS_VERIFY, DOCKER_CERT_PATH), as a venue gives `[docker] stand
 Seen: the looks built a plain client for any URL, so a TLS engine was "unreachable" to them
 while the runbook's commands reached it.
 
-The engine has no bridge, no iptables rules and its own data root: it creates no network and
+The engine has a bridge interface of its own, no iptables rules and its own data root: it creates no network and
 runs no container, and it is stopped by the test that started it (and only it)."""
 
 from __future__ import annotations
@@ -68,10 +68,13 @@ def tls_engine():
     d = Path(tempfile.mkdtemp(prefix="rb-tls-", dir="/tmp"))
     server, client = _certificates(d)
     (d / "daemon.json").write_text("{}\n")
+    # A default bridge of its own: `--bridge none` would delete the machine's docker0.
+    bridge = "rbt" + d.name[-8:].replace("_", "").lower()
+    subprocess.run(["ip", "link", "add", bridge, "type", "bridge"], check=True)
     argv = ["dockerd", "-H", f"unix://{d}/docker.sock", "-H", URL, "--tlsverify",
             "--tlscacert", str(server / "ca.pem"), "--tlscert", str(server / "cert.pem"), "--tlskey", str(server / "key.pem"),
             "--data-root", str(d / "data"), "--exec-root", str(d / "exec"), "--pidfile", str(d / "docker.pid"),
-            "--config-file", str(d / "daemon.json"), "--bridge", "none", "--iptables=false", "--ip-masq=false"]
+            "--config-file", str(d / "daemon.json"), "--bridge", bridge, "--iptables=false", "--ip-masq=false"]
     with open(d / "dockerd.log", "wb") as log:
         engine = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                   start_new_session=True)
@@ -86,7 +89,7 @@ def tls_engine():
     finally:
         engine.terminate()
         engine.wait(60)
-        subprocess.run(["umount", "-R", str(d / "data")], capture_output=True)  # nothing should be left; be sure
+        subprocess.run(["ip", "link", "delete", bridge, "type", "bridge"], capture_output=True)
         shutil.rmtree(d, ignore_errors=True)
 
 

@@ -74,10 +74,11 @@ def test_lab_down_leaves_nothing_behind(lab):
     try:
         found = listing(engine.url)
         assert found["containers"] == [] and found["volumes"] == [], found
-        assert sorted(line.split()[0] for line in found["networks"]) == ["host", "none"], found  # no bridge of its own
+        # Only the engine's built-in networks: no stack's network left.
+        assert sorted(line.split()[0] for line in found["networks"]) == ["bridge", "host", "none"], found
     finally:
         engine.stop()
-    assert engine.pid() is None and not engine.forwarding_allowed()
+    assert engine.pid() is None and not engine.forwarding_allowed() and not engine.has_bridge()
     procs = subprocess.run(["ps", "-eo", "stat,args"], capture_output=True, text=True, check=True).stdout
     # No dnsmasq, no controller, no engine of this lab (a stopped engine may linger as a zombie,
     # reaped by whoever is pid 1).

@@ -44,7 +44,11 @@ def test_its_command_line_is_an_engine_of_its_own(tmp_path: Path):
     for flag in ("--data-root", "--exec-root", "--pidfile", "--config-file"):
         assert args[args.index(flag) + 1].startswith(str(tmp_path / ".lab" / "engine")), flag
     assert args[args.index("--host") + 1] == f"unix://{tmp_path}/.lab/engine/docker.sock"
-    assert {"--iptables=false", "--ip-masq=false"} <= set(args) and args[args.index("--bridge") + 1] == "none"
+    assert {"--iptables=false", "--ip-masq=false"} <= set(args)
+    # A bridge of its own: "none" makes dockerd delete the machine's docker0 as it starts.
+    bridge = args[args.index("--bridge") + 1]
+    assert bridge == LabEngine(tmp_path / ".lab").bridge and bridge.startswith("rbl") and len(bridge) <= 15
+    assert LabEngine(tmp_path / "other" / ".lab").bridge != bridge  # two labs, two bridges
 
 
 def test_the_lab_settings_name_the_engine_each_stack_was_placed_on(tmp_path: Path, monkeypatch):
