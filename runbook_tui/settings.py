@@ -39,7 +39,8 @@ file (TOML, read with the standard library's tomllib) points it at a real deploy
     smoke_device = "door3"
     standby_endpoint_host = "10.0.10.21"
 
-Every error names the file, the line where it can tell, and the key. What cannot work is
+Every error in the file is said at once, one a line, each naming the file, the line where it
+can tell, and the key (per-table readers on one collector, errors.Problems). What cannot work is
 refused when the file is read: a control character or NUL in any key or value, a topic filter
 the brokers would refuse, a Docker URL or port that does not parse, a number written in octal,
 hexadecimal or binary. A byte-order mark at the start of the file is accepted and read past.
@@ -50,37 +51,40 @@ from __future__ import annotations
 import math
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from runbook_tui.errors import FileProblem, Problems, UsageError
 from runbook_tui.stacks import ROOM_PATTERN, default_rooms_dir, default_runs_dir, known_rooms
 from runbook_tui.terminal import first_control, safe_text
 
 TOOL_ROOT = Path(__file__).resolve().parents[1]
 
 
-class SettingsError(ValueError):
-    def __init__(self, message: str) -> None:
-        # Its message quotes the file's name and values: printed on terminals, so made safe here.
-        super().__init__(safe_text(message, 4000))
+class SettingsError(UsageError, ValueError):
+    """A settings file that cannot be used (exit 2): its errors, one a line, each with file, line and key."""
+
+    def __init__(self, message: str | list[FileProblem]) -> None:
+        self.problems = [] if isinstance(message, str) else list(message)
+        # Its message quotes the file's name and values: printed on terminals, so made safe here
+        # (each problem is, as it is said).
+        super().__init__(safe_text(message, 4000) if isinstance(message, str) else "\n".join(map(str, message)))
 
 
-def _controls(value, name: str):
-    """(key, what is wrong) for the first control character in a key or string of `value`."""
+def _controls(value, name: str) -> Iterator[tuple[str, str]]:
+    """(key, what is wrong) for each control character in a key or string of `value`."""
     if isinstance(value, dict):
         for key, item in value.items():
             sub = f"{name}.{key}" if name else key
             if (problem := first_control(key, one_line=True)) is not None:
-                return sub, f"the key {problem}"
-            if (found := _controls(item, sub)) is not None:
-                return found
+                yield sub, f"the key {problem}"
+            yield from _controls(item, sub)
     elif isinstance(value, list):
         for item in value:
-            if (found := _controls(item, name)) is not None:
-                return found
+            yield from _controls(item, name)
     elif isinstance(value, str) and (problem := first_control(value, one_line=True)) is not None:
-        return name, problem
-    return None
+        yield name, problem
 
 
 def topic_filter_problem(topic: str) -> str | None:
@@ -338,19 +342,141 @@ def fence_command_problem(value) -> str | None:
     return None
 
 
-def _stack_dirs_inside(root: Path, variables: dict[str, str], name: str, fail) -> None:
-    """primary_dir and standby_dir stay inside stack_root, symlinks included."""
-    from runbook_tui.files import OutsideRoot, inside
+class _Reader:
+    """One settings file read table by table: each reader adds every error it finds to one
+    collector (file, line, key) and goes on, so a file is fixed in one round. Values come back
+    as read; a refused one comes back empty, and nothing is returned once anything was refused."""
 
-    for key in ("primary_dir", "standby_dir"):
-        if key in variables:
-            try:
-                inside(root, variables[key], key)
-            except OutsideRoot as exc:
-                raise fail(f"{name}.{key}", str(exc)) from None
+    def __init__(self, path: Path, text: str) -> None:
+        self.path, self.text = path, text
+        self.problems = Problems(path)
+
+    def error(self, key: str, message: str) -> None:
+        self.problems.add(_line_of(self.text, key), key, message)
+
+    def table(self, data: dict, key: str, name: str) -> dict:
+        """`data[key]` as a table; anything else is said once (by the caller's key check or here)."""
+        value = data.get(key, {})
+        if isinstance(value, dict):
+            return value
+        self.error(name, "expected a table ([section])")
+        return {}
+
+    def unknown_keys(self, table: dict, name: str, allowed: set[str] | None) -> None:
+        for key in table:
+            if allowed is not None and key not in allowed:
+                self.error(f"{name + '.' if name else ''}{key}", f"unknown setting (expected one of: {', '.join(sorted(allowed))})")
+
+    def text_value(self, table: dict, key: str, name: str) -> str | None:
+        if key not in table or self.problems.failed(name):
+            return None  # absent, or refused already (a control character): nothing to build on
+        if not isinstance(table[key], str) or not table[key]:
+            self.error(name, "expected a non-empty string")
+            return None
+        return table[key]
+
+    def resolvers(self, value, name: str) -> tuple[tuple[str, int], ...]:
+        if not isinstance(value, list) or not value or not all(isinstance(r, str) for r in value):
+            self.error(name, 'expected a list of "ADDRESS[:PORT]" strings')
+            return ()
+        try:
+            return tuple(parse_resolver(r) for r in value)
+        except ValueError as exc:
+            self.error(name, str(exc))
+            return ()
+
+    def docker_hosts(self, table, name: str) -> dict[str, str]:
+        if not isinstance(table, dict):
+            self.error(name, "expected a table: primary / standby = Docker host URL")
+            return {}
+        self.unknown_keys(table, name, {"primary", "standby"})
+        hosts = {}
+        for role in ("primary", "standby"):
+            if (url := self.text_value(table, role, f"{name}.{role}")) is not None:
+                if (problem := docker_url_problem(url)) is not None:
+                    self.error(f"{name}.{role}", problem)
+                else:
+                    hosts[role] = url
+        return hosts
+
+    def variables(self, table, name: str, root: Path | None) -> dict[str, str]:
+        if not isinstance(table, dict):
+            self.error(name, "expected a table of checklist variables")
+            return {}
+        for key, value in table.items():
+            if not VARIABLE_NAME.match(key):
+                self.error(f"{name}.{key}", "not a variable name (lower-case letters, digits, underscores)")
+            elif key == "room":
+                self.error(f"{name}.room", "the room is the top-level 'room' (or --room), not a variable")
+            elif not isinstance(value, str):
+                self.error(f"{name}.{key}", 'expected a string, e.g. smoke_device = "door1"')
+        if root is not None:
+            self.stack_dirs_inside(root, table, name)
+        return dict(table)
+
+    def stack_dirs_inside(self, root: Path, variables: dict, name: str) -> None:
+        """primary_dir and standby_dir stay inside stack_root, symlinks included."""
+        from runbook_tui.files import OutsideRoot, inside
+
+        for key in ("primary_dir", "standby_dir"):
+            if isinstance(variables.get(key), str) and not self.problems.failed(f"{name}.{key}"):
+                try:
+                    inside(root, variables[key], key)
+                except OutsideRoot as exc:
+                    self.error(f"{name}.{key}", str(exc))
+
+    def seconds(self, table: dict, key: str, name: str, low: float, high: float) -> float | None:
+        value = table[key]
+        # nan would poll without pause, 1e300 end the probe's thread, inf never end a query.
+        if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value) \
+                or not low <= value <= high:
+            self.error(name, f"expected a number of seconds from {low:g} to {high:g}")
+            return None
+        lines, at = self.text.splitlines(), _line_of(self.text, name)
+        written = lines[at - 1].partition("=")[2].strip() if 0 < at <= len(lines) else ""
+        if re.match(r"[-+]?0[oxb]", written):
+            self.error(name, f"{written.split()[0]} is octal, hexadecimal or binary: write seconds in decimal")
+            return None
+        return float(value)
 
 
 def load_settings(path: Path) -> Settings:
+    """The settings a site file describes. SettingsError (exit 2) with every error in the file,
+    one a line, each naming the file, the line and the key; a file that cannot be read or parsed
+    as TOML, with the one error that stops its reading."""
+    text = _read_text(path)
+    import tomllib
+
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"{path}: {exc}") from None
+    r = _Reader(path, text)
+    for key, problem in _controls(data, ""):
+        r.error(key, problem)
+    for section, allowed in _KEYS.items():
+        r.unknown_keys(r.table(data, section, section) if section else data, section, allowed)
+    values: dict = {"source": path, **_top_level(r, data, path)}
+    root = values.get("stack_root")
+    values.update(_dns(r, r.table(data, "dns", "dns")))
+    values["docker_hosts"] = r.docker_hosts(data.get("docker", {}), "docker")
+    values["variables"] = r.variables(data.get("variables", {}), "variables", root)
+    values["rooms"] = _rooms(r, r.table(data, "rooms", "rooms"), root)
+    values.update(_mqtt(r, r.table(data, "mqtt", "mqtt")))
+    values.update(_floor(r, r.table(data, "floor", "floor")))
+    secret_keys = _secret_keys(r, data.get("secret_keys", []))
+    if r.problems:
+        raise SettingsError(r.problems.in_file_order())
+    from runbook_tui.secrets import SECRET_KEY
+
+    # In force from here on (a file refused changes nothing): masking, the journal and the crash
+    # files all ask the one rule (secrets.SECRET_KEY).
+    SECRET_KEY.use_site_keys(list(secret_keys))
+    return Settings(**values, secret_keys=secret_keys)
+
+
+def _read_text(path: Path) -> str:
+    """The file's text (a byte-order mark read past); what stops its reading is the one error."""
     try:
         from runbook_tui.files import SETTINGS_CAP, read_bounded
 
@@ -362,145 +488,87 @@ def load_settings(path: Path) -> Settings:
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise SettingsError(f"{path}:{line}: byte 0x{raw[exc.start]:02x} is not UTF-8 text") from None
-    import tomllib
+    return text.removeprefix("\ufeff")  # a byte-order mark (editors on Windows write one) is read past
 
-    text = text.removeprefix("\ufeff")  # a byte-order mark (editors on Windows write one) is read past
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise SettingsError(f"{path}: {exc}") from None
 
-    def fail(key: str, message: str) -> SettingsError:
-        return SettingsError(f"{path}:{_line_of(text, key)}: {key}: {message}")
-
-    if (bad := _controls(data, "")) is not None:
-        raise fail(*bad)
-
-    for section, allowed in _KEYS.items():
-        table = data if not section else data.get(section, {})
-        if not isinstance(table, dict):
-            raise fail(section, "expected a table ([section])")
-        for key in table:
-            if allowed is not None and key not in allowed:
-                raise fail(f"{section + '.' if section else ''}{key}",
-                           f"unknown setting (expected one of: {', '.join(sorted(allowed))})")
-
-    def text_value(table: dict, key: str, name: str) -> str | None:
-        if key not in table:
-            return None
-        if not isinstance(table[key], str) or not table[key]:
-            raise fail(name, "expected a non-empty string")
-        return table[key]
-
+def _top_level(r: _Reader, data: dict, path: Path) -> dict:
+    values: dict = {}
     if "stack_root" not in data:
-        raise fail("stack_root", "required: the checkout holding infra/ and scripts/")
-    root = Path(text_value(data, "stack_root", "stack_root") or ".")
-    if not root.is_absolute():
-        root = (path.parent / root).resolve()
-    if not (root / "infra").is_dir():
-        raise fail("stack_root", f"{root} has no infra/ folder")
-    values: dict = {"stack_root": root, "source": path}
-    if (room := text_value(data, "room", "room")) is not None:
+        r.error("stack_root", "required: the checkout holding infra/ and scripts/")
+    elif (given := r.text_value(data, "stack_root", "stack_root")) is not None:
+        root = Path(given)
+        root = root if root.is_absolute() else (path.parent / root).resolve()
+        if not (root / "infra").is_dir():
+            r.error("stack_root", f"{root} has no infra/ folder")
+        else:
+            values["stack_root"] = root
+    if (room := r.text_value(data, "room", "room")) is not None:
         if not ROOM_PATTERN.fullmatch(room):
-            raise fail("room", f"{room!r} is not a room id (lower-case letters, digits, inner dashes)")
+            r.error("room", f"{room!r} is not a room id (lower-case letters, digits, inner dashes)")
         values["room"] = room
-    if (checklist := text_value(data, "checklist", "checklist")) is not None:
+    if (checklist := r.text_value(data, "checklist", "checklist")) is not None:
         candidate = Path(checklist)
         values["checklist"] = candidate if candidate.is_absolute() else TOOL_ROOT / candidate
         if not values["checklist"].is_file():
-            raise fail("checklist", f"{values['checklist']} does not exist")
-    if "lab" in data:
-        if not isinstance(data["lab"], bool):
-            raise fail("lab", "expected true or false")
-        values["lab"] = data["lab"]
-    else:
-        values["lab"] = False  # a site file describes a real deployment unless it says otherwise
-    if (journal := text_value(data, "journal_dir", "journal_dir")) is not None:
+            r.error("checklist", f"{values['checklist']} does not exist")
+    if "lab" in data and not isinstance(data["lab"], bool):
+        r.error("lab", "expected true or false")
+    values["lab"] = data.get("lab") is True  # a site file describes a real deployment unless it says otherwise
+    if (journal := r.text_value(data, "journal_dir", "journal_dir")) is not None:
         # Relative to this file, as stack_root: a resume from another directory finds the run.
         values["journal_dir"] = journal_dir = (path.parent / journal).resolve()
         if (why := _not_writable(journal_dir)) is not None:
-            raise fail("journal_dir", why)
-    def resolvers(value, name: str) -> tuple[tuple[str, int], ...]:
-        if not isinstance(value, list) or not value or not all(isinstance(r, str) for r in value):
-            raise fail(name, 'expected a list of "ADDRESS[:PORT]" strings')
-        try:
-            return tuple(parse_resolver(r) for r in value)
-        except ValueError as exc:
-            raise fail(name, str(exc)) from None
+            r.error("journal_dir", why)
+    return values
 
-    def docker_hosts(table, name: str) -> dict[str, str]:
-        if not isinstance(table, dict):
-            raise fail(name, "expected a table: primary / standby = Docker host URL")
-        hosts = {}
-        for key in table:
-            if key not in ("primary", "standby"):
-                raise fail(f"{name}.{key}", "unknown setting (expected one of: primary, standby)")
-        for role in ("primary", "standby"):
-            if (url := text_value(table, role, f"{name}.{role}")) is not None:
-                if (problem := docker_url_problem(url)) is not None:
-                    raise fail(f"{name}.{role}", problem)
-                hosts[role] = url
-        return hosts
 
-    def variables(table, name: str) -> dict[str, str]:
-        if not isinstance(table, dict):
-            raise fail(name, "expected a table of checklist variables")
-        for key, value in table.items():
-            if not VARIABLE_NAME.match(key):
-                raise fail(f"{name}.{key}", "not a variable name (lower-case letters, digits, underscores)")
-            if key == "room":
-                raise fail(f"{name}.room", "the room is the top-level 'room' (or --room), not a variable")
-            if not isinstance(value, str):
-                raise fail(f"{name}.{key}", 'expected a string, e.g. smoke_device = "door1"')
-        return dict(table)
-
-    dns = data.get("dns", {})
+def _dns(r: _Reader, dns: dict) -> dict:
+    values: dict = {}
     if "resolvers" not in dns:
-        raise fail("dns.resolvers", "required: the DNS servers the room's controllers use")
-    values["resolvers"] = resolvers(dns["resolvers"], "dns.resolvers")
+        r.error("dns.resolvers", "required: the DNS servers the room's controllers use")
+    else:
+        values["resolvers"] = r.resolvers(dns["resolvers"], "dns.resolvers")
     for key, name, low, high in (("interval_s", "dns_interval_s", 0.2, 3600.0), ("lifetime_s", "dns_lifetime_s", 0.1, 30.0)):
-        if key in dns:
-            value = dns[key]
-            # nan would poll without pause, 1e300 end the probe's thread, inf never end a query.
-            if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value) \
-                    or not low <= value <= high:
-                raise fail(f"dns.{key}", f"expected a number of seconds from {low:g} to {high:g}")
-            lines, at = text.splitlines(), _line_of(text, f"dns.{key}")
-            written = lines[at - 1].partition("=")[2].strip() if 0 < at <= len(lines) else ""
-            if re.match(r"[-+]?0[oxb]", written):
-                raise fail(f"dns.{key}", f"{written.split()[0]} is octal, hexadecimal or binary: write seconds in decimal")
-            values[name] = float(value)
-    values["docker_hosts"] = docker_hosts(data.get("docker", {}), "docker")
-    values["variables"] = variables(data.get("variables", {}), "variables")
-    _stack_dirs_inside(root, values["variables"], "variables", fail)
+        if key in dns and (seconds := r.seconds(dns, key, f"dns.{key}", low, high)) is not None:
+            values[name] = seconds
+    return values
+
+
+def _rooms(r: _Reader, tables: dict, root: Path | None) -> dict[str, RoomSettings]:
     rooms = {}
-    for room, table in data.get("rooms", {}).items():
+    for room, table in tables.items():
         name = f"rooms.{room}"
         if not ROOM_PATTERN.fullmatch(room):
-            raise fail(name, f"{room!r} is not a room id (lower-case letters, digits, inner dashes)")
+            r.error(name, f"{room!r} is not a room id (lower-case letters, digits, inner dashes)")
         if not isinstance(table, dict):
-            raise fail(name, "expected a table ([rooms.<id>])")
-        for key in table:
-            if key not in ROOM_KEYS:
-                raise fail(f"{name}.{key}", f"unknown setting (expected one of: {', '.join(sorted(ROOM_KEYS))})")
+            r.error(name, "expected a table ([rooms.<id>])")
+            continue
+        r.unknown_keys(table, name, ROOM_KEYS)
         if "fence_command" in table and (problem := fence_command_problem(table["fence_command"])) is not None:
-            raise fail(f"{name}.fence_command", problem)
+            r.error(f"{name}.fence_command", problem)
         rooms[room] = RoomSettings(
-            resolvers=resolvers(table["resolvers"], f"{name}.resolvers") if "resolvers" in table else (),
-            docker_hosts=docker_hosts(table.get("docker", {}), f"{name}.docker"),
-            variables=variables(table.get("variables", {}), f"{name}.variables"),
-            fence_command=tuple(table.get("fence_command", ())))
-        _stack_dirs_inside(root, rooms[room].variables, f"{name}.variables", fail)
-    values["rooms"] = rooms
-    topics = data.get("mqtt", {}).get("topics")
-    if topics is not None:
-        if not isinstance(topics, list) or not topics or not all(isinstance(t, str) and t for t in topics):
-            raise fail("mqtt.topics", 'expected a list of topic filters, e.g. ["#"]')
-        for topic in topics:
-            if (problem := topic_filter_problem(topic)) is not None:
-                raise fail("mqtt.topics", problem)
-        values["mqtt_topics"] = tuple(topics)
-    floor = data.get("floor", {})
+            resolvers=r.resolvers(table["resolvers"], f"{name}.resolvers") if "resolvers" in table else (),
+            docker_hosts=r.docker_hosts(table.get("docker", {}), f"{name}.docker"),
+            variables=r.variables(table.get("variables", {}), f"{name}.variables", root),
+            fence_command=tuple(table.get("fence_command", ())) if isinstance(table.get("fence_command"), list) else ())
+    return rooms
+
+
+def _mqtt(r: _Reader, mqtt: dict) -> dict:
+    topics = mqtt.get("topics")
+    if topics is None:
+        return {}
+    if not isinstance(topics, list) or not topics or not all(isinstance(t, str) and t for t in topics):
+        r.error("mqtt.topics", 'expected a list of topic filters, e.g. ["#"]')
+        return {}
+    for topic in topics:
+        if (problem := topic_filter_problem(topic)) is not None:
+            r.error("mqtt.topics", problem)
+    return {"mqtt_topics": tuple(topics)}
+
+
+def _floor(r: _Reader, floor: dict) -> dict:
+    values: dict = {}
     if "listen" in floor:
         try:
             if not isinstance(floor["listen"], str):
@@ -508,24 +576,23 @@ def load_settings(path: Path) -> Settings:
             host, port = parse_resolver(floor["listen"])  # ADDRESS:PORT, by address
             if ":" not in floor["listen"].rpartition("]")[2]:
                 raise ValueError("give the port too, e.g. 127.0.0.1:8470")
+            values["floor_listen"] = (host, port)
         except ValueError as exc:
-            raise fail("floor.listen", f'{exc} (expected ADDRESS:PORT, e.g. "127.0.0.1:8470")') from None
-        values["floor_listen"] = (host, port)
+            r.error("floor.listen", f'{exc} (expected ADDRESS:PORT, e.g. "127.0.0.1:8470")')
     if "public_url" in floor:
         url = floor["public_url"]
         if not isinstance(url, str) or not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", url) or _bad_port(url):
-            raise fail("floor.public_url", 'expected an http(s) URL without query, e.g. "https://floor.venue.example"')
-        values["floor_public_url"] = url.rstrip("/")
-    values["secret_keys"] = _secret_keys(data.get("secret_keys", []), fail)
-    return Settings(**values)
+            r.error("floor.public_url", 'expected an http(s) URL without query, e.g. "https://floor.venue.example"')
+        else:
+            values["floor_public_url"] = url.rstrip("/")
+    return values
 
 
-def _secret_keys(value, fail) -> tuple[str, ...]:
-    """The site's secret keys, in force from here on: masking, the journal and the crash files
-    all ask the one rule (secrets.SECRET_KEY)."""
-    from runbook_tui.secrets import SECRET_KEY, SITE_KEY_PATTERN
+def _secret_keys(r: _Reader, value) -> tuple[str, ...]:
+    """The site's secret keys (shell patterns of .env keys), put in force once the file is valid."""
+    from runbook_tui.secrets import SITE_KEY_PATTERN
 
     if not isinstance(value, list) or not all(isinstance(k, str) and SITE_KEY_PATTERN.match(k) for k in value):
-        raise fail("secret_keys", 'expected a list of key patterns, e.g. ["*_PIN", "DOOR_CODE"] (letters, digits, _ * ?)')
-    SECRET_KEY.use_site_keys(value)
+        r.error("secret_keys", 'expected a list of key patterns, e.g. ["*_PIN", "DOOR_CODE"] (letters, digits, _ * ?)')
+        return ()
     return tuple(value)

@@ -306,3 +306,42 @@ def test_a_drill_opens_the_checklist_its_fault_is_met_in():
     assert drill_settings(lab, "flapping-primary").checklist.name == "promotion.yaml"
     two = drill_settings(lab, "resolvers-disagree")
     assert two.checklist.name == "promotion.yaml" and len(two.resolvers) == 2
+
+
+def test_every_error_in_the_file_is_said_at_once_with_its_line_and_key(tmp_path: Path):
+    # Seen: a site file with four mistakes took four rounds of edit and retry, one error each.
+    text = (GOOD.replace('room = "clockwork"', 'room = "Clock Work"')
+            .replace("interval_s = 1.5", "interval_s = nan\nlifetime_s = 0x10")
+            .replace('standby = "ssh://ops@standby-host"', 'standby = "standby-host"\nbogus = 1')
+            .replace('topics = ["core/#", "rooms/#"]', 'topics = ["a/#/b"]')
+            + '\n[variables]\nroom = "x"\n\n[rooms.vault]\nresolvers = ["999.1.1.1"]\nfence_command = "pdu off"\n')
+    path = write(tmp_path, text)
+    with pytest.raises(SettingsError) as error:
+        load_settings(path)
+    said = str(error.value).splitlines()
+    expected = [(2, "room", "'Clock Work' is not a room id"),
+                (8, "dns.interval_s", "expected a number of seconds from 0.2 to 3600"),
+                (9, "dns.lifetime_s", "0x10 is octal, hexadecimal or binary"),
+                (12, "docker.standby", "expected a unix://, tcp:// or ssh:// URL"),
+                (13, "docker.bogus", "unknown setting (expected one of: primary, standby)"),
+                (16, "mqtt.topics", "'a/#/b' is not an MQTT topic filter"),
+                (19, "variables.room", "the room is the top-level"),
+                (22, "rooms.vault.resolvers", "resolver '999.1.1.1'"),
+                (23, "rooms.vault.fence_command", "expected a list of words")]
+    assert len(said) == len(expected), said
+    for line, (at, key, words) in zip(said, expected, strict=True):
+        assert line.startswith(f"{path}:{at}: {key}: ") and words in line, (line, at, key)
+    assert [(p.line, p.field) for p in error.value.problems] == [(at, key) for at, key, _ in expected]
+    # One error per key: a value refused for a control character is not refused again for its form.
+    with pytest.raises(SettingsError) as error:
+        load_settings(write(tmp_path, GOOD.replace('room = "clockwork"', 'room = "Clock\\u001bWork"')))
+    assert str(error.value).count(": room: ") == 1 and "U+001B" in str(error.value)
+
+
+def test_a_refused_file_puts_none_of_its_secret_keys_in_force(tmp_path: Path):
+    from runbook_tui.secrets import SECRET_KEY
+
+    before = SECRET_KEY.site
+    with pytest.raises(SettingsError):
+        load_settings(write(tmp_path, 'secret_keys = ["*_VAULTPIN"]\n' + GOOD.replace("lab = false", 'lab = "no"')))
+    assert SECRET_KEY.site == before and "*_VAULTPIN" not in before
