@@ -1,6 +1,6 @@
 """The run engine: one checklist run, its step states, actions, guards and journal.
 
-Principles it enforces (DESIGN.md): nothing changes the world without an explicit call
+Principles it enforces: nothing changes the world without an explicit call
 with the operator's confirmation (the room id typed out for destructive and arming steps);
 guards are evaluated when the step runs, not when it was shown; closed-loop steps turn done
 only on sensed evidence; skips, deferrals and overrides carry a reason and stay visible;

@@ -184,7 +184,7 @@ class RunbookApp(CrashToFile, App):
         self.started_at = time.time()
         self.guard_alarm: str | None = None
         self.probes: list = []
-        self.watcher = None  # the room's probes (observe.watcher.RoomWatcher), started after the checklist's frame
+        self.watcher = None  # the room's probes (live.watcher.RoomWatcher), started after the checklist's frame
         self.banner_reasons: dict[str, str] = {}
         # The pane tabs exist only once the screen is narrow: on a wide one nothing shows them,
         # and their widgets cost the first frame a few per cent (built in apply_layout).
