@@ -473,7 +473,7 @@ def _site_command(r: _Reader, fields: dict, field: str, values: dict) -> None:
         r.error(node, f"{field}.site_command", "the site's fence command cuts a host off: say whose ('fences: primary')")
     for other in ("stack", "capture_as"):
         if other in fields:
-            r.error(fields[other][1], f"{field}.{other}", f"does not apply with 'site_command' (it runs on this machine, "
+            r.error(fields[other][1], f"{field}.{other}", "does not apply with 'site_command' (it runs on this machine, "
                                                           "on no stack's Docker engine, and its output is not a value)")
 
 
@@ -556,7 +556,8 @@ def _step(r: _Reader, node: Node, field: str, section_id: str, choices: dict[str
         optional=bool(values.get("optional", False)), confirm_at_room=bool(values.get("confirm_at_room", False)),
         end_to_end=bool(values.get("end_to_end", False)), stack=values.get("stack"), fences=values.get("fences"),
         timeout_s=float(values.get("timeout_s", 120.0)),
-        command=values.get("command"), site_command=values.get("site_command"), capture_as=values.get("capture_as"), condition=values.get("condition"),
+        command=values.get("command"), site_command=values.get("site_command"), capture_as=values.get("capture_as"),
+        condition=values.get("condition"),
         lab_command=values.get("lab_command"), file=values.get("file"),
         set_values=tuple((values.get("set") or {}).items()), align_with=values.get("align_with"),
         require=tuple((values.get("require") or {}).items()),

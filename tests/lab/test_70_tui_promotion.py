@@ -156,7 +156,7 @@ def test_whole_promotion_with_keystrokes_only(room5):
     # The guard refuses while the primary core is alive: dialog and banner on screen.
     goto("Enable dispatch on the standby core")
     in_dialog("r", TYPE_ROOM, ROOM, "Enter")
-    wait_screen(("Guard refused", "primary_not_dispatching", "GUARD REFUSED 13. Enable dispatch on the standby core (.env)"), 30)
+    wait_screen(("Guard refused", "primary_not_dispatching", "GUARD REFUSED 14. Enable dispatch on the standby core (.env)"), 30)
     keys("Escape")
     assert state_of(root, "enable-dispatch") is None
 

@@ -71,7 +71,7 @@ def test_the_fence_command_runs_its_words_without_a_shell_and_fences_the_lost_pr
     started = next(r for r in records if r["kind"] == "command_started" and r["step"] == STEP)
     assert started["argv"] == list(argv) and started["shell"] is False
     assert not [r for r in records if r["kind"] == "override"]
-    assert f"- Primary host lost, fenced by the site's fence command at " in render_report(tmp_path / "run.jsonl")
+    assert "- Primary host lost, fenced by the site's fence command at " in render_report(tmp_path / "run.jsonl")
     assert said in render_report(tmp_path / "run.jsonl")
 
 
