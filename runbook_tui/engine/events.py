@@ -60,6 +60,14 @@ class StepChanged:
 
 
 @dataclass(frozen=True)
+class StepSensed:
+    """A step turned done on evidence the engine sensed in the room (nobody ran it just now)."""
+
+    step_id: str
+    detail: str
+
+
+@dataclass(frozen=True)
 class StepOutput:
     step_id: str
     line: str

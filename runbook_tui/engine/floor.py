@@ -18,7 +18,8 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from runbook_tui.engine.journal import read_journal, read_run
+from runbook_tui.engine import records as rec
+from runbook_tui.engine.journal import ended, read_journal, read_run
 from runbook_tui.engine.replay import RoomConfirmation, RunState, earlier_open, outcome_words
 from runbook_tui.files import SMALL_CAP, read_bounded
 from runbook_tui.rules.outcome import alarm_words
@@ -193,8 +194,8 @@ def floor_state(journal: Path, records: list[dict] | None = None) -> FloorState:
     elif run.declared is not None:
         outcome += f" (it was finished at {time.strftime('%H:%M:%S', time.localtime(run.declared.at))})"
     started = run.started
-    return FloorState(journal, started["room"], started["checklist"]["name"], started.get("operator", ""),
-                      started.get("drill"), tuple(steps), alarms, last_dispatch, ended, run.last_record_at,
+    return FloorState(journal, started.room, started.checklist.get("name", ""), started.operator,
+                      started.drill, tuple(steps), alarms, last_dispatch, ended, run.last_record_at,
                       outcome=outcome, run=run)
 
 
@@ -217,10 +218,10 @@ def _followed(runs_dir: Path, room: str) -> tuple[Path, list[dict]] | None:
             records = read_journal(path).records
         except OSError:
             continue
-        if not records or records[0].get("kind") != "run_started" or records[0].get("room") != room:
+        if not records or not rec.is_kind(records[0], rec.RunStarted) or records[0].get("room") != room:
             continue
         newest = newest or (path, records)
-        if not any(r["kind"] in ("run_finished", "run_abandoned") for r in records):
+        if not ended(records):
             return path, records
     return newest
 

@@ -15,6 +15,7 @@ import json
 import os
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -173,17 +174,17 @@ def read_run(path: Path, records: list[dict] | None = None):
     from runbook_tui.engine.replay import plan_from_record, plan_partial, replay
 
     records = read_journal(path).records if records is None else records
-    started = next((r for r in records if rec.is_kind(r, rec.RunStarted)), None)
+    started = rec.first(records, rec.RunStarted)
     if started is None:
         raise ValueError(f"{path}: no run_started record: not a run journal")
     plan = plan_from_record(started)
-    if plan is None and (plan := _checklist_plan(started.get("checklist") or {})) is not None:
-        titles = {s["id"]: s["title"] for s in started.get("steps") or () if s.get("title")}  # as filled in at start
+    if plan is None and (plan := _checklist_plan(started.checklist or {})) is not None:
+        titles = {s["id"]: s["title"] for s in started.steps or () if s.get("title")}  # as filled in at start
         plan = tuple(dataclasses.replace(s, title=titles.get(s.id, s.title)) for s in plan)
     return replay(records, plan or plan_partial(started, records))
 
 
-def _checklist_plan(checklist: dict):
+def _checklist_plan(checklist: Mapping):
     path = checklist.get("path")
     if not isinstance(path, str):
         return None

@@ -15,6 +15,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from runbook_tui.checklist.kinds import StepType
+from runbook_tui.engine import records as rec
 from runbook_tui.engine.events import PASSED, Lapse, StepState, StepStatus
 from runbook_tui.rules.outcome import AlarmSpan, Outcome, close_span, run_outcome
 from runbook_tui.rules.room import Alarm
@@ -22,10 +24,9 @@ from runbook_tui.rules.room import Alarm
 if TYPE_CHECKING:
     from runbook_tui.checklist.model import Checklist
 
-# The records that can change the outcome: the outcome is judged again after each of them, to
-# know when the run last became finished.
-_DECIDING = frozenset({"step_state", "condition_lapsed", "condition_restored", "lapse_superseded", "lapse_acknowledged",
-                       "choice"})
+# The step types that change the room (a command, an .env edit, a dispatch): the outcome's rule
+# says a run that passed none of them by its own action did nothing.
+ACTING_TYPES = frozenset({StepType.COMMAND, StepType.ENV_EDIT, StepType.DISPATCH_SMOKE})
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,7 @@ class Declared:
 
 @dataclass(frozen=True)
 class RunState:
-    started: Mapping  # the run_started record
+    started: rec.RunStarted
     plan: tuple[PlannedStep, ...]
     choices: Mapping[str, str]
     values: Mapping[str, str]
@@ -107,11 +108,11 @@ class RunState:
 
     @property
     def room(self) -> str:
-        return self.started["room"]
+        return self.started.room
 
     @property
     def started_at(self) -> float:
-        return self.started["ts"]
+        return self.started.ts
 
     @property
     def ended(self) -> bool:
@@ -126,12 +127,10 @@ class RunState:
 
     def superseded(self) -> dict[str, str]:
         """Earlier step id -> the done step that undid its evidence on purpose (the engine's rule)."""
-        return _superseded(self.plan, self.choices, self.statuses)
+        return superseded(self.plan, self.choices, self.statuses)
 
 
 # ---- the plan ---------------------------------------------------------------------------------
-
-ACTING = frozenset({"command", "env_edit", "dispatch_smoke"})  # the step types that change the room (run.ACTING_TYPES)
 
 
 def plan_from_checklist(checklist: Checklist, values: Mapping[str, str] | None = None) -> tuple[PlannedStep, ...]:
@@ -139,28 +138,28 @@ def plan_from_checklist(checklist: Checklist, values: Mapping[str, str] | None =
     from runbook_tui.checklist.model import substitute
 
     return tuple(PlannedStep(s.id, substitute(s.title, dict(values)) if values is not None else s.title, s.optional,
-                             s.confirm_at_room, s.section_id, s.when, s.type.value in ACTING, s.supersedes)
+                             s.confirm_at_room, s.section_id, s.when, s.type in ACTING_TYPES, s.supersedes)
                  for s in checklist.steps())
 
 
-def plan_from_record(started: Mapping) -> tuple[PlannedStep, ...] | None:
+def plan_from_record(started: rec.RunStarted) -> tuple[PlannedStep, ...] | None:
     """The plan as run_started lists it, when it says everything the outcome needs (which steps
     act on the room, which supersede others); None when it does not (the checklist is needed)."""
-    steps = started.get("steps")
+    steps = started.steps
     if not steps or any("acting" not in s or "supersedes" not in s for s in steps):
         return None
     return tuple(_planned(s, bool(s["acting"]), tuple(s["supersedes"])) for s in steps)
 
 
-def plan_partial(started: Mapping, records: Sequence[Mapping]) -> tuple[PlannedStep, ...]:
+def plan_partial(started: rec.RunStarted, records: Sequence[Mapping]) -> tuple[PlannedStep, ...]:
     """The plan from run_started alone, for a journal whose checklist cannot be read any more:
     which steps act is not known (so the run is never said to have done nothing), and what was
     superseded is what the last run_finished said."""
-    declared = next((r for r in reversed(records) if r.get("kind") == "run_finished"), None) or {}
+    declared = rec.last(records, rec.RunFinished)
     by: dict[str, list[str]] = {}
-    for earlier, later in (declared.get("superseded") or {}).items():
+    for earlier, later in (declared.superseded if declared is not None else {}).items():
         by.setdefault(later, []).append(earlier)
-    return tuple(_planned(s, False, tuple(by.get(s["id"], ()))) for s in started.get("steps") or ())
+    return tuple(_planned(s, False, tuple(by.get(s["id"], ()))) for s in started.steps or ())
 
 
 def _planned(s: Mapping, acting: bool, supersedes: tuple[str, ...]) -> PlannedStep:
@@ -170,18 +169,24 @@ def _planned(s: Mapping, acting: bool, supersedes: tuple[str, ...]) -> PlannedSt
 
 # ---- the replay -------------------------------------------------------------------------------
 
-def replay(records: Sequence[Mapping], plan: Sequence[PlannedStep] | None = None) -> RunState:
-    """The run's state after `records` (a journal's, in order). `plan`: the run's steps (the
-    checklist's, plan_from_checklist); None: as run_started lists them. Raises ValueError for
-    records that are not a run's journal."""
-    started = next((r for r in records if r.get("kind") == "run_started"), None)
+def started_of(records: Sequence[Mapping]) -> rec.RunStarted:
+    """The run_started record of a journal's lines (ValueError: not a run's journal)."""
+    started = rec.first(records, rec.RunStarted)
     if started is None:
         raise ValueError("no run_started record: not a run journal")
+    return started
+
+
+def replay(records: Sequence[Mapping], plan: Sequence[PlannedStep] | None = None) -> RunState:
+    """The run's state after `records` (a journal's lines, in order). `plan`: the run's steps (the
+    checklist's, plan_from_checklist); None: as run_started lists them. Raises ValueError for
+    records that are not a run's journal. Lines of a kind not known are passed over."""
+    started = started_of(records)
     if plan is None:
         plan = plan_from_record(started) or plan_partial(started, records)
     plan = tuple(plan)
-    choices: dict[str, str] = dict(started.get("choices") or {})
-    values: dict[str, str] = dict(started.get("variables") or {})
+    choices: dict[str, str] = dict(started.choices or {})
+    values: dict[str, str] = dict(started.variables or {})
     statuses: dict[str, StepStatus] = {}
     lapses: dict[str, Lapse] = {}
     spans: list[AlarmSpan] = []
@@ -195,51 +200,48 @@ def replay(records: Sequence[Mapping], plan: Sequence[PlannedStep] | None = None
     declared: Declared | None = None
     abandoned: tuple[float, str] | None = None
     was_finished, became_finished_at = False, None
-    for r in records:
-        kind = r.get("kind")
-        if kind == "choice":
-            choices[r["choice"]] = r["option"]
-        elif kind == "variable":
-            values[r["name"]] = r["value"]
-        elif kind == "step_state":
-            statuses[r["step"]] = StepStatus(StepState(r["state"]), r.get("reason", ""), tuple(r.get("evidence") or ()),
-                                             r.get("started"), r.get("finished"))
-            if r["state"] != StepState.RUNNING.value:
-                lapses.pop(r["step"], None)  # decided anew: what lapsed before is history
-        elif kind == "condition_lapsed":
-            lapses[r["step"]] = Lapse(r["condition"], r["ts"], r.get("detail", ""))
-        elif kind in ("condition_restored", "lapse_superseded"):
-            lapses.pop(r["step"], None)
-        elif kind == "lapse_acknowledged" and r["step"] in lapses:
-            lapses[r["step"]] = dataclasses.replace(lapses[r["step"]], acknowledged=r.get("reason", ""))
-        elif kind == "room_confirmation":
-            confirmation_ids.add(r["id"])
-            confirmations[r["step"]] = RoomConfirmation(r["id"], r["step"], r["name"], r.get("at", r["ts"]))
-        elif kind == "alarm_raised":
-            spans.append(AlarmSpan(r["alarm"], r["ts"], None))
-            raised_reason[r["alarm"]] = r.get("reason", "")
-            raised_source[r["alarm"]] = r.get("source", "")  # what raised it decides what may end it
-            unacknowledged.append(r["alarm"])
-        elif kind == "alarm_cleared":
-            close_span(spans, r["alarm"], r["ts"])
-        elif kind == "alarm_acknowledged":
-            acks.append(AlarmAcknowledgement(r["ts"], tuple(r.get("alarms") or ()), r.get("reason", ""), r.get("operator", "")))
+    for r in rec.read_all(records):
+        if isinstance(r, rec.Chosen):
+            choices[r.choice] = r.option
+        elif isinstance(r, rec.VariableSet):
+            values[r.name] = r.value
+        elif isinstance(r, rec.StepStateRecord):
+            statuses[r.step] = StepStatus(StepState(r.state), r.reason, tuple(r.evidence or ()), r.started, r.finished)
+            if r.state != StepState.RUNNING.value:
+                lapses.pop(r.step, None)  # decided anew: what lapsed before is history
+        elif isinstance(r, rec.ConditionLapsed):
+            lapses[r.step] = Lapse(r.condition, r.ts, r.detail)
+        elif isinstance(r, (rec.ConditionRestored, rec.LapseSuperseded)):
+            lapses.pop(r.step, None)
+        elif isinstance(r, rec.LapseAcknowledged) and r.step in lapses:
+            lapses[r.step] = dataclasses.replace(lapses[r.step], acknowledged=r.reason)
+        elif isinstance(r, rec.RoomConfirmed):
+            confirmation_ids.add(r.id)
+            confirmations[r.step] = RoomConfirmation(r.id, r.step, r.name, r.at if r.at is not None else r.ts)
+        elif isinstance(r, rec.AlarmRaised):
+            spans.append(AlarmSpan(r.alarm, r.ts, None))
+            raised_reason[r.alarm] = r.reason
+            raised_source[r.alarm] = r.source  # what raised it decides what may end it
+            unacknowledged.append(r.alarm)
+        elif isinstance(r, rec.AlarmCleared):
+            close_span(spans, r.alarm, r.ts)
+        elif isinstance(r, rec.AlarmAcknowledged):
+            acks.append(AlarmAcknowledgement(r.ts, tuple(r.alarms or ()), r.reason, r.operator))
             unacknowledged.clear()
-        elif kind == "dispatch_outcome":
-            dispatch = DispatchSeen(r["ts"], r.get("verdict", "?"), r.get("reason", ""), r.get("ack_ms"), r.get("complete_ms"))
-        elif kind == "run_finished":
-            declared = Declared(r["ts"], r.get("outcome", ""), r.get("said") or r.get("outcome", ""),
-                                dict(r.get("superseded") or {}))
-        elif kind == "run_abandoned":
-            abandoned = (r["ts"], r.get("reason", ""))
-        if declared is not None and (kind in _DECIDING or kind == "run_finished"):
+        elif isinstance(r, rec.DispatchOutcome):
+            dispatch = DispatchSeen(r.ts, r.verdict, r.reason, r.ack_ms, r.complete_ms)
+        elif isinstance(r, rec.RunFinished):
+            declared = Declared(r.ts, r.outcome, r.said or r.outcome, dict(r.superseded or {}))
+        elif isinstance(r, rec.RunAbandoned):
+            abandoned = (r.ts, r.reason)
+        if declared is not None and isinstance(r, (*rec.DECIDING, rec.RunFinished)):
             # Judged again only once a finish was declared: before it, when it became finished is
             # the declaration's own time (finished_at below takes the later of the two).
-            now_finished = _outcome(plan, choices, statuses, lapses, ()).finished
+            now_finished = outcome_of(plan, choices, statuses, lapses, ()).finished
             if now_finished and not was_finished:
-                became_finished_at = r["ts"]
+                became_finished_at = r.ts
             was_finished = now_finished
-    outcome = _outcome(plan, choices, statuses, lapses, tuple(spans))
+    outcome = outcome_of(plan, choices, statuses, lapses, tuple(spans))
     finished_at = None
     if declared is not None and outcome.finished:
         finished_at = max(declared.at, became_finished_at or declared.at)
@@ -249,22 +251,61 @@ def replay(records: Sequence[Mapping], plan: Sequence[PlannedStep] | None = None
                    if s.ended is None)
     return RunState(started, plan, choices, values, statuses, lapses, tuple(spans), active, tuple(unacknowledged),
                     tuple(acks), confirmations, frozenset(confirmation_ids), dispatch, outcome, declared, finished_at,
-                    abandoned, records[-1].get("ts", started["ts"]) if records else started["ts"])
+                    abandoned, records[-1].get("ts", started.ts) if records else started.ts)
 
 
-def _superseded(plan: Iterable[PlannedStep], choices: Mapping[str, str],
-                statuses: Mapping[str, StepStatus]) -> dict[str, str]:
+# ---- the rules every reader of a run's state applies (the console's engine too) ----------------
+
+def superseded(plan: Iterable[PlannedStep], choices: Mapping[str, str],
+               statuses: Mapping[str, StepStatus]) -> dict[str, str]:
+    """Earlier step id -> the done step that undid its evidence on purpose (checklist `supersedes`)."""
     passed = (StepState.DONE, StepState.OVERRIDDEN)
     return {earlier: s.id for s in plan if s.applies(choices) and statuses.get(s.id, StepStatus()).state in passed
             for earlier in s.supersedes}
 
 
-def _outcome(plan: Sequence[PlannedStep], choices: Mapping[str, str], statuses: Mapping[str, StepStatus],
-             lapses: Mapping[str, Lapse], alarms: tuple[AlarmSpan, ...]) -> Outcome:
+def outcome_of(plan: Sequence[PlannedStep], choices: Mapping[str, str], statuses: Mapping[str, StepStatus],
+               lapses: Mapping[str, Lapse], alarms: tuple[AlarmSpan, ...]) -> Outcome:
+    """The run's outcome by the one rule (rules.outcome.run_outcome), from its state."""
     applicable = [s for s in plan if s.applies(choices)]
     return run_outcome([(s.id, s.optional) for s in applicable], {k: v.state.value for k, v in statuses.items()},
                        {k for k, v in lapses.items() if not v.acknowledged}, alarms,
-                       frozenset(s.id for s in applicable if s.acting), frozenset(_superseded(plan, choices, statuses)))
+                       frozenset(s.id for s in applicable if s.acting), frozenset(superseded(plan, choices, statuses)))
+
+
+def steps_before(plan: Iterable[PlannedStep], choices: Mapping[str, str], step_id: str,
+                 same_section: bool = False) -> list[PlannedStep]:
+    """The applicable steps before `step_id`, in order (only those of its section, if asked)."""
+    applicable = [s for s in plan if s.applies(choices)]
+    section = next((s.section for s in applicable if s.id == step_id), None)
+    before = []
+    for s in applicable:
+        if s.id == step_id:
+            break
+        if not same_section or s.section == section:
+            before.append(s)
+    return before
+
+
+def lapsed(step_id: str, statuses: Mapping[str, StepStatus], lapses: Mapping[str, Lapse]) -> bool:
+    """Done once, and its evidence no longer holds (acknowledged or not)."""
+    return step_id in lapses and statuses.get(step_id, StepStatus()).state is StepState.DONE
+
+
+def open_before(plan: Iterable[PlannedStep], choices: Mapping[str, str], statuses: Mapping[str, StepStatus],
+                lapses: Mapping[str, Lapse], step_id: str, same_section: bool = False) -> tuple[str, ...]:
+    """The runbook's order is part of its safety (the room is made safe before the primary stops):
+    the required steps before `step_id` not passed (nor deferred), and the steps before it done
+    whose evidence no longer holds (as open as a step never run; seen: the smoke test ran while
+    the DNS name pointed back at the stopped primary), by title."""
+    earlier = []
+    for s in steps_before(plan, choices, step_id, same_section):
+        state = statuses.get(s.id, StepStatus()).state
+        if lapsed(s.id, statuses, lapses):
+            earlier.append(f"{s.title} (no longer holds)")
+        elif not s.optional and state not in PASSED and state is not StepState.DEFERRED:
+            earlier.append(s.title)
+    return tuple(earlier)
 
 
 # ---- what the room may still be told about its own confirmation ---------------------------------
@@ -284,22 +325,8 @@ def not_taken(state: RunState, confirmation_id: str, step_id: str) -> str:
 
 
 def earlier_open(state: RunState, step_id: str, same_section: bool = False) -> tuple[str, ...]:
-    """The required steps before `step_id` not passed (nor deferred), and the steps before it
-    done whose evidence no longer holds: the engine's rule (RunEngine._earlier_open), by title."""
-    applicable = state.applicable()
-    section = next((s.section for s in applicable if s.id == step_id), None)
-    earlier = []
-    for s in applicable:
-        if s.id == step_id:
-            break
-        if same_section and s.section != section:
-            continue
-        status = state.status(s.id).state
-        if s.id in state.lapses and status is StepState.DONE:
-            earlier.append(f"{s.title} (no longer holds)")
-        elif not s.optional and status not in PASSED and status is not StepState.DEFERRED:
-            earlier.append(s.title)
-    return tuple(earlier)
+    """open_before, of a replayed run."""
+    return open_before(state.plan, state.choices, state.statuses, state.lapses, step_id, same_section)
 
 
 def outcome_words(outcome: Outcome, numbers: Mapping[str, int] | None = None) -> str:

@@ -10,9 +10,10 @@ import json
 import time
 from pathlib import Path
 
+from runbook_tui.engine import records as rec
 from runbook_tui.engine.events import StepStatus
 from runbook_tui.engine.journal import read_journal, read_run
-from runbook_tui.engine.replay import RunState, replay
+from runbook_tui.engine.replay import RunState, replay, started_of
 from runbook_tui.files import CHECKLIST_CAP, open_regular
 
 OVERRIDE_WORDS = {"guard": "run despite the guard", "step": "marked done without evidence"}
@@ -33,7 +34,7 @@ def _steps_in_order(run: RunState) -> list[tuple[str, str, StepStatus | None]]:
     """(id, title, status or None) in the checklist's order, for the steps that apply with the
     run's final choices (and those decided under another). Journals written before run_started
     listed the steps: the order the states were recorded in, without titles."""
-    if not run.started.get("steps"):
+    if not run.started.steps:
         return [(step_id, "", status) for step_id, status in run.statuses.items()]
     return [(s.id, s.title, run.statuses.get(s.id)) for s in run.plan if s.applies(run.choices) or s.id in run.statuses]
 
@@ -48,26 +49,26 @@ def render_report(journal_path: Path) -> str:
     # The run's state by the one replay (engine/replay.py) the console and the floor view use.
     run = read_run(journal_path, records)
     started = run.started
-    checklist = started["checklist"]
+    checklist = started.checklist
     outcome = run.outcome
     out = [
         f"# After-action report: {checklist['name']} ({checklist['revision']})",
         "",
-        f"- Room: **{started['room']}**{' (training lab)' if started.get('lab') else ''}",
-        *([f"- Drill scenario: {started['drill']}"] if started.get("drill") else []),
-        f"- Operator: {started.get('operator', '?')}",
-        *([f"- Settings: {started['settings']}"] if started.get("settings") else []),
+        f"- Room: **{started.room}**{' (training lab)' if started.lab else ''}",
+        *([f"- Drill scenario: {started.drill}"] if started.drill else []),
+        f"- Operator: {started.operator or '?'}",
+        *([f"- Settings: {started.settings}"] if started.settings else []),
         f"- Checklist: `{checklist['id']}` {checklist['revision']}, sha256 `{checklist['sha256']}`",
-        f"- Started: {_when_said(started['ts'])}",
+        f"- Started: {_when_said(started.ts)}",
     ]
-    for fenced in (r for r in records if r["kind"] == "fenced"):
+    for fenced in rec.of_kind(records, rec.Fenced):
         # A lost host passed by evidence of its own kind: said as what it was, never as an override.
-        out.append(f"- {fenced['role'].capitalize()} host lost, fenced by {fenced['by']} at "
-                   f"{time.strftime('%H:%M:%S', time.localtime(fenced['ts']))}: {fenced['how']}")
+        out.append(f"- {fenced.role.capitalize()} host lost, fenced by {fenced.by} at "
+                   f"{time.strftime('%H:%M:%S', time.localtime(fenced.ts))}: {fenced.how}")
     if run.declared is not None:
         if run.finished_at is not None:
             # When it last became finished: evidence lost and regained after a finish moves it.
-            out.append(f"- Finished: {_when_said(run.finished_at)} ({_duration(run.finished_at - started['ts'])})")
+            out.append(f"- Finished: {_when_said(run.finished_at)} ({_duration(run.finished_at - started.ts)})")
         else:
             out.append(f"- Finished: declared at {_when_said(run.declared.at)}, then reopened: not finished at the end "
                        "of the journal")
@@ -115,79 +116,79 @@ def render_report(journal_path: Path) -> str:
 
     spans = run.alarm_spans
     out += ["", "## Alarms", ""]
+    typed = rec.read_all(records)
+    raised_at = {r.ts: r for r in typed if isinstance(r, rec.AlarmRaised)}
     for span in spans:
-        raised = next(r for r in records if r["kind"] == "alarm_raised" and r["ts"] == span.started)
+        raised = raised_at.get(span.started) or rec.AlarmRaised(alarm=span.kind)
         lasted = (f"until {_clock(span.ended)} ({_duration(span.ended - span.started)})" if span.ended
                   else "still raised at the end of the journal")
-        out.append(f"- {_clock(span.started)} {span.kind.replace('_', ' ')}: {raised.get('reason', '')}; {lasted}")
-        seen = raised.get("observation") or {}
+        out.append(f"- {_clock(span.started)} {span.kind.replace('_', ' ')}: {raised.reason}; {lasted}")
+        seen = raised.observation or {}
         out += [f"  - seen: {k}: {v}" for k, v in seen.items() if k != "at"]
-    acknowledged = [r for r in records if r["kind"] == "alarm_acknowledged"]
-    out += [f"- {_clock(r['ts'])} acknowledged by {r.get('operator', '?')}: {r.get('reason', '')}" for r in acknowledged]
+    out += [f"- {_clock(r.ts)} acknowledged by {r.operator or '?'}: {r.reason}" for r in typed
+            if isinstance(r, rec.AlarmAcknowledged)]
     if not spans:
         out.append("None.")
 
-    lapses = [r for r in records if r["kind"] in ("condition_lapsed", "condition_restored", "lapse_acknowledged", "lapse_superseded")]
+    lapses = [r for r in typed if isinstance(r, (rec.ConditionLapsed, rec.ConditionRestored, rec.LapseAcknowledged,
+                                                 rec.LapseSuperseded))]
     out += ["", "## Evidence that stopped holding", ""]
-    out += [f"- {_clock(r['ts'])} {_timeline_line(r)}" for r in lapses] or ["None."]
+    out += [f"- {_clock(r.ts)} {_said(r)}" for r in lapses] or ["None."]
 
-    overrides = [r for r in records if r["kind"] == "override"]
+    overrides = [r for r in typed if isinstance(r, rec.Overridden)]
     out += ["", "## Overrides", ""]
-    out += [f"- {_clock(r['ts'])} {r['step']}: {OVERRIDE_WORDS.get(r['what'], r['what'])} by {r.get('operator', '?')}: {r['reason']}"
-            + (f" (failed: {', '.join(r['failed'])})" if r.get("failed") else "")
-            + (f"; risked: {'; '.join(r['consequences'])}" if r.get("consequences") else "") for r in overrides] or ["None."]
-    refusals = [r for r in records if r["kind"] == "guards" and not all(x["holds"] for x in r["results"])]
+    out += [f"- {_clock(r.ts)} {r.step}: {OVERRIDE_WORDS.get(r.what, r.what)} by {r.operator or '?'}: {r.reason}"
+            + (f" (failed: {', '.join(r.failed)})" if r.failed else "")
+            + (f"; risked: {'; '.join(r.consequences)}" if r.consequences else "") for r in overrides] or ["None."]
+    refusals = [r for r in typed if isinstance(r, rec.GuardsJudged) and r.refused]
     out += ["", "## Guard refusals and overridden guards", ""]
-    out += [f"- {_clock(r['ts'])} {r['step']}: " + "; ".join(f"{x['condition']}: {x['detail']}" for x in r["results"] if not x["holds"])
+    out += [f"- {_clock(r.ts)} {r.step}: " + "; ".join(f"{x['condition']}: {x['detail']}" for x in r.results if not x["holds"])
             for r in refusals] or ["None."]
     deferred = [(k, st) for k, st in run.statuses.items() if st.state.value in ("deferred", "skipped")]
     out += ["", "## Deferred and skipped", ""]
     out += [f"- {k}: {st.state.value}: {st.reason}" for k, st in deferred] or ["None."]
 
-    if started.get("drill"):
+    if started.drill:
         out += ["", "## Drill", ""] + _drill_summary(records, started)
         out += ["", "## Drill history (this scenario, in this journal folder)", ""] + _drill_history(journal_path, records)
 
     out += ["", "## Timeline", ""]
-    for r in records:
-        line = _timeline_line(r)
+    for r in typed:
+        line = _said(r)
         if line:
-            out.append(f"- {_clock(r['ts'])} {line}")
+            out.append(f"- {_clock(r.ts)} {line}")
 
     # Every record, one line each, so the report can be checked against the journal.
     out += ["", "## Journal", "", "| seq | time | record |", "|---|---|---|"]
-    for r in records:
-        out.append(f"| {r.get('seq')} | {_clock(r['ts'])} | {_record_summary(r).replace('|', '/')} |")
+    for raw, r in zip(records, typed, strict=True):
+        out.append(f"| {raw.get('seq')} | {_clock(r.ts)} | {_record_summary(raw, r).replace('|', '/')} |")
     return "\n".join(out) + "\n"
-
-
-def _verified_at(records: list[dict]) -> float | None:
-    return next((r["ts"] for r in records if r["kind"] == "dispatch_outcome" and r.get("verdict") == "complete"), None)
 
 
 def drill_figures(records: list[dict]) -> dict:
     """What a drill is judged on, from its journal."""
-    started = records[0]
     run = replay(records)
+    started = run.started
+    typed = rec.read_all(records)
     # Until it last became finished, as the report's "Finished" says; a run reopened since: its declared end.
     finished = run.finished_at or (run.declared.at if run.declared is not None else None)
-    verified = _verified_at(records)
+    verified = next((r.ts for r in typed if isinstance(r, rec.DispatchOutcome) and r.verdict == "complete"), None)
     return {
-        "total_s": (finished - started["ts"]) if finished else None,
-        "to_verified_dispatch_s": (verified - started["ts"]) if verified else None,
-        "guard_refusals": sum(1 for r in records if r["kind"] == "guards" and not all(x["holds"] for x in r["results"])),
-        "overrides": sum(1 for r in records if r["kind"] == "override"),
-        "failed_steps": [r["step"] for r in records if r["kind"] == "step_state" and r["state"] == "failed"],
-        "wrong_room_ids": sum(1 for r in records if r["kind"] == "wrong_room_id"),
+        "total_s": (finished - started.ts) if finished else None,
+        "to_verified_dispatch_s": (verified - started.ts) if verified else None,
+        "guard_refusals": sum(1 for r in typed if isinstance(r, rec.GuardsJudged) and r.refused),
+        "overrides": sum(1 for r in typed if isinstance(r, rec.Overridden)),
+        "failed_steps": [r.step for r in typed if isinstance(r, rec.StepStateRecord) and r.state == "failed"],
+        "wrong_room_ids": sum(1 for r in typed if isinstance(r, rec.WrongRoomId)),
         # Faults the trainer added during the run: its figures are not the trainee's own.
-        "injected": [r["fault"] for r in records if r["kind"] == "fault_injected"],
+        "injected": [r.fault for r in typed if isinstance(r, rec.FaultInjected)],
     }
 
 
-def _drill_summary(records: list[dict], started: dict) -> list[str]:
+def _drill_summary(records: list[dict], started: rec.RunStarted) -> list[str]:
     f = drill_figures(records)
     return [
-        f"- Scenario: {started['drill']}",
+        f"- Scenario: {started.drill}",
         f"- Time to verified dispatch: {_duration(f['to_verified_dispatch_s'])}",
         f"- Total time: {_duration(f['total_s'])}",
         f"- Mistakes: {_mistakes(f)} (guard refusals {f['guard_refusals']}, wrong room ids {f['wrong_room_ids']}, "
@@ -198,38 +199,40 @@ def _drill_summary(records: list[dict], started: dict) -> list[str]:
     ]
 
 
-def _first_record(path: Path) -> dict | None:
+def _first_record(path: Path) -> rec.RunStarted | None:
     try:
         # The first line only, and never more of it than a run_started record of the largest
         # checklist takes (a regular file: a FIFO named *.jsonl does not hang the report).
         with open(open_regular(path, "run journal"), "rb") as f:
-            return json.loads(f.readline(4 * CHECKLIST_CAP))
+            first = json.loads(f.readline(4 * CHECKLIST_CAP))
     except (OSError, ValueError):
         return None
+    started = rec.read(first) if isinstance(first, dict) else None
+    return started if isinstance(started, rec.RunStarted) else None
 
 
 def _drill_history(journal_path: Path, records: list[dict]) -> list[str]:
-    started = records[0]
+    started = started_of(records)
     this = Path(journal_path).resolve()
     rows = []
-    if any(r["kind"] == "run_finished" for r in records):
+    if rec.first(records, rec.RunFinished) is not None:
         rows.append((this, started, drill_figures(records)))
     for path in sorted(Path(journal_path).parent.glob("*.jsonl")):
         if path.resolve() == this:
             continue
         first = _first_record(path)  # the scenario is on the first line: no need to read other drills' runs
-        if not isinstance(first, dict) or first.get("kind") != "run_started" or first.get("drill") != started["drill"]:
+        if first is None or first.drill != started.drill:
             continue
         try:
             other = read_journal(path).records
-            if not any(r.get("kind") == "run_finished" for r in other):
+            if rec.first(other, rec.RunFinished) is None:
                 continue
-            rows.append((path.resolve(), other[0], drill_figures(other)))
+            rows.append((path.resolve(), first, drill_figures(other)))
         except (OSError, KeyError, TypeError, ValueError):
             continue  # a damaged journal is left out of the comparison, not the end of the report
     if not rows:
         return ["No finished drill of this scenario yet."]
-    rows.sort(key=lambda row: row[1]["ts"])
+    rows.sort(key=lambda row: row[1].ts)
     timed = [f["to_verified_dispatch_s"] for _p, _s, f in rows if f["to_verified_dispatch_s"] is not None and not f["injected"]]
     best = min(timed) if timed else None
     out = [*_trainee_comparison(rows, this, started), ""]
@@ -242,7 +245,7 @@ def _drill_history(journal_path: Path, records: list[dict]) -> list[str]:
             marks.append(f"trainer injected {', '.join(f['injected'])}: not compared")
         elif best is not None and f["to_verified_dispatch_s"] == best:
             marks.append("best")
-        out.append(f"| {_when(s)} | {_md_cell(s.get('operator', '?'))} | {_duration(f['to_verified_dispatch_s'])} | "
+        out.append(f"| {_when(s)} | {_md_cell(s.operator or '?')} | {_duration(f['to_verified_dispatch_s'])} | "
                    f"{_duration(f['total_s'])} | {_mistakes(f)} | {', '.join(marks)} |")
     return out
 
@@ -251,8 +254,8 @@ def _md_cell(text: str) -> str:
     return str(text).replace("|", "\\|")
 
 
-def _when(started: dict) -> str:
-    return time.strftime('%Y-%m-%d %H:%M', time.localtime(started['ts']))
+def _when(started: rec.RunStarted) -> str:
+    return time.strftime('%Y-%m-%d %H:%M', time.localtime(started.ts))
 
 
 def _mistakes(figures: dict) -> int:
@@ -268,16 +271,16 @@ def _against(now: float | None, then: float | None) -> str:
     return f"{_duration(abs(delta))} {'faster' if delta < 0 else 'slower'}"
 
 
-def _trainee_comparison(rows: list[tuple[Path, dict, dict]], this: Path, started: dict) -> list[str]:
+def _trainee_comparison(rows: list[tuple[Path, rec.RunStarted, dict]], this: Path, started: rec.RunStarted) -> list[str]:
     """This run against the same trainee's earlier runs of the scenario, and against the best of all."""
-    trainee = started.get("operator", "?")
+    trainee = started.operator or "?"
     mine = next((f for p, _s, f in rows if p == this), None)
     if mine is None:  # the report of a run that has not finished yet: nothing to compare
         return [f"This run is not finished; {len(rows)} finished drill(s) of this scenario are listed below."]
     if mine["injected"]:
         return [f"- Not compared: the trainer injected {', '.join(mine['injected'])} during this run."]
     rows = [(p, s, f) for p, s, f in rows if not f["injected"]]  # a run with a trainer's fault is no one's own time
-    earlier = [(s, f) for p, s, f in rows if p != this and s.get("operator") == trainee and s["ts"] < started["ts"]]
+    earlier = [(s, f) for p, s, f in rows if p != this and (s.operator or "?") == trainee and s.ts < started.ts]
     now = mine["to_verified_dispatch_s"]
     if not earlier:
         out = [f"- First drill of this scenario for {trainee}."]
@@ -290,63 +293,64 @@ def _trainee_comparison(rows: list[tuple[Path, dict, dict]], this: Path, started
                f"mistakes {_mistakes(mine)} against {_mistakes(last)}.",
                f"- Against {trainee}'s own best ({_duration(own_best)}): {_against(now, own_best)}."]
     # Runs before this one only: the report of a drill reads the same when exported again later.
-    before = [(s, f) for p, s, f in rows if p != this and s["ts"] < started["ts"] and f["to_verified_dispatch_s"] is not None]
+    before = [(s, f) for p, s, f in rows if p != this and s.ts < started.ts and f["to_verified_dispatch_s"] is not None]
     if before:
         best_s, best = min(before, key=lambda sf: sf[1]["to_verified_dispatch_s"])
         out.append(f"- Against the best run before this one ({_duration(best['to_verified_dispatch_s'])} by "
-                   f"{best_s.get('operator', '?')}, {_when(best_s)}): {_against(now, best['to_verified_dispatch_s'])}.")
+                   f"{best_s.operator or '?'}, {_when(best_s)}): {_against(now, best['to_verified_dispatch_s'])}.")
     return out
 
 
-def _record_summary(r: dict) -> str:
-    line = _timeline_line(r)
+def _record_summary(raw: dict, r: rec.Record) -> str:
+    line = _said(r)
     if line:
         return line
-    detail = r.get("step") or r.get("name") or ""
-    return f"{r['kind']}{(': ' + str(detail)) if detail else ''}"
+    detail = raw.get("step") or raw.get("name") or ""
+    return f"{rec.kind_name(raw)}{(': ' + str(detail)) if detail else ''}"
 
 
-def _timeline_line(r: dict) -> str | None:
-    kind = r["kind"]
-    if kind == "run_started":
-        return f"run started ({r['checklist']['name']} {r['checklist']['revision']})"
-    if kind == "run_resumed":
-        return "run resumed from the journal"
-    if kind == "run_finished":
-        return f"run finished: {r['outcome']}"
-    if kind == "wrong_room_id":
-        return f"{r['step']}: a wrong room id was typed; nothing was run"
-    if kind == "run_abandoned":
-        return f"run abandoned: {r.get('reason', '')}"
-    if kind == "step_state":
-        return f"{r['step']}: {r['state']}" + (f" ({r['reason']})" if r.get("reason") else "")
-    if kind == "command_finished":
-        return f"{r['step']}: `{r['command']}` exited {r['exit_code']} in {r['duration_s']}s"
-    if kind == "choice":
-        return f"choice {r['choice']}: {r['option']} ({r['label']})"
-    if kind == "env_edit":
-        return f"{r['step']}: edited {Path(r['file']).name}: " + ", ".join(f"{k} {v['from']} -> {v['to']}" for k, v in r["changes"].items())
-    if kind == "dispatch_outcome":
-        return f"{r['step']}: dispatch {r['id']}: {r['verdict']}" + (
-            f", ack {r['ack_ms']} ms, complete {r['complete_ms']} ms" if r["verdict"] == "complete" else f": {r['reason']}")
-    if kind == "override":
-        return f"{r['step']}: {OVERRIDE_WORDS.get(r['what'], r['what'])}: {r['reason']}"
-    if kind == "alarm_raised":
-        return f"ALARM {r['alarm'].replace('_', ' ')}: {r.get('reason', '')}"
-    if kind == "alarm_cleared":
-        return f"alarm {r['alarm'].replace('_', ' ')} cleared"
-    if kind == "condition_lapsed":
-        return f"{r['step']}: no longer holds: {r.get('detail', '')}"
-    if kind == "condition_restored":
-        return f"{r['step']}: holds again: {r.get('detail', '')}"
-    if kind == "lapse_superseded":
-        return f"{r['step']}: no longer watched: {r.get('by', '?')} undid it on purpose (supersedes)"
-    if kind == "lapse_acknowledged":
-        return f"{r['step']}: acknowledged by {r.get('operator', '?')} that it no longer holds: {r.get('reason', '')}"
-    if kind == "fault_injected":
-        return f"trainer injected {r['fault']}: {r['effect']}"
-    if kind == "fault_healed":
-        return f"trainer healed {r['fault']}: {r['effect']}"
-    if kind == "confirmation" and r.get("note"):
-        return f"{r['step']}: confirmed: {r['note']}"
+def _said(r: rec.Record) -> str | None:
+    """A record in the timeline's words (None: a record the timeline does not show)."""
+    match r:
+        case rec.RunStarted():
+            return f"run started ({r.checklist.get('name')} {r.checklist.get('revision')})"
+        case rec.RunResumed():
+            return "run resumed from the journal"
+        case rec.RunFinished():
+            return f"run finished: {r.outcome}"
+        case rec.WrongRoomId():
+            return f"{r.step}: a wrong room id was typed; nothing was run"
+        case rec.RunAbandoned():
+            return f"run abandoned: {r.reason}"
+        case rec.StepStateRecord():
+            return f"{r.step}: {r.state}" + (f" ({r.reason})" if r.reason else "")
+        case rec.CommandFinished():
+            return f"{r.step}: `{r.command}` exited {r.exit_code} in {r.duration_s}s"
+        case rec.Chosen():
+            return f"choice {r.choice}: {r.option} ({r.label})"
+        case rec.EnvEdited():
+            return f"{r.step}: edited {Path(r.file).name}: " + ", ".join(f"{k} {v['from']} -> {v['to']}" for k, v in r.changes.items())
+        case rec.DispatchOutcome():
+            return f"{r.step}: dispatch {r.id}: {r.verdict}" + (
+                f", ack {r.ack_ms} ms, complete {r.complete_ms} ms" if r.verdict == "complete" else f": {r.reason}")
+        case rec.Overridden():
+            return f"{r.step}: {OVERRIDE_WORDS.get(r.what, r.what)}: {r.reason}"
+        case rec.AlarmRaised():
+            return f"ALARM {r.alarm.replace('_', ' ')}: {r.reason}"
+        case rec.AlarmCleared():
+            return f"alarm {r.alarm.replace('_', ' ')} cleared"
+        case rec.ConditionLapsed():
+            return f"{r.step}: no longer holds: {r.detail}"
+        case rec.ConditionRestored():
+            return f"{r.step}: holds again: {r.detail}"
+        case rec.LapseSuperseded():
+            return f"{r.step}: no longer watched: {r.by or '?'} undid it on purpose (supersedes)"
+        case rec.LapseAcknowledged():
+            return f"{r.step}: acknowledged by {r.operator or '?'} that it no longer holds: {r.reason}"
+        case rec.FaultInjected():
+            return f"trainer injected {r.fault}: {r.effect}"
+        case rec.FaultHealed():
+            return f"trainer healed {r.fault}: {r.effect}"
+        case rec.Confirmed() if r.note:
+            return f"{r.step}: confirmed: {r.note}"
     return None

@@ -100,20 +100,20 @@ def test_reading_agrees_with_python_dotenv_and_the_edit_runs_off_the_event_loop(
     path = tmp_path / ".env"
     path.write_text(text)
     from runbook_tui.checklist.model import Step, StepType
+    from runbook_tui.engine.executors import EnvEditExecutor
     from runbook_tui.engine.run import RunEngine
 
     async def main() -> int:
         ticks = 0
-        engine = RunEngine.__new__(RunEngine)  # only what _edit_env reads
+        engine = RunEngine.__new__(RunEngine)  # only what an .env edit reads
         engine.config = type("C", (), {"stack_root": tmp_path})()
-        engine.values, engine.on_event = {}, None
-        engine.journal = type("J", (), {"append": staticmethod(lambda *a, **k: None)})()
-        engine.refresh_secrets = lambda: None
+        engine.values, engine.emit = {}, lambda _event: None
+        engine.journal = type("J", (), {"write": staticmethod(lambda record: record)})()
         step = Step.__new__(Step)
         object.__setattr__(step, "id", "e")
         for name, value in (("type", StepType.ENV_EDIT), ("file", ".env"), ("require", ()), ("set_values", (("KEY_9", "nine"),))):
             object.__setattr__(step, name, value)
-        task = asyncio.create_task(engine._edit_env(step))
+        task = asyncio.create_task(EnvEditExecutor(engine).edit(step))
         while not task.done():
             ticks += 1
             await asyncio.sleep(0.005)
