@@ -11,8 +11,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from runbook_tui.observe.site import SiteContext
 from runbook_tui.live.watcher import RoomWatcher
+from runbook_tui.observe.site import SiteContext
 
 NO_DOCKER = (("primary", "unix:///nonexistent/docker.sock"), ("standby", "unix:///nonexistent/docker.sock"))
 
