@@ -15,12 +15,13 @@ import os
 from collections import ChainMap
 from pathlib import Path
 
+from runbook_tui.errors import UsageError
 from runbook_tui.files import ENV_CAP, read_bounded
 
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 
 
-class EnvNotText(ValueError):
+class EnvNotText(UsageError):
     """The file is not UTF-8 text: says where."""
 
 

@@ -27,6 +27,7 @@ class RunbookError(Exception):
     """An error the tool says in words: `message` as printed, and the command's exit status."""
 
     exit_code: int = EXIT_FAILED
+    heading: str = ""  # what the message is about, said before it ("settings", "the checklist is not valid")
 
     def __init__(self, message: str = "", exit_code: int | None = None) -> None:
         super().__init__(message)
@@ -37,9 +38,17 @@ class RunbookError(Exception):
     def message(self) -> str:
         return str(self)
 
+    def in_words(self) -> str:
+        """The message after its heading: on the heading's line when it is one line, below it
+        when it is several (every error of a file, one a line)."""
+        if not self.heading:
+            return self.message
+        return f"{self.heading}:{chr(10) if chr(10) in self.message else ' '}{self.message}"
 
-class UsageError(RunbookError):
-    """What the command was given cannot be used (arguments, settings, a checklist): exit 2."""
+
+class UsageError(RunbookError, ValueError):
+    """What the command was given cannot be used (arguments, settings, a checklist, a file's
+    contents): exit 2, nothing done. A ValueError too: a bad value is what it is."""
 
     exit_code = EXIT_USAGE
 

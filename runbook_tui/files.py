@@ -17,6 +17,8 @@ import stat
 import tempfile
 from pathlib import Path
 
+from runbook_tui.errors import RunbookError, UsageError
+
 KIB = 1024
 MIB = 1024 * KIB
 
@@ -31,7 +33,7 @@ SMALL_CAP = 64 * KIB  # the tool's own small records: inbox confirmations, state
 NOTES_CAP = 1 * MIB  # short text files beside the stacks (.last-restore and the like)
 
 
-class FileRefused(OSError):
+class FileRefused(RunbookError, OSError):
     """A file the tool will not read: not a regular file, or larger than its cap. The message
     says which and why (an OSError, so readers that report unreadable files say it)."""
 
@@ -120,7 +122,7 @@ def refusal(path: Path | str, cap: int, what: str) -> FileRefused | None:
     return None
 
 
-class OutsideRoot(ValueError):
+class OutsideRoot(UsageError):
     """A path built from settings or checklist values that leaves the root it must stay in."""
 
 

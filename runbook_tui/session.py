@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from runbook_tui.errors import UsageError
+
 if TYPE_CHECKING:
     from runbook_tui.checklist.model import Checklist
     from runbook_tui.engine.room_hold import RoomHold
@@ -100,9 +102,9 @@ def run_to_resume(journal: Path) -> RunToResume:
     try:
         records = read_journal(journal).records
     except OSError as exc:
-        raise ValueError(f"--resume {journal}: {exc.strerror or exc}") from None
+        raise UsageError(f"--resume {journal}: {exc.strerror or exc}") from None
     if not records or records[0].get("kind") != "run_started" or not isinstance(records[0].get("room"), str):
-        raise ValueError(f"--resume {journal}: not a run's journal (no run_started record)")
+        raise UsageError(f"--resume {journal}: not a run's journal (no run_started record)")
     path = (records[0].get("checklist") or {}).get("path")
     checklist = Path(path) if isinstance(path, str) and Path(path).is_file() else None
     return RunToResume(records[0]["room"], checklist)
@@ -116,14 +118,14 @@ def resumable(journal: Path, room: str) -> None:
     try:
         records = read_journal(journal).records
     except OSError as exc:
-        raise ValueError(f"{journal}: {exc.strerror or exc}") from None
+        raise UsageError(f"{journal}: {exc.strerror or exc}") from None
     if not records or records[0].get("kind") != "run_started":
-        raise ValueError(f"{journal}: not a run's journal (no run_started record)")
+        raise UsageError(f"{journal}: not a run's journal (no run_started record)")
     if records[0].get("room") != room:
-        raise ValueError(f"{journal} is a run of {records[0].get('room')}, not of {room}")
+        raise UsageError(f"{journal} is a run of {records[0].get('room')}, not of {room}")
     if ended(records):
         how = "abandoned" if any(r.get("kind") == "run_abandoned" for r in records) else "finished"
-        raise ValueError(f"{journal.name}: this run has {how}; it is not reopened (its report: runbook-tui report {journal})")
+        raise UsageError(f"{journal.name}: this run has {how}; it is not reopened (its report: runbook-tui report {journal})")
 
 
 @dataclass(frozen=True)
@@ -218,7 +220,7 @@ class Session:
             for part, text in (("name", name), ("value", value)):
                 if (problem := first_control(text, one_line=True)) is not None:
                     named = CONTROL_ONE_LINE.sub(REPLACEMENT, name[:80])
-                    raise ValueError(f"variable {named}: the {part} {problem} (a value is one line of plain text)")
+                    raise UsageError(f"variable {named}: the {part} {problem} (a value is one line of plain text)")
         self.given = {"room": room} | site | (variables or {})  # what the variables were resolved from
         self.values = resolve_variables(self.checklist, self.given, settings.stack_root).values
         self.given_variables = dict(variables or {})

@@ -62,8 +62,10 @@ from runbook_tui.terminal import first_control, safe_text
 TOOL_ROOT = Path(__file__).resolve().parents[1]
 
 
-class SettingsError(UsageError, ValueError):
+class SettingsError(UsageError):
     """A settings file that cannot be used (exit 2): its errors, one a line, each with file, line and key."""
+
+    heading = "settings"
 
     def __init__(self, message: str | list[FileProblem]) -> None:
         self.problems = [] if isinstance(message, str) else list(message)

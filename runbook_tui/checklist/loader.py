@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -28,9 +27,10 @@ from runbook_tui.checklist.model import (
     Variable,
     placeholders,
 )
+from runbook_tui.errors import FileProblem, UsageError
 from runbook_tui.files import CHECKLIST_CAP, read_bounded
 from runbook_tui.secrets import SECRET_KEY
-from runbook_tui.terminal import describe, first_control, safe_text
+from runbook_tui.terminal import describe, first_control
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -57,19 +57,15 @@ _DECIMAL = re.compile(r"^(?:0|[1-9][0-9]*)$")
 BOM = "\ufeff"
 
 
-@dataclass(frozen=True)
-class ChecklistError:
-    file: Path
-    line: int
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        # The file's name and a message quoting a value are both outside text: printed safe.
-        return safe_text(f"{self.file}:{self.line}: {self.field}: {self.message}", 4000)
+# One error of a checklist: file, line, field and message, as the settings' errors are.
+ChecklistError = FileProblem
 
 
-class ChecklistInvalid(Exception):
+class ChecklistInvalid(UsageError):
+    """A checklist that does not load (exit 2 where a run needs it): every error, one a line."""
+
+    heading = "the checklist is not valid"
+
     def __init__(self, errors: list[ChecklistError]) -> None:
         super().__init__("\n".join(str(e) for e in errors))
         self.errors = errors

@@ -25,6 +25,7 @@ import re
 from dataclasses import dataclass, field
 
 from runbook_tui.checklist.kinds import PLACEHOLDER
+from runbook_tui.errors import UsageError
 
 # What bash never reads specially, even glued to other text: no ',' (brace expansion), no '='
 # (a first word would become an assignment), no '~', globs, quotes or operators.
@@ -40,7 +41,7 @@ _SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "ash", "mksh", "busybox
 _NEEDS_V = frozenset({"printf", "test", "[", "export", "wait"})  # evaluate a name given with -v / -n
 
 
-class UnsafePlaceholder(ValueError):
+class UnsafePlaceholder(UsageError):
     """A placeholder in a context where no quoting makes its value one inert word."""
 
     def __init__(self, name: str, reason: str) -> None:

@@ -6,10 +6,11 @@ from pathlib import Path
 
 from runbook_tui.checklist.model import Checklist, ResolvedVariables, not_set, placeholders, substitute
 from runbook_tui.envfile import read_env
+from runbook_tui.errors import UsageError
 from runbook_tui.files import OutsideRoot, inside
 
 
-class VariableError(ValueError):
+class VariableError(UsageError):
     """A variable has no value, or its defaults refer to each other in a loop."""
 
 

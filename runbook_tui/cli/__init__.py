@@ -7,11 +7,15 @@ import os
 import sys
 from pathlib import Path
 
+from runbook_tui.errors import EXIT_HELD, EXIT_USAGE, RunbookError, UsageError
+
 
 def main(argv: list[str] | None = None) -> int:
     """Every command; an internal error is said in a line and a masked file, never as a traceback."""
     try:
         return _main(argv)
+    except RunbookError as exc:  # raised before a command was chosen
+        return said(exc)
     except KeyboardInterrupt:
         print("runbook-tui: interrupted", file=sys.stderr)
         return 130
@@ -22,7 +26,14 @@ def main(argv: list[str] | None = None) -> int:
         return report_crash(exc, secret_masker(default_stack_root()))
 
 
-EXIT_HELD = 75  # EX_TEMPFAIL: another console holds the room; try again once it is closed
+def said(exc: RunbookError, command: str | None = None) -> int:
+    """The one place an error the tool means to say ends a command: its words after the
+    command's name on standard error (made safe: they quote files and values), its exit code."""
+    from runbook_tui.terminal import safe_text
+
+    prog = f"runbook-tui {command}" if command else "runbook-tui"
+    print(safe_text(f"{prog}: {exc.in_words()}", 1 << 20), file=sys.stderr)
+    return exc.exit_code
 
 
 def run_room(session, resume: bool | Path | None):
@@ -47,18 +58,12 @@ def run_room(session, resume: bool | Path | None):
 
 
 def _open_error(exc: Exception) -> int:
-    """A checklist or variable that does not load: said on the command line, exit status 2."""
-    from runbook_tui.checklist.loader import ChecklistInvalid
-    from runbook_tui.engine.room_hold import RoomHeld
-
-    if isinstance(exc, RoomHeld):
-        print(f"runbook-tui: {exc}", file=sys.stderr)
-        return EXIT_HELD
-    if isinstance(exc, ChecklistInvalid):
-        print(f"runbook-tui: the checklist is not valid:\n{exc}", file=sys.stderr)
-    else:
-        print(f"runbook-tui: {exc}", file=sys.stderr)
-    return 2
+    """What stopped the app opening the run (a checklist or variable that does not load, the room
+    held), said on the command line: exit status 2, or 75 for a held room."""
+    if isinstance(exc, RunbookError):
+        return said(exc)
+    print(f"runbook-tui: {exc}", file=sys.stderr)  # a value refused in words by a part not yet of the family
+    return EXIT_USAGE
 
 
 def _crashed(app, session=None) -> int | None:
@@ -112,9 +117,12 @@ def _main(argv: list[str] | None = None) -> int:
     add_image_command(sub)
     add_floor_command(sub)
     args = parser.parse_args(argv)
-    if getattr(args, "handler", None):
-        return int(args.handler(args))
-    return open_tui(args)
+    try:
+        if getattr(args, "handler", None):
+            return int(args.handler(args))
+        return open_tui(args)
+    except RunbookError as exc:
+        return said(exc, args.command)
 
 
 def open_tui(args: argparse.Namespace) -> int:
@@ -124,49 +132,35 @@ def open_tui(args: argparse.Namespace) -> int:
     from runbook_tui.cli.args import var_pairs
     from runbook_tui.engine.room_hold import RoomHeld
     from runbook_tui.session import SessionOpener, run_to_resume
-    from runbook_tui.settings import SettingsError, lab_defaults, load_settings
+    from runbook_tui.settings import lab_defaults, load_settings
 
-    try:
-        settings = load_settings(args.settings) if args.settings else lab_defaults()
-        if isinstance(args.resume, Path):  # --resume JOURNAL: its room and checklist unless given
-            target = run_to_resume(args.resume)
-            if args.room and args.room != target.room:
-                raise ValueError(f"--resume {args.resume} is a run of {target.room}, not of --room {args.room}")
-            args.room = target.room
-            args.checklist = args.checklist or target.checklist
-        if args.drill:
-            from runbook_tui.cli.drill import drill_settings
-            from runbook_tui.lab.faults import FAULTS
+    # What cannot be used (the settings, --resume, --var, a drill) raises a UsageError: said by main().
+    settings = load_settings(args.settings) if args.settings else lab_defaults()
+    if isinstance(args.resume, Path):  # --resume JOURNAL: its room and checklist unless given
+        target = run_to_resume(args.resume)
+        if args.room and args.room != target.room:
+            raise UsageError(f"--resume {args.resume} is a run of {target.room}, not of --room {args.room}")
+        args.room = target.room
+        args.checklist = args.checklist or target.checklist
+    if args.drill:
+        from runbook_tui.cli.drill import drill_settings
+        from runbook_tui.lab.faults import FAULTS
 
-            if args.drill not in FAULTS:
-                print(f"runbook-tui: no drill scenario {args.drill!r} (see: runbook-tui drill --list)", file=sys.stderr)
-                return 2
-            settings = drill_settings(settings, args.drill)
-        room = args.room or settings.room
-        if room is None and not args.drill and not args.checklist:
-            rooms = settings.venue_rooms()
-            if len(rooms) > 1:  # a venue: the operator's first question is which rooms, and are they ready
-                return _open_venue(args, settings, rooms)
-            room = rooms[0] if rooms else None
-        opener = SessionOpener(settings, room or "room1", args.checklist or settings.checklist,
-                               drill=args.drill, operator=args.operator, variables=var_pairs(args.var))
-    except SettingsError as exc:
-        print(f"runbook-tui: settings: {exc}", file=sys.stderr)
-        return 2
-    except ValueError as exc:
-        print(f"runbook-tui: {exc}", file=sys.stderr)
-        return 2
+        if args.drill not in FAULTS:
+            raise UsageError(f"no drill scenario {args.drill!r} (see: runbook-tui drill --list)")
+        settings = drill_settings(settings, args.drill)
+    room = args.room or settings.room
+    if room is None and not args.drill and not args.checklist:
+        rooms = settings.venue_rooms()
+        if len(rooms) > 1:  # a venue: the operator's first question is which rooms, and are they ready
+            return _open_venue(args, settings, rooms)
+        room = rooms[0] if rooms else None
+    opener = SessionOpener(settings, room or "room1", args.checklist or settings.checklist,
+                           drill=args.drill, operator=args.operator, variables=var_pairs(args.var))
     if not sys.stdout.isatty():
         # Without a terminal nothing is drawn: what is wrong with the checklist is said first.
-        from runbook_tui.checklist.loader import ChecklistInvalid
-        from runbook_tui.checklist.variables import VariableError
-
-        try:
-            opener.open()
-        except (ChecklistInvalid, VariableError, ValueError) as exc:
-            return _open_error(exc)
-        print("runbook-tui: the TUI needs a terminal (for a printable checklist: runbook-tui plan)", file=sys.stderr)
-        return 2
+        opener.open()
+        raise UsageError("the TUI needs a terminal (for a printable checklist: runbook-tui plan)")
     try:
         # Before the first frame: a room another console holds is refused here, with who holds
         # it, and no run of it (new, resumed or abandoned) is touched.
@@ -206,16 +200,12 @@ def reopen_command(settings, journal: str) -> str:
 def _open_venue(args: argparse.Namespace, settings, rooms: list[str]) -> int:
     """The venue view; a room opened from it runs in the runbook app, and quitting that comes
     back to the venue. What each run left (journal, resume line) is printed at the end."""
-    from runbook_tui.checklist.loader import ChecklistInvalid
-    from runbook_tui.checklist.variables import VariableError
     from runbook_tui.cli.args import var_pairs
     from runbook_tui.engine.room_hold import RoomHeld
     from runbook_tui.session import Session
 
     if not sys.stdout.isatty():
-        print("runbook-tui: the venue view needs a terminal (for the standbys' readiness: runbook-tui readiness)",
-              file=sys.stderr)
-        return 2
+        raise UsageError("the venue view needs a terminal (for the standbys' readiness: runbook-tui readiness)")
     from runbook_tui.ui.venue import VenueApp
 
     notice, farewells, selected = "", {}, None
@@ -232,13 +222,10 @@ def _open_venue(args: argparse.Namespace, settings, rooms: list[str]) -> int:
             session = Session(settings, choice.room, choice.checklist, operator=args.operator, variables=var_pairs(args.var))
             session.claim()  # one console acts on a room: one held elsewhere is said at the venue
         except RoomHeld as exc:
-            notice = str(exc)
+            notice = str(exc)  # it names the room
             continue
-        except ChecklistInvalid as exc:
-            notice = f"{choice.room}: the checklist is not valid: {exc}"
-            continue
-        except (VariableError, ValueError) as exc:
-            notice = f"{choice.room}: {exc}"
+        except RunbookError as exc:
+            notice = f"{choice.room}: {exc.in_words()}"
             continue
         if (code := run_room(session, None)[0]) is not None:
             return code

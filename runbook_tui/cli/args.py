@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 
+from runbook_tui.errors import UsageError
 from runbook_tui.stacks import ROOM_PATTERN
 from runbook_tui.terminal import CONTROL_ONE_LINE, REPLACEMENT, first_control
 
@@ -21,20 +22,20 @@ def default_stack_root() -> Path:
 
 def var_pairs(values: list[str], what: str = "--var") -> dict[str, str]:
     """NAME=VALUE arguments as a dict; the room is --room's alone (its id is checked there).
-    A control character in a name or a value is refused (ValueError, exit 2), named by its code
+    A control character in a name or a value is refused (UsageError, exit 2), named by its code
     point and never quoted: the value is shown in the plan, the TUI and the journal, and pasted
     into the resume line, where an ESC ] 0; would retitle the terminal."""
     out = {}
     for item in values:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise ValueError(f"{what} '{_one_line(item)}' is not NAME=VALUE")
+            raise UsageError(f"{what} '{_one_line(item)}' is not NAME=VALUE")
         if (problem := first_control(key, one_line=True) or _raw_byte(key)) is not None:
-            raise ValueError(f"{what} '{_one_line(key)}': the name {problem}")
+            raise UsageError(f"{what} '{_one_line(key)}': the name {problem}")
         if (problem := first_control(value, one_line=True) or _raw_byte(value)) is not None:
-            raise ValueError(f"{what} {key}: the value {problem} (a value is one line of plain text)")
+            raise UsageError(f"{what} {key}: the value {problem} (a value is one line of plain text)")
         if what == "--var" and key == "room":
-            raise ValueError("--var room=...: the room is given with --room")
+            raise UsageError("--var room=...: the room is given with --room")
         out[key] = value
     return out
 
@@ -64,19 +65,17 @@ def device_arg(value: str) -> str:
     return value
 
 
-class CommandError(Exception):
-    """A command cannot go on: its message is printed and it exits 2 (usage, settings)."""
+class CommandError(UsageError):
+    """A command cannot go on with what it was given: said after the command's name, exit 2."""
 
 
-def command_settings(args: argparse.Namespace, command: str):
+def command_settings(args: argparse.Namespace):
     """The settings of a command that runs on a site or the lab: --settings or
-    $RUNBOOK_TUI_SETTINGS, else the lab's defaults. Says which on standard error."""
-    from runbook_tui.settings import SettingsError, lab_defaults, load_settings
+    $RUNBOOK_TUI_SETTINGS, else the lab's defaults. Says which on standard error; a file that
+    cannot be used raises SettingsError (said by the command line, exit 2)."""
+    from runbook_tui.settings import lab_defaults, load_settings
 
-    try:
-        settings = load_settings(args.settings) if getattr(args, "settings", None) else lab_defaults()
-    except SettingsError as exc:
-        raise CommandError(f"runbook-tui {command}: settings: {exc}") from None
+    settings = load_settings(args.settings) if getattr(args, "settings", None) else lab_defaults()
     print(f"settings: {settings.described_as}; stack root {settings.stack_root}", file=sys.stderr)
     return settings
 
@@ -85,14 +84,11 @@ def lab_settings(args: argparse.Namespace, command: str):
     """The settings of a lab-only command (drill, lab): --settings or $RUNBOOK_TUI_SETTINGS when
     it describes the training lab, else the lab's defaults. Says which on standard error; a
     site's file is refused (the lab's commands must never run on a venue)."""
-    from runbook_tui.settings import SettingsError, lab_defaults, load_settings
+    from runbook_tui.settings import lab_defaults, load_settings
 
-    try:
-        settings = load_settings(args.settings) if getattr(args, "settings", None) else lab_defaults()
-    except SettingsError as exc:
-        raise CommandError(f"runbook-tui {command}: settings: {exc}") from None
+    settings = load_settings(args.settings) if getattr(args, "settings", None) else lab_defaults()
     if not settings.lab:
-        raise CommandError(f"runbook-tui {command}: the settings {settings.described_as} describe a site (lab = false); "
+        raise CommandError(f"the settings {settings.described_as} describe a site (lab = false); "
                            f"'{command}' runs on the training lab only (unset RUNBOOK_TUI_SETTINGS, or give a lab's file)")
     print(f"settings: {settings.described_as}; stack root {settings.stack_root}", file=sys.stderr)
     return settings

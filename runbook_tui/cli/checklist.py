@@ -8,9 +8,9 @@ from pathlib import Path
 
 from runbook_tui.checklist.loader import ChecklistInvalid, load_checklist
 from runbook_tui.checklist.plan import render_plan
-from runbook_tui.checklist.variables import VariableError
 from runbook_tui.cli.args import add_settings_arg, default_stack_root, room_arg, var_pairs
 from runbook_tui.engine.report import render_report
+from runbook_tui.errors import UsageError
 from runbook_tui.observe.payloads import safe_text
 
 # Everything these commands print quotes a checklist, settings or a journal, which anyone may
@@ -61,13 +61,9 @@ def _plan(args: argparse.Namespace) -> int:
         for error in exc.errors:
             _say(str(error), file=sys.stderr)
         return 1
-    from runbook_tui.settings import SettingsError, lab_defaults, load_settings
+    from runbook_tui.settings import lab_defaults, load_settings
 
-    try:
-        settings = load_settings(args.settings) if args.settings else lab_defaults()
-    except SettingsError as exc:
-        _say(f"runbook-tui plan: settings: {exc}", file=sys.stderr)
-        return 2
+    settings = load_settings(args.settings) if args.settings else lab_defaults()  # SettingsError: said, exit 2
     if args.room not in settings.venue_rooms() and args.room not in settings.rooms:
         # A new room is planned before it exists; a mistyped one should not pass unnoticed.
         _say(f"runbook-tui plan: note: {args.room} has no stacks in {settings.stack_root / 'infra' / 'rooms'}"
@@ -75,19 +71,17 @@ def _plan(args: argparse.Namespace) -> int:
               + " (a new room? runbook section 1 creates it)", file=sys.stderr)
     settings = settings.for_room(args.room)
     site = {k: v for k, v in settings.variables.items() if k in checklist.variables}
-    try:
-        given = {"room": args.room} | site | var_pairs(args.var)
-        choices = var_pairs(args.choice, "--choice")
-        known = "; ".join(f"{k}: {'/'.join(c.options)}" for k, c in checklist.choices.items()) or "none"
-        for cid, option in choices.items():
-            if cid not in checklist.choices or option not in checklist.choices[cid].options:
-                raise ValueError(f"--choice {cid}={option}: not a choice of {args.file.name} ({known})")
-        root = args.stack_root or (settings.stack_root if args.settings else default_stack_root())
-        _say(render_plan(checklist, given, root, choices, lab=settings.lab, settings=settings.described_as,
-                         docker_hosts=settings.docker_hosts, fence_command=settings.fence_command), end="")
-    except (ValueError, VariableError) as exc:
-        _say(f"runbook-tui plan: {exc}", file=sys.stderr)
-        return 2
+    # A value that cannot be used (--var, --choice, a variable without a value, one that leaves
+    # the stack root) raises a UsageError: said by the command line, exit 2.
+    given = {"room": args.room} | site | var_pairs(args.var)
+    choices = var_pairs(args.choice, "--choice")
+    known = "; ".join(f"{k}: {'/'.join(c.options)}" for k, c in checklist.choices.items()) or "none"
+    for cid, option in choices.items():
+        if cid not in checklist.choices or option not in checklist.choices[cid].options:
+            raise UsageError(f"--choice {cid}={option}: not a choice of {args.file.name} ({known})")
+    root = args.stack_root or (settings.stack_root if args.settings else default_stack_root())
+    _say(render_plan(checklist, given, root, choices, lab=settings.lab, settings=settings.described_as,
+                     docker_hosts=settings.docker_hosts, fence_command=settings.fence_command), end="")
     return 0
 
 

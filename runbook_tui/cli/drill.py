@@ -50,32 +50,22 @@ def _drill(args: argparse.Namespace) -> int:
             print("\nrunbook-tui drill: choose one with --scenario NAME", file=sys.stderr)
             return 2
         return 0
-    if args.scenario not in faults.FAULTS:
-        print(f"runbook-tui drill: no scenario {args.scenario!r} (see --list)", file=sys.stderr)
-        return 2
     from runbook_tui.cli.args import CommandError, lab_settings
     from runbook_tui.lab.dns_server import DnsSettings
-    from runbook_tui.lab.lab import Lab, LabError
+    from runbook_tui.lab.lab import Lab
 
-    try:
-        settings = lab_settings(args, "drill")
-    except CommandError as exc:
-        print(exc, file=sys.stderr)
-        return 2
+    if args.scenario not in faults.FAULTS:
+        raise CommandError(f"no scenario {args.scenario!r} (see --list)")
+    settings = lab_settings(args, "drill")  # a site's file is refused: said by the command line, exit 2
     lab = Lab(settings.stack_root, print, DnsSettings(port=settings.resolvers[0][1]))
     if (role := faults.FAULTS[args.scenario].on_lab_engine) is not None:
         # The room starts over with that stack on the lab's own engine (the one engine the lab
         # may stop), whatever its placement was: the trainer asked for this drill, not for a setup.
         if (refused := _lab_engine_refused(settings, lab, args.room, role)) is not None:
-            print(f"runbook-tui drill: {refused}", file=sys.stderr)
-            return 2
+            raise CommandError(refused)
         lab.two_engines, lab.lab_engine_role = True, role
-    try:
-        lab.reset(args.room)
-        print(f"drill {args.scenario}: {faults.inject(lab, args.room, args.scenario)}")
-    except (LabError, RuntimeError) as exc:
-        print(f"runbook-tui drill: {exc}", file=sys.stderr)
-        return 1
+    lab.reset(args.room)  # a lab step that fails raises LabError: said by the command line, exit 1
+    print(f"drill {args.scenario}: {faults.inject(lab, args.room, args.scenario)}")
     if settings.source is None:
         from runbook_tui.settings import lab_defaults
 

@@ -9,9 +9,9 @@ console closes it (w in the app). Each start draws a new token.
 from __future__ import annotations
 
 import argparse
-import sys
 
 from runbook_tui.cli.args import add_settings_arg, room_arg
+from runbook_tui.errors import RunbookError
 
 
 def add_floor_command(sub: argparse._SubParsersAction) -> None:
@@ -29,26 +29,19 @@ def _floor(args: argparse.Namespace) -> int:
     from runbook_tui.cli.args import CommandError, command_settings
     from runbook_tui.settings import parse_resolver
 
-    try:
-        settings = command_settings(args, "floor")
-    except CommandError as exc:
-        print(exc, file=sys.stderr)
-        return 2
+    settings = command_settings(args)
     room = args.room_name or args.room or settings.room
     if room is None:
         rooms = settings.venue_rooms()
         if len(rooms) != 1:
-            print(f"runbook-tui floor: which room? ({', '.join(rooms) or 'none found'}): runbook-tui floor ROOM",
-                  file=sys.stderr)
-            return 2
+            raise CommandError(f"which room? ({', '.join(rooms) or 'none found'}): runbook-tui floor ROOM")
         room = rooms[0]
     host, port = settings.floor_listen
     if args.listen:
         try:
             host, port = parse_resolver(args.listen)
         except ValueError as exc:
-            print(f"runbook-tui floor: --listen: {exc}", file=sys.stderr)
-            return 2
+            raise CommandError(f"--listen: {exc}") from None
     from runbook_tui.engine.floor import close
     from runbook_tui.ui.floor_server import serve
 
@@ -60,6 +53,5 @@ def _floor(args: argparse.Namespace) -> int:
         return serve(settings.for_room(room).runs_dir, room, host, port, settings.floor_public_url,
                      say=lambda line: print(line, flush=True))
     except OSError as exc:
-        print(f"runbook-tui floor: cannot listen on {host}:{port}: {exc.strerror or exc} "
-              f"(another port: runbook-tui floor {room} --listen ADDRESS:PORT)", file=sys.stderr)
-        return 1
+        raise RunbookError(f"cannot listen on {host}:{port}: {exc.strerror or exc} "
+                           f"(another port: runbook-tui floor {room} --listen ADDRESS:PORT)") from None

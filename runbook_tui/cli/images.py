@@ -20,14 +20,10 @@ def add_image_command(sub: argparse._SubParsersAction) -> None:
 
 def _base_image(_args: argparse.Namespace) -> int:
     from runbook_tui.lab.base_image import ensure_base_image
-    from runbook_tui.lab.docker_cli import DockerUnavailable, check_docker
+    from runbook_tui.lab.docker_cli import check_docker
 
-    try:
-        check_docker()
-        name, how = ensure_base_image(lambda message: print(message, file=sys.stderr))
-    except (DockerUnavailable, RuntimeError) as exc:
-        print(f"runbook-tui base-image: {exc}", file=sys.stderr)
-        return 1
+    check_docker()  # a missing engine, or a base that cannot be made, raises LabError: said, exit 1
+    name, how = ensure_base_image(lambda message: print(message, file=sys.stderr))
     print(f"base image {name}: {how}", file=sys.stderr)
     print(name)
     return 0

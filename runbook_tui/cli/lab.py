@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from pathlib import Path
 
-from runbook_tui.cli.args import ROOM_PATTERN, CommandError, add_settings_arg, default_stack_root, device_arg, lab_settings, room_arg
+from runbook_tui.cli.args import ROOM_PATTERN, add_settings_arg, default_stack_root, device_arg, lab_settings, room_arg
+from runbook_tui.errors import EXIT_FAILED, EXIT_USAGE
 from runbook_tui.lab.dns_server import DnsSettings
-from runbook_tui.lab.lab import Lab, LabError
-
-EXIT_FAILED = 1
-EXIT_USAGE = 2
+from runbook_tui.lab.lab import Lab
 
 
 def add_lab_commands(sub: argparse._SubParsersAction) -> None:
@@ -79,14 +76,10 @@ def _lab(args: argparse.Namespace) -> Lab:
 
 
 def _guard(action) -> int:
+    """A lab command; what fails (LabError, a site's settings) is said by the command line. An
+    interrupt names the command that shows what it left up."""
     try:
         return action()
-    except CommandError as exc:
-        print(exc, file=sys.stderr)
-        return EXIT_USAGE
-    except (LabError, RuntimeError) as exc:  # DockerUnavailable and compose failures are RuntimeErrors
-        print(f"runbook-tui lab: {exc}")
-        return EXIT_FAILED
     except KeyboardInterrupt:
         print("runbook-tui lab: interrupted; run 'runbook-tui lab status' to see what is up")
         return 130

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 from runbook_tui.cli.args import add_settings_arg, room_arg
 
@@ -26,16 +25,10 @@ def _readiness(args: argparse.Namespace) -> int:
     from runbook_tui.observe.site import room_site
     from runbook_tui.rules.readiness import readiness
 
-    try:
-        settings = command_settings(args, "readiness")
-    except CommandError as exc:
-        print(exc, file=sys.stderr)
-        return 2
+    settings = command_settings(args)
     rooms = args.rooms or settings.venue_rooms()
     if not rooms:
-        print(f"runbook-tui readiness: no rooms: none in {settings.stack_root / 'infra' / 'rooms'}, and no [rooms.*] "
-              "in the settings", file=sys.stderr)
-        return 2
+        raise CommandError(f"no rooms: none in {settings.stack_root / 'infra' / 'rooms'}, and no [rooms.*] in the settings")
     results = []
     for room in rooms:
         results.append(readiness(Observer(room_site(settings.for_room(room))).look(PARTS)))

@@ -33,6 +33,7 @@ from pathlib import Path
 from dotenv.parser import parse_stream
 
 from runbook_tui.envfile import EnvNotText, decode_env, has_bom, parse_env, read_env_bytes
+from runbook_tui.errors import RunbookError
 
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
 _SAFE_BARE = re.compile(r"^[A-Za-z0-9_./:@+,%-]*$")
@@ -40,7 +41,7 @@ BACKUPS_KEPT = 20  # per .env file; older backups are removed by the next edit
 TEMP_MARK = ".edit-"  # temporary files: .<name>.edit-<pid>-<random>
 
 
-class EnvEditError(RuntimeError):
+class EnvEditError(RunbookError, RuntimeError):
     """The edit was not made; the file is as it was."""
 
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 # Re-exported: the engine, the rules and the UI name them through the events.
 from runbook_tui.engine.states import PASSED, StepState  # noqa: F401
+from runbook_tui.errors import RunbookError
 
 if TYPE_CHECKING:
     from runbook_tui.checklist.model import Risk
@@ -73,7 +74,7 @@ class StepOutput:
     line: str
 
 
-class EngineRefusal(Exception):
+class EngineRefusal(RunbookError):
     """The call was refused before anything was changed; the message says why."""
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runbook_tui.engine import records as rec
+from runbook_tui.errors import RunbookError
 from runbook_tui.files import JOURNAL_CAP, read_bounded
 
 
@@ -46,7 +47,7 @@ def read_journal(path: Path) -> JournalContents:
     return JournalContents(records, torn)
 
 
-class JournalBusy(RuntimeError):
+class JournalBusy(RunbookError, RuntimeError):
     """Another process holds this journal."""
 
 

@@ -22,6 +22,7 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from runbook_tui.errors import EXIT_HELD, RunbookError
 from runbook_tui.files import SMALL_CAP, read_bounded
 
 # A console between taking the lock and writing its name: how long a refusal waits to name it.
@@ -46,8 +47,11 @@ class Holder:
         return f"{self.operator} ({where}), since {when}{run}"
 
 
-class RoomHeld(RuntimeError):
-    """Another console holds this room: nothing that acts on it may open here."""
+class RoomHeld(RunbookError, RuntimeError):
+    """Another console holds this room: nothing that acts on it may open here (exit 75: try again
+    once that console is closed)."""
+
+    exit_code = EXIT_HELD
 
     def __init__(self, room: str, holder: Holder | None, lock: Path) -> None:
         self.room, self.holder, self.lock = room, holder, lock

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from runbook_tui.lab.docker_cli import image_exists
+from runbook_tui.lab.errors import LabError
 
 PUBLIC_BASE = "debian:bookworm-slim"
 LOCAL_BASE = "runbook-tui/debian:bookworm"  # a site's .env names it too: the tool's name, not the lab's
@@ -49,7 +50,7 @@ def ensure_base_image(report: Callable[[str], None], pull_timeout_s: float = 30.
     except subprocess.TimeoutExpired:
         pass
     if shutil.which("debootstrap") is None:
-        raise RuntimeError("no registry answers and debootstrap is not installed (apt-get install debootstrap)")
+        raise LabError("no registry answers and debootstrap is not installed (apt-get install debootstrap)")
     mirror = debian_mirror()
     report(f"no registry answers: building {LOCAL_BASE} with debootstrap from {mirror} (about a minute)")
     with tempfile.TemporaryDirectory(prefix="runbook-lab-rootfs-") as rootfs:
@@ -57,10 +58,10 @@ def ensure_base_image(report: Callable[[str], None], pull_timeout_s: float = 30.
             ["debootstrap", "--variant=minbase", "bookworm", rootfs, mirror], capture_output=True, text=True
         )
         if boot.returncode != 0:
-            raise RuntimeError("debootstrap failed:\n" + "\n".join(boot.stdout.splitlines()[-10:] + boot.stderr.splitlines()[-10:]))
+            raise LabError("debootstrap failed:\n" + "\n".join(boot.stdout.splitlines()[-10:] + boot.stderr.splitlines()[-10:]))
         tar = subprocess.Popen(["tar", "-C", rootfs, "-c", "."], stdout=subprocess.PIPE)
         imported = subprocess.run(["docker", "import", "-", LOCAL_BASE], stdin=tar.stdout, capture_output=True, text=True)
         tar.wait()
         if imported.returncode != 0 or tar.returncode != 0:
-            raise RuntimeError(f"docker import failed: {imported.stderr.strip()}")
+            raise LabError(f"docker import failed: {imported.stderr.strip()}")
     return LOCAL_BASE, "built locally with debootstrap"

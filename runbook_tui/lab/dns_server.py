@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runbook_tui.files import write_whole
+from runbook_tui.lab.errors import LabError
 from runbook_tui.lab.processes import ProcessTable
 from runbook_tui.lab.readiness import resolve_a, wait_for
 from runbook_tui.stacks import DEFAULT_DOMAIN
@@ -69,7 +70,7 @@ class LabDns:
             return
         binary = shutil.which("dnsmasq")
         if binary is None:
-            raise RuntimeError("dnsmasq is not installed (apt-get install dnsmasq-base)")
+            raise LabError("dnsmasq is not installed (apt-get install dnsmasq-base)")
         if not self.hosts_file.exists():
             self._write({})
         s = self.settings
@@ -93,7 +94,7 @@ class LabDns:
             log = self.processes.log_path(PROCESS_NAME)
             tail = log.read_text().strip().splitlines()[-3:] if log.exists() else []
             self.processes.stop(PROCESS_NAME)
-            raise RuntimeError(f"dnsmasq did not start on {s.listen}:{s.port}: {' '.join(tail) or 'no answer'}")
+            raise LabError(f"dnsmasq did not start on {s.listen}:{s.port}: {' '.join(tail) or 'no answer'}")
 
     def stop(self) -> bool:
         return self.processes.stop(PROCESS_NAME)

@@ -16,11 +16,12 @@ from pathlib import Path
 
 from runbook_tui.envfile import read_env
 from runbook_tui.lab.engine import docker_env
+from runbook_tui.lab.errors import LabError
 
 SETUP_HINT = "run 'bash infra/host/setup.sh' (installs Debian's docker.io and compose v2, then starts dockerd)"
 
 
-class DockerUnavailable(RuntimeError):
+class DockerUnavailable(LabError):
     """The engine, the CLI or compose v2 is missing; the message says what and how to get it."""
 
 
@@ -53,7 +54,7 @@ def docker(*args: str, host: str | None = None, check: bool = False) -> subproce
     """`docker ARGS` on the engine HOST."""
     done = subprocess.run(["docker", *args], capture_output=True, text=True, env=docker_env(host))
     if check and done.returncode != 0:
-        raise RuntimeError(f"'docker {' '.join(args)}' failed: {done.stderr.strip()[-300:]}")
+        raise LabError(f"'docker {' '.join(args)}' failed: {done.stderr.strip()[-300:]}")
     return done
 
 
@@ -71,7 +72,7 @@ def copy_images(names: list[str], to_host: str, source: str | None = None) -> li
     save.stdout.close()
     saved_err = save.stderr.read().decode(errors="replace") if save.stderr else ""
     if save.wait() != 0 or load.returncode != 0:
-        raise RuntimeError(f"copying {', '.join(missing)} to {to_host} failed: "
+        raise LabError(f"copying {', '.join(missing)} to {to_host} failed: "
                            f"{(saved_err or load.stderr).strip()[-300:]}")
     return missing
 
@@ -106,7 +107,7 @@ def compose(
         result = subprocess.CompletedProcess(argv, proc.wait(), "".join(lines), "")
     if check and result.returncode != 0:
         tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
-        raise RuntimeError(f"'docker compose {' '.join(args)}' in {stack_dir} failed ({result.returncode}):\n{tail}")
+        raise LabError(f"'docker compose {' '.join(args)}' in {stack_dir} failed ({result.returncode}):\n{tail}")
     return result
 
 

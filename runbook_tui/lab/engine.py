@@ -37,6 +37,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from runbook_tui.lab.errors import LabError
 from runbook_tui.lab.readiness import wait_for
 
 # Docker's default pools are 172.17.0.0/16-172.31.0.0/16 and 192.168.0.0/16 (the machine's
@@ -50,7 +51,7 @@ STOP_TIMEOUT_S = 40.0
 ENV_VAR = "DOCKER_HOST"
 
 
-class EngineError(RuntimeError):
+class EngineError(LabError):
     """The lab's engine did not start or stop; the message says why and where its log is."""
 
 

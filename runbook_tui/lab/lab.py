@@ -34,6 +34,7 @@ from runbook_tui.lab import docker_cli
 from runbook_tui.lab.base_image import ensure_base_image
 from runbook_tui.lab.dns_server import DnsSettings, LabDns
 from runbook_tui.lab.engine import EngineError, LabEngine
+from runbook_tui.lab.errors import LabError
 from runbook_tui.lab.processes import ProcessTable
 from runbook_tui.lab.readiness import read_retained, resolve_a, wait_for
 from runbook_tui.stacks import ROLES, Stack, broker_hostname, default_rooms_dir, default_runs_dir, room_stacks
@@ -47,10 +48,6 @@ TWO_ENGINES_VAR = "RUNBOOK_LAB_TWO_ENGINES"
 def two_engines_wanted() -> bool:
     """Whether rooms brought up from now on place their standby on the lab's own engine."""
     return os.environ.get(TWO_ENGINES_VAR, "").strip().lower() in ("1", "true", "yes", "on")
-
-
-class LabError(RuntimeError):
-    """A lab step failed; the message says which and why."""
 
 
 @dataclass
