@@ -44,6 +44,7 @@ def journal_stem(room: str, checklist: Checklist) -> str:
 
 def find_unfinished(settings: Settings, room: str, checklist: Checklist) -> UnfinishedRun | None:
     """The newest journal of this room and checklist version that never reached its end."""
+    from runbook_tui.engine import records as rec
     from runbook_tui.engine.journal import ended, journal_order, read_journal
 
     runs = sorted(settings.runs_dir.glob(f"{room}-{checklist.id}-*.jsonl"), key=journal_order, reverse=True)
@@ -52,15 +53,15 @@ def find_unfinished(settings: Settings, room: str, checklist: Checklist) -> Unfi
             records = read_journal(path).records
         except OSError:
             continue
-        if not records or records[0].get("kind") != "run_started":
+        if not records or not rec.is_kind(records[0], rec.RunStarted):
             continue
         if records[0]["checklist"].get("sha256") != checklist.sha256:
             continue  # another version of the checklist: never resumed with this one
         if ended(records):
             return None  # the newest run ended (or its room was purged); nothing to resume
-        if not any(r["kind"] == "step_state" for r in records):
+        if not any(rec.is_kind(r, rec.StepStateRecord) for r in records):
             return None  # opened and closed before any step changed: a new run is the same thing
-        passed = {r["step"] for r in records if r["kind"] == "step_state" and r["state"] in ("done", "skipped", "overridden")}
+        passed = {r.step for r in rec.of_kind(records, rec.StepStateRecord) if r.state in ("done", "skipped", "overridden")}
         return UnfinishedRun(path, records[0]["ts"], records[-1]["ts"], len(passed), records[0].get("drill"),
                              records[0].get("operator"))
     return None
@@ -70,6 +71,7 @@ def older_unfinished(settings: Settings, room: str, checklist: Checklist, newest
     """The room's other unfinished runs of this checklist, older than the one offered (left by
     consoles that were not closed, or by two consoles at once before a room had one): never
     offered by the question, each still reopens by name (--resume JOURNAL)."""
+    from runbook_tui.engine import records as rec
     from runbook_tui.engine.journal import ended, journal_order, read_journal
 
     out = []
@@ -80,9 +82,9 @@ def older_unfinished(settings: Settings, room: str, checklist: Checklist, newest
             records = read_journal(path).records
         except OSError:
             continue
-        if (records and records[0].get("kind") == "run_started" and records[0].get("room") == room
+        if (records and rec.is_kind(records[0], rec.RunStarted) and records[0].get("room") == room
                 and (records[0].get("checklist") or {}).get("sha256") == checklist.sha256 and not ended(records)
-                and any(r.get("kind") == "step_state" for r in records)):
+                and any(rec.is_kind(r, rec.StepStateRecord) for r in records)):
             out.append(path)
     return out
 
@@ -97,13 +99,14 @@ class RunToResume:
 def run_to_resume(journal: Path) -> RunToResume:
     """The room and checklist of a journal to reopen, so that --resume JOURNAL needs neither
     --room nor --checklist. ValueError (said as it is) when it is not a run's journal."""
+    from runbook_tui.engine import records as rec
     from runbook_tui.engine.journal import read_journal
 
     try:
         records = read_journal(journal).records
     except OSError as exc:
         raise UsageError(f"--resume {journal}: {exc.strerror or exc}") from None
-    if not records or records[0].get("kind") != "run_started" or not isinstance(records[0].get("room"), str):
+    if not records or not rec.is_kind(records[0], rec.RunStarted) or not isinstance(records[0].get("room"), str):
         raise UsageError(f"--resume {journal}: not a run's journal (no run_started record)")
     path = (records[0].get("checklist") or {}).get("path")
     checklist = Path(path) if isinstance(path, str) and Path(path).is_file() else None
@@ -113,18 +116,19 @@ def run_to_resume(journal: Path) -> RunToResume:
 def resumable(journal: Path, room: str) -> None:
     """Refuses (ValueError, in words) a journal that is not an unfinished run of this room:
     a finished or abandoned run is not reopened, another room's never."""
+    from runbook_tui.engine import records as rec
     from runbook_tui.engine.journal import ended, read_journal
 
     try:
         records = read_journal(journal).records
     except OSError as exc:
         raise UsageError(f"{journal}: {exc.strerror or exc}") from None
-    if not records or records[0].get("kind") != "run_started":
+    if not records or not rec.is_kind(records[0], rec.RunStarted):
         raise UsageError(f"{journal}: not a run's journal (no run_started record)")
     if records[0].get("room") != room:
         raise UsageError(f"{journal} is a run of {records[0].get('room')}, not of {room}")
     if ended(records):
-        how = "abandoned" if any(r.get("kind") == "run_abandoned" for r in records) else "finished"
+        how = "abandoned" if any(rec.is_kind(r, rec.RunAbandoned) for r in records) else "finished"
         raise UsageError(f"{journal.name}: this run has {how}; it is not reopened (its report: runbook-tui report {journal})")
 
 
@@ -333,6 +337,7 @@ class Session:
     def _abandon(path: Path, reason: str) -> None:
         """The unfinished run the operator chose not to resume ends here, said in its own journal
         (it is no longer offered, and its report says abandoned). One still open elsewhere is left."""
+        from runbook_tui.engine import records as rec
         from runbook_tui.engine.journal import Journal, JournalBusy
 
         try:
@@ -340,7 +345,7 @@ class Session:
         except (JournalBusy, OSError):
             return
         try:
-            journal.append("run_abandoned", reason=reason)
+            journal.write(rec.RunAbandoned(reason=reason))
         finally:
             journal.close()
 

@@ -64,3 +64,54 @@ def pytest_collection_modifyitems(config, items):
         if tier is None:
             raise pytest.UsageError(f"{item.nodeid}: a test belongs in one of tests/{{{','.join(TIERS)}}}/")
         item.add_marker(getattr(pytest.mark, tier))
+
+
+# ---- every journal the suite writes tells one story ---------------------------------------------
+# After each test, every run journal under its tmp_path is read by the floor view, a resumed
+# console and the report (tests/journals.py), which must agree. The count of journals replayed
+# with all three is summed over the xdist workers; a run of the whole engine tier that replays
+# fewer than MIN_JOURNALS_REPLAYED fails (the check must not pass by finding nothing).
+JOURNALS_REPLAYED = pytest.StashKey[int]()
+MIN_JOURNALS_REPLAYED = 60
+
+
+def pytest_configure(config):
+    config.stash[JOURNALS_REPLAYED] = 0
+
+
+@pytest.fixture(autouse=True)
+def _journals_tell_one_story(request):
+    tmp = request.getfixturevalue("tmp_path") if "tmp_path" in request.fixturenames else None
+    yield
+    if tmp is None:
+        return
+    from tests.journals import run_journals, views_disagree
+
+    problems = []
+    for path, records in run_journals(tmp):
+        disagree, resumed = views_disagree(path, records)
+        problems += [f"{path.name}: {p}" for p in disagree]
+        request.config.stash[JOURNALS_REPLAYED] += resumed
+    if problems:
+        pytest.fail("the floor view, the resume and the report disagree:\n" + "\n".join(problems), pytrace=False)
+
+
+def pytest_sessionfinish(session):
+    config = session.config
+    if hasattr(config, "workeroutput"):  # an xdist worker: its count goes to the controller
+        config.workeroutput["journals_replayed"] = config.stash[JOURNALS_REPLAYED]
+        return
+    replayed = config.stash[JOURNALS_REPLAYED]
+    engine_tests = sum(1 for item in session.items if "tests/unit/engine/" in item.nodeid)
+    if engine_tests >= 90 and replayed < MIN_JOURNALS_REPLAYED and session.exitstatus == 0:
+        print(f"\nonly {replayed} journals were replayed by the floor view, the resume and the report "
+              f"(at least {MIN_JOURNALS_REPLAYED} expected from the engine's tests)")
+        session.exitstatus = 1
+
+
+def pytest_testnodedown(node, error):
+    node.config.stash[JOURNALS_REPLAYED] += node.workeroutput.get("journals_replayed", 0)
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    terminalreporter.write_line(f"journals the floor view, the resume and the report told alike: {config.stash[JOURNALS_REPLAYED]}")

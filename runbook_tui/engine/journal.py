@@ -116,7 +116,7 @@ class Journal:
     def append(self, kind: str, **fields) -> dict:
         with self._lock:
             self._seq += 1
-            record = {"seq": self._seq, "ts": round(time.time(), 3), "kind": kind, **fields}
+            record = rec.line(self._seq, round(time.time(), 3), kind, fields)
             data = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
             while data:  # a short write (disk nearly full) is finished, not silently dropped
                 data = data[os.write(self._fd, data):]

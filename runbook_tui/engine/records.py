@@ -57,11 +57,16 @@ class Unknown(Record):
     raw: Mapping[str, Any] = field(default_factory=dict)
 
 
+def line(seq: int, ts: float, kind_: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """A journal line: its sequence number, time and kind, then the record's fields."""
+    return {"seq": seq, "ts": ts, "kind": kind_, **fields}
+
+
 def to_line(record: Record, seq: int, ts: float) -> dict[str, Any]:
     """The journal line of a record (a dict, JSON-ready)."""
     if not record.KIND:
         raise TypeError(f"{type(record).__name__} is not a record kind (records.kind registers one)")
-    return {"seq": seq, "ts": ts, "kind": record.KIND, "v": record.VERSION, **record.fields()}
+    return line(seq, ts, record.KIND, {"v": record.VERSION, **record.fields()})
 
 
 def read(line: Mapping[str, Any]) -> Record:
