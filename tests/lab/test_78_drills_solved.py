@@ -227,3 +227,69 @@ def test_a_drifted_standby_solved_while_keeping_it_current(trainee_env):
                  "backup-primary-db", "restore-standby-db"):
         engine.skip(step, "not part of this drill")
     finish_as_complete(engine)
+
+
+def test_a_lost_primary_host_solved_by_fencing_it_and_its_return_caught(trainee_env):
+    """The drill puts room8's primary on the lab's own engine and stops it (the host dies); the
+    trainee promotes with the host fenced at the room. Then the trainer powers the host on: its
+    old core comes back by its restart policy, as it was (dispatch enabled), dual control is
+    raised and journaled, and "Shut the primary down", on the primary's own engine, ends it."""
+    lab = trainee_env
+    assert "primary-host-lost" in lab.sh("runbook-tui drill --list", check=True).stdout
+    engine = start_drill(lab, "primary-host-lost")
+    assert lab.docker_host(f"{ROOM}-primary") == lab.engine.url and lab.docker_host(f"{ROOM}-standby") is None
+    assert engine.observer.site.docker_host("primary") == lab.engine.url  # the console looks at that host
+    assert lab.engine.pid() is None, "the lab's engine (the primary's host) is down"
+    promote_until_fenced(engine)
+    for step in ("disarm-primary", "standby-up"):
+        run(engine, step)
+    promote_straight(engine)
+    engine.reconcile()
+    assert engine.finish() == "complete", engine.outcome()
+    assert engine.outcome().without_evidence == ()
+    assert any("guard primary_not_dispatching: yes: primary host fenced at" in e
+               for e in engine.status("enable-dispatch").evidence)
+
+    # The trainer powers the host on; what its restart policy does is what a real host does.
+    healed = typed(lab, f"runbook-tui lab fault {ROOM} primary-host-lost --heal")
+    assert "the primary's host powered on" in healed and "sentient-core=running" in healed, healed
+    assert wait_for(lambda: (engine.reconcile() or True) and any(a.kind == "dual_control" for a in engine.active_alarms),
+                    60), "the old primary core dispatches again: dual control must be raised"
+    assert "stop-primary" in engine.lapses  # the run offers the step that ends it
+    run(engine, "stop-primary")  # on the primary's own engine
+    assert wait_for(lambda: (engine.reconcile() or True) and not engine.active_alarms, 30), engine.active_alarms
+    assert not lab.sh("docker ps -q", env={"DOCKER_HOST": lab.engine.url}, check=True).stdout.strip()
+
+    journal = engine.journal.path
+    engine.journal.close()
+    records = read_journal(journal).records
+    assert not [r for r in records if "override" in r["kind"]], "solved without an override"
+    report = render_report(journal)
+    # Complete, and the host's return said with it: the seconds of dual control it caused.
+    outcome = next(line for line in report.splitlines() if line.startswith("- Outcome: "))
+    assert outcome.startswith("- Outcome: **complete, with ") and " s of dual control at " in outcome, outcome
+    assert "- Primary host lost, fenced by Rui at the room at " in report
+    assert [r["kind"] for r in records if r["kind"] in ("alarm_raised", "alarm_cleared")] == ["alarm_raised",
+                                                                                              "alarm_cleared"]
+    assert next(r for r in records if r["kind"] == "alarm_raised")["alarm"] == "dual_control"
+    assert "dual control" in report.split("## Alarms", 1)[1].split("##", 1)[0]
+
+
+def promote_until_fenced(engine: RunEngine) -> None:
+    """Up to the shutdown, with the primary's host gone: unreachable is not stopped, so nothing
+    passes until the person at the room confirms the host is off (the fence)."""
+    engine.reconcile()
+    for step in SETUP:
+        want = StepState.PENDING if step == "up-primary" else StepState.DONE  # its host is down
+        assert engine.status(step).state is want, (step, engine.status(step))
+    engine.mark_done("edit-env", confirmed=True)
+    engine.choose("controller_reach", "B")
+    confirmed_at_room(engine, "room-safe")
+    engine.mark_done("room-safe", typed_room=ROOM)
+    assert wait_for(lambda: engine.check("primary_host_unreachable").holds, 30)
+    assert not engine.check("primary_not_dispatching").holds
+    assert engine.status("stop-primary").state is StepState.PENDING
+    confirmed_at_room(engine, "fence-primary", "Rui")
+    engine.mark_done("fence-primary", typed_room=ROOM)
+    assert wait_for(lambda: (engine.reconcile() or True) and engine.status("stop-primary").state is StepState.DONE, 10)
+    assert "primary host fenced at" in engine.status("stop-primary").evidence[0]
