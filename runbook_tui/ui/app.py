@@ -927,15 +927,15 @@ class RunbookApp(CrashToFile, App):
         """Faults this run has already met: the drill's scenario and those the trainer injected (from the journal)."""
         active = {self.session.drill: "drill scenario"} if self.session.drill else {}
         if self.engine is not None:
+            from runbook_tui.engine import records as rec
             from runbook_tui.engine.journal import read_journal
 
             try:
                 records = read_journal(self.engine.journal.path).records
             except OSError:
                 records = []
-            for r in records:
-                if r.get("kind") == "fault_injected" and isinstance(r.get("fault"), str):
-                    active[r["fault"]] = "injected " + time.strftime("%H:%M:%S", time.localtime(r.get("ts", 0)))
+            for fault in rec.of_kind(records, rec.FaultInjected):
+                active[fault.fault] = "injected " + time.strftime("%H:%M:%S", time.localtime(fault.ts))
         return active
 
     def _inject(self, name: str | None) -> None:
@@ -958,10 +958,12 @@ class RunbookApp(CrashToFile, App):
         go into this run's journal, the console being its one writer. A trainee is not told."""
         if self.engine is None:
             return
+        from runbook_tui.engine import records as rec
+
         for r in self.session.new_faults():
-            kind = "fault_healed" if r.get("healed") else "fault_injected"
-            self.engine.journal.append(kind, fault=r["fault"], effect=str(r.get("effect", "")), by=str(r.get("by", "")),
-                                       at=r.get("ts"))
+            kind = rec.FaultHealed if r.get("healed") else rec.FaultInjected
+            self.engine.journal.write(kind(fault=r["fault"], effect=str(r.get("effect", "")), by=str(r.get("by", "")),
+                                           at=r.get("ts")))
             if not self.session.drill:
                 self.say(f"{'Healed' if r.get('healed') else 'Injected'} {r['fault']}", title="Trainer", timeout=6)
 
