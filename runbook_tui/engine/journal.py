@@ -83,10 +83,11 @@ def journal_order(path: Path) -> tuple[str, int]:
 
 
 class Journal:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, records: list[dict] | None = None) -> None:
+        """`records`: the journal's, when the caller has just read them (a resume reads it once)."""
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        existing = read_journal(self.path).records if self.path.exists() else []
+        existing = records if records is not None else read_journal(self.path).records if self.path.exists() else []
         self._seq = max((r.get("seq", 0) for r in existing), default=0)
         self._lock = threading.Lock()
         created = not self.path.exists()

@@ -151,7 +151,7 @@ class RunEngine:
                                 f"{started.checklist.get('revision')} (sha256 {str(started.checklist.get('sha256'))[:12]}); "
                                 f"{checklist.path} is sha256 {checklist.sha256[:12]}: one checklist version per run")
         try:
-            journal = Journal(journal_path)
+            journal = Journal(journal_path, contents.records)
         except JournalBusy as exc:
             raise EngineRefusal(str(exc)) from None
         # A resumed drill stays a drill of its scenario, run by the same trainee: they are the run's, not the session's.

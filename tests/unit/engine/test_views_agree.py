@@ -41,3 +41,25 @@ def test_a_step_done_on_evidence_is_posted_as_a_typed_event(tmp_path: Path):
     assert [e.step_id for e in events if isinstance(e, StepSensed)] == ["stop-primary", "repoint"]
     engine.observe(quiet_room())  # seen again: nothing new is said
     assert len([e for e in events if isinstance(e, StepSensed)]) == 2
+
+
+def test_a_resume_reads_its_journal_once(tmp_path: Path, monkeypatch):
+    from runbook_tui.engine import journal as journal_module
+    from runbook_tui.engine.run import RunConfig, RunEngine
+    from tests.unit.engine.test_replay import Sees
+
+    engine = new_engine(tmp_path)
+    engine.observe(quiet_room())
+    engine.journal.close()
+    path, checklist = engine.journal.path, engine.checklist
+    reads: list[Path] = []
+    read_bounded = journal_module.read_bounded
+
+    def counted(p, *args, **kwargs):
+        reads.append(Path(p))
+        return read_bounded(p, *args, **kwargs)
+
+    monkeypatch.setattr(journal_module, "read_bounded", counted)
+    resumed, _notes = RunEngine.resume(path, checklist, Sees(), RunConfig(tmp_path, operator="olga"))
+    resumed.journal.close()
+    assert reads.count(path) == 1 and resumed.status("stop-primary") == engine.status("stop-primary")
