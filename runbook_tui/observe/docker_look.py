@@ -29,10 +29,15 @@ def make_client(docker_host: str | None, timeout: float = 5):
         from runbook_tui.observe.docker_tls import TlsEngineClient
 
         return TlsEngineClient(base_url=docker_host, timeout=timeout)
-    # ssh:// through the ssh command, as the Docker CLI (and so the runbook's compose commands)
-    # reaches the same engine: one transport, the operator's own ssh config, agent and keys
-    # (docker-py still imports paramiko for it: the docker[ssh] extra installs it).
-    return docker.DockerClient(base_url=docker_host, timeout=timeout, use_ssh_client=docker_host.startswith("ssh://"))
+    if docker_host.startswith("ssh://"):
+        # Through the ssh command, as the Docker CLI (and so the runbook's compose commands)
+        # reaches the same engine: one transport, the operator's own ssh config, agent and keys
+        # (docker-py still imports paramiko for it: the docker[ssh] extra installs it). Its ssh
+        # process kept off the console's terminal: see observe/docker_ssh.py.
+        import runbook_tui.observe.docker_ssh  # noqa: F401 - installs the quiet ssh socket
+
+        return docker.DockerClient(base_url=docker_host, timeout=timeout, use_ssh_client=True)
+    return docker.DockerClient(base_url=docker_host, timeout=timeout)
 
 
 def project_filter(project: str) -> dict[str, str]:
@@ -89,15 +94,25 @@ def look_stack(role: str, project: str, env: dict[str, str], docker_host: str | 
     try:
         client = make_client(docker_host)
     except Exception as exc:  # noqa: BLE001 - a failed look is evidence too, never a crash
-        return stack_snapshot(role, project, env, connected=False, error=_why(exc), services=(), engine=docker_host)
+        return stack_snapshot(role, project, env, connected=False, error=failure(exc, docker_host), services=(), engine=docker_host)
     try:
         return stack_snapshot(role, project, env, connected=True, error=None, engine=docker_host,
                               services=list_services(client, project), volumes=list_volumes(client, project))
     except Exception as exc:  # noqa: BLE001
-        return stack_snapshot(role, project, env, connected=False, error=_why(exc), services=(), engine=docker_host)
+        return stack_snapshot(role, project, env, connected=False, error=failure(exc, docker_host), services=(), engine=docker_host)
     finally:
         client.close()
 
 
-def _why(exc: BaseException) -> str:
-    return safe_text(f"{exc.__class__.__name__}: {exc}", 160)
+def failure(exc: BaseException, docker_host: str | None) -> str:
+    """Why a look at an engine failed, for the panel and the journal: the exception, and for an
+    ssh:// engine what ssh said ("Connection refused", "Host key verification failed"), which a
+    broken pipe alone does not tell. Sanitised: a hostile host chooses those words."""
+    why = f"{exc.__class__.__name__}: {str(exc)[:160]}"
+    if docker_host and docker_host.startswith("ssh://"):
+        from runbook_tui.observe.docker_ssh import ssh_words
+
+        said = " ".join(ssh_words(docker_host).split())
+        if said:
+            why = f"ssh: {said[-200:]}; {why}"
+    return safe_text(why, 400)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runbook_tui.envfile import read_env
-from runbook_tui.observe.docker_look import list_services, list_volumes, make_client, project_filter, stack_snapshot
+from runbook_tui.observe.docker_look import failure, list_services, list_volumes, make_client, project_filter, stack_snapshot
 from runbook_tui.observe.model import ServiceState, StackSnapshot
 
 # Events that change what the panel shows; not exec_* (the db healthcheck runs every second).
@@ -142,7 +142,7 @@ class DockerProbe:
             except Exception as exc:  # noqa: BLE001 - every failure is a state, then a retry
                 if self.stopping.is_set():
                     return
-                self._publish(target, False, f"{exc.__class__.__name__}: {str(exc)[:160]}")
+                self._publish(target, False, failure(exc, target.docker_host))
                 self.stopping.wait(backoff)
                 backoff = min(backoff * 2, self.max_backoff_s)
             finally:

@@ -17,8 +17,10 @@ from pathlib import Path
 
 
 class TestSshd:
-    def __init__(self, directory: Path, port: int, engine_socket: str | None) -> None:
-        self.dir, self.port, self.engine_socket = directory, port, engine_socket
+    def __init__(self, directory: Path, port: int, engine_socket: str | None, forced_command: str | None = None) -> None:
+        """forced_command: what the far side runs instead of the client's command (a hostile host's
+        sshd prints what it likes, then runs $SSH_ORIGINAL_COMMAND)."""
+        self.dir, self.port, self.engine_socket, self.forced_command = directory, port, engine_socket, forced_command
         self.process: subprocess.Popen | None = None
 
     @property
@@ -31,8 +33,10 @@ class TestSshd:
         for key in ("host_key", "client_key"):
             if not (d / key).exists():
                 subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / key)], check=True)
-        env_option = f'environment="DOCKER_HOST={self.engine_socket}" ' if self.engine_socket else ""
-        (d / "authorized_keys").write_text(env_option + (d / "client_key.pub").read_text())
+        options = [f'environment="DOCKER_HOST={self.engine_socket}"'] if self.engine_socket else []
+        if self.forced_command:
+            options.append('command="' + self.forced_command.replace('"', '\\"') + '"')
+        (d / "authorized_keys").write_text(",".join(options) + (" " if options else "") + (d / "client_key.pub").read_text())
         (d / "sshd_config").write_text(
             f"Port {self.port}\nListenAddress 127.0.0.1\nHostKey {d / 'host_key'}\n"
             f"AuthorizedKeysFile {d / 'authorized_keys'}\nPidFile {d / 'sshd.pid'}\n"

@@ -4,8 +4,10 @@ Seen: readiness with such a setting said "Install paramiko package"."""
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import subprocess
+import sys
 from pathlib import Path
 
 from runbook_tui.checklist.loader import load_checklist
@@ -65,3 +67,36 @@ def test_an_ssh_engine_is_looked_at_and_acted_on_through_the_ssh_transport(lab, 
     assert started["engine"] == f"the standby's engine {sshd.url}"
     finished = next(r for r in records if r["kind"] == "command_finished")
     assert finished["output"] == [str(len(local.services))]
+
+
+# A look in a process of its own whose error output is a pipe standing for the console's terminal:
+# what reaches it is what the operator's screen would show.
+LOOK = """\
+import sys
+from runbook_tui.observe.docker_look import look_stack
+snap = look_stack("standby", "room1-standby", {}, sys.argv[1])
+print(repr((snap.connected, snap.error, len(snap.services))))
+"""
+
+
+def test_a_hostile_or_lost_ssh_hosts_words_never_reach_the_consoles_terminal(tmp_path: Path):
+    """Seen: docker-py's ssh process wrote to the console's terminal: 459 lines of "ssh: connect to
+    host ... Connection refused" over the TUI's panes while the host was down, and a host whose
+    sshd printed an OSC title and ESC[2J retitled the console's window and cleared its screen."""
+    hostile = "printf '\\033]0;PWN-SSH\\007\\033[2J' >&2; exec $SSH_ORIGINAL_COMMAND"
+    with TestSshd(tmp_path / "sshd", 2298, None, forced_command=hostile) as sshd:  # the machine's engine
+        env = sshd.env()
+        up = subprocess.run([sys.executable, "-c", LOOK, sshd.url], capture_output=True, env=env, timeout=60)
+        assert up.returncode == 0, up.stderr
+        connected, error, _services = ast.literal_eval(up.stdout.decode())
+        assert connected, error  # the host answers: its hostile words are not the look's
+        assert b"PWN" not in up.stderr and b"\x1b" not in up.stderr, up.stderr
+    # The host gone: the look says ssh's reason, sanitised, and nothing reaches the terminal.
+    down = subprocess.run([sys.executable, "-c", LOOK, sshd.url], capture_output=True, env=env, timeout=60)
+    assert down.returncode == 0, down.stderr
+    connected, error, _services = ast.literal_eval(down.stdout.decode())
+    assert not connected and "Connection refused" in error and error.startswith("ssh: "), error
+    assert down.stderr == b"", down.stderr
+    # No ssh of the look outlives it.
+    left = subprocess.run(["pgrep", "-f", f"ssh -o BatchMode=yes -l root -p {sshd.port}"], capture_output=True, text=True)
+    assert left.stdout == "", left.stdout
