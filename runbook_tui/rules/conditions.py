@@ -124,7 +124,9 @@ def _unreachable(obs, role: str) -> str | None:
     stack, broker = obs.stack(role), obs.broker(role)
     if stack is None or broker is None or stack.connected or broker.state != "unreachable":
         return None
-    return f"its engine ({stack.error}) and its broker {broker.endpoint} ({broker.detail or 'down'}) unreachable"
+    engine = stack.engine or "on this machine"
+    detail = broker.detail if broker.detail and broker.detail != broker.endpoint else "down"
+    return f"its engine {engine} ({stack.error}) and its broker {broker.endpoint} ({detail}) unreachable"
 
 
 def _fenced(obs, role: str) -> str | None:

@@ -156,8 +156,9 @@ class LiveView(Vertical):
                 # Never reached, it has shown nothing: that is not "no containers" (seen: a standby
                 # with three running containers shown as none, under "the last known state").
                 known = "showing the last state seen there" if snap.seen else "nothing seen on it yet"
-                notes.append(Text(f"{snap.project}: its Docker engine unreachable since {since} ({snap.error}); {known}",
-                                  style="bold red"))
+                engine = snap.engine or "this machine's default"
+                notes.append(Text(f"{snap.project}: its Docker engine {engine} unreachable since {since} ({snap.error}); "
+                                  f"{known}", style="bold red"))
             if not snap.services:
                 what = Text("no containers", style="dim") if snap.seen else Text("not seen (engine unreachable)",
                                                                                   style="bold red")
@@ -183,6 +184,11 @@ class LiveView(Vertical):
                     notes.append(Text(f"{snap.project}: running core differs from its .env: {line}; {cause}",
                                       style="bold yellow"))
         _fill(self.query_one("#containers", DataTable), CONTAINER_COLUMNS, rows)
+        lost = self._primary_host_lost()
+        if lost:
+            notes.insert(0, Text(f"PRIMARY HOST UNREACHABLE: {lost}. A host that cannot be reached may still reach "
+                                 "the controllers: have it cut off (the checklist's fence steps) before going on.",
+                                 style="bold red"))
         primary, standby = self.stacks.get("primary"), self.stacks.get("standby")
         if primary is not None and standby is not None and primary.shared and standby.shared:
             from runbook_tui.stacks import drift
@@ -213,8 +219,21 @@ class LiveView(Vertical):
         self.query_one("#dns-note", Static).update(summary)
 
     # ---- MQTT ----------------------------------------------------------------------------
+    def _primary_host_lost(self) -> str:
+        """Neither the primary's engine nor its broker answers (the rules' primary_host_unreachable,
+        as this panel sees it): said on the Containers tab, where a lost engine shows first."""
+        stack = self.stacks.get("primary")
+        broker = next((b for b in self.mqtt.brokers if b.role == "primary"), None) if self.mqtt is not None else None
+        if stack is None or stack.connected or broker is None or broker.connected or broker.error is None:
+            return ""
+        return (f"neither its engine {stack.engine or 'on this machine'} nor its broker {broker.endpoint} answers "
+                f"({broker.error})")
+
     def update_mqtt(self, batch: MqttBatch) -> None:
+        lost_before = self._primary_host_lost()
         self.mqtt = batch.snapshot
+        if self._primary_host_lost() != lost_before and "primary" in self.stacks:
+            self.update_containers(self.stacks["primary"])  # the Containers tab says the host's state anew
         if self.paused:
             self.held += len(batch.messages) + batch.dropped
         else:
