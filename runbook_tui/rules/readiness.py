@@ -129,6 +129,14 @@ def _quiet_primary(obs: RoomObservation, p_env: dict[str, str], p_dir: str) -> C
         return Check(name, False, f"{where}; {p_dir}/.env says CORE_DISPATCH_ENABLED={said}: brought up before failback, "
                      "it would start a second dispatching core",
                      f"set CORE_DISPATCH_ENABLED=false in {p_dir}/.env (runbook 3: disable dispatch in the stopped primary's .env)")
+    if stack is None or not stack.connected:
+        # Its .env says what a new start would do, not what the containers left on a lost host do:
+        # they restart by their policy with the configuration they had (dispatch on, if they were
+        # the active core), whatever the .env says now.
+        return Check(name, False, f"{where}; .env CORE_DISPATCH_ENABLED={said}, but its containers cannot be seen: "
+                     "left on its host, they restart with the configuration they had when the host comes back",
+                     "reach the primary's engine (its host and the settings' [docker] primary), then shut the "
+                     f"primary down on it: (cd {p_dir} && docker compose --env-file .env down)")
     return Check(name, True, f"{where}; .env CORE_DISPATCH_ENABLED={said}: brought up, it comes back quiet")
 
 

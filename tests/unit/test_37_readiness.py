@@ -215,3 +215,17 @@ def test_readiness_names_each_stacks_engine_and_says_when_one_is_unreachable():
     assert "[docker] primary" in checks["primary engine"].fix
     assert checks["standby engine"].ok is None
     assert checks["standby engine"].detail == "unix:///run/lab-engine/docker.sock: reachable"
+
+
+def test_a_primary_whose_engine_cannot_be_seen_is_not_judged_quiet_from_its_env():
+    # Seen on a site walk: with the primary's host lost after a promotion, readiness said "ok primary
+    # quiet, ready for failback: Docker not reachable ...; .env CORE_DISPATCH_ENABLED=false", while
+    # the containers left on that host restart with dispatch on when it powers back on.
+    obs = promoted_room()
+    lost = [dataclasses.replace(s, connected=False, error="ssh: No route to host", services=())
+            if s.role == "primary" else s for s in obs.stacks]
+    r = readiness(dataclasses.replace(obs, stacks=tuple(lost)))
+    check = next(c for c in r.checks if c.name == "primary quiet, ready for failback")
+    assert check.ok is False and not r.ready
+    assert "cannot be seen" in check.detail and "restart with the configuration they had" in check.detail
+    assert check.fix.endswith("(cd infra/rooms/room1-primary && docker compose --env-file .env down)")
