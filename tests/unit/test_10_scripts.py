@@ -190,14 +190,15 @@ def test_lab_up_without_docker_says_what_is_missing(tmp_path: Path):
     (bin_dir / "python3").symlink_to(sys.executable)
     r = run(f"{Path(sys.executable).parent}/runbook-tui lab up", tmp_path, env={"PATH": str(bin_dir)})
     assert r.returncode == 1
-    assert "docker CLI is not installed" in r.stdout and "infra/host/setup.sh" in r.stdout
+    # An error is said on standard error, after the command's name, as every command says one.
+    assert "runbook-tui lab: " in r.stderr and "docker CLI is not installed" in r.stderr and "infra/host/setup.sh" in r.stderr
     assert "Traceback" not in r.stdout + r.stderr
 
 
 def test_lab_up_with_daemon_unreachable(tmp_path: Path):
     r = run("runbook-tui lab up", tmp_path, env={"DOCKER_HOST": f"unix://{tmp_path}/no-daemon.sock"})
     assert r.returncode == 1
-    assert "Docker daemon does not answer" in r.stdout and "infra/host/setup.sh" in r.stdout
+    assert "Docker daemon does not answer" in r.stderr and "infra/host/setup.sh" in r.stderr
     assert "Traceback" not in r.stdout + r.stderr
 
 
@@ -205,7 +206,7 @@ def test_lab_down_refuses_a_room_the_lab_did_not_bring_up(stack_root: Path):
     run("scripts/new-room-standby.sh room7", stack_root, check=True)
     r = run("runbook-tui lab down room7", stack_root, env={"RUNBOOK_STACK_ROOT": str(stack_root)})
     assert r.returncode == 1
-    assert "not a lab room: room7" in r.stdout and "Traceback" not in r.stdout + r.stderr
+    assert "runbook-tui lab: not a lab room: room7" in r.stderr and "Traceback" not in r.stdout + r.stderr
     assert (stack_root / "infra" / "rooms" / "room7-primary" / ".env").is_file()
 
 
