@@ -236,6 +236,7 @@ def test_a_lost_primary_host_solved_by_fencing_it_and_its_return_caught(trainee_
     raised and journaled, and "Shut the primary down", on the primary's own engine, ends it."""
     lab = trainee_env
     assert "primary-host-lost" in lab.sh("runbook-tui drill --list", check=True).stdout
+    skip_where_the_host_is_shared(lab, ROOM)
     engine = start_drill(lab, "primary-host-lost")
     assert lab.docker_host(f"{ROOM}-primary") == lab.engine.url and lab.docker_host(f"{ROOM}-standby") is None
     assert engine.observer.site.docker_host("primary") == lab.engine.url  # the console looks at that host
@@ -273,6 +274,16 @@ def test_a_lost_primary_host_solved_by_fencing_it_and_its_return_caught(trainee_
                                                                                               "alarm_cleared"]
     assert next(r for r in records if r["kind"] == "alarm_raised")["alarm"] == "dual_control"
     assert "dual control" in report.split("## Alarms", 1)[1].split("##", 1)[0]
+
+
+def skip_where_the_host_is_shared(lab, room: str) -> None:
+    """With RUNBOOK_LAB_TWO_ENGINES=1 the session's room1 has its standby on the lab's engine: the
+    host's death would take it too, so the drill refuses (checked here), and the test cannot run."""
+    if lab.docker_host("room1-standby") != lab.engine.url:
+        return
+    refused = lab.sh(f"runbook-tui drill {room} --scenario primary-host-lost", timeout=60)
+    assert refused.returncode == 2 and "the lab's engine also holds room1-standby" in refused.stderr, refused.stderr
+    pytest.skip("room1's standby lives on the lab's engine (RUNBOOK_LAB_TWO_ENGINES=1): the drill refuses, as it must")
 
 
 def promote_until_fenced(engine: RunEngine) -> None:
