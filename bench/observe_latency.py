@@ -87,7 +87,7 @@ async def measure(room: str, rounds: int) -> dict[str, list[tuple[float, float]]
                 return result
 
             await until(lambda: app.engine is not None and app.watcher is not None and app.watcher.latest is not None)
-            live = app.query_one(LiveView)
+            live = app.run_screen.query_one(LiveView)
             engine = app.engine
 
             def holds(step: str) -> bool:
@@ -99,7 +99,7 @@ async def measure(room: str, rounds: int) -> dict[str, list[tuple[float, float]]
                 return core.state if core else "absent"
 
             def dns_says(role: str) -> bool:
-                return f": {role}" in str(app.query_one("#dns-note").render())
+                return f": {role}" in str(app.run_screen.query_one("#dns-note").render())
 
             try:
                 for _ in range(rounds):

@@ -64,8 +64,8 @@ else:
             self.call_after_refresh(self.first)  # the minimal app's moment; before the app's own work after it
         def first(self):
             print(time.time(), flush=True)
-        def begin(self, resume_from):
-            super().begin(resume_from)
+        def run_shown(self):  # the run's screen is up, its checklist loaded and its states drawn
+            super().run_shown()
             self.call_after_refresh(self.done)
         def done(self):
             print(time.time(), flush=True)  # the checklist loaded, its states drawn, the probes starting
@@ -152,7 +152,7 @@ async def flood_run(root: Path, keys: int, soak_s: float, in_process: bool = Fal
         while app.engine is None or not app.probes:
             await pilot.pause(0.1)
         await asyncio.sleep(2.0)  # the flood reaches the probe and the traffic log
-        tree = app.query_one(ChecklistView)
+        tree = app.run_screen.query_one(ChecklistView)
         loop = asyncio.get_running_loop()
         def received_now() -> int:
             return sum(b.received for b in app.watcher.mqtt.snapshot().brokers)

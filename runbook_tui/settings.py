@@ -31,6 +31,9 @@ file (TOML, read with the standard library's tomllib) points it at a real deploy
     listen = "127.0.0.1:8470"                 # where it listens (default: loopback, port 8470)
     public_url = "https://floor.venue.example" # the address phones use, behind the venue's TLS proxy
 
+    [keys]                                    # the TUI's keys this site rebinds: binding id = key
+    run = "g"                                 #   (ids in KEY_IDS; the help screen lists them)
+
     [rooms.clockwork]                         # one table per room of the venue (the venue view
     resolvers = ["10.0.10.1"]                 #   lists them); each key is optional and wins over
     docker = { standby = "ssh://ops@s1" }     #   the file's own for that room
@@ -192,6 +195,8 @@ class Settings:
     """The floor view's address as phones reach it ([floor] public_url; behind a TLS proxy, its https URL)."""
     secret_keys: tuple[str, ...] = ()
     """.env keys whose values are secrets, beyond the defaults (secret_keys = ["*_PIN"]: shell patterns)."""
+    keymap: dict[str, str] = field(default_factory=dict)
+    """The TUI's keys this site rebinds ([keys]: binding id -> key, e.g. run = "g"); the rest keep theirs."""
     fence_command: tuple[str, ...] = ()
     """The room's fence command ([rooms.<id>] fence_command, set by for_room): the argv that cuts
     its primary host off (a PDU outlet off, a switch port down, a firewall rule); run without a
@@ -262,7 +267,8 @@ def _lab_rooms(root: Path) -> dict[str, RoomSettings]:
 
 _KEYS = {
     "": {"stack_root", "room", "checklist", "lab", "journal_dir", "dns", "docker", "mqtt", "variables", "rooms", "floor",
-         "secret_keys"},
+         "secret_keys", "keys"},
+    "keys": None,  # binding ids (KEY_IDS), each checked by _keys
     "floor": {"listen", "public_url"},
     "dns": {"resolvers", "interval_s", "lifetime_s"},
     "docker": {"primary", "standby"},
@@ -271,6 +277,12 @@ _KEYS = {
     "rooms": None,  # room ids; each table's keys are ROOM_KEYS
 }
 ROOM_KEYS = {"resolvers", "docker", "variables", "fence_command"}
+# The TUI's keys a site may rebind ([keys] id = "key"), as the run's screen and the app name
+# their bindings (tests/ui checks the two agree; settings are read before any UI loads).
+KEY_IDS = frozenset({"run", "mark_done", "skip", "defer", "override", "acknowledge", "cancel_step", "pause",
+                     "resume_traffic", "filter", "export", "floor", "pane_checklist", "pane_step", "pane_live",
+                     "prev_tab", "next_tab", "inject_fault", "help", "quit"})
+KEY_NAMES = re.compile(r"^[a-z0-9_+]+(,[a-z0-9_+]+)*$", re.IGNORECASE)  # Textual's: "g", "ctrl+r", "f5,g"
 VARIABLE_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 
@@ -466,6 +478,7 @@ def load_settings(path: Path) -> Settings:
     values["rooms"] = _rooms(r, r.table(data, "rooms", "rooms"), root)
     values.update(_mqtt(r, r.table(data, "mqtt", "mqtt")))
     values.update(_floor(r, r.table(data, "floor", "floor")))
+    values.update(_keys(r, r.table(data, "keys", "keys")))
     secret_keys = _secret_keys(r, data.get("secret_keys", []))
     if r.problems:
         raise SettingsError(r.problems.in_file_order())
@@ -588,6 +601,19 @@ def _floor(r: _Reader, floor: dict) -> dict:
         else:
             values["floor_public_url"] = url.rstrip("/")
     return values
+
+
+def _keys(r: _Reader, keys: dict) -> dict:
+    """A site's own keys for the TUI's actions: binding id -> key, or keys separated by commas."""
+    keymap = {}
+    for binding, key in keys.items():
+        if binding not in KEY_IDS:
+            r.error(f"keys.{binding}", f"no such key to rebind (one of: {', '.join(sorted(KEY_IDS))})")
+        elif not isinstance(key, str) or not KEY_NAMES.match(key):
+            r.error(f"keys.{binding}", 'expected a key as Textual names it, e.g. "g", "ctrl+r" or "f5,g"')
+        else:
+            keymap[binding] = key
+    return {"keymap": keymap} if keymap else {}
 
 
 def _secret_keys(r: _Reader, value) -> tuple[str, ...]:

@@ -73,10 +73,10 @@ class ChecklistView(Tree[str]):
         Binding("enter", "enter", "Run", show=False),
     ]
 
-    def action_enter(self) -> None:
+    async def action_enter(self) -> None:
         node = self.cursor_node
         if node is not None and node.data is not None:
-            self.app.action_run()
+            await self.run_action("screen.step('run')")  # the run's screen asks, then runs it
         else:
             self.action_select_cursor()
 

@@ -268,6 +268,22 @@ class ResumeDialog(ModalScreen):
         self.dismiss(event.button.id == "resume")
 
 
+def resume_question(unfinished, older: list) -> ResumeDialog:
+    """Resume the room's unfinished run (session.UnfinishedRun)? Older ones are named, never lost."""
+    import time
+
+    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(unfinished.started))
+    last = time.strftime("%H:%M:%S", time.localtime(unfinished.last_activity))
+    drill = f"Drill {unfinished.drill}, trainee {unfinished.operator}.\n" if unfinished.drill else ""
+    passed = f"{unfinished.steps_passed} step{'' if unfinished.steps_passed == 1 else 's'} passed"
+    # Not offered here, never lost: each older unfinished run reopens by name.
+    also = (f"\n\nOlder unfinished run{'s' if len(older) > 1 else ''}, not offered here: "
+            f"{', '.join(p.name for p in older)}. Quit and reopen one with: runbook-tui --resume JOURNAL"
+            if older else "")
+    return ResumeDialog(f"{drill}{unfinished.journal.name}\nstarted {when}, last activity {last}, "
+                        f"{passed}.\n\nResuming reconciles it with the live room first.{also}")
+
+
 LAB_ONLY_HELP = "  F            trainer: inject a drill fault (lab only)\n"
 HELP = """\
 [b]runbook-tui[/b]: the v8 warm-standby runbook, step by step, proved

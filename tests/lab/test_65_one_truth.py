@@ -76,8 +76,8 @@ async def test_a_name_answering_both_brokers_keeps_the_dns_step_waiting_while_th
         dns.answer(standby, primary)
         app = app_for(lab, tmp_path, (("127.0.0.1", SITE_DNS_PORT),))
         async with app.run_test(size=(120, 40)) as pilot:
-            live = app.query_one(LiveView)
-            note = app.query_one("#dns-note")
+            live = app.run_screen.query_one(LiveView)
+            note = app.run_screen.query_one("#dns-note")
             await until(pilot, lambda: app.engine is not None and "both stacks" in str(note.render()), 15, "the DNS tab says both")
             await asyncio.sleep(2.0)  # several polls and observations: the step must still wait
             assert "both stacks" in str(note.render())
@@ -122,9 +122,9 @@ async def test_the_primary_started_again_after_step_9_turns_it_to_no_longer_hold
         outcome = app.engine.outcome()
         assert outcome.verdict == "incomplete" and "stop-primary" in outcome.lapsed
         # On screen: the checklist's line, the step pane and the header all say so.
-        app.goto_step("stop-primary")
-        await until(pilot, lambda: "no longer holds since" in str(app.query_one("#step-text").render()), 5, "the step pane says so")
-        assert "NO LONGER HOLDS" in str(app.query_one(ChecklistView)._step_nodes["stop-primary"].label)
+        app.run_screen.goto_step("stop-primary")
+        await until(pilot, lambda: "no longer holds since" in str(app.run_screen.query_one("#step-text").render()), 5, "the step pane says so")
+        assert "NO LONGER HOLDS" in str(app.run_screen.query_one(ChecklistView)._step_nodes["stop-primary"].label)
         assert "1 no longer holds" in app.sub_title
         await pilot.press("q")
 
@@ -144,7 +144,7 @@ async def test_a_guard_overridden_into_dual_control_is_journaled_and_named_in_th
         alarm = next(r for r in records(app) if r["kind"] == "alarm_raised")
         assert alarm["alarm"] == "dual_control" and "dispatch enabled" in alarm["reason"]
         assert all("dispatch_enabled=on" in alarm["observation"][f"docker {r}"] for r in ("primary", "standby"))
-        assert "DUAL CONTROL" in str(app.query_one("#banner").render())
+        assert "DUAL CONTROL" in str(app.run_screen.query_one("#banner").render())
         override = next(r for r in records(app) if r["kind"] == "override" and r["step"] == "recreate-core")
         assert any("dual control" in c for c in override["consequences"])
         # The primary is shut down: the alarm clears, journaled; the header keeps it until acknowledged.

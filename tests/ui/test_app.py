@@ -24,6 +24,7 @@ from runbook_tui.ui.dialogs import AskReason, ChooseOption, ConfirmRun, GuardRef
 from runbook_tui.ui.messages import MqttBatchArrived, RoomObserved
 from tests.conftest import REPO
 from tests.observations import dual_control_room, quiet_room, status
+from tests.ui.helpers import action_name, footer_keys, notices, selected, wait_until
 
 CHECKLIST = REPO / "tests" / "checklists" / "fixtures" / "ui-steps.yaml"
 
@@ -33,23 +34,16 @@ def session(root: Path) -> Session:
     return Session(Settings(stack_root=root, resolvers=(("127.0.0.1", 15399),), lab=True), "room9", CHECKLIST)
 
 
-async def wait_until(pilot, predicate, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached"
-        await pilot.pause(0.05)
-
-
 def state(app: RunbookApp, step: str) -> StepState:
     return app.engine.status(step).state
 
 
 async def select(pilot, app: RunbookApp, step: str) -> None:
     # After the app's own first selection (the first pending step), then ours.
-    await wait_until(pilot, lambda: app.engine is not None and app.selected is not None)
-    app.goto_step(step)
+    await wait_until(pilot, lambda: app.engine is not None and selected(app) is not None)
+    app.run_screen.goto_step(step)
     await pilot.pause()
-    assert app.selected == step
+    assert selected(app) == step
 
 
 async def start_sleepy(pilot, app: RunbookApp) -> None:
@@ -63,8 +57,8 @@ async def start_sleepy(pilot, app: RunbookApp) -> None:
 async def test_opens_on_the_checklist_with_the_first_pending_step(tmp_path):
     app = RunbookApp(session(tmp_path), live=False, resume=False)
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_until(pilot, lambda: app.selected == "hello" and "Say hello" in str(app.query_one("#step-text").render()))
-        text = str(app.query_one("#step-text").render())
+        await wait_until(pilot, lambda: selected(app) == "hello" and "Say hello" in str(app.run_screen.query_one("#step-text").render()))
+        text = str(app.run_screen.query_one("#step-text").render())
         assert "Say hello" in text and "$ echo hello from room9" in text
         assert "room9" in app.title and "LAB" in app.title
 
@@ -73,7 +67,7 @@ async def test_opens_on_the_checklist_with_the_first_pending_step(tmp_path):
 async def test_run_asks_first_then_runs_and_shows_output(tmp_path):
     app = RunbookApp(session(tmp_path), live=False, resume=False)
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_until(pilot, lambda: app.selected == "hello")
+        await wait_until(pilot, lambda: selected(app) == "hello")
         await pilot.press("r")
         assert isinstance(app.screen, ConfirmRun)
         assert state(app, "hello") is StepState.PENDING  # nothing ran yet
@@ -83,7 +77,7 @@ async def test_run_asks_first_then_runs_and_shows_output(tmp_path):
         await pilot.press("enter")
         await wait_until(pilot, lambda: state(app, "hello") is StepState.DONE)
         await select(pilot, app, "hello")
-        output = "\n".join(app.query_one("#step-output").lines)
+        output = "\n".join(app.run_screen.query_one("#step-output").lines)
         assert "hello from room9" in output
 
 
@@ -142,7 +136,7 @@ async def test_choice_changes_the_steps_and_warns(tmp_path):
         await pilot.press("up", "enter")  # B is highlighted; up selects A
         await wait_until(pilot, lambda: app.engine.choices["reach"] == "A")
         assert state(app, "decide") is StepState.DONE
-        labels = [str(node.label) for node in app.query_one("#checklist").root.children[0].children]
+        labels = [str(node.label) for node in app.run_screen.query_one("#checklist").root.children[0].children]
         assert any("Only with A" in label and "not used" not in label for label in labels)
 
 
@@ -153,8 +147,8 @@ async def test_guard_refusal_shows_what_was_sensed_and_raises_the_banner(tmp_pat
         await select(pilot, app, "guarded")
         await pilot.press("r", "enter")
         await wait_until(pilot, lambda: isinstance(app.screen, GuardRefusedDialog))
-        assert app.query_one("#banner").display
-        assert "GUARD REFUSED 4. Guarded step:" in str(app.query_one("#banner").render())
+        assert app.run_screen.query_one("#banner").display
+        assert "GUARD REFUSED 4. Guarded step:" in str(app.run_screen.query_one("#banner").render())
         assert state(app, "guarded") is StepState.PENDING
         await pilot.press("escape")
         assert state(app, "guarded") is StepState.PENDING
@@ -165,22 +159,22 @@ async def test_dual_control_alarm_shows_the_banner(tmp_path):
     app = RunbookApp(session(tmp_path), live=False, resume=False)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_until(pilot, lambda: app.engine is not None)
-        assert not app.query_one("#banner").display
+        assert not app.run_screen.query_one("#banner").display
         app.post_message(RoomObserved(dual_control_room()))
-        await wait_until(pilot, lambda: app.query_one("#banner").display)
-        assert "DUAL CONTROL" in str(app.query_one("#banner").render())
+        await wait_until(pilot, lambda: app.run_screen.query_one("#banner").display)
+        assert "DUAL CONTROL" in str(app.run_screen.query_one("#banner").render())
         # Part of the record, not only of the screen: journaled, and in the header until acknowledged.
         kinds = [r["kind"] for r in read_journal(app.engine.journal.path).records]
         assert "alarm_raised" in kinds
         app.post_message(RoomObserved(quiet_room()))
         await wait_until(pilot, lambda: not app.engine.active_alarms)
         assert "alarm_cleared" in [r["kind"] for r in read_journal(app.engine.journal.path).records]
-        assert "ALARM IN THIS RUN" in str(app.query_one("#banner").render())
+        assert "ALARM IN THIS RUN" in str(app.run_screen.query_one("#banner").render())
         assert "dual control" in app.sub_title and "a: ack" in app.sub_title
         await pilot.press("a")  # acknowledging an alarm says what was done about it
         await wait_until(pilot, lambda: isinstance(app.screen, AskReason))
         await pilot.press(*"stopped the primary core", "enter")
-        await wait_until(pilot, lambda: not app.query_one("#banner").display)
+        await wait_until(pilot, lambda: not app.run_screen.query_one("#banner").display)
         assert "a: ack" not in app.sub_title and "alarm_acknowledged" in [r["kind"] for r in read_journal(app.engine.journal.path).records]
 
 
@@ -189,7 +183,7 @@ async def test_messages_the_broker_dropped_are_said_beside_its_count(tmp_path):
     app = RunbookApp(session(tmp_path), live=False, resume=False)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_until(pilot, lambda: app.engine is not None)
-        note = app.query_one("#mqtt-note")
+        note = app.run_screen.query_one("#mqtt-note")
         for dropped in (0, 35209):
             snap = MqttSnapshot((BrokerState("primary", "127.0.0.2:1883", True, None, 64793, 1, None, dropped),),
                                 (), (), (), 0, 0.0)
@@ -208,18 +202,18 @@ async def test_mqtt_pause_and_filter(tmp_path):
         def batch(*topics):
             return MqttBatchArrived(MqttBatch(tuple(Message("standby", t, b'{"id": "x"}', False, 0.0, 11) for t in topics), 0, snap))
 
-        log = app.query_one("#traffic")
+        log = app.run_screen.query_one("#traffic")
         app.post_message(batch("core/status", "rooms/room9/devices/sim1/ack"))
         await wait_until(pilot, lambda: log.line_count >= 2)
         await wait_until(pilot, lambda: "pause" in footer_keys(app) and "resume_traffic" not in footer_keys(app))
         await pilot.press("p")
         app.post_message(batch("core/dispatch"))
         await pilot.pause(0.2)
-        assert log.line_count == 2 and app.query_one("#live").held == 1
+        assert log.line_count == 2 and app.run_screen.query_one("#live").held == 1
         await wait_until(pilot, lambda: "resume_traffic" in footer_keys(app) and "pause" not in footer_keys(app))
         await pilot.press("p")  # the same key resumes
         await wait_until(pilot, lambda: "pause" in footer_keys(app))
-        assert not app.query_one("#live").paused and log.line_count == 3  # the held message is shown
+        assert not app.run_screen.query_one("#live").paused and log.line_count == 3  # the held message is shown
         await pilot.press("slash", *"ack", "enter")
         app.post_message(batch("core/status", "rooms/room9/devices/sim1/ack"))
         await pilot.pause(0.2)
@@ -227,12 +221,12 @@ async def test_mqtt_pause_and_filter(tmp_path):
         assert Topics().status == "core/status"
         # Esc leaves the filter box as its hint says; the filter stays, and keys reach the app again.
         await pilot.press("slash", *"zzz")
-        box = app.query_one("#mqtt-filter")
+        box = app.run_screen.query_one("#mqtt-filter")
         assert box.display and box.has_focus
         await pilot.press("escape")
-        assert not box.display and not box.has_focus and app.query_one("#live").filter == "ack"
+        assert not box.display and not box.has_focus and app.run_screen.query_one("#live").filter == "ack"
         await pilot.press("p")  # an app key, not text in the box
-        assert app.query_one("#live").paused and "p" not in box.value
+        assert app.run_screen.query_one("#live").paused and "p" not in box.value
 
 
 @pytest.mark.asyncio
@@ -342,17 +336,6 @@ async def test_export_writes_the_report_and_the_printable_checklist(tmp_path):
         assert "$ echo hello from room9" in paper.read_text()
 
 
-def footer_keys(app: RunbookApp) -> dict[str, tuple[int, int]]:
-    """The keys an operator can read in the footer: whole, on screen, not under the palette's label."""
-    from textual.widgets._footer import FooterKey
-
-    keys = list(app.screen.query(FooterKey))
-    palette = [k for k in keys if k.has_class("-command-palette") and k.region.width]
-    limit = palette[0].region.x if palette else app.size.width
-    return {k.action: (k.region.x, k.region.right) for k in keys
-            if not k.has_class("-command-palette") and k.region.width == k.outer_size.width and 0 < k.region.right <= limit}
-
-
 @pytest.mark.asyncio
 @pytest.mark.parametrize("width, height", [(80, 24), (120, 40)])
 async def test_the_footer_shows_help_and_quit_at_every_size_and_cancel_only_while_something_runs(tmp_path, width, height):
@@ -406,30 +389,30 @@ async def test_the_pane_tabs_are_made_when_the_screen_turns_narrow_on_the_pane_c
     app = RunbookApp(session(tmp_path), live=False, resume=False)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_until(pilot, lambda: app.engine is not None)
-        assert not app.query("#pane-tabs")  # a wide screen shows all three panes: no tabs to draw
+        assert not app.run_screen.query("#pane-tabs")  # a wide screen shows all three panes: no tabs to draw
         await pilot.press("2")
         await pilot.resize_terminal(80, 24)
-        await wait_until(pilot, lambda: bool(app.query("#pane-tabs")) and app.screen.has_class("narrow"))
+        await wait_until(pilot, lambda: bool(app.run_screen.query("#pane-tabs")) and app.screen.has_class("narrow"))
         await pilot.pause()
-        tabs = app.query_one("#pane-tabs", Tabs)
-        assert tabs.display and tabs.active == "pane-step" and app.query_one("#step").display
+        tabs = app.run_screen.query_one("#pane-tabs", Tabs)
+        assert tabs.display and tabs.active == "pane-step" and app.run_screen.query_one("#step").display
         await pilot.press("3")
-        assert tabs.active == "pane-live" and app.query_one("#live").display and not app.query_one("#step").display
+        assert tabs.active == "pane-live" and app.run_screen.query_one("#live").display and not app.run_screen.query_one("#step").display
         await pilot.click("#pane-checklist")
-        await wait_until(pilot, lambda: app.pane == "checklist")
-        assert app.query_one("#checklist").display and not app.query_one("#live").display
+        await wait_until(pilot, lambda: app.screen.pane == "checklist")
+        assert app.run_screen.query_one("#checklist").display and not app.run_screen.query_one("#live").display
 
     # A pane key between the tabs' making and their mount: the key wins, not the pane they were made on.
     app = RunbookApp(session(tmp_path / "again"), live=False, resume=False)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_until(pilot, lambda: app.engine is not None)
         await pilot.resize_terminal(80, 24)
-        app.apply_layout()  # made on the checklist pane, mounting
-        app.action_pane("live")
-        await wait_until(pilot, lambda: app.query_one("#pane-tabs", Tabs).active == "pane-live")
+        app.run_screen.apply_layout()  # made on the checklist pane, mounting
+        app.run_screen.action_pane("live")
+        await wait_until(pilot, lambda: app.run_screen.query_one("#pane-tabs", Tabs).active == "pane-live")
         await pilot.pause(0.1)
-        assert app.pane == "live" and app.query_one("#pane-tabs", Tabs).active == "pane-live"
-        assert app.query_one("#live").display and not app.query_one("#checklist").display
+        assert app.screen.pane == "live" and app.run_screen.query_one("#pane-tabs", Tabs).active == "pane-live"
+        assert app.run_screen.query_one("#live").display and not app.run_screen.query_one("#checklist").display
 
 
 @pytest.mark.asyncio
@@ -438,12 +421,12 @@ async def test_help_and_narrow_layout(tmp_path):
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_until(pilot, lambda: app.engine is not None)
         assert app.screen.has_class("narrow")
-        assert app.query_one("#checklist").display and not app.query_one("#right").display
+        assert app.run_screen.query_one("#checklist").display and not app.run_screen.query_one("#right").display
         await pilot.press("3")
-        assert app.query_one("#live").display and not app.query_one("#checklist").display
+        assert app.run_screen.query_one("#live").display and not app.run_screen.query_one("#checklist").display
         await pilot.press("2")
-        assert app.query_one("#step").display and not app.query_one("#live").display
-        assert app.query_one("#step-info").has_focus  # the step's text: PageDown scrolls it
+        assert app.run_screen.query_one("#step").display and not app.run_screen.query_one("#live").display
+        assert app.run_screen.query_one("#step-info").has_focus  # the step's text: PageDown scrolls it
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
         # Resized while a dialog is on top: the panes catch up once it closes.
@@ -451,7 +434,7 @@ async def test_help_and_narrow_layout(tmp_path):
         await pilot.pause()
         await pilot.press("escape")
         await wait_until(pilot, lambda: not app.screen.has_class("narrow"), timeout=3)
-        assert app.query_one("#checklist").display and app.query_one("#live").display
+        assert app.run_screen.query_one("#checklist").display and app.run_screen.query_one("#live").display
         # And back, narrow under the dialog: the tabs and one pane once it closes.
         await pilot.press("question_mark")
         await pilot.resize_terminal(80, 24)
@@ -459,8 +442,8 @@ async def test_help_and_narrow_layout(tmp_path):
         assert app.crash_error is None and isinstance(app.screen, HelpScreen)
         await pilot.press("escape")
         await wait_until(pilot, lambda: app.screen.has_class("narrow"), timeout=3)
-        assert app.query_one("#pane-tabs", Tabs).display and app.query_one("#pane-tabs", Tabs).active == "pane-step"
-        assert app.query_one("#step").display and not app.query_one("#checklist").display
+        assert app.run_screen.query_one("#pane-tabs", Tabs).display and app.run_screen.query_one("#pane-tabs", Tabs).active == "pane-step"
+        assert app.run_screen.query_one("#step").display and not app.run_screen.query_one("#checklist").display
 
 
 @pytest.mark.asyncio
@@ -506,23 +489,23 @@ async def test_the_mouse_selects_runs_and_confirms(tmp_path):
 
     app = RunbookApp(session(tmp_path), live=False, resume=False)
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_until(pilot, lambda: app.selected == "hello")
-        tree = app.query_one("#checklist", Tree)
+        await wait_until(pilot, lambda: selected(app) == "hello")
+        tree = app.run_screen.query_one("#checklist", Tree)
         node = next(n for n in tree.root.children[0].children if n.data == "safe")
         # A click on the step's line selects it (the tree's border takes the first row and column).
         assert await pilot.click("#checklist", offset=(4, node.line - int(tree.scroll_y) + 1))
-        await wait_until(pilot, lambda: app.selected == "safe")
-        done_key = next(k for k in app.query(FooterKey) if k.action == "mark_done")
+        await wait_until(pilot, lambda: selected(app) == "safe")
+        done_key = next(k for k in app.run_screen.query(FooterKey) if action_name(k.action) == "mark_done")
         assert await pilot.click(done_key)
         assert isinstance(app.screen, ConfirmRun)
         assert await pilot.click("#ok")
         await wait_until(pilot, lambda: state(app, "safe") is StepState.DONE)
-        await pilot.click(next(k for k in app.query(FooterKey) if k.action == "help"))
+        await pilot.click(next(k for k in app.run_screen.query(FooterKey) if action_name(k.action) == "help"))
         assert isinstance(app.screen, HelpScreen)
         await pilot.press("escape")
         # The live panel's tabs answer a click too.
         assert await pilot.click("#live-tabs Tab#--content-tab-tab-dns")
-        await wait_until(pilot, lambda: app.query_one("#live-tabs").active == "tab-dns")
+        await wait_until(pilot, lambda: app.run_screen.query_one("#live-tabs").active == "tab-dns")
 
 
 @pytest.mark.asyncio
@@ -538,7 +521,7 @@ async def test_hostile_names_from_the_broker_are_shown_as_text_not_markup(tmp_pa
         snap = MqttSnapshot((BrokerState("primary", "127.0.0.2:1883", True, None, 2, 1, None),), (),
                             (("primary", status(online=True, dispatch_enabled=True, version="[/]8")),), flows, 0, 0.0)
         app.post_message(MqttBatchArrived(MqttBatch((Message("primary", "core/[/]x", b"[/]", False, 0.0, 3),), 0, snap)))
-        table = app.query_one("#flows")
+        table = app.run_screen.query_one("#flows")
         await wait_until(pilot, lambda: table.row_count == 2)
         await pilot.press("right_square_bracket", "right_square_bracket", "right_square_bracket")  # the Flows tab, drawn
         await pilot.pause(0.2)
@@ -558,7 +541,7 @@ async def test_a_flows_verdict_is_drawn_whole_when_it_comes_after_the_dispatch(t
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_until(pilot, lambda: app.engine is not None)
         await pilot.press("right_square_bracket", "right_square_bracket", "right_square_bracket")  # the Flows tab
-        table = app.query_one("#flows")
+        table = app.run_screen.query_one("#flows")
         for n, result in enumerate((None, "timeout: no ack from device")):
             flows = (Flow("ec886abcdef9707c3", "sim1", "SET", (("dispatch", "primary", 1.0),), result),)
             snap = MqttSnapshot((BrokerState("primary", "127.0.0.2:1883", True, None, 2, 1, None),), (), (), flows, 0, 0.0)
@@ -591,11 +574,11 @@ async def test_a_resumed_drill_stays_a_drill_of_the_same_trainee(tmp_path):
 async def test_j_and_k_move_through_the_steps_like_the_arrows(tmp_path):
     app = RunbookApp(session(tmp_path), live=False, resume=False)
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_until(pilot, lambda: app.selected == "hello")
+        await wait_until(pilot, lambda: selected(app) == "hello")
         await pilot.press("j")
-        await wait_until(pilot, lambda: app.selected == "decide")
+        await wait_until(pilot, lambda: selected(app) == "decide")
         await pilot.press("k")
-        await wait_until(pilot, lambda: app.selected == "hello")
+        await wait_until(pilot, lambda: selected(app) == "hello")
 
 
 
@@ -605,7 +588,7 @@ async def test_the_command_palette_lists_the_steps_before_anything_is_typed(tmp_
 
     app = RunbookApp(session(tmp_path), live=False, resume=False)
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_until(pilot, lambda: app.engine is not None and app.selected == "hello")
+        await wait_until(pilot, lambda: app.engine is not None and selected(app) == "hello")
         await pilot.press("ctrl+p")
         await wait_until(pilot, lambda: isinstance(app.screen, CommandPalette))
 
@@ -621,14 +604,14 @@ async def test_the_command_palette_lists_the_steps_before_anything_is_typed(tmp_
         target = next(i for i, o in enumerate(offered()) if "Go to step: Room is safe" in o)
         app.screen.query_one(CommandList).highlighted = target
         await pilot.press("enter")
-        await wait_until(pilot, lambda: app.selected == "safe")
+        await wait_until(pilot, lambda: selected(app) == "safe")
 
 
 @pytest.mark.asyncio
 async def test_running_a_decided_step_again_says_so_in_the_confirmation(tmp_path):
     app = RunbookApp(session(tmp_path), live=False, resume=False)
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_until(pilot, lambda: app.selected == "hello")
+        await wait_until(pilot, lambda: selected(app) == "hello")
         await pilot.press("r")
         assert isinstance(app.screen, ConfirmRun) and not app.screen.query("#already")  # the first time: no note
         await pilot.press("enter")
@@ -645,15 +628,15 @@ async def test_running_a_decided_step_again_says_so_in_the_confirmation(tmp_path
 async def test_messages_name_steps_as_the_checklist_numbers_them_not_by_id(tmp_path):
     app = RunbookApp(session(tmp_path), live=False, resume=False)
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_until(pilot, lambda: app.engine is not None and app.selected == "hello")
+        await wait_until(pilot, lambda: app.engine is not None and selected(app) == "hello")
         # Option B is the default, so "Only with A" has no number and the steps after it move up.
-        assert app._readable("hello: done on evidence: exit 0") == "1. Say hello: done on evidence: exit 0"
-        assert app._steps_named(["hello", "safe"]) == "1. Say hello; 6. Room is safe"
-        assert app._steps_named(["hello", "danger", "safe"]) == "steps 1, 3 and 6"
+        assert app.run_screen.step_name("hello") == "1. Say hello"
+        assert app.run_screen.steps_named(["hello", "safe"]) == "1. Say hello; 6. Room is safe"
+        assert app.run_screen.steps_named(["hello", "danger", "safe"]) == "steps 1, 3 and 6"
         await select(pilot, app, "sleepy")
         await pilot.press("d")  # not an open-loop step: the warning names it
-        await wait_until(pilot, lambda: any("5. Sleep a while turns done by running it" in str(n.message)
-                                            for n in app._notifications))
+        await wait_until(pilot, lambda: any("5. Sleep a while turns done by running it" in n
+                                            for n in notices(app)))
 
 
 @pytest.mark.asyncio
@@ -668,14 +651,14 @@ async def test_the_containers_tab_says_when_the_standby_drifted_from_the_primary
     app = RunbookApp(session(tmp_path), live=False, resume=False)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_until(pilot, lambda: app.engine is not None)
-        live = app.query_one(LiveView)
+        live = app.run_screen.query_one(LiveView)
         live.update_containers(snapshot("primary", {"CORE_VERSION": "8.0.0", "MQTT_PASSWORD": "pw-one-two"}))
         live.update_containers(snapshot("standby", {"CORE_VERSION": "8.0.0", "MQTT_PASSWORD": "pw-one-two"}))
         await pilot.pause()
-        assert "differ" not in str(app.query_one("#containers-note").render())
+        assert "differ" not in str(app.run_screen.query_one("#containers-note").render())
         live.update_containers(snapshot("standby", {"CORE_VERSION": "7.9.0", "MQTT_PASSWORD": "pw-three"}))
         await pilot.pause()
-        note = str(app.query_one("#containers-note").render())
+        note = str(app.run_screen.query_one("#containers-note").render())
         assert "the stacks' .env files differ (runbook 5)" in note and "CORE_VERSION primary 8.0.0 / standby 7.9.0" in note
         assert "MQTT_PASSWORD differs (values not shown)" in note and "pw-" not in note
 
@@ -686,8 +669,8 @@ async def test_enter_on_a_step_in_the_checklist_runs_it_and_on_a_section_folds_i
 
     app = RunbookApp(session(tmp_path), live=False, resume=False)
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_until(pilot, lambda: app.selected == "hello")
-        tree = app.query_one("#checklist", Tree)
+        await wait_until(pilot, lambda: selected(app) == "hello")
+        tree = app.run_screen.query_one("#checklist", Tree)
         assert tree.has_focus
         await pilot.press("enter")
         assert isinstance(app.screen, ConfirmRun)  # the confirmation first, as with r
@@ -718,7 +701,7 @@ async def test_the_decision_cannot_change_once_steps_were_decided_under_it(tmp_p
         assert isinstance(app.screen, ChooseOption)
         app.screen.query_one("#options").highlighted = 1  # Option B
         await pilot.press("enter")
-        await wait_until(pilot, lambda: any("start a new run" in str(n.message) for n in app._notifications))
+        await wait_until(pilot, lambda: any("start a new run" in n for n in notices(app)))
         assert app.engine.choices["reach"] == "A" and state(app, "only-a") is StepState.DONE
 
 
@@ -753,11 +736,11 @@ async def test_a_goes_to_the_evidence_that_no_longer_holds_wherever_the_cursor_i
         await wait_until(pilot, lambda: state(app, "stop-primary") is StepState.DONE)
         app.post_message(RoomObserved(room([stack("primary"), stack("standby")])))
         await wait_until(pilot, lambda: "stop-primary" in app.engine.lapses and "1 no longer holds" in app.sub_title)
-        app.goto_step("edit-env")
+        app.run_screen.goto_step("edit-env")
         await pilot.pause()
         await pilot.press("a")
         await wait_until(pilot, lambda: isinstance(app.screen, AskReason))
-        assert "Shut the primary down" in app.screen.title_text and app.selected == "stop-primary"
+        assert "Shut the primary down" in app.screen.title_text and selected(app) == "stop-primary"
         await pilot.press(*"started again on purpose", "enter")
         await wait_until(pilot, lambda: app.engine.lapses["stop-primary"].acknowledged == "started again on purpose")
         assert "no longer hold" not in app.sub_title
@@ -777,8 +760,8 @@ async def test_notices_say_square_brackets_as_written_and_a_step_needing_an_unse
         await wait_until(pilot, lambda: app.engine is not None)
         await select(pilot, app, "smoke-test")
         await pilot.press("r")
-        await wait_until(pilot, lambda: any("smoke_device" in str(n.message) for n in app._notifications))
-        said = next(Text.from_markup(n.message).plain for n in app._notifications if "smoke_device" in str(n.message))
+        await wait_until(pilot, lambda: any("smoke_device" in n for n in notices(app)))
+        said = next(Text.from_markup(n).plain for n in notices(app) if "smoke_device" in n)
         assert "the settings' [variables] or with --var NAME=VALUE" in said
         assert not isinstance(app.screen, ConfirmRun)
 
@@ -835,14 +818,15 @@ async def test_a_fault_injected_from_another_terminal_is_journaled_in_the_open_r
 async def test_ticks_said_after_the_screen_is_taken_down_do_not_crash_the_closing_app(tmp_path):
     # Seen in CI: ticks on sensed evidence, then quit; their notice (0.8 s later) fired while the
     # screen was being taken down and looked for the checklist pane.
+    from runbook_tui.engine.events import StepSensed
     from runbook_tui.ui.checklist_view import ChecklistView
-    from runbook_tui.ui.messages import Reconciled
+    from runbook_tui.ui.messages import EngineEvent
 
     app = RunbookApp(session(tmp_path), live=False, resume=False)
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_until(pilot, lambda: app.engine is not None and app.selected is not None)
-        app.post_message(Reconciled(["hello: done on evidence: seen"]))
+        await wait_until(pilot, lambda: app.engine is not None and selected(app) is not None)
+        app.post_message(EngineEvent(StepSensed("hello", "seen")))
         await pilot.pause()
-        await app.query_one(ChecklistView).remove()  # as at quit, before the notice's timer
+        await app.run_screen.query_one(ChecklistView).remove()  # as at quit, before the notice's timer
         await pilot.pause(1.2)
         assert app.crash_error is None and app.is_running

@@ -26,7 +26,7 @@ def site(tmp_path: Path) -> Settings:
 
 
 class Exploding(RunbookApp):
-    def action_export(self) -> None:
+    def action_help(self) -> None:
         secret = PASSWORD  # a local holding the secret: Textual's own crash screen would print it
         raise RuntimeError(f"export failed near MQTT_PASSWORD={secret} and TOKEN: t0ps3cret")
 
@@ -36,7 +36,7 @@ async def test_an_error_inside_the_app_goes_to_a_masked_file_beside_the_journal(
     app = Exploding(Session(site(tmp_path), "vault", REPO / "checklists" / "promotion.yaml"), live=False, resume=False)
     with pytest.raises(RuntimeError):  # Textual's test driver re-raises what the app met
         async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.press("e")
+            await pilot.press("question_mark")
             await pilot.pause(0.2)
     assert app.crash_file is not None and app.crash_file.parent == tmp_path / "runs"
     text = app.crash_file.read_text()

@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from runbook_tui.ui.app import RunbookApp
 from runbook_tui.ui.checklist_view import ChecklistView
 from runbook_tui.ui.dialogs import HelpScreen
 from tests.conftest import REPO
-from tests.ui.test_app import wait_until
+from tests.ui.helpers import action_name, notices, wait_until
 
 CHECKLIST = REPO / "tests" / "checklists" / "fixtures" / "ui-steps.yaml"
 
@@ -53,13 +54,13 @@ class Watched(RunbookApp):
         self.seen = {"modules": sorted(sys.modules), "tree": [str(n.label) for n in tree.root.children],
                      "waiting": str(self.query_one("#live").render())}
 
-    def begin(self, resume_from):
-        super().begin(resume_from)
+    def run_shown(self):
+        super().run_shown()
         self.call_after_refresh(self.opened)
 
     def opened(self):
         self.seen["steps"] = len(self.engine.checklist.steps())
-        self.seen["live"] = bool(self.query("#live-tabs"))
+        self.seen["live"] = bool(self.run_screen.query("#live-tabs"))
         self.exit()
 
 root = Path(sys.argv[1])
@@ -97,14 +98,25 @@ async def test_a_checklist_that_does_not_load_ends_the_app_and_leaves_the_error_
     assert app.return_code == 2 and app.engine is None
 
 
-class NotOpenedYet(RunbookApp):
-    """The app between its first frame and the checklist's opening, held there (pure UI)."""
+class HeldOpener(SessionOpener):
+    """An opener whose reading waits until the test lets it go: the app stays between its
+    first frame and the checklist's opening (pure UI)."""
 
-    async def _open_session(self) -> None:
-        pass
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.go = threading.Event()
 
-    async def open_now(self) -> None:
-        await RunbookApp._open_session(self)
+    def open(self) -> Session:
+        assert self.go.wait(30), "never let go"
+        return super().open()
+
+
+async def open_now(pilot, app: RunbookApp, opener: HeldOpener) -> None:
+    """Lets the opening go on, and waits until it has (the run on screen, a question, or the end)."""
+    opener.go.set()
+    await wait_until(pilot, lambda: not isinstance(app.session, SessionOpener) or not app.is_running)
+    await wait_until(pilot, lambda: app.run_screen is not None or len(app.screen_stack) > 1 or not app.is_running
+                     or app.return_code is not None)
 
 
 @pytest.mark.asyncio
@@ -112,8 +124,8 @@ async def test_keys_before_the_checklist_opens_wait_for_it_and_only_the_pane_and
     # In CI, `3 ] ]` typed as the first frame showed left the narrow screen on the live pane's
     # first tab: the tab keys came before the panel was there. They now wait for the run.
     (tmp_path / "infra").mkdir()
-    app = NotOpenedYet(SessionOpener(Settings(stack_root=tmp_path, lab=True), "room9", CHECKLIST), live=False,
-                       resume=False)
+    opener = HeldOpener(Settings(stack_root=tmp_path, lab=True), "room9", CHECKLIST)
+    app = RunbookApp(opener, live=False, resume=False)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         # Meanwhile the footer offers only what acts now.
@@ -123,30 +135,30 @@ async def test_keys_before_the_checklist_opens_wait_for_it_and_only_the_pane_and
                     "enter", "slash", "right_square_bracket"):
             await pilot.press(key)
         assert app.is_running and app.crash_error is None and app.engine is None
-        assert isinstance(app.session, SessionOpener) and app.pane == "checklist"  # nothing acted yet
+        assert isinstance(app.session, SessionOpener) and app.screen.pane == "checklist"  # nothing acted yet
         await pilot.press("question_mark")  # the help screen acts at once: it needs only the settings
         assert isinstance(app.screen, HelpScreen)
         await pilot.press("escape")
         assert len(app.screen_stack) == 1
-        await app.open_now()
-        await wait_until(pilot, lambda: app._typeahead is None and app.pane == "live")
+        await open_now(pilot, app, opener)
+        await wait_until(pilot, lambda: not app.typing_ahead and app.screen.pane == "live")
         await pilot.pause()
         assert isinstance(app.session, Session) and app.engine is not None
         # The pane and tab keys, replayed in order: the step pane, then the live pane two tabs on.
-        assert app.query_one("#live-tabs", TabbedContent).active == "tab-mqtt"
-        assert app.focused is not None and app.query_one("#live-tabs") in app.focused.ancestors  # keys reach the tabs
+        assert app.run_screen.query_one("#live-tabs", TabbedContent).active == "tab-mqtt"
+        assert app.focused is not None and app.run_screen.query_one("#live-tabs") in app.focused.ancestors  # keys reach the tabs
         # The rest were not: the cursor on the first step still (pagedown, j), no dialog, no step
         # decided, no export begun, no filter; the notice names them as typed.
-        assert app.query_one(ChecklistView).selected_step == app.engine.checklist.steps()[0].id
-        assert len(app.screen_stack) == 1 and app.engine.running_step is None
+        assert app.run_screen.query_one(ChecklistView).selected_step == app.engine.checklist.steps()[0].id
+        assert app.screen is app.run_screen and app.engine.running_step is None
         assert all(app.engine.status(s.id).state is StepState.PENDING for s in app.engine.checklist.steps())
-        said = [n.message for n in app._notifications]
+        said = notices(app)
         assert not any("after-action report" in m or "paused" in m for m in said), said
         assert any("Not acted on" in m and "p, pagedown, j, r, d, s, f, o, a, x, e, enter, /" in m for m in said), said
         # All the footer's keys now, and keys act as always.
-        await wait_until(pilot, lambda: "mark_done" in {key.action for key in app.query(FooterKey)})
+        await wait_until(pilot, lambda: "mark_done" in {action_name(key.action) for key in app.run_screen.query(FooterKey)})
         await pilot.press("1")
-        assert app.pane == "checklist"
+        assert app.screen.pane == "checklist"
 
 
 @pytest.mark.asyncio
@@ -154,12 +166,13 @@ async def test_keys_before_the_checklist_opens_wait_for_it_and_only_the_pane_and
 async def test_quitting_while_the_checklist_opens_begins_no_run(tmp_path: Path, key: str):
     # With --new-run, a run begun as the app closed would have abandoned the unfinished one.
     (tmp_path / "infra").mkdir()
-    app = NotOpenedYet(SessionOpener(Settings(stack_root=tmp_path, lab=True, journal_dir=tmp_path / "runs"), "room9",
-                                     CHECKLIST), live=False, resume=False)
+    opener = HeldOpener(Settings(stack_root=tmp_path, lab=True, journal_dir=tmp_path / "runs"), "room9", CHECKLIST)
+    app = RunbookApp(opener, live=False, resume=False)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         await pilot.press(key)
-        await app.open_now()  # the opening, still under way when the key came
+        opener.go.set()  # the opening, still under way when the key came
+        await wait_until(pilot, lambda: not app.is_running)
         assert app.engine is None
     assert not list(tmp_path.rglob("*.jsonl"))
 
@@ -170,20 +183,21 @@ async def test_keys_before_a_resume_question_are_not_replayed_into_it(tmp_path: 
     settings = Settings(stack_root=tmp_path, lab=True, journal_dir=tmp_path / "runs")
     first = RunbookApp(SessionOpener(settings, "room9", CHECKLIST), live=False, resume=False)
     async with first.run_test(size=(120, 40)) as pilot:
-        await wait_until(pilot, lambda: first._typeahead is None)
+        await wait_until(pilot, lambda: not first.typing_ahead)
         await pilot.press("r", "enter")  # the first step (echo) run: the run is worth resuming
         await wait_until(pilot, lambda: first.engine.status("hello").state is StepState.DONE, timeout=20)
-    app = NotOpenedYet(SessionOpener(settings, "room9", CHECKLIST), live=False)  # resume: asks
+    opener = HeldOpener(settings, "room9", CHECKLIST)
+    app = RunbookApp(opener, live=False)  # resume: asks
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         for key in ("down", "tab", "enter"):
             await pilot.press(key)
-        await app.open_now()
-        await wait_until(pilot, lambda: app._typeahead is None)
+        await open_now(pilot, app, opener)
+        await wait_until(pilot, lambda: not app.typing_ahead)
         await pilot.pause()
         from runbook_tui.ui.dialogs import ResumeDialog
         assert isinstance(app.screen, ResumeDialog) and app.engine is None  # still asking: enter was not its answer
-        said = [n.message for n in app._notifications]
+        said = notices(app)
         assert any("Not acted on" in m and "down, tab, enter" in m for m in said), said
 
 

@@ -21,6 +21,7 @@ from runbook_tui.settings import Settings
 from runbook_tui.ui.app import RunbookApp
 from runbook_tui.ui.floor_app import FloorApp
 from tests.conftest import REPO
+from tests.ui.helpers import selected, wait_until
 
 CHECKLIST = REPO / "tests" / "checklists" / "fixtures" / "floor-steps.yaml"
 
@@ -39,13 +40,6 @@ def console_run(runs: Path) -> RunEngine:
 
 def shown(app) -> str:
     return "\n".join(str(w.render()) for w in app.query(Static))
-
-
-async def wait_until(pilot, predicate, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached"
-        await pilot.pause(0.05)
 
 
 @pytest.mark.asyncio
@@ -86,19 +80,19 @@ async def test_the_console_takes_a_confirmation_from_the_room_once_and_then_the_
     session = Session(Settings(stack_root=tmp_path, resolvers=(("127.0.0.1", 15399),), lab=True), "room9", CHECKLIST)
     app = RunbookApp(session, live=False, resume=False)
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_until(pilot, lambda: app.engine is not None and app.selected == "prepare")
+        await wait_until(pilot, lambda: app.engine is not None and selected(app) == "prepare")
         await pilot.press("r", "enter")  # the run reaches the room's step
         await wait_until(pilot, lambda: app.engine.status("prepare").state is StepState.DONE)
-        app.goto_step("room-safe")
+        app.run_screen.goto_step("room-safe")
         await pilot.pause()
-        assert "Waits for the person at the room" in str(app.query_one("#step-text").render())
+        assert "Waits for the person at the room" in str(app.run_screen.query_one("#step-text").render())
         await pilot.press("d")
         assert app.engine.status("room-safe").state is StepState.PENDING
         from runbook_tui.engine.floor import send_confirmation
 
         send_confirmation(app.engine.journal.path, "room-safe", "Rui Costa")
         await wait_until(pilot, lambda: "room-safe" in app.engine.room_confirmations, 5)
-        assert "Confirmed at the room by Rui Costa" in str(app.query_one("#step-text").render())
+        assert "Confirmed at the room by Rui Costa" in str(app.run_screen.query_one("#step-text").render())
         await pilot.press("d", *"room9", "enter")
         await wait_until(pilot, lambda: app.engine.status("room-safe").state is StepState.DONE)
         await pilot.pause(1.5)  # another poll of the inbox: the file is still there, and not taken twice

@@ -13,7 +13,7 @@ from runbook_tui.session import Session
 from runbook_tui.settings import LAB_VARIABLES, Settings
 from runbook_tui.ui.app import RunbookApp
 from tests.conftest import REPO
-from tests.ui.test_app import wait_until
+from tests.ui.helpers import notices, wait_until
 
 PROMOTION = REPO / "checklists" / "promotion.yaml"
 
@@ -35,7 +35,7 @@ async def test_a_huge_sparse_env_and_a_fifo_in_the_stack_root_are_said_and_q_qui
     app = RunbookApp(SessionOpener(hostile_root(tmp_path), "room9", PROMOTION), live=False, resume=False)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_until(pilot, lambda: isinstance(app.session, Session) and app.engine is not None, timeout=10)
-        said = [n.message for n in app._notifications]
+        said = notices(app)
         standby = next((m for m in said if "standby stack's .env is not read" in m), None)
         primary = next((m for m in said if "primary stack's .env is not read" in m), None)
         assert standby is not None and "2048 MiB, over its cap of 4 MiB" in standby, said

@@ -27,16 +27,16 @@ async def test_a_value_exported_where_compose_ran_is_not_blamed_on_the_env(tmp_p
     app = RunbookApp(session(tmp_path), live=False, resume=False)
     async with app.run_test(size=(160, 50)) as pilot:
         await wait_until(pilot, lambda: app.engine is not None)
-        live = app.query_one(LiveView)
+        live = app.run_screen.query_one(LiveView)
         live.update_containers(standby(STARTED - 3600))  # the .env last written an hour before the core started
         await pilot.pause()
-        note = str(app.query_one("#containers-note").render())
+        note = str(app.run_screen.query_one("#containers-note").render())
         assert ("room9-standby: running core differs from its .env: CORE_DISPATCH_ENABLED: .env false, running core "
                 "true; started with a value its .env does not say (set in the environment of whoever started it?)") in note
         assert "changed" not in note and "recreate" not in note
         live.update_containers(standby(STARTED + 60))  # the .env written after it started
         await pilot.pause()
-        note = str(app.query_one("#containers-note").render())
+        note = str(app.run_screen.query_one("#containers-note").render())
         assert ("room9-standby: running core differs from its .env: CORE_DISPATCH_ENABLED: .env false, running core "
                 "true; the .env changed after it started: recreate it") in note
 
@@ -50,7 +50,7 @@ async def test_an_engine_never_reached_shows_nothing_seen_not_no_containers(tmp_
     app = RunbookApp(session(tmp_path), live=False, resume=False)
     async with app.run_test(size=(160, 50)) as pilot:
         await wait_until(pilot, lambda: app.engine is not None)
-        live = app.query_one(LiveView)
+        live = app.run_screen.query_one(LiveView)
         seen = []
         probe = DockerProbe([DockerTarget("standby", "room9-standby", tmp_path / "none.env", "tcp://127.0.0.1:9")],
                             seen.append)
@@ -61,9 +61,9 @@ async def test_an_engine_never_reached_shows_nothing_seen_not_no_containers(tmp_
         await pilot.pause()
         from textual.widgets import DataTable
 
-        table = app.query_one("#containers", DataTable)
+        table = app.run_screen.query_one("#containers", DataTable)
         cells = [str(c) for r in range(table.row_count) for c in table.get_row_at(r)]
-        note = str(app.query_one("#containers-note").render())
+        note = str(app.run_screen.query_one("#containers-note").render())
         assert "not seen (engine unreachable)" in cells and "nothing seen on it yet" in note
         assert "no containers" not in cells and "last state" not in note
         # Once seen, then lost: the last state seen is shown as that, and since when it is lost.
@@ -74,7 +74,7 @@ async def test_an_engine_never_reached_shows_nothing_seen_not_no_containers(tmp_
         assert lost.seen and lost.services == services and lost.unreachable_since is not None
         live.update_containers(lost)
         await pilot.pause()
-        note = str(app.query_one("#containers-note").render())
+        note = str(app.run_screen.query_one("#containers-note").render())
         assert "its Docker engine unreachable since" in note and "showing the last state seen there" in note
 
 
@@ -88,12 +88,12 @@ async def test_env_values_that_differ_reach_the_containers_note_without_control_
     app = RunbookApp(session(tmp_path), live=False, resume=False)
     async with app.run_test(size=(160, 50)) as pilot:
         await wait_until(pilot, lambda: app.engine is not None)
-        live = app.query_one(LiveView)
+        live = app.run_screen.query_one(LiveView)
         for role in ("primary", "standby"):
             live.update_containers(stack_snapshot(role, f"room9-{role}", {"SITE_NOTE": f"{role}{hostile}"},
                                                   connected=True, error=None, services=()))
         await pilot.pause()
-        note = str(app.query_one("#containers-note").render())
+        note = str(app.run_screen.query_one("#containers-note").render())
         assert "the stacks' .env files differ (runbook 5): SITE_NOTE primary" in note, note
         assert CONTROL.search(note) is None, repr(note)
         assert "\ufffd]0;PWN" in note  # shown, each control character replaced

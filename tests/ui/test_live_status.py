@@ -21,7 +21,7 @@ async def test_another_rooms_status_is_shown_as_a_mismatch(tmp_path):
                  ("standby", status(online=True, room="room9", role="standby", dispatch_enabled=False, version="8.0.0")))
         brokers = tuple(BrokerState(r, f"127.0.0.{n}:1883", True, None, 1, 1, None) for n, r in ((2, "primary"), (3, "standby")))
         app.post_message(MqttBatchArrived(MqttBatch((), 0, MqttSnapshot(brokers, (), cores, (), 0, 0.0))))
-        note = app.query_one("#mqtt-note")
+        note = app.run_screen.query_one("#mqtt-note")
         await wait_until(pilot, lambda: "primary core:" in str(note.render()))
         text = str(note.render())
         assert "primary core: MISMATCH: core status says room atlas, not room9: ignored" in text

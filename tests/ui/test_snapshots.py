@@ -14,15 +14,16 @@ from runbook_tui.ui.app import RunbookApp
 from runbook_tui.ui.dialogs import GuardRefusedDialog
 from runbook_tui.ui.messages import RoomObserved
 from tests.observations import dual_control_room
-from tests.ui.test_app import select, session, wait_until
+from tests.ui.helpers import selected, wait_until
+from tests.ui.test_app import select, session
 
 SIZES = [(80, 24), (120, 40)]
 
 
 async def idle(pilot) -> None:
     app = pilot.app
-    await wait_until(pilot, lambda: app.engine is not None and app.selected == "hello"
-                     and "Say hello" in str(app.query_one("#step-text").render()))
+    await wait_until(pilot, lambda: app.engine is not None and selected(app) == "hello"
+                     and "Say hello" in str(app.run_screen.query_one("#step-text").render()))
 
 
 async def running(pilot) -> None:
@@ -30,7 +31,7 @@ async def running(pilot) -> None:
     await select(pilot, app, "sleepy")
     await pilot.press("r", "enter")
     await wait_until(pilot, lambda: app.engine.status("sleepy").state is StepState.RUNNING
-                     and app.query_one("#step-output").line_count >= 1)
+                     and app.run_screen.query_one("#step-output").line_count >= 1)
     if app.screen.has_class("narrow"):
         await pilot.press("2")
         # The tab underline slides to "2 Step": let it arrive, or a frame mid-way is captured.
@@ -49,7 +50,7 @@ async def dual_control(pilot) -> None:
     app = pilot.app
     await idle(pilot)
     app.post_message(RoomObserved(dual_control_room()))
-    await wait_until(pilot, lambda: app.query_one("#banner").display)
+    await wait_until(pilot, lambda: app.run_screen.query_one("#banner").display)
 
 
 async def complete_except_deferred(pilot) -> None:
@@ -62,8 +63,8 @@ async def complete_except_deferred(pilot) -> None:
     for step in ("danger", "guarded", "sleepy"):
         engine.skip(step, "not part of this drill")
     engine.defer("safe", "after the guests leave")
-    await wait_until(pilot, lambda: app.finished)
-    app.goto_step("safe")
+    await wait_until(pilot, lambda: app.run_screen.finished)
+    app.run_screen.goto_step("safe")
     await pilot.pause()
 
 

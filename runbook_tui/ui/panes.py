@@ -1,0 +1,141 @@
+"""The three panes (checklist, step, live) and how they fold on a narrow terminal.
+
+Two screens draw them: the opening screen, the first frame, before the checklist and the
+engine load (placeholders), and the run's screen (`run_screen.RunScreen`) once they have. They
+look the same, so that opening a run changes what the panes say, never where they are.
+"""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.system_commands import SystemCommandsProvider
+from textual.widget import Widget
+from textual.widgets import Header, Static
+
+from runbook_tui.ui.footer import SteadyFooter
+
+NARROW_WIDTH = 110  # below this (or 30 rows) the three panes fold into tabs
+NARROW_HEIGHT = 30
+PANES = ("checklist", "step", "live")
+
+
+class MainArea(Horizontal):
+    """The panes' container; it resizes with the terminal, so it tells its screen to re-lay out
+    (the app's own resize event does not reach handlers)."""
+
+    def on_resize(self) -> None:
+        screen = self.screen
+        if isinstance(screen, PanesScreen):
+            screen.apply_layout()
+
+
+class PanesScreen(Screen):
+    """Header, banner, the three panes and the footer. Subclasses give the panes' widgets."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pane = "checklist"
+        # The pane tabs exist only once the screen is narrow: on a wide one nothing shows them,
+        # and their widgets cost the first frame a few per cent (built in apply_layout).
+        self._pane_tabs: Widget | None = None
+        self._pane_tabs_mounting = False
+        # Kept where it is made, not queried: the footer asks check_action for each key it shows.
+        self.banner = Static(id="banner")
+        self.banner.display = False  # shown with a guard's refusal or an alarm (RunScreen.set_banner)
+
+    def panes(self) -> tuple[Widget, Widget, Widget]:
+        """The checklist, step and live panes' widgets (ids checklist, step, live)."""
+        raise NotImplementedError
+
+    def compose(self) -> ComposeResult:
+        # The layout classes and the title before the widgets are styled: set in on_mount, each
+        # restyled and laid out the whole screen again before the first frame.
+        self._layout_classes()
+        self.app.title = self.app.run_title(self.is_narrow())  # type: ignore[attr-defined]
+        yield Header(show_clock=not getattr(self.app, "steady", False))
+        yield self.banner
+        if self.is_narrow():
+            yield self._new_pane_tabs()
+        checklist, step, live = self.panes()
+        with MainArea(id="main"):
+            yield checklist
+            with Vertical(id="right"):
+                yield step
+                yield live
+        yield SteadyFooter(show_command_palette=not self.is_narrow())
+
+    def on_mount(self) -> None:
+        self.apply_layout()
+
+    def is_narrow(self) -> bool:
+        size = self.app.size
+        return size.width < NARROW_WIDTH or size.height < NARROW_HEIGHT
+
+    def _layout_classes(self) -> None:
+        self.set_class(self.is_narrow(), "narrow")
+        for pane in PANES:
+            self.set_class(self.pane == pane, f"show-{pane}")
+
+    def _new_pane_tabs(self) -> Widget:
+        from textual.widgets import Tab, Tabs
+
+        self._pane_tabs_mounting = True  # its first TabActivated comes from its mount (on_tabs_tab_activated)
+        tabs = Tabs(Tab("1 Checklist", id="pane-checklist"), Tab("2 Step", id="pane-step"),
+                    Tab("3 Live", id="pane-live"), active=f"pane-{self.pane}", id="pane-tabs")
+        # The panes are chosen with 1, 2, 3 (or a click): the strip never takes the keys' focus
+        # from the pane they chose (seen in CI: focus on the strip after "3 ] ]" typed at start).
+        tabs.can_focus = False
+        self._pane_tabs = tabs
+        return tabs
+
+    def apply_layout(self) -> None:
+        narrow = self.is_narrow()
+        if narrow and self._pane_tabs is None and self.banner.is_attached:
+            self.mount(self._new_pane_tabs(), after=self.banner)
+        self._layout_classes()
+        self.app.title = self.app.run_title(narrow)  # type: ignore[attr-defined]
+        footers = self.query(SteadyFooter)
+        if footers and footers.first().show_command_palette == narrow:
+            # At 80 columns the palette's label would cover "? Help" and "q Quit"; ctrl+p still
+            # works and the help screen names it.
+            footers.first().show_command_palette = not narrow
+            self.refresh_bindings()  # the footer redraws its keys
+
+    def show_pane(self, pane: str) -> None:
+        self.pane = pane
+        self.apply_layout()  # on a screen just turned narrow, the tabs are made on this pane
+        if self._pane_tabs is not None and not self._pane_tabs_mounting:
+            self._pane_tabs.active = f"pane-{pane}"  # type: ignore[attr-defined]
+
+    def on_tabs_tab_activated(self, event) -> None:  # Tabs.TabActivated; Tabs loads when the screen turns narrow
+        if event.tabs is not self._pane_tabs:
+            return  # the live panel's own tabs
+        pane = event.tab.id.removeprefix("pane-") if event.tab.id else "checklist"
+        if self._pane_tabs_mounting:
+            # Its mount activates the pane it was made on; a pane key since then wins.
+            self._pane_tabs_mounting = False
+            if pane != self.pane:
+                event.tabs.active = f"pane-{self.pane}"
+            return
+        if pane != self.pane:
+            self.pane = pane
+            self.apply_layout()
+
+
+class OpeningScreen(PanesScreen):
+    """The first frame: the panes say the checklist is opening; nothing heavy is loaded yet.
+    Its only keys are the app's (help, quit): what is typed for the run waits (typeahead.py)."""
+
+    COMMANDS = {SystemCommandsProvider}  # the run's steps are in the run screen's palette
+
+    def panes(self) -> tuple[Widget, Widget, Widget]:
+        from rich.text import Text
+
+        from runbook_tui.ui.checklist_view import ChecklistView
+        from runbook_tui.ui.step_view import StepView
+
+        checklist = ChecklistView(id="checklist")
+        checklist.root.add_leaf(Text("Opening the checklist…", style="dim"))
+        return checklist, StepView(id="step", output_later=True), Static("Live: connecting…", id="live")

@@ -1,0 +1,40 @@
+"""What the UI tests share: waiting for a state, and reading what the app shows."""
+
+from __future__ import annotations
+
+import re
+import time
+
+
+async def wait_until(pilot, predicate, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached"
+        await pilot.pause(0.05)
+
+
+def selected(app) -> str | None:
+    """The step under the run's cursor; None before the run is on screen."""
+    return app.run_screen.selected if app.run_screen is not None else None
+
+
+def notices(app) -> list[str]:
+    """The notices on screen now, as their markup."""
+    return [str(n.message) for n in app._notifications]
+
+
+def footer_keys(app) -> dict[str, tuple[int, int]]:
+    """The keys an operator can read in the footer, by action (a step action by its own name:
+    "run" for step('run')): whole, on screen, not under the palette's label."""
+    from textual.widgets._footer import FooterKey
+
+    keys = list(app.screen.query(FooterKey))
+    palette = [k for k in keys if k.has_class("-command-palette") and k.region.width]
+    limit = palette[0].region.x if palette else app.size.width
+    return {action_name(k.action): (k.region.x, k.region.right) for k in keys
+            if not k.has_class("-command-palette") and k.region.width == k.outer_size.width and 0 < k.region.right <= limit}
+
+
+def action_name(action: str) -> str:
+    """A footer key's action as the tests name it: step('run') is "run", app.help is "help"."""
+    return re.sub(r"^step\('(\w+)'\)$", r"\1", action.removeprefix("app."))
