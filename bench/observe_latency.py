@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 async def measure(room: str, rounds: int) -> dict[str, list[tuple[float, float]]]:
     import docker
 
-    from runbook_tui.engine.run import StepState
+    from runbook_tui.engine.run import StepState, condition_of
     from runbook_tui.lab.dns_server import DnsSettings
     from runbook_tui.lab.lab import Lab
     from runbook_tui.session import Session
@@ -69,7 +69,7 @@ async def measure(room: str, rounds: int) -> dict[str, list[tuple[float, float]]
                         from runbook_tui.rules.conditions import evaluate
 
                         obs = app.watcher.latest
-                        seen = {name: str(evaluate(engine.condition_of(engine.checklist.step(name)), obs))
+                        seen = {name: str(evaluate(condition_of(engine.checklist.step(name)), obs))
                                 for name in ("stop-primary", "dns-repoint")}
                         raise SystemExit(f"timed out waiting for the room's change to show; steps: "
                                          f"{ {k: engine.status(k).state.value for k in seen} }, lapsed: {sorted(engine.lapses)}, "

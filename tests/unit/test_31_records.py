@@ -35,7 +35,7 @@ def _strings(path: Path) -> list[tuple[int, str]]:
 # Kinds that are words of the checklist's format or the keys' actions too (a step type, a field,
 # an action's name): flagged only where they would be a record's kind, as what a journal is asked to
 # write. Every other kind, and the line's "kind" key, may not be a string at all.
-SHARED_WORDS = frozenset({"choice", "guards", "override", "env_edit", "confirmation", "evidence", "variable"})
+SHARED_WORDS = frozenset({"choice", "guards", "override", "env_edit"})
 
 
 def kind_literals(root: Path) -> list[str]:
