@@ -30,12 +30,13 @@ from tests.ui.helpers import action_name, notices, wait_until
 CHECKLIST = REPO / "tests" / "checklists" / "fixtures" / "ui-steps.yaml"
 
 # What the first frame must not wait for: the engine and its events, the checklist's model and
-# parser, the probes and their libraries, the live panel's tables, the dialogs and the pane tabs
+# parser, the probes and their libraries, the live panel's tables, the dialogs, the run's screen and the pane tabs
 # of a narrow screen (this one is wide).
 NOT_IN_THE_FIRST_FRAME = ("runbook_tui.engine.run", "runbook_tui.engine.journal", "runbook_tui.engine.events",
                           "runbook_tui.checklist.model", "runbook_tui.checklist.loader", "yaml", "textual.widgets._tabs",
                           "runbook_tui.live.watcher", "runbook_tui.observe.observer", "paho", "docker", "dns",
-                          "dotenv", "runbook_tui.ui.live_view", "runbook_tui.ui.dialogs")
+                          "dotenv", "runbook_tui.ui.live_view", "runbook_tui.ui.dialogs", "runbook_tui.ui.run_screen",
+                          "runbook_tui.ui.step_actions")
 
 FIRST_FRAME = r"""
 import json, sys
