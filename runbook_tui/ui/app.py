@@ -240,7 +240,11 @@ class RunbookApp(CrashToFile, App):
             engine = await asyncio.shield(starting)
         except asyncio.CancelledError:
             # The app closed while it started (its workers are cancelled): what it opened is let go.
-            starting.add_done_callback(lambda done: done.cancelled() or done.exception() or self._let_go(done.result()))
+            def let_go(done: asyncio.Future[RunEngine | None]) -> None:
+                if not done.cancelled() and done.exception() is None and (opened := done.result()) is not None:
+                    self._let_go(opened)
+
+            starting.add_done_callback(let_go)
             raise
         except (EngineRefusal, RoomHeld) as exc:
             self._refused_opening(exc)

@@ -7,6 +7,8 @@ look the same, so that opening a run changes what the panes say, never where the
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
@@ -15,6 +17,9 @@ from textual.widget import Widget
 from textual.widgets import Header, Static
 
 from runbook_tui.ui.footer import SteadyFooter
+
+if TYPE_CHECKING:
+    from textual.widgets import Tabs  # loaded when the screen first turns narrow (_new_pane_tabs)
 
 NARROW_WIDTH = 110  # below this (or 30 rows) the three panes fold into tabs
 NARROW_HEIGHT = 30
@@ -39,7 +44,7 @@ class PanesScreen(Screen):
         self.pane = "checklist"
         # The pane tabs exist only once the screen is narrow: on a wide one nothing shows them,
         # and their widgets cost the first frame a few per cent (built in apply_layout).
-        self._pane_tabs: Widget | None = None
+        self._pane_tabs: Tabs | None = None
         self._pane_tabs_mounting = False
         # Kept where it is made, not queried: the footer asks check_action for each key it shows.
         self.banner = Static(id="banner")
@@ -78,7 +83,7 @@ class PanesScreen(Screen):
         for pane in PANES:
             self.set_class(self.pane == pane, f"show-{pane}")
 
-    def _new_pane_tabs(self) -> Widget:
+    def _new_pane_tabs(self) -> Tabs:
         from textual.widgets import Tab, Tabs
 
         self._pane_tabs_mounting = True  # its first TabActivated comes from its mount (on_tabs_tab_activated)
@@ -107,9 +112,9 @@ class PanesScreen(Screen):
         self.pane = pane
         self.apply_layout()  # on a screen just turned narrow, the tabs are made on this pane
         if self._pane_tabs is not None and not self._pane_tabs_mounting:
-            self._pane_tabs.active = f"pane-{pane}"  # type: ignore[attr-defined]
+            self._pane_tabs.active = f"pane-{pane}"
 
-    def on_tabs_tab_activated(self, event) -> None:  # Tabs.TabActivated; Tabs loads when the screen turns narrow
+    def on_tabs_tab_activated(self, event: Tabs.TabActivated) -> None:  # Tabs loads when the screen turns narrow
         if event.tabs is not self._pane_tabs:
             return  # the live panel's own tabs
         pane = event.tab.id.removeprefix("pane-") if event.tab.id else "checklist"

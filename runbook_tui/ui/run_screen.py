@@ -181,7 +181,7 @@ class RunScreen(PanesScreen):
             # An alarm of this run stays in the header until the operator acknowledges it (a);
             # short, so that 80 columns still show it (the banner says when and what).
             spans = [a for a in result.alarms if a.ended is not None]
-            lasted = sum(a.ended - a.started for a in spans)  # type: ignore[operator]
+            lasted = sum(a.ended - a.started for a in spans if a.ended is not None)
             kinds = " ".join(dict.fromkeys(a.kind.replace("_", " ") for a in spans))
             outcome = f"⚠ {kinds} {max(1, round(lasted))} s (a: ack) · " + outcome
         running = ""

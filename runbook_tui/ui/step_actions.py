@@ -112,6 +112,7 @@ async def run_confirmed(screen: RunScreen, step_id: str, typed_room: str | None,
 
 async def choose(screen: RunScreen, step: Step) -> None:
     engine = screen.engine
+    assert step.choice is not None  # a choice step names its choice (the loader refuses one that does not)
     choice = engine.checklist.choices[step.choice]
     option = await ask(screen, dialogs.ChooseOption(choice, engine.choices[choice.id]))
     if option is None or refused(screen, lambda: engine.choose(choice.id, option), timeout=15):
