@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 from pathlib import Path
+from typing import Any
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -160,10 +161,11 @@ class _Reader:
             return None
         if not self.refuse_controls(node, field, node.value):
             return None
+        text: str = node.value  # a str-tagged scalar's value is text
         if track:
-            for name in placeholders(node.value):
+            for name in placeholders(text):
                 self.placeholder_uses.append((name, node.start_mark.line + 1, field))
-        return node.value
+        return text
 
     def required(self, fields: dict[str, tuple[Node, Node]], name: str, parent: Node, field: str) -> Node | None:
         if name not in fields:
@@ -219,8 +221,8 @@ def load_checklist(path: Path | str) -> Checklist:
         line = mark.line + 1 if mark else 1
         raise ChecklistInvalid([ChecklistError(path, line, "syntax", f"{exc.problem or exc.context}")]) from None
     except yaml.YAMLError as exc:  # e.g. a control character: a ReaderError carries its own position
-        line = getattr(exc, "line", None)
-        raise ChecklistInvalid([ChecklistError(path, 1 if line is None else line + 1, "syntax", str(exc).split("\n")[0])]) from None
+        at: int | None = getattr(exc, "line", None)
+        raise ChecklistInvalid([ChecklistError(path, 1 if at is None else at + 1, "syntax", str(exc).split("\n")[0])]) from None
     except RecursionError:
         raise ChecklistInvalid([ChecklistError(path, 1, "syntax", "nested too deeply to read")]) from None
     if root is None:
@@ -235,28 +237,33 @@ def load_checklist(path: Path | str) -> Checklist:
     return checklist
 
 
+def _event_line(event: yaml.Event) -> int:
+    """The line an event starts on (the parser marks every event it makes)."""
+    return event.start_mark.line + 1 if event.start_mark is not None else 1
+
+
 def _check_shape(path: Path, text: str) -> None:
     """Depth, aliases and tags, from the parser's events (no node is built): each limit's
     error names the line where it was passed."""
     depth = aliases = 0
     for event in yaml.parse(text, Loader=_LOADER):
-        if isinstance(event, yaml.NodeEvent) and getattr(event, "tag", None) is not None:
+        if isinstance(event, yaml.NodeEvent) and (tag := getattr(event, "tag", None)) is not None:
             # A checklist is plain data: an explicit tag (!!python/object, !!binary, !!str, !x)
             # asks a loader for a type, which no checklist field takes.
-            raise ChecklistInvalid([ChecklistError(path, event.start_mark.line + 1, "syntax",
-                                                   f"the YAML tag {event.tag[:80]!r}: a checklist holds plain text, "
+            raise ChecklistInvalid([ChecklistError(path, _event_line(event), "syntax",
+                                                   f"the YAML tag {tag[:80]!r}: a checklist holds plain text, "
                                                    "numbers, lists and mappings, without tags")])
         if isinstance(event, yaml.CollectionStartEvent):
             depth += 1
             if depth > MAX_DEPTH:
-                raise ChecklistInvalid([ChecklistError(path, event.start_mark.line + 1, "syntax",
+                raise ChecklistInvalid([ChecklistError(path, _event_line(event), "syntax",
                                                        f"nested more than {MAX_DEPTH} levels deep")])
         elif isinstance(event, yaml.CollectionEndEvent):
             depth -= 1
         elif isinstance(event, yaml.AliasEvent):
             aliases += 1
             if aliases > MAX_ALIASES:
-                raise ChecklistInvalid([ChecklistError(path, event.start_mark.line + 1, "syntax",
+                raise ChecklistInvalid([ChecklistError(path, _event_line(event), "syntax",
                                                        f"more than {MAX_ALIASES} aliases (*name)")])
 
 
@@ -286,14 +293,16 @@ def _build(r: _Reader, root: Node, path: Path, sha: str) -> Checklist | None:
     if top is None:
         return None
     head = r.required(top, "checklist", root, "")
-    meta = {}
+    meta: dict[str, str] = {}  # a field left out here was an error: no checklist is built then
     if head is not None:
         fields = r.mapping(head, "checklist", {"id", "name", "revision", "source", "intro"}) or {}
         for name in ("id", "name", "revision"):
             node = r.required(fields, name, head, "checklist")
-            meta[name] = r.text(node, f"checklist.{name}") if node is not None else None
+            if node is not None and (value := r.text(node, f"checklist.{name}")) is not None:
+                meta[name] = value
         for name in ("source", "intro"):
-            meta[name] = r.text(fields[name][1], f"checklist.{name}") if name in fields else ""
+            if (value := r.text(fields[name][1], f"checklist.{name}") if name in fields else "") is not None:
+                meta[name] = value
         if meta.get("id") and not _ID.match(meta["id"]):
             r.error(fields["id"][1], "checklist.id", "use lower-case letters, digits and dashes")
 
@@ -434,7 +443,7 @@ def _sections(r: _Reader, node: Node, choices: dict[str, Choice]) -> list[Sectio
             continue
         sid_node = r.required(fields, "id", section_node, field)
         sid = r.text(sid_node, f"{field}.id") if sid_node is not None else None
-        if sid is not None:
+        if sid_node is not None and sid is not None:
             if sid in seen_sections:
                 r.error(sid_node, f"{field}.id", f"duplicate section id '{sid}' (first on line {seen_sections[sid]})")
             seen_sections[sid] = sid_node.start_mark.line + 1
@@ -456,7 +465,7 @@ def _sections(r: _Reader, node: Node, choices: dict[str, Choice]) -> list[Sectio
     return sections
 
 
-def _site_command(r: _Reader, fields: dict, field: str, values: dict) -> None:
+def _site_command(r: _Reader, fields: dict[str, tuple[Node, Node]], field: str, values: dict[str, FieldValue]) -> None:
     """A command the site settings give: the fence command cuts a host off, so its step says
     which (`fences`); it runs on this machine, on no stack's Docker engine, and captures nothing."""
     node = fields["site_command"][1]
@@ -481,7 +490,7 @@ def _step(r: _Reader, node: Node, field: str, section_id: str, choices: dict[str
     errors_before = len(r.errors)
     step_id, title, type_ = (r.required(fields, name, node, field) for name in ("id", "title", "type"))
     sid = r.text(step_id, f"{field}.id") if step_id is not None else None
-    if sid is not None:
+    if step_id is not None and sid is not None:
         if not _ID.match(sid):
             r.error(step_id, f"{field}.id", "use lower-case letters, digits and dashes")
         elif sid in seen:
@@ -495,7 +504,7 @@ def _step(r: _Reader, node: Node, field: str, section_id: str, choices: dict[str
             step_type = StepType(t) if t is not None else None
         except ValueError:
             r.error(type_, f"{field}.type", f"unknown step type '{t}' (expected one of: {', '.join(s.value for s in StepType)})")
-    values: dict = {}
+    values: dict[str, Any] = {}  # each field's value as _value read it for its kind (_STEP_FIELDS)
     for name, (key_node, value_node) in fields.items():
         kind, applies = _STEP_FIELDS[name]
         f = f"{field}.{name}"
@@ -579,7 +588,11 @@ def _shell_placeholders(r: _Reader, node: Node, field: str, command: str) -> Non
                                        "code (write the placeholder bare, or inside \"...\" or '...')"))
 
 
-def _value(r: _Reader, kind: str, node: Node, field: str, choices: dict[str, Choice]):
+# What a step's field holds once read, by its kind in _STEP_FIELDS (None: unreadable, an error said why).
+FieldValue = str | bool | float | tuple[str, ...] | dict[str, str] | list[tuple[str, tuple[str, ...]]] | None
+
+
+def _value(r: _Reader, kind: str, node: Node, field: str, choices: dict[str, Choice]) -> FieldValue:
     if kind == "str":
         return r.text(node, field)
     if kind == "name":
@@ -597,10 +610,10 @@ def _value(r: _Reader, kind: str, node: Node, field: str, choices: dict[str, Cho
             r.error(node, field, f"expected a number of seconds (e.g. 90 or 1.5), found "
                                  f"{repr(node.value) if isinstance(node, ScalarNode) else _kind(node)}")
             return 120.0
-        value = float(node.value)
-        if not 0 < value <= MAX_TIMEOUT_S:
+        seconds = float(node.value)
+        if not 0 < seconds <= MAX_TIMEOUT_S:
             r.error(node, field, f"must be more than 0 and at most {MAX_TIMEOUT_S:g} seconds")
-        return value
+        return seconds
     if kind in ("cond", "condlist"):
         items = [(r.text(node, field, track=False), node)] if kind == "cond" else [
             (v, n) for v, n in r.text_list(node, field)]
@@ -611,7 +624,7 @@ def _value(r: _Reader, kind: str, node: Node, field: str, choices: dict[str, Cho
     if kind == "strlist":
         return tuple(v for v, _ in r.text_list(node, field))
     if kind == "strmap":
-        out = {}
+        out: dict[str, str] = {}
         if isinstance(node, MappingNode) and not node.value:
             r.error(node, field, "empty: give at least one KEY: value")
         for key, (_k, value_node) in (r.mapping(node, field) or {}).items():
@@ -622,7 +635,7 @@ def _value(r: _Reader, kind: str, node: Node, field: str, choices: dict[str, Cho
                 out[key] = value
         return out
     if kind == "when":
-        out = []
+        when: list[tuple[str, tuple[str, ...]]] = []
         for cid, (key_node, value_node) in (r.mapping(node, field) or {}).items():
             if cid not in choices:
                 r.error(key_node, f"{field}.{cid}", f"unknown choice '{cid}' (declared: {', '.join(choices) or 'none'})")
@@ -634,6 +647,6 @@ def _value(r: _Reader, kind: str, node: Node, field: str, choices: dict[str, Cho
                 if option not in choices[cid].options:
                     r.error(item, f"{field}.{cid}", f"'{option}' is not an option of {cid} ({', '.join(choices[cid].options)})")
                 allowed.append(option)
-            out.append((cid, tuple(allowed)))
-        return out
+            when.append((cid, tuple(allowed)))
+        return when
     raise AssertionError(kind)

@@ -10,8 +10,13 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# Re-exported: the loader, the engine and the rules name them through the model.
-from runbook_tui.checklist.kinds import PLACEHOLDER, Risk, StepType, placeholders, substitute  # noqa: F401
+# Re-exported (the "as" says so to the type checker): the loader, the engine and the rules name
+# them through the model.
+from runbook_tui.checklist.kinds import PLACEHOLDER as PLACEHOLDER
+from runbook_tui.checklist.kinds import Risk as Risk
+from runbook_tui.checklist.kinds import StepType as StepType
+from runbook_tui.checklist.kinds import placeholders as placeholders
+from runbook_tui.checklist.kinds import substitute as substitute
 
 
 @dataclass(frozen=True)

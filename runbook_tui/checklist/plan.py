@@ -101,8 +101,8 @@ def render_plan(checklist: Checklist, given: dict[str, str], stack_root: Path, c
         f"checklist {checklist.id}, {checklist.path.name}, sha256 {checklist.sha256}",
         f"room {values.get('room')}; stack root {stack_root}" + (f"; settings {settings}" if settings else ""),
     ]
-    for cid, option in chosen.items():
-        out.append(f"{cid}: {option} ({checklist.choices[cid].options[option].label})")
+    for cid, key in chosen.items():
+        out.append(f"{cid}: {key} ({checklist.choices[cid].options[key].label})")
     if checklist.intro:
         out += ["", substitute(checklist.intro, values)]
     number = 0

@@ -51,7 +51,7 @@ class UnsafePlaceholder(UsageError):
 
 @dataclass
 class _Use:
-    match: re.Match
+    match: re.Match[str]
     context: str  # "bare", "dq", "sq", or why it is refused ("refused: ...")
     name_before: bool = False  # right after `$name`, which a value could lengthen
 
@@ -110,7 +110,7 @@ def _scan(template: str) -> list[_Use]:
     heredocs: list[tuple[str, bool]] = []  # (delimiter, strip tabs) waiting for the end of the line
     i, n = 0, len(template)
 
-    def refuse(m: re.Match, why: str) -> None:
+    def refuse(m: re.Match[str], why: str) -> None:
         uses.append(_Use(m, "refused: " + why))
 
     while i < n:
@@ -228,7 +228,8 @@ def _scan(template: str) -> list[_Use]:
             continue
         if c == "$":
             if template.startswith("$((", i):
-                stack.append("arith"), depth.append(0)
+                stack.append("arith")
+                depth.append(0)
                 i += 3
                 continue
             if nxt == "(":
@@ -237,7 +238,8 @@ def _scan(template: str) -> list[_Use]:
                 i += 2
                 continue
             if nxt == "{":
-                stack.append("param"), depth.append(0)
+                stack.append("param")
+                depth.append(0)
                 i += 2
                 continue
             if top == "bare" and nxt == "'":
@@ -300,7 +302,8 @@ def _scan(template: str) -> list[_Use]:
                 i = max(i, starts[s].end())
             continue
         elif c == "(" and nxt == "(" and frame.word == "":  # `((`: arithmetic (`( (` is a subshell)
-            stack.append("arith"), depth.append(0)
+            stack.append("arith")
+            depth.append(0)
             i += 2
             continue
         elif c == "(":

@@ -20,8 +20,8 @@ def resolve_variables(checklist: Checklist, given: dict[str, str], stack_root: P
         raise VariableError(f"{', '.join(unknown)}: not a variable of {checklist.path.name} "
                             f"(variables: {', '.join(sorted(checklist.variables))})")
     resolved = ResolvedVariables()
-    for name, value in given.items():
-        resolved.values[name] = value
+    for name, given_value in given.items():
+        resolved.values[name] = given_value
         resolved.origins[name] = "given"
     pending = [v for v in checklist.variables.values() if v.name not in resolved.values]
     while pending:

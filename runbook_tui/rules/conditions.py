@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from runbook_tui.envfile import is_true
-from runbook_tui.observe.model import ROLES, RoomObservation, StackSnapshot
+from runbook_tui.observe.model import ROLES, BrokerView, FilesView, RoomObservation, ServiceState, StackFiles, StackSnapshot
 from runbook_tui.rules.room import (
     CORE,
     SERVICES,
@@ -56,37 +56,68 @@ def _env(obs: RoomObservation, role: str) -> dict[str, str]:
     return files.env_dict if files else {}
 
 
+class NotLookedAt(LookupError):
+    """A part a rule needs is missing from the observation. `evaluate` judges a rule only when
+    every part it `needs` is there, so this names a rule whose `needs` forgot a part."""
+
+
+# A rule reads the parts its `needs` names as present: these say so to the type checker, and a
+# part missing all the same makes the rule "could not judge" (evaluate), never a wrong verdict.
+def _files(obs: RoomObservation) -> FilesView:
+    if obs.files is None:
+        raise NotLookedAt("files")
+    return obs.files
+
+
+def _stack_files(obs: RoomObservation, role: str) -> StackFiles:
+    if (files := _files(obs).stack(role)) is None:
+        raise NotLookedAt(f"files of {role}")
+    return files
+
+
+def _stack(obs: RoomObservation, role: str) -> StackSnapshot:
+    if (stack := obs.stack(role)) is None:
+        raise NotLookedAt(f"docker:{role}")
+    return stack
+
+
+def _broker(obs: RoomObservation, role: str) -> BrokerView:
+    if (broker := obs.broker(role)) is None:
+        raise NotLookedAt(f"broker:{role}")
+    return broker
+
+
 def _docker_says(stack: StackSnapshot) -> str | None:
     return None if stack.connected else f"{stack.project}: Docker not reachable ({stack.error})"
 
 
 # ---- files ----------------------------------------------------------------------------------------
 
-def _dirs_exist(obs):
-    stacks = obs.files.stacks
+def _dirs_exist(obs: RoomObservation) -> tuple[bool, str]:
+    stacks = _files(obs).stacks
     ok = [s for s in stacks if s.has_compose and s.has_env]
     return len(ok) == len(ROLES), ", ".join(f"{s.directory}: {'present' if s in ok else 'missing'}" for s in stacks)
 
 
-def _dirs_absent(obs):
-    present = [s.directory for s in obs.files.stacks if s.exists]
+def _dirs_absent(obs: RoomObservation) -> tuple[bool, str]:
+    present = [s.directory for s in _files(obs).stacks if s.exists]
     return not present, f"already present: {', '.join(present)}" if present else "neither exists"
 
 
-def _passwd(role):
-    def judge(obs):
-        s = obs.files.stack(role)
+def _passwd(role: str) -> Judge:
+    def judge(obs: RoomObservation) -> tuple[bool, str]:
+        s = _stack_files(obs, role)
         return s.passwd_present, f"{s.directory}/mosquitto/passwd: {'present' if s.passwd_present else 'missing or empty'}"
     return judge
 
 
-def _env_aligned(obs):
+def _env_aligned(obs: RoomObservation) -> tuple[bool, str]:
     differing = differing_keys(_env(obs, "primary"), _env(obs, "standby"))
     # Names only: values may be secrets.
     return not differing, f"differ: {', '.join(differing)}" if differing else "aligned except per-stack keys"
 
 
-def _versions_match(obs):
+def _versions_match(obs: RoomObservation) -> tuple[bool, str]:
     """Runbook 5's version sync, sensed: both .env files name the same CORE_VERSION and the
     running cores say the same version of themselves (where their status reads)."""
     wanted = {r: _env(obs, r).get("CORE_VERSION", "") for r in ("primary", "standby")}
@@ -101,9 +132,9 @@ def _versions_match(obs):
 
 # ---- Docker -------------------------------------------------------------------------------------
 
-def _stack_running(role):
-    def judge(obs):
-        stack = obs.stack(role)
+def _stack_running(role: str) -> Judge:
+    def judge(obs: RoomObservation) -> tuple[bool, str]:
+        stack = _stack(obs, role)
         if (why := _docker_says(stack)) is not None:
             return False, why
         states = {s: (svc.state if (svc := stack.service(s)) else "absent") for s in SERVICES}
@@ -118,7 +149,7 @@ def _here(stack: StackSnapshot) -> str | None:
     return f"{stack.project}: nothing of it on this Docker host; is docker.{stack.role} set in the site settings?"
 
 
-def _unreachable(obs, role: str) -> str | None:
+def _unreachable(obs: RoomObservation, role: str) -> str | None:
     """Why `role`'s host cannot be reached, in words, when neither its engine nor its broker
     answers; None when either does (a host that answers in part is no lost host)."""
     stack, broker = obs.stack(role), obs.broker(role)
@@ -129,7 +160,7 @@ def _unreachable(obs, role: str) -> str | None:
     return f"its engine {engine} ({stack.error}) and its broker {broker.endpoint} ({detail}) unreachable"
 
 
-def _fenced(obs, role: str) -> str | None:
+def _fenced(obs: RoomObservation, role: str) -> str | None:
     """A host that cannot be reached says nothing of what runs on it: it may still reach the
     controllers. Cut off on purpose (powered off, unplugged, its switch port off) and still
     unreachable, it cannot act: evidence of its own kind, said as such, never an override."""
@@ -140,19 +171,19 @@ def _fenced(obs, role: str) -> str | None:
     return f"{role} host fenced at {at} by {fence.by}" + (f" ({fence.how})" if fence.how else "") + f"; {why}"
 
 
-def _host_unreachable(obs):
+def _host_unreachable(obs: RoomObservation) -> tuple[bool, str]:
     why = _unreachable(obs, "primary")
     if why is not None:
         return True, f"primary host: {why}"
-    stack, broker = obs.stack("primary"), obs.broker("primary")
+    stack, broker = _stack(obs, "primary"), _broker(obs, "primary")
     return False, (f"primary host answers: engine {'reachable' if stack.connected else 'unreachable'}, "
                    f"broker {broker.endpoint} {broker.state}")
 
 
-def _core_stopped(obs):
+def _core_stopped(obs: RoomObservation) -> tuple[bool, str]:
     if (fenced := _fenced(obs, "primary")) is not None:
         return True, fenced
-    stack = obs.stack("primary")
+    stack = _stack(obs, "primary")
     if (why := _docker_says(stack)) is not None:
         return False, why
     core = stack.service(CORE)
@@ -164,10 +195,10 @@ def _core_stopped(obs):
         f"{stack.project} {CORE}: removed"
 
 
-def _stack_down(obs):
+def _stack_down(obs: RoomObservation) -> tuple[bool, str]:
     if (fenced := _fenced(obs, "primary")) is not None:
         return True, fenced
-    stack = obs.stack("primary")
+    stack = _stack(obs, "primary")
     if (why := _docker_says(stack)) is not None:
         return False, why
     if (why := _here(stack)) is not None:
@@ -180,11 +211,11 @@ def _stack_down(obs):
     return True, f"{stack.project}: " + ", ".join(states)
 
 
-def _primary_not_dispatching(obs):
+def _primary_not_dispatching(obs: RoomObservation) -> tuple[bool, str]:
     if (fenced := _fenced(obs, "primary")) is not None:
         return True, fenced
     stopped, core_said = _core_stopped(obs)
-    broker = obs.broker("primary")
+    broker = _broker(obs, "primary")
     says = broker_dispatching(obs, "primary")
     if broker.state == "unreachable":
         broker_said = f"primary broker {broker.endpoint}: down ({broker.detail})"
@@ -199,29 +230,28 @@ def _primary_not_dispatching(obs):
     return stopped and says is False, f"{core_said}; {broker_said}"
 
 
-def _standby_not_dispatching(obs):
+def _standby_not_dispatching(obs: RoomObservation) -> tuple[bool, str]:
     in_env = is_true(_env(obs, "standby").get("CORE_DISPATCH_ENABLED"))
-    stack = obs.stack("standby")
+    stack = _stack(obs, "standby")
     if (why := _docker_says(stack)) is not None:
         return False, why
-    core = stack.service(CORE)
-    live = is_live(core)
-    in_container = live and started_with(core, "CORE_DISPATCH_ENABLED")
+    live = core if is_live(core := stack.service(CORE)) else None
+    in_container = live is not None and started_with(live, "CORE_DISPATCH_ENABLED")
     return not in_env and not in_container, (
         f"standby .env CORE_DISPATCH_ENABLED={'true' if in_env else 'false'}; running core: "
-        + (f"started with {'true' if in_container else 'false'} ({core.state})" if live else "not running"))
+        + (f"started with {'true' if in_container else 'false'} ({live.state})" if live is not None else "not running"))
 
 
-def _standby_start_safe(obs):
+def _standby_start_safe(obs: RoomObservation) -> tuple[bool, str]:
     if not is_true(_env(obs, "standby").get("CORE_DISPATCH_ENABLED")):
         return True, "standby .env CORE_DISPATCH_ENABLED=false: it starts without dispatch"
     holds, detail = _primary_not_dispatching(obs)
     return holds, f"standby .env CORE_DISPATCH_ENABLED=true, so it starts dispatching; {detail}"
 
 
-def _running_core(obs: RoomObservation, role: str):
+def _running_core(obs: RoomObservation, role: str) -> tuple[ServiceState | None, str]:
     """(the stack's core, "") when it is running, else (None, why not in words)."""
-    stack = obs.stack(role)
+    stack = _stack(obs, role)
     if (why := _docker_says(stack)) is not None:
         return None, why
     core = stack.service(CORE)
@@ -230,8 +260,8 @@ def _running_core(obs: RoomObservation, role: str):
     return core, ""
 
 
-def _core_dispatch(role: str, enabled: bool):
-    def judge(obs):
+def _core_dispatch(role: str, enabled: bool) -> Judge:
+    def judge(obs: RoomObservation) -> tuple[bool, str]:
         core, why = _running_core(obs, role)
         if core is None:
             return False, why
@@ -264,7 +294,7 @@ def _unread(obs: RoomObservation, role: str) -> str:
     return f" (its broker {broker.endpoint}: {broker.state}{': ' + broker.detail if broker.detail else ''})"
 
 
-def _standby_armed(obs):
+def _standby_armed(obs: RoomObservation) -> tuple[bool, str]:
     core, why = _running_core(obs, "standby")
     if core is None:
         return False, why
@@ -278,11 +308,11 @@ def _standby_armed(obs):
 
 # ---- DNS and MQTT ---------------------------------------------------------------------------------
 
-def _dns(role):
+def _dns(role: str) -> Judge:
     return lambda obs: dns_points_to(obs, role)
 
 
-def _name_serves_standby(obs):
+def _name_serves_standby(obs: RoomObservation) -> tuple[bool, str]:
     points, dns_said = dns_points_to(obs, "standby")
     core = obs.own_core("standby")
     role = core.role if core is not None and core.readable else None
@@ -290,8 +320,8 @@ def _name_serves_standby(obs):
     return points and role == "standby", f"{dns_said}; {said}"
 
 
-def _controllers_on(role: str, obs):
-    broker = obs.broker(role)
+def _controllers_on(role: str, obs: RoomObservation) -> tuple[bool, str]:
+    broker = _broker(obs, role)
     if broker.state != "ok":
         return False, f"{role} broker {broker.endpoint}: {broker.state} {broker.detail}".rstrip()
     online = sorted(d for d, up in broker.controllers if up is True)
@@ -331,11 +361,11 @@ def env_differs_cause(started_at: str, env_mtime: float | None) -> str:
     return "started with a value its .env does not say (set in the environment of whoever started it?)"
 
 
-def _started_after_write(role: str, service: str, file: str):
+def _started_after_write(role: str, service: str, file: str) -> Judge:
     """A container reads its file when it starts: it runs with what the file says now only if it
     started after the file was last written (seen: "recreate the broker so it reads the new
     passwd" ticked before any passwd was regenerated)."""
-    def rule(obs):
+    def rule(obs: RoomObservation) -> tuple[bool, str]:
         stack, files = obs.stack(role), (obs.files.stack(role) if obs.files else None)
         container = stack.service(service) if stack else None
         if container is None or container.state != "running":
@@ -353,11 +383,11 @@ def _started_after_write(role: str, service: str, file: str):
     return rule
 
 
-def _controllers_on_standby(obs):
+def _controllers_on_standby(obs: RoomObservation) -> tuple[bool, str]:
     return _controllers_on("standby", obs)
 
 
-def _controllers_back_on_primary(obs):
+def _controllers_back_on_primary(obs: RoomObservation) -> tuple[bool, str]:
     """Failback's proof: controllers online on the primary broker, and none left on the standby's."""
     holds, detail = _controllers_on("primary", obs)
     other = obs.broker("standby")
@@ -367,11 +397,11 @@ def _controllers_back_on_primary(obs):
     return holds, detail
 
 
-def _standby_quiet(obs) -> tuple[bool, str]:
+def _standby_quiet(obs: RoomObservation) -> tuple[bool, str]:
     """No standby core dispatches now: by Docker's account (its core is not live with dispatch
     enabled) and by its own (its broker shows no online core with dispatch enabled). Either one
     unreadable fails closed: a start is refused on what cannot be seen."""
-    stack = obs.stack("standby")
+    stack = _stack(obs, "standby")
     if (why := _docker_says(stack)) is not None:
         return False, why
     core = stack.service(CORE)
@@ -379,7 +409,7 @@ def _standby_quiet(obs) -> tuple[bool, str]:
     docker_said = (f"{stack.project} {CORE}: {core.state}, started with CORE_DISPATCH_ENABLED="
                    f"{'true' if started_with(core, 'CORE_DISPATCH_ENABLED') else 'false'}" if core is not None
                    else f"{stack.project} {CORE}: absent")
-    broker = obs.broker("standby")
+    broker = _broker(obs, "standby")
     says = broker_dispatching(obs, "standby")
     broker_said = ("standby broker: a core online with dispatch enabled" if says is True else
                    "standby broker: no core dispatching" if says is False else
@@ -388,7 +418,7 @@ def _standby_quiet(obs) -> tuple[bool, str]:
     return not flagged and says is False, f"{docker_said}; {broker_said}"
 
 
-def _primary_start_safe(obs):
+def _primary_start_safe(obs: RoomObservation) -> tuple[bool, str]:
     """Starting or recreating the primary (compose reads its .env) cannot make dual control:
     its .env keeps dispatch off, or no standby core dispatches (runbook 3's order undone)."""
     if not is_true(_env(obs, "primary").get("CORE_DISPATCH_ENABLED")):
@@ -397,11 +427,11 @@ def _primary_start_safe(obs):
     return holds, f"primary .env CORE_DISPATCH_ENABLED=true, so it starts dispatching; {detail}"
 
 
-def _env_says(role: str, wanted: dict[str, bool]):
+def _env_says(role: str, wanted: dict[str, bool]) -> Judge:
     """A stack's .env says these flags (true or false, as the core reads them): what an .env edit
     step wrote, watched while the run is open since anyone can edit the file back."""
-    def judge(obs):
-        files = obs.files.stack(role)
+    def judge(obs: RoomObservation) -> tuple[bool, str]:
+        files = _files(obs).stack(role)
         if files is None or not files.has_env:
             return False, f"{role} .env: missing"
         env = files.env_dict
@@ -474,8 +504,8 @@ def _clear(obs: RoomObservation, part: str) -> bool:
         return True
     kind, role = part.split(":")
     if kind == "docker":
-        return obs.stack(role).connected
-    return obs.broker(role).state in ("ok", "unreachable")
+        return _stack(obs, role).connected
+    return _broker(obs, role).state in ("ok", "unreachable")
 
 
 def seen_since(condition: str, obs: RoomObservation, since: float) -> bool:

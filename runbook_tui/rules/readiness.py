@@ -202,7 +202,7 @@ def readiness(obs: RoomObservation, now: float | None = None) -> Readiness:
     # What is brought in line with what: the quiet stack with the active one.
     ref_env, target_dir, target_env = (s_env, p_dir, p_env) if promoted else (p_env, s_dir, s_env)
 
-    p_core = obs.stack("primary").service(CORE) if obs.stack("primary") else None
+    p_core = p_stack.service(CORE) if (p_stack := obs.stack("primary")) else None
     s_core = stack.service(CORE) if stack else None
     versions = (p_env.get("CORE_VERSION", "?"), s_env.get("CORE_VERSION", "?"))
     images = (p_core.image if p_core else "?", s_core.image if s_core else "?")
