@@ -75,7 +75,7 @@ async def test_an_engine_never_reached_shows_nothing_seen_not_no_containers(tmp_
         live.update_containers(lost)
         await pilot.pause()
         note = str(app.run_screen.query_one("#containers-note").render())
-        assert "its Docker engine unreachable since" in note and "showing the last state seen there" in note
+        assert "its Docker engine tcp://127.0.0.1:9 unreachable since" in note and "showing the last state seen there" in note
 
 
 @pytest.mark.asyncio
