@@ -37,6 +37,9 @@ class FileRefused(RunbookError, OSError):
     """A file the tool will not read: not a regular file, or larger than its cap. The message
     says which and why (an OSError, so readers that report unreadable files say it)."""
 
+    strerror: str  # always the reason (an OSError's may be None)
+    filename: str
+
     def __init__(self, reason: str, path: Path | str) -> None:
         super().__init__(reason)
         self.strerror = reason  # what `f"{path}: {exc.strerror}"` readers say

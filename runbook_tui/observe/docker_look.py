@@ -8,6 +8,7 @@ fifth of a second, and the TUI's first frame does not wait for it.
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING, Any
 
 from runbook_tui.envfile import is_true
 from runbook_tui.observe.model import ServiceState, StackSnapshot
@@ -17,12 +18,17 @@ from runbook_tui.stacks import shared_settings
 FLAGS = ("CORE_DISPATCH_ENABLED", "CORE_CRITICAL_ARMED")
 NAME_LIMIT = 80
 
+if TYPE_CHECKING:  # docker-py is imported where a client is made (see above)
+    from docker import DockerClient
 
-def make_client(docker_host: str | None, timeout: float = 5):
+
+# docker-py hands its timeout to requests, which takes any number of seconds; its stubs say int:
+# hence the ignores below.
+def make_client(docker_host: str | None, timeout: float = 5) -> DockerClient:
     import docker
 
     if not docker_host:
-        return docker.from_env(timeout=timeout)
+        return docker.from_env(timeout=timeout)  # type: ignore[arg-type]
     if docker_host.startswith("tcp://"):
         # TLS as the Docker CLI takes it (DOCKER_TLS_VERIFY, DOCKER_CERT_PATH), so the looks reach
         # a tcp:// engine the way the runbook's commands do; only the host is the settings'.
@@ -36,15 +42,15 @@ def make_client(docker_host: str | None, timeout: float = 5):
         # process kept off the console's terminal: see observe/docker_ssh.py.
         import runbook_tui.observe.docker_ssh  # noqa: F401 - installs the quiet ssh socket
 
-        return docker.DockerClient(base_url=docker_host, timeout=timeout, use_ssh_client=True)
-    return docker.DockerClient(base_url=docker_host, timeout=timeout)
+        return docker.DockerClient(base_url=docker_host, timeout=timeout, use_ssh_client=True)  # type: ignore[arg-type]
+    return docker.DockerClient(base_url=docker_host, timeout=timeout)  # type: ignore[arg-type]
 
 
-def project_filter(project: str) -> dict[str, str]:
+def project_filter(project: str) -> dict[str, str | list[str] | bool]:  # the type docker-py's filters take
     return {"label": f"com.docker.compose.project={project}"}
 
 
-def parse_container(attrs: dict) -> ServiceState:
+def parse_container(attrs: dict[str, Any]) -> ServiceState:
     """A container's inspect data (docker-py's `attrs`) as the panel and the rules read it.
     Names and labels come from whoever started the container: sanitised here."""
     state = attrs.get("State") or {}
@@ -63,12 +69,12 @@ def parse_container(attrs: dict) -> ServiceState:
         flags=tuple((k, is_true(env[k])) for k in FLAGS if k in env))
 
 
-def list_services(client, project: str) -> tuple[ServiceState, ...]:
+def list_services(client: DockerClient, project: str) -> tuple[ServiceState, ...]:
     containers = client.containers.list(all=True, filters=project_filter(project))
     return tuple(sorted((parse_container(c.attrs) for c in containers), key=lambda s: s.service))
 
 
-def list_volumes(client, project: str) -> tuple[str, ...]:
+def list_volumes(client: DockerClient, project: str) -> tuple[str, ...]:
     return tuple(sorted(v.name for v in client.volumes.list(filters=project_filter(project))))
 
 

@@ -22,6 +22,7 @@ import os
 import subprocess
 import tempfile
 import threading
+from typing import IO, Any
 
 from docker.transport import sshconn
 
@@ -31,7 +32,10 @@ _lock = threading.Lock()
 
 
 class _QuietSSHSocket(sshconn.SSHSocket):
-    def connect(self, **kwargs) -> None:
+    _errors: IO[bytes] | None = None  # ssh's error output, from connect on
+
+    # docker-py's connect takes no address (its socket is a process): its stubs say the same.
+    def connect(self, **kwargs: Any) -> None:  # type: ignore[override]
         args = ["ssh", "-o", "BatchMode=yes"]
         if self.user:
             args += ["-l", self.user]
@@ -51,7 +55,7 @@ class _QuietSSHSocket(sshconn.SSHSocket):
         return f"{self.user + '@' if self.user else ''}{self.host}{':' + self.port if self.port else ''}"
 
     def words(self) -> str:
-        errors = getattr(self, "_errors", None)
+        errors = self._errors
         if errors is None or errors.closed:
             return ""
         try:
@@ -77,13 +81,12 @@ class _QuietSSHSocket(sshconn.SSHSocket):
             for pipe in (proc.stdin, proc.stdout):
                 if pipe is not None:
                     pipe.close()
-        errors = getattr(self, "_errors", None)
-        if errors is not None:
-            errors.close()
+        if self._errors is not None:
+            self._errors.close()
 
 
 _sockets: dict[str, _QuietSSHSocket] = {}
-sshconn.SSHSocket = _QuietSSHSocket
+sshconn.SSHSocket = _QuietSSHSocket  # type: ignore[misc]  # replaced for the process, on purpose: see above
 
 
 def ssh_words(docker_host: str) -> str:

@@ -8,6 +8,7 @@ never by the first frame (observe/docker_look.py imports this inside make_client
 from __future__ import annotations
 
 import docker
+import docker.utils
 
 
 class _EngineCAOnly(docker.APIClient):
@@ -29,4 +30,5 @@ class TlsEngineClient(docker.DockerClient):
     def __init__(self, base_url: str, timeout: float) -> None:
         kwargs = docker.utils.kwargs_from_env()  # tls, as the CLI reads it; DOCKER_HOST is not ours
         kwargs["base_url"] = base_url
-        self.api = _EngineCAOnly(timeout=timeout, **kwargs)
+        # docker-py hands the timeout to requests, which takes any number of seconds; its stubs say int.
+        self.api = _EngineCAOnly(timeout=timeout, **kwargs)  # type: ignore[arg-type]

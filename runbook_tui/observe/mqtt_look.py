@@ -6,11 +6,17 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from runbook_tui.mqtt_contract import BrokerEndpoint, Topics
 from runbook_tui.observe.model import BrokerView
 from runbook_tui.observe.payloads import parse_json_object, safe_text
 from runbook_tui.observe.status import parse_core_status, parse_device_status
+
+if TYPE_CHECKING:  # paho is imported where a look connects (the first frame does not load it)
+    from paho.mqtt.client import Client, ConnectFlags, MQTTMessage
+    from paho.mqtt.properties import Properties
+    from paho.mqtt.reasoncodes import ReasonCode
 
 # Mosquitto sends the retained messages of a subscription right behind its SUBACK; this much
 # more is waited for them when every one is wanted.
@@ -41,17 +47,17 @@ def look_retained(broker: BrokerEndpoint, topics: tuple[str, ...], timeout_s: fl
     subscribed = threading.Event()
     outcome: dict[str, str] = {}
 
-    def on_connect(c, _u, _f, reason_code, _p):
+    def on_connect(c: Client, _u: Any, _f: ConnectFlags, reason_code: ReasonCode, _p: Properties | None) -> None:
         if reason_code.is_failure:
             outcome["refused"] = str(reason_code)
             done.set()
         else:
             c.subscribe([(t, 1) for t in topics])
 
-    def on_subscribe(_c, _u, _mid, _codes, _p):
+    def on_subscribe(_c: Client, _u: Any, _mid: int, _codes: list[ReasonCode], _p: Properties | None) -> None:
         subscribed.set()
 
-    def on_message(_c, _u, msg):
+    def on_message(_c: Client, _u: Any, msg: MQTTMessage) -> None:
         if msg.retain:
             got[msg.topic] = bytes(msg.payload)
             if first_only:
@@ -85,7 +91,7 @@ def look_retained(broker: BrokerEndpoint, topics: tuple[str, ...], timeout_s: fl
     return RetainedLook("ok", got)
 
 
-def read_retained(broker: BrokerEndpoint, topic: str, timeout_s: float = 3.0) -> dict | None:
+def read_retained(broker: BrokerEndpoint, topic: str, timeout_s: float = 3.0) -> dict[str, Any] | None:
     """The retained JSON object on `topic`, or None (nothing retained, broker down, refused)."""
     look = look_retained(broker, (topic,), timeout_s, first_only=True)
     body = next(iter(look.messages.values()), None) if look.state == "ok" else None

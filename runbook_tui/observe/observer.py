@@ -8,12 +8,12 @@ which sit above this layer: nothing here judges.
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from runbook_tui.observe.dns_look import ask_all
 from runbook_tui.observe.docker_look import look_stack
 from runbook_tui.observe.files_look import look_files
-from runbook_tui.observe.model import ROLES, RoomObservation
+from runbook_tui.observe.model import ROLES, BrokerView, DnsSnapshot, RoomObservation, StackSnapshot
 from runbook_tui.observe.mqtt_look import look_broker
 from runbook_tui.observe.site import SiteContext
 
@@ -29,22 +29,23 @@ class Observer:
         site = self.site
         files = look_files(site)  # the stacks' .env tell where everything else is
         envs = {s.role: s.env_dict for s in files.stacks}
-        jobs = {}
+        stacks: list[Future[StackSnapshot]] = []  # in the order of ROLES
+        brokers: list[Future[BrokerView]] = []
+        dns: Future[DnsSnapshot] | None = None
         with ThreadPoolExecutor(max_workers=5, thread_name_prefix="look") as pool:
             for role in ROLES:
                 if f"docker:{role}" in parts:
-                    jobs[f"docker:{role}"] = pool.submit(look_stack, role, site.project(role, envs[role]), envs[role],
-                                                         site.docker_host(role))
+                    stacks.append(pool.submit(look_stack, role, site.project(role, envs[role]), envs[role],
+                                              site.docker_host(role)))
                 if f"broker:{role}" in parts:
-                    jobs[f"broker:{role}"] = pool.submit(look_broker, role, site.broker(role, envs[role]),
-                                                         site.topics(role), site.room, BROKER_LOOK_S)
+                    brokers.append(pool.submit(look_broker, role, site.broker(role, envs[role]),
+                                               site.topics(role), site.room, BROKER_LOOK_S))
             if "dns" in parts:
                 known = {r: a for r, a in site.addresses().items()}
-                jobs["dns"] = pool.submit(ask_all, site.broker_name, site.resolvers, site.dns_lifetime_s, known)
-            done = {k: f.result() for k, f in jobs.items()}
+                dns = pool.submit(ask_all, site.broker_name, site.resolvers, site.dns_lifetime_s, known)
         return RoomObservation(
             room=site.room, broker_name=site.broker_name, expected=site.expected_addresses,
-            stacks=tuple(done[f"docker:{r}"] for r in ROLES if f"docker:{r}" in done),
-            dns=done.get("dns"),
-            brokers=tuple(done[f"broker:{r}"] for r in ROLES if f"broker:{r}" in done),
+            stacks=tuple(f.result() for f in stacks),
+            dns=dns.result() if dns is not None else None,
+            brokers=tuple(f.result() for f in brokers),
             files=files, at=time.time(), monotonic=time.monotonic())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 # The one rule for what reaches a terminal lives in the kernel (checklist and settings
 # validators refuse the same characters); every view of outside text imports it from here.
@@ -34,7 +35,7 @@ def render_topic(topic: str, limit: int = 200) -> str:
     return safe_text(topic, limit)
 
 
-def parse_json_object(payload: bytes) -> dict | None:
+def parse_json_object(payload: bytes) -> dict[str, Any] | None:
     """A JSON object from a contract topic, or None; never raises."""
     if len(payload) > PRETTY_LIMIT:
         return None

@@ -15,7 +15,6 @@ from runbook_tui.observe.model import CoreStatus
 from runbook_tui.observe.payloads import parse_json_object, safe_text
 
 RAW_LIMIT = 120
-TEXT_FIELDS = ("role", "room", "stack", "version")
 TEXT_LIMIT = 64
 
 
@@ -53,8 +52,9 @@ def parse_core_status(payload: bytes) -> CoreStatus:
     armed = body.get("critical_armed")
     if armed is not None and not isinstance(armed, bool):
         return CoreStatus(False, raw=_shown(payload), problem=f"'critical_armed' is {_kind(armed)}, not true or false")
-    labels = {k: _text(body.get(k)) for k in TEXT_FIELDS}
-    return CoreStatus(True, online, bool(dispatch) if isinstance(dispatch, bool) else False, armed, **labels)
+    return CoreStatus(True, online, bool(dispatch) if isinstance(dispatch, bool) else False, armed,
+                      role=_text(body.get("role")), room=_text(body.get("room")), stack=_text(body.get("stack")),
+                      version=_text(body.get("version")))
 
 
 def parse_device_status(payload: bytes) -> bool | None:

@@ -9,8 +9,8 @@ from __future__ import annotations
 from runbook_tui.observe.model import RoomObservation
 
 
-def summary(obs: RoomObservation) -> dict:
-    out: dict = {"at": round(obs.at, 3)}
+def summary(obs: RoomObservation) -> dict[str, object]:
+    out: dict[str, object] = {"at": round(obs.at, 3)}
     for stack in obs.stacks:
         out[f"docker {stack.role}"] = (
             ", ".join(f"{s.service} {s.state}" + "".join(f" {k.removeprefix('CORE_').lower()}={'on' if v else 'off'}"

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from runbook_tui.envfile import is_true
+from runbook_tui.errors import RunbookError
 from runbook_tui.observe.model import ROLES, BrokerView, FilesView, RoomObservation, ServiceState, StackFiles, StackSnapshot
 from runbook_tui.rules.room import (
     CORE,
@@ -56,9 +57,10 @@ def _env(obs: RoomObservation, role: str) -> dict[str, str]:
     return files.env_dict if files else {}
 
 
-class NotLookedAt(LookupError):
+class NotLookedAt(RunbookError, LookupError):
     """A part a rule needs is missing from the observation. `evaluate` judges a rule only when
-    every part it `needs` is there, so this names a rule whose `needs` forgot a part."""
+    every part it `needs` is there, so this names a rule whose `needs` forgot a part (the verdict
+    says it: "could not judge")."""
 
 
 # A rule reads the parts its `needs` names as present: these say so to the type checker, and a
