@@ -17,7 +17,7 @@ from runbook_tui.engine.events import EngineRefusal, StepState, StepStatus
 from runbook_tui.engine.previews import earlier_open
 
 if TYPE_CHECKING:
-    from runbook_tui.engine.floor import RoomConfirmation
+    from runbook_tui.engine.replay import RoomConfirmation
     from runbook_tui.engine.run import RunEngine
 
 

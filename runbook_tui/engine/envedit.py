@@ -109,7 +109,7 @@ def _replace_value(original: str, key: str, spelled: str) -> str:
     quoted = _QUOTED.get(rest[:1])
     if quoted is not None and (q := quoted.match(rest)):
         return original[: m.end()] + spelled + rest[q.end():]
-    line = re.match(r"[^\r\n]*", rest).group(0)
+    line = re.split(r"[\r\n]", rest, maxsplit=1)[0]
     comment = re.search(r"[ \t]+#", line)
     trailing = line[comment.start():] if comment else line[len(line.rstrip(" \t")):]
     return original[: m.end()] + spelled + trailing + rest[len(line):]

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 # Re-exported: the engine, the rules and the UI name them through the events.
-from runbook_tui.engine.states import PASSED, StepState  # noqa: F401
+from runbook_tui.engine.states import PASSED as PASSED
+from runbook_tui.engine.states import StepState as StepState
 from runbook_tui.errors import RunbookError
 
 if TYPE_CHECKING:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from runbook_tui.checklist.model import Step, StepType, substitute
 from runbook_tui.checklist.plan import engine_words
 from runbook_tui.engine import records as rec
-from runbook_tui.engine.envedit import EnvEditError, EnvSnapshot, apply_edit
+from runbook_tui.engine.envedit import EnvEdit, EnvEditError, EnvSnapshot, apply_edit
 from runbook_tui.engine.events import StepOutput
 from runbook_tui.engine.previews import shown, stack_path
 from runbook_tui.engine.shell import run_command
@@ -32,6 +32,7 @@ from runbook_tui.stacks import alignment
 
 if TYPE_CHECKING:
     from runbook_tui.engine.run import RunEngine
+    from runbook_tui.smoke_dispatch import FlowEvent
 
 Result = tuple[bool, str, list[str]]
 
@@ -194,7 +195,7 @@ class EnvEditExecutor(Executor):
         require = [(k, substitute(v, e.values)) for k, v in step.require]  # filled in as the plan shows them
         changes = {k: substitute(v, e.values) for k, v in step.set_values}
 
-        def edit_file():
+        def edit_file() -> EnvEdit | None:  # None: the file already says it
             # Off the event loop: reading, proving and writing a large file must not freeze the screen.
             snapshot = EnvSnapshot.read(path)
             current = snapshot.values()
@@ -261,7 +262,7 @@ class DispatchSmokeExecutor(Executor):
         self.say(step, f"-> dispatch {request.id} via {broker}: {request.device} {request.action}")
         loop = asyncio.get_running_loop()
 
-        def note(event) -> None:
+        def note(event: FlowEvent) -> None:
             arrow = "->" if event.stage == "dispatch" else "<-"
             loop.call_soon_threadsafe(self.say, step, f"{arrow} {event.stage} +{event.at_ms} ms ({event.topic})")
 

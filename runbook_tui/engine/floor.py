@@ -17,6 +17,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from runbook_tui.engine import records as rec
 from runbook_tui.engine.journal import ended, read_journal, read_run
@@ -152,7 +153,7 @@ def without_values(text: str) -> str:
     return _SETTING.sub(r"\1=(not shown)", text)
 
 
-def floor_state(journal: Path, records: list[dict] | None = None) -> FloorState:
+def floor_state(journal: Path, records: list[dict[str, Any]] | None = None) -> FloorState:
     """The run, replayed from its journal (or its records, already read) by the one replay the
     console and the report use (engine/replay.py), told as the room needs it: no commands, no
     variables, no outputs, no .env values (evidence is masked when it is journaled)."""
@@ -207,7 +208,7 @@ def room_floor_state(runs_dir: Path, room: str) -> FloorState | None:
     return floor_state(*found) if found else None
 
 
-def _followed(runs_dir: Path, room: str) -> tuple[Path, list[dict]] | None:
+def _followed(runs_dir: Path, room: str) -> tuple[Path, list[dict[str, Any]]] | None:
     try:
         runs = sorted(runs_dir.glob(f"{room}-*.jsonl"), key=lambda p: p.stat().st_mtime, reverse=True)
     except OSError:

@@ -18,20 +18,24 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from runbook_tui.engine import records as rec
 from runbook_tui.errors import RunbookError
 from runbook_tui.files import JOURNAL_CAP, read_bounded
 
+if TYPE_CHECKING:  # the replay reads journals: imported where a run is replayed
+    from runbook_tui.engine.replay import PlannedStep, RunState
+
 
 @dataclass(frozen=True)
 class JournalContents:
-    records: list[dict]
+    records: list[dict[str, Any]]
     torn: list[str]  # incomplete records (a writer that died mid-write), kept out of `records`
 
 
 def read_journal(path: Path) -> JournalContents:
-    records: list[dict] = []
+    records: list[dict[str, Any]] = []
     torn: list[str] = []
     for raw in read_bounded(path, JOURNAL_CAP, "run journal").split(b"\n"):
         if not raw:
@@ -83,7 +87,7 @@ def journal_order(path: Path) -> tuple[str, int]:
 
 
 class Journal:
-    def __init__(self, path: Path, records: list[dict] | None = None) -> None:
+    def __init__(self, path: Path, records: list[dict[str, Any]] | None = None) -> None:
         """`records`: the journal's, when the caller has just read them (a resume reads it once)."""
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -114,7 +118,7 @@ class Journal:
             f.seek(-1, os.SEEK_END)
             return f.read(1) == b"\n"
 
-    def append(self, kind: str, **fields) -> dict:
+    def append(self, kind: str, **fields: Any) -> dict[str, Any]:
         with self._lock:
             self._seq += 1
             record = rec.line(self._seq, round(time.time(), 3), kind, fields)
@@ -136,7 +140,7 @@ class Journal:
                 self._fd = -1
 
 
-def ended(records: list[dict]) -> bool:
+def ended(records: list[dict[str, Any]]) -> bool:
     """A run has ended when it finished, or when it was abandoned (its room no longer exists)."""
     return any(rec.is_kind(r, *rec.ENDING) for r in records)
 
@@ -169,7 +173,7 @@ def abandon_unfinished(runs_dir: Path, room: str, reason: str) -> tuple[list[Pat
     return abandoned, busy
 
 
-def read_run(path: Path, records: list[dict] | None = None):
+def read_run(path: Path, records: list[dict[str, Any]] | None = None) -> RunState:
     """A run's journal (or its records, already read), replayed (engine/replay.py): what every
     reader of a run shows. The steps' plan comes from the journal when it says all the outcome
     needs, else from the checklist it was written for (same sha256), else from the journal alone."""
@@ -186,7 +190,7 @@ def read_run(path: Path, records: list[dict] | None = None):
     return replay(records, plan or plan_partial(started, records))
 
 
-def _checklist_plan(checklist: Mapping):
+def _checklist_plan(checklist: Mapping[str, Any]) -> tuple[PlannedStep, ...] | None:
     path = checklist.get("path")
     if not isinstance(path, str):
         return None
@@ -198,7 +202,7 @@ def _checklist_plan(checklist: Mapping):
 
 
 @functools.lru_cache(maxsize=16)
-def _plan_of(path: str, sha256: str | None, _mtime_ns: int, _size: int):
+def _plan_of(path: str, sha256: str | None, _mtime_ns: int, _size: int) -> tuple[PlannedStep, ...] | None:
     """The checklist's plan, read once per version of its file (the floor view replays twice a second)."""
     from runbook_tui.checklist.loader import ChecklistInvalid, load_checklist
     from runbook_tui.engine.replay import plan_from_checklist

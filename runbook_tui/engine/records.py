@@ -14,7 +14,7 @@ reads as `Unknown` too (a hand-edited or damaged line does not end the report).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
@@ -39,7 +39,7 @@ KINDS: dict[str, type[Record]] = {}
 R = TypeVar("R", bound=type[Record])
 
 
-def kind(name: str, version: int = 1):
+def kind(name: str, version: int = 1) -> Callable[[R], R]:
     """Register a record type under its kind (the `kind` field of its journal line)."""
     def register(cls: R) -> R:
         if name in KINDS:
@@ -137,8 +137,12 @@ class RunStarted(Record):
     settings: str = ""
     choices: Mapping[str, str] = field(default_factory=dict)
     drill: str | None = None
+    # A blind drill: the trainee's screens (console, floor view) say DRILL, never the scenario.
+    blind: bool = False
+    # The steps the scenario's fault is known to fail: the fault showing itself, not the trainee's mistake.
+    drill_symptoms: Sequence[str] = ()
     # The checklist's steps in order (id, title, optional, confirm_at_room, section, when, acting,
-    # supersedes), so the report and the floor view need no checklist file.
+    # supersedes, type), so the report and the floor view need no checklist file.
     steps: Sequence[Mapping[str, Any]] = ()
 
 
@@ -390,6 +394,7 @@ class FaultInjected(Record):
     effect: str = ""
     by: str = ""
     at: float | None = None
+    symptoms: Sequence[str] = ()  # the steps this fault is known to fail (not the trainee's mistakes)
 
 
 @kind("fault_healed")

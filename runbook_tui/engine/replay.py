@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from runbook_tui.checklist.kinds import StepType
 from runbook_tui.engine import records as rec
@@ -151,7 +151,7 @@ def plan_from_record(started: rec.RunStarted) -> tuple[PlannedStep, ...] | None:
     return tuple(_planned(s, bool(s["acting"]), tuple(s["supersedes"])) for s in steps)
 
 
-def plan_partial(started: rec.RunStarted, records: Sequence[Mapping]) -> tuple[PlannedStep, ...]:
+def plan_partial(started: rec.RunStarted, records: Sequence[Mapping[str, Any]]) -> tuple[PlannedStep, ...]:
     """The plan from run_started alone, for a journal whose checklist cannot be read any more:
     which steps act is not known (so the run is never said to have done nothing), and what was
     superseded is what the last run_finished said."""
@@ -162,14 +162,14 @@ def plan_partial(started: rec.RunStarted, records: Sequence[Mapping]) -> tuple[P
     return tuple(_planned(s, False, tuple(by.get(s["id"], ()))) for s in started.steps or ())
 
 
-def _planned(s: Mapping, acting: bool, supersedes: tuple[str, ...]) -> PlannedStep:
+def _planned(s: Mapping[str, Any], acting: bool, supersedes: tuple[str, ...]) -> PlannedStep:
     return PlannedStep(s["id"], s.get("title", ""), bool(s.get("optional")), bool(s.get("confirm_at_room")), s.get("section"),
                        tuple((c, tuple(opts)) for c, opts in (s.get("when") or {}).items()), acting, supersedes)
 
 
 # ---- the replay -------------------------------------------------------------------------------
 
-def started_of(records: Sequence[Mapping]) -> rec.RunStarted:
+def started_of(records: Sequence[Mapping[str, Any]]) -> rec.RunStarted:
     """The run_started record of a journal's lines (ValueError: not a run's journal)."""
     started = rec.first(records, rec.RunStarted)
     if started is None:
@@ -177,7 +177,7 @@ def started_of(records: Sequence[Mapping]) -> rec.RunStarted:
     return started
 
 
-def replay(records: Sequence[Mapping], plan: Sequence[PlannedStep] | None = None) -> RunState:
+def replay(records: Sequence[Mapping[str, Any]], plan: Sequence[PlannedStep] | None = None) -> RunState:
     """The run's state after `records` (a journal's lines, in order). `plan`: the run's steps (the
     checklist's, plan_from_checklist); None: as run_started lists them. Raises ValueError for
     records that are not a run's journal. Lines of a kind not known are passed over."""

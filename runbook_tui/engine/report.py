@@ -6,15 +6,15 @@ long after the incident; every line of it can be traced to a record.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
+from typing import Any
 
 from runbook_tui.engine import records as rec
+from runbook_tui.engine.drill_report import drill_history, drill_summary
 from runbook_tui.engine.events import StepStatus
 from runbook_tui.engine.journal import read_journal, read_run
-from runbook_tui.engine.replay import RunState, replay, started_of
-from runbook_tui.files import CHECKLIST_CAP, open_regular
+from runbook_tui.engine.replay import RunState
 
 OVERRIDE_WORDS = {"guard": "run despite the guard", "step": "marked done without evidence"}
 
@@ -149,8 +149,8 @@ def render_report(journal_path: Path) -> str:
     out += [f"- {k}: {st.state.value}: {st.reason}" for k, st in deferred] or ["None."]
 
     if started.drill:
-        out += ["", "## Drill", ""] + _drill_summary(records, started)
-        out += ["", "## Drill history (this scenario, in this journal folder)", ""] + _drill_history(journal_path, records)
+        out += ["", "## Drill", ""] + drill_summary(records, started)
+        out += ["", "## Drill history (this scenario, in this journal folder)", ""] + drill_history(journal_path, records)
 
     out += ["", "## Timeline", ""]
     for r in typed:
@@ -165,143 +165,7 @@ def render_report(journal_path: Path) -> str:
     return "\n".join(out) + "\n"
 
 
-def drill_figures(records: list[dict]) -> dict:
-    """What a drill is judged on, from its journal."""
-    run = replay(records)
-    started = run.started
-    typed = rec.read_all(records)
-    # Until it last became finished, as the report's "Finished" says; a run reopened since: its declared end.
-    finished = run.finished_at or (run.declared.at if run.declared is not None else None)
-    verified = next((r.ts for r in typed if isinstance(r, rec.DispatchOutcome) and r.verdict == "complete"), None)
-    return {
-        "total_s": (finished - started.ts) if finished else None,
-        "to_verified_dispatch_s": (verified - started.ts) if verified else None,
-        "guard_refusals": sum(1 for r in typed if isinstance(r, rec.GuardsJudged) and r.refused),
-        "overrides": sum(1 for r in typed if isinstance(r, rec.Overridden)),
-        "failed_steps": [r.step for r in typed if isinstance(r, rec.StepStateRecord) and r.state == "failed"],
-        "wrong_room_ids": sum(1 for r in typed if isinstance(r, rec.WrongRoomId)),
-        # Faults the trainer added during the run: its figures are not the trainee's own.
-        "injected": [r.fault for r in typed if isinstance(r, rec.FaultInjected)],
-    }
-
-
-def _drill_summary(records: list[dict], started: rec.RunStarted) -> list[str]:
-    f = drill_figures(records)
-    return [
-        f"- Scenario: {started.drill}",
-        f"- Time to verified dispatch: {_duration(f['to_verified_dispatch_s'])}",
-        f"- Total time: {_duration(f['total_s'])}",
-        f"- Mistakes: {_mistakes(f)} (guard refusals {f['guard_refusals']}, wrong room ids {f['wrong_room_ids']}, "
-        f"failed steps: {', '.join(f['failed_steps']) or 'none'})",
-        f"- Overrides: {f['overrides']}",
-        *([f"- Faults the trainer injected during the run: {', '.join(f['injected'])} (this run is not compared "
-           "as the trainee's own)"] if f["injected"] else []),
-    ]
-
-
-def _first_record(path: Path) -> rec.RunStarted | None:
-    try:
-        # The first line only, and never more of it than a run_started record of the largest
-        # checklist takes (a regular file: a FIFO named *.jsonl does not hang the report).
-        with open(open_regular(path, "run journal"), "rb") as f:
-            first = json.loads(f.readline(4 * CHECKLIST_CAP))
-    except (OSError, ValueError):
-        return None
-    started = rec.read(first) if isinstance(first, dict) else None
-    return started if isinstance(started, rec.RunStarted) else None
-
-
-def _drill_history(journal_path: Path, records: list[dict]) -> list[str]:
-    started = started_of(records)
-    this = Path(journal_path).resolve()
-    rows = []
-    if rec.first(records, rec.RunFinished) is not None:
-        rows.append((this, started, drill_figures(records)))
-    for path in sorted(Path(journal_path).parent.glob("*.jsonl")):
-        if path.resolve() == this:
-            continue
-        first = _first_record(path)  # the scenario is on the first line: no need to read other drills' runs
-        if first is None or first.drill != started.drill:
-            continue
-        try:
-            other = read_journal(path).records
-            if rec.first(other, rec.RunFinished) is None:
-                continue
-            rows.append((path.resolve(), first, drill_figures(other)))
-        except (OSError, KeyError, TypeError, ValueError):
-            continue  # a damaged journal is left out of the comparison, not the end of the report
-    if not rows:
-        return ["No finished drill of this scenario yet."]
-    rows.sort(key=lambda row: row[1].ts)
-    timed = [f["to_verified_dispatch_s"] for _p, _s, f in rows if f["to_verified_dispatch_s"] is not None and not f["injected"]]
-    best = min(timed) if timed else None
-    out = [*_trainee_comparison(rows, this, started), ""]
-    out += ["| when | operator | to verified dispatch | total | mistakes | |", "|---|---|---|---|---|---|"]
-    for path, s, f in rows:
-        marks = []
-        if path == this:
-            marks.append("this run")
-        if f["injected"]:
-            marks.append(f"trainer injected {', '.join(f['injected'])}: not compared")
-        elif best is not None and f["to_verified_dispatch_s"] == best:
-            marks.append("best")
-        out.append(f"| {_when(s)} | {_md_cell(s.operator or '?')} | {_duration(f['to_verified_dispatch_s'])} | "
-                   f"{_duration(f['total_s'])} | {_mistakes(f)} | {', '.join(marks)} |")
-    return out
-
-
-def _md_cell(text: str) -> str:
-    return str(text).replace("|", "\\|")
-
-
-def _when(started: rec.RunStarted) -> str:
-    return time.strftime('%Y-%m-%d %H:%M', time.localtime(started.ts))
-
-
-def _mistakes(figures: dict) -> int:
-    return figures["guard_refusals"] + len(figures["failed_steps"]) + figures["wrong_room_ids"]
-
-
-def _against(now: float | None, then: float | None) -> str:
-    if now is None or then is None:
-        return "no comparison (one of them never verified dispatch)"
-    delta = now - then
-    if abs(delta) < 0.05:
-        return "the same"
-    return f"{_duration(abs(delta))} {'faster' if delta < 0 else 'slower'}"
-
-
-def _trainee_comparison(rows: list[tuple[Path, rec.RunStarted, dict]], this: Path, started: rec.RunStarted) -> list[str]:
-    """This run against the same trainee's earlier runs of the scenario, and against the best of all."""
-    trainee = started.operator or "?"
-    mine = next((f for p, _s, f in rows if p == this), None)
-    if mine is None:  # the report of a run that has not finished yet: nothing to compare
-        return [f"This run is not finished; {len(rows)} finished drill(s) of this scenario are listed below."]
-    if mine["injected"]:
-        return [f"- Not compared: the trainer injected {', '.join(mine['injected'])} during this run."]
-    rows = [(p, s, f) for p, s, f in rows if not f["injected"]]  # a run with a trainer's fault is no one's own time
-    earlier = [(s, f) for p, s, f in rows if p != this and (s.operator or "?") == trainee and s.ts < started.ts]
-    now = mine["to_verified_dispatch_s"]
-    if not earlier:
-        out = [f"- First drill of this scenario for {trainee}."]
-    else:
-        last_s, last = earlier[-1]
-        own_timed = [f["to_verified_dispatch_s"] for _s, f in earlier if f["to_verified_dispatch_s"] is not None]
-        own_best = min(own_timed) if own_timed else None
-        out = [f"- {trainee}'s earlier drills of this scenario: {len(earlier)}.",
-               f"- Against {trainee}'s last ({_when(last_s)}): to verified dispatch {_against(now, last['to_verified_dispatch_s'])}; "
-               f"mistakes {_mistakes(mine)} against {_mistakes(last)}.",
-               f"- Against {trainee}'s own best ({_duration(own_best)}): {_against(now, own_best)}."]
-    # Runs before this one only: the report of a drill reads the same when exported again later.
-    before = [(s, f) for p, s, f in rows if p != this and s.ts < started.ts and f["to_verified_dispatch_s"] is not None]
-    if before:
-        best_s, best = min(before, key=lambda sf: sf[1]["to_verified_dispatch_s"])
-        out.append(f"- Against the best run before this one ({_duration(best['to_verified_dispatch_s'])} by "
-                   f"{best_s.operator or '?'}, {_when(best_s)}): {_against(now, best['to_verified_dispatch_s'])}.")
-    return out
-
-
-def _record_summary(raw: dict, r: rec.Record) -> str:
+def _record_summary(raw: dict[str, Any], r: rec.Record) -> str:
     line = _said(r)
     if line:
         return line

@@ -43,12 +43,11 @@ from runbook_tui.engine.events import (  # noqa: F401 - the engine's words, said
     StepStatus,
 )
 from runbook_tui.engine.executors import EXECUTORS, env_files
-from runbook_tui.engine.floor import RoomConfirmation
 from runbook_tui.engine.guards import Guards
 from runbook_tui.engine.journal import Journal, JournalBusy, read_journal
 from runbook_tui.engine.previews import preview
 from runbook_tui.engine.reconcile import Reconciler, condition_of
-from runbook_tui.engine.replay import ACTING_TYPES, RunState, outcome_of, plan_from_checklist, replay, superseded
+from runbook_tui.engine.replay import ACTING_TYPES, RoomConfirmation, RunState, outcome_of, plan_from_checklist, replay, superseded
 from runbook_tui.observe.model import Fence, RoomObservation
 from runbook_tui.observe.observer import Observer
 from runbook_tui.rules.conditions import Verdict
@@ -67,6 +66,8 @@ class RunConfig:
     settle_s: float = 30.0  # how long a command's done_when may take to become true
     operator: str = field(default_factory=lambda: os.environ.get("USER", "operator"))
     drill: str | None = None  # the training scenario, when this run is a drill
+    blind: bool = False  # a blind drill: the trainee's screens never name the scenario
+    drill_symptoms: tuple[str, ...] = ()  # the steps the scenario's fault is known to fail
     settings: str = ""  # which site settings the run was opened with (the file, or the lab's defaults)
     # Variables the operator or the site gave: never replaced by what a stack's .env says later.
     given: frozenset[str] = frozenset()
@@ -114,7 +115,7 @@ class RunEngine:
     # ---- construction ------------------------------------------------------------------
     @classmethod
     def start(cls, checklist: Checklist, values: dict[str, str], observer: Observer, journal_path: Path,
-              config: RunConfig, on_event=None) -> RunEngine:
+              config: RunConfig, on_event: Callable[[object], None] | None = None) -> RunEngine:
         journal = Journal(journal_path)
         engine = cls(checklist, values, observer, journal, config, on_event)
         record = journal.write(rec.RunStarted(
@@ -122,13 +123,14 @@ class RunEngine:
                        "sha256": checklist.sha256, "path": str(checklist.path)},
             room=engine.room, variables={k: engine.masker.mask(v) for k, v in engine.values.items()}, lab=config.lab,
             operator=config.operator, settings=config.settings, choices=engine.choices, drill=config.drill,
+            blind=config.blind, drill_symptoms=list(config.drill_symptoms),
             # The checklist's steps in order, so the report can follow it and name the steps never
             # decided, from the journal alone; with what the outcome's rule needs, so a replay
             # needs no checklist file.
             steps=[{"id": s.id, "title": substitute(s.title, values), "optional": s.optional,
                     "confirm_at_room": s.confirm_at_room, "section": s.section_id,
                     "when": {c: list(opts) for c, opts in s.when},
-                    "acting": s.type in ACTING_TYPES, "supersedes": list(s.supersedes)}
+                    "acting": s.type in ACTING_TYPES, "supersedes": list(s.supersedes), "type": s.type.value}
                    for s in checklist.steps()]))
         engine.started_at = record.ts
         engine.decisions.skip_missing_site_commands()
@@ -136,7 +138,7 @@ class RunEngine:
 
     @classmethod
     def resume(cls, journal_path: Path, checklist: Checklist, observer: Observer, config: RunConfig,
-               on_event=None) -> tuple[RunEngine, list[str]]:
+               on_event: Callable[[object], None] | None = None) -> tuple[RunEngine, list[str]]:
         """Rebuild a run from its journal, then reconcile it with the live system.
 
         Returns the engine and what reconciling found, in words. Refuses a journal written
@@ -155,7 +157,9 @@ class RunEngine:
         except JournalBusy as exc:
             raise EngineRefusal(str(exc)) from None
         # A resumed drill stays a drill of its scenario, run by the same trainee: they are the run's, not the session's.
-        config = dataclasses.replace(config, drill=started.drill or config.drill, operator=started.operator or config.operator)
+        config = dataclasses.replace(config, drill=started.drill or config.drill, operator=started.operator or config.operator,
+                                     blind=started.blind or config.blind,
+                                     drill_symptoms=tuple(started.drill_symptoms) or config.drill_symptoms)
         # The run's state by the one replay of its journal (engine/replay.py), as the floor view
         # and the report read it: a resumed console cannot say what they do not.
         run = replay(contents.records, plan_from_checklist(checklist))
