@@ -275,7 +275,7 @@ def test_report_agrees_with_the_journal_record_for_record(tmp_path: Path):
 
 
 def test_a_drill_report_times_the_run_and_compares_with_earlier_drills(tmp_path: Path):
-    from runbook_tui.engine.report import drill_figures
+    from runbook_tui.engine.drill_report import drill_figures
 
     for attempt in range(2):
         checklist = load_checklist(CHECKLIST)
