@@ -62,7 +62,9 @@ def find_unfinished(settings: Settings, room: str, checklist: Checklist) -> Unfi
         if not any(rec.is_kind(r, rec.StepStateRecord) for r in records):
             return None  # opened and closed before any step changed: a new run is the same thing
         passed = {r.step for r in rec.of_kind(records, rec.StepStateRecord) if r.state in ("done", "skipped", "overridden")}
-        return UnfinishedRun(path, records[0]["ts"], records[-1]["ts"], len(passed), records[0].get("drill"),
+        # A blind drill's scenario is not said to whoever is offered to resume it.
+        drill = "(blind)" if records[0].get("blind") and records[0].get("drill") else records[0].get("drill")
+        return UnfinishedRun(path, records[0]["ts"], records[-1]["ts"], len(passed), drill,
                              records[0].get("operator"))
     return None
 
@@ -176,6 +178,8 @@ class SessionOpener:
     variables: dict[str, str] | None = None
     operator: str | None = None
     hold: RoomHold | None = None  # this console's hold on the room (claim), handed to the Session
+    blind: bool = False  # a blind drill: the header says DRILL, never the scenario
+    drill_symptoms: tuple[str, ...] = ()  # the steps the scenario's fault is known to fail
 
     def __post_init__(self) -> None:
         self.settings = self.settings.for_room(self.room)  # as Session sees them (for_room is idempotent)
@@ -194,13 +198,14 @@ class SessionOpener:
 
     def open(self) -> Session:
         return Session(self.settings, self.room, self.checklist_path, drill=self.drill, variables=self.variables,
-                       operator=self.operator, hold=self.hold)
+                       operator=self.operator, hold=self.hold, blind=self.blind, drill_symptoms=self.drill_symptoms)
 
 
 class Session:
     def __init__(self, settings: Settings, room: str, checklist_path: Path, drill: str | None = None,
                  variables: dict[str, str] | None = None,
-                 operator: str | None = None, hold: RoomHold | None = None) -> None:
+                 operator: str | None = None, hold: RoomHold | None = None, blind: bool = False,
+                 drill_symptoms: tuple[str, ...] = ()) -> None:
         from runbook_tui.checklist.loader import load_checklist
         from runbook_tui.checklist.variables import resolve_variables
         from runbook_tui.engine.run import RunConfig
@@ -211,6 +216,7 @@ class Session:
         settings = settings.for_room(room)
         self.settings = settings
         self.drill = drill
+        self.blind = blind and drill is not None
         self.room = room
         self.checklist = load_checklist(checklist_path)
         # The site's variables are the venue's, for every checklist: each takes those it declares.
@@ -238,7 +244,8 @@ class Session:
         self.unreadable = [(role, exc) for role in ("primary", "standby")
                            if (exc := refusal(ctx.env_file(role), ENV_CAP, ".env file")) is not None]
         self.observer = Observer(ctx)
-        self.config = RunConfig(settings.stack_root, lab=settings.lab, drill=drill, settings=settings.described_as,
+        self.config = RunConfig(settings.stack_root, lab=settings.lab, drill=drill, blind=self.blind,
+                                drill_symptoms=drill_symptoms, settings=settings.described_as,
                                 given=frozenset(self.given), docker_hosts=dict(settings.docker_hosts),
                                 fence_command=settings.fence_command)
         if operator:  # who the journal names; in drills, the trainee the history compares

@@ -102,6 +102,9 @@ def _main(argv: list[str] | None = None) -> int:
                         help="set a checklist variable (e.g. smoke_device=door1); wins over the settings' [variables]")
     parser.add_argument("--drill", metavar="SCENARIO", help="this run is a training drill of SCENARIO (its fault injected "
                         "separately, e.g. by 'runbook-tui drill' without a terminal); the journal and report say so")
+    # Its own dest: the drill command's --blind (default: blind with a trainee) is another option.
+    parser.add_argument("--blind", dest="blind_drill", action="store_true",
+                        help="with --drill: a blind drill (the header says DRILL, never the scenario)")
     which_run = parser.add_mutually_exclusive_group()  # both at once would leave the choice to the code's order
     which_run.add_argument("--new-run", action="store_true", help="start a new run even if an unfinished one exists "
                            "(the unfinished one is then abandoned)")
@@ -142,13 +145,15 @@ def open_tui(args: argparse.Namespace) -> int:
             raise UsageError(f"--resume {args.resume} is a run of {target.room}, not of --room {args.room}")
         args.room = target.room
         args.checklist = args.checklist or target.checklist
+    drill_run: dict = {}
     if args.drill:
-        from runbook_tui.cli.drill import drill_settings
+        from runbook_tui.cli.drill import drill_options, drill_settings
         from runbook_tui.lab.faults import FAULTS
 
         if args.drill not in FAULTS:
             raise UsageError(f"no drill scenario {args.drill!r} (see: runbook-tui drill --list)")
         settings = drill_settings(settings, args.drill)
+        drill_run = drill_options(args.drill, args.blind_drill)
     room = args.room or settings.room
     if room is None and not args.drill and not args.checklist:
         rooms = settings.venue_rooms()
@@ -156,7 +161,7 @@ def open_tui(args: argparse.Namespace) -> int:
             return _open_venue(args, settings, rooms)
         room = rooms[0] if rooms else None
     opener = SessionOpener(settings, room or "room1", args.checklist or settings.checklist,
-                           drill=args.drill, operator=args.operator, variables=var_pairs(args.var))
+                           drill=args.drill, operator=args.operator, variables=var_pairs(args.var), **drill_run)
     if not sys.stdout.isatty():
         # Without a terminal nothing is drawn: what is wrong with the checklist is said first.
         opener.open()

@@ -23,7 +23,13 @@ def add_drill_command(sub: argparse._SubParsersAction) -> None:
     drill.add_argument("--scenario", help="the fault to start with (see --list)")
     drill.add_argument("--list", action="store_true", help="list the scenarios")
     add_settings_arg(drill)
-    drill.add_argument("--trainee", help="who runs the drill: the report compares with their earlier drills (default: $USER)")
+    drill.add_argument("--trainee", help="who runs the drill: the report compares with their earlier drills (default: $USER); "
+                       "a drill with a trainee is blind unless --no-blind")
+    drill.add_argument("--blind", action=argparse.BooleanOptionalAction, default=None,
+                       help="the trainee's screens (console, floor view) and this command's words say DRILL, never the "
+                            "scenario; the trainer sees it with 'runbook-tui lab status' (default: blind with --trainee)")
+    drill.add_argument("--start-over", action="store_true",
+                       help="close the room's unfinished run without asking (the drill resets the room)")
     drill.set_defaults(handler=_drill)
 
 
@@ -38,6 +44,64 @@ def drill_settings(settings, scenario: str):
         host, port = settings.resolvers[0]
         return dataclasses.replace(settings, resolvers=((host, port), (host, port + 1)))
     return settings
+
+
+def blind_wanted(args: argparse.Namespace) -> bool:
+    """Blind unless told: a drill run for a named trainee hides its scenario from them."""
+    return args.blind if args.blind is not None else bool(args.trainee)
+
+
+def drill_options(scenario: str, blind: bool) -> dict:
+    """What a drill's session takes from its scenario: blind or not, and the steps its fault is
+    known to fail (the fault showing itself, not the trainee's mistake)."""
+    from runbook_tui.lab.faults import FAULTS
+
+    return {"blind": blind, "drill_symptoms": FAULTS[scenario].symptoms}
+
+
+def _unfinished_runs(stack_root, room: str) -> list[tuple[str, object]]:
+    """The room's runs that never ended, newest last: (journal path, run_started) each. Resetting
+    the room closes them (lab down --purge)."""
+    from pathlib import Path
+
+    from runbook_tui.engine import records as rec
+    from runbook_tui.engine.journal import ended, journal_order, read_journal
+    from runbook_tui.stacks import default_runs_dir
+
+    out = []
+    for path in sorted(Path(default_runs_dir(stack_root)).glob(f"{room}-*.jsonl"), key=journal_order):
+        try:
+            records = read_journal(path).records
+        except OSError:
+            continue
+        started = rec.first(records, rec.RunStarted)
+        if started is not None and started.room == room and not ended(records):
+            out.append((str(path), started))
+    return out
+
+
+def _confirm_start_over(args: argparse.Namespace, settings) -> None:
+    """A drill quit midway is the trainee's run still: starting the room over closes it for good.
+    Asked at a terminal; refused without one, with the commands that resume it or close it."""
+    import time
+
+    from runbook_tui.cli.args import CommandError
+
+    runs = _unfinished_runs(settings.stack_root, args.room)
+    if not runs or args.start_over:
+        return
+    path, started = runs[-1]
+    what = ("a blind drill" if started.blind else f"drill {started.drill}") if started.drill else "a run"
+    where = f" --settings {shlex.quote(str(settings.source.resolve()))}" if settings.source else ""
+    said = (f"{args.room} has an unfinished run: {what} by {started.operator or '?'}, started "
+            f"{time.strftime('%H:%M', time.localtime(started.ts))} ({path}). Starting this drill resets the room "
+            f"and closes that run for good. Resume it with: runbook-tui{where} --resume {shlex.quote(path)}")
+    if not sys.stdin.isatty():
+        raise CommandError(f"{said}; or close it and start over with: runbook-tui drill {args.room} "
+                           f"--scenario {args.scenario} --start-over")
+    answer = input(f"{said}\nClose it and start this drill over? [y/N] ").strip().lower()
+    if answer not in ("y", "yes"):
+        raise CommandError("nothing was changed: the room and its unfinished run are as they were")
 
 
 def _drill(args: argparse.Namespace) -> int:
@@ -57,6 +121,8 @@ def _drill(args: argparse.Namespace) -> int:
     if args.scenario not in faults.FAULTS:
         raise CommandError(f"no scenario {args.scenario!r} (see --list)")
     settings = lab_settings(args, "drill")  # a site's file is refused: said by the command line, exit 2
+    blind = blind_wanted(args)
+    _confirm_start_over(args, settings)
     lab = Lab(settings.stack_root, print, DnsSettings(port=settings.resolvers[0][1]))
     if (role := faults.FAULTS[args.scenario].on_lab_engine) is not None:
         # The room starts over with that stack on the lab's own engine (the one engine the lab
@@ -65,7 +131,15 @@ def _drill(args: argparse.Namespace) -> int:
             raise CommandError(refused)
         lab.two_engines, lab.lab_engine_role = True, role
     lab.reset(args.room)  # a lab step that fails raises LabError: said by the command line, exit 1
-    print(f"drill {args.scenario}: {faults.inject(lab, args.room, args.scenario)}")
+    if blind:
+        # What the fault did stays off this terminal: the trainee reads it before the TUI opens
+        # and again when it closes. The fault log keeps it for the trainer (lab status).
+        lab.report = lambda _m: None
+        faults.inject(lab, args.room, args.scenario)
+        print(f"DRILL in {args.room}: a fault is in the room (blind: the trainer sees which with "
+              f"runbook-tui lab status)")
+    else:
+        print(f"drill {args.scenario}: {faults.inject(lab, args.room, args.scenario)}")
     if settings.source is None:
         from runbook_tui.settings import lab_defaults
 
@@ -74,11 +148,13 @@ def _drill(args: argparse.Namespace) -> int:
     if not sys.stdout.isatty():
         trainee = f" --operator {args.trainee}" if args.trainee else ""
         where = f" --settings {shlex.quote(str(settings.source.resolve()))}" if settings.source else ""
-        print(f"open the checklist with: runbook-tui{where} --room {args.room} --drill {args.scenario}{trainee}")
+        print(f"open the checklist with: runbook-tui{where} --room {args.room} --drill {args.scenario}{trainee}"
+              + (" --blind" if blind else ""))
         return 0
     from runbook_tui.session import Session
 
-    session = Session(settings, args.room, settings.checklist, drill=args.scenario, operator=args.trainee)
+    session = Session(settings, args.room, settings.checklist, drill=args.scenario, operator=args.trainee,
+                      **drill_options(args.scenario, blind))
     from runbook_tui.cli import run_room
 
     if (code := run_room(session, False)[0]) is not None:

@@ -130,7 +130,7 @@ class FloorState:
     room: str
     checklist: str
     operator: str
-    drill: str | None
+    drill: str | None  # None: no drill; "": a blind drill (the person at the room is the trainee's eyes)
     steps: tuple[FloorStep, ...]
     alarms: tuple[str, ...]  # raised now; or ended, and not acknowledged at the console yet
     last_dispatch: str  # the newest smoke test's verdict, in words ("" before any)
@@ -195,8 +195,9 @@ def floor_state(journal: Path, records: list[dict[str, Any]] | None = None) -> F
     elif run.declared is not None:
         outcome += f" (it was finished at {time.strftime('%H:%M:%S', time.localtime(run.declared.at))})"
     started = run.started
+    drill = "" if started.drill and started.blind else started.drill  # a blind drill: DRILL, unnamed
     return FloorState(journal, started.room, started.checklist.get("name", ""), started.operator,
-                      started.drill, tuple(steps), alarms, last_dispatch, ended, run.last_record_at,
+                      drill, tuple(steps), alarms, last_dispatch, ended, run.last_record_at,
                       outcome=outcome, run=run)
 
 

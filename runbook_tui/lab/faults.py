@@ -33,6 +33,9 @@ class Fault:
     # The stack the scenario needs on the lab's own engine (the one engine the lab may stop):
     # a host that dies is had for real only where stopping its engine harms nothing else.
     on_lab_engine: str | None = None
+    # The steps of its checklist this fault is known to fail: their first failure is the fault
+    # showing itself (the report does not count it as the trainee's mistake).
+    symptoms: tuple[str, ...] = ()
 
 
 def _set_env(lab: Lab, room: str, role: str, changes: dict[str, str]) -> None:
@@ -187,13 +190,13 @@ FAULTS: dict[str, Fault] = {f.name: f for f in (
           "promote: the standby's broker takes over once mqtt.<room> is repointed", _kill_broker, _start_broker),
     Fault("standby-passwd-stale", "the standby broker's password file is out of date",
           "scripts/mosquitto-make-passwd.sh on the standby .env, then recreate its broker (runbook 5)",
-          _stale_passwd, _fresh_passwd),
+          _stale_passwd, _fresh_passwd, symptoms=("recreate-core",)),
     Fault("resolvers-disagree", "a second resolver still answers the primary after the repoint",
           "repoint the name on every resolver the room uses", _split_horizon, _one_horizon),
     Fault("controller-never-acks", "a controller receives commands but never acks",
           "the smoke test fails with 'no ack': have the controller power-cycled at the room "
           "(in the lab: runbook-tui lab power-cycle ROOM), then run the smoke test again",
-          _silent_controller, _normal_controller),
+          _silent_controller, _normal_controller, symptoms=("smoke-test",)),
     Fault("standby-drift", "the standby drifted from the primary (core version and config)",
           "align the standby's .env with the primary's and recreate its core (runbook 5)", _drift, _undrift,
           "standby-current.yaml"),

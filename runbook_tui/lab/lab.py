@@ -24,7 +24,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,7 +37,7 @@ from runbook_tui.lab.engine import EngineError, LabEngine
 from runbook_tui.lab.errors import LabError
 from runbook_tui.lab.processes import ProcessTable
 from runbook_tui.lab.readiness import read_retained, resolve_a, wait_for
-from runbook_tui.stacks import ROLES, Stack, broker_hostname, default_rooms_dir, default_runs_dir, room_stacks
+from runbook_tui.stacks import ROLES, Stack, broker_hostname, default_rooms_dir, default_runs_dir, fault_log, room_stacks
 
 DEFAULT_DEVICE = "sim1"
 # Compose output worth showing as progress: build steps and container/network/volume changes.
@@ -213,7 +213,7 @@ class Lab:
                 raise LabError(f"{room} could not be torn down: still present: {', '.join(leftovers)}")
         self.up(room)
 
-    def _bring_up(self, room: str, stacks: dict[str, Stack], hosts: dict[str, str]) -> None:
+    def _bring_up(self, room: str, stacks: dict[str, Stack], hosts: Mapping[str, str | None]) -> None:
         self.report("[4/6] stacks (the first run builds the images: a few minutes)")
         enabled = [s.name for s in stacks.values() if s.dispatch_enabled_in_env()]
         if len(enabled) > 1:
@@ -383,6 +383,7 @@ class Lab:
                     (self.state_dir / f"{name}.json").unlink(missing_ok=True)
                     self.report(f"stopped {name}")
             self.dns.remove(broker_hostname(room, self.dns_settings.domain))
+            room_leftovers += self._room_extras_down(room)
             if room_leftovers:
                 continue  # keep the room registered and its directories: they are still in use
             if purge and registry.get(room, {}).get("created"):
@@ -407,6 +408,59 @@ class Lab:
             if self.engine.url in engines:
                 leftovers += self._stop_engine()
         return leftovers
+
+    def _room_extras_down(self, room: str) -> list[str]:
+        """What a room has running beside its stacks and controllers: its floor view (its own
+        process, outliving the console) and its name on a drill's second resolver (stopped once
+        it answers for no room). Its faults end with it. Returns what could not be stopped."""
+        from runbook_tui.engine import floor
+
+        left: list[str] = []
+        runs = default_runs_dir(self.stack_root)
+        if floor.close(runs, room):
+            self.report(f"closed the floor view of {room}")
+        if (still := floor.serving(runs, room)) is not None:
+            left.append(f"the floor view of {room} (pid {still.pid})")
+        second = self.second_resolver()
+        second.remove(broker_hostname(room, self.dns_settings.domain))
+        if second.running() and not second.records():
+            second.stop()
+            self.report("stopped the second resolver")
+        if second.running() and broker_hostname(room, self.dns_settings.domain) in second.records():
+            left.append(f"the second resolver's record of {room}")
+        self._log_room_down(room)
+        return left
+
+    def _log_room_down(self, room: str) -> None:
+        """A line in the room's fault log: the faults before it went with the room (lab status)."""
+        path = fault_log(self.stack_root, room)
+        if path.exists():
+            with open(path, "a") as out:
+                out.write(json.dumps({"ts": round(time.time(), 3), "room_down": True}) + "\n")
+
+    def faults_in(self, room: str) -> dict[str, float]:
+        """Fault -> when it was injected, for the faults in ROOM now (from its fault log: injected,
+        not healed since, not before the room was last torn down). The trainer's view of a drill."""
+        active: dict[str, float] = {}
+        try:
+            lines = fault_log(self.stack_root, room).read_text().splitlines()
+        except OSError:
+            return active
+        for line in lines:
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if not isinstance(entry, dict):
+                continue
+            if entry.get("room_down"):
+                active.clear()
+            elif isinstance(entry.get("fault"), str):
+                if entry.get("healed"):
+                    active.pop(entry["fault"], None)
+                else:
+                    active[entry["fault"]] = float(entry.get("ts") or 0)
+        return active
 
     def _stop_engine(self) -> list[str]:
         """Empty the lab's own engine (everything on it is the lab's: what a failed `up` left) and stop it."""
@@ -475,7 +529,8 @@ class Lab:
             if not self.dns.running():
                 lines.append(f"  {name} -> no DNS server")
             for label, server in self.resolvers().items():  # every resolver the room's controllers may ask
-                if server.running():
+                # A drill's second resolver is said under the room whose name it answers only.
+                if server.running() and (server is self.dns or name in server.records()):
                     answer = resolve_a(name, server.settings.listen, server.settings.port)
                     lines.append(f"  {name} -> {answer} ({self._which_stack(room, answer)}) at resolver {label}")
             ctl = self.controller_state(room)
@@ -487,6 +542,10 @@ class Lab:
                              f"({self._which_stack(room, ctl.get('broker') or '')}), {ctl.get('completes', 0)} commands completed")
             else:
                 lines.append(f"  controller {DEFAULT_DEVICE}: not connected ({ctl.get('last_error') or 'starting'})")
+            # The trainer's view of a drill, blind or not: which faults are in the room.
+            faults = self.faults_in(room)
+            lines.append("  faults in: " + (", ".join(f"{name} (since {time.strftime('%H:%M:%S', time.localtime(ts))})"
+                                                      for name, ts in faults.items()) or "none"))
         return lines
 
     def dns_point(self, room: str, role: str, resolver: str | None = None) -> str:

@@ -124,7 +124,9 @@ class RunbookApp(CrashToFile, App):
         s = self.session
         # A drill is always in the lab: its name says more than "LAB". At 80 columns the tool's
         # own name gives way, so the elapsed time and the run's state stay in the header.
-        where = f" · DRILL {s.drill}" if s.drill else (" · LAB" if s.settings.lab else "")
+        # A blind drill says DRILL only: the trainee meets the fault as on site, unnamed.
+        drill = " · DRILL" + ("" if s.blind else f" {s.drill}")
+        where = drill if s.drill else (" · LAB" if s.settings.lab else "")
         return ("" if narrow else "runbook-tui · ") + s.room + where
 
     # ---- the opening ---------------------------------------------------------------------------
@@ -258,7 +260,7 @@ class RunbookApp(CrashToFile, App):
         session = self.session
         assert not isinstance(session, SessionOpener)
         if engine.config.drill and not session.drill:  # a resumed drill keeps its header
-            session.drill = engine.config.drill
+            session.drill, session.blind = engine.config.drill, engine.config.blind
         while self.screen is not self.screen_stack[0]:  # help opened meanwhile stays: the run comes once it closes
             await asyncio.sleep(0.05)
         run = RunScreen(session, engine, clock=self.clock)

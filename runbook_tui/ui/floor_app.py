@@ -132,7 +132,8 @@ class FloorApp(App):
             head.update(f"Room {escape(self.room)}: no run yet")
             alarms.display = False
             return
-        drill = f" · DRILL {escape(state.drill)}" if state.drill else ""
+        # A blind drill says DRILL only: the phone is in the trainee's hand.
+        drill = "" if state.drill is None else " · DRILL" + (f" {escape(state.drill)}" if state.drill else "")
         # The outcome as the console's header says it (one replay of the journal for both).
         head.update(f"[b]{escape(state.room)}[/b] · {escape(state.checklist)}{drill}\n"
                     f"operator {escape(state.operator)} · " + escape(state.ended or state.outcome))
