@@ -42,7 +42,8 @@ def parse_env(text: str) -> dict[str, str | None]:
     from dotenv.variables import parse_variables
 
     values: dict[str, str | None] = {}
-    lookup = ChainMap(values, os.environ)  # the file's earlier values win, as python-dotenv's override=True
+    # The file's earlier values win, as python-dotenv's override=True.
+    lookup: ChainMap[str, str | None] = ChainMap(values, dict(os.environ))
     for binding in parse_stream(io.StringIO(text)):
         if binding.key is None:
             continue

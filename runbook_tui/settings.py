@@ -257,7 +257,7 @@ def _lab_rooms(root: Path) -> dict[str, RoomSettings]:
     rooms = {}
     for room in sorted(r for r in registry if isinstance(r, str) and ROOM_PATTERN.fullmatch(r)):
         entry = registry[room] if isinstance(registry[room], dict) else {}
-        hosts = entry.get("docker_hosts") if isinstance(entry.get("docker_hosts"), dict) else {}
+        hosts = given if isinstance(given := entry.get("docker_hosts"), dict) else {}
         rooms[room] = RoomSettings(docker_hosts={
             role: url for role, url in hosts.items()
             if role in ("primary", "standby") and isinstance(url, str) and first_control(url, one_line=True) is None

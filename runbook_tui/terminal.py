@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import sys
 import unicodedata
-from typing import TextIO
+from typing import Any, TextIO
 
 # C0 but tab and newline, DEL and C1 (U+009B is the 8-bit CSI, U+009D the 8-bit OSC): each
 # can start a terminal control sequence. Bidirectional overrides, isolates and marks too
@@ -62,13 +62,13 @@ class SafeStream:
         self._stream.write(CONTROL.sub(REPLACEMENT, text))
         return len(text)
 
-    def __getattr__(self, name: str):
+    def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)
 
 
 def guard_standard_streams() -> None:
     """Standard output and error of this process pass through `SafeStream` from now on."""
     if not isinstance(sys.stdout, SafeStream):
-        sys.stdout = SafeStream(sys.stdout)  # type: ignore[assignment]
+        sys.stdout = SafeStream(sys.stdout)
     if not isinstance(sys.stderr, SafeStream):
-        sys.stderr = SafeStream(sys.stderr)  # type: ignore[assignment]
+        sys.stderr = SafeStream(sys.stderr)

@@ -87,7 +87,7 @@ if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; th
   [ -x .venv/bin/python ] || python3 -m venv .venv
   .venv/bin/pip install -q --upgrade pip 2>&1 | grep -v WARNING || true
   .venv/bin/pip install -q -e '.[test]' 2>&1 | grep -v WARNING || true
-  (cd / && "$ROOT/.venv/bin/python" -c 'import runbook_tui, pytest, yaml, paho.mqtt.enums, importlinter') \
+  (cd / && "$ROOT/.venv/bin/python" -c 'import runbook_tui, pytest, yaml, paho.mqtt.enums, importlinter, mypy') \
     || { echo "setup: the Python install failed" >&2; exit 1; }
   echo "$want" > "$stamp"
 fi

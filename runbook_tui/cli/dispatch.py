@@ -14,7 +14,7 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from runbook_tui.envfile import read_env
 from runbook_tui.mqtt_contract import BrokerEndpoint, DispatchRequest, Topics
@@ -28,7 +28,7 @@ EXIT_USAGE = 2
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # usage errors exit 2 without a traceback
+    def error(self, message: str) -> NoReturn:  # usage errors exit 2 without a traceback
         self.print_usage(sys.stderr)
         print(f"core-dispatch.sh: {message}", file=sys.stderr)
         raise SystemExit(EXIT_USAGE)
@@ -145,7 +145,7 @@ def resolve(host: str, timeout_s: float) -> str | None:
 
     def look() -> None:
         try:
-            found.append(socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)[0][4][0])
+            found.append(str(socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)[0][4][0]))
         except (OSError, UnicodeError):
             pass
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from runbook_tui.cli.args import ROOM_PATTERN, add_settings_arg, default_stack_root, device_arg, lab_settings, room_arg
@@ -75,22 +76,22 @@ def _lab(args: argparse.Namespace) -> Lab:
     return lab
 
 
-def _guard(action) -> int:
+def _guard(action: Callable[[], int | None]) -> int:
     """A lab command; what fails (LabError, a site's settings) is said by the command line. An
-    interrupt names the command that shows what it left up."""
+    interrupt names the command that shows what it left up. An action that returns nothing succeeded."""
     try:
-        return action()
+        return action() or 0
     except KeyboardInterrupt:
         print("runbook-tui lab: interrupted; run 'runbook-tui lab status' to see what is up")
         return 130
 
 
 def _up(args: argparse.Namespace) -> int:
-    return _guard(lambda: _lab(args).up(args.room) or 0)
+    return _guard(lambda: _lab(args).up(args.room))
 
 
 def _reset(args: argparse.Namespace) -> int:
-    return _guard(lambda: _lab(args).reset(args.room) or 0)
+    return _guard(lambda: _lab(args).reset(args.room))
 
 
 def _down(args: argparse.Namespace) -> int:
@@ -105,15 +106,15 @@ def _down(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    return _guard(lambda: print("\n".join(_lab(args).status())) or 0)
+    return _guard(lambda: print("\n".join(_lab(args).status())))
 
 
 def _dns_point(args: argparse.Namespace) -> int:
-    return _guard(lambda: print(_lab(args).dns_point(args.room, args.role, args.resolver)) or 0)
+    return _guard(lambda: print(_lab(args).dns_point(args.room, args.role, args.resolver)))
 
 
 def _power_cycle(args: argparse.Namespace) -> int:
-    return _guard(lambda: print(_lab(args).power_cycle_controller(args.room, args.device)) or 0)
+    return _guard(lambda: print(_lab(args).power_cycle_controller(args.room, args.device)))
 
 
 def _fault(args: argparse.Namespace) -> int:
@@ -126,4 +127,4 @@ def _fault(args: argparse.Namespace) -> int:
     if not ROOM_PATTERN.fullmatch(args.room) or not args.name:
         print("runbook-tui lab fault: usage: runbook-tui lab fault ROOM NAME [--heal] | runbook-tui lab fault list")
         return EXIT_USAGE
-    return _guard(lambda: print((faults.heal if args.heal else faults.inject)(_lab(args), args.room, args.name)) or 0)
+    return _guard(lambda: print((faults.heal if args.heal else faults.inject)(_lab(args), args.room, args.name)))

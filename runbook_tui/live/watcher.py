@@ -10,6 +10,7 @@ Callbacks run on the probes' threads; the watcher's own lock keeps observations 
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable
@@ -32,8 +33,8 @@ def broker_views(snapshot: MqttSnapshot) -> tuple[BrokerView, ...]:
     for b in snapshot.brokers:
         if b.connected:
             state = "ok"
-        elif (b.error or "").startswith(("unreachable", "refused")):
-            state = b.error.split(":", 1)[0]
+        elif (error := b.error or "").startswith(("unreachable", "refused")):
+            state = error.split(":", 1)[0]
         else:
             state = "connecting"  # not read yet, reconnecting, or its probe process restarting: not known
         controllers = tuple((d, up) for role, d, up in snapshot.controllers if role == b.role)
@@ -80,7 +81,7 @@ class RoomWatcher:
         brokers = (self.site.brokers(), self.site.topics())
         self._mqtt_generation += 1
         probe = self._mqtt_kind(brokers[0], topics=self._mqtt_topics, contract=brokers[1], room=self.site.room,
-                                on_batch=lambda batch, g=self._mqtt_generation: self._mqtt_arrived(batch, g))
+                                on_batch=functools.partial(self._mqtt_arrived, generation=self._mqtt_generation))
         return probe, brokers
 
     # ---- lifecycle ---------------------------------------------------------------------

@@ -16,10 +16,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from runbook_tui.envfile import read_env
 from runbook_tui.observe.docker_look import failure, list_services, list_volumes, make_client, project_filter, stack_snapshot
 from runbook_tui.observe.model import ServiceState, StackSnapshot
+
+if TYPE_CHECKING:  # docker-py is imported on the probe's threads (make_client), not at start-up
+    from docker import DockerClient
+    from docker.types.daemon import CancellableStream
 
 # Events that change what the panel shows; not exec_* (the db healthcheck runs every second).
 CONTAINER_EVENTS = ["create", "start", "restart", "stop", "die", "kill", "oom", "pause", "unpause", "destroy",
@@ -46,8 +51,8 @@ class DockerProbe:
         self.latest: dict[str, StackSnapshot] = {}
         self.stopping = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._streams: dict[str, object] = {}
-        self._clients: dict[str, object] = {}
+        self._streams: dict[str, CancellableStream[dict[str, Any]]] = {}
+        self._clients: dict[str, DockerClient] = {}
         self._lock = threading.Lock()
         self._sequence = 0
 
@@ -89,7 +94,7 @@ class DockerProbe:
         except OSError:
             return None
 
-    def _listing(self, client, target: DockerTarget) -> tuple[tuple[ServiceState, ...], tuple[str, ...]]:
+    def _listing(self, client: DockerClient, target: DockerTarget) -> tuple[tuple[ServiceState, ...], tuple[str, ...]]:
         return list_services(client, target.project), list_volumes(client, target.project)
 
     def _publish(self, target: DockerTarget, connected: bool, error: str | None,

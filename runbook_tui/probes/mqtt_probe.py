@@ -116,7 +116,8 @@ class MqttProbe:
         client = ProbeClient(CallbackAPIVersion.VERSION2, client_id=f"runbook-probe-{link.role}-{id(self):x}")
         if link.endpoint.username:
             client.username_pw_set(link.endpoint.username, link.endpoint.password)
-        client.reconnect_delay_set(min_delay=0.2, max_delay=3)
+        # paho waits any number of seconds (its delays are time arithmetic); its annotation says int.
+        client.reconnect_delay_set(min_delay=0.2, max_delay=3)  # type: ignore[arg-type]
         client.connect_timeout = 3
         client.on_connect = self._guard(lambda c, _u, _f, rc, _p: self._on_connect(link, c, rc))
         client.on_disconnect = self._guard(lambda _c, _u, _f, rc, _p: self._on_disconnect(link, rc))

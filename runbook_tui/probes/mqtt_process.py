@@ -20,6 +20,7 @@ other broker's child carries on.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import signal
 import subprocess
@@ -89,7 +90,7 @@ def _child_main(out_fd: int) -> int:
 
 @dataclasses.dataclass
 class _Child:
-    process: subprocess.Popen
+    process: subprocess.Popen[bytes]
     control: Connection
     receive: Connection
     stderr_lines: list[str]
@@ -174,6 +175,7 @@ class _BrokerChild:
                                        stderr=subprocess.PIPE, env=env, pass_fds=(write_fd,), start_new_session=True)
             os.close(write_fd)  # the child holds it; EOF on read_fd then means the child is gone
             write_fd = -1
+            assert process.stdin is not None and process.stderr is not None  # both are pipes (above)
             control = Connection(os.dup(process.stdin.fileno()), readable=False)
             process.stdin.close()
             receive = Connection(read_fd, writable=False)
@@ -268,9 +270,10 @@ class _BrokerChild:
         brokers = tuple(dataclasses.replace(b, received=b.received + self._carried.get(b.role, 0),
                                             broker_dropped=b.broker_dropped + self._carried_dropped.get(b.role, 0))
                         for b in batch.snapshot.brokers)
-        counts = {(broker, topic): [count, rate] for broker, topic, count, rate in batch.snapshot.topic_counts}
+        counts = {(broker, topic): (count, rate) for broker, topic, count, rate in batch.snapshot.topic_counts}
         for key, carried in self._carried_topics.items():
-            counts.setdefault(key, [0, 0.0])[0] += carried  # a topic quiet since the restart keeps its count
+            count, rate = counts.get(key, (0, 0.0))
+            counts[key] = (count + carried, rate)  # a topic quiet since the restart keeps its count
         topics = tuple((broker, topic, count, rate) for (broker, topic), (count, rate) in sorted(counts.items()))
         return MqttBatch(batch.messages, batch.dropped, dataclasses.replace(batch.snapshot, brokers=brokers, topic_counts=topics))
 
@@ -301,7 +304,7 @@ class MqttProbeProcess:
                  restart_s: float = 1.0) -> None:
         options = {"topics": topics, "contract": contract, "room": room, "flush_s": FLUSH_S}
         self.on_batch = on_batch
-        self.children = {role: _BrokerChild({role: endpoint}, options, lambda batch, r=role: self._arrived(r, batch), restart_s)
+        self.children = {role: _BrokerChild({role: endpoint}, options, functools.partial(self._arrived, role), restart_s)
                          for role, endpoint in brokers.items()}
         self._lock = threading.Lock()  # the parts, the merged snapshot, the messages not yet delivered
         self._parts = {role: child.snapshot() for role, child in self.children.items()}

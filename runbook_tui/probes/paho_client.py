@@ -47,8 +47,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import MQTTErrorCode
+
+if TYPE_CHECKING:
+    from paho.mqtt.client import SocketLike
 
 READ_SIZE = 64 * 1024
 DRAIN_PACKETS = 2000  # a pass of paho's loop at least this often: about 40 ms of a flood here
@@ -58,7 +63,7 @@ class BufferedSocket:
     """A connected socket whose reads come from a buffer refilled READ_SIZE at a time;
     everything else (send, fileno, setblocking, close) is the socket's own."""
 
-    def __init__(self, sock) -> None:
+    def __init__(self, sock: SocketLike) -> None:
         self._sock = sock
         self._buf = b""
         self._pos = 0
@@ -79,20 +84,33 @@ class BufferedSocket:
         return chunk
 
     def pending(self) -> int:
-        inner = self._sock.pending() if hasattr(self._sock, "pending") else 0
+        inner: int = self._sock.pending() if hasattr(self._sock, "pending") else 0  # TLS: what it decrypted already
         return len(self._buf) - self._pos + inner
 
-    def __getattr__(self, name: str):
+    # What paho's socket type promises, the socket's own; anything else too (__getattr__).
+    def send(self, buffer: bytes | bytearray) -> int:
+        return self._sock.send(buffer)
+
+    def close(self) -> None:
+        self._sock.close()
+
+    def fileno(self) -> int:
+        return self._sock.fileno()
+
+    def setblocking(self, flag: bool) -> None:
+        self._sock.setblocking(flag)
+
+    def __getattr__(self, name: str) -> Any:
         return getattr(self._sock, name)
 
 
 class ProbeClient(mqtt.Client):
-    def _create_socket(self):
+    def _create_socket(self) -> BufferedSocket:
         return BufferedSocket(super()._create_socket())
 
-    def loop_misc(self) -> mqtt.MQTTErrorCode:
-        sock = getattr(self, "_sock", None)
-        if isinstance(sock, BufferedSocket) and getattr(self, "_ping_t", 0) \
+    def loop_misc(self) -> MQTTErrorCode:
+        sock = self._sock
+        if isinstance(sock, BufferedSocket) and self._ping_t \
                 and time.monotonic() - sock.received_at < self.keepalive:
             self._ping_t = 0.0  # paho's clock is time.monotonic too
         return super().loop_misc()
@@ -101,15 +119,15 @@ class ProbeClient(mqtt.Client):
     on_qos0_publish: Callable[[str, bytes, bool], None] | None = None
     framed = 0  # messages framed here rather than by paho (tests show the fast path ran)
 
-    def loop_read(self, max_packets: int = 1) -> mqtt.MQTTErrorCode:
+    def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
         rc = super().loop_read(max_packets)
-        sock = getattr(self, "_sock", None)
-        if not isinstance(sock, BufferedSocket):
+        if not isinstance(self._sock, BufferedSocket):
             return rc
+        sock: BufferedSocket = self._sock
         fast = self.on_qos0_publish is not None and self._protocol != mqtt.MQTTv5
         handled = 1
-        while rc == mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS and handled < DRAIN_PACKETS \
-                and sock is self._sock and sock.pending() > 0:
+        while rc == MQTTErrorCode.MQTT_ERR_SUCCESS and handled < DRAIN_PACKETS \
+                and self._sock is sock and sock.pending() > 0:
             if fast:
                 handled += self._take_qos0_publishes(sock)
                 if sock.pending() == 0:
@@ -125,6 +143,8 @@ class ProbeClient(mqtt.Client):
             return 0
         buf, pos, end = sock._buf, sock._pos, len(sock._buf)
         deliver = self.on_qos0_publish
+        if deliver is None:  # loop_read frames here only for a callback
+            return 0
         taken = 0
         with self._in_callback_mutex:
             while pos + 4 <= end:
