@@ -62,4 +62,29 @@ CONDITIONS: dict[str, str] = {
     "standby_env_dispatch_enabled": "the standby's .env says CORE_DISPATCH_ENABLED=true",
     "standby_env_disarmed": "the standby's .env says CORE_DISPATCH_ENABLED=false and CORE_CRITICAL_ARMED=false",
     "standby_env_critical_armed": "the standby's .env says CORE_CRITICAL_ARMED=true",
+    # Non-normal conditions (what queues a procedure) and what says one is over. "The active stack"
+    # is whose core dispatches, by Docker's account or its own status (as readiness judges it).
+    "dual_control_standby_promoted": (
+        "dual control (both cores dispatching, or device commands carried by both brokers) while the standby's .env "
+        "enables dispatch: the primary's core is the one that must stop"
+    ),
+    "dual_control_standby_not_promoted": (
+        "dual control while the standby's .env keeps dispatch off: the standby's core is the one that must stop"
+    ),
+    "primary_came_back": (
+        "the standby's core dispatches (promoted) and the primary is live again: one of its containers runs on its "
+        "Docker host, or its broker answers"
+    ),
+    "controllers_lost_on_active": "the active stack's broker is read and no room controller reports online there",
+    "controllers_on_active": "at least one room controller reports online on the active stack's broker",
+    "dns_points_away_from_active": (
+        "a configured resolver answers the broker name with an address other than the active stack's broker"
+    ),
+    "dns_points_to_active": "every configured resolver answers the broker name with the active stack's broker address",
+    "active_stack_failing": (
+        "the active stack's broker is unreachable or its mosquitto is not running, or its core crash-loops "
+        "(Docker restarting it, or restarted 3 times and up less than a minute)"
+    ),
+    "active_stack_healthy": "there is one active stack, its broker answers and its core is not crash-looping",
+    "resolvers_disagree": "the configured resolvers answer the broker name differently",
 }

@@ -8,6 +8,7 @@ types (a `yes` where text is expected is an error, not a boolean).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 from pathlib import Path
@@ -21,10 +22,12 @@ from runbook_tui.checklist.model import (
     Checklist,
     Choice,
     ChoiceOption,
+    Procedure,
     Risk,
     Section,
     Step,
     StepType,
+    Trigger,
     Variable,
     placeholders,
 )
@@ -233,7 +236,7 @@ def load_checklist(path: Path | str) -> Checklist:
     r = _Reader(path)
     checklist = _build(r, root, path, hashlib.sha256(raw).hexdigest())
     if r.errors or checklist is None:
-        raise ChecklistInvalid(sorted(r.errors, key=lambda e: e.line))
+        raise ChecklistInvalid(sorted(r.errors, key=lambda e: (str(e.file) != str(path), e.line)))
     return checklist
 
 
@@ -289,7 +292,7 @@ def _expanded_size(root: Node) -> int:
 
 
 def _build(r: _Reader, root: Node, path: Path, sha: str) -> Checklist | None:
-    top = r.mapping(root, "", {"checklist", "variables", "choices", "sections"})
+    top = r.mapping(root, "", {"checklist", "variables", "choices", "sections", "procedures", "non_normal", "holds"})
     if top is None:
         return None
     head = r.required(top, "checklist", root, "")
@@ -311,9 +314,13 @@ def _build(r: _Reader, root: Node, path: Path, sha: str) -> Checklist | None:
     variables = _variables(r, top["variables"][1]) if "variables" in top else {}
     choices = _choices(r, top["choices"][1]) if "choices" in top else {}
     sections: list[Section] = []
-    sections_node = r.required(top, "sections", root, "")
+    # A file of non-normal procedures alone (non-normal.yaml) has no sections of its own.
+    sections_node = r.required(top, "sections", root, "") if "procedures" not in top else top.get("sections", (None, None))[1]
+    seen_steps: dict[str, int] = {}
     if sections_node is not None:
-        sections = _sections(r, sections_node, choices)
+        sections = _sections(r, sections_node, choices, seen_steps)
+    procedures = _procedures(r, top["procedures"][1], seen_steps) if "procedures" in top else []
+    holds = _value(r, "condlist", top["holds"][1], "holds", choices) if "holds" in top else ()
 
     for name, line, field in r.placeholder_uses:
         if name not in variables:
@@ -323,16 +330,154 @@ def _build(r: _Reader, root: Node, path: Path, sha: str) -> Checklist | None:
     steps = [s for section in sections for s in section.steps]
     if sections_node is not None and not steps and not r.errors:
         r.error(sections_node, "sections", "no steps: a checklist has at least one")
-    for step in steps:
+    for step in steps + [s for p in procedures for s in p.steps]:
         if step.capture_as and step.capture_as not in variables:
             r.errors.append(ChecklistError(path, step.line, f"{step.id}.capture_as",
                                            f"'{step.capture_as}' is not a declared variable (declare it under variables:)"))
+    if steps:  # a file of procedures alone has no steps of its own to arm them by
+        _check_triggers(r, procedures, steps)
+    if "non_normal" in top:
+        named, sha = _non_normal(r, top["non_normal"][1], path, sha, variables, steps, seen_steps)
+        procedures += named
+    _check_procedure_ids(r, procedures)
     if r.errors:
         return None
     return Checklist(
         id=meta["id"], name=meta["name"], revision=meta["revision"], source=meta["source"], intro=meta["intro"],
         variables=variables, choices=choices, sections=tuple(sections), path=path, sha256=sha,
+        procedures=tuple(procedures), holds=holds if isinstance(holds, tuple) else (),
     )
+
+
+# ---- non-normal procedures ---------------------------------------------------------------------
+
+_PROCEDURE_FIELDS = {"id", "title", "text", "trigger", "holds", "steps"}
+_TRIGGER_FIELDS = {"when", "holds_for_s", "after", "quiet_between"}
+# A procedure's steps all apply and stand alone: no choice selects them, none undoes a step of
+# the normal checklist, and none proves the normal checklist's sections end to end.
+_NOT_IN_PROCEDURES = {"when": "a procedure's steps all apply (no choice selects them)",
+                      "supersedes": "a procedure's step does not undo the normal checklist's steps",
+                      "end_to_end": "a procedure's step proves no section of the normal checklist"}
+
+
+def _procedures(r: _Reader, node: Node, seen_steps: dict[str, int]) -> list[Procedure]:
+    if not isinstance(node, SequenceNode):
+        r.error(node, "procedures", f"expected a list, found {_kind(node)}")
+        return []
+    out: list[Procedure] = []
+    for i, proc_node in enumerate(node.value):
+        field = f"procedures[{i}]"
+        fields = r.mapping(proc_node, field, _PROCEDURE_FIELDS)
+        if fields is None:
+            continue
+        errors_before = len(r.errors)
+        id_node, title_node, trigger_node, steps_node = (r.required(fields, name, proc_node, field)
+                                                         for name in ("id", "title", "trigger", "steps"))
+        pid = r.text(id_node, f"{field}.id") if id_node is not None else None
+        if pid is not None and not _ID.match(pid):
+            r.error(id_node, f"{field}.id", "use lower-case letters, digits and dashes")
+        title = r.text(title_node, f"{field}.title") if title_node is not None else None
+        text = r.text(fields["text"][1], f"{field}.text") if "text" in fields else ""
+        holds = _value(r, "condlist", fields["holds"][1], f"{field}.holds", {}) if "holds" in fields else ()
+        trigger = _trigger(r, trigger_node, f"{field}.trigger") if trigger_node is not None else None
+        steps: list[Step] = []
+        if steps_node is not None:
+            if not isinstance(steps_node, SequenceNode) or not steps_node.value:
+                r.error(steps_node, f"{field}.steps", "expected a list of steps (a procedure has at least one)")
+            else:
+                for j, step_node in enumerate(steps_node.value):
+                    sf = f"{field}.steps[{j}]"
+                    for key_node, _v in step_node.value if isinstance(step_node, MappingNode) else ():
+                        if isinstance(key_node, ScalarNode) and key_node.value in _NOT_IN_PROCEDURES:
+                            r.error(key_node, f"{sf}.{key_node.value}", f"not in a procedure: {_NOT_IN_PROCEDURES[key_node.value]}")
+                    step = _step(r, step_node, sf, pid or "", {}, seen_steps)
+                    if step is not None and step.type is StepType.CHOICE:
+                        r.error(step_node, f"{sf}.type", "not in a procedure: a choice belongs to the normal checklist")
+                    elif step is not None:
+                        steps.append(dataclasses.replace(step, procedure=pid))
+        if len(r.errors) > errors_before or pid is None or trigger is None:
+            continue
+        out.append(Procedure(pid, title or "", text or "", trigger, holds if isinstance(holds, tuple) else (),
+                             tuple(steps), proc_node.start_mark.line + 1))
+    return out
+
+
+def _trigger(r: _Reader, node: Node, field: str) -> Trigger | None:
+    fields = r.mapping(node, field, _TRIGGER_FIELDS)
+    if fields is None:
+        return None
+    errors_before = len(r.errors)
+    when_node = r.required(fields, "when", node, field)
+    when = _value(r, "cond", when_node, f"{field}.when", {}) if when_node is not None else None
+    held_node = r.required(fields, "holds_for_s", node, field)
+    held = _value(r, "number", held_node, f"{field}.holds_for_s", {}) if held_node is not None else None
+    after = r.text(fields["after"][1], f"{field}.after", track=False) if "after" in fields else None
+    between: tuple[str, str] | None = None
+    if "quiet_between" in fields:
+        pair = [v for v, _n in r.text_list(fields["quiet_between"][1], f"{field}.quiet_between")]
+        if len(pair) != 2:
+            r.error(fields["quiet_between"][1], f"{field}.quiet_between",
+                    "two step ids: [from, to] (not armed while 'from' is passed and 'to' is not)")
+        else:
+            between = (pair[0], pair[1])
+    if len(r.errors) > errors_before or not isinstance(when, str) or not isinstance(held, float):
+        return None
+    return Trigger(when, held, after, between, node.start_mark.line + 1)
+
+
+def _check_triggers(r: _Reader, procedures: list[Procedure], steps: list[Step], path: Path | None = None) -> None:
+    """A trigger armed by steps names steps of the normal checklist it runs beside."""
+    ids = {s.id for s in steps}
+    for proc in procedures:
+        named = [("after", proc.trigger.after)] + [("quiet_between", s) for s in proc.trigger.quiet_between or ()]
+        for what, step_id in named:
+            if step_id is not None and step_id not in ids:
+                r.errors.append(ChecklistError(path or r.path, proc.trigger.line, f"{proc.id}.trigger.{what}",
+                                               f"'{step_id}' is not a step of the checklist {r.path.name}"))
+
+
+def _check_procedure_ids(r: _Reader, procedures: list[Procedure]) -> None:
+    seen: dict[str, int] = {}
+    for proc in procedures:
+        if proc.id in seen:
+            r.errors.append(ChecklistError(r.path, proc.line, "procedures.id",
+                                           f"duplicate procedure id '{proc.id}' (first on line {seen[proc.id]})"))
+        seen.setdefault(proc.id, proc.line)
+
+
+def _non_normal(r: _Reader, node: Node, path: Path, sha: str, variables: dict[str, Variable], steps: list[Step],
+                seen_steps: dict[str, int]) -> tuple[list[Procedure], str]:
+    """The procedures of the file `non_normal:` names (beside this one), checked against this
+    checklist: their variables declared here, their steps' ids not this checklist's, their
+    triggers armed by this checklist's steps. The run's checklist version covers both files."""
+    name = r.text(node, "non_normal", track=False)
+    if name is None:
+        return [], sha
+    if "/" in name or name in ("", ".", ".."):
+        r.error(node, "non_normal", "a file name beside this checklist (e.g. non-normal.yaml)")
+        return [], sha
+    other_path = path.parent / name
+    if not other_path.is_file():
+        r.error(node, "non_normal", f"{name}: no such file beside {path.name}")
+        return [], sha
+    try:
+        other = load_checklist(other_path)
+    except ChecklistInvalid as exc:
+        r.errors.extend(exc.errors)
+        return [], sha
+    if other.sections:
+        r.error(node, "non_normal", f"{name} has sections: it names a file of procedures alone")
+    if not other.procedures:
+        r.error(node, "non_normal", f"{name} has no procedures")
+    missing = sorted(set(other.variables) - set(variables))
+    if missing:
+        r.error(node, "non_normal", f"{name} uses variables this checklist does not declare: {', '.join(missing)}")
+    for step in other.procedure_steps():
+        if step.id in seen_steps:
+            r.errors.append(ChecklistError(other_path, step.line, f"{step.procedure}.{step.id}",
+                                           f"step id '{step.id}' is also a step of {path.name} (line {seen_steps[step.id]})"))
+    _check_triggers(r, list(other.procedures), steps, other_path)
+    return list(other.procedures), hashlib.sha256(f"{sha}\n{other.sha256}".encode()).hexdigest()
 
 
 def _check_default_cycles(r: _Reader, path: Path, variables: dict[str, Variable]) -> None:
@@ -429,12 +574,11 @@ def _choices(r: _Reader, node: Node) -> dict[str, Choice]:
     return out
 
 
-def _sections(r: _Reader, node: Node, choices: dict[str, Choice]) -> list[Section]:
+def _sections(r: _Reader, node: Node, choices: dict[str, Choice], seen_steps: dict[str, int]) -> list[Section]:
     if not isinstance(node, SequenceNode):
         r.error(node, "sections", f"expected a list, found {_kind(node)}")
         return []
     sections: list[Section] = []
-    seen_steps: dict[str, int] = {}
     seen_sections: dict[str, int] = {}
     for i, section_node in enumerate(node.value):
         field = f"sections[{i}]"

@@ -100,6 +100,8 @@ class Step:
     expect_core: str | None = None  # the stack whose core must answer (e.g. room1-standby)
     # choice
     choice: str | None = None
+    # The non-normal procedure the step belongs to (None: a step of the normal checklist).
+    procedure: str | None = None
 
     def confirmed_by(self) -> str:
         """Who must confirm the step, as the plan and the confirmation say it."""
@@ -125,6 +127,34 @@ class Section:
 
 
 @dataclass(frozen=True)
+class Trigger:
+    """When a non-normal procedure is queued: its condition held this long, continuously."""
+
+    when: str  # a condition of the catalogue (checklist/conditions.py)
+    holds_for_s: float
+    # A step of the normal checklist: armed only once it is passed ("the primary came back" means
+    # something only after the primary was shut down).
+    after: str | None = None
+    # (from, to): not armed while `from` is passed and `to` is not, the window in which the run
+    # itself makes the condition hold (the standby dispatches before the DNS name is repointed).
+    quiet_between: tuple[str, str] | None = None
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class Procedure:
+    """A non-normal procedure: the steps written for a condition the room can fall into."""
+
+    id: str
+    title: str
+    text: str
+    trigger: Trigger
+    holds: tuple[str, ...]  # continuously applicable while it is open
+    steps: tuple[Step, ...]
+    line: int
+
+
+@dataclass(frozen=True)
 class Checklist:
     id: str
     name: str
@@ -136,15 +166,29 @@ class Checklist:
     sections: tuple[Section, ...]
     path: Path
     sha256: str
+    # The non-normal procedures it names (`non_normal:`), and the conditions that hold throughout it.
+    procedures: tuple[Procedure, ...] = ()
+    holds: tuple[str, ...] = ()
 
     def steps(self) -> list[Step]:
+        """The normal checklist's steps (a procedure's are its own: procedure_steps)."""
         return [step for section in self.sections for step in section.steps]
 
+    def procedure_steps(self) -> list[Step]:
+        return [step for procedure in self.procedures for step in procedure.steps]
+
     def step(self, step_id: str) -> Step:
-        for step in self.steps():
+        """A step of the checklist or of one of its procedures."""
+        for step in (*self.steps(), *self.procedure_steps()):
             if step.id == step_id:
                 return step
         raise KeyError(step_id)
+
+    def procedure(self, procedure_id: str) -> Procedure:
+        for procedure in self.procedures:
+            if procedure.id == procedure_id:
+                return procedure
+        raise KeyError(procedure_id)
 
 
 # A variable with no value on this site (no default, nothing in the settings, --var or .env):

@@ -114,29 +114,62 @@ def render_plan(checklist: Checklist, given: dict[str, str], stack_root: Path, c
                 out.append(f"  [-] {substitute(step.title, values)}  (not used: only with {conds})")
                 continue
             number += 1
-            tags = [step.type.value]
-            if step.risk.value != "normal":
-                tags.append(f"{step.risk.value}: type the room id")
-            if step.optional:
-                tags.append("optional")
-            if step.done_when:
-                tags.append(f"done when {step.done_when}")
-            if step.guards:
-                tags.append("guard " + ", ".join(step.guards))
-            tags.append(f"confirmed by {step.confirmed_by()}")
-            out.append(f"  [ ] {number:>2}. {substitute(step.title, values)}  ({'; '.join(tags)})")
-            if step.text:
-                for line in substitute(step.text, values).splitlines():
-                    out.append(f"        {line}")
-            for line in step_action(step, values, lab, docker_hosts, fence_command):
-                out.append(f"        {line}")
-            for affected in step.affects:
-                out.append(f"        affects: {substitute(affected, values)}")
-            if step.type is StepType.CHOICE and step.choice:
-                for key, option in checklist.choices[step.choice].options.items():
-                    mark = "x" if chosen.get(step.choice) == key else " "
-                    out.append(f"        ({mark}) {option.label}")
-                warning = checklist.choices[step.choice].options[chosen[step.choice]].warning
-                if warning:
-                    out.append(f"        WARNING: {substitute(warning, values)}")
+            out += _step_lines(checklist, step, f"{number:>2}.", values, chosen, lab, docker_hosts, fence_command)
+    out += _procedure_lines(checklist, values, chosen, lab, docker_hosts, fence_command)
     return "\n".join(out) + "\n"
+
+
+def _step_lines(checklist: Checklist, step: Step, number: str, values: dict[str, str], chosen: dict[str, str],
+                lab: bool, docker_hosts: dict[str, str] | None, fence_command: tuple[str, ...]) -> list[str]:
+    out: list[str] = []
+    tags = [step.type.value]
+    if step.risk.value != "normal":
+        tags.append(f"{step.risk.value}: type the room id")
+    if step.optional:
+        tags.append("optional")
+    if step.done_when:
+        tags.append(f"done when {step.done_when}")
+    if step.guards:
+        tags.append("guard " + ", ".join(step.guards))
+    tags.append(f"confirmed by {step.confirmed_by()}")
+    out.append(f"  [ ] {number} {substitute(step.title, values)}  ({'; '.join(tags)})")
+    if step.text:
+        for line in substitute(step.text, values).splitlines():
+            out.append(f"        {line}")
+    for line in step_action(step, values, lab, docker_hosts, fence_command):
+        out.append(f"        {line}")
+    for affected in step.affects:
+        out.append(f"        affects: {substitute(affected, values)}")
+    if step.type is StepType.CHOICE and step.choice:
+        for key, option in checklist.choices[step.choice].options.items():
+            mark = "x" if chosen.get(step.choice) == key else " "
+            out.append(f"        ({mark}) {option.label}")
+        warning = checklist.choices[step.choice].options[chosen[step.choice]].warning
+        if warning:
+            out.append(f"        WARNING: {substitute(warning, values)}")
+    return out
+
+
+def _procedure_lines(checklist: Checklist, values: dict[str, str], chosen: dict[str, str], lab: bool,
+                     docker_hosts: dict[str, str] | None, fence_command: tuple[str, ...]) -> list[str]:
+    """The non-normal procedures after the normal steps: on paper, the operator looks each up when
+    its condition is seen (the tool queues it when it holds for its hold time)."""
+    if not checklist.procedures:
+        return []
+    out = ["", "Non-normal procedures (worked when their condition is seen; the tool queues them)"]
+    for letter, procedure in enumerate(checklist.procedures):
+        trigger = procedure.trigger
+        when = f"when {CONDITIONS[trigger.when]}, for {trigger.holds_for_s:g} s"
+        if trigger.after:
+            when += f"; once step {trigger.after} is done"
+        if trigger.quiet_between:
+            when += f"; not between {trigger.quiet_between[0]} and {trigger.quiet_between[1]}"
+        out += ["", f"  {chr(ord('A') + letter % 26)}. {substitute(procedure.title, values)}", f"     {when}"]
+        if procedure.holds:
+            out.append("     holds throughout: " + "; ".join(CONDITIONS[c] for c in procedure.holds))
+        if procedure.text:
+            out += [f"     {line}" for line in substitute(procedure.text, values).splitlines()]
+        for n, step in enumerate(procedure.steps, 1):
+            out += _step_lines(checklist, step, f"{chr(ord('A') + letter % 26)}{n}.", values, chosen, lab, docker_hosts,
+                               fence_command)
+    return out

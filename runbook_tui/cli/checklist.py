@@ -50,7 +50,8 @@ def _validate(args: argparse.Namespace) -> int:
             for error in exc.errors:
                 _say(str(error), file=sys.stderr)
             continue
-        _say(f"{path}: ok: {c.name} {c.revision}, {len(c.steps())} steps, sha256 {c.sha256[:12]}")
+        procedures = f", {len(c.procedures)} non-normal procedures" if c.procedures else ""
+        _say(f"{path}: ok: {c.name} {c.revision}, {len(c.steps())} steps{procedures}, sha256 {c.sha256[:12]}")
     return 1 if failed else 0
 
 

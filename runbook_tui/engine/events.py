@@ -106,3 +106,44 @@ class ActionPreview:
     earlier_open: tuple[str, ...] = ()  # titles of required steps before this one not yet passed or deferred
     already: str = ""  # the step's state when it has been decided before: running it again is a second run
     unset: tuple[str, ...] = ()  # variables its action needs that are not set on this site: it will not run
+
+
+@dataclass(frozen=True)
+class ProcedureStatus:
+    """A non-normal procedure queued in this run, as the journal tells it (engine/procedures.py)."""
+
+    id: str
+    title: str
+    condition: str
+    detail: str  # the trigger's words when it was queued
+    queued_at: float
+    episode: int = 1
+    source: str = "trigger"  # "trigger": the room raised it; "venue": raised by hand from the venue view
+    opened_at: float | None = None
+    worked_at: float | None = None
+    dismissed_at: float | None = None
+    dismissed_reason: str = ""
+    cleared_at: float | None = None  # the condition stopped holding (by itself, when not worked yet)
+
+    @property
+    def open(self) -> bool:
+        """Queued and neither worked to its end nor dismissed: the run cannot end complete."""
+        return self.worked_at is None and self.dismissed_at is None
+
+
+@dataclass(frozen=True)
+class ProcedureChanged:
+    procedure: str
+    what: str  # queued / opened / worked / dismissed / cleared
+    status: ProcedureStatus
+
+
+@dataclass(frozen=True)
+class HoldChanged:
+    """A continuously applicable condition stopped holding (breached) or holds again."""
+
+    condition: str
+    breached: bool
+    detail: str
+    step_id: str | None  # the step the operator is at, which the breach is journaled against
+    procedure: str | None = None  # the procedure whose `holds` it is (None: the checklist's)

@@ -79,6 +79,7 @@ class Guards:
                                 ", ".join(f"{c}={e.choices.get(c)}" for c, _ in step.when))
         if e.statuses[step.id].state is StepState.RUNNING:
             raise EngineRefusal(f"{step.id} is already running")
+        e.procedures.check_runnable(step)  # a procedure's step: once it is queued
 
     def check_end_to_end(self, step: Step) -> None:
         """A step that proves the run end to end is refused while what it proves is not so: a

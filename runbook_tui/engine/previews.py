@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from runbook_tui.checklist.model import Risk, Step, substitute, unset_in
 from runbook_tui.checklist.plan import step_action
-from runbook_tui.engine.events import ActionPreview, StepState
+from runbook_tui.engine.events import PASSED, ActionPreview, StepState
 from runbook_tui.engine.replay import open_before, plan_from_checklist
 from runbook_tui.envfile import read_env
 from runbook_tui.secrets import MASK, SECRET_KEY
@@ -44,7 +44,16 @@ def unset_for(engine: RunEngine, step: Step) -> list[str]:
 
 def earlier_open(engine: RunEngine, step: Step, same_section: bool = False) -> tuple[str, ...]:
     """The required steps before this one (in its section) still open, by the replay's rule
-    (replay.open_before), titled with the run's values now."""
+    (replay.open_before), titled with the run's values now. A procedure's step: the steps of its
+    procedure before it not passed."""
+    if step.procedure is not None:
+        before = []
+        for s in engine.checklist.procedure(step.procedure).steps:
+            if s.id == step.id:
+                break
+            if not s.optional and engine.statuses[s.id].state not in PASSED and engine.statuses[s.id].state is not StepState.DEFERRED:
+                before.append(substitute(s.title, engine.values))
+        return tuple(before)
     return open_before(plan_from_checklist(engine.checklist, engine.values), engine.choices, engine.statuses,
                        engine.lapses, step.id, same_section)
 

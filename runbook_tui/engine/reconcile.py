@@ -98,6 +98,7 @@ class Reconciler:
                     continue  # a later step undid it on purpose (the primary shut down after it was brought up)
                 notes += self._judge(step, name, obs, busy)
             notes += self._observe_alarms(obs)
+            notes += e.procedures.observe(obs)  # triggers and continuously applicable conditions
         return notes
 
     def _judge(self, step: Step, name: str, obs: RoomObservation, busy: frozenset[str]) -> list[str]:

@@ -183,6 +183,7 @@ class StepStateRecord(Record):
     evidence: Sequence[str] = ()
     started: float | None = None
     finished: float | None = None
+    procedure: str = ""  # the non-normal procedure the step is of ("": the normal checklist's)
 
 
 @kind("choice")
@@ -406,7 +407,73 @@ class FaultHealed(Record):
     at: float | None = None
 
 
+# ---- non-normal procedures ---------------------------------------------------------------------
+
+@kind("procedure_queued")
+@dataclass(frozen=True, kw_only=True)
+class ProcedureQueued(Record):
+    procedure: str
+    title: str = ""
+    condition: str = ""
+    detail: str = ""  # the trigger's words (masked)
+    held_s: float = 0.0  # how long the condition had held when it fired
+    episode: int = 1
+    source: str = "trigger"  # trigger / venue
+    observation: Mapping[str, Any] | None = None
+
+
+@kind("procedure_opened")
+@dataclass(frozen=True, kw_only=True)
+class ProcedureOpened(Record):
+    procedure: str
+    operator: str = ""
+
+
+@kind("procedure_worked")
+@dataclass(frozen=True, kw_only=True)
+class ProcedureWorked(Record):
+    procedure: str
+    steps: Mapping[str, str] = field(default_factory=dict)  # step id -> the state it passed in
+
+
+@kind("procedure_dismissed")
+@dataclass(frozen=True, kw_only=True)
+class ProcedureDismissed(Record):
+    procedure: str
+    reason: str
+    operator: str = ""
+
+
+@kind("procedure_cleared")
+@dataclass(frozen=True, kw_only=True)
+class ProcedureCleared(Record):
+    procedure: str
+    condition: str = ""
+    detail: str = ""
+    held_s: float = 0.0
+    by_itself: bool = False  # cleared before it was worked to its end or dismissed
+
+
+@kind("hold_breached")
+@dataclass(frozen=True, kw_only=True)
+class HoldBreached(Record):
+    condition: str
+    detail: str = ""
+    step: str = ""  # the step the operator was at
+    procedure: str = ""  # the procedure whose `holds` it is ("": the checklist's)
+    observation: Mapping[str, Any] | None = None
+
+
+@kind("hold_restored")
+@dataclass(frozen=True, kw_only=True)
+class HoldRestored(Record):
+    condition: str
+    detail: str = ""
+    step: str = ""
+    procedure: str = ""
+
+
 # The records after which the run's outcome may have changed (the replay judges it again).
 DECIDING: tuple[type[Record], ...] = (StepStateRecord, ConditionLapsed, ConditionRestored, LapseSuperseded,
-                                      LapseAcknowledged, Chosen)
+                                      LapseAcknowledged, Chosen, ProcedureQueued, ProcedureWorked, ProcedureDismissed)
 ENDING: tuple[type[Record], ...] = (RunFinished, RunAbandoned)  # a run that has one is not resumed

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from runbook_tui.checklist.kinds import StepType
 from runbook_tui.engine import records as rec
-from runbook_tui.engine.events import PASSED, Lapse, StepState, StepStatus
+from runbook_tui.engine.events import PASSED, Lapse, ProcedureStatus, StepState, StepStatus
 from runbook_tui.rules.outcome import AlarmSpan, Outcome, close_span, run_outcome
 from runbook_tui.rules.room import Alarm
 
@@ -105,6 +105,10 @@ class RunState:
     finished_at: float | None  # when the run last became finished, if it was declared and still is
     abandoned: tuple[float, str] | None
     last_record_at: float
+    # Non-normal procedures queued in the run, by id (the newest episode of each), and the
+    # continuously applicable conditions breached when the journal ends: (procedure or "", condition).
+    procedures: Mapping[str, ProcedureStatus] = field(default_factory=dict)
+    holds_breached: frozenset[tuple[str, str]] = frozenset()
 
     @property
     def room(self) -> str:
@@ -200,8 +204,16 @@ def replay(records: Sequence[Mapping[str, Any]], plan: Sequence[PlannedStep] | N
     declared: Declared | None = None
     abandoned: tuple[float, str] | None = None
     was_finished, became_finished_at = False, None
+    procedures: dict[str, ProcedureStatus] = {}
+    breached: set[tuple[str, str]] = set()
     for r in rec.read_all(records):
-        if isinstance(r, rec.Chosen):
+        if isinstance(r, PROCEDURE_RECORDS):
+            procedure_record(procedures, r)
+        elif isinstance(r, rec.HoldBreached):
+            breached.add((r.procedure, r.condition))
+        elif isinstance(r, rec.HoldRestored):
+            breached.discard((r.procedure, r.condition))
+        elif isinstance(r, rec.Chosen):
             choices[r.choice] = r.option
         elif isinstance(r, rec.VariableSet):
             values[r.name] = r.value
@@ -237,11 +249,11 @@ def replay(records: Sequence[Mapping[str, Any]], plan: Sequence[PlannedStep] | N
         if declared is not None and isinstance(r, (*rec.DECIDING, rec.RunFinished)):
             # Judged again only once a finish was declared: before it, when it became finished is
             # the declaration's own time (finished_at below takes the later of the two).
-            now_finished = outcome_of(plan, choices, statuses, lapses, ()).finished
+            now_finished = outcome_of(plan, choices, statuses, lapses, (), procedures).finished
             if now_finished and not was_finished:
                 became_finished_at = r.ts
             was_finished = now_finished
-    outcome = outcome_of(plan, choices, statuses, lapses, tuple(spans))
+    outcome = outcome_of(plan, choices, statuses, lapses, tuple(spans), procedures)
     finished_at = None
     if declared is not None and outcome.finished:
         finished_at = max(declared.at, became_finished_at or declared.at)
@@ -251,7 +263,35 @@ def replay(records: Sequence[Mapping[str, Any]], plan: Sequence[PlannedStep] | N
                    if s.ended is None)
     return RunState(started, plan, choices, values, statuses, lapses, tuple(spans), active, tuple(unacknowledged),
                     tuple(acks), confirmations, frozenset(confirmation_ids), dispatch, outcome, declared, finished_at,
-                    abandoned, records[-1].get("ts", started.ts) if records else started.ts)
+                    abandoned, records[-1].get("ts", started.ts) if records else started.ts, procedures,
+                    frozenset(breached))
+
+
+PROCEDURE_RECORDS: tuple[type[rec.Record], ...] = (rec.ProcedureQueued, rec.ProcedureOpened, rec.ProcedureWorked,
+                                                   rec.ProcedureDismissed, rec.ProcedureCleared)
+
+
+def procedure_record(procedures: dict[str, ProcedureStatus], r: rec.Record) -> ProcedureStatus | None:
+    """A procedure's status after one of its records (the engine applies its own records with
+    this too, so the console and every replay agree). Returns the new status (None: a record of
+    a procedure never queued, passed over)."""
+    if isinstance(r, rec.ProcedureQueued):
+        # A new episode: what was done about the last one is history.
+        status = ProcedureStatus(r.procedure, r.title, r.condition, r.detail, r.ts, r.episode, r.source)
+    elif (before := procedures.get(getattr(r, "procedure", ""))) is None:
+        return None
+    elif isinstance(r, rec.ProcedureOpened):
+        status = dataclasses.replace(before, opened_at=before.opened_at or r.ts)
+    elif isinstance(r, rec.ProcedureWorked):
+        status = dataclasses.replace(before, worked_at=r.ts)
+    elif isinstance(r, rec.ProcedureDismissed):
+        status = dataclasses.replace(before, dismissed_at=r.ts, dismissed_reason=r.reason)
+    elif isinstance(r, rec.ProcedureCleared):
+        status = dataclasses.replace(before, cleared_at=r.ts)
+    else:
+        return None
+    procedures[status.id] = status
+    return status
 
 
 # ---- the rules every reader of a run's state applies (the console's engine too) ----------------
@@ -265,12 +305,14 @@ def superseded(plan: Iterable[PlannedStep], choices: Mapping[str, str],
 
 
 def outcome_of(plan: Sequence[PlannedStep], choices: Mapping[str, str], statuses: Mapping[str, StepStatus],
-               lapses: Mapping[str, Lapse], alarms: tuple[AlarmSpan, ...]) -> Outcome:
+               lapses: Mapping[str, Lapse], alarms: tuple[AlarmSpan, ...],
+               procedures: Mapping[str, ProcedureStatus] | None = None) -> Outcome:
     """The run's outcome by the one rule (rules.outcome.run_outcome), from its state."""
     applicable = [s for s in plan if s.applies(choices)]
     return run_outcome([(s.id, s.optional) for s in applicable], {k: v.state.value for k, v in statuses.items()},
                        {k for k, v in lapses.items() if not v.acknowledged}, alarms,
-                       frozenset(s.id for s in applicable if s.acting), frozenset(superseded(plan, choices, statuses)))
+                       frozenset(s.id for s in applicable if s.acting), frozenset(superseded(plan, choices, statuses)),
+                       tuple(p.id for p in (procedures or {}).values() if p.open))
 
 
 def steps_before(plan: Iterable[PlannedStep], choices: Mapping[str, str], step_id: str,
@@ -339,6 +381,9 @@ def outcome_words(outcome: Outcome, numbers: Mapping[str, int] | None = None) ->
         steps = ", ".join(str((numbers or {}).get(s, s)) for s in outcome.without_evidence)
         n = len(outcome.without_evidence)
         said += f" · {n} step{'s' if n != 1 else ''} without evidence ({steps})"
+    if outcome.procedures_open:
+        n = len(outcome.procedures_open)
+        said += f" · {n} procedure{'s' if n != 1 else ''} open"
     if outcome.verdict != "incomplete" and outcome.optional_open:
         said += f" · {len(outcome.optional_open)} optional open"  # "complete" alone would read as finished
     return said

@@ -14,6 +14,7 @@ from runbook_tui.engine import records as rec
 from runbook_tui.engine.drill_report import drill_history, drill_summary
 from runbook_tui.engine.events import StepStatus
 from runbook_tui.engine.journal import read_journal, read_run
+from runbook_tui.engine.procedure_report import procedure_said, procedures_section
 from runbook_tui.engine.replay import RunState
 
 OVERRIDE_WORDS = {"guard": "run despite the guard", "step": "marked done without evidence"}
@@ -89,6 +90,8 @@ def render_report(journal_path: Path) -> str:
             out.append(f"- Not done: {', '.join(outcome.open)}")
         if outcome.optional_open:
             out.append(f"- Optional, not done: {', '.join(outcome.optional_open)}")
+        if outcome.procedures_open:
+            out.append(f"- Non-normal procedures open (neither worked nor dismissed): {', '.join(outcome.procedures_open)}")
     if contents.torn:
         out.append(f"- {len(contents.torn)} incomplete record(s) from a crash were skipped")
 
@@ -129,6 +132,7 @@ def render_report(journal_path: Path) -> str:
             if isinstance(r, rec.AlarmAcknowledged)]
     if not spans:
         out.append("None.")
+    out += ["", "## Non-normal procedures", ""] + procedures_section(typed)
 
     lapses = [r for r in typed if isinstance(r, (rec.ConditionLapsed, rec.ConditionRestored, rec.LapseAcknowledged,
                                                  rec.LapseSuperseded))]
@@ -217,4 +221,4 @@ def _said(r: rec.Record) -> str | None:
             return f"trainer healed {r.fault}: {r.effect}"
         case rec.Confirmed() if r.note:
             return f"{r.step}: confirmed: {r.note}"
-    return None
+    return procedure_said(r)

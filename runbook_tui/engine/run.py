@@ -46,6 +46,7 @@ from runbook_tui.engine.executors import EXECUTORS, env_files
 from runbook_tui.engine.guards import Guards
 from runbook_tui.engine.journal import Journal, JournalBusy, read_journal
 from runbook_tui.engine.previews import preview
+from runbook_tui.engine.procedures import Procedures
 from runbook_tui.engine.reconcile import Reconciler, condition_of
 from runbook_tui.engine.replay import ACTING_TYPES, RoomConfirmation, RunState, outcome_of, plan_from_checklist, replay, superseded
 from runbook_tui.observe.model import Fence, RoomObservation
@@ -91,7 +92,7 @@ class RunEngine:
         self.on_event = on_event
         self.emit: Callable[[object], None] = on_event or (lambda _event: None)
         self.choices = {cid: c.default for cid, c in checklist.choices.items()}
-        self.statuses: dict[str, StepStatus] = {s.id: StepStatus() for s in checklist.steps()}
+        self.statuses: dict[str, StepStatus] = {s.id: StepStatus() for s in (*checklist.steps(), *checklist.procedure_steps())}
         self.room = values["room"]
         self.cancel_event: asyncio.Event | None = None  # set while a step runs: cancel() sets it
         self.running_step: str | None = None
@@ -110,6 +111,7 @@ class RunEngine:
         self.guards = Guards(self)
         self.decisions = Decisions(self)
         self.live = Reconciler(self)
+        self.procedures = Procedures(self)
         self.executors = {step_type: executor(self) for step_type, executor in EXECUTORS.items()}
 
     # ---- construction ------------------------------------------------------------------
@@ -188,6 +190,7 @@ class RunEngine:
         # An alarm still raised when the tool stopped is raised still: the next observation clears
         # it (journaled) or keeps it, never raises it a second time.
         self.active_alarms = run.active_alarms
+        self.procedures.take(run)
 
     # ---- state -------------------------------------------------------------------------
     def set_status(self, step_id: str, status: StepStatus) -> None:
@@ -203,8 +206,11 @@ class RunEngine:
             self.journal.write(rec.StepStateRecord(step=step_id, state=status.state.value,
                                                    reason=self.masker.mask(status.reason),
                                                    evidence=[self.masker.mask(e) for e in status.evidence],
-                                                   started=status.started, finished=status.finished))
+                                                   started=status.started, finished=status.finished,
+                                                   procedure=step.procedure or ""))
             self.emit(StepChanged(step_id, status))
+            if step.procedure is not None:
+                self.procedures.step_changed(step)
 
     def status(self, step_id: str) -> StepStatus:
         return self.statuses[step_id]
@@ -220,7 +226,8 @@ class RunEngine:
         """The run's outcome by the one rule (the replay's, rules.outcome): what is open, deferred,
         no longer holding, and the alarms of the run."""
         with self.lock:
-            return outcome_of(self.plan, self.choices, self.statuses, self.lapses, tuple(self.alarm_spans))
+            return outcome_of(self.plan, self.choices, self.statuses, self.lapses, tuple(self.alarm_spans),
+                              self.procedures.by_id)
 
     def finish(self) -> str:
         outcome = self.outcome()

@@ -16,17 +16,21 @@ from dataclasses import dataclass, field
 from runbook_tui.envfile import is_true
 from runbook_tui.errors import RunbookError
 from runbook_tui.observe.model import ROLES, BrokerView, FilesView, RoomObservation, ServiceState, StackFiles, StackSnapshot
+from runbook_tui.rules import abnormal
 from runbook_tui.rules.room import (
     CORE,
     SERVICES,
     broker_dispatching,
     dns_points_to,
     is_live,
+    started_epoch,
     started_with,
     status_words,
     versions_said,
 )
 from runbook_tui.stacks import differing_keys
+
+_started_epoch = started_epoch  # its name here before it moved to rules/room.py
 
 
 @dataclass(frozen=True)
@@ -337,27 +341,12 @@ def _controllers_on(role: str, obs: RoomObservation) -> tuple[bool, str]:
     return bool(online), detail
 
 
-def _started_epoch(started_at: str) -> float | None:
-    """Docker's StartedAt (RFC 3339, nanoseconds) as seconds since the epoch."""
-    from datetime import datetime
-
-    text = started_at.strip().replace("Z", "+00:00")
-    head, dot, rest = text.partition(".")
-    if dot:  # Python reads at most microseconds
-        digits = "".join(c for c in rest if c.isdigit())
-        text = f"{head}.{digits[:6]}{rest[len(digits):]}"
-    try:
-        return datetime.fromisoformat(text).timestamp()
-    except ValueError:
-        return None
-
-
 def env_differs_cause(started_at: str, env_mtime: float | None) -> str:
     """Why a running container's value differs from its .env, as far as can be told. Only a
     .env written after the container started shows the file changed since. Otherwise the value
     came from elsewhere: compose takes a variable from the environment of whoever runs it before
     the .env (seen: a CORE_DISPATCH_ENABLED exported on the command line blamed on the .env)."""
-    started = _started_epoch(started_at)
+    started = started_epoch(started_at)
     if env_mtime is not None and started is not None and env_mtime > started:
         return "the .env changed after it started: recreate it"
     return "started with a value its .env does not say (set in the environment of whoever started it?)"
@@ -375,7 +364,7 @@ def _started_after_write(role: str, service: str, file: str) -> Judge:
         written = (files.passwd_mtime if file == "passwd" else files.env_mtime) if files is not None else None
         if written is None:
             return False, f"{role} {file}: missing"
-        started = _started_epoch(container.started_at)
+        started = started_epoch(container.started_at)
         if started is None:
             return False, f"{role} {service}: start time {container.started_at!r} unreadable"
         at, when = (time.strftime("%H:%M:%S", time.localtime(t)) for t in (started, written))
@@ -442,6 +431,8 @@ def _env_says(role: str, wanted: dict[str, bool]) -> Judge:
     return judge
 
 
+# Both stacks as Docker and their brokers show them: what the active stack is judged on.
+_BOTH = frozenset({"docker:primary", "docker:standby", "broker:primary", "broker:standby"})
 DUAL = "both cores dispatching at once (dual control): devices get commands from two cores"
 RULES: dict[str, Rule] = {
     "stack_dirs_absent": Rule(frozenset({"files"}), _dirs_absent, "overwriting a room's existing stack directories"),
@@ -483,6 +474,18 @@ RULES: dict[str, Rule] = {
                                                                             "CORE_CRITICAL_ARMED": False}),
                                  "a standby that starts dispatching the next time anyone recreates it: " + DUAL),
     "standby_env_critical_armed": Rule(frozenset({"files"}), _env_says("standby", {"CORE_CRITICAL_ARMED": True})),
+    # What queues a non-normal procedure, and what says it is over (rules/abnormal.py).
+    "dual_control_standby_promoted": Rule(_BOTH | {"files"}, abnormal.dual_control_meant(True)),
+    "dual_control_standby_not_promoted": Rule(_BOTH | {"files"}, abnormal.dual_control_meant(False)),
+    "primary_came_back": Rule(_BOTH, abnormal.primary_came_back),
+    "controllers_lost_on_active": Rule(_BOTH, abnormal.controllers_lost_on_active),
+    "controllers_on_active": Rule(_BOTH, abnormal.controllers_on_active),
+    "dns_points_away_from_active": Rule(_BOTH | {"files", "dns"}, abnormal.dns_points_away_from_active),
+    "dns_points_to_active": Rule(_BOTH | {"files", "dns"}, abnormal.dns_points_to_active,
+                                 "controllers reaching a broker whose core does not dispatch"),
+    "active_stack_failing": Rule(_BOTH, abnormal.active_stack_failing),
+    "active_stack_healthy": Rule(_BOTH, abnormal.active_stack_healthy),
+    "resolvers_disagree": Rule(frozenset({"dns"}), abnormal.resolvers_disagree),
 }
 
 

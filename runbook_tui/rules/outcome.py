@@ -27,6 +27,9 @@ class Outcome:
     # Steps passed without their evidence: overridden (a guard run despite, or marked done by
     # the operator), and required steps skipped. Said with the verdict, never only further down.
     without_evidence: tuple[str, ...] = ()
+    # Non-normal procedures queued and neither worked to their end nor dismissed with a reason:
+    # the room fell into a condition nobody has answered yet, so the run is not complete.
+    procedures_open: tuple[str, ...] = ()
 
     @property
     def finished(self) -> bool:
@@ -44,7 +47,10 @@ class Outcome:
         02:53:10": the verdict, every way the run was helped, and every alarm of the run."""
         said = alarm_words(self.alarms, now)
         helped = self.helped()
-        return self.verdict + (" " + helped if helped else "") + (", with " + said if said else "")
+        n = len(self.procedures_open)
+        procedures = (f", with {n} non-normal procedure{'s' if n != 1 else ''} open ({', '.join(self.procedures_open)})"
+                      if n else "")
+        return self.verdict + (" " + helped if helped else "") + procedures + (", with " + said if said else "")
 
 
 def close_span(spans: list[AlarmSpan], kind: str, at: float) -> None:
@@ -74,14 +80,15 @@ NOTHING_DONE = "nothing was done"
 
 def run_outcome(steps: list[tuple[str, bool]], states: dict[str, str], lapsed: set[str],
                 alarms: tuple[AlarmSpan, ...] = (), actions: frozenset[str] = frozenset(),
-                superseded: frozenset[str] = frozenset()) -> Outcome:
+                superseded: frozenset[str] = frozenset(), procedures_open: tuple[str, ...] = ()) -> Outcome:
     """steps: the applicable steps in order, (id, optional). A required step is open until it
     passed or was deferred; an optional step left pending does not hold the run open. A step
     done on evidence whose condition no longer holds (and was not acknowledged) is open again.
     actions: the steps that act on the room (commands, .env edits, dispatches); when every one
     of them is optional and none was done, the run did nothing, and does not say "complete".
     superseded: steps a later done step ended on purpose ("bring up the primary", once the
-    primary is shut down): left undone, they hold nothing open."""
+    primary is shut down): left undone, they hold nothing open. procedures_open: non-normal
+    procedures queued and neither worked nor dismissed: they hold the run open."""
     deferred, open_, lapses, optional_open, unproven = [], [], [], [], []
     for step_id, optional in steps:
         state = states.get(step_id, "pending")
@@ -102,10 +109,11 @@ def run_outcome(steps: list[tuple[str, bool]], states: dict[str, str], lapsed: s
     acting = [(s, optional) for s, optional in steps if s in actions]
     did_nothing = bool(acting) and all(optional for _s, optional in acting) \
         and not any(states.get(s) in ("done", "overridden") for s, _o in acting)
-    if open_:
+    if open_ or procedures_open:
         verdict = "incomplete"
     elif did_nothing:
         verdict = NOTHING_DONE
     else:
         verdict = "complete except deferred items" if deferred else "complete"
-    return Outcome(verdict, tuple(deferred), tuple(open_), tuple(lapses), alarms, tuple(optional_open), tuple(unproven))
+    return Outcome(verdict, tuple(deferred), tuple(open_), tuple(lapses), alarms, tuple(optional_open), tuple(unproven),
+                   tuple(procedures_open))

@@ -29,6 +29,21 @@ def versions_said(obs: RoomObservation) -> dict[str, str]:
     return {r: c.version for r in ROLES if (c := obs.own_core(r)) is not None and c.readable and c.version}
 
 
+def started_epoch(started_at: str) -> float | None:
+    """Docker's StartedAt (RFC 3339, nanoseconds) as seconds since the epoch."""
+    from datetime import datetime
+
+    text = started_at.strip().replace("Z", "+00:00")
+    head, dot, rest = text.partition(".")
+    if dot:  # Python reads at most microseconds
+        digits = "".join(c for c in rest if c.isdigit())
+        text = f"{head}.{digits[:6]}{rest[len(digits):]}"
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        return None
+
+
 def started_with(service: ServiceState | None, flag: str) -> bool:
     return service is not None and dict(service.flags).get(flag, False)
 

@@ -153,7 +153,7 @@ def test_every_shipped_checklist_keeps_its_placeholders_safe():
     root = Path(__file__).resolve().parents[2] / "checklists"
     for path in sorted(root.glob("*.yaml")):
         checklist = load_checklist(path)
-        for step in checklist.steps():
+        for step in checklist.steps() + checklist.procedure_steps():
             for command in (step.command, step.lab_command, step.paper_command):
                 assert not problems(command or ""), (path, step.id)
 

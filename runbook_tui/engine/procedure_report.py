@@ -1,0 +1,69 @@
+"""The report's "Non-normal procedures" section, and the timeline's words for their records: each
+episode of each procedure with its times (queued, opened, its steps worked, worked to its end,
+cleared, dismissed), and every breach of a continuously applicable condition. From the journal's
+records alone, like the rest of the report.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from runbook_tui.engine import records as rec
+
+
+def _clock(ts: float | None) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(ts)) if ts else "-"
+
+
+def _after(ts: float, since: float) -> str:
+    return f" ({round(ts - since)} s after it was queued)"
+
+
+def procedures_section(typed: Sequence[rec.Record]) -> list[str]:
+    """The section's lines (after its heading): one block per episode, then the breaches."""
+    out: list[str] = []
+    queued_at: dict[str, float] = {}
+    for r in typed:
+        if isinstance(r, rec.ProcedureQueued):
+            queued_at[r.procedure] = r.ts
+            by = "raised from the venue view" if r.source == "venue" else f"{r.condition} held {r.held_s:g} s"
+            out += ([""] if out else []) + [f"### {r.title or r.procedure} (`{r.procedure}`)"
+                                              + (f", episode {r.episode}" if r.episode > 1 else ""), "",
+                                              f"- {_clock(r.ts)} queued: {by}: {r.detail}"]
+            out += [f"  - seen: {k}: {v}" for k, v in (r.observation or {}).items() if k != "at"]
+        elif isinstance(r, rec.StepStateRecord) and r.procedure and r.procedure in queued_at and r.state != "running":
+            out.append(f"- {_clock(r.ts)} worked: `{r.step}` {r.state}" + (f" ({r.reason})" if r.reason else ""))
+        elif isinstance(r, rec.ProcedureOpened | rec.ProcedureWorked | rec.ProcedureDismissed | rec.ProcedureCleared):
+            since = queued_at.get(r.procedure)
+            if since is not None:
+                out.append(f"- {_clock(r.ts)} {procedure_said(r, with_name=False)}{_after(r.ts, since)}")
+    holds = [r for r in typed if isinstance(r, rec.HoldBreached | rec.HoldRestored)]
+    if holds:
+        out += ["", "### Conditions that hold throughout", ""]
+        out += [f"- {_clock(r.ts)} {procedure_said(r)}" for r in holds]
+    return out or ["None."]
+
+
+def procedure_said(r: rec.Record, with_name: bool = True) -> str | None:
+    """A procedure's record in the timeline's words (None: not one of them)."""
+    name = f"procedure {getattr(r, 'procedure', '')}: " if with_name else ""
+    match r:
+        case rec.ProcedureQueued():
+            return f"{name}queued ({r.title}): {r.detail}"
+        case rec.ProcedureOpened():
+            return f"{name}opened by {r.operator or '?'}"
+        case rec.ProcedureWorked():
+            return f"{name}worked to its end"
+        case rec.ProcedureDismissed():
+            return f"{name}dismissed by {r.operator or '?'}: {r.reason}"
+        case rec.ProcedureCleared():
+            how = "by itself, before it was worked" if r.by_itself else "after it was worked or dismissed"
+            return f"{name}its condition cleared {how} (held {r.held_s:g} s): {r.detail}"
+        case rec.HoldBreached():
+            where = f" ({r.procedure})" if r.procedure else ""
+            return f"no longer holds throughout{where}: {r.condition}, at step {r.step or '-'}: {r.detail}"
+        case rec.HoldRestored():
+            where = f" ({r.procedure})" if r.procedure else ""
+            return f"holds again{where}: {r.condition}, at step {r.step or '-'}: {r.detail}"
+    return None

@@ -1,0 +1,254 @@
+"""Non-normal procedures in the run engine, on hand-built observations: a trigger's condition held
+for its hold time queues the procedure once per episode (journaled), says when it cleared by itself,
+is opened, worked to its end through run_step on its steps, or dismissed with a reason; the run
+cannot end complete while one is open; continuously applicable conditions are journaled against
+the step the operator is at; a resumed engine, the replay and the report tell the same story."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from runbook_tui.checklist.loader import load_checklist
+from runbook_tui.checklist.variables import resolve_variables
+from runbook_tui.engine import records as rec
+from runbook_tui.engine.events import HoldChanged, ProcedureChanged
+from runbook_tui.engine.journal import read_journal, read_run
+from runbook_tui.engine.report import render_report
+from runbook_tui.engine.run import EngineRefusal, RunConfig, RunEngine, StepState
+from runbook_tui.observe.model import RoomObservation
+from tests.observations import broker, dns, dual_control_room, quiet_room, room, stack, status
+
+CHECKLIST = """\
+checklist: {id: nn-run, name: A run with procedures, revision: "p1"}
+non_normal: procs.yaml
+holds: [standby_stack_running]
+variables:
+  room: {description: The room.}
+sections:
+  - id: s1
+    title: Promote
+    steps:
+      - {id: stop-primary, title: Stop the primary, type: confirm}
+      - {id: repoint, title: Repoint, type: confirm}
+"""
+PROCEDURES = """\
+checklist: {id: procs, name: Procedures, revision: "q1"}
+variables:
+  room: {description: The room.}
+procedures:
+  - id: dual
+    title: Dual control in {{room}}
+    trigger: {when: dual_control_standby_promoted, holds_for_s: 2}
+    holds: [standby_stack_running]
+    steps:
+      - {id: dual-stop, title: Stop the primary's core, type: command, command: "true"}
+      - {id: dual-confirm, title: Confirm it stopped, type: confirm}
+  - id: back
+    title: The primary came back
+    trigger: {when: primary_came_back, holds_for_s: 1, after: stop-primary}
+    steps:
+      - {id: back-confirm, title: Confirm, type: confirm}
+  - id: away
+    title: DNS away
+    trigger: {when: dns_points_away_from_active, holds_for_s: 1, quiet_between: [stop-primary, repoint]}
+    steps:
+      - {id: away-confirm, title: Confirm, type: confirm}
+"""
+UNSEEN = RoomObservation("room1", "mqtt.room1.sentientengine.ai", ())
+
+
+class Sees:
+    def look(self, parts=None) -> RoomObservation:
+        return UNSEEN
+
+
+def write(tmp_path: Path, checklist: str = CHECKLIST, procedures: str = PROCEDURES) -> Path:
+    (tmp_path / "procs.yaml").write_text(procedures)
+    path = tmp_path / "run.yaml"
+    path.write_text(checklist)
+    return path
+
+
+def new_engine(tmp_path: Path, events: list | None = None) -> RunEngine:
+    checklist = load_checklist(write(tmp_path))
+    values = resolve_variables(checklist, {"room": "room1"}, tmp_path).values
+    return RunEngine.start(checklist, values, Sees(), tmp_path / "run.jsonl", RunConfig(tmp_path),
+                           on_event=events.append if events is not None else None)
+
+
+def kinds(tmp_path: Path, *types: type[rec.Record]) -> list[rec.Record]:
+    return [r for r in rec.read_all(read_journal(tmp_path / "run.jsonl").records) if isinstance(r, types)]
+
+
+def at(obs: RoomObservation, t: float) -> RoomObservation:
+    return dataclasses.replace(obs, at=t)
+
+
+def test_a_trigger_queues_its_procedure_once_it_has_held_for_its_hold_time_and_once_per_episode(tmp_path):
+    events: list = []
+    engine = new_engine(tmp_path, events)
+    engine.observe(at(dual_control_room(), 1000.0))
+    engine.observe(at(dual_control_room(), 1001.5))
+    assert engine.procedures.queued() == ()  # held 1.5 s of its 2
+    engine.observe(at(dual_control_room(), 1002.0))
+    engine.observe(at(dual_control_room(), 1003.0))  # the same episode: not queued twice
+    (queued,) = kinds(tmp_path, rec.ProcedureQueued)
+    assert (queued.procedure, queued.condition, queued.held_s, queued.episode) == ("dual", "dual_control_standby_promoted",
+                                                                                   2.0, 1)
+    assert queued.title == "Dual control in room1" and "both run with dispatch enabled" in queued.detail
+    assert [p.id for p in engine.procedures.open_ones()] == ["dual"]
+    assert [e.what for e in events if isinstance(e, ProcedureChanged)] == ["queued"]
+    assert engine.outcome().verdict == "incomplete" and engine.outcome().procedures_open == ("dual",)
+
+
+def test_a_condition_that_stops_holding_before_the_hold_time_queues_nothing(tmp_path):
+    engine = new_engine(tmp_path)
+    engine.observe(at(dual_control_room(), 1000.0))
+    engine.observe(at(quiet_room(), 1001.0))  # the episode ends
+    engine.observe(at(dual_control_room(), 1002.5))  # a new one starts here
+    engine.observe(at(dual_control_room(), 1003.5))
+    assert kinds(tmp_path, rec.ProcedureQueued) == []
+
+
+def test_a_condition_that_clears_by_itself_says_so_and_the_procedure_stays_open_until_dismissed(tmp_path):
+    engine = new_engine(tmp_path)
+    for t in (1000.0, 1002.0):
+        engine.observe(at(dual_control_room(), t))
+    engine.observe(at(quiet_room(), 1005.0))
+    (cleared,) = kinds(tmp_path, rec.ProcedureCleared)
+    assert cleared.by_itself and cleared.held_s == 5.0
+    assert engine.procedures.status("dual").cleared_at is not None
+    assert engine.outcome().procedures_open == ("dual",)  # cleared is not answered
+    for step in ("stop-primary", "repoint"):
+        engine.mark_done(step, confirmed=True)
+    assert engine.outcome().verdict == "incomplete"
+    with pytest.raises(EngineRefusal, match="reason"):
+        engine.procedures.dismiss("dual", "  ")
+    engine.procedures.dismiss("dual", "it stopped by itself: the primary's host rebooted")
+    assert engine.outcome().verdict == "complete"
+    assert engine.finish() == "complete"
+    run = read_run(tmp_path / "run.jsonl")
+    assert run.outcome.verdict == "complete" and run.procedures["dual"].dismissed_reason.startswith("it stopped")
+
+
+def test_a_procedure_is_worked_to_its_end_through_run_step_on_its_steps(tmp_path):
+    events: list = []
+    engine = new_engine(tmp_path, events)
+    with pytest.raises(EngineRefusal, match="not queued"):
+        asyncio.run(engine.run_step("dual-stop", confirmed=True))
+    for t in (1000.0, 1002.0):
+        engine.observe(at(dual_control_room(), t))
+    asyncio.run(engine.run_step("dual-stop", confirmed=True))  # opens it first
+    assert engine.statuses["dual-stop"].state is StepState.DONE
+    assert engine.procedures.status("dual").opened_at is not None and engine.procedures.status("dual").open
+    engine.mark_done("dual-confirm", confirmed=True)
+    assert not engine.procedures.status("dual").open
+    steps = [r for r in kinds(tmp_path, rec.StepStateRecord) if r.procedure == "dual"]
+    assert [(r.step, r.state) for r in steps] == [("dual-stop", "running"), ("dual-stop", "done"), ("dual-confirm", "done")]
+    (worked,) = kinds(tmp_path, rec.ProcedureWorked)
+    assert worked.steps == {"dual-stop": "done", "dual-confirm": "done"}
+    assert [e.what for e in events if isinstance(e, ProcedureChanged)] == ["queued", "opened", "worked"]
+    engine.observe(at(quiet_room(), 1010.0))
+    (cleared,) = kinds(tmp_path, rec.ProcedureCleared)
+    assert not cleared.by_itself
+    # The normal checklist's steps are untouched, and it alone holds the run open now.
+    assert engine.outcome().open == ("stop-primary", "repoint") and engine.outcome().procedures_open == ()
+    report = render_report(tmp_path / "run.jsonl")
+    section = report.split("## Non-normal procedures")[1].split("\n## ")[0]
+    assert "### Dual control in room1 (`dual`)" in section
+    for said in ("queued: dual_control_standby_promoted held 2 s", "opened by", "worked: `dual-stop` done",
+                 "worked: `dual-confirm` done", "worked to its end", "its condition cleared after it was worked"):
+        assert said in section, said
+
+
+def test_a_new_episode_after_the_procedure_was_worked_queues_it_again_with_its_steps_to_work_anew(tmp_path):
+    engine = new_engine(tmp_path)
+    for t in (1000.0, 1002.0):
+        engine.observe(at(dual_control_room(), t))
+    engine.procedures.dismiss("dual", "drill")
+    engine.mark_done("dual-confirm", confirmed=True)
+    engine.observe(at(quiet_room(), 1003.0))
+    for t in (1010.0, 1012.0):
+        engine.observe(at(dual_control_room(), t))
+    queued = kinds(tmp_path, rec.ProcedureQueued)
+    assert [q.episode for q in queued] == [1, 2]
+    status = engine.procedures.status("dual")
+    assert status.open and status.episode == 2 and status.dismissed_at is None
+    assert engine.statuses["dual-confirm"].state is StepState.PENDING
+
+
+def test_after_arms_a_trigger_only_once_its_step_is_done(tmp_path):
+    back = room([stack("primary", dispatch=False), stack("standby", dispatch=True)],
+                [broker("primary", status(online=True, dispatch_enabled=False)),
+                 broker("standby", status(online=True, dispatch_enabled=True))], dns(("127.0.0.3",)), standby_dispatch=True)
+    engine = new_engine(tmp_path)
+    for t in (1000.0, 1001.0, 1002.0):
+        engine.observe(at(back, t))
+    assert engine.procedures.status("back") is None  # stop-primary not done: the primary is meant to be up
+    engine.mark_done("stop-primary", confirmed=True)
+    for t in (1003.0, 1004.0):
+        engine.observe(at(back, t))
+    assert engine.procedures.status("back") is not None
+
+
+def test_quiet_between_leaves_the_runs_own_window_alone(tmp_path):
+    # The standby dispatches alone and the name still answers the primary: what the run does
+    # between stopping the primary and repointing the name.
+    away = dataclasses.replace(quiet_room(), dns=dns(("127.0.0.2",)))
+    engine = new_engine(tmp_path)
+    engine.mark_done("stop-primary", confirmed=True)
+    for t in (1000.0, 1001.0, 1002.0):
+        engine.observe(at(away, t))
+    assert engine.procedures.status("away") is None
+    engine.mark_done("repoint", confirmed=True)  # repointed, and the name answers the primary again
+    for t in (1003.0, 1004.0):
+        engine.observe(at(away, t))
+    assert engine.procedures.status("away") is not None
+
+
+def test_a_condition_that_holds_throughout_is_journaled_against_the_step_the_operator_is_at(tmp_path):
+    events: list = []
+    engine = new_engine(tmp_path, events)
+    engine.observe(at(quiet_room(), 1000.0))
+    engine.mark_done("stop-primary", confirmed=True)
+    down = dataclasses.replace(quiet_room(), stacks=(stack("primary", core="exited", others="exited"),
+                                                     stack("standby", core="exited", dispatch=True)))
+    engine.observe(at(down, 1001.0))
+    engine.observe(at(down, 1002.0))  # once
+    (breach,) = kinds(tmp_path, rec.HoldBreached)
+    assert (breach.condition, breach.step, breach.procedure) == ("standby_stack_running", "repoint", "")
+    engine.observe(at(quiet_room(), 1003.0))
+    (restored,) = kinds(tmp_path, rec.HoldRestored)
+    assert restored.step == "repoint"
+    holds = [e for e in events if isinstance(e, HoldChanged)]
+    assert [(h.breached, h.step_id) for h in holds] == [(True, "repoint"), (False, "repoint")]
+
+
+def test_a_resumed_engine_keeps_the_queue_and_does_not_queue_the_same_episode_again(tmp_path):
+    engine = new_engine(tmp_path)
+    for t in (1000.0, 1002.0):
+        engine.observe(at(dual_control_room(), t))
+    engine.procedures.open("dual")
+    engine.journal.close()
+    checklist = load_checklist(tmp_path / "run.yaml")
+    resumed, _notes = RunEngine.resume(tmp_path / "run.jsonl", checklist, Sees(), RunConfig(tmp_path))
+    status = resumed.procedures.status("dual")
+    assert status is not None and status.open and status.opened_at is not None
+    for t in (1005.0, 1007.0):
+        resumed.observe(at(dual_control_room(), t))
+    assert len(kinds(tmp_path, rec.ProcedureQueued)) == 1
+    resumed.observe(at(quiet_room(), 1008.0))
+    assert len(kinds(tmp_path, rec.ProcedureCleared)) == 1
+
+
+def test_a_procedure_raised_from_the_venue_is_queued_by_hand(tmp_path):
+    engine = new_engine(tmp_path)
+    status = engine.procedures.queue("dual", "raised on room1's row")
+    assert status.source == "venue" and status.open
+    (queued,) = kinds(tmp_path, rec.ProcedureQueued)
+    assert queued.source == "venue"
+    assert "raised from the venue view" in render_report(tmp_path / "run.jsonl")
