@@ -9,9 +9,17 @@ overridden here, in one place.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # what it is mixed into, for the checker (at run time the App comes after it)
+    from textual.app import App
+
+    _MixedIntoApp = App[Any]
+else:
+    _MixedIntoApp = object
 
 
-class CrashToFile:
+class CrashToFile(_MixedIntoApp):
     """Mixed into an App. crash_dir(): where the file goes; crash_root(): whose secrets to mask."""
 
     crash_file: Path | None = None

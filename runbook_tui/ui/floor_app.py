@@ -17,18 +17,18 @@ from pathlib import Path
 from rich.markup import escape
 from textual.app import App, ComposeResult
 from textual.containers import VerticalScroll
+from textual.widget import Widget
 from textual.widgets import Button, Input, Static
 
 from runbook_tui.engine.floor import (
     HEARTBEAT_STALE_S,
     FloorState,
-    RoomConfirmation,
     console_seen,
     room_floor_state,
     send_confirmation,
     withdraw_confirmation,
 )
-from runbook_tui.engine.replay import not_taken
+from runbook_tui.engine.replay import RoomConfirmation, not_taken
 
 GLYPHS = {"pending": "○", "running": "◐", "done": "✓", "failed": "✗", "skipped": "–", "deferred": "»", "overridden": "!"}
 LAPSED = "⚠"  # done, and its evidence no longer holds
@@ -139,7 +139,7 @@ class FloorApp(App):
                     f"operator {escape(state.operator)} · " + escape(state.ended or state.outcome))
         alarms.display = bool(state.alarms)
         alarms.update("\n".join(f"ALARM {escape(a)}" for a in state.alarms))
-        widgets = []
+        widgets: list[Widget] = []
         for step in state.steps:
             glyph = LAPSED if step.lapse else GLYPHS.get(step.state, "?")
             line = f"{glyph} {step.number}. {escape(step.title)}"

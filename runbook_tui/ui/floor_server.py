@@ -58,7 +58,9 @@ class FloorServer(Server):
         logging.basicConfig(level=logging.WARNING, format="floor view: %(message)s")
 
     def _valid(self, value: str | None) -> bool:
-        return bool(value) and hmac.compare_digest(value.encode(), self._token.encode())
+        if not value:
+            return False
+        return hmac.compare_digest(value.encode(), self._token.encode())
 
     @web.middleware
     async def _gate(self, request: web.Request, handler):
@@ -70,6 +72,7 @@ class FloorServer(Server):
             if origin and _origin(origin) != _origin(self.public_url):
                 raise web.HTTPForbidden(text="refused: another origin\n")
             task = asyncio.current_task()
+            assert task is not None  # aiohttp runs each request's handler in a task of its own
             self._sockets.add(task)
             try:
                 return await handler(request)

@@ -21,7 +21,7 @@ from runbook_tui.ui.checklist_view import look
 if TYPE_CHECKING:
     from runbook_tui.checklist.model import Step
     from runbook_tui.engine.events import ActionPreview, Lapse, StepStatus
-    from runbook_tui.engine.floor import RoomConfirmation
+    from runbook_tui.engine.replay import RoomConfirmation
 
 OUTPUT_LINES = 500
 

@@ -18,6 +18,7 @@ from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
+from textual.coordinate import Coordinate
 from textual.widgets import DataTable, Header, Static
 
 from runbook_tui.observe.model import RoomObservation
@@ -181,9 +182,9 @@ class VenueApp(CrashToFile, App[VenueChoice | None]):
 
     def _selected(self) -> str | None:
         table = self.query_one(DataTable)
-        if not self.rooms or table.cursor_row is None or table.cursor_row >= len(self.rooms):
+        if not self.rooms or table.cursor_row >= len(self.rooms):
             return None
-        return table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+        return table.coordinate_to_cell_key(Coordinate(table.cursor_row, 0)).row_key.value
 
     @on(DataTable.RowSelected)
     def _selected_row(self) -> None:
