@@ -213,7 +213,8 @@ def _open_venue(args: argparse.Namespace, settings, rooms: list[str]) -> int:
         raise UsageError("the venue view needs a terminal (for the standbys' readiness: runbook-tui readiness)")
     from runbook_tui.ui.venue import VenueApp
 
-    notice, farewells, selected = "", {}, None
+    notice, selected = "", None
+    farewells: dict[Path, str] = {}  # by journal, in the order the runs were last left
     while True:
         venue = VenueApp(settings, rooms, notice, selected=selected)
         choice = venue.run()
