@@ -73,7 +73,7 @@ CONDITIONS: dict[str, str] = {
     ),
     "primary_came_back": (
         "the standby's core dispatches (promoted) and the primary is live again: one of its containers runs on its "
-        "Docker host, or its broker answers"
+        "Docker host, or its broker answers (not while dual control: that is answered first)"
     ),
     "controllers_lost_on_active": "the active stack's broker is read and no room controller reports online there",
     "controllers_on_active": "at least one room controller reports online on the active stack's broker",

@@ -74,6 +74,10 @@ def primary_came_back(obs: RoomObservation) -> tuple[bool, str]:
             f"{broker.endpoint + ' ' + broker.state if broker is not None else 'not looked at'}")
     if not standby:
         return False, f"the standby's core does not dispatch (no promotion to come back after); {said}"
+    if (alarm := dual_control(obs)) is not None:
+        # Dual control is answered first, by its own procedure (stop the primary's core); what is
+        # still live of the primary after it is this condition's.
+        return False, f"dual control ({alarm.reason}): its own procedure first; {said}"
     return bool(live) or answers, said
 
 
