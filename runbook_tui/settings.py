@@ -281,7 +281,7 @@ ROOM_KEYS = {"resolvers", "docker", "variables", "fence_command"}
 # their bindings (tests/ui checks the two agree; settings are read before any UI loads).
 KEY_IDS = frozenset({"run", "mark_done", "skip", "defer", "override", "acknowledge", "cancel_step", "pause",
                      "resume_traffic", "filter", "export", "floor", "pane_checklist", "pane_step", "pane_live",
-                     "prev_tab", "next_tab", "inject_fault", "help", "quit"})
+                     "prev_tab", "next_tab", "inject_fault", "open_procedure", "dismiss_procedure", "help", "quit"})
 KEY_NAMES = re.compile(r"^[a-z0-9_+]+(,[a-z0-9_+]+)*$", re.IGNORECASE)  # Textual's: "g", "ctrl+r", "f5,g"
 VARIABLE_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 

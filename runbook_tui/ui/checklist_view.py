@@ -13,8 +13,8 @@ from runbook_tui.checklist.kinds import Risk, substitute
 from runbook_tui.engine.states import StepState
 
 if TYPE_CHECKING:  # the first frame draws the tree before the model and the engine load
-    from runbook_tui.checklist.model import Checklist, Step
-    from runbook_tui.engine.events import Lapse, StepStatus
+    from runbook_tui.checklist.model import Checklist, Procedure, Step
+    from runbook_tui.engine.events import Lapse, ProcedureStatus, StepStatus
 
 # Icon and style per state; the words stay on screen too, so colour is never the only cue.
 STATE_LOOK = {
@@ -36,7 +36,7 @@ def look(status: StepStatus, lapse: Lapse | None) -> tuple[str, str]:
     return STATE_LOOK[status.state]
 
 
-def step_label(step: Step, status: StepStatus, applies: bool, values: dict[str, str], number: int | None,
+def step_label(step: Step, status: StepStatus, applies: bool, values: dict[str, str], number: int | str | None,
                lapse: Lapse | None = None) -> Text:
     title = substitute(step.title, values)
     if not applies:
@@ -58,6 +58,20 @@ def step_label(step: Step, status: StepStatus, applies: bool, values: dict[str, 
         label.append(f"  {status.state.value}", style=style or "dim")
     elif lapse is not None and status.state is StepState.DONE and lapse.acknowledged:
         label.append("  (acknowledged: no longer holds)", style=style)
+    return label
+
+
+def procedure_label(procedure: Procedure, status: ProcedureStatus, values: dict[str, str]) -> Text:
+    """A non-normal procedure's section: what it is and where it stands, before its title (a narrow pane cuts the end)."""
+    if status.worked_at is not None:
+        state, style = "worked", "bold green"
+    elif status.dismissed_at is not None:
+        state, style = "dismissed", "bold magenta"
+    else:
+        state, style = "OPEN", "bold white on red"
+    label = Text()
+    label.append(f" NON-NORMAL {state} ", style=style)
+    label.append(" " + substitute(procedure.title, values), style="bold")
     return label
 
 
@@ -86,11 +100,16 @@ class ChecklistView(Tree[str]):
         self.guide_depth = 2
         self._step_nodes: dict[str, TreeNode[str]] = {}
         self.numbers: dict[str, int] = {}  # step id -> the number the operator sees
+        # Non-normal procedures opened in this run, each a section at the top, its steps N1, N2, ...
+        self.procedure_nodes: dict[str, TreeNode[str]] = {}
+        self.procedure_numbers: dict[str, str] = {}  # a procedure's step id -> "N1"
 
     def load(self, checklist: Checklist, statuses: dict[str, StepStatus], choices: dict[str, str],
              values: dict[str, str], lapses: dict[str, Lapse] | None = None) -> None:
         self.clear()
         self._step_nodes.clear()
+        self.procedure_nodes.clear()
+        self.procedure_numbers.clear()
         for section in checklist.sections:
             node = self.root.add(Text(substitute(section.title, values), style="bold"), data=None, expand=True)
             for step in section.steps:
@@ -110,6 +129,22 @@ class ChecklistView(Tree[str]):
             if node is not None:
                 node.set_label(step_label(step, statuses[step.id], applies, values, number if applies else None,
                                           (lapses or {}).get(step.id)))
+        for procedure_id in self.procedure_nodes:
+            for step in checklist.procedure(procedure_id).steps:
+                self._step_nodes[step.id].set_label(step_label(step, statuses[step.id], step.applies(choices), values,
+                                                               self.procedure_numbers[step.id], (lapses or {}).get(step.id)))
+
+    def show_procedure(self, procedure: Procedure, status: ProcedureStatus, values: dict[str, str]) -> None:
+        """The procedure as a section of its own, above the checklist's (the newest first); its
+        step labels come with the next refresh_steps."""
+        node = self.procedure_nodes.get(procedure.id)
+        if node is None:
+            node = self.root.add("", data=None, expand=True, before=0)
+            for index, step in enumerate(procedure.steps, 1):
+                self._step_nodes[step.id] = node.add_leaf("", data=step.id)
+                self.procedure_numbers[step.id] = f"N{index}"
+            self.procedure_nodes[procedure.id] = node
+        node.set_label(procedure_label(procedure, status, values))
 
     def select_step(self, step_id: str) -> None:
         node = self._step_nodes.get(step_id)

@@ -308,6 +308,13 @@ starts with your confirmation.
                longer holds (with a reason), or the run's alarms
   x            cancel the running command (TERM, then KILL)
 
+[b]Non-normal procedures[/b] (queued when the room falls into a
+condition the runbook has a procedure for; the banner names it)
+  n            open it: its steps at the top of the checklist, worked
+               with the keys above; again: the next one queued
+  N            dismiss it, with a reason (while one is open the run
+               cannot end complete)
+
 [b]Live panel[/b]
   p            pause / resume the MQTT traffic (still counted)
   /            filter topics (Enter applies, Esc leaves)

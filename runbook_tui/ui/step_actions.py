@@ -15,7 +15,7 @@ from rich.text import Text
 from runbook_tui.checklist.kinds import StepType
 from runbook_tui.engine.events import EngineRefusal, GuardRefused
 from runbook_tui.engine.states import StepState
-from runbook_tui.ui import dialogs
+from runbook_tui.ui import dialogs, procedure_actions
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -251,7 +251,8 @@ def refused(screen: RunScreen, act: Callable[[], object], **kwargs) -> bool:
 ACTIONS: dict[str, Callable[[RunScreen], Awaitable[None]]] = {
     "run": run, "mark_done": mark_done, "acknowledge": acknowledge, "cancel_step": cancel_step, "export": export,
     "skip": lambda screen: reasoned(screen, "skip"), "defer": lambda screen: reasoned(screen, "defer"),
-    "override": lambda screen: reasoned(screen, "override")}
+    "override": lambda screen: reasoned(screen, "override"),
+    "dismiss_procedure": procedure_actions.dismiss}
 
 
 def start(screen: RunScreen, kind: str) -> None:

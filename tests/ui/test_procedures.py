@@ -1,0 +1,136 @@
+"""Non-normal procedures on the run's screen (narrow fake: observations built by hand, posted as
+the watcher posts them; the real room is tests/lab/test_86_procedures_tui.py): the banner names
+a queued procedure, n opens it as a section of the checklist pane, its steps are worked with
+the step keys, N dismisses it with a reason, and a condition that cleared by itself is said."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from runbook_tui.engine import records as rec
+from runbook_tui.engine.journal import read_journal
+from runbook_tui.engine.run import StepState
+from runbook_tui.session import Session
+from runbook_tui.settings import Settings
+from runbook_tui.ui.app import RunbookApp
+from runbook_tui.ui.dialogs import AskReason
+from runbook_tui.ui.messages import RoomObserved
+from tests.conftest import REPO
+from tests.observations import broker, dns, dual_control_room, room, stack, status
+from tests.ui.helpers import footer_keys, notices, selected, wait_until
+
+PROCEDURE = "dual-control-primary"  # both cores dispatch and the standby's .env enables it
+STEPS = ["dual-stop-primary-core", "dual-disarm-primary", "dual-control-ended"]
+
+
+def promotion_app(tmp_path, keymap: dict[str, str] | None = None) -> RunbookApp:
+    (tmp_path / "infra").mkdir(exist_ok=True)
+    settings = Settings(stack_root=tmp_path, resolvers=(("127.0.0.1", 15399),), lab=True, keymap=keymap or {})
+    return RunbookApp(Session(settings, "room1", REPO / "checklists" / "promotion.yaml"), live=False, resume=False)
+
+
+def banner(app: RunbookApp) -> str:
+    shown = app.run_screen.banner
+    return str(shown.render()) if shown.display else ""
+
+
+def kinds(app: RunbookApp) -> list[str]:
+    return [r["kind"] for r in read_journal(app.engine.journal.path).records]
+
+
+async def queue_dual_control(pilot, app: RunbookApp) -> None:
+    """Dual control seen for longer than the procedure's hold time, as two observations of the watcher."""
+    await wait_until(pilot, lambda: app.engine is not None and app.run_screen.is_attached)
+    for at in (1000.0, 1002.0):
+        app.post_message(RoomObserved(dataclasses.replace(dual_control_room(), at=at)))
+        await pilot.pause()
+    await wait_until(pilot, lambda: "NON-NORMAL PROCEDURE QUEUED" in banner(app))
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+async def test_a_queued_procedure_is_named_in_the_banner_and_n_opens_it_in_the_checklist(tmp_path, size):
+    app = promotion_app(tmp_path)
+    async with app.run_test(size=size) as pilot:
+        await wait_until(pilot, lambda: app.engine is not None)
+        assert "open_procedure" not in footer_keys(app)  # nothing queued: no key that does nothing
+        await queue_dual_control(pilot, app)
+        said = banner(app)
+        assert "Dual control: stop the primary's core" in said and "(n opens it)" in said, said
+        await wait_until(pilot, lambda: "open_procedure" in footer_keys(app))  # leading the footer, at 80 columns too
+        assert any("Non-normal procedure queued" in n or "n opens it" in n for n in notices(app))
+        assert app.engine.procedures.status(PROCEDURE).opened_at is None
+        await pilot.press("n")
+        await wait_until(pilot, lambda: selected(app) == STEPS[0])
+        assert PROCEDURE in app.run_screen.checklist.procedure_nodes
+        assert "procedure_opened" in kinds(app)
+        # A section of its own, above the checklist's, its steps numbered apart.
+        top = app.run_screen.checklist.root.children[0]
+        assert "NON-NORMAL OPEN" in str(top.label) and [c.data for c in top.children] == STEPS
+        assert str(top.children[0].label).startswith("○ N1. Stop the primary's sentient-core")
+        assert app.run_screen.step_name(STEPS[1]) == "N2. Disable dispatch in the primary's .env"
+        assert "open, 0 of 3 steps passed" in banner(app) and "(N dismisses it, with a reason)" in banner(app)
+        # Worked with the step keys: each skipped with a reason, the cursor moving on within the procedure.
+        for step in STEPS:
+            await wait_until(pilot, lambda step=step: selected(app) == step)
+            await pilot.press("s")
+            await wait_until(pilot, lambda: isinstance(app.screen, AskReason))
+            await pilot.press(*"seen done by hand", "enter")
+            await wait_until(pilot, lambda step=step: app.engine.status(step).state is StepState.SKIPPED)
+        await wait_until(pilot, lambda: app.engine.procedures.status(PROCEDURE).worked_at is not None)
+        assert "NON-NORMAL" not in banner(app)
+        assert "NON-NORMAL worked" in str(app.run_screen.checklist.root.children[0].label)
+        assert "procedure_worked" in kinds(app)
+        await wait_until(pilot, lambda: "open_procedure" not in footer_keys(app))
+        assert any("worked to its end" in n for n in notices(app))
+
+
+@pytest.mark.asyncio
+async def test_dismissing_a_procedure_asks_for_a_reason_and_lets_the_run_end_complete_without_it(tmp_path):
+    app = promotion_app(tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await queue_dual_control(pilot, app)
+        assert app.engine.outcome().procedures_open == (PROCEDURE,)
+        assert "procedure open" in app.sub_title or "procedures open" in app.sub_title
+        await pilot.press("N")
+        await wait_until(pilot, lambda: isinstance(app.screen, AskReason))
+        await pilot.press("enter")  # no reason: refused, still asking
+        assert isinstance(app.screen, AskReason)
+        assert app.engine.procedures.status(PROCEDURE).dismissed_at is None
+        await pilot.press(*"drill of the alarm only", "enter")
+        await wait_until(pilot, lambda: app.engine.procedures.status(PROCEDURE).dismissed_at is not None)
+        assert app.engine.procedures.status(PROCEDURE).dismissed_reason == "drill of the alarm only"
+        assert app.engine.outcome().procedures_open == ()
+        assert "NON-NORMAL" not in banner(app)
+        assert "procedure_dismissed" in kinds(app)
+
+
+@pytest.mark.asyncio
+async def test_a_condition_that_cleared_by_itself_is_said_in_the_banner(tmp_path):
+    app = promotion_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await queue_dual_control(pilot, app)
+        # The standby's core stopped dispatching by itself: the primary dispatches alone.
+        on = status(online=True, dispatch_enabled=True, critical_armed=False, role="x", version="8.0.0")
+        off = status(online=True, dispatch_enabled=False, critical_armed=False, role="x", version="8.0.0")
+        alone = room([stack("primary", dispatch=True), stack("standby", dispatch=False)],
+                     [broker("primary", on), broker("standby", off)], dns(("127.0.0.3",)), standby_dispatch=True, at=1004.0)
+        app.post_message(RoomObserved(alone))
+        await wait_until(pilot, lambda: "cleared by itself" in banner(app))
+        said = banner(app)
+        assert "Dual control: stop the primary's core" in said and "n opens it" in said and "N dismisses it" in said
+        assert any("cleared by itself" in n for n in notices(app))
+        assert app.engine.procedures.status(PROCEDURE).open  # still to be worked or dismissed
+        assert rec.ProcedureCleared.KIND in kinds(app)
+
+
+@pytest.mark.asyncio
+async def test_the_open_key_follows_the_sites_keymap_in_the_banner(tmp_path):
+    app = promotion_app(tmp_path, keymap={"open_procedure": "ctrl+o"})
+    async with app.run_test(size=(120, 40)) as pilot:
+        await queue_dual_control(pilot, app)
+        assert "(ctrl+o opens it)" in banner(app)
+        await pilot.press("ctrl+o")
+        await wait_until(pilot, lambda: selected(app) == STEPS[0])
