@@ -61,7 +61,8 @@ def drill_options(scenario: str, blind: bool) -> dict:
 
 def _unfinished_runs(stack_root, room: str) -> list[tuple[str, object]]:
     """The room's runs that never ended, newest last: (journal path, run_started) each. Resetting
-    the room closes them (lab down --purge)."""
+    the room closes them (lab down --purge). One closed before any step changed is left out: the
+    console does not offer it for resuming either (a new run is the same thing)."""
     from pathlib import Path
 
     from runbook_tui.engine import records as rec
@@ -75,7 +76,8 @@ def _unfinished_runs(stack_root, room: str) -> list[tuple[str, object]]:
         except OSError:
             continue
         started = rec.first(records, rec.RunStarted)
-        if started is not None and started.room == room and not ended(records):
+        if started is not None and started.room == room and not ended(records) \
+                and any(rec.is_kind(r, rec.StepStateRecord) for r in records):
             out.append((str(path), started))
     return out
 
@@ -122,7 +124,6 @@ def _drill(args: argparse.Namespace) -> int:
         raise CommandError(f"no scenario {args.scenario!r} (see --list)")
     settings = lab_settings(args, "drill")  # a site's file is refused: said by the command line, exit 2
     blind = blind_wanted(args)
-    _confirm_start_over(args, settings)
     lab = Lab(settings.stack_root, print, DnsSettings(port=settings.resolvers[0][1]))
     if (role := faults.FAULTS[args.scenario].on_lab_engine) is not None:
         # The room starts over with that stack on the lab's own engine (the one engine the lab
@@ -130,6 +131,7 @@ def _drill(args: argparse.Namespace) -> int:
         if (refused := _lab_engine_refused(settings, lab, args.room, role)) is not None:
             raise CommandError(refused)
         lab.two_engines, lab.lab_engine_role = True, role
+    _confirm_start_over(args, settings)  # after the refusals that need no answer, before anything changes
     lab.reset(args.room)  # a lab step that fails raises LabError: said by the command line, exit 1
     if blind:
         # What the fault did stays off this terminal: the trainee reads it before the TUI opens

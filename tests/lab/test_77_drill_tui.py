@@ -7,12 +7,13 @@ shows on the captured screen (the probes' own tests check the same faults throug
 from __future__ import annotations
 
 import sys
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from tests.lab.test_70_tui_promotion import TYPE_ROOM, close_terminal, goto, in_dialog, keys, open_terminal, wait_screen
+from tests.lab.test_70_tui_promotion import TYPE_ROOM, close_terminal, goto, in_dialog, keys, open_terminal, screen, wait_screen
 
 ROOM = "room7"
 
@@ -40,6 +41,18 @@ def open_drill(lab, scenario: str) -> None:
     env = " ".join(f"{k}={v}" for k, v in lab.env().items())
     drill = f"{Path(sys.executable).parent / 'runbook-tui'} drill {ROOM} --scenario {scenario}"
     open_terminal(lab.root, f"{env} {drill}")
+    # The block before quit its drill midway: that run is unfinished, and the drill asks before
+    # it starts the room over (which closes the run). The trainer answers yes.
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        shown = screen()
+        if "Close it and start this drill over? [y/N]" in shown:
+            assert "unfinished run: drill " in shown, shown
+            keys("y", "Enter")
+            break
+        if f"{ROOM}-primary" in shown or f"DRILL {scenario}" in shown:  # the room is being started over: no question
+            break
+        time.sleep(0.3)
     wait_screen(f"DRILL {scenario}", 240)  # the room started over, the fault in, the checklist open
 
 

@@ -28,9 +28,10 @@ def journal(root: Path, name: str, blind: bool, ended: bool = False) -> Path:
     runs.mkdir(parents=True, exist_ok=True)
     records = [{"seq": 1, "kind": "run_started", "ts": 1_790_000_000.0, "room": "room9", "lab": True, "operator": "ana",
                 "drill": "standby-drift", "blind": blind, "checklist": {"id": "promotion", "name": "P", "revision": "1",
-                                                                         "sha256": "0" * 64}}]
+                                                                         "sha256": "0" * 64}},
+               {"seq": 2, "kind": "step_state", "ts": 1_790_000_050.0, "step": "edit-env", "state": "done"}]
     if ended:
-        records.append({"seq": 2, "kind": "run_abandoned", "ts": 1_790_000_100.0, "reason": "gone"})
+        records.append({"seq": 3, "kind": "run_abandoned", "ts": 1_790_000_100.0, "reason": "gone"})
     path = runs / name
     path.write_text("".join(json.dumps(r) + "\n" for r in records))
     return path
@@ -68,4 +69,8 @@ def test_at_a_terminal_it_asks_and_no_changes_nothing(settings, monkeypatch):
 def test_a_room_whose_runs_all_ended_is_started_over_without_a_question(settings, monkeypatch):
     monkeypatch.setattr("sys.stdin.isatty", lambda: False)
     journal(settings.stack_root, "room9-promotion-20261207T110000.jsonl", blind=False, ended=True)
+    _confirm_start_over(args(), settings)
+    # Opened and closed before any step changed: nothing to lose, nothing asked (nor offered for resuming).
+    untouched = journal(settings.stack_root, "room9-promotion-20261207T120000.jsonl", blind=False)
+    untouched.write_text(untouched.read_text().splitlines()[0] + "\n")
     _confirm_start_over(args(), settings)
