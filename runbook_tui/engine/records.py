@@ -72,7 +72,8 @@ def to_line(record: Record, seq: int, ts: float) -> dict[str, Any]:
 def read(line: Mapping[str, Any]) -> Record:
     """A journal line as its record type; `Unknown` for a kind not known or a record missing a
     field it needs."""
-    cls = KINDS.get(line.get("kind"))  # type: ignore[arg-type]
+    kind_ = line.get("kind")
+    cls = KINDS.get(kind_) if isinstance(kind_, str) else None
     if cls is None:
         return Unknown(seq=_int(line.get("seq")), ts=_float(line.get("ts")), raw=line)
     known = {f.name for f in dataclasses.fields(cls)}
@@ -451,7 +452,7 @@ class ProcedureCleared(Record):
     condition: str = ""
     detail: str = ""
     held_s: float = 0.0
-    by_itself: bool = False  # cleared before it was worked to its end or dismissed
+    by_itself: bool = False  # cleared with none of its steps worked (since it was queued) and not dismissed
 
 
 @kind("hold_breached")

@@ -288,7 +288,7 @@ class RunbookApp(CrashToFile, App):
         run = self.run_screen
         assert run is not None
         self.call_after_refresh(self.release_typeahead, replay=True)  # after the cursor's first move
-        notes = list(self.session.resume_notes)  # type: ignore[union-attr]
+        notes = list(run.session.resume_notes)
 
         def say_resume_notes() -> None:
             for note in notes:
@@ -308,7 +308,9 @@ class RunbookApp(CrashToFile, App):
     def start_probes(self) -> None:
         """Off the loop: the watcher reads the stacks' .env files as it is made and as it starts
         (its first look at the files). Stopped before it started (q meanwhile), it never starts."""
-        watcher = self.session.watcher(  # type: ignore[union-attr]
+        run = self.run_screen
+        assert run is not None  # started by run_shown, once the run's screen (and its open session) is up
+        watcher = run.session.watcher(
             on_observation=lambda obs: self.post_message(RoomObserved(obs)),
             on_stack=lambda snap: self.post_message(ContainersChanged(snap)),
             on_dns=lambda snap: self.post_message(DnsAnswered(snap)),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
@@ -18,15 +19,15 @@ class StepCommands(Provider):
     One provider, so the runbook's entries always come first (with several, the order is
     whichever answers first)."""
 
-    def _entries(self) -> list[tuple[str, object]]:
+    def _entries(self) -> list[tuple[str, Callable[[], object]]]:
         from runbook_tui.ui.run_screen import RunScreen
 
         run = self.screen
-        app = self.app
         assert isinstance(run, RunScreen)
-        entries: list[tuple[str, object]] = [(text, partial(run.action_step, kind)) for text, kind in ACTIONS]
+        app = run.app  # the provider's own, typed as the runbook app's
+        entries: list[tuple[str, Callable[[], object]]] = [(text, partial(run.action_step, kind)) for text, kind in ACTIONS]
         entries += [("Floor view: the run on a phone at the room", run.action_floor),
-                    ("Pause / resume MQTT traffic", run.action_pause), ("Help: keys", app.action_help)]  # type: ignore[attr-defined]
+                    ("Pause / resume MQTT traffic", run.action_pause), ("Help: keys", app.action_help)]
         engine = run.engine
         for step in engine.applicable_steps():
             entries.append((f"Go to step: {engine.preview(step.id).title}", partial(run.goto_step, step.id)))
@@ -37,11 +38,11 @@ class StepCommands(Provider):
     async def discover(self) -> Hits:
         # Shown before anything is typed: an operator who opens the palette sees what it offers.
         for text, callback in self._entries():
-            yield DiscoveryHit(text, callback)  # type: ignore[arg-type]
+            yield DiscoveryHit(text, callback)
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
         for text, callback in self._entries():
             score = matcher.match(text)
             if score > 0:
-                yield Hit(score, matcher.highlight(text), callback, help=None)  # type: ignore[arg-type]
+                yield Hit(score, matcher.highlight(text), callback, help=None)

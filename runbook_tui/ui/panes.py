@@ -19,7 +19,10 @@ from textual.widgets import Header, Static
 from runbook_tui.ui.footer import SteadyFooter
 
 if TYPE_CHECKING:
+    from textual import getters
     from textual.widgets import Tabs  # loaded when the screen first turns narrow (_new_pane_tabs)
+
+    from runbook_tui.ui.app import RunbookApp
 
 NARROW_WIDTH = 110  # below this (or 30 rows) the three panes fold into tabs
 NARROW_HEIGHT = 30
@@ -38,6 +41,9 @@ class MainArea(Horizontal):
 
 class PanesScreen(Screen):
     """Header, banner, the three panes and the footer. Subclasses give the panes' widgets."""
+
+    if TYPE_CHECKING:  # Textual's typed app, for the checker: these screens are only ever the runbook app's
+        app = getters.app(RunbookApp)
 
     def __init__(self) -> None:
         super().__init__()
@@ -58,7 +64,7 @@ class PanesScreen(Screen):
         # The layout classes and the title before the widgets are styled: set in on_mount, each
         # restyled and laid out the whole screen again before the first frame.
         self._layout_classes()
-        self.app.title = self.app.run_title(self.is_narrow())  # type: ignore[attr-defined]
+        self.app.title = self.app.run_title(self.is_narrow())
         yield Header(show_clock=not getattr(self.app, "steady", False))
         yield self.banner
         if self.is_narrow():
@@ -100,7 +106,7 @@ class PanesScreen(Screen):
         if narrow and self._pane_tabs is None and self.banner.is_attached:
             self.mount(self._new_pane_tabs(), after=self.banner)
         self._layout_classes()
-        self.app.title = self.app.run_title(narrow)  # type: ignore[attr-defined]
+        self.app.title = self.app.run_title(narrow)
         footers = self.query(SteadyFooter)
         if footers and footers.first().show_command_palette == narrow:
             # At 80 columns the palette's label would cover "? Help" and "q Quit"; ctrl+p still

@@ -23,7 +23,7 @@ from runbook_tui.engine import events as engine_events
 from runbook_tui.engine.replay import outcome_words
 from runbook_tui.engine.states import StepState
 from runbook_tui.rules.outcome import alarm_words
-from runbook_tui.ui import room_inbox, step_actions, trainer
+from runbook_tui.ui import procedure_actions, room_inbox, step_actions, trainer
 from runbook_tui.ui.checklist_view import ChecklistView
 from runbook_tui.ui.commands import StepCommands
 from runbook_tui.ui.live_view import LiveView
@@ -50,6 +50,9 @@ class RunScreen(PanesScreen):
     COMMANDS = {StepCommands}
     # Each key has an id: a site's [keys] table rebinds it by that id (settings.keymap, App.set_keymap).
     BINDINGS = [
+        # First: while a procedure the room queued is open, its key leads the footer (hidden otherwise, check_action).
+        Binding("n", "open_procedure", "Non-normal", tooltip="Open the non-normal procedure the room queued",
+                id="open_procedure"),
         Binding("r,enter", "step('run')", "Run", tooltip="Run the selected step (you confirm first)", id="run"),
         Binding("d", "step('mark_done')", "Done", tooltip="Mark an open-loop step done", id="mark_done"),
         Binding("s", "step('skip')", "Skip", tooltip="Skip the selected step, with a reason", id="skip"),
@@ -74,6 +77,8 @@ class RunScreen(PanesScreen):
         Binding("3", "pane('live')", "Live", show=False, id="pane_live"),
         Binding("left_square_bracket", "live_tab(-1)", "Prev tab", show=False, id="prev_tab"),
         Binding("right_square_bracket", "live_tab(1)", "Next tab", show=False, id="next_tab"),
+        Binding("N", "step('dismiss_procedure')", "Dismiss proc", show=False,
+                tooltip="Dismiss the open non-normal procedure, with a reason", id="dismiss_procedure"),
         Binding("F", "inject_fault", "Inject fault", show=False, tooltip="Trainer: inject a drill fault (lab only)",
                 id="inject_fault"),
     ]
@@ -102,6 +107,12 @@ class RunScreen(PanesScreen):
         super().on_mount()
         e = self.engine
         self.checklist.load(e.checklist, e.statuses, e.choices, e.values, e.lapses)
+        for status in e.procedures.queued():  # a resumed run's procedures, as its journal left them
+            if status.opened_at is not None:
+                self.checklist.show_procedure(e.checklist.procedure(status.id), status, e.values)
+        if self.checklist.procedure_nodes:
+            self.refresh_tree()
+        procedure_actions.show_banner(self)
         self.checklist.focus()
         first = next((s for s in e.applicable_steps() if e.status(s.id).state is StepState.PENDING), None)
         if first is not None:
@@ -140,7 +151,9 @@ class RunScreen(PanesScreen):
         self.show_selected()
 
     def select_next(self, step_id: str) -> None:
-        steps = self.engine.applicable_steps()
+        procedure = self.engine.checklist.step(step_id).procedure if step_id in self.engine.statuses else None
+        # A procedure's step moves the cursor on within its procedure.
+        steps = list(self.engine.procedures.steps(procedure)) if procedure else self.engine.applicable_steps()
         ids = [s.id for s in steps]
         if self.selected != step_id or step_id not in ids:
             return
@@ -154,7 +167,7 @@ class RunScreen(PanesScreen):
         """As the checklist numbers it, never by id."""
         if step_id not in self.engine.statuses:
             return step_id
-        number = self.checklist.numbers.get(step_id)
+        number = self.checklist.numbers.get(step_id) or self.checklist.procedure_numbers.get(step_id)
         title = self.engine.preview(step_id).title
         return f"{number}. {title}" if number else title
 
@@ -241,6 +254,10 @@ class RunScreen(PanesScreen):
             self.sensed(event.step_id)
         elif isinstance(event, engine_events.AlarmChanged):
             self.show_alarms()
+        elif isinstance(event, engine_events.ProcedureChanged):
+            procedure_actions.changed(self, event)
+        elif isinstance(event, engine_events.HoldChanged):
+            procedure_actions.hold_changed(self, event)
 
     def finish_if_complete(self) -> None:
         if self.finished:
@@ -317,6 +334,9 @@ class RunScreen(PanesScreen):
             return self.engine.running_step is not None
         if action in ("pause", "resume_traffic"):
             return self.live.paused if action == "resume_traffic" else not self.live.paused
+        if action == "open_procedure":
+            # In the footer only while a procedure is open: at 80 columns there is no room for a key that does nothing.
+            return bool(self.engine.procedures.open_ones())
         return True
 
     def action_step(self, kind: str) -> None:
@@ -353,6 +373,11 @@ class RunScreen(PanesScreen):
 
         s = self.session.settings
         self.app.push_screen(FloorDialog(s.runs_dir, self.session.room, s.source, s.floor_listen, s.floor_public_url))
+
+    def action_open_procedure(self) -> None:
+        if self.asking or self.app.screen is not self:
+            return  # a dialog is open: the procedure opens once it is answered
+        procedure_actions.open_procedure(self)
 
     def action_inject_fault(self) -> None:
         trainer.inject_fault(self)
