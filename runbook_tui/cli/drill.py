@@ -13,8 +13,12 @@ import argparse
 import dataclasses
 import shlex
 import sys
+from typing import TYPE_CHECKING
 
 from runbook_tui.cli.args import add_settings_arg, room_arg
+
+if TYPE_CHECKING:  # the journal's records load when a drill starts, not with the command line
+    from runbook_tui.engine.records import RunStarted
 
 
 def add_drill_command(sub: argparse._SubParsersAction) -> None:
@@ -59,7 +63,7 @@ def drill_options(scenario: str, blind: bool) -> dict:
     return {"blind": blind, "drill_symptoms": FAULTS[scenario].symptoms}
 
 
-def _unfinished_runs(stack_root, room: str) -> list[tuple[str, object]]:
+def _unfinished_runs(stack_root, room: str) -> list[tuple[str, RunStarted]]:
     """The room's runs that never ended, newest last: (journal path, run_started) each. Resetting
     the room closes them (lab down --purge). One closed before any step changed is left out: the
     console does not offer it for resuming either (a new run is the same thing)."""
