@@ -36,15 +36,16 @@ def said(exc: RunbookError, command: str | None = None) -> int:
     return exc.exit_code
 
 
-def run_room(session, resume: bool | Path | None):
-    """A room's run in the TUI, from a Session or a SessionOpener (opened after the first frame).
+def run_room(session, resume: bool | Path | None, procedure: tuple[str, str] | None = None):
+    """A room's run in the TUI, from a Session or a SessionOpener (opened after the first frame);
+    procedure: (id, what its trigger saw), raised at the venue, queued and opened once the run is on screen.
     Returns (exit status or None, the open Session or None): EXIT_CRASH (said) when it stopped on
     an internal error, 2 (said) when the opener's checklist did not load; what the run left
     (journal, resume command) is the session's farewell."""
     from runbook_tui.session import SessionOpener
     from runbook_tui.ui.app import RunbookApp
 
-    app = RunbookApp(session, resume=resume)
+    app = RunbookApp(session, resume=resume, procedure=procedure)
     try:
         app.run()
     finally:
@@ -233,7 +234,8 @@ def _open_venue(args: argparse.Namespace, settings, rooms: list[str]) -> int:
         except RunbookError as exc:
             notice = f"{choice.room}: {exc.in_words()}"
             continue
-        if (code := run_room(session, None)[0]) is not None:
+        procedure = (choice.procedure, choice.detail) if choice.procedure else None
+        if (code := run_room(session, None, procedure)[0]) is not None:
             return code
         if session.engine is not None and (farewell := session.farewell()):
             # A run opened again from the venue is said once, as it was last left.

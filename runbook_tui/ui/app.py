@@ -65,7 +65,7 @@ class RunbookApp(CrashToFile, App):
     ]
 
     def __init__(self, session: Session | SessionOpener, *, live: bool = True, resume: bool | Path | None = None,
-                 steady: bool = False, freeze_gc: bool | None = None) -> None:
+                 steady: bool = False, freeze_gc: bool | None = None, procedure: tuple[str, str] | None = None) -> None:
         """session: an open Session, or a SessionOpener, opened after the first frame (what the
         command line gives: the screen comes before the checklist and the engine load).
         live: start the probes and the reconciling loop. resume: None asks when an unfinished
@@ -73,7 +73,8 @@ class RunbookApp(CrashToFile, App):
         A room another console holds opens nothing (open_error). steady: no clock, no elapsed time,
         no cursor blink, so that screenshots of the same state are the same (snapshot tests).
         freeze_gc: keep what the open run holds out of the garbage collector's scans (see
-        lasting.py); None: on a terminal, not under a test driver."""
+        lasting.py); None: on a terminal, not under a test driver. procedure: (id, what its trigger
+        saw) of a non-normal procedure the venue raised on this room: queued and opened once the run is on screen."""
         super().__init__()
         self.open_error: Exception | None = None  # the opener's error: the app ended before the run opened
         self.freeze_gc = freeze_gc
@@ -87,6 +88,7 @@ class RunbookApp(CrashToFile, App):
         self.session = session
         self.live = live
         self.resume_choice = resume
+        self.venue_procedure = procedure
         self.run_screen: RunScreen | None = None  # the run, once it is on screen
         self.probes: list = []
         self.watcher: RoomWatcher | None = None  # the room's probes, started after the run's frame
@@ -266,6 +268,10 @@ class RunbookApp(CrashToFile, App):
         run = RunScreen(session, engine, clock=self.clock)
         await self.push_screen(run)
         self.run_screen = run  # from here on what the engine and the probes post reaches it
+        if self.venue_procedure is not None:
+            from runbook_tui.ui.procedure_actions import raise_from_venue
+
+            run.call_after_refresh(raise_from_venue, run, *self.venue_procedure)
         self.run_shown()
 
     def _start_engine(self, resume_from: Path | None) -> RunEngine | None:

@@ -163,3 +163,19 @@ def hold_changed(screen: RunScreen, event: HoldChanged) -> None:
 
 def procedure_title(screen: RunScreen, procedure_id: str) -> str:
     return substitute(screen.engine.checklist.procedure(procedure_id).title, screen.engine.values)
+
+
+def raise_from_venue(screen: RunScreen, procedure_id: str, detail: str) -> None:
+    """The venue raised this procedure on the room's row and the operator opened it: queued by
+    hand (journaled as the venue's), unless the run has it open already, and opened."""
+    from runbook_tui.engine.events import EngineRefusal
+
+    procedures = screen.engine.procedures
+    status = procedures.status(procedure_id)
+    try:
+        if status is None or not status.open:
+            procedures.queue(procedure_id, detail, source="venue")
+    except (EngineRefusal, KeyError) as exc:
+        screen.say(f"The procedure raised at the venue could not be queued: {exc}", severity="error", timeout=10)
+        return
+    open_procedure(screen, procedure_id)

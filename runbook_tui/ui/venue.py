@@ -4,6 +4,11 @@ The operator's first questions in an incident: which rooms are affected, and is 
 ready? Each row is the rules' reading (`rules.venue.venue_row`) of a cheap one-shot look
 (`observe.venue.VenueWatcher`): no traffic probes for rooms that are not open. Enter on a room
 offers its checklists; the chosen one opens in the runbook app, and quitting it comes back here.
+
+A room's non-normal procedures are judged on the same looks (`venue_procedures.py`, the run's
+own trigger rules): one whose trigger fires is raised on the room's row, and Enter there opens
+the room's run (its unfinished one is offered, as from the chooser) with that procedure queued
+and open, its first step under the cursor.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from runbook_tui.settings import Settings
 from runbook_tui.ui.crash_safe import CrashToFile
 from runbook_tui.ui.dialogs import ChecklistChooser, HelpScreen
 from runbook_tui.ui.footer import SteadyFooter
+from runbook_tui.ui.venue_procedures import Raised, VenueProcedures
 
 # No "seen" column: at 80 columns it pushed the standby's readiness off screen. A room whose
 # look is late says so in its own cell, and the pane below says when it was looked at.
@@ -48,7 +54,9 @@ Nothing here acts on a room.
                agree, else how many say what (each in the pane below)
   Controllers  the controllers online, and on which broker
   Alarm        dual control, DNS split (resolvers that disagree), DNS
-               not on the active stack (in full in the pane below)
+               not on the active stack (in full in the pane below);
+               ⚑ a non-normal procedure the room raised (its trigger
+               held its time on the looks): Enter opens it
   Standby      readiness per runbook section 5; the pane below says
                each check, and the runbook command that fixes it
                (after a promotion: the pair as it stands, the
@@ -56,7 +64,9 @@ Nothing here acts on a room.
 
 [b]Keys[/b]
   ↑ ↓          select a room
-  Enter  o     open the room's checklists (an unfinished run is offered)
+  Enter  o     open the room's checklists (an unfinished run is offered);
+               on a room with a ⚑ procedure: the room's run on that
+               procedure, queued and open
   l            look at every room again now
   ?            this help
   q            quit
@@ -67,6 +77,8 @@ Nothing here acts on a room.
 class VenueChoice:
     room: str
     checklist: Path
+    procedure: str | None = None  # a procedure raised on the room's row: the run opens on it
+    detail: str = ""  # what its trigger saw
 
 
 class VenueApp(CrashToFile, App[VenueChoice | None]):
@@ -92,6 +104,9 @@ class VenueApp(CrashToFile, App[VenueChoice | None]):
         self.rows: dict[str, VenueRow] = {}
         self.errors: dict[str, str] = {}
         self.watcher: VenueWatcher | None = None
+        self.procedures = VenueProcedures({room: settings.for_room(room).checklist for room in rooms})
+        self.raised: dict[str, tuple[Raised, ...]] = {}  # room -> procedures raised on its row
+        self._relook_at: float | None = None  # a look asked for when an episode will have held its time
 
     def crash_dir(self) -> Path | None:
         return self.settings.runs_dir
@@ -135,13 +150,39 @@ class VenueApp(CrashToFile, App[VenueChoice | None]):
     def _looked(self, room: str, obs: RoomObservation | None, error: str) -> None:
         """On a look's thread: judged there (pure rules), shown on the app's loop."""
         row = venue_row(obs) if obs is not None else None
+        raised, due = None, None
+        if obs is not None:
+            raised, _changes, due = self.procedures.see(room, obs)
         try:
-            self.call_from_thread(self.show_row, room, row, error)
+            self.call_from_thread(self.show_row, room, row, error, raised)
+            if due is not None:
+                self.call_from_thread(self._look_when_held, due)
         except RuntimeError:
             pass  # the app is closing
 
-    def show_row(self, room: str, row: VenueRow | None, error: str = "") -> None:
+    def _look_when_held(self, due: float) -> None:
+        """A condition began to hold: the rooms are looked at again once it has held its time, not
+        a period later, so that its row raises the procedure within one look cycle."""
+        if self.watcher is None or (self._relook_at is not None and self._relook_at <= due):
+            return
+        self._relook_at = due
+
+        def look() -> None:
+            self._relook_at = None
+            if self.watcher is not None:
+                self.watcher.look_now()
+
+        self.set_timer(max(0.1, due - time.time() + 0.1), look)
+
+    def show_row(self, room: str, row: VenueRow | None, error: str = "", raised: tuple[Raised, ...] | None = None) -> None:
+        """raised: the procedures raised on the room after this look (None: as they were)."""
         table = self.query_one(DataTable)
+        if raised is not None:
+            before = {r.procedure for r in self.raised.get(room, ())}
+            self.raised[room] = raised
+            for new in (r for r in raised if r.procedure not in before):
+                self.notify(f"{room}: {safe_text(new.title, 120)}: {safe_text(new.detail, 200)}. Enter on its row opens it.",
+                            title="Non-normal procedure", severity="error", timeout=15, markup=False)
         if row is None:
             self.errors[room] = error
             table.update_cell(room, "active", Text("look failed", style="bold red"), update_width=True)
@@ -152,6 +193,12 @@ class VenueApp(CrashToFile, App[VenueChoice | None]):
             self.rows[room] = row
             for key, cell in self._cells(row).items():
                 table.update_cell(room, key, cell, update_width=True)
+        if self.raised.get(room):
+            # Over the alarm's words (the pane below says both): what to do comes first.
+            first = self.raised[room][0]
+            more = f" +{len(self.raised[room]) - 1}" if len(self.raised[room]) > 1 else ""
+            table.update_cell(room, "alarm", Text(f"⚑ {safe_text(first.short, 30)}{more}", style="bold white on red"),
+                              update_width=True)
         if self._selected() == room:
             self._show_detail()
 
@@ -212,6 +259,10 @@ class VenueApp(CrashToFile, App[VenueChoice | None]):
             out.append(f"  controllers: {safe_text(row.controllers, 200)}\n")
             if row.alarm:
                 out.append(f"  ALARM: {safe_text(row.alarm, 300)}\n", style="bold red")
+            for raised in self.raised.get(room, ()):
+                out.append(f"  ⚑ NON-NORMAL PROCEDURE since {time.strftime('%H:%M:%S', time.localtime(raised.since))}: "
+                           f"{safe_text(raised.title, 200)}\n", style="bold white on red")
+                out.append(f"    {safe_text(raised.detail, 300)}\n    Enter opens the room's run on it.\n", style="bold")
             out.append(f"\nStandby readiness (runbook 5; active: {row.readiness.active}): {row.ready_words}\n", style="bold")
             for check in row.readiness.checks:
                 mark, style = {True: ("ok  ", "green"), False: ("FAIL", "bold red"), None: ("info", "dim")}[check.ok]
@@ -226,6 +277,11 @@ class VenueApp(CrashToFile, App[VenueChoice | None]):
     def action_open_room(self) -> None:
         room = self._selected()
         if room is None or len(self.screen_stack) > 1:
+            return
+        if self.raised.get(room):
+            # The procedure the row raised: the room's run opens on it (no chooser: it is what the row asks for).
+            first = self.raised[room][0]
+            self.exit(VenueChoice(room, self.settings.for_room(room).checklist, first.procedure, first.detail))
             return
         self.push_screen(ChecklistChooser(room, room_checklists(self.settings, room)), lambda offer: self._open(room, offer))
 

@@ -134,3 +134,18 @@ async def test_the_open_key_follows_the_sites_keymap_in_the_banner(tmp_path):
         assert "(ctrl+o opens it)" in banner(app)
         await pilot.press("ctrl+o")
         await wait_until(pilot, lambda: selected(app) == STEPS[0])
+
+
+@pytest.mark.asyncio
+async def test_a_run_opened_from_the_venue_on_a_raised_procedure_opens_on_it(tmp_path):
+    (tmp_path / "infra").mkdir(exist_ok=True)
+    settings = Settings(stack_root=tmp_path, resolvers=(("127.0.0.1", 15399),), lab=True)
+    app = RunbookApp(Session(settings, "room1", REPO / "checklists" / "promotion.yaml"), live=False, resume=False,
+                     procedure=(PROCEDURE, "cores of room1-primary and room1-standby both run with dispatch enabled"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: selected(app) == STEPS[0])
+        status = app.engine.procedures.status(PROCEDURE)
+        assert status.source == "venue" and status.opened_at is not None
+        assert "cores of room1-primary" in status.detail
+        assert "open, 0 of 3 steps passed" in banner(app)
+        assert kinds(app).count("procedure_queued") == 1 and "procedure_opened" in kinds(app)

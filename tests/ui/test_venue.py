@@ -163,3 +163,50 @@ async def test_a_sites_room_help_lists_no_lab_key(tmp_path):
             assert ("inject a drill fault" in app.screen.text) is shown
             assert f"settings {s.described_as}" in app.screen.text
             await pilot.press("escape")
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+async def test_a_procedure_whose_trigger_fires_on_a_room_is_raised_on_its_row_and_enter_opens_its_run_on_it(tmp_path, size):
+    import asyncio
+
+    app = VenueApp(settings(tmp_path), ROOMS, live=False)
+    async with app.run_test(size=size) as pilot:
+        # The looks come on the watcher's threads: dual control on vault, seen on two looks 2 s apart
+        # (the procedure's hold time is 1 s), clockwork quiet.
+        for at in (1000.0, 1002.0):
+            await asyncio.to_thread(app._looked, "vault", dataclasses.replace(dual_control_room(), at=at), "")
+            await asyncio.to_thread(app._looked, "clockwork", dataclasses.replace(ready_room(), at=at), "")
+            await pilot.pause()
+        await pilot.pause()
+        assert cell(app, "vault", "alarm") == "⚑ Dual control"
+        assert cell(app, "clockwork", "alarm") == "-"
+        line = next(line for line in screen_lines(app) if "│ vault " in line)
+        assert "⚑ Dual control" in line, line  # on screen, at 80 columns too
+        assert any("Non-normal procedure" in str(n.title) for n in app._notifications)
+        await pilot.press("down")
+        detail = str(app.query_one("#venue-room", Static).render())
+        assert "NON-NORMAL PROCEDURE since" in detail and "Dual control: stop the primary's core" in detail
+        assert "Enter opens the room's run on it" in detail
+        await pilot.press("enter")
+        await pilot.pause()
+    choice = app.return_value
+    assert choice == VenueChoice("vault", app.settings.for_room("vault").checklist, "dual-control-primary", choice.detail)
+    assert choice.detail  # what the trigger saw, journaled with the procedure the run queues
+
+
+@pytest.mark.asyncio
+async def test_a_raised_procedure_goes_from_the_row_when_its_condition_clears(tmp_path):
+    import asyncio
+
+    app = VenueApp(settings(tmp_path), ["vault"], live=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        for at in (1000.0, 1002.0):
+            await asyncio.to_thread(app._looked, "vault", dataclasses.replace(dual_control_room(), at=at), "")
+        await pilot.pause()
+        assert cell(app, "vault", "alarm") == "⚑ Dual control"
+        await asyncio.to_thread(app._looked, "vault", dataclasses.replace(quiet_room(), at=1007.0), "")
+        await pilot.pause()
+        assert cell(app, "vault", "alarm") == "-"
+        await pilot.press("enter")  # no procedure raised: the room's checklists, as before
+        assert isinstance(app.screen, ChecklistChooser)
