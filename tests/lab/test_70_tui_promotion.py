@@ -1,4 +1,7 @@
-"""A whole promotion in the real TUI, in tmux, with keystrokes only, against the lab.
+"""A whole promotion in the real TUI, in tmux, with keystrokes only, against the lab, in a room on
+two engines: its standby on the lab's own second engine (`lab up --two-engines`), as a venue's
+standby on a host of its own. Every command names its engine, and each stack's containers change
+only on its own engine.
 
 The operator's way: the command palette to go to a step, r / d to act, the room id typed for
 risky steps. The test reads the screen tmux captures and the run's journal.
@@ -89,11 +92,18 @@ def wait_screen(text: str | tuple[str, ...], timeout: float = 30) -> str:
 def room5(lab):
     if shutil.which("tmux") is None:
         pytest.fail("tmux is not installed: run 'bash infra/host/setup.sh'")
-    with lab.extra_room(ROOM):
+    with lab.extra_room(ROOM, "--two-engines"):
         try:
             yield lab
         finally:
             close_terminal()
+
+
+def containers(engine: str | None, project: str) -> list[str]:
+    host = ["--host", engine] if engine else []
+    out = subprocess.run(["docker", *host, "ps", "-a", "--filter", f"label=com.docker.compose.project={project}",
+                          "--format", "{{.Names}} {{.State}}"], capture_output=True, text=True, check=True, timeout=60)
+    return sorted(out.stdout.split("\n")[:-1])
 
 
 def journal_of(root: Path) -> Path:
@@ -222,6 +232,18 @@ def test_whole_promotion_with_keystrokes_only(room5):
     assert "CORE_DISPATCH_ENABLED=true" in env_file.read_text()
     secrets = [lab.stack_env(f"{ROOM}-standby")[k] for k in ("MQTT_PASSWORD", "POSTGRES_PASSWORD")]
     assert not any(s in journal_of(root).read_text() for s in secrets)
+    # Every command on a stack ran on that stack's engine, and said so; each stack changed only there.
+    standby_engine = lab.engine.url
+    engines = {r["step"]: r.get("engine") for r in records if r["kind"] == "command_started"}
+    assert engines["stop-primary"] == "the primary's engine (this machine's default)", engines
+    for step in ("standby-up", "recreate-core"):  # standby-up runs no command when it is sensed done
+        assert engines.get(step, f"the standby's engine {standby_engine}") == f"the standby's engine {standby_engine}"
+    assert "recreate-core" in engines, engines
+    assert all(engines.values()), engines
+    assert containers(None, f"{ROOM}-primary") == [] and containers(None, f"{ROOM}-standby") == []
+    assert containers(standby_engine, f"{ROOM}-primary") == []
+    standby = containers(standby_engine, f"{ROOM}-standby")
+    assert len(standby) == 3 and all(c.endswith(" running") for c in standby), standby
 
     # The after-action report, exported from inside the app.
     keys("e")
