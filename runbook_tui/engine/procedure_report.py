@@ -58,7 +58,7 @@ def procedure_said(r: rec.Record, with_name: bool = True) -> str | None:
         case rec.ProcedureDismissed():
             return f"{name}dismissed by {r.operator or '?'}: {r.reason}"
         case rec.ProcedureCleared():
-            how = "by itself, before it was worked" if r.by_itself else "after it was worked or dismissed"
+            how = "by itself, none of its steps worked" if r.by_itself else "while it was worked (or after it was dismissed)"
             return f"{name}its condition cleared {how} (held {r.held_s:g} s): {r.detail}"
         case rec.HoldBreached():
             where = f" ({r.procedure})" if r.procedure else ""

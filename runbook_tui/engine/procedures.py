@@ -11,7 +11,7 @@ procedure's steps are run, skipped and confirmed through the engine's ordinary c
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from runbook_tui.checklist.model import Checklist, Procedure, Step, substitute
@@ -28,7 +28,7 @@ from runbook_tui.engine.events import (
 from runbook_tui.engine.replay import procedure_record
 from runbook_tui.observe.model import RoomObservation
 from runbook_tui.observe.summary import summary
-from runbook_tui.rules.conditions import evaluate
+from runbook_tui.rules.conditions import evaluate_many
 from runbook_tui.rules.triggers import CLEARED, FIRED, Episode, TriggerSpec, advance
 
 if TYPE_CHECKING:
@@ -46,7 +46,7 @@ def venue_specs(checklist: Checklist) -> tuple[TriggerSpec, ...]:
     return tuple(spec_of(p) for p in checklist.procedures)
 
 
-def armed(procedure: Procedure, statuses: Mapping[str, StepStatus], applicable: frozenset[str]) -> bool:
+def armed(procedure: Procedure, statuses: Mapping[str, StepStatus], applies: Callable[[str], bool]) -> bool:
     """Whether a procedure's trigger is judged now in a run whose steps stand so: after its `after`
     step passed, and not between its `quiet_between` steps (the window in which the run's own steps
     make the condition hold). A `to` step that does not apply with the run's choices is never
@@ -59,7 +59,7 @@ def armed(procedure: Procedure, statuses: Mapping[str, StepStatus], applicable: 
         return False
     if trigger.quiet_between is not None:
         start, end = trigger.quiet_between
-        if passed(start) and not (end in applicable and passed(end)):
+        if passed(start) and not (applies(end) and passed(end)):
             return False
     return True
 
@@ -147,8 +147,7 @@ class Procedures:
         procedures = e.checklist.procedures
         if not procedures and not e.checklist.holds:
             return []
-        applicable = frozenset(s.id for s in e.applicable_steps())
-        specs = [spec_of(p) for p in procedures if armed(p, e.statuses, applicable)]
+        specs = [spec_of(p) for p in procedures if armed(p, e.statuses, lambda s: e.checklist.step(s).applies(e.choices))]
         self.episodes, changes = advance(specs, obs, self.episodes)
         notes = []
         for change in changes:
@@ -159,7 +158,7 @@ class Procedures:
             elif change.what == CLEARED and (status := self.by_id.get(procedure.id)) is not None:
                 self._write(rec.ProcedureCleared(procedure=procedure.id, condition=procedure.trigger.when,
                                                  detail=e.masker.mask(change.detail), held_s=round(change.held_s, 1),
-                                                 by_itself=status.open), "cleared")
+                                                 by_itself=self._untouched(procedure, status)), "cleared")
                 notes.append(f"procedure's condition cleared: {procedure.title}")
         return notes + self._observe_holds(obs)
 
@@ -196,6 +195,14 @@ class Procedures:
         self.engine.emit(ProcedureChanged(status.id, what, status))
         return status
 
+    def _untouched(self, procedure: Procedure, status: ProcedureStatus) -> bool:
+        """Neither dismissed nor any of its steps passed since it was queued: what ended the
+        condition was not this procedure."""
+        statuses = self.engine.statuses
+        worked = any(statuses[s.id].state in PASSED and (statuses[s.id].finished or 0.0) >= status.queued_at
+                     for s in procedure.steps)
+        return status.dismissed_at is None and not worked
+
     def _at(self, procedure: Procedure | None) -> str | None:
         """The step the operator is at: the running step, else the first applicable step not passed
         (of the procedure, for its own conditions)."""
@@ -211,8 +218,9 @@ class Procedures:
         judged += [(p, c) for p in e.checklist.procedures if (s := self.by_id.get(p.id)) is not None and s.open
                    for c in p.holds]
         notes = []
+        verdicts = evaluate_many({condition for _p, condition in judged}, obs)
         for procedure, condition in judged:
-            verdict = evaluate(condition, obs)
+            verdict = verdicts[condition]
             key = (procedure.id if procedure else "", condition)
             if not verdict.seen or verdict.holds == (key not in self.breached):
                 continue

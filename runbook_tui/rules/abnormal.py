@@ -17,6 +17,7 @@ from runbook_tui.observe.model import ROLES, RoomObservation, StackSnapshot, cla
 from runbook_tui.rules.readiness import active_stack
 from runbook_tui.rules.room import (
     CORE,
+    Alarm,
     broker_dispatching,
     dns_points_to,
     docker_dispatching,
@@ -34,9 +35,22 @@ LOOP_UP_S = 60.0
 _POINTING = ("primary", "standby", "both stacks", "unknown address", "NXDOMAIN")
 
 
+# The facts most of these conditions share (the active stack, dual control), judged once an
+# observation: the triggers are all judged on each observation the engine takes, one after another.
+_facts: tuple[RoomObservation, tuple[str, str], Alarm | None] | None = None
+
+
+def _shared(obs: RoomObservation) -> tuple[tuple[str, str], Alarm | None]:
+    global _facts
+    facts = _facts
+    if facts is None or facts[0] is not obs:
+        facts = _facts = (obs, active_stack(obs), dual_control(obs))
+    return facts[1], facts[2]
+
+
 def _active(obs: RoomObservation) -> tuple[str | None, str]:
     """(the active role, "") or (None, why there is no one active stack)."""
-    active, detail = active_stack(obs)
+    active, detail = _shared(obs)[0]
     return (active, "") if active in ROLES else (None, f"no one active stack ({detail})")
 
 
@@ -50,7 +64,7 @@ def dual_control_meant(standby_promoted: bool) -> Callable[[RoomObservation], tu
     """Dual control, where the standby is (or is not) the stack meant to dispatch: which side's
     core must be stopped depends on it (the primary's after a promotion, the standby's before)."""
     def judge(obs: RoomObservation) -> tuple[bool, str]:
-        alarm = dual_control(obs)
+        alarm = _shared(obs)[1]
         promoted = _standby_promoted(obs)
         meant = "standby .env enables dispatch (promoted)" if promoted else "standby .env keeps dispatch off"
         if alarm is None:
@@ -74,7 +88,7 @@ def primary_came_back(obs: RoomObservation) -> tuple[bool, str]:
             f"{broker.endpoint + ' ' + broker.state if broker is not None else 'not looked at'}")
     if not standby:
         return False, f"the standby's core does not dispatch (no promotion to come back after); {said}"
-    if (alarm := dual_control(obs)) is not None:
+    if (alarm := _shared(obs)[1]) is not None:
         # Dual control is answered first, by its own procedure (stop the primary's core); what is
         # still live of the primary after it is this condition's.
         return False, f"dual control ({alarm.reason}): its own procedure first; {said}"

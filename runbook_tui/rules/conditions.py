@@ -10,7 +10,7 @@ then, and a guard fails closed. The names and meanings the checklist format acce
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from runbook_tui.envfile import is_true
@@ -537,6 +537,31 @@ def evaluate(condition: str, obs: RoomObservation) -> Verdict:
         return Verdict(condition, False, f"could not judge: {exc.__class__.__name__}: {str(exc)[:160]}", obs.at, seen=False)
     # Holding is seen; not holding is seen only where every part it rests on was seen clearly.
     return Verdict(condition, bool(holds), detail, obs.at, seen=bool(holds) or all(_clear(obs, p) for p in rule.needs))
+
+
+def evaluate_many(conditions: Iterable[str], obs: RoomObservation) -> dict[str, Verdict]:
+    """Each condition judged as `evaluate` judges it, with the parts of the observation looked up
+    once for all of them (the triggers are judged together on every observation the engine takes)."""
+    conditions = tuple(conditions)
+    parts = frozenset().union(*(RULES[c].needs for c in conditions))
+    has = {p: _has(obs, p) for p in parts}
+    clear = {p: has[p] and _clear(obs, p) for p in parts}
+    out = {}
+    for condition in conditions:
+        rule = RULES[condition]
+        missing = sorted(p for p in rule.needs if not has[p])
+        if missing:
+            out[condition] = Verdict(condition, False, f"not looked at: {', '.join(missing)}", obs.at, seen=False)
+            continue
+        try:
+            holds, detail = rule.judge(obs)
+        except Exception as exc:  # noqa: BLE001 - as evaluate: a rule that cannot judge fails closed
+            out[condition] = Verdict(condition, False, f"could not judge: {exc.__class__.__name__}: {str(exc)[:160]}",
+                                     obs.at, seen=False)
+            continue
+        out[condition] = Verdict(condition, bool(holds), detail, obs.at,
+                                 seen=bool(holds) or all(clear[p] for p in rule.needs))
+    return out
 
 
 def protects(condition: str) -> str:

@@ -10,11 +10,11 @@ advances nor ends an episode: what cannot be seen says nothing about the room.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from runbook_tui.observe.model import RoomObservation
-from runbook_tui.rules.conditions import Verdict, evaluate
+from runbook_tui.rules.conditions import Verdict, evaluate_many
 
 
 @dataclass(frozen=True)
@@ -44,19 +44,20 @@ class TriggerChange:
 
 
 FIRED, CLEARED = "fired", "cleared"
-Judge = Callable[[str, RoomObservation], Verdict]
+Judge = Callable[[Iterable[str], RoomObservation], Mapping[str, Verdict]]
 
 
 def advance(specs: Sequence[TriggerSpec], obs: RoomObservation, episodes: Mapping[str, Episode],
-            judge: Judge = evaluate) -> tuple[dict[str, Episode], tuple[TriggerChange, ...]]:
+            judge: Judge = evaluate_many) -> tuple[dict[str, Episode], tuple[TriggerChange, ...]]:
     """The episodes after `obs`, and what fired or cleared on it. `specs`: the triggers armed now
     (an episode of a trigger no longer armed is dropped without a word: nothing judged it)."""
     now = obs.at
     out: dict[str, Episode] = {}
     changes: list[TriggerChange] = []
+    verdicts = judge({spec.condition for spec in specs}, obs)
     for spec in specs:
         before = episodes.get(spec.procedure)
-        verdict = judge(spec.condition, obs)
+        verdict = verdicts[spec.condition]
         if not verdict.seen:
             if before is not None:
                 out[spec.procedure] = before

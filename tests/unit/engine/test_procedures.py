@@ -161,7 +161,7 @@ def test_a_procedure_is_worked_to_its_end_through_run_step_on_its_steps(tmp_path
     section = report.split("## Non-normal procedures")[1].split("\n## ")[0]
     assert "### Dual control in room1 (`dual`)" in section
     for said in ("queued: dual_control_standby_promoted held 2 s", "opened by", "worked: `dual-stop` done",
-                 "worked: `dual-confirm` done", "worked to its end", "its condition cleared after it was worked"):
+                 "worked: `dual-confirm` done", "worked to its end", "its condition cleared while it was worked"):
         assert said in section, said
 
 
@@ -252,3 +252,15 @@ def test_a_procedure_raised_from_the_venue_is_queued_by_hand(tmp_path):
     (queued,) = kinds(tmp_path, rec.ProcedureQueued)
     assert queued.source == "venue"
     assert "raised from the venue view" in render_report(tmp_path / "run.jsonl")
+
+
+def test_a_condition_ended_by_a_step_of_the_procedure_did_not_clear_by_itself(tmp_path):
+    # The step that stops the core ends dual control before the procedure's last step is done.
+    engine = new_engine(tmp_path)
+    for t in (1000.0, 1002.0):
+        engine.observe(at(dual_control_room(), t))
+    asyncio.run(engine.run_step("dual-stop", confirmed=True))
+    engine.observe(at(quiet_room(), 1003.0))
+    (cleared,) = kinds(tmp_path, rec.ProcedureCleared)
+    assert not cleared.by_itself
+    assert engine.procedures.status("dual").open  # its last step is still to do
