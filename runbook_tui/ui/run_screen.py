@@ -17,7 +17,7 @@ from rich.text import Text
 from textual import on
 from textual.binding import Binding
 from textual.widget import Widget
-from textual.widgets import Tree
+from textual.widgets import TabbedContent, Tree
 
 from runbook_tui.engine import events as engine_events
 from runbook_tui.engine.replay import outcome_words
@@ -364,9 +364,9 @@ class RunScreen(PanesScreen):
         self.query_one(target).focus()
 
     def action_live_tab(self, delta: int) -> None:
-        tabs = self.query_one("#live-tabs")
+        tabs = self.query_one("#live-tabs", TabbedContent)
         ids = ["tab-containers", "tab-dns", "tab-mqtt", "tab-flows"]
-        tabs.active = ids[(ids.index(tabs.active) + delta) % len(ids)]  # type: ignore[attr-defined]
+        tabs.active = ids[(ids.index(tabs.active) + delta) % len(ids)]
 
     def action_floor(self) -> None:
         from runbook_tui.ui.floor_dialog import FloorDialog
