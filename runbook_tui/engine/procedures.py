@@ -111,7 +111,11 @@ class Procedures:
         """Queue a procedure by hand (the venue raised it for a room that had no run open)."""
         with self.engine.lock:
             procedure = self.engine.checklist.procedure(procedure_id)
-            return self._queue(procedure, detail, 0.0, source, None)
+            status = self._queue(procedure, detail, 0.0, source, None)
+            # Raised at the venue, its condition holding: that is this episode's firing. The run's
+            # own trigger, seeing it hold, must not queue it a second time; it says when it clears.
+            self.episodes[procedure_id] = Episode(procedure_id, status.queued_at, status.queued_at, detail)
+            return status
 
     # ---- the engine's calls --------------------------------------------------------------
     def take(self, run: RunState) -> None:

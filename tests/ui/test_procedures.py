@@ -149,3 +149,10 @@ async def test_a_run_opened_from_the_venue_on_a_raised_procedure_opens_on_it(tmp
         assert "cores of room1-primary" in status.detail
         assert "open, 0 of 3 steps passed" in banner(app)
         assert kinds(app).count("procedure_queued") == 1 and "procedure_opened" in kinds(app)
+        # The run's own trigger then sees the condition hold: the procedure the venue queued is that episode.
+        for at in (1000.0, 1002.0):
+            app.post_message(RoomObserved(dataclasses.replace(dual_control_room(), at=at)))
+            await pilot.pause()
+        await pilot.pause(0.3)
+        assert kinds(app).count("procedure_queued") == 1, kinds(app)
+        assert app.engine.procedures.status(PROCEDURE).opened_at is not None and "QUEUED" not in banner(app)
