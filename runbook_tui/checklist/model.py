@@ -135,7 +135,7 @@ class Trigger:
     # A step of the normal checklist: armed only once it is passed ("the primary came back" means
     # something only after the primary was shut down).
     after: str | None = None
-    # (from, to): not armed while `from` is passed and `to` is not, the window in which the run
+    # (from, to): not armed from `from`'s start until `to` has passed, the window in which the run
     # itself makes the condition hold (the standby dispatches before the DNS name is repointed).
     quiet_between: tuple[str, str] | None = None
     line: int = 0

@@ -48,18 +48,20 @@ def venue_specs(checklist: Checklist) -> tuple[TriggerSpec, ...]:
 
 def armed(procedure: Procedure, statuses: Mapping[str, StepStatus], applies: Callable[[str], bool]) -> bool:
     """Whether a procedure's trigger is judged now in a run whose steps stand so: after its `after`
-    step passed, and not between its `quiet_between` steps (the window in which the run's own steps
-    make the condition hold). A `to` step that does not apply with the run's choices is never
-    reached: the window stays open."""
-    def passed(step_id: str) -> bool:
-        return statuses.get(step_id, StepStatus()).state in PASSED
+    step passed, and not between its `quiet_between` steps (from the first one's start to the
+    second one's passing: the window in which the run's own steps make the condition hold). A `to`
+    step that does not apply with the run's choices is never reached: the window stays open."""
+    def state(step_id: str) -> StepState:
+        return statuses.get(step_id, StepStatus()).state
 
     trigger = procedure.trigger
-    if trigger.after is not None and not passed(trigger.after):
+    if trigger.after is not None and state(trigger.after) not in PASSED:
         return False
     if trigger.quiet_between is not None:
         start, end = trigger.quiet_between
-        if passed(start) and not (applies(end) and passed(end)):
+        # The window opens when its first step starts: shutting the primary down takes its broker
+        # away while its core still runs, for as long as the core takes to stop.
+        if (state(start) in PASSED or state(start) is StepState.RUNNING) and not (applies(end) and state(end) in PASSED):
             return False
     return True
 

@@ -264,3 +264,16 @@ def test_a_condition_ended_by_a_step_of_the_procedure_did_not_clear_by_itself(tm
     (cleared,) = kinds(tmp_path, rec.ProcedureCleared)
     assert not cleared.by_itself
     assert engine.procedures.status("dual").open  # its last step is still to do
+
+
+def test_the_quiet_window_opens_when_its_first_step_starts_running(tmp_path):
+    # Shutting the primary down takes its broker away while its core still stops: the window is
+    # the run's own from the moment the step runs, not once it is done.
+    from runbook_tui.engine.events import StepStatus
+
+    away = dataclasses.replace(quiet_room(), dns=dns(("127.0.0.2",)))
+    engine = new_engine(tmp_path)
+    engine.set_status("stop-primary", StepStatus(StepState.RUNNING, "", (), 999.0))
+    for t in (1000.0, 1001.0, 1002.0):
+        engine.observe(at(away, t))
+    assert engine.procedures.status("away") is None
