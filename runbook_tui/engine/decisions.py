@@ -88,6 +88,10 @@ class Decisions:
             if confirmation.id in e.room_confirmation_ids_taken:
                 return "already taken"
             step = next((s for s in e.applicable_steps() if s.id == confirmation.step), None)
+            if step is None:
+                # A step of a non-normal procedure queued and still open: the room confirms it too.
+                step = next((s for p in e.procedures.open_ones() for s in e.procedures.steps(p.id)
+                             if s.id == confirmation.step), None)
             if step is None or not step.confirm_at_room:
                 return f"{confirmation.step} is not a step the room confirms in this run"
             if e.statuses[step.id].state in (StepState.DONE, StepState.SKIPPED, StepState.OVERRIDDEN):

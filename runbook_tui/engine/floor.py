@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from runbook_tui.engine import records as rec
+from runbook_tui.engine.floor_procedures import FloorProcedure, procedures_at_room
 from runbook_tui.engine.journal import ended, read_journal, read_run
 from runbook_tui.engine.replay import RoomConfirmation, RunState, earlier_open, outcome_words
 from runbook_tui.files import SMALL_CAP, read_bounded
@@ -139,6 +140,7 @@ class FloorState:
     notes: tuple[str, ...] = field(default=())
     outcome: str = ""  # the run's outcome as the console's header says it
     run: RunState | None = field(default=None, compare=False, repr=False)
+    procedures: tuple[FloorProcedure, ...] = ()  # open non-normal procedures with a step the room confirms
 
     def step(self, step_id: str) -> FloorStep | None:
         return next((s for s in self.steps if s.id == step_id), None)
@@ -198,7 +200,8 @@ def floor_state(journal: Path, records: list[dict[str, Any]] | None = None) -> F
     drill = "" if started.drill and started.blind else started.drill  # a blind drill: DRILL, unnamed
     return FloorState(journal, started.room, started.checklist.get("name", ""), started.operator,
                       drill, tuple(steps), alarms, last_dispatch, ended, run.last_record_at,
-                      outcome=outcome, run=run)
+                      outcome=outcome, run=run,
+                      procedures=procedures_at_room(run, started.checklist or {}, without_values))
 
 
 def room_floor_state(runs_dir: Path, room: str) -> FloorState | None:

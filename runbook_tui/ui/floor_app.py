@@ -23,6 +23,7 @@ from textual.widgets import Button, Input, Static
 from runbook_tui.engine.floor import (
     HEARTBEAT_STALE_S,
     FloorState,
+    FloorStep,
     console_seen,
     room_floor_state,
     send_confirmation,
@@ -48,6 +49,7 @@ class FloorApp(App):
     .step-failed { color: $error; }
     .confirm { width: 100%; margin: 0 1; }
     #said { padding: 0 1; color: $warning; }
+    .procedure { background: $error; color: $text; padding: 0 1; margin: 0 0 1 0; }
     #foot { padding: 0 1; color: $text-muted; }
     """
 
@@ -81,7 +83,7 @@ class FloorApp(App):
         self.state = state
         self._follow(state)
         self.query_one("#foot", Static).update(self._foot(state))
-        key = (state.journal, state.steps, state.alarms, state.last_dispatch, state.ended, state.outcome,
+        key = (state.journal, state.steps, state.procedures, state.alarms, state.last_dispatch, state.ended, state.outcome,
                tuple(sorted(self.sent))) if state else None
         if key == self._shown_key:
             return
@@ -140,9 +142,32 @@ class FloorApp(App):
         alarms.display = bool(state.alarms)
         alarms.update("\n".join(f"ALARM {escape(a)}" for a in state.alarms))
         widgets: list[Widget] = []
-        for step in state.steps:
+        # A non-normal procedure with a step for the room comes first: what to do now.
+        for procedure in state.procedures:
+            widgets.append(Static(f"[b]NON-NORMAL PROCEDURE[/b]: {escape(procedure.title)}\n{escape(procedure.detail)}",
+                                  classes="procedure", id=f"procedure-{procedure.id}"))
+            widgets += self._step_widgets(procedure.steps, "N")
+        widgets += self._step_widgets(state.steps, "")
+        if state.last_dispatch:
+            widgets.append(Static(f"Last smoke test {escape(state.last_dispatch)}", classes="step"))
+        await steps.mount_all(widgets)
+        # A long checklist on a small screen: keep where the run is in sight (the room's button
+        # first), moving there only when that changes, so that a person scrolling is not pulled back.
+        every = [s for p in state.procedures for s in p.steps] + list(state.steps)
+        at = next((s.id for s in every if self._confirmable(s)), None) or next(
+            (s.id for s in state.steps if s.state in ("pending", "failed", "running")), None)
+        if at is not None and at != self._at:
+            self._at = at
+            self.call_after_refresh(steps.scroll_to_widget, self.query_one(f"#step-{at}"), top=True, animate=False)
+        else:
+            self.call_after_refresh(steps.scroll_to, y=kept_y, animate=False)
+
+    def _step_widgets(self, steps: tuple[FloorStep, ...], prefix: str) -> list[Widget]:
+        """Each step's line and, when the room may confirm it now, its button (a procedure's steps numbered N1, N2, ...)."""
+        widgets: list[Widget] = []
+        for step in steps:
             glyph = LAPSED if step.lapse else GLYPHS.get(step.state, "?")
-            line = f"{glyph} {step.number}. {escape(step.title)}"
+            line = f"{glyph} {prefix}{step.number}. {escape(step.title)}"
             if step.lapse:  # as the console shows it: done, and its evidence no longer holds
                 line += f"\n   [b]NO LONGER HOLDS[/b]: {escape(step.lapse)}"
             if step.confirmed_by:
@@ -157,20 +182,9 @@ class FloorApp(App):
                 line += f"\n   {escape(step.detail)}"
             widgets.append(Static(line, classes=f"step step-{step.state}", id=f"step-{step.id}"))
             if self._confirmable(step):
-                widgets.append(Button(f"I confirm step {step.number}", id=f"confirm-{step.id}", classes="confirm",
+                widgets.append(Button(f"I confirm step {prefix}{step.number}", id=f"confirm-{step.id}", classes="confirm",
                                       variant="warning"))
-        if state.last_dispatch:
-            widgets.append(Static(f"Last smoke test {escape(state.last_dispatch)}", classes="step"))
-        await steps.mount_all(widgets)
-        # A long checklist on a small screen: keep where the run is in sight (the room's button
-        # first), moving there only when that changes, so that a person scrolling is not pulled back.
-        at = next((s.id for s in state.steps if self._confirmable(s)), None) or next(
-            (s.id for s in state.steps if s.state in ("pending", "failed", "running")), None)
-        if at is not None and at != self._at:
-            self._at = at
-            self.call_after_refresh(steps.scroll_to_widget, self.query_one(f"#step-{at}"), top=True, animate=False)
-        else:
-            self.call_after_refresh(steps.scroll_to, y=kept_y, animate=False)
+        return widgets
 
     def _confirmable(self, step) -> bool:
         return (step.confirm_at_room and step.reached and not step.confirmed_by and step.id not in self.sent
