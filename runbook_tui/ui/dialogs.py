@@ -34,10 +34,26 @@ class Confirmed:
 class _Dialog(ModalScreen):
     BINDINGS = [Binding("escape", "cancel", "Cancel", tooltip="Close without doing anything")]
 
+    # Below this many rows a dialog drops its margins and draws its buttons and inputs one row
+    # high. Seen at 80x24: the arming steps' confirmations put Run and Cancel below the screen.
+    SHORT_ROWS = 32
+
     def on_mount(self) -> None:
         if getattr(self.app, "steady", False):
             for box in self.query(Input):
                 box.cursor_blink = False
+        self._fit()
+
+    def on_resize(self) -> None:
+        self._fit()
+
+    def _fit(self) -> None:
+        short = self.app.size.height < self.SHORT_ROWS
+        self.set_class(short, "short")
+        for button in self.query(Button):
+            button.compact = short
+        for box in self.query(Input):
+            box.compact = short
 
     def action_cancel(self) -> None:
         self.dismiss(None)
