@@ -119,10 +119,11 @@ async def dismiss(screen: RunScreen) -> None:
         return
     status = e.procedures.status(procedure_id)
     assert status is not None
+    # The title in the body, where it wraps: a dialog's title line is cut at 80 columns.
     answer = await ask(screen, dialogs.AskReason(
-        f"Dismiss the procedure: {status.title}", screen.session.room, needs_room=False,
-        detail=f"Queued {clock(status.queued_at)}: {status.detail}\n\nIt is set aside, not worked: the run may then "
-               "end complete without it. The journal and the report keep why."))
+        "Dismiss a non-normal procedure", screen.session.room, needs_room=False,
+        detail=f"{status.title}\nqueued {clock(status.queued_at)}: {status.detail}\n\nIt is set aside, not worked: the "
+               "run may then end complete without it. The journal and the report keep why."))
     if answer is None or refused(screen, lambda: e.procedures.dismiss(procedure_id, answer.override_reason)):
         return
     screen.say(f"Procedure dismissed (journaled): {status.title}", timeout=5)
