@@ -156,3 +156,22 @@ async def test_a_run_opened_from_the_venue_on_a_raised_procedure_opens_on_it(tmp
         await pilot.pause(0.3)
         assert kinds(app).count("procedure_queued") == 1, kinds(app)
         assert app.engine.procedures.status(PROCEDURE).opened_at is not None and "QUEUED" not in banner(app)
+
+
+@pytest.mark.asyncio
+async def test_a_procedures_condition_that_holds_throughout_is_said_when_it_stops_holding_and_again(tmp_path):
+    app = promotion_app(tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await queue_dual_control(pilot, app)  # its procedure holds "the standby's stack stays up" throughout
+        await pilot.press("n")
+        await wait_until(pilot, lambda: selected(app) == STEPS[0])
+        on = status(online=True, dispatch_enabled=True, critical_armed=False, role="x", version="8.0.0")
+        down = room([stack("primary", dispatch=True), stack("standby", core="exited", others="exited")],
+                    [broker("primary", on)], dns(("127.0.0.3",)), standby_dispatch=True, at=1004.0)
+        app.post_message(RoomObserved(down))
+        await wait_until(pilot, lambda: "NO LONGER HOLDS THROUGHOUT: standby_stack_running" in banner(app))
+        assert "(at N1. Stop the primary's sentient-core" in banner(app)  # the step the operator is at
+        assert any("No longer holds throughout" in str(n.title) for n in app._notifications)
+        app.post_message(RoomObserved(dataclasses.replace(dual_control_room(), at=1006.0)))
+        await wait_until(pilot, lambda: "NO LONGER HOLDS THROUGHOUT" not in banner(app))
+        assert "hold_breached" in kinds(app) and "hold_restored" in kinds(app)
