@@ -126,7 +126,7 @@ class Procedures:
         self.by_id = dict(run.procedures)
         self.breached = set(run.holds_breached)
         self.episodes = {p.id: Episode(p.id, p.queued_at, p.queued_at, p.detail) for p in run.procedures.values()
-                         if p.cleared_at is None and p.source == "trigger"}
+                         if p.cleared_at is None}
 
     def check_runnable(self, step: Step) -> None:
         """A procedure's step runs once the procedure is queued (running it opens it)."""

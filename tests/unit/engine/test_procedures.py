@@ -252,6 +252,12 @@ def test_a_procedure_raised_from_the_venue_is_queued_by_hand(tmp_path):
     (queued,) = kinds(tmp_path, rec.ProcedureQueued)
     assert queued.source == "venue"
     assert "raised from the venue view" in render_report(tmp_path / "run.jsonl")
+    # The run's own trigger sees the same episode: not queued twice, and it says when it clears.
+    for t in (1000.0, 1002.0, 1004.0):
+        engine.observe(at(dual_control_room(), t))
+    assert len(kinds(tmp_path, rec.ProcedureQueued)) == 1
+    engine.observe(at(quiet_room(), 1005.0))
+    assert len(kinds(tmp_path, rec.ProcedureCleared)) == 1
 
 
 def test_a_condition_ended_by_a_step_of_the_procedure_did_not_clear_by_itself(tmp_path):
@@ -277,3 +283,14 @@ def test_the_quiet_window_opens_when_its_first_step_starts_running(tmp_path):
     for t in (1000.0, 1001.0, 1002.0):
         engine.observe(at(away, t))
     assert engine.procedures.status("away") is None
+
+
+def test_a_resumed_run_does_not_queue_again_a_procedure_raised_from_the_venue(tmp_path):
+    engine = new_engine(tmp_path)
+    engine.procedures.queue("dual", "raised on room1's row")
+    engine.journal.close()
+    resumed, _notes = RunEngine.resume(tmp_path / "run.jsonl", load_checklist(tmp_path / "run.yaml"), Sees(),
+                                       RunConfig(tmp_path))
+    for t in (1000.0, 1002.0, 1004.0):
+        resumed.observe(at(dual_control_room(), t))
+    assert len(kinds(tmp_path, rec.ProcedureQueued)) == 1
