@@ -16,7 +16,7 @@ from typing import Any, TypedDict
 
 from runbook_tui.engine import records as rec
 from runbook_tui.engine.journal import read_journal
-from runbook_tui.engine.replay import replay, started_of
+from runbook_tui.engine.replay import plan_from_record, replay, started_of
 from runbook_tui.files import CHECKLIST_CAP, open_regular
 
 # The two goals a drill is timed to, as the report names them.
@@ -72,7 +72,8 @@ def _failures(typed: Sequence[rec.Record], started: rec.RunStarted) -> tuple[lis
 
 def drill_figures(records: list[dict[str, Any]]) -> DrillFigures:
     """What a drill is judged on, from its journal."""
-    run = replay(records)
+    # With the plan run_started lists (when it says enough), as the report's own replay has it.
+    run = replay(records, plan_from_record(started_of(records)))
     started = run.started
     typed = rec.read_all(records)
     # Until it last became finished, as the report's "Finished" says; a run reopened since: its declared end.
@@ -80,14 +81,14 @@ def drill_figures(records: list[dict[str, Any]]) -> DrillFigures:
     verified = next((r.ts for r in typed if isinstance(r, rec.DispatchOutcome) and r.verdict == "complete"), None)
     mistakes, symptoms = _failures(typed, started)
     measure = _measure(started)
-    complete = run.finished_at is not None and run.outcome.verdict == "complete"
+    complete = finished is not None and run.outcome.verdict == "complete"
     to_dispatch = (verified - started.ts) if verified else None
     return {
         "total_s": (finished - started.ts) if finished else None,
         "to_verified_dispatch_s": to_dispatch,
         "measure": measure,
         "measured_s": to_dispatch if measure == TO_DISPATCH else (
-            (run.finished_at - started.ts) if complete and run.finished_at else None),
+            (finished - started.ts) if complete and finished else None),
         "guard_refusals": sum(1 for r in typed if isinstance(r, rec.GuardsJudged) and r.refused),
         "overrides": sum(1 for r in typed if isinstance(r, rec.Overridden)),
         "failed_steps": mistakes,

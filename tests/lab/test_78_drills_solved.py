@@ -10,7 +10,7 @@ import asyncio
 
 import pytest
 
-from runbook_tui.cli.drill import drill_settings
+from runbook_tui.cli.drill import drill_options, drill_settings
 from runbook_tui.engine.journal import read_journal
 from runbook_tui.engine.report import render_report
 from runbook_tui.engine.run import RunEngine, StepState
@@ -57,8 +57,10 @@ def start_drill(lab, scenario: str) -> RunEngine:
     """What the trainer types, then the checklist the trainee opens (the drill's own settings)."""
     started = lab.sh(f"runbook-tui drill {ROOM} --scenario {scenario} --trainee {TRAINEE}", timeout=600)
     assert started.returncode == 0 and "open the checklist with" in started.stdout, started.stdout + started.stderr
+    # A trainee's drill is blind: the command prints no fault, and the checklist opens as one.
+    assert started.stdout.rstrip().endswith("--blind") and f"DRILL in {ROOM}" in started.stdout, started.stdout
     settings = drill_settings(lab_defaults(), scenario)
-    session = Session(settings, ROOM, settings.checklist, drill=scenario, operator=TRAINEE)
+    session = Session(settings, ROOM, settings.checklist, drill=scenario, operator=TRAINEE, **drill_options(scenario, True))
     OPENED.append(session)
     return session.start_engine()
 
@@ -161,7 +163,10 @@ def test_stale_standby_passwd_solved_with_runbook_5s_commands(trainee_env):
     for step in ("dns-repoint", "controllers-reconnected", "smoke-test"):
         run(engine, step)
     promote_to_the_end(engine)
-    finish_as_complete(engine)
+    report = finish_as_complete(engine)
+    # The failed recreate was the fault showing itself: a flawless trainee makes no mistake.
+    assert "- Mistakes: 0 (guard refusals 0, wrong room ids 0, failed steps: none)" in report
+    assert "- The fault showing itself (not mistakes): recreate-core (standby-passwd-stale) failed" in report
 
 
 def test_resolvers_that_disagree_solved_by_repointing_each(trainee_env):
@@ -200,7 +205,10 @@ def test_a_controller_that_never_acks_solved_by_power_cycling_it(trainee_env):
     assert wait_for(lambda: engine.sense("controllers-reconnected").holds, 30)
     run(engine, "smoke-test")
     promote_to_the_end(engine)
-    finish_as_complete(engine)
+    report = finish_as_complete(engine)
+    # The failed smoke test was the fault showing itself: a flawless trainee makes no mistake.
+    assert "- Mistakes: 0 (guard refusals 0, wrong room ids 0, failed steps: none)" in report
+    assert "- The fault showing itself (not mistakes): smoke-test (controller-never-acks) failed" in report
 
 
 def test_a_drifted_standby_solved_while_keeping_it_current(trainee_env):
@@ -226,7 +234,10 @@ def test_a_drifted_standby_solved_while_keeping_it_current(trainee_env):
     for step in ("passwd-primary", "reload-primary-broker", "passwd-standby", "reload-standby-broker",
                  "backup-primary-db", "restore-standby-db"):
         engine.skip(step, "not part of this drill")
-    finish_as_complete(engine)
+    report = finish_as_complete(engine)
+    # No smoke test in keeping the standby current: timed to its complete end, and so compared.
+    assert "- Time to a complete run (this scenario's measure: its checklist runs no smoke test): " in report
+    assert "| when | operator | to a complete run |" in report and "this run, best |" in report
 
 
 def test_a_lost_primary_host_solved_by_fencing_it_and_its_return_caught(trainee_env):
