@@ -270,7 +270,8 @@ class VenueApp(CrashToFile, App[VenueChoice | None]):
                 out.append(f"{check.name}: {safe_text(check.detail, 300)}\n")
                 if check.ok is False and check.fix:
                     out.append(f"       fix, from {self.settings.stack_root}: {safe_text(check.fix, 300)}\n", style="yellow")
-            out.append("\nEnter opens the room's checklists.", style="dim")
+            out.append("\nEnter opens the room's run on the procedure raised." if self.raised.get(room)
+                       else "\nEnter opens the room's checklists.", style="dim")
         self.query_one("#venue-room", Static).update(out)
 
     # ---- actions -----------------------------------------------------------------------

@@ -187,7 +187,7 @@ async def test_a_procedure_whose_trigger_fires_on_a_room_is_raised_on_its_row_an
         await pilot.press("down")
         detail = str(app.query_one("#venue-room", Static).render())
         assert "NON-NORMAL PROCEDURE since" in detail and "Dual control: stop the primary's core" in detail
-        assert "Enter opens the room's run on it" in detail
+        assert "Enter opens the room's run on it" in detail and "Enter opens the room's checklists" not in detail
         await pilot.press("enter")
         await pilot.pause()
     choice = app.return_value
