@@ -25,7 +25,14 @@ class StepCommands(Provider):
         run = self.screen
         assert isinstance(run, RunScreen)
         app = run.app  # the provider's own, typed as the runbook app's
-        entries: list[tuple[str, Callable[[], object]]] = [(text, partial(run.action_step, kind)) for text, kind in ACTIONS]
+        entries: list[tuple[str, Callable[[], object]]] = []
+        open_ones = run.engine.procedures.open_ones()
+        if open_ones:  # first while a procedure the room queued is open: what to do now
+            from runbook_tui.ui.procedure_actions import open_procedure
+
+            entries += [(f"Open the non-normal procedure: {p.title}", partial(open_procedure, run, p.id)) for p in open_ones]
+            entries.append(("Dismiss the open non-normal procedure (with a reason)", partial(run.action_step, "dismiss_procedure")))
+        entries += [(text, partial(run.action_step, kind)) for text, kind in ACTIONS]
         entries += [("Floor view: the run on a phone at the room", run.action_floor),
                     ("Pause / resume MQTT traffic", run.action_pause), ("Help: keys", app.action_help)]
         engine = run.engine

@@ -175,3 +175,20 @@ async def test_a_procedures_condition_that_holds_throughout_is_said_when_it_stop
         app.post_message(RoomObserved(dataclasses.replace(dual_control_room(), at=1006.0)))
         await wait_until(pilot, lambda: "NO LONGER HOLDS THROUGHOUT" not in banner(app))
         assert "hold_breached" in kinds(app) and "hold_restored" in kinds(app)
+
+
+@pytest.mark.asyncio
+async def test_the_palette_offers_an_open_procedure_first(tmp_path):
+    from runbook_tui.ui.commands import StepCommands
+
+    app = promotion_app(tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: app.engine is not None and app.run_screen.is_attached)
+        provider = StepCommands(app.run_screen)
+        assert not any("non-normal" in text for text, _ in provider._entries())
+        await queue_dual_control(pilot, app)
+        entries = provider._entries()
+        assert entries[0][0] == "Open the non-normal procedure: Dual control: stop the primary's core (the standby is promoted)"
+        assert entries[1][0] == "Dismiss the open non-normal procedure (with a reason)"
+        entries[0][1]()
+        await wait_until(pilot, lambda: selected(app) == STEPS[0])
