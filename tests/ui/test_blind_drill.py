@@ -63,6 +63,7 @@ async def test_no_capture_of_the_trainees_screens_names_the_scenario_before_the_
         seen.append(captures(app))
         await pilot.press("escape")
         journal = app.engine.journal.path
+    seen.append(session.farewell())  # what the terminal shows once the TUI closes
     # The phone at the room: the floor view's state and its page.
     state = floor_state(journal)
     assert state.drill == "" and not gives_away(repr(state.drill))
