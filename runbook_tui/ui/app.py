@@ -262,7 +262,9 @@ class RunbookApp(CrashToFile, App):
         session = self.session
         assert not isinstance(session, SessionOpener)
         if engine.config.drill and not session.drill:  # a resumed drill keeps its header
-            session.drill, session.blind = engine.config.drill, engine.config.blind
+            session.drill = engine.config.drill
+        # A blind drill stays blind however it is reopened (the journal says so, not the command line).
+        session.blind = session.blind or engine.config.blind
         while self.screen is not self.screen_stack[0]:  # help opened meanwhile stays: the run comes once it closes
             await asyncio.sleep(0.05)
         run = RunScreen(session, engine, clock=self.clock)

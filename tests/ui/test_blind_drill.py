@@ -73,8 +73,9 @@ async def test_no_capture_of_the_trainees_screens_names_the_scenario_before_the_
         page = floor.export_screenshot()
         assert "DRILL" in page
         seen.append(page)
-    # Opened again: the resume question is the trainee's screen too.
-    again = RunbookApp(drill(tmp_path, blind=True), live=False, resume=None)
+    # Opened again, as `--drill SCENARIO` without --blind: the resume question is the trainee's
+    # screen too, and the run stays blind (its journal says so).
+    again = RunbookApp(drill(tmp_path, blind=False), live=False, resume=None)
     async with again.run_test(size=(120, 40)) as pilot:
         await wait_until(pilot, lambda: isinstance(again.screen, ResumeDialog))
         seen.append(captures(again))
