@@ -73,9 +73,8 @@ async def test_no_capture_of_the_trainees_screens_names_the_scenario_before_the_
         page = floor.export_screenshot()
         assert "DRILL" in page
         seen.append(page)
-    # Opened again, as `--drill SCENARIO` without --blind: the resume question is the trainee's
-    # screen too, and the run stays blind (its journal says so).
-    again = RunbookApp(drill(tmp_path, blind=False), live=False, resume=None)
+    # Opened again: the resume question is the trainee's screen too.
+    again = RunbookApp(drill(tmp_path, blind=True), live=False, resume=None)
     async with again.run_test(size=(120, 40)) as pilot:
         await wait_until(pilot, lambda: isinstance(again.screen, ResumeDialog))
         seen.append(captures(again))
@@ -83,8 +82,14 @@ async def test_no_capture_of_the_trainees_screens_names_the_scenario_before_the_
         await wait_until(pilot, lambda: again.engine is not None and selected(again) is not None)
         seen.append(captures(again))
         assert "DRILL" in again.title  # a resumed blind drill stays blind
-        again.engine.finish()
-        report = render_report(again.engine.journal.path)
+    # Reopened with `--drill SCENARIO` but without --blind: once the run is resumed its journal
+    # decides, and the header says DRILL only (what was typed before it is the typist's own).
+    third = RunbookApp(drill(tmp_path, blind=False), live=False, resume=True)
+    async with third.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: third.engine is not None and selected(third) is not None)
+        assert third.title.endswith("DRILL") and third.session.blind
+        third.engine.finish()
+        report = render_report(third.engine.journal.path)
     for i, text in enumerate(seen):
         assert not gives_away(text), f"capture {i} names the scenario"
     # Once it has ended, the report names it for the debrief.
