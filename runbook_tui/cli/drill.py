@@ -103,8 +103,9 @@ def _confirm_start_over(args: argparse.Namespace, settings) -> None:
             f"{time.strftime('%H:%M', time.localtime(started.ts))} ({path}). Starting this drill resets the room "
             f"and closes that run for good. Resume it with: runbook-tui{where} --resume {shlex.quote(path)}")
     if not sys.stdin.isatty():
-        raise CommandError(f"{said}; or close it and start over with: runbook-tui drill {args.room} "
-                           f"--scenario {args.scenario} --start-over")
+        trainee = f" --trainee {shlex.quote(args.trainee)}" if args.trainee else ""
+        raise CommandError(f"{said}; or close it and start over with: runbook-tui{where} drill {args.room} "
+                           f"--scenario {args.scenario}{trainee} --start-over")
     answer = input(f"{said}\nClose it and start this drill over? [y/N] ").strip().lower()
     if answer not in ("y", "yes"):
         raise CommandError("nothing was changed: the room and its unfinished run are as they were")

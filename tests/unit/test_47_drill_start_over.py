@@ -49,7 +49,7 @@ def test_without_a_terminal_it_refuses_naming_the_resume_and_start_over(settings
         _confirm_start_over(args("--trainee", "ana"), settings)
     said = str(refused.value)
     assert "room9 has an unfinished run: a blind drill by ana" in said and "standby-drift" not in said  # blind stays blind
-    assert f"--resume {path}" in said and "runbook-tui drill room9 --scenario flapping-primary --start-over" in said
+    assert f"--resume {path}" in said and "runbook-tui drill room9 --scenario flapping-primary --trainee ana --start-over" in said
     _confirm_start_over(args("--start-over"), settings)  # told: nothing asked
 
 
