@@ -192,3 +192,25 @@ async def test_the_palette_offers_an_open_procedure_first(tmp_path):
         assert entries[1][0] == "Dismiss the open non-normal procedure (with a reason)"
         entries[0][1]()
         await wait_until(pilot, lambda: selected(app) == STEPS[0])
+
+
+@pytest.mark.asyncio
+async def test_a_resumed_run_shows_its_open_procedure_as_it_was_left(tmp_path):
+    app = promotion_app(tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await queue_dual_control(pilot, app)
+        await pilot.press("n")
+        await wait_until(pilot, lambda: selected(app) == STEPS[0])
+        await pilot.press("s")
+        await wait_until(pilot, lambda: isinstance(app.screen, AskReason))
+        await pilot.press(*"done by hand", "enter")
+        await wait_until(pilot, lambda: app.engine.status(STEPS[0]).state is StepState.SKIPPED)
+        await pilot.press("q")
+    settings = Settings(stack_root=tmp_path, resolvers=(("127.0.0.1", 15399),), lab=True)
+    again = RunbookApp(Session(settings, "room1", REPO / "checklists" / "promotion.yaml"), live=False, resume=True)
+    async with again.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: again.run_screen is not None and again.run_screen.is_attached)
+        await pilot.pause()
+        assert PROCEDURE in again.run_screen.checklist.procedure_nodes
+        assert "open, 1 of 3 steps passed" in banner(again)
+        assert str(again.run_screen.checklist.root.children[0].children[0].label).startswith("↷ N1.")
