@@ -209,6 +209,13 @@ class RunEngine:
                                                    started=status.started, finished=status.finished,
                                                    procedure=step.procedure or ""))
             self.emit(StepChanged(step_id, status))
+            if status.state is StepState.DONE:
+                # What this step undid on purpose no longer lapses, said now: a journal that ends
+                # here replays as the console shows it (the next tick would otherwise say it).
+                for earlier, by in self.superseded().items():
+                    if by == step_id and self.lapses.pop(earlier, None) is not None:
+                        self.journal.write(rec.LapseSuperseded(step=earlier, by=step_id))
+                        self.emit(LapseChanged(earlier, None))
             if step.procedure is not None:
                 self.procedures.step_changed(step)
 
