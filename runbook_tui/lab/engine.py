@@ -11,7 +11,9 @@ Its default bridge is an interface the lab creates (`rbl` and a hash of its sock
 `--bridge none`: a dockerd told "none" deletes the machine's docker0 as it starts, and every
 container of the machine's engine on the default network is cut off (and cannot start again)
 until that engine restarts. The lab's stacks never use the default bridge (compose gives each
-project a network of its own); the interface only keeps the engine off docker0. Stopping it takes its containers with it, like a host that
+project a network of its own); the interface only keeps the engine off docker0. Started again on
+its data root, dockerd still deletes docker0 (whatever --bridge says): lab/machine_bridge.py puts
+it back as it was. Stopping it takes its containers with it, like a host that
 dies; starting it again restarts those whose policy says so, like a host that powers back on.
 
 Without iptables rules of its own, its bridges' traffic still meets the machine's FORWARD chain
@@ -38,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runbook_tui.lab.errors import LabError
+from runbook_tui.lab import machine_bridge as machine_bridges
 from runbook_tui.lab.readiness import wait_for
 
 # Docker's default pools are 172.17.0.0/16-172.31.0.0/16 and 192.168.0.0/16 (the machine's
@@ -149,6 +152,7 @@ class LabEngine:
         env["PATH"] = f"{env.get('PATH', '')}:/usr/sbin:/usr/bin:/sbin:/bin"  # dockerd finds containerd, runc, docker-proxy
         self.allow_forwarding()
         self._add_bridge()
+        machine_bridge = machine_bridges.note()  # dockerd may delete it as it starts: see lab/machine_bridge.py
         with open(self.log_path, "ab") as log:
             proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                     start_new_session=True, close_fds=True, env=env)
@@ -157,7 +161,8 @@ class LabEngine:
                 raise EngineError(f"the lab's Docker engine exited ({proc.returncode}) as it started: "
                                   f"{_tail(self.log_path)} (see {self.log_path})")
             if self.pid() is not None and self.answers():
-                return f"started (pid {proc.pid}, {time.monotonic() - t0:.1f}s)"
+                put_back = machine_bridges.put_back(machine_bridge)
+                return f"started (pid {proc.pid}, {time.monotonic() - t0:.1f}s)" + (f"; {put_back}" if put_back else "")
             time.sleep(0.1)
         raise EngineError(f"the lab's Docker engine did not answer on {self.socket} within {timeout_s:.0f}s; "
                           f"see {self.log_path}")
