@@ -12,6 +12,7 @@ import pytest
 from runbook_tui.engine import records as rec
 from runbook_tui.engine.journal import read_journal
 from runbook_tui.engine.run import StepState
+from runbook_tui.observe.model import RoomObservation
 from runbook_tui.session import Session
 from runbook_tui.settings import Settings
 from runbook_tui.ui.app import RunbookApp
@@ -23,6 +24,16 @@ from tests.ui.helpers import footer_keys, notices, selected, wait_until
 
 PROCEDURE = "dual-control-primary"  # both cores dispatch and the standby's .env enables it
 STEPS = ["dual-stop-primary-core", "dual-disarm-primary", "dual-control-ended"]
+
+
+class _Unseen:
+    """A room nothing of which can be seen (the one-shot look finds no part of it)."""
+
+    def __init__(self, room: str) -> None:
+        self.room = room
+
+    def look(self, parts=None) -> RoomObservation:
+        return RoomObservation(self.room, f"mqtt.{self.room}.sentientengine.ai", ())
 
 
 def promotion_app(tmp_path, keymap: dict[str, str] | None = None) -> RunbookApp:
@@ -207,7 +218,11 @@ async def test_a_resumed_run_shows_its_open_procedure_as_it_was_left(tmp_path):
         await wait_until(pilot, lambda: app.engine.status(STEPS[0]).state is StepState.SKIPPED)
         await pilot.press("q")
     settings = Settings(stack_root=tmp_path, resolvers=(("127.0.0.1", 15399),), lab=True)
-    again = RunbookApp(Session(settings, "room1", REPO / "checklists" / "promotion.yaml"), live=False, resume=True)
+    session = Session(settings, "room1", REPO / "checklists" / "promotion.yaml")
+    # The resumed console looks at a room it cannot see: what it shows is the journal's. (With the
+    # real look, a lab room1 up on the machine, or not, decided whether dual control had ended.)
+    session.observer = _Unseen("room1")
+    again = RunbookApp(session, live=False, resume=True)
     async with again.run_test(size=(80, 24)) as pilot:
         await wait_until(pilot, lambda: again.run_screen is not None and again.run_screen.is_attached)
         await pilot.pause()
