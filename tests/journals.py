@@ -21,17 +21,7 @@ from pathlib import Path
 
 from runbook_tui.engine import records as rec
 from runbook_tui.engine.journal import read_journal
-from runbook_tui.observe.model import RoomObservation
-
-
-class _Unseen:
-    """A room nothing of which can be seen: a resumed run keeps exactly what its journal says."""
-
-    def __init__(self, room: str) -> None:
-        self.room = room
-
-    def look(self, parts=None) -> RoomObservation:
-        return RoomObservation(self.room, f"mqtt.{self.room}.sentientengine.ai", ())
+from tests.observations import Unseen
 
 
 @functools.lru_cache(maxsize=64)
@@ -114,7 +104,7 @@ def views_disagree(path: Path, records: list[dict]) -> tuple[list[str], bool]:
     with tempfile.TemporaryDirectory() as scratch:
         copy = Path(scratch) / path.name
         shutil.copyfile(path, copy)
-        engine, _notes = RunEngine.resume(copy, checklist, _Unseen(started.room),
+        engine, _notes = RunEngine.resume(copy, checklist, Unseen(started.room),
                                           RunConfig(Path(scratch), lab=started.lab, fence_command=("true",)))
         try:
             for s in floor.steps:

@@ -86,3 +86,14 @@ def quiet_room() -> RoomObservation:
     on = status(online=True, dispatch_enabled=True, critical_armed=False, role="standby", version="8.0.0")
     return room([stack("primary", core="exited", others="exited"), stack("standby", dispatch=True)],
                 [broker("primary", state="unreachable"), broker("standby", on)], dns(("127.0.0.3",)), standby_dispatch=True)
+
+
+class Unseen:
+    """A one-shot observer that sees nothing of its room: a run keeps exactly what its journal
+    and its operator say (a resumed console, a floor view's engine)."""
+
+    def __init__(self, room: str = "room9") -> None:
+        self.room = room
+
+    def look(self, parts=None) -> RoomObservation:
+        return RoomObservation(self.room, f"mqtt.{self.room}.sentientengine.ai", ())

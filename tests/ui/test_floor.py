@@ -15,20 +15,15 @@ from runbook_tui.checklist.variables import resolve_variables
 from runbook_tui.engine.floor import read_confirmations
 from runbook_tui.engine.journal import read_journal
 from runbook_tui.engine.run import RunConfig, RunEngine, StepState
-from runbook_tui.observe.model import RoomObservation
 from runbook_tui.session import Session
 from runbook_tui.settings import Settings
 from runbook_tui.ui.app import RunbookApp
 from runbook_tui.ui.floor_app import FloorApp
 from tests.conftest import REPO
+from tests.observations import Unseen
 from tests.ui.helpers import selected, wait_until
 
 CHECKLIST = REPO / "tests" / "checklists" / "fixtures" / "floor-steps.yaml"
-
-
-class Unseen:
-    def look(self, parts=None) -> RoomObservation:
-        return RoomObservation("room9", "mqtt.room9.sentientengine.ai", ())
 
 
 def console_run(runs: Path) -> RunEngine:

@@ -13,15 +13,10 @@ from runbook_tui.checklist.loader import load_checklist
 from runbook_tui.checklist.variables import resolve_variables
 from runbook_tui.engine.floor import read_confirmations
 from runbook_tui.engine.run import RunConfig, RunEngine
-from runbook_tui.observe.model import RoomObservation
 from runbook_tui.ui.floor_app import FloorApp
 from tests.conftest import REPO
+from tests.observations import Unseen
 from tests.ui.helpers import wait_until
-
-
-class Unseen:
-    def look(self, parts=None) -> RoomObservation:
-        return RoomObservation("room9", "mqtt.room9.sentientengine.ai", ())
 
 
 def shown(app) -> str:

@@ -12,28 +12,17 @@ import pytest
 from runbook_tui.engine import records as rec
 from runbook_tui.engine.journal import read_journal
 from runbook_tui.engine.run import StepState
-from runbook_tui.observe.model import RoomObservation
 from runbook_tui.session import Session
 from runbook_tui.settings import Settings
 from runbook_tui.ui.app import RunbookApp
 from runbook_tui.ui.dialogs import AskReason
 from runbook_tui.ui.messages import RoomObserved
 from tests.conftest import REPO
-from tests.observations import broker, dns, dual_control_room, room, stack, status
+from tests.observations import Unseen, broker, dns, dual_control_room, room, stack, status
 from tests.ui.helpers import footer_keys, notices, selected, wait_until
 
 PROCEDURE = "dual-control-primary"  # both cores dispatch and the standby's .env enables it
 STEPS = ["dual-stop-primary-core", "dual-disarm-primary", "dual-control-ended"]
-
-
-class _Unseen:
-    """A room nothing of which can be seen (the one-shot look finds no part of it)."""
-
-    def __init__(self, room: str) -> None:
-        self.room = room
-
-    def look(self, parts=None) -> RoomObservation:
-        return RoomObservation(self.room, f"mqtt.{self.room}.sentientengine.ai", ())
 
 
 def promotion_app(tmp_path, keymap: dict[str, str] | None = None) -> RunbookApp:
@@ -221,7 +210,7 @@ async def test_a_resumed_run_shows_its_open_procedure_as_it_was_left(tmp_path):
     session = Session(settings, "room1", REPO / "checklists" / "promotion.yaml")
     # The resumed console looks at a room it cannot see: what it shows is the journal's. (With the
     # real look, a lab room1 up on the machine, or not, decided whether dual control had ended.)
-    session.observer = _Unseen("room1")
+    session.observer = Unseen("room1")
     again = RunbookApp(session, live=False, resume=True)
     async with again.run_test(size=(80, 24)) as pilot:
         await wait_until(pilot, lambda: again.run_screen is not None and again.run_screen.is_attached)

@@ -24,15 +24,10 @@ from runbook_tui.engine.floor import (
 from runbook_tui.engine.journal import read_journal
 from runbook_tui.engine.report import render_report
 from runbook_tui.engine.run import EngineRefusal, RunConfig, RunEngine, StepState
-from runbook_tui.observe.model import RoomObservation
 from tests.conftest import REPO
+from tests.observations import Unseen
 
 CHECKLIST = REPO / "tests" / "checklists" / "fixtures" / "floor-steps.yaml"
-
-
-class Unseen:
-    def look(self, parts=None) -> RoomObservation:
-        return RoomObservation("room9", "mqtt.room9.sentientengine.ai", ())
 
 
 def start(tmp_path: Path) -> RunEngine:

@@ -13,9 +13,9 @@ from pathlib import Path
 from runbook_tui.checklist.loader import load_checklist
 from runbook_tui.checklist.model import StepType
 from runbook_tui.checklist.variables import resolve_variables
+from runbook_tui.engine import replay as replay_module
 from runbook_tui.engine.floor import FloorState, floor_state
 from runbook_tui.engine.journal import read_journal, read_run
-from runbook_tui.engine import replay as replay_module
 from runbook_tui.engine.replay import plan_from_checklist, replay
 from runbook_tui.engine.report import render_report
 from runbook_tui.engine.run import ACTING_TYPES, RunConfig, RunEngine, StepState
