@@ -38,3 +38,15 @@ def footer_keys(app) -> dict[str, tuple[int, int]]:
 def action_name(action: str) -> str:
     """A footer key's action as the tests name it: step('run') is "run", app.help is "help"."""
     return re.sub(r"^step\('(\w+)'\)$", r"\1", action.removeprefix("app."))
+
+
+def promotion_on_site(tmp_path, room: str = "room9", **settings):
+    """A session of the real promotion checklist on a site (not the lab) whose stack root is
+    tmp_path: no stacks, no fence command, nothing of the lab."""
+    from runbook_tui.session import Session
+    from runbook_tui.settings import Settings
+    from tests.conftest import REPO
+
+    (tmp_path / "infra").mkdir(exist_ok=True)
+    return Session(Settings(stack_root=tmp_path, resolvers=(("127.0.0.1", 15399),), lab=False, **settings), room,
+                   REPO / "checklists" / "promotion.yaml")

@@ -7,20 +7,15 @@ from __future__ import annotations
 import pytest
 from textual.widgets import Button, Input
 
-from runbook_tui.session import Session
-from runbook_tui.settings import Settings
 from runbook_tui.ui.app import RunbookApp
 from runbook_tui.ui.dialogs import ConfirmRun
-from tests.conftest import REPO
-from tests.ui.helpers import selected, wait_until
+from tests.ui.helpers import promotion_on_site, selected, wait_until
 
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)])
 async def test_a_risky_confirmation_shows_its_box_and_buttons_on_screen(tmp_path, size):
-    (tmp_path / "infra").mkdir()
-    session = Session(Settings(stack_root=tmp_path, resolvers=(("127.0.0.1", 15399),), lab=False), "room9",
-                      REPO / "checklists" / "promotion.yaml")
+    session = promotion_on_site(tmp_path, "room9")
     app = RunbookApp(session, live=False, resume=False)
     async with app.run_test(size=size) as pilot:
         # After the app's own first selection (the first pending step), then ours.

@@ -10,20 +10,15 @@ from __future__ import annotations
 import pytest
 
 from runbook_tui.engine.journal import read_journal
-from runbook_tui.session import Session
-from runbook_tui.settings import Settings
 from runbook_tui.ui.app import RunbookApp
 from runbook_tui.ui.messages import RoomObserved
-from tests.conftest import REPO
 from tests.observations import dual_control_room, quiet_room
-from tests.ui.helpers import wait_until
+from tests.ui.helpers import promotion_on_site, wait_until
 
 
 @pytest.mark.asyncio
 async def test_dual_control_then_a_quiet_room_is_told_alike(tmp_path):
-    (tmp_path / "infra").mkdir()
-    session = Session(Settings(stack_root=tmp_path, resolvers=(("127.0.0.1", 15399),), lab=False, journal_dir=tmp_path / "runs"),
-                      "room1", REPO / "checklists" / "promotion.yaml")
+    session = promotion_on_site(tmp_path, "room1", journal_dir=tmp_path / "runs")
     app = RunbookApp(session, live=False, resume=False)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_until(pilot, lambda: app.engine is not None and app.run_screen is not None)

@@ -8,18 +8,13 @@ from __future__ import annotations
 import pytest
 
 from runbook_tui.engine.events import StepState
-from runbook_tui.session import Session
-from runbook_tui.settings import Settings
 from runbook_tui.ui.app import RunbookApp
-from tests.conftest import REPO
-from tests.ui.helpers import wait_until
+from tests.ui.helpers import promotion_on_site, wait_until
 
 
 @pytest.mark.asyncio
 async def test_the_promotion_opens_on_a_site_without_a_fence_command(tmp_path):
-    (tmp_path / "infra").mkdir()
-    session = Session(Settings(stack_root=tmp_path, resolvers=(("127.0.0.1", 15399),), lab=False), "room9",
-                      REPO / "checklists" / "promotion.yaml")
+    session = promotion_on_site(tmp_path, "room9")
     app = RunbookApp(session, live=False, resume=False)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_until(pilot, lambda: app.engine is not None and app.run_screen is not None)
