@@ -97,3 +97,10 @@ class Unseen:
 
     def look(self, parts=None) -> RoomObservation:
         return RoomObservation(self.room, f"mqtt.{self.room}.sentientengine.ai", ())
+
+
+class NoLook:
+    """A one-shot observer for steps with no guard and no condition: a look is a test's error."""
+
+    def look(self, parts=None):
+        raise AssertionError("no look: these steps have no guard or condition")

@@ -24,6 +24,7 @@ from runbook_tui.engine.journal import read_journal
 from runbook_tui.engine.run import RunConfig, RunEngine, StepState
 from runbook_tui.observe.docker_look import look_stack
 from tests.conftest import make_stack_root
+from tests.observations import NoLook
 
 PORT = 23760
 URL = f"tcp://127.0.0.1:{PORT}"
@@ -106,7 +107,7 @@ def test_a_tls_engine_is_looked_at_and_acted_on_with_the_clis_tls_settings(tls_e
     (tmp_path / "c.yaml").write_text(CHECKLIST)
     checklist = load_checklist(tmp_path / "c.yaml")
     values = resolve_variables(checklist, {"room": "tlsroom"}, root).values
-    engine = RunEngine.start(checklist, values, _Nothing(), tmp_path / "run.jsonl",
+    engine = RunEngine.start(checklist, values, NoLook(), tmp_path / "run.jsonl",
                              RunConfig(root, lab=False, docker_hosts={"standby": URL}))
     status = asyncio.run(engine.run_step("where", confirmed=True))
     engine.journal.close()
@@ -129,8 +130,3 @@ def test_a_tls_engine_without_the_clients_certificate_is_unreachable_as_a_state(
     monkeypatch.setenv("DOCKER_CERT_PATH", str(stranger / "client"))
     refused = look_stack("standby", "tlsroom-standby", {}, URL)
     assert not refused.connected and refused.error, refused
-
-
-class _Nothing:
-    def look(self, parts=None):
-        raise AssertionError("no look: the step has no guard or condition")

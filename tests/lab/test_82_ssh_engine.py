@@ -17,6 +17,7 @@ from runbook_tui.engine.run import RunConfig, RunEngine, StepState
 from runbook_tui.observe.docker_look import look_stack
 from runbook_tui.settings import lab_defaults
 from tests.lab.sshd import TestSshd
+from tests.observations import NoLook
 
 CHECKLIST = """\
 checklist: {id: ssh-engine, name: An engine over ssh, revision: "s1"}
@@ -30,10 +31,6 @@ sections:
          command: "docker ps --filter label=com.docker.compose.project={{room}}-standby -q | wc -l"}
 """
 
-
-class Nothing:
-    def look(self, parts=None):
-        raise AssertionError("no look: the step has no guard or condition")
 
 
 def test_an_ssh_engine_is_looked_at_and_acted_on_through_the_ssh_transport(lab, tmp_path: Path, monkeypatch):
@@ -57,7 +54,7 @@ def test_an_ssh_engine_is_looked_at_and_acted_on_through_the_ssh_transport(lab, 
         (tmp_path / "c.yaml").write_text(CHECKLIST)
         checklist = load_checklist(tmp_path / "c.yaml")
         values = resolve_variables(checklist, {"room": "room1"}, lab.root).values
-        engine = RunEngine.start(checklist, values, Nothing(), tmp_path / "run.jsonl",
+        engine = RunEngine.start(checklist, values, NoLook(), tmp_path / "run.jsonl",
                                  RunConfig(lab.root, lab=True, docker_hosts={"standby": sshd.url}))
         status = asyncio.run(engine.run_step("count", confirmed=True))
         assert status.state is StepState.DONE, status

@@ -18,6 +18,7 @@ from runbook_tui.checklist.variables import resolve_variables
 from runbook_tui.engine.journal import read_journal
 from runbook_tui.engine.run import RunConfig, RunEngine, StepState
 from tests.conftest import REPO
+from tests.observations import NoLook
 
 ENGINES = {"primary": "ssh://ops@primary-host", "standby": "unix:///run/standby-engine/docker.sock"}
 HEAD = """\
@@ -30,10 +31,6 @@ sections:
     steps:
 """
 
-
-class Nothing:
-    def look(self, parts=None):
-        raise AssertionError("no look: these steps have no guard or condition")
 
 
 def test_a_step_that_runs_docker_names_its_stack(tmp_path: Path):
@@ -65,7 +62,7 @@ def test_a_command_runs_on_its_stacks_engine_and_the_journal_names_it(tmp_path: 
                            '      - {id: anywhere, title: Anywhere, type: command, command: "echo \\"host=${DOCKER_HOST:-none}\\""}\n')
     checklist = load_checklist(path)
     values = resolve_variables(checklist, {"room": "room1"}, tmp_path).values
-    engine = RunEngine.start(checklist, values, Nothing(), tmp_path / "run.jsonl", RunConfig(tmp_path, docker_hosts=ENGINES))
+    engine = RunEngine.start(checklist, values, NoLook(), tmp_path / "run.jsonl", RunConfig(tmp_path, docker_hosts=ENGINES))
     preview = engine.preview("on-standby")
     assert f"  on the standby's engine {ENGINES['standby']}" in preview.lines
     env = {k: v for k, v in os.environ.items() if k != "DOCKER_HOST"}
