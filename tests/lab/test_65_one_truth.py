@@ -123,7 +123,8 @@ async def test_the_primary_started_again_after_step_9_turns_it_to_no_longer_hold
         assert outcome.verdict == "incomplete" and "stop-primary" in outcome.lapsed
         # On screen: the checklist's line, the step pane and the header all say so.
         app.run_screen.goto_step("stop-primary")
-        await until(pilot, lambda: "no longer holds since" in str(app.run_screen.query_one("#step-text").render()), 5, "the step pane says so")
+        await until(pilot, lambda: "no longer holds since" in str(app.run_screen.query_one("#step-text").render()), 5,
+                    "the step pane says so")
         assert "NO LONGER HOLDS" in str(app.run_screen.query_one(ChecklistView)._step_nodes["stop-primary"].label)
         assert "1 no longer holds" in app.sub_title
         await pilot.press("q")

@@ -85,11 +85,13 @@ def test_a_checklist_with_procedures_loads_them_and_its_version_covers_both_file
 
 
 @pytest.mark.parametrize("old, new, where", [
-    ("when: dual_control_standby_promoted", "when: dual_controll", "procs.yaml:8: procedures[0].trigger.when: unknown condition 'dual_controll'"),
+    ("when: dual_control_standby_promoted", "when: dual_controll",
+     "procs.yaml:8: procedures[0].trigger.when: unknown condition 'dual_controll'"),
     (", holds_for_s: 1", "", "procs.yaml:8: procedures[0].trigger.holds_for_s: missing required field 'holds_for_s'"),
     ("holds_for_s: 1", "holds_for_s: soon", "procs.yaml:8: procedures[0].trigger.holds_for_s: expected a number of seconds"),
     ("holds: [standby_stack_running]", "holds: [standby_up]", "procs.yaml:9: procedures[0].holds: unknown condition 'standby_up'"),
-    ("after: stop-primary", "after: stop-primry", "procs.yaml:8: dual.trigger.after: 'stop-primry' is not a step of the checklist run.yaml"),
+    ("after: stop-primary", "after: stop-primry",
+     "procs.yaml:8: dual.trigger.after: 'stop-primry' is not a step of the checklist run.yaml"),
     ("after: stop-primary", "quiet_between: [stop-primary]", "procs.yaml:8: procedures[0].trigger.quiet_between: two step ids"),
     ("        done_when: primary_core_stopped\n", "        done_when: primary_core_stopped\n        end_to_end: true\n",
      "procs.yaml:17: procedures[0].steps[0].end_to_end: not in a procedure"),
