@@ -39,8 +39,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from runbook_tui.lab.errors import LabError
 from runbook_tui.lab import machine_bridge as machine_bridges
+from runbook_tui.lab.errors import LabError
 from runbook_tui.lab.readiness import wait_for
 
 # Docker's default pools are 172.17.0.0/16-172.31.0.0/16 and 192.168.0.0/16 (the machine's
