@@ -76,6 +76,7 @@ async def test_a_name_answering_both_brokers_keeps_the_dns_step_waiting_while_th
         dns.answer(standby, primary)
         app = app_for(lab, tmp_path, (("127.0.0.1", SITE_DNS_PORT),))
         async with app.run_test(size=(120, 40)) as pilot:
+            await until(pilot, lambda: app.run_screen is not None, 15, "the run on screen")
             live = app.run_screen.query_one(LiveView)
             note = app.run_screen.query_one("#dns-note")
             await until(pilot, lambda: app.engine is not None and "both stacks" in str(note.render()), 15, "the DNS tab says both")
@@ -164,6 +165,10 @@ async def test_a_guard_overridden_into_dual_control_is_journaled_and_named_in_th
         for step_id, lapse in list(engine.lapses.items()):
             if not lapse.acknowledged:
                 engine.acknowledge_lapse(step_id, "the primary was stopped on purpose in this test")
+        # The dual control made here may have queued its non-normal procedure: the run cannot end
+        # complete while one is open, so each is dismissed, with the reason.
+        for procedure in engine.procedures.open_ones():
+            engine.procedures.dismiss(procedure.id, "made on purpose in this test")
         await until(pilot, lambda: any(r["kind"] == "run_finished" for r in records(app)), 10, "the run finishes")
         finished = next(r for r in records(app) if r["kind"] == "run_finished")
         assert finished["outcome"] == "complete" and "dual control" in finished["said"]

@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
+
 from runbook_tui.checklist.loader import load_checklist
 from runbook_tui.checklist.variables import resolve_variables
 from runbook_tui.engine import records as rec
@@ -45,7 +47,17 @@ def compose(lab, role: str, args: str, prefix: str = ""):
                   env=lab.stack_docker_env(stack), timeout=180)
 
 
-def test_dual_control_made_during_a_run_is_queued_worked_by_the_engine_and_cleared(lab, tmp_path):
+@pytest.fixture
+def fresh_room1(lab):
+    """room1 as `lab up` leaves it: earlier lab tests promote it (its primary down, its standby
+    active), and dual control needs both cores up with their brokers."""
+    reset = lab.sh(f"runbook-tui lab reset {ROOM}", timeout=600)
+    assert reset.returncode == 0, reset.stdout + reset.stderr
+    return lab
+
+
+def test_dual_control_made_during_a_run_is_queued_worked_by_the_engine_and_cleared(fresh_room1, tmp_path):
+    lab = fresh_room1
     checklist = load_checklist(REPO / "checklists" / "promotion.yaml")
     given = {"room": ROOM} | {k: v for k, v in LAB_VARIABLES.items() if k in checklist.variables}
     values = resolve_variables(checklist, given, lab.root).values

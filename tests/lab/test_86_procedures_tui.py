@@ -113,6 +113,10 @@ def journal_kinds(app: RunbookApp) -> list[str]:
 
 @pytest.mark.asyncio
 async def test_dual_control_in_a_run_is_named_in_the_banner_opened_with_n_and_worked_to_clear(lab, tmp_path, monkeypatch):
+    # room1 as `lab up` leaves it: earlier lab tests promote it (its primary down), and dual control
+    # needs both cores up with their brokers.
+    reset = lab.sh("runbook-tui lab reset room1", timeout=600)
+    assert reset.returncode == 0, reset.stdout + reset.stderr
     settings = lab_settings(lab, tmp_path, monkeypatch)
     app = RunbookApp(Session(settings, "room1", REPO / "checklists" / "promotion.yaml"), resume=False)
     try:
