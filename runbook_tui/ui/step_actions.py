@@ -38,7 +38,15 @@ def selected_step(screen: RunScreen) -> Step | None:
     if step_id is None:
         screen.say("Select a step first (a section heading is not a step).", severity="warning")
         return None
-    return screen.engine.checklist.step(step_id)
+    engine = screen.engine
+    step = engine.checklist.step(step_id)
+    if not step.applies(engine.choices):
+        # Said before any dialog (seen: "Mark done" offered on a step the choice left out, which the
+        # engine then refused): a step not used has nothing to run, mark, skip or override.
+        chosen = ", ".join(f"{c}={engine.choices.get(c, 'not chosen')}" for c, _allowed in step.when)
+        screen.say(f"{screen.step_name(step_id)} is not used with {chosen}: nothing to do on it.", severity="warning")
+        return None
+    return step
 
 
 async def run(screen: RunScreen) -> None:
