@@ -55,6 +55,13 @@ class _Dialog(ModalScreen):
         for box in self.query(Input):
             box.compact = short
 
+    def focus_first(self, selector: str) -> None:
+        """Focus the dialog's widget; none when its children are already gone (seen: a dialog's
+        mount handled while the app was closing raised NoMatches on its own button)."""
+        for widget in self.query(selector):
+            widget.focus()
+            return
+
     def action_cancel(self) -> None:
         self.dismiss(None)
 
@@ -92,9 +99,9 @@ class ConfirmRun(_Dialog):
 
     def on_mount(self) -> None:
         if self.preview.needs_typed_room:
-            self.query_one("#typed-room", Input).focus()
+            self.focus_first("#typed-room")
         else:
-            self.query_one("#ok", Button).focus()
+            self.focus_first("#ok")
 
     @on(Input.Submitted, "#typed-room")
     @on(Button.Pressed, "#ok")
@@ -139,7 +146,7 @@ class AskReason(_Dialog):
                 yield Button("Cancel", id="cancel")
 
     def on_mount(self) -> None:
-        self.query_one("#reason", Input).focus()
+        self.focus_first("#reason")
 
     @on(Input.Submitted)
     @on(Button.Pressed, "#ok")
@@ -177,9 +184,9 @@ class ChooseOption(_Dialog):
             yield Label("Enter chooses, Esc cancels.")
 
     def on_mount(self) -> None:
-        options = self.query_one(OptionList)
-        options.highlighted = list(self.choice.options).index(self.current)
-        options.focus()
+        for options in self.query(OptionList):
+            options.highlighted = list(self.choice.options).index(self.current)
+            options.focus()
 
     @on(OptionList.OptionSelected)
     def chosen(self, event: OptionList.OptionSelected) -> None:
@@ -212,7 +219,7 @@ class GuardRefusedDialog(_Dialog):
                 yield Button("Run despite the guard…", variant="error", id="override")
 
     def on_mount(self) -> None:
-        self.query_one("#close", Button).focus()
+        self.focus_first("#close")
 
     @on(Button.Pressed, "#close")
     def close(self) -> None:
@@ -241,7 +248,7 @@ class QuitDialog(_Dialog):
                 yield Button("Stop it and quit", variant="error", id="quit")
 
     def on_mount(self) -> None:
-        self.query_one("#stay", Button).focus()
+        self.focus_first("#stay")
         self._follow = self.set_interval(0.25, self._check)
 
     def _check(self) -> None:
@@ -274,7 +281,8 @@ class ResumeDialog(ModalScreen):
                 yield Button("Start a new run", id="new")
 
     def on_mount(self) -> None:
-        self.query_one("#resume", Button).focus()
+        for button in self.query("#resume"):  # none when mounted as the app closes (seen: NoMatches)
+            button.focus()
 
     def action_resume(self) -> None:
         self.dismiss(True)
