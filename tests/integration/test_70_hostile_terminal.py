@@ -68,7 +68,11 @@ def test_escape_sequences_from_the_broker_never_reach_the_terminal(start_broker,
     session = "hostile-escapes"
     open_tui(session, settings)
     try:
-        wait_for(session, lambda s: "vault" in s and "Checklist" in s)
+        wait_for(session, lambda s: "vault" in s and "Checklist" in s and "d Done" in s)  # the run's screen
+        tmux("send-keys", "-t", session, "]", "]")  # the MQTT tab
+        # Its probe connected before anything is published: a message that is not retained reaches
+        # only the subscribers of its moment.
+        wait_for(session, lambda s: s.count(": connected") == 2)
         pub = ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(port)]
         subprocess.run([*pub, "-r", "-t", "core/status", "-m", json.dumps(
             {"online": True, "dispatch_enabled": False, "role": "primary", "version": "\x1b[41mRED\x1b[0m\u202eevil"})], check=True)
@@ -77,7 +81,6 @@ def test_escape_sequences_from_the_broker_never_reach_the_terminal(start_broker,
             subprocess.run([*pub, "-t", "core/dispatch", "-m", json.dumps({"id": "e1", "device": "\x1b]2;PWNED\x1b\\"})],
                            check=True)
             time.sleep(0.3)
-        tmux("send-keys", "-t", session, "]", "]")  # the MQTT tab
         text = wait_for(session, lambda s: "core/dispatch" in s)
         assert "PWNED" in text  # shown as text, its escape replaced
         time.sleep(1.0)
