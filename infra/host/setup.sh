@@ -14,6 +14,7 @@ SUDO=
 say() { echo "setup: $*"; }
 
 packages=(docker.io mosquitto mosquitto-clients dnsmasq-base postgresql-client debootstrap tmux iproute2 procps ca-certificates
+          openssl  # the TLS engine test makes its CA and certificates (tests/lab/test_81)
           openssh-client  # ssh:// engines: the Docker CLI's transport, which the tool's looks use too
           chromium)  # chromium: the browser the floor view's test drives (Playwright, no download)
 # Debian's python3 needs python3-venv for `python3 -m venv`; another Python may have it built in.
