@@ -123,7 +123,8 @@ class ProcedureStatus:
     worked_at: float | None = None
     dismissed_at: float | None = None
     dismissed_reason: str = ""
-    cleared_at: float | None = None  # the condition stopped holding (by itself, when not worked yet)
+    cleared_at: float | None = None  # the condition stopped holding
+    cleared_by_itself: bool = False  # ... with none of its steps worked and not dismissed (the record says)
 
     @property
     def open(self) -> bool:

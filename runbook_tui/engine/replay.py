@@ -287,7 +287,7 @@ def procedure_record(procedures: dict[str, ProcedureStatus], r: rec.Record) -> P
     elif isinstance(r, rec.ProcedureDismissed):
         status = dataclasses.replace(before, dismissed_at=r.ts, dismissed_reason=r.reason)
     elif isinstance(r, rec.ProcedureCleared):
-        status = dataclasses.replace(before, cleared_at=r.ts)
+        status = dataclasses.replace(before, cleared_at=r.ts, cleared_by_itself=r.by_itself)
     else:
         return None
     procedures[status.id] = status

@@ -36,8 +36,11 @@ def banner_text(screen: RunScreen) -> str | None:
     parts = []
     for p in screen.engine.procedures.open_ones():
         if p.cleared_at is not None:
-            parts.append(f"NON-NORMAL {p.title}: its condition cleared by itself at {clock(p.cleared_at)} "
-                         f"({open_key} opens it; {dismiss_key} dismisses it, with a reason)")
+            # "By itself" only as the record says it: seen, the words said so after the operator had
+            # worked the steps that ended it.
+            how = "cleared by itself" if p.cleared_by_itself else "cleared"
+            parts.append(f"NON-NORMAL {p.title}: its condition {how} at {clock(p.cleared_at)}, "
+                         f"{passed_of(screen, p.id)} ({open_key} opens it; {dismiss_key} dismisses it, with a reason)")
         elif p.opened_at is None:
             parts.append(f"NON-NORMAL PROCEDURE QUEUED: {p.title}: {p.detail} ({open_key} opens it)")
         else:
@@ -141,7 +144,8 @@ def changed(screen: RunScreen, event: ProcedureChanged) -> None:
     if what == "worked":
         screen.say(f"{status.title}: worked to its end.", title="Non-normal procedure", timeout=8)
     elif what == "cleared" and status.open:
-        screen.say(f"{status.title}: its condition cleared by itself. Work it to its end, or dismiss it with a reason.",
+        how = "cleared by itself" if status.cleared_by_itself else "cleared"
+        screen.say(f"{status.title}: its condition {how}. Work it to its end, or dismiss it with a reason.",
                    title="Non-normal procedure", severity="warning", timeout=10)
     show_banner(screen)
     screen.finish_if_complete()

@@ -127,6 +127,30 @@ async def test_a_condition_that_cleared_by_itself_is_said_in_the_banner(tmp_path
 
 
 @pytest.mark.asyncio
+async def test_a_condition_that_cleared_after_a_step_was_worked_is_not_said_cleared_by_itself(tmp_path):
+    # Seen walking the lab: the banner said "cleared by itself" after the operator had run the
+    # procedure's steps that ended it, while the journal's record said by_itself false.
+    app = promotion_app(tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await queue_dual_control(pilot, app)
+        await pilot.press("n")
+        await wait_until(pilot, lambda: selected(app) == STEPS[0])
+        await pilot.press("s")
+        await wait_until(pilot, lambda: isinstance(app.screen, AskReason))
+        await pilot.press(*"done by hand", "enter")
+        await wait_until(pilot, lambda: app.engine.status(STEPS[0]).state is StepState.SKIPPED)
+        on = status(online=True, dispatch_enabled=True, critical_armed=False, role="x", version="8.0.0")
+        off = status(online=True, dispatch_enabled=False, critical_armed=False, role="x", version="8.0.0")
+        alone = room([stack("primary", dispatch=True), stack("standby", dispatch=False)],
+                     [broker("primary", on), broker("standby", off)], dns(("127.0.0.3",)), standby_dispatch=True, at=1004.0)
+        app.post_message(RoomObserved(alone))
+        await wait_until(pilot, lambda: "its condition cleared at" in banner(app))
+        assert "by itself" not in banner(app) and "1 of 3 steps passed" in banner(app)
+        cleared = [r for r in read_journal(app.engine.journal.path).records if r["kind"] == rec.ProcedureCleared.KIND]
+        assert cleared and cleared[-1]["by_itself"] is False
+
+
+@pytest.mark.asyncio
 async def test_the_open_key_follows_the_sites_keymap_in_the_banner(tmp_path):
     app = promotion_app(tmp_path, keymap={"open_procedure": "ctrl+o"})
     async with app.run_test(size=(120, 40)) as pilot:
