@@ -36,3 +36,13 @@ def confirmed_at_room(engine, step: str, name: str = "Rui at the room") -> None:
     from runbook_tui.engine.floor import send_confirmation
 
     assert engine.receive_room_confirmation(send_confirmation(engine.journal.path, step, name)) == ""
+
+
+def up_to_the_safe_room(engine, room: str) -> None:
+    """A promotion's first steps as an operator takes them: the room sensed, both .env files
+    confirmed, option B chosen, the room made safe (confirmed at the room, then by the console)."""
+    engine.reconcile()
+    engine.mark_done("edit-env", confirmed=True)
+    engine.choose("controller_reach", "B")
+    confirmed_at_room(engine, "room-safe")
+    engine.mark_done("room-safe", typed_room=room)

@@ -18,7 +18,7 @@ from runbook_tui.observe.docker_look import look_stack
 from runbook_tui.session import Session
 from runbook_tui.settings import lab_defaults
 from tests.conftest import REPO
-from tests.lab.rooms import confirmed_at_room
+from tests.lab.rooms import confirmed_at_room, up_to_the_safe_room
 from tests.lab.sshd import TestSshd
 
 ROOM = "room10"
@@ -52,11 +52,7 @@ def test_the_promotion_acts_on_each_stacks_own_engine(two_engines, monkeypatch, 
     session = Session(settings, ROOM, REPO / "checklists" / "promotion.yaml")
     engine = session.start_engine()
     try:
-        engine.reconcile()
-        engine.mark_done("edit-env", confirmed=True)
-        engine.choose("controller_reach", "B")
-        confirmed_at_room(engine, "room-safe")
-        engine.mark_done("room-safe", typed_room=ROOM)
+        up_to_the_safe_room(engine, ROOM)
         engine.skip("fence-primary", "the primary's host answers")
         for step in ("stop-primary", "disarm-primary", "standby-up", "enable-dispatch", "recreate-core", "dns-repoint",
                      "controllers-reconnected", "smoke-test"):

@@ -35,7 +35,7 @@ from runbook_tui.session import Session
 from runbook_tui.settings import RoomSettings, lab_defaults
 from tests.conftest import REPO
 from tests.integration.browser import CHROMIUM, click_text, phone_context, wait_text
-from tests.lab.rooms import confirmed_at_room
+from tests.lab.rooms import confirmed_at_room, up_to_the_safe_room
 
 ROOM = "room11"
 
@@ -85,11 +85,7 @@ def test_the_sites_fence_command_fences_the_lost_host_only_when_it_succeeds(prim
     session = Session(settings, ROOM, REPO / "checklists" / "promotion.yaml", operator="olga")
     engine = session.start_engine()
     try:
-        engine.reconcile()
-        engine.mark_done("edit-env", confirmed=True)
-        engine.choose("controller_reach", "B")
-        confirmed_at_room(engine, "room-safe")
-        engine.mark_done("room-safe", typed_room=ROOM)
+        up_to_the_safe_room(engine, ROOM)
         preview = engine.preview("fence-primary-command")
         assert preview.lines[0] == f"$ {argv[0]} outlet 3 off" and "cuts the primary host off" in preview.lines[2]
         with pytest.raises(GuardRefused):  # its host answers: nothing to fence
@@ -182,11 +178,7 @@ def test_a_lost_primary_host_is_fenced_at_the_room_and_its_return_is_caught(prim
     session = Session(settings, ROOM, REPO / "checklists" / "promotion.yaml")
     engine = session.start_engine()
     try:
-        engine.reconcile()
-        engine.mark_done("edit-env", confirmed=True)
-        engine.choose("controller_reach", "B")
-        confirmed_at_room(engine, "room-safe")
-        engine.mark_done("room-safe", typed_room=ROOM)
+        up_to_the_safe_room(engine, ROOM)
 
         # The host dies: its engine stops, and its containers with it.
         LabEngine(lab.root / ".lab").stop()
