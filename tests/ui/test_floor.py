@@ -49,7 +49,7 @@ async def test_the_floor_view_follows_the_run_and_confirms_only_the_rooms_steps_
         assert "The console is not open on this run" in shown(app)  # no console has said so yet
         # The console runs a step: the floor shows it (it polls the journal every 0.5 s).
         await asyncio.to_thread(lambda: asyncio.run(engine.run_step("prepare", confirmed=True)))
-        await wait_until(pilot, lambda: "✓ 1. Prepare" in shown(app), 3)
+        await wait_until(pilot, lambda: "✓ 1. Prepare" in shown(app))
         assert [b.id for b in app.query(Button)] == ["confirm-room-safe"]  # the room's step the run is at, only
         # Without a name: not sent.
         app.query_one("#confirm-room-safe", Button).press()
@@ -65,7 +65,7 @@ async def test_the_floor_view_follows_the_run_and_confirms_only_the_rooms_steps_
 
         console_alive(engine.journal.path)
         assert engine.receive_room_confirmation(read_confirmations(engine.journal.path)[0]) == ""
-        await wait_until(pilot, lambda: "confirmed at the room by Rui Costa" in shown(app), 3)
+        await wait_until(pilot, lambda: "confirmed at the room by Rui Costa" in shown(app))
         assert "waiting for the console" not in shown(app) and "The console is open on this run" in shown(app)
 
 
@@ -86,7 +86,7 @@ async def test_the_console_takes_a_confirmation_from_the_room_once_and_then_the_
         from runbook_tui.engine.floor import send_confirmation
 
         send_confirmation(app.engine.journal.path, "room-safe", "Rui Costa")
-        await wait_until(pilot, lambda: "room-safe" in app.engine.room_confirmations, 5)
+        await wait_until(pilot, lambda: "room-safe" in app.engine.room_confirmations)
         assert "Confirmed at the room by Rui Costa" in str(app.run_screen.query_one("#step-text").render())
         await pilot.press("d", *"room9", "enter")
         await wait_until(pilot, lambda: app.engine.status("room-safe").state is StepState.DONE)
@@ -166,7 +166,7 @@ async def test_a_second_persons_confirmation_is_refused_out_loud_and_leaves_the_
         console_alive(engine.journal.path)
         said = [engine.receive_room_confirmation(c) for c in read_confirmations(engine.journal.path)]
         assert said == ["", "room-safe is already confirmed at the room by Ana"]  # the console's words ...
-        await wait_until(pilot, lambda: "Not taken" in shown(app), 3)
+        await wait_until(pilot, lambda: "Not taken" in shown(app))
         text = shown(app)
         assert "room-safe is already confirmed at the room by Ana" in text  # ... are the phone's
         assert "waiting for the console" not in text and "confirmed at the room by Ana" in text
@@ -191,9 +191,9 @@ async def test_the_phone_shows_what_no_longer_holds_and_an_alarm_until_the_conso
         assert "ALARM in this run: " in text and "dual control" in text and "not acknowledged" in text
         assert "incomplete" in text
         engine.acknowledge_alarms("stopped by hand")
-        await wait_until(pilot, lambda: "ALARM" not in shown(app), 3)
+        await wait_until(pilot, lambda: "ALARM" not in shown(app))
         engine.observe(test_replay.name_back_on_primary())
-        await wait_until(pilot, lambda: "NO LONGER HOLDS" in shown(app), 3)
+        await wait_until(pilot, lambda: "NO LONGER HOLDS" in shown(app))
         assert "⚠ 2. Point the broker name at the standby" in shown(app)
         assert "incomplete · 1 no longer holds" in shown(app)
 

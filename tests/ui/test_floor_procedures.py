@@ -40,7 +40,7 @@ async def test_a_queued_procedure_with_a_step_for_the_room_is_on_the_phone_and_i
         engine.procedures.queue("dual-control-primary", "both cores dispatch", source="venue")
         # Controllers lost has one (the controllers' power and network, checked at the room).
         engine.procedures.queue("controllers-lost", "no controller online on the active broker for 30 s")
-        await wait_until(pilot, lambda: "NON-NORMAL PROCEDURE" in shown(app), 3)
+        await wait_until(pilot, lambda: "NON-NORMAL PROCEDURE" in shown(app))
         said = shown(app)
         assert "No controller online on the active broker" in said and "for 30 s" in said
         assert "Dual control" not in said
@@ -48,7 +48,7 @@ async def test_a_queued_procedure_with_a_step_for_the_room_is_on_the_phone_and_i
         assert "once the run reaches it" in said and not app.query("#confirm-lost-controllers-checked")
         # The console passes the procedure's first step: the room's is reached.
         engine.skip("lost-dns-checked", "DNS seen right on the console")
-        await wait_until(pilot, lambda: bool(app.query("#confirm-lost-controllers-checked")), 3)
+        await wait_until(pilot, lambda: bool(app.query("#confirm-lost-controllers-checked")))
         assert str(app.query_one("#confirm-lost-controllers-checked", Button).label) == "I confirm step N2"
         app.query_one("#name", Input).value = "Rui Costa"
         app.query_one("#confirm-lost-controllers-checked", Button).press()
@@ -56,10 +56,10 @@ async def test_a_queued_procedure_with_a_step_for_the_room_is_on_the_phone_and_i
         confirmations = read_confirmations(engine.journal.path)
         assert [(c.step, c.name) for c in confirmations] == [("lost-controllers-checked", "Rui Costa")]
         assert engine.receive_room_confirmation(confirmations[0]) == ""  # a step of an open procedure: taken
-        await wait_until(pilot, lambda: "confirmed at the room by Rui Costa" in shown(app), 3)
+        await wait_until(pilot, lambda: "confirmed at the room by Rui Costa" in shown(app))
         # Dismissed at the console: off the phone.
         engine.procedures.dismiss("controllers-lost", "controllers back after a switch reboot")
-        await wait_until(pilot, lambda: "NON-NORMAL" not in shown(app), 3)
+        await wait_until(pilot, lambda: "NON-NORMAL" not in shown(app))
 
 
 def test_the_console_refuses_a_room_confirmation_of_a_procedure_not_queued(tmp_path: Path):
