@@ -6,4 +6,5 @@
 # 6 broker refused the credentials.
 source "$(dirname "$0")/lib/common.sh"
 export PYTHONPATH="$(dirname "$SCRIPTS_DIR")${PYTHONPATH:+:$PYTHONPATH}"
+need_python
 exec "$RUNBOOK_PY" -m runbook_tui.cli.dispatch "$@"

@@ -34,6 +34,7 @@ done
 # room VLAN's addresses; the tool runs this step with RUNBOOK_SITE=1 there, and the lab's
 # addresses are refused. Localhost ports: 1883+2n and 1884+2n for the first n that no stack uses
 # yet and nothing on this host listens on (on a site too: two rooms on one host never share a port).
+need_python
 picked=$(ROOMS_DIR=$ROOMS_DIR "$RUNBOOK_PY" - "$primary_addr" "$standby_addr" "$primary_local" "$standby_local" <<'PY'
 import ipaddress, os, socket, sys
 from pathlib import Path

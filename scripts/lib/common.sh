@@ -57,14 +57,22 @@ runbook_python() {
   done
   return 1
 }
-RUNBOOK_PY=$(runbook_python) \
-  || die "no Python with runbook-tui's libraries found: put the tool's .venv/bin on the PATH or set RUNBOOK_TUI_PYTHON to its python (the tool's checkout: 'bash infra/host/setup.sh')"
+# need_python: sets RUNBOOK_PY, once. Looking costs a Python start, so a script calls it after its
+# usage checks (require_stack does): --help and a usage error start no Python. The readers below
+# call it too, for a script that did not; inside $(...) what they find is not kept.
+RUNBOOK_PY=
+need_python() {
+  [ -n "$RUNBOOK_PY" ] && return 0
+  RUNBOOK_PY=$(runbook_python) \
+    || die "no Python with runbook-tui's libraries found: put the tool's .venv/bin on the PATH or set RUNBOOK_TUI_PYTHON to its python (the tool's checkout: 'bash infra/host/setup.sh')"
+}
 
 # env_get FILE KEY: the value of KEY in a .env file, parsed by python-dotenv (the same rules
 # compose and the tool use), so quoting and comments are read the same way everywhere. Read as
 # the tool reads it (runbook_tui.envfile: a regular file within its cap, UTF-8): a file it will
 # not read is said in a line (exit 1), never a traceback.
 env_get() {
+  need_python
   "$RUNBOOK_PY" - "$1" "$2" <<'PY'
 import sys
 from pathlib import Path
@@ -91,10 +99,12 @@ require_stack() {
   dir=$(stack_dir "$1")
   [ -f "$dir/.env" ] || die "no stack '$1': $dir/.env does not exist (create it with scripts/new-room-standby.sh ROOM)"
   [ -f "$dir/compose.yaml" ] || die "no stack '$1': $dir/compose.yaml does not exist"
+  need_python
 }
 
 # env_keys FILE: the keys a .env file sets, one a line.
 env_keys() {
+  need_python
   "$RUNBOOK_PY" - "$1" <<'PY'
 import sys
 from pathlib import Path

@@ -264,3 +264,22 @@ def test_core_dispatch_takes_parameters_longer_than_a_command_line_from_a_file_o
         # No broker listens on this port: the parameters were read, then the broker is unreachable (5).
         r = run(f"MQTT_PORT=1 scripts/core-dispatch.sh --room room1 --device d --action SET {args} --timeout 1", stack_root)
         assert r.returncode == 5 and "unreachable" in r.stderr.lower(), r.stderr
+
+
+def test_help_and_usage_errors_start_no_python_and_the_scripts_past_them_find_it(stack_root: Path, tmp_path: Path):
+    # Each script looked for its Python (a Python start, ~0.1 s) before reading its arguments,
+    # so --help and every usage error paid for it. The Python named here logs each start.
+    log = tmp_path / "starts"
+    python = tmp_path / "python"
+    python.write_text(f'#!/bin/bash\necho "$*" >> {log}\nexec {sys.executable} "$@"\n')
+    python.chmod(0o755)
+    env = {"RUNBOOK_TUI_PYTHON": str(python)}
+    for line in ("scripts/backup-room-db.sh --help", "scripts/backup-room-db.sh", "scripts/backup-room-db.sh 'a b'",
+                 "scripts/restore-room-db.sh room1 x.sql.gz", "scripts/copy-back-room-db.sh --bogus room1",
+                 "scripts/mosquitto-make-passwd.sh", "scripts/new-room-standby.sh", "scripts/new-room-standby.sh Bad_Room"):
+        r = run(line, stack_root, env=env)
+        assert r.returncode in (0, 2), (line, r.stderr)
+    assert not log.exists(), log.read_text()
+    r = run("scripts/new-room-standby.sh room5", stack_root, env=env)
+    assert r.returncode == 0, r.stderr
+    assert log.exists()  # past its usage checks, the script found the Python it was given and used it
