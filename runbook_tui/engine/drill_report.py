@@ -4,6 +4,8 @@ What a drill is judged on: the time to its goal (verified dispatch where the che
 smoke test; a run finished complete where it has none, as keeping the standby current), and the
 trainee's own mistakes. A fault showing itself is not one: the first failure of a step the
 scenario's fault (or a fault the trainer injected) is known to fail is the fault's, said apart.
+And the reaction to each non-normal procedure the fault brought on: from its trigger firing (the
+procedure queued) to the trainee opening it, to its condition clearing.
 """
 
 from __future__ import annotations
@@ -24,6 +26,20 @@ TO_DISPATCH = "to verified dispatch"
 TO_COMPLETE = "to a complete run"
 
 
+class Reaction(TypedDict):
+    """One episode of a non-normal procedure, timed from its trigger firing (the record that
+    queued it: its condition had then held its hold time, `held_s`)."""
+    procedure: str
+    title: str
+    episode: int
+    held_s: float
+    to_opened_s: float | None
+    to_worked_s: float | None
+    to_cleared_s: float | None
+    cleared_by_itself: bool
+    dismissed: bool
+
+
 class DrillFigures(TypedDict):
     total_s: float | None
     to_verified_dispatch_s: float | None
@@ -35,6 +51,52 @@ class DrillFigures(TypedDict):
     fault_symptoms: list[str]  # failures the faults made, not counted as mistakes
     wrong_room_ids: int
     injected: list[str]  # faults the trainer added during the run
+    reactions: list[Reaction]  # one per procedure episode queued, in the order they fired
+
+
+def reactions(typed: Sequence[rec.Record]) -> list[Reaction]:
+    """Each episode's times, from the journal's procedure records: an episode's opening, working,
+    clearing and dismissal are the first such records after it was queued (until it is queued again)."""
+    out: list[Reaction] = []
+    current: dict[str, tuple[float, Reaction]] = {}  # procedure -> (when its episode fired, its reaction)
+    for r in typed:
+        if isinstance(r, rec.ProcedureQueued):
+            reaction: Reaction = {"procedure": r.procedure, "title": r.title or r.procedure, "episode": r.episode,
+                                  "held_s": r.held_s, "to_opened_s": None, "to_worked_s": None, "to_cleared_s": None,
+                                  "cleared_by_itself": False, "dismissed": False}
+            out.append(reaction)
+            current[r.procedure] = (r.ts, reaction)
+        elif isinstance(r, rec.ProcedureOpened | rec.ProcedureWorked | rec.ProcedureCleared | rec.ProcedureDismissed):
+            if r.procedure not in current:
+                continue
+            fired, reaction = current[r.procedure]
+            after = round(r.ts - fired, 3)
+            if isinstance(r, rec.ProcedureOpened) and reaction["to_opened_s"] is None:
+                reaction["to_opened_s"] = after
+            elif isinstance(r, rec.ProcedureWorked) and reaction["to_worked_s"] is None:
+                reaction["to_worked_s"] = after
+            elif isinstance(r, rec.ProcedureCleared) and reaction["to_cleared_s"] is None:
+                reaction["to_cleared_s"], reaction["cleared_by_itself"] = after, r.by_itself
+            elif isinstance(r, rec.ProcedureDismissed):
+                reaction["dismissed"] = True
+    return out
+
+
+def reaction_said(r: Reaction) -> str:
+    episode = f", episode {r['episode']}" if r["episode"] > 1 else ""
+    opened = ("opened after " + duration(r["to_opened_s"])) if r["to_opened_s"] is not None else "never opened"
+    parts = [opened]
+    if r["to_worked_s"] is not None:
+        parts.append(f"worked to its end after {duration(r['to_worked_s'])}")
+    if r["dismissed"]:
+        parts.append("dismissed")
+    if r["to_cleared_s"] is not None:
+        parts.append(f"its condition cleared{' by itself' if r['cleared_by_itself'] else ''} after "
+                     f"{duration(r['to_cleared_s'])}")
+    else:
+        parts.append("its condition never cleared")
+    return (f"  - {r['title']} (`{r['procedure']}`{episode}), its condition held {r['held_s']:g} s when it fired: "
+            + "; ".join(parts))
 
 
 def _measure(started: rec.RunStarted) -> str:
@@ -96,6 +158,7 @@ def drill_figures(records: list[dict[str, Any]]) -> DrillFigures:
         "wrong_room_ids": sum(1 for r in typed if isinstance(r, rec.WrongRoomId)),
         # Faults the trainer added during the run: its figures are not the trainee's own.
         "injected": [r.fault for r in typed if isinstance(r, rec.FaultInjected)],
+        "reactions": reactions(typed),
     }
 
 
@@ -123,6 +186,9 @@ def drill_summary(records: list[dict[str, Any]], started: rec.RunStarted) -> lis
         *([f"- The fault showing itself (not mistakes): {', '.join(f['fault_symptoms'])} failed"]
           if f["fault_symptoms"] else []),
         f"- Overrides: {f['overrides']}",
+        *(["- Reaction to the non-normal procedures, timed from each one's trigger firing (queued):",
+           *(reaction_said(r) for r in f["reactions"])] if f["reactions"] else
+          ["- Non-normal procedures: none queued"]),
         *([f"- Faults the trainer injected during the run: {', '.join(f['injected'])} (this run is not compared "
            "as the trainee's own)"] if f["injected"] else []),
     ]
