@@ -85,7 +85,7 @@ class Reconciler:
         with e.lock:
             superseded = e.superseded()
             busy = self._parts_in_flux()
-            for step in e.applicable_steps():
+            for step in (*e.applicable_steps(), *self._opened_procedure_steps()):
                 name = condition_of(step)
                 if name is None or step.type is StepType.DISPATCH_SMOKE or step.id == e.running_step:
                     continue  # a dispatch proves itself only by being run; a running step reports itself
@@ -100,6 +100,15 @@ class Reconciler:
             notes += self._observe_alarms(obs)
             notes += e.procedures.observe(obs)  # triggers and continuously applicable conditions
         return notes
+
+    def _opened_procedure_steps(self) -> list[Step]:
+        """The steps of the procedures the operator has opened and not yet worked or dismissed: their
+        waits ("the standby no longer dispatches") tick on evidence as the checklist's do. Not
+        those of a procedure only queued: a condition that ends before anyone opens it cleared by
+        itself, and the procedure is not worked by that."""
+        e = self.engine
+        return [step for status in e.procedures.by_id.values() if status.open and status.opened_at is not None
+                for step in e.checklist.procedure(status.id).steps]
 
     def _judge(self, step: Step, name: str, obs: RoomObservation, busy: frozenset[str]) -> list[str]:
         """One step's condition on this observation: ticked, lapsed, described anew, or holding again."""

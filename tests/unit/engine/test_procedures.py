@@ -294,3 +294,48 @@ def test_a_resumed_run_does_not_queue_again_a_procedure_raised_from_the_venue(tm
     for t in (1000.0, 1002.0, 1004.0):
         resumed.observe(at(dual_control_room(), t))
     assert len(kinds(tmp_path, rec.ProcedureQueued)) == 1
+
+
+WAITS = """\
+checklist: {id: procs, name: Procedures, revision: "q2"}
+variables:
+  room: {description: The room.}
+procedures:
+  - id: dual
+    title: Dual control in {{room}}
+    trigger: {when: dual_control_standby_promoted, holds_for_s: 1}
+    steps:
+      - {id: dual-stop, title: Stop the primary's core, type: confirm}
+      - {id: dual-ended, title: The primary no longer dispatches, type: wait, condition: primary_not_dispatching}
+"""
+
+
+def test_an_opened_procedures_wait_step_is_ticked_by_the_live_room_as_the_checklists_are(tmp_path):
+    checklist = load_checklist(write(tmp_path, procedures=WAITS))
+    values = resolve_variables(checklist, {"room": "room1"}, tmp_path).values
+    engine = RunEngine.start(checklist, values, Sees(), tmp_path / "run.jsonl", RunConfig(tmp_path))
+    for t in (1000.0, 1001.0):
+        engine.observe(at(dual_control_room(), t))
+    engine.procedures.open("dual")
+    engine.mark_done("dual-stop", confirmed=True)
+    engine.observe(at(quiet_room(), 1002.0))  # the primary's core stopped: what the wait waits for
+    assert engine.statuses["dual-ended"].state is StepState.DONE
+    assert [(r.step, r.condition) for r in kinds(tmp_path, rec.EvidenceSeen)] == [("dual-ended", "primary_not_dispatching")]
+    assert engine.procedures.status("dual").worked_at is not None
+    (cleared,) = kinds(tmp_path, rec.ProcedureCleared)
+    assert not cleared.by_itself
+
+
+def test_a_procedure_only_queued_is_not_worked_by_the_room_its_condition_clearing_by_itself(tmp_path):
+    checklist = load_checklist(write(tmp_path, procedures=WAITS))
+    values = resolve_variables(checklist, {"room": "room1"}, tmp_path).values
+    engine = RunEngine.start(checklist, values, Sees(), tmp_path / "run.jsonl", RunConfig(tmp_path))
+    for t in (1000.0, 1001.0):
+        engine.observe(at(dual_control_room(), t))
+    engine.observe(at(quiet_room(), 1002.0))
+    assert engine.statuses["dual-ended"].state is StepState.PENDING and engine.procedures.status("dual").open
+    (cleared,) = kinds(tmp_path, rec.ProcedureCleared)
+    assert cleared.by_itself
+    engine.procedures.open("dual")  # opened later: its wait ticks on the next look, as the room stands
+    engine.observe(at(quiet_room(), 1003.0))
+    assert engine.statuses["dual-ended"].state is StepState.DONE
