@@ -153,7 +153,11 @@ class Procedures:
         procedures = e.checklist.procedures
         if not procedures and not e.checklist.holds:
             return []
-        specs = [spec_of(p) for p in procedures if armed(p, e.statuses, lambda s: e.checklist.step(s).applies(e.choices))]
+        # An episode that fired before its trigger was disarmed (the run's own window began) is still
+        # judged, for its clearing only: the procedure was queued, and its record must say when the
+        # condition ended, the run's own steps ending it included. It cannot fire again meanwhile.
+        specs = [spec_of(p) for p in procedures if armed(p, e.statuses, lambda s: e.checklist.step(s).applies(e.choices))
+                 or ((episode := self.episodes.get(p.id)) is not None and episode.fired_at is not None)]
         self.episodes, changes = advance(specs, obs, self.episodes)
         notes = []
         for change in changes:
