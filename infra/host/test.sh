@@ -10,6 +10,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bash infra/host/setup.sh
+# The randomized tests draw all their cases here (a developer's quick run draws a quarter:
+# tests/depth.py).
+export RUNBOOK_TEST_DEPTH=${RUNBOOK_TEST_DEPTH:-full}
 for arg in "$@"; do
   case "$arg" in
     -m|-m*) exec .venv/bin/python -m pytest "$@" ;;

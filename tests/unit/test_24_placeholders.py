@@ -25,6 +25,7 @@ from runbook_tui.engine.journal import read_journal
 from runbook_tui.engine.run import RunConfig, RunEngine, StepState
 from runbook_tui.observe.observer import Observer
 from runbook_tui.observe.site import site_context
+from tests.depth import cases
 
 CANARY = "$(touch fired)"
 
@@ -199,19 +200,19 @@ CONTEXTS = [
 def test_fuzz_values_in_every_quoting_context_never_run(tmp_path: Path):
     drawn: list[str] = []
 
-    @settings(max_examples=200, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @settings(max_examples=cases(200), deadline=None, database=None, suppress_health_check=list(HealthCheck))
     @given(values)
     def collect(v: str):
         drawn.append(v)
 
     collect()
     pool = list(dict.fromkeys(PAYLOADS + drawn))
-    cases = [(t, v, expect(v)) for v in pool for t, expect in CONTEXTS]
+    runs = [(t, v, expect(v)) for v in pool for t, expect in CONTEXTS]
     # `{pre,{{v}}}` with an empty value is `{pre,''}`: bash gives "pre" and "" as for any empty word.
     fired = checked = mismatched = 0
     batch = 300
-    for start in range(0, len(cases), batch):
-        chunk = cases[start:start + batch]
+    for start in range(0, len(runs), batch):
+        chunk = runs[start:start + batch]
         script = "".join(f"printf '\\001\\002{start + k}\\002\\001'\n{substitute(t, {'v': v}, shell=True)}\n"
                          for k, (t, v, _e) in enumerate(chunk))
         syntax = subprocess.run(["bash", "-n", "-c", script], capture_output=True, timeout=30)
@@ -231,16 +232,16 @@ def test_fuzz_values_in_every_quoting_context_never_run(tmp_path: Path):
             if words != expect:
                 mismatched += 1
                 print("MISMATCH", repr(t), repr(v), words, expect)
-    print(f"placeholder fuzz: {len(pool)} values x {len(CONTEXTS)} quoting contexts = {len(cases)} substitutions, "
+    print(f"placeholder fuzz: {len(pool)} values x {len(CONTEXTS)} quoting contexts = {len(runs)} substitutions, "
           f"{checked} run under bash -n and bash, {fired} canaries fired, {mismatched} words not the value")
-    assert len(cases) >= 2000 and checked == len(cases)
+    assert len(pool) >= len(PAYLOADS) + cases(200) // 2 and checked == len(runs) == len(pool) * len(CONTEXTS)
     assert fired == 0 and mismatched == 0
 
 
 SCRATCH = Path(tempfile.mkdtemp(prefix="placeholders-"))
 
 
-@settings(max_examples=150, deadline=None, database=None)
+@settings(max_examples=cases(150), deadline=None, database=None)
 @given(st.lists(st.sampled_from(["{{v}}", "'", '"', "$", "`", "\\", "(", ")", "$(", "#", "\n", " ", ";", "<<",
                                  "eval ", "x", "true ", "((", "${", "[[ "]), max_size=12).map("".join), values)
 def test_fuzz_any_template_either_renders_the_value_inert_or_is_refused(template: str, value: str):

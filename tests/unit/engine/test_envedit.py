@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from runbook_tui.engine.envedit import EnvChangedError, EnvEditError, EnvSnapshot, apply_edit, quote_value, render
+from tests.depth import cases
 
 
 def _ambiguous(v: str) -> bool:
@@ -35,7 +36,7 @@ def dotenv_of(path: Path) -> dict:
     return dict(dotenv_values(path))
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=cases(300), suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(value=values, crlf=st.booleans(), export=st.booleans(), comment=st.booleans(),
        old=st.sampled_from(["false", "'x y'", '"a#b"', "'' "]))
 def test_value_round_trips_and_nothing_else_changes(tmp_path: Path, value, crlf, export, comment, old):
@@ -67,7 +68,7 @@ def _backup_dir(tmp_path: Path):
     (tmp_path / "bak").mkdir(exist_ok=True)
 
 
-@settings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=cases(200), suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(key=keys, value=values)
 def test_missing_key_is_appended(tmp_path: Path, key, value):
     path = tmp_path / "m.env"

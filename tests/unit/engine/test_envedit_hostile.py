@@ -15,6 +15,7 @@ from dotenv import dotenv_values
 
 from runbook_tui.engine.envedit import BACKUPS_KEPT, EnvEditError, EnvSnapshot, apply_edit
 from runbook_tui.envfile import parse_env, read_env
+from tests.depth import cases
 
 
 def edit(path: Path, changes: dict[str, str]):
@@ -138,10 +139,10 @@ def generated(rng: random.Random) -> bytes:
     return (b"\xef\xbb\xbf" if rng.random() < 0.1 else b"") + text.encode()
 
 
-def test_fuzz_1000_generated_files_no_edit_changes_another_key(tmp_path: Path, capsys):
+def test_fuzz_generated_files_no_edit_changes_another_key(tmp_path: Path, capsys):
     rng = random.Random(20261202)
     counts = {"files": 0, "edited": 0, "refused": 0}
-    for n in range(1000):
+    for n in range(cases(1000)):
         path = tmp_path / f"f{n}" / ".env"
         path.parent.mkdir()
         raw = generated(rng)
@@ -164,7 +165,7 @@ def test_fuzz_1000_generated_files_no_edit_changes_another_key(tmp_path: Path, c
     with capsys.disabled():
         print(f"\n.env fuzz: {counts['files']} files, {counts['edited']} edited, {counts['refused']} refused, "
               "0 changed another key")
-    assert counts["edited"] > 500
+    assert counts["edited"] > counts["files"] // 2
 
 
 def test_require_values_are_filled_in_by_the_engine_as_the_plan_shows_them(tmp_path: Path):

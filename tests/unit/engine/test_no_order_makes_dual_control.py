@@ -30,6 +30,7 @@ from runbook_tui.envfile import is_true
 from runbook_tui.observe.model import BrokerView, FilesView, RoomObservation, StackFiles
 from runbook_tui.observe.status import parse_core_status
 from runbook_tui.settings import LAB_VARIABLES
+from tests.depth import cases
 from tests.observations import ADDRESSES, dns, stack
 
 REPO = Path(__file__).resolve().parents[3]
@@ -179,7 +180,7 @@ def engines_cache(room: Room) -> dict[str, RunEngine]:
     return _CACHE[id(room)]
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=cases(150), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(kind=st.sampled_from(["before promotion", "primary lost", "promoted"]),
        order=st.lists(st.sampled_from(ALL_STEPS), min_size=1, max_size=25))
 def test_no_order_of_plain_runs_makes_two_cores_dispatch(tmp_path_factory, kind, order):
