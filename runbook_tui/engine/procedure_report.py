@@ -21,23 +21,28 @@ def _after(ts: float, since: float) -> str:
 
 
 def procedures_section(typed: Sequence[rec.Record]) -> list[str]:
-    """The section's lines (after its heading): one block per episode, then the breaches."""
-    out: list[str] = []
-    queued_at: dict[str, float] = {}
+    """The section's lines (after its heading): one block per episode, then the breaches. Each
+    record goes to its own procedure's block: two procedures open at once (resolvers that disagree
+    point the name away too) have their records interleaved in the journal, and a line under the
+    other's heading would be read as the other's."""
+    blocks: list[list[str]] = []
+    current: dict[str, tuple[list[str], float]] = {}  # procedure -> its newest episode's block, queued at
     for r in typed:
         if isinstance(r, rec.ProcedureQueued):
-            queued_at[r.procedure] = r.ts
             by = "raised from the venue view" if r.source == "venue" else f"{r.condition} held {r.held_s:g} s"
-            out += ([""] if out else []) + [f"### {r.title or r.procedure} (`{r.procedure}`)"
-                                              + (f", episode {r.episode}" if r.episode > 1 else ""), "",
-                                              f"- {_clock(r.ts)} queued: {by}: {r.detail}"]
-            out += [f"  - seen: {k}: {v}" for k, v in (r.observation or {}).items() if k != "at"]
-        elif isinstance(r, rec.StepStateRecord) and r.procedure and r.procedure in queued_at and r.state != "running":
-            out.append(f"- {_clock(r.ts)} worked: `{r.step}` {r.state}" + (f" ({r.reason})" if r.reason else ""))
+            block = [f"### {r.title or r.procedure} (`{r.procedure}`)" + (f", episode {r.episode}" if r.episode > 1 else ""),
+                     "", f"- {_clock(r.ts)} queued: {by}: {r.detail}"]
+            block += [f"  - seen: {k}: {v}" for k, v in (r.observation or {}).items() if k != "at"]
+            blocks.append(block)
+            current[r.procedure] = (block, r.ts)
+        elif isinstance(r, rec.StepStateRecord) and r.procedure in current and r.state != "running":
+            current[r.procedure][0].append(f"- {_clock(r.ts)} worked: `{r.step}` {r.state}"
+                                           + (f" ({r.reason})" if r.reason else ""))
         elif isinstance(r, rec.ProcedureOpened | rec.ProcedureWorked | rec.ProcedureDismissed | rec.ProcedureCleared):
-            since = queued_at.get(r.procedure)
-            if since is not None:
-                out.append(f"- {_clock(r.ts)} {procedure_said(r, with_name=False)}{_after(r.ts, since)}")
+            if r.procedure in current:
+                block, since = current[r.procedure]
+                block.append(f"- {_clock(r.ts)} {procedure_said(r, with_name=False)}{_after(r.ts, since)}")
+    out = [line for i, block in enumerate(blocks) for line in ([""] if i else []) + block]
     holds = [r for r in typed if isinstance(r, rec.HoldBreached | rec.HoldRestored)]
     if holds:
         out += ["", "### Conditions that hold throughout", ""]

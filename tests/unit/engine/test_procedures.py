@@ -339,3 +339,20 @@ def test_a_procedure_only_queued_is_not_worked_by_the_room_its_condition_clearin
     engine.procedures.open("dual")  # opened later: its wait ticks on the next look, as the room stands
     engine.observe(at(quiet_room(), 1003.0))
     assert engine.statuses["dual-ended"].state is StepState.DONE
+
+
+def test_the_report_keeps_each_procedures_records_under_its_own_heading_when_two_are_open_at_once(tmp_path):
+    engine = new_engine(tmp_path)
+    engine.mark_done("stop-primary", confirmed=True)
+    engine.procedures.queue("dual", "raised on room1's row")
+    engine.procedures.queue("back", "raised on room1's row")  # queued second, worked first
+    engine.procedures.open("back")
+    engine.mark_done("back-confirm", confirmed=True)
+    engine.procedures.open("dual")
+    engine.procedures.dismiss("dual", "drill of the report")
+    section = render_report(tmp_path / "run.jsonl").split("## Non-normal procedures")[1].split("\n## ")[0]
+    dual = section.split("(`dual`)")[1].split("\n### ")[0]
+    back = section.split("(`back`)")[1].split("\n### ")[0]
+    assert "opened by" in dual and "dismissed by" in dual and "back-confirm" not in dual, dual
+    assert "opened by" in back and "worked: `back-confirm` done" in back and "worked to its end" in back, back
+    assert "dismissed" not in back, back
