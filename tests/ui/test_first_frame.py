@@ -210,6 +210,16 @@ async def test_what_the_open_run_holds_is_kept_out_of_the_collectors_scans_and_g
     (tmp_path / "infra").mkdir()
     session = Session(Settings(stack_root=tmp_path, lab=True), "room9", CHECKLIST)
     app = RunbookApp(session, live=False, resume=False, freeze_gc=True)
+    gc.unfreeze()  # what the test process froze for itself (tests/conftest.py) is not the app's; frozen again below
+    try:
+        await _the_app_freezes_and_gives_back(app, tmp_path)
+    finally:
+        gc.freeze()
+
+
+async def _the_app_freezes_and_gives_back(app: RunbookApp, tmp_path: Path) -> None:
+    import gc
+
     assert gc.get_freeze_count() == 0
     async with app.run_test(size=(80, 24)) as pilot:
         deadline = time.monotonic() + 10
