@@ -206,12 +206,16 @@ class Procedures:
         return status
 
     def _untouched(self, procedure: Procedure, status: ProcedureStatus) -> bool:
-        """Neither dismissed nor any of its steps passed since it was queued: what ended the
-        condition was not this procedure."""
-        statuses = self.engine.statuses
+        """Neither dismissed nor any of its steps passed since it was queued, nor one running: what
+        ended the condition was not this procedure. A wait of its own running is the operator at
+        work: the fix it waits for (a resolver's record corrected) is typed elsewhere, and ends the
+        condition before the wait's next look passes it."""
+        e = self.engine
+        statuses = e.statuses
         worked = any(statuses[s.id].state in PASSED and (statuses[s.id].finished or 0.0) >= status.queued_at
                      for s in procedure.steps)
-        return status.dismissed_at is None and not worked
+        running = any(s.id == e.running_step for s in procedure.steps)
+        return status.dismissed_at is None and not worked and not running
 
     def _at(self, procedure: Procedure | None) -> str | None:
         """The step the operator is at: the running step, else the first applicable step not passed

@@ -356,3 +356,25 @@ def test_the_report_keeps_each_procedures_records_under_its_own_heading_when_two
     assert "opened by" in dual and "dismissed by" in dual and "back-confirm" not in dual, dual
     assert "opened by" in back and "worked: `back-confirm` done" in back and "worked to its end" in back, back
     assert "dismissed" not in back, back
+
+
+def test_a_condition_ended_while_the_operator_runs_a_wait_of_the_procedure_did_not_clear_by_itself(tmp_path):
+    # The resolver's record is corrected in another terminal while the procedure's wait waits for
+    # it: the condition ends before the wait's next look passes the step.
+    checklist = load_checklist(write(tmp_path, procedures=WAITS))
+    values = resolve_variables(checklist, {"room": "room1"}, tmp_path).values
+    engine = RunEngine.start(checklist, values, Sees(), tmp_path / "run.jsonl", RunConfig(tmp_path))
+    for t in (1000.0, 1001.0):
+        engine.observe(at(dual_control_room(), t))
+
+    async def waiting_while_it_ends() -> None:
+        task = asyncio.create_task(engine.run_step("dual-ended", confirmed=True))
+        while engine.running_step != "dual-ended":
+            await asyncio.sleep(0.01)
+        engine.observe(at(quiet_room(), 1002.0))
+        engine.cancel()
+        await task
+
+    asyncio.run(waiting_while_it_ends())
+    (cleared,) = kinds(tmp_path, rec.ProcedureCleared)
+    assert not cleared.by_itself
