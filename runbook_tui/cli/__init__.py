@@ -105,7 +105,8 @@ def _main(argv: list[str] | None = None) -> int:
                         "separately, e.g. by 'runbook-tui drill' without a terminal); the journal and report say so")
     # Its own dest: the drill command's --blind (default: blind with a trainee) is another option.
     parser.add_argument("--blind", dest="blind_drill", action="store_true",
-                        help="with --drill: a blind drill (the header says DRILL, never the scenario)")
+                        help="a blind drill (the header says DRILL, never the scenario); without --drill, of the "
+                             "fault the lab put in the room last ('runbook-tui drill' without a terminal prints it so)")
     which_run = parser.add_mutually_exclusive_group()  # both at once would leave the choice to the code's order
     which_run.add_argument("--new-run", action="store_true", help="start a new run even if an unfinished one exists "
                            "(the unfinished one is then abandoned)")
@@ -129,6 +130,21 @@ def _main(argv: list[str] | None = None) -> int:
         return said(exc, args.command)
 
 
+def _fault_in_the_room(settings, room: str) -> str:
+    """The scenario of a blind drill opened without naming it: the fault the lab injected last in
+    ROOM and has not healed (its fault log), so that the command a trainee is given names none."""
+    from runbook_tui.lab.dns_server import DnsSettings
+    from runbook_tui.lab.faults import FAULTS
+    from runbook_tui.lab.lab import Lab
+
+    faults = Lab(settings.stack_root, lambda _m: None, DnsSettings(port=settings.resolvers[0][1])).faults_in(room)
+    named = [f for f, _ts in sorted(faults.items(), key=lambda kv: kv[1]) if f in FAULTS]
+    if not named:
+        raise UsageError(f"--blind without --drill: no fault is in {room} (start the drill with: runbook-tui drill {room} "
+                         "--scenario NAME --trainee NAME)")
+    return named[-1]
+
+
 def open_tui(args: argparse.Namespace) -> int:
     """The TUI on a room. Only the settings are read before the app starts: the app draws its
     first frame, then opens the checklist and the engine (ui.app), so that an operator sees the
@@ -147,6 +163,8 @@ def open_tui(args: argparse.Namespace) -> int:
         args.room = target.room
         args.checklist = args.checklist or target.checklist
     drill_run: dict = {}
+    if args.blind_drill and not args.drill:
+        args.drill = _fault_in_the_room(settings, args.room or settings.room or "room1")
     if args.drill:
         from runbook_tui.cli.drill import drill_options, drill_settings
         from runbook_tui.lab.faults import FAULTS

@@ -155,8 +155,9 @@ def _drill(args: argparse.Namespace) -> int:
     if not sys.stdout.isatty():
         trainee = f" --operator {args.trainee}" if args.trainee else ""
         where = f" --settings {shlex.quote(str(settings.source.resolve()))}" if settings.source else ""
-        print(f"open the checklist with: runbook-tui{where} --room {args.room} --drill {args.scenario}{trainee}"
-              + (" --blind" if blind else ""))
+        # Blind, the command names no scenario: the TUI takes it from the room's fault log.
+        which = " --blind" if blind else f" --drill {args.scenario}"
+        print(f"open the checklist with: runbook-tui{where} --room {args.room}{which}{trainee}")
         return 0
     from runbook_tui.session import Session
 

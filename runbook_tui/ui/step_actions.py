@@ -217,6 +217,13 @@ async def cancel_step(screen: RunScreen) -> None:
 
 
 async def export(screen: RunScreen) -> None:
+    if screen.session.blind and not screen.engine.outcome().finished:
+        # The report names the drill's fault (its scenario, what was injected, the drill's
+        # history): written on the trainee's console mid-drill, it would give the fault away.
+        screen.say("A blind drill's report names its fault: e writes it once the run is complete. "
+                   "The trainer can write it now with: runbook-tui report " + str(screen.engine.journal.path),
+                   title="Not while the drill goes on", severity="warning", timeout=10)
+        return
     screen.say("Writing the after-action report and the printable checklist…", timeout=3)
     # Off the screen's thread: a drill report reads every earlier drill's journal.
     screen.run_worker(lambda: write_export(screen), thread=True, exclusive=True, group="export", exit_on_error=False,

@@ -58,7 +58,8 @@ def start_drill(lab, scenario: str) -> RunEngine:
     started = lab.sh(f"runbook-tui drill {ROOM} --scenario {scenario} --trainee {TRAINEE}", timeout=600)
     assert started.returncode == 0 and "open the checklist with" in started.stdout, started.stdout + started.stderr
     # A trainee's drill is blind: the command prints no fault, and the checklist opens as one.
-    assert started.stdout.rstrip().endswith("--blind") and f"DRILL in {ROOM}" in started.stdout, started.stdout
+    assert f"--room {ROOM} --blind --operator {TRAINEE}" in started.stdout and f"DRILL in {ROOM}" in started.stdout, started.stdout
+    assert scenario not in started.stdout, started.stdout  # the command it prints names none either
     settings = drill_settings(lab_defaults(), scenario)
     session = Session(settings, ROOM, settings.checklist, drill=scenario, operator=TRAINEE, **drill_options(scenario, True))
     OPENED.append(session)

@@ -107,6 +107,29 @@ async def test_a_drill_that_is_not_blind_names_its_scenario(tmp_path: Path):
     assert floor_state(journal).drill == SCENARIO
 
 
+@pytest.mark.asyncio
+async def test_e_in_a_blind_drill_writes_no_report_before_the_run_is_complete(tmp_path: Path):
+    # Seen: e mid-drill wrote a report naming the scenario, the fault and the drill's history.
+    for blind in (True, False):
+        await _export_mid_drill(tmp_path / ("blind" if blind else "named"), blind)
+
+
+async def _export_mid_drill(root: Path, blind: bool) -> None:
+    app = RunbookApp(drill(root, blind=blind), live=False, resume=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: selected(app) == "hello")
+        journal = app.engine.journal.path
+        report = journal.with_name(journal.stem + "-report.md")
+        await pilot.press("e")
+        if blind:
+            await wait_until(pilot, lambda: any("once the run is complete" in n for n in notices(app)))
+            await pilot.pause(0.3)
+            assert not report.exists() and not gives_away(captures(app))
+        else:  # a drill that is not blind exports as any run does
+            await wait_until(pilot, report.exists)
+            assert gives_away(report.read_text())
+
+
 def test_the_drill_command_is_blind_with_a_trainee_unless_told_otherwise():
     import argparse
 
