@@ -54,11 +54,31 @@ class PanesScreen(Screen):
         self._pane_tabs_mounting = False
         # Kept where it is made, not queried: the footer asks check_action for each key it shows.
         self.banner = Static(id="banner")
-        self.banner.display = False  # shown with a guard's refusal or an alarm (RunScreen.set_banner)
+        self.banner.display = False  # shown with a guard's refusal, an alarm or a procedure (set_banner)
+        self.banner_reasons: dict[str, str] = {}  # source (alarm, procedure, ...) -> what the banner says of it
 
     def panes(self) -> tuple[Widget, Widget, Widget]:
         """The checklist, step and live panes' widgets (ids checklist, step, live)."""
         raise NotImplementedError
+
+    def set_banner(self, source: str, text: str | None) -> None:
+        if text is None:
+            self.banner_reasons.pop(source, None)
+        else:
+            self.banner_reasons[source] = text
+        self.draw_banner()
+
+    def draw_banner(self) -> None:
+        """The reasons run on in one paragraph; narrow, two or more take one line each (app.tcss cuts them)."""
+        from rich.text import Text
+
+        self.banner.display = bool(self.banner_reasons)
+        cut = len(self.banner_reasons) > 1 and self.is_narrow()
+        self.banner.set_class(cut, "cut")
+        if cut:
+            self.banner.update(Text("\n".join("⚠ " + r for r in self.banner_reasons.values()), style="bold"))
+        else:
+            self.banner.update(Text("  ⚠  " + "   ⚠  ".join(self.banner_reasons.values()), style="bold"))
 
     def compose(self) -> ComposeResult:
         # The layout classes and the title before the widgets are styled: set in on_mount, each
@@ -107,6 +127,7 @@ class PanesScreen(Screen):
             self.mount(self._new_pane_tabs(), after=self.banner)
         self._layout_classes()
         self.app.title = self.app.run_title(narrow)
+        self.draw_banner()
         footers = self.query(SteadyFooter)
         if footers and footers.first().show_command_palette == narrow:
             # At 80 columns the palette's label would cover "? Help" and "q Quit"; ctrl+p still

@@ -46,7 +46,17 @@ def banner_text(screen: RunScreen) -> str | None:
         else:
             parts.append(f"NON-NORMAL {p.title}: open, {passed_of(screen, p.id)} "
                          f"({dismiss_key} dismisses it, with a reason)")
+    if len(parts) > 1 and screen.is_narrow():
+        # One line for all of them at 80x24: each named with where it stands, the keys once.
+        states = [f"{p.title} ({_state(screen, p)})" for p in screen.engine.procedures.open_ones()]
+        return f"NON-NORMAL {len(states)} PROCEDURES ({open_key} opens, {dismiss_key} dismisses): " + "; ".join(states)
     return "   ⚠  ".join(parts) or None
+
+
+def _state(screen: RunScreen, p: ProcedureStatus) -> str:
+    if p.cleared_at is not None:
+        return "cleared"
+    return "queued" if p.opened_at is None else "open, " + passed_of(screen, p.id).removesuffix(" steps passed") + " passed"
 
 
 def passed_of(screen: RunScreen, procedure_id: str) -> str:

@@ -13,7 +13,6 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from rich.markup import escape
-from rich.text import Text
 from textual import on
 from textual.binding import Binding
 from textual.widget import Widget
@@ -92,7 +91,6 @@ class RunScreen(PanesScreen):
         self.live = LiveView(id="live")
         self.finished = False
         self.asking = False  # a step action is asking (its dialog pushed or about to be): no second one
-        self.banner_reasons: dict[str, str] = {}
         self.last_run: str | None = None  # the step the operator last ran (its result is said when it ends)
         self._sensed: list[str] = []  # steps ticked on evidence, not yet said in a notice
         self._sensed_cursor: str | None = None  # the selected step when those ticks came
@@ -102,6 +100,10 @@ class RunScreen(PanesScreen):
 
     def panes(self) -> tuple[Widget, Widget, Widget]:
         return self.checklist, StepView(id="step"), self.live
+
+    def apply_layout(self) -> None:
+        super().apply_layout()
+        procedure_actions.show_banner(self)  # its words depend on the width: one line for all at 80x24
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -204,14 +206,6 @@ class RunScreen(PanesScreen):
         # What matters under stress first: time, state, what runs; the checklist's name last.
         app.sub_title = (f"{elapsed // 3600:02d}:{elapsed % 3600 // 60:02d}:{elapsed % 60:02d} · {outcome}{running} · "
                          f"{e.checklist.name} {e.checklist.revision}")
-
-    def set_banner(self, source: str, text: str | None) -> None:
-        if text is None:
-            self.banner_reasons.pop(source, None)
-        else:
-            self.banner_reasons[source] = text
-        self.banner.display = bool(self.banner_reasons)
-        self.banner.update(Text("  ⚠  " + "   ⚠  ".join(self.banner_reasons.values()), style="bold"))
 
     def show_alarms(self) -> None:
         """The banner says what alarm is raised now; one that ended stays until acknowledged."""

@@ -242,3 +242,26 @@ async def test_a_resumed_run_shows_its_open_procedure_as_it_was_left(tmp_path):
         assert PROCEDURE in again.run_screen.checklist.procedure_nodes
         assert "open, 1 of 3 steps passed" in banner(again)
         assert str(again.run_screen.checklist.root.children[0].children[0].label).startswith("↷ N1.")
+
+
+@pytest.mark.asyncio
+async def test_at_80x24_an_alarm_and_two_procedures_take_a_line_each_not_five(tmp_path):
+    # Seen at 80x24: dual control's alarm and two queued procedures wrapped to five lines of
+    # banner over the checklist. Narrow, each reason is one line (cut), the procedures one line together.
+    app = promotion_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: app.engine is not None and app.run_screen.is_attached)
+        both = dataclasses.replace(dual_control_room(), dns=dns(("127.0.0.3",), ("127.0.0.2",)))
+        for at in (1000.0, 1006.0, 1012.0):  # longer than either procedure's hold time
+            app.post_message(RoomObserved(dataclasses.replace(both, at=at)))
+            await pilot.pause()
+        await wait_until(pilot, lambda: len(app.engine.procedures.open_ones()) == 2)
+        await wait_until(pilot, lambda: "NON-NORMAL 2 PROCEDURES" in banner(app))
+        shown = app.run_screen.banner
+        assert shown.region.height == 2, banner(app)  # the alarm's line and the procedures' line
+        said = banner(app)
+        assert "PROCEDURES (n opens, N dismisses): Dual control" in said and "resolvers disagree" in said
+        # Wide again, each is said whole, as before.
+        await pilot.resize_terminal(140, 40)
+        await wait_until(pilot, lambda: "NON-NORMAL PROCEDURE QUEUED" in banner(app))
+        assert "NON-NORMAL 2 PROCEDURES" not in banner(app)
