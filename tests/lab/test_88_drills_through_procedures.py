@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 
 import pytest
 
 from runbook_tui.engine import records as rec
+from runbook_tui.engine.drill_report import drill_figures
 from runbook_tui.engine.journal import read_journal
 from runbook_tui.engine.report import render_report
 from runbook_tui.engine.run import RunEngine, StepState
@@ -80,8 +82,12 @@ def records_of(engine: RunEngine, cls: type[rec.Record]) -> list:
     return [r for r in rec.read_all(read_journal(engine.journal.path).records) if isinstance(r, cls)]
 
 
+READ_S = 2.0  # the trainee reads the banner before opening the procedure
+
+
 def opened(engine: RunEngine, procedure: str) -> None:
-    """The trainee opens the queued procedure (the banner's key, n)."""
+    """The trainee reads the banner, then opens the queued procedure (its key, n)."""
+    time.sleep(READ_S)
     engine.procedures.open(procedure)
     assert engine.procedures.status(procedure).opened_at is not None
 
@@ -105,7 +111,7 @@ def worked_and_cleared(engine: RunEngine, procedure: str) -> None:
     assert cleared and not cleared[-1].by_itself, cleared
 
 
-def failing_solved_by_promoting(lab, scenario: str, setup_done: tuple[str, ...] | None = None) -> str:
+def failing_solved_by_promoting(lab, scenario: str, setup_done: tuple[str, ...] | None = None) -> tuple[str, Path]:
     """The active primary fails (its core crash-loops, or its broker is dead): the procedure is
     queued, opened, the primary's containers and logs looked at, and the way out is the promotion;
     once the standby is active and healthy its last step passes."""
@@ -127,23 +133,29 @@ def failing_solved_by_promoting(lab, scenario: str, setup_done: tuple[str, ...] 
     promote_to_the_end(engine)
     # The standby's look step was not needed (its stack was not the failing one).
     assert engine.status("failing-look-standby").state is StepState.PENDING
-    return finish_as_complete(engine)
+    return finish_as_complete(engine), engine.journal.path
 
 
 def test_flapping_primary_solved_through_active_failing(trainee_env):
-    report = finish_reaction(failing_solved_by_promoting(trainee_env, "flapping-primary"), FAILING)
+    report = finish_reaction(*failing_solved_by_promoting(trainee_env, "flapping-primary"), FAILING)
     assert "crash-looping" in report or "restarting" in report
 
 
 def test_dead_primary_broker_solved_through_active_failing(trainee_env):
     setup = ("create-dirs", "passwd-primary", "passwd-standby", "up-standby")  # "Bring up the primary": its broker is dead
-    finish_reaction(failing_solved_by_promoting(trainee_env, "primary-broker-dead", setup), FAILING)
+    finish_reaction(*failing_solved_by_promoting(trainee_env, "primary-broker-dead", setup), FAILING)
 
 
-def finish_reaction(report: str, procedure: str) -> str:
+def finish_reaction(report: str, journal: Path, procedure: str) -> str:
+    """The drill report's reaction to PROCEDURE: opened as the trainee did (after reading the
+    banner), worked to its end, its condition cleared by the trainee's steps, not by itself."""
     said = reaction(report, procedure)
     assert "opened after " in said and "worked to its end after " in said, said
-    assert "its condition cleared after " in said, said  # ended by the trainee's steps, not by itself
+    assert "its condition cleared after " in said, said
+    (timed,) = [r for r in drill_figures(read_journal(journal).records)["reactions"] if r["procedure"] == procedure]
+    # Queued on one of the console's looks, read for READ_S, opened: the report times just that.
+    assert READ_S <= timed["to_opened_s"] <= READ_S + 3, timed
+    assert timed["to_opened_s"] <= timed["to_worked_s"] and timed["to_cleared_s"] is not None, timed
     return report
 
 
@@ -177,7 +189,7 @@ def test_resolvers_that_disagree_solved_through_their_procedure(trainee_env):
     for step in ("controllers-reconnected", "smoke-test"):
         run(engine, step)
     promote_to_the_end(engine)
-    finish_reaction(finish_as_complete(engine), "resolvers-disagree")
+    finish_reaction(finish_as_complete(engine), engine.journal.path, "resolvers-disagree")
 
 
 def test_a_lost_primary_hosts_return_solved_through_dual_control_then_primary_back(trainee_env):
@@ -220,4 +232,4 @@ def test_a_lost_primary_hosts_return_solved_through_dual_control_then_primary_ba
     # Complete, and the host's return said with it: the seconds of dual control it caused.
     assert "- Outcome: **complete, with " in report and " s of dual control at " in report
     for procedure in ("dual-control-primary", "primary-back"):
-        finish_reaction(report, procedure)
+        finish_reaction(report, journal, procedure)
