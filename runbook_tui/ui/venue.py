@@ -26,6 +26,7 @@ from textual.containers import VerticalScroll
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable, Header, Static
 
+from runbook_tui.engine.room_hold import Holder, room_holder
 from runbook_tui.observe.model import RoomObservation
 from runbook_tui.observe.payloads import safe_text
 from runbook_tui.observe.site import room_site
@@ -49,6 +50,8 @@ VENUE_HELP = """\
 Nothing here acts on a room.
 
 [b]Columns[/b]
+  Room         ✎ NAME: the room is open on another console (Enter says
+               whose: one console acts on a room)
   Active       whose core is up with dispatch enabled (BOTH: dual control)
   DNS          where the resolvers point mqtt.<room>: once when they
                agree, else how many say what (each in the pane below)
@@ -106,6 +109,7 @@ class VenueApp(CrashToFile, App[VenueChoice | None]):
         self.watcher: VenueWatcher | None = None
         self.procedures = VenueProcedures({room: settings.for_room(room).checklist for room in rooms})
         self.raised: dict[str, tuple[Raised, ...]] = {}  # room -> procedures raised on its row
+        self.holders: dict[str, Holder] = {}  # room -> the console that has it open (one console acts on a room)
         self._relook_at: float | None = None  # a look asked for when an episode will have held its time
 
     def crash_dir(self) -> Path | None:
@@ -154,6 +158,11 @@ class VenueApp(CrashToFile, App[VenueChoice | None]):
         if obs is not None:
             raised, _changes, due = self.procedures.see(room, obs)
         try:
+            holder = room_holder(self.settings.for_room(room).runs_dir, room)
+        except OSError:
+            holder = None  # the runs folder unreadable: said by the console that tries to open it
+        try:
+            self.call_from_thread(self.show_holder, room, holder)
             self.call_from_thread(self.show_row, room, row, error, raised)
             if due is not None:
                 self.call_from_thread(self._look_when_held, due)
@@ -219,13 +228,27 @@ class VenueApp(CrashToFile, App[VenueChoice | None]):
             "standby": Text(safe_text(ready, 60), style=ready_style),
         }
 
+    def show_holder(self, room: str, holder: Holder | None) -> None:
+        """Another console has the room open: its row says so, and Enter says who instead of opening
+        a run the one-console rule would refuse."""
+        if holder is None:
+            self.holders.pop(room, None)
+        else:
+            self.holders[room] = holder
+        self._room_cell(room)
+
+    def _room_cell(self, room: str) -> None:
+        row = self.rows.get(room)
+        late = row is not None and time.time() - row.at > 3 * self.period_s + 5
+        held = self.holders.get(room)
+        words = room + (" (late)" if late else "") + (f" ✎ {safe_text(held.operator, 12)}" if held else "")
+        self.query_one(DataTable).update_cell(room, "room", Text(words, style="bold yellow" if late else "bold"),
+                                              update_width=True)
+
     def _age_cells(self) -> None:
         """A room not looked at for three periods says so in its cell (an unreachable room's looks are slow)."""
-        table = self.query_one(DataTable)
-        for room, row in self.rows.items():
-            late = time.time() - row.at > 3 * self.period_s + 5
-            table.update_cell(room, "room", Text(room + (" (late)" if late else ""), style="bold yellow" if late else "bold"),
-                              update_width=True)
+        for room in self.rows:
+            self._room_cell(room)
 
     def _selected(self) -> str | None:
         table = self.query_one(DataTable)
@@ -254,6 +277,8 @@ class VenueApp(CrashToFile, App[VenueChoice | None]):
             row = self.rows[room]
             out.append(f"{room}", style="bold")
             out.append(f"  looked at {time.strftime('%H:%M:%S', time.localtime(row.at))}; active: {row.active_detail}\n")
+            if (held := self.holders.get(room)) is not None:
+                out.append(f"  ✎ open on another console: {safe_text(held.words(), 300)}\n", style="bold yellow")
             for (resolver, where), detail in zip(row.dns, row.dns_details, strict=True):
                 out.append(f"  DNS {resolver}: {safe_text(where, 80)}" + (f" ({safe_text(detail, 200)})" if detail else "") + "\n")
             out.append(f"  controllers: {safe_text(row.controllers, 200)}\n")
@@ -278,6 +303,11 @@ class VenueApp(CrashToFile, App[VenueChoice | None]):
     def action_open_room(self) -> None:
         room = self._selected()
         if room is None or len(self.screen_stack) > 1:
+            return
+        if (held := self.holders.get(room)) is not None:
+            # One console acts on a room: opening it here would be refused after the venue closed.
+            self.notify(f"{room} is open on another console: {safe_text(held.words(), 300)}. Work it there, or "
+                        "close that console first.", title="Not opened", severity="warning", timeout=10, markup=False)
             return
         if self.raised.get(room):
             # The procedure the row raised: the room's run opens on it (no chooser: it is what the row asks for).

@@ -16,6 +16,7 @@ from runbook_tui.ui.dialogs import ChecklistChooser, HelpScreen
 from runbook_tui.ui.venue import VenueApp, VenueChoice
 from tests.conftest import REPO
 from tests.observations import dns, dual_control_room, quiet_room
+from tests.ui.helpers import notices, wait_until
 from tests.unit.test_37_readiness import promoted_room, ready_room
 
 ROOMS = ["clockwork", "vault", "room1"]
@@ -210,3 +211,38 @@ async def test_a_raised_procedure_goes_from_the_row_when_its_condition_clears(tm
         assert cell(app, "vault", "alarm") == "-"
         await pilot.press("enter")  # no procedure raised: the room's checklists, as before
         assert isinstance(app.screen, ChecklistChooser)
+
+
+@pytest.mark.asyncio
+async def test_a_room_open_on_another_console_says_whose_and_enter_does_not_open_it(tmp_path):
+    # Seen: the venue could not tell that another console held a room; Enter closed the venue to
+    # open it, and the one-console rule then refused it from the command line.
+    import asyncio
+    import time
+
+    from runbook_tui.engine.room_hold import hold_room
+
+    s = settings(tmp_path)
+    app = VenueApp(s, ROOMS, live=False)
+    held = hold_room(s.for_room("vault").runs_dir, "vault", operator="Rui Costa")
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await asyncio.to_thread(app._looked, "vault", dataclasses.replace(ready_room(), at=time.time()), "")
+            await asyncio.to_thread(app._looked, "clockwork", dataclasses.replace(ready_room(), at=time.time()), "")
+            await pilot.pause()
+            assert cell(app, "vault", "room") == "vault ✎ Rui Costa" and cell(app, "clockwork", "room") == "clockwork"
+            await pilot.press("down")
+            detail = str(app.query_one("#venue-room", Static).render())
+            assert "open on another console: Rui Costa (" in detail
+            await pilot.press("enter")
+            await pilot.pause()
+            assert app.return_value is None and not isinstance(app.screen, ChecklistChooser)
+            assert any("vault is open on another console: Rui Costa" in n for n in notices(app))
+            held.release()  # that console closed: the next look lets the room be opened here
+            await asyncio.to_thread(app._looked, "vault", dataclasses.replace(ready_room(), at=time.time()), "")
+            await pilot.pause()
+            assert cell(app, "vault", "room") == "vault"
+            await pilot.press("enter")
+            await wait_until(pilot, lambda: isinstance(app.screen, ChecklistChooser))
+    finally:
+        held.release()
