@@ -33,6 +33,7 @@ class Reaction(TypedDict):
     title: str
     episode: int
     held_s: float
+    source: str  # "trigger", or "venue": raised by hand from the venue view (no hold time of its own)
     to_opened_s: float | None
     to_worked_s: float | None
     to_cleared_s: float | None
@@ -62,7 +63,7 @@ def reactions(typed: Sequence[rec.Record]) -> list[Reaction]:
     for r in typed:
         if isinstance(r, rec.ProcedureQueued):
             reaction: Reaction = {"procedure": r.procedure, "title": r.title or r.procedure, "episode": r.episode,
-                                  "held_s": r.held_s, "to_opened_s": None, "to_worked_s": None, "to_cleared_s": None,
+                                  "held_s": r.held_s, "source": r.source, "to_opened_s": None, "to_worked_s": None, "to_cleared_s": None,
                                   "cleared_by_itself": False, "dismissed": False}
             out.append(reaction)
             current[r.procedure] = (r.ts, reaction)
@@ -95,8 +96,9 @@ def reaction_said(r: Reaction) -> str:
                      f"{duration(r['to_cleared_s'])}")
     else:
         parts.append("its condition never cleared")
-    return (f"  - {r['title']} (`{r['procedure']}`{episode}), its condition held {r['held_s']:g} s when it fired: "
-            + "; ".join(parts))
+    fired = ("raised from the venue view" if r["source"] == "venue"
+             else f"its condition held {r['held_s']:g} s when it fired")
+    return f"  - {r['title']} (`{r['procedure']}`{episode}), {fired}: " + "; ".join(parts)
 
 
 def _measure(started: rec.RunStarted) -> str:

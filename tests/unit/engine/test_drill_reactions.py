@@ -100,10 +100,10 @@ def test_the_reaction_to_each_procedure_is_timed_from_its_trigger_to_opened_work
     records = read_journal(tmp_path / "drill.jsonl").records
     first, second = drill_figures(records)["reactions"]
     assert first == {"procedure": "dual", "title": "Dual control in room9", "episode": 1, "held_s": 2.0,
-                     "to_opened_s": 7.0, "to_worked_s": 13.0, "to_cleared_s": 18.0, "cleared_by_itself": False,
+                     "source": "trigger", "to_opened_s": 7.0, "to_worked_s": 13.0, "to_cleared_s": 18.0, "cleared_by_itself": False,
                      "dismissed": False}
     assert second == {"procedure": "dual", "title": "Dual control in room9", "episode": 2, "held_s": 2.5,
-                      "to_opened_s": None, "to_worked_s": None, "to_cleared_s": 7.5, "cleared_by_itself": True,
+                      "source": "trigger", "to_opened_s": None, "to_worked_s": None, "to_cleared_s": 7.5, "cleared_by_itself": True,
                       "dismissed": True}
 
     drill = render_report(tmp_path / "drill.jsonl").split("## Drill\n", 1)[1].split("\n## ", 1)[0]
@@ -112,6 +112,18 @@ def test_the_reaction_to_each_procedure_is_timed_from_its_trigger_to_opened_work
             "worked to its end after 13.0s; its condition cleared after 18.0s") in drill, drill
     assert ("  - Dual control in room9 (`dual`, episode 2), its condition held 2.5 s when it fired: never opened; "
             "dismissed; its condition cleared by itself after 7.5s") in drill, drill
+
+
+def test_a_procedure_raised_from_the_venue_is_timed_from_its_raising(tmp_path, clock):
+    engine = drill_engine(tmp_path)
+    engine.procedures.queue("dual", "raised on room9's row")
+    clock.now = 1004.0
+    engine.procedures.open("dual")
+    engine.journal.close()
+    (raised,) = drill_figures(read_journal(tmp_path / "drill.jsonl").records)["reactions"]
+    assert raised["source"] == "venue" and raised["to_opened_s"] == 4.0
+    assert ("  - Dual control in room9 (`dual`), raised from the venue view: opened after 4.0s; its condition never "
+            "cleared") in render_report(tmp_path / "drill.jsonl")
 
 
 def test_a_drill_whose_fault_queued_no_procedure_says_so(tmp_path, clock):
