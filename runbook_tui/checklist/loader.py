@@ -449,16 +449,28 @@ def _non_normal(r: _Reader, node: Node, path: Path, sha: str, variables: dict[st
                 seen_steps: dict[str, int]) -> tuple[list[Procedure], str]:
     """The procedures of the file `non_normal:` names (beside this one), checked against this
     checklist: their variables declared here, their steps' ids not this checklist's, their
-    triggers armed by this checklist's steps. The run's checklist version covers both files."""
-    name = r.text(node, "non_normal", track=False)
+    triggers armed by this checklist's steps. The run's checklist version covers both files.
+    `non_normal: {file: F, only: [ids]}` takes some of them: those whose triggers and steps fit
+    this checklist (failback has no promotion step for `after` to name)."""
+    only: list[tuple[str, Node]] | None = None
+    field = "non_normal"
+    if isinstance(node, MappingNode):
+        fields = r.mapping(node, "non_normal", {"file", "only"})
+        file_node = r.required(fields, "file", node, "non_normal") if fields is not None else None
+        if fields is None or file_node is None:
+            return [], sha
+        if "only" in fields:
+            only = r.text_list(fields["only"][1], "non_normal.only")
+        node, field = file_node, "non_normal.file"
+    name = r.text(node, field, track=False)
     if name is None:
         return [], sha
     if "/" in name or name in ("", ".", ".."):
-        r.error(node, "non_normal", "a file name beside this checklist (e.g. non-normal.yaml)")
+        r.error(node, field, "a file name beside this checklist (e.g. non-normal.yaml)")
         return [], sha
     other_path = path.parent / name
     if not other_path.is_file():
-        r.error(node, "non_normal", f"{name}: no such file beside {path.name}")
+        r.error(node, field, f"{name}: no such file beside {path.name}")
         return [], sha
     try:
         other = load_checklist(other_path)
@@ -472,12 +484,22 @@ def _non_normal(r: _Reader, node: Node, path: Path, sha: str, variables: dict[st
     missing = sorted(set(other.variables) - set(variables))
     if missing:
         r.error(node, "non_normal", f"{name} uses variables this checklist does not declare: {', '.join(missing)}")
-    for step in other.procedure_steps():
+    procedures = list(other.procedures)
+    if only is not None:
+        known = {p.id for p in procedures}
+        for wanted, wanted_node in only:
+            if wanted not in known:
+                r.error(wanted_node, "non_normal.only", f"{name} has no procedure '{wanted}' (it has: {', '.join(sorted(known))})")
+        chosen = {wanted for wanted, _n in only}
+        procedures = [p for p in procedures if p.id in chosen]
+        if not only:
+            r.error(node, "non_normal.only", "an empty list takes no procedure: leave non_normal out instead")
+    for step in (s for p in procedures for s in p.steps):
         if step.id in seen_steps:
             r.errors.append(ChecklistError(other_path, step.line, f"{step.procedure}.{step.id}",
                                            f"step id '{step.id}' is also a step of {path.name} (line {seen_steps[step.id]})"))
-    _check_triggers(r, list(other.procedures), steps, other_path)
-    return list(other.procedures), hashlib.sha256(f"{sha}\n{other.sha256}".encode()).hexdigest()
+    _check_triggers(r, procedures, steps, other_path)
+    return procedures, hashlib.sha256(f"{sha}\n{other.sha256}".encode()).hexdigest()
 
 
 def _check_default_cycles(r: _Reader, path: Path, variables: dict[str, Variable]) -> None:

@@ -132,3 +132,45 @@ def test_plan_prints_the_procedures_after_the_normal_steps():
     assert "  G. The resolvers disagree on the broker name" in procedures
     assert "[ ] A1. Stop the primary's sentient-core" in procedures
     assert "{{" not in procedures and "room1" not in procedures
+
+
+AT_REST = """\
+  - id: split
+    title: Resolvers disagree
+    trigger: {when: resolvers_disagree, holds_for_s: 10}
+    steps:
+      - {id: split-fixed, title: Fixed, type: confirm}
+"""
+
+
+def test_a_checklist_takes_some_procedures_of_a_file_by_id_and_only_those(tmp_path):
+    # Failback has no promotion step for a procedure's `after` to name: it takes those that fit.
+    procedures = PROCEDURES + AT_REST
+    without_stop = CHECKLIST.replace("      - {id: stop-primary, title: Stop the primary, type: confirm}\n", "")
+    said = refused(tmp_path, procedures, without_stop)
+    assert any("dual" in s and "stop-primary" in s for s in said), said  # all of them: one names a missing step
+    some = without_stop.replace("non_normal: procs.yaml", "non_normal: {file: procs.yaml, only: [split]}")
+    checklist = load(tmp_path, procedures, some)
+    assert [p.id for p in checklist.procedures] == ["split"]
+    assert [s.id for s in checklist.procedure_steps()] == ["split-fixed"]
+    # Each mistake in the selection, with file, line and field.
+    run_yaml = tmp_path / "run.yaml"
+    for selection, words in (
+            ("{file: procs.yaml, only: [split, splt]}", f"{run_yaml}:2: non_normal.only: procs.yaml has no procedure 'splt' "
+                                                        "(it has: dual, split)"),
+            ("{file: procs.yaml, only: []}", f"{run_yaml}:2: non_normal.only: an empty list takes no procedure"),
+            ("{only: [split]}", f"{run_yaml}:2: non_normal.file: missing required field 'file'"),
+            ("{file: procs.yaml, some: [split]}", f"{run_yaml}:2: non_normal.some:"),
+            ("{file: prcs.yaml, only: [split]}", f"{run_yaml}:2: non_normal.file: prcs.yaml: no such file beside run.yaml")):
+        said = refused(tmp_path, procedures, without_stop.replace("non_normal: procs.yaml", f"non_normal: {selection}"))
+        assert any(s.startswith(words) for s in said), (selection, said)
+
+
+def test_failback_and_keeping_the_standby_current_queue_dual_control_and_split_resolvers():
+    # Seen: only the promotion named procedures; dual control during a failback raised the alarm
+    # and nothing said what to do.
+    for name in ("failback", "standby-current"):
+        checklist = load_checklist(REPO / "checklists" / f"{name}.yaml")
+        assert [p.id for p in checklist.procedures] == ["dual-control-primary", "dual-control-standby",
+                                                        "resolvers-disagree"], name
+        assert all(p.trigger.after is None and not p.trigger.quiet_between for p in checklist.procedures)

@@ -20,6 +20,7 @@ from runbook_tui.engine.journal import read_journal, read_run
 from runbook_tui.engine.report import render_report
 from runbook_tui.engine.run import EngineRefusal, RunConfig, RunEngine, StepState
 from runbook_tui.observe.model import RoomObservation
+from tests.conftest import REPO
 from tests.observations import broker, dns, dual_control_room, quiet_room, room, stack, status
 
 CHECKLIST = """\
@@ -378,3 +379,15 @@ def test_a_condition_ended_while_the_operator_runs_a_wait_of_the_procedure_did_n
     asyncio.run(waiting_while_it_ends())
     (cleared,) = kinds(tmp_path, rec.ProcedureCleared)
     assert not cleared.by_itself
+
+
+def test_dual_control_during_the_shipped_failback_queues_its_procedure(tmp_path):
+    # Seen: only the promotion named procedures; in a failback dual control raised the alarm and
+    # no procedure said what to do.
+    checklist = load_checklist(REPO / "checklists" / "failback.yaml")
+    values = resolve_variables(checklist, {"room": "room1"}, tmp_path).values
+    engine = RunEngine.start(checklist, values, Sees(), tmp_path / "run.jsonl", RunConfig(tmp_path))
+    for t in (1000.0, 1001.0, 1002.0):
+        engine.observe(at(dual_control_room(), t))
+    assert [p.id for p in engine.procedures.open_ones()] == ["dual-control-primary"]
+    assert engine.outcome().verdict == "incomplete"
