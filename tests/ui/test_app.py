@@ -563,11 +563,12 @@ async def test_a_resumed_drill_stays_a_drill_of_the_same_trainee(tmp_path):
         await wait_until(pilot, lambda: state(first, "safe") is StepState.DONE)
     again = RunbookApp(session(tmp_path), live=False)  # plain `runbook-tui`, as after a dropped session
     async with again.run_test(size=(120, 40)) as pilot:
-        await wait_until(pilot, lambda: isinstance(again.screen, ResumeDialog))
-        assert any("Drill standby-drift, trainee ana." in str(w.render()) for w in again.screen.query(Static))
+        # Waited for whole: on a loaded machine the dialog was current before its words were composed.
+        await wait_until(pilot, lambda: isinstance(again.screen, ResumeDialog) and any(
+            "Drill standby-drift, trainee ana." in str(w.render()) for w in again.screen.query(Static)))
         await pilot.press("enter")
-        await wait_until(pilot, lambda: again.engine is not None)
-        assert "DRILL standby-drift" in again.title and again.engine.config.operator == "ana"
+        await wait_until(pilot, lambda: again.engine is not None and "DRILL standby-drift" in again.title)
+        assert again.engine.config.operator == "ana"
 
 
 @pytest.mark.asyncio
