@@ -14,9 +14,10 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.system_commands import SystemCommandsProvider
 from textual.widget import Widget
-from textual.widgets import Header, Static
+from textual.widgets import Static
 
 from runbook_tui.ui.footer import SteadyFooter
+from runbook_tui.ui.header import SteadyHeader
 
 if TYPE_CHECKING:
     from textual import getters
@@ -85,7 +86,7 @@ class PanesScreen(Screen):
         # restyled and laid out the whole screen again before the first frame.
         self._layout_classes()
         self.app.title = self.app.run_title(self.is_narrow())
-        yield Header(show_clock=not getattr(self.app, "steady", False))
+        yield SteadyHeader(show_clock=not getattr(self.app, "steady", False))
         yield self.banner
         if self.is_narrow():
             yield self._new_pane_tabs()

@@ -24,7 +24,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.coordinate import Coordinate
-from textual.widgets import DataTable, Header, Static
+from textual.widgets import DataTable, Static
 
 from runbook_tui.engine.room_hold import Holder, room_holder
 from runbook_tui.observe.model import RoomObservation
@@ -37,6 +37,7 @@ from runbook_tui.settings import Settings
 from runbook_tui.ui.crash_safe import CrashToFile
 from runbook_tui.ui.dialogs import ChecklistChooser, HelpScreen
 from runbook_tui.ui.footer import SteadyFooter
+from runbook_tui.ui.header import SteadyHeader
 from runbook_tui.ui.venue_procedures import Raised, VenueProcedures
 
 # No "seen" column: at 80 columns it pushed the standby's readiness off screen. A room whose
@@ -119,7 +120,7 @@ class VenueApp(CrashToFile, App[VenueChoice | None]):
         return self.settings.stack_root
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield SteadyHeader()
         yield DataTable(id="venue-rooms", cursor_type="row", zebra_stripes=True)
         with VerticalScroll(id="venue-detail"):
             yield Static(id="venue-room")
