@@ -131,7 +131,9 @@ def test_dual_control_made_during_a_run_is_queued_worked_by_the_engine_and_clear
     assert not cleared.by_itself  # its own steps ended it
     worked = [r.step for r in records if isinstance(r, rec.StepStateRecord) and r.procedure == PROCEDURE
               and r.state == "done"]
-    assert worked == steps
+    # An opened procedure's steps also turn done on the room's evidence (the standby quiet as soon
+    # as its core is recreated, before its own step is run): each step done, in whatever order.
+    assert set(worked) == set(steps), worked
     report = render_report(journal_path)
     section = report.split("## Non-normal procedures")[1].split("\n## ")[0]
     assert "Dual control: stop the standby's dispatch (the primary is active) (`dual-control-standby`)" in section

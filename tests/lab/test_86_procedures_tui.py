@@ -74,11 +74,27 @@ async def until(pilot, predicate, timeout: float, what: str) -> float:
     return time.time()
 
 
+async def cursor_to(pilot, app: RunbookApp, step: str) -> None:
+    """The cursor moved to STEP with the arrow keys, as an operator moves it."""
+    for _ in range(2 * len(STEPS) + 4):
+        here = app.run_screen.selected
+        if here == step:
+            return
+        await pilot.press("up" if here in STEPS and STEPS.index(here) > STEPS.index(step) else "down")
+        await pilot.pause(0.1)
+    raise AssertionError(f"the cursor did not reach {step}: at {app.run_screen.selected}")
+
+
 async def work_procedure(pilot, app: RunbookApp, room: str) -> None:
-    """Each step of the open procedure as an operator works it: r, the confirmation (the room id
-    where the step asks for it), then the cursor on the next step."""
+    """Each step of the open procedure not yet passed, as an operator works it: the cursor on it,
+    r, the confirmation (the room id where the step asks for it). An opened procedure's steps
+    also turn done on the room's evidence: the standby's .env already keeps dispatch off, and
+    its core recreated without dispatch is quiet before the last step is reached."""
+    await pilot.pause(1.5)  # the room's evidence on the steps, ticked as the procedure opened, said
     for step in STEPS:
-        await until(pilot, lambda step=step: app.run_screen.selected == step, 30, f"the cursor on {step}")
+        if app.engine.status(step).state is StepState.DONE:
+            continue
+        await cursor_to(pilot, app, step)
         await pilot.press("r")
         await until(pilot, lambda: isinstance(app.screen, ConfirmRun), 10, f"the confirmation of {step}")
         if app.screen.preview.needs_typed_room:
@@ -132,7 +148,9 @@ async def test_dual_control_in_a_run_is_named_in_the_banner_opened_with_n_and_wo
             assert "Dual control: stop the standby's dispatch" in banner(app) and "(n opens it)" in banner(app)
             await show_at_both_sizes(pilot, app, "queued")
             await pilot.press("n")
-            await until(pilot, lambda: app.run_screen.selected == STEPS[0], 10, "the procedure opened")
+            # Its first step under the cursor; done on evidence a moment later (the .env keeps dispatch
+            # off), the cursor moves on.
+            await until(pilot, lambda: app.run_screen.selected in STEPS, 10, "the procedure opened")
             await show_at_both_sizes(pilot, app, "opened")
             assert "procedure_opened" in journal_kinds(app)
             await work_procedure(pilot, app, "room1")
@@ -199,8 +217,8 @@ async def test_the_venue_raises_dual_control_in_a_room_with_no_run_open_and_ente
         session.claim()
         app = RunbookApp(session, resume=None, procedure=(choice.procedure, choice.detail))
         async with app.run_test(size=(120, 40)) as pilot:
-            await until(pilot, lambda: app.run_screen is not None and app.run_screen.selected == STEPS[0], 30,
-                        "the run open on the procedure's first step")
+            await until(pilot, lambda: app.run_screen is not None and app.run_screen.selected in STEPS, 30,
+                        "the run open on the procedure")
             status = app.engine.procedures.status(PROCEDURE)
             assert status.source == "venue" and status.opened_at is not None
             await work_procedure(pilot, app, room)
