@@ -105,10 +105,11 @@ class Reconciler:
         """The steps of the procedures the operator has opened and not yet worked or dismissed: their
         waits ("the standby no longer dispatches") tick on evidence as the checklist's do. Not
         those of a procedure only queued: a condition that ends before anyone opens it cleared by
-        itself, and the procedure is not worked by that."""
+        itself, and the procedure is not worked by that. A step whose evidence lapsed stays judged
+        after its procedure was worked, so that its holding again is said and journaled."""
         e = self.engine
-        return [step for status in e.procedures.by_id.values() if status.open and status.opened_at is not None
-                for step in e.checklist.procedure(status.id).steps]
+        return [step for status in e.procedures.by_id.values() if status.opened_at is not None
+                for step in e.checklist.procedure(status.id).steps if status.open or step.id in e.lapses]
 
     def _judge(self, step: Step, name: str, obs: RoomObservation, busy: frozenset[str]) -> list[str]:
         """One step's condition on this observation: ticked, lapsed, described anew, or holding again."""

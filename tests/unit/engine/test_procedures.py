@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 from pathlib import Path
 
 import pytest
@@ -391,3 +392,28 @@ def test_dual_control_during_the_shipped_failback_queues_its_procedure(tmp_path)
         engine.observe(at(dual_control_room(), t))
     assert [p.id for p in engine.procedures.open_ones()] == ["dual-control-primary"]
     assert engine.outcome().verdict == "incomplete"
+
+
+def test_a_procedure_steps_evidence_lapsed_when_it_was_worked_is_said_to_hold_again(tmp_path):
+    lapsing = WAITS.replace("type: confirm}", "type: confirm}\n      - {id: dual-standby-up, title: The standby stays up, "
+                                              "type: wait, condition: standby_stack_running}")
+    checklist = load_checklist(write(tmp_path, procedures=lapsing))
+    values = resolve_variables(checklist, {"room": "room1"}, tmp_path).values
+    engine = RunEngine.start(checklist, values, Sees(), tmp_path / "run.jsonl", RunConfig(tmp_path))
+    for t in (1000.0, 1001.0):
+        engine.observe(at(dual_control_room(), t))
+    engine.procedures.open("dual")
+    engine.observe(at(dual_control_room(), 1002.0))
+    assert engine.statuses["dual-standby-up"].state is StepState.DONE  # on evidence, once opened
+    standby_down = dataclasses.replace(dual_control_room(), stacks=(stack("primary", dispatch=True),
+                                                                    stack("standby", core="exited", others="exited")))
+    engine.observe(at(standby_down, time.time() + 1))
+    assert "dual-standby-up" in engine.lapses
+    engine.mark_done("dual-stop", confirmed=True)
+    both_down = dataclasses.replace(quiet_room(), stacks=(stack("primary", core="exited", others="exited"),
+                                                          stack("standby", core="exited", others="exited")))
+    engine.observe(at(both_down, time.time() + 2))  # the primary stopped: worked, the standby still down
+    assert engine.procedures.status("dual").worked_at is not None and "dual-standby-up" in engine.lapses
+    engine.observe(at(quiet_room(), time.time() + 3))  # the standby up again
+    assert "dual-standby-up" not in engine.lapses
+    assert [r.step for r in kinds(tmp_path, rec.ConditionRestored)] == ["dual-standby-up"]
