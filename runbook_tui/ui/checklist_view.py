@@ -67,6 +67,8 @@ def procedure_label(procedure: Procedure, status: ProcedureStatus, values: dict[
         state, style = "worked", "bold green"
     elif status.dismissed_at is not None:
         state, style = "dismissed", "bold magenta"
+    elif status.opened_at is None:  # queued again after it was worked: its steps to work anew
+        state, style = "QUEUED", "bold white on red"
     else:
         state, style = "OPEN", "bold white on red"
     label = Text()

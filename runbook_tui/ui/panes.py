@@ -40,6 +40,10 @@ class MainArea(Horizontal):
             screen.apply_layout()
 
 
+# The banner's reasons by their source, the most urgent first (a hold's source is "hold:...").
+_URGENCY = {"alarm": 0, "guard": 1, "hold": 2, "procedure": 3}
+
+
 class PanesScreen(Screen):
     """Header, banner, the three panes and the footer. Subclasses give the panes' widgets."""
 
@@ -76,10 +80,13 @@ class PanesScreen(Screen):
         self.banner.display = bool(self.banner_reasons)
         cut = len(self.banner_reasons) > 1 and self.is_narrow()
         self.banner.set_class(cut, "cut")
+        # The most urgent first, whatever came first: an alarm, a guard's refusal, a condition
+        # that no longer holds, then the procedures that answer them.
+        reasons = [text for _, text in sorted(self.banner_reasons.items(), key=lambda kv: _URGENCY.get(kv[0].split(":")[0], 9))]
         if cut:
-            self.banner.update(Text("\n".join("⚠ " + r for r in self.banner_reasons.values()), style="bold"))
+            self.banner.update(Text("\n".join("⚠ " + r for r in reasons), style="bold"))
         else:
-            self.banner.update(Text("  ⚠  " + "   ⚠  ".join(self.banner_reasons.values()), style="bold"))
+            self.banner.update(Text("  ⚠  " + "   ⚠  ".join(reasons), style="bold"))
 
     def compose(self) -> ComposeResult:
         # The layout classes and the title before the widgets are styled: set in on_mount, each

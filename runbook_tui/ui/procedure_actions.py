@@ -46,17 +46,21 @@ def banner_text(screen: RunScreen) -> str | None:
         else:
             parts.append(f"NON-NORMAL {p.title}: open, {passed_of(screen, p.id)} "
                          f"({dismiss_key} dismisses it, with a reason)")
-    if len(parts) > 1 and screen.is_narrow():
-        # One line for all of them at 80x24: each named with where it stands, the keys once.
+    if parts and screen.is_narrow():
+        # One line for all of them at 80x24 (beside another reason each is cut there): each named
+        # with where it stands, the keys first, so that a cut never takes them. What was seen is
+        # in the notice, the alarm's line and the procedure's section.
         states = [f"{p.title} ({_state(screen, p)})" for p in screen.engine.procedures.open_ones()]
-        return f"NON-NORMAL {len(states)} PROCEDURES ({open_key} opens, {dismiss_key} dismisses): " + "; ".join(states)
+        what = f"{len(states)} PROCEDURES" if len(states) > 1 else "PROCEDURE"
+        return f"NON-NORMAL {what} ({open_key} opens, {dismiss_key} dismisses): " + "; ".join(states)
     return "   ⚠  ".join(parts) or None
 
 
 def _state(screen: RunScreen, p: ProcedureStatus) -> str:
     if p.cleared_at is not None:
-        return "cleared"
-    return "queued" if p.opened_at is None else "open, " + passed_of(screen, p.id).removesuffix(" steps passed") + " passed"
+        how = "cleared by itself" if p.cleared_by_itself else "cleared"
+        return f"its condition {how} at {clock(p.cleared_at)}, {passed_of(screen, p.id)}"
+    return "queued" if p.opened_at is None else f"open, {passed_of(screen, p.id)}"
 
 
 def passed_of(screen: RunScreen, procedure_id: str) -> str:
@@ -149,8 +153,9 @@ def changed(screen: RunScreen, event: ProcedureChanged) -> None:
     if what == "queued":
         screen.say(f"{status.title}: {status.detail}\n{open_key} opens it.", title="Non-normal procedure queued",
                    severity="error", timeout=15)
-    elif what == "opened" or status.id in screen.checklist.procedure_nodes:
-        show_in_checklist(screen, status)  # the section's words say opened, worked, dismissed
+    if what == "opened" or status.id in screen.checklist.procedure_nodes:
+        # The section's words say opened, worked, dismissed; queued again, its steps to work anew.
+        show_in_checklist(screen, status)
     if what == "worked":
         screen.say(f"{status.title}: worked to its end.", title="Non-normal procedure", timeout=8)
     elif what == "cleared" and status.open:

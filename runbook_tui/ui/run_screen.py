@@ -115,6 +115,7 @@ class RunScreen(PanesScreen):
         if self.checklist.procedure_nodes:
             self.refresh_tree()
         procedure_actions.show_banner(self)
+        self.show_alarms()  # a resumed run's alarm not yet acknowledged stays in the banner, as in the header
         self.checklist.focus()
         first = next((s for s in e.applicable_steps() if e.status(s.id).state is StepState.PENDING), None)
         if first is not None:
@@ -227,6 +228,8 @@ class RunScreen(PanesScreen):
             self.query_one(StepView).add_output(event.step_id, event.line)
         elif isinstance(event, engine_events.StepChanged):
             self.refresh_tree()
+            if self.engine.procedures.by_id.get(self.engine.checklist.step(event.step_id).procedure or ""):
+                procedure_actions.show_banner(self)  # "N of M steps passed" follows its steps
             self.finish_if_complete()
             self.tick()  # the header says what runs now, not a second later
             self.refresh_bindings()  # "x Cancel" is in the footer only while something runs

@@ -18,7 +18,7 @@ from runbook_tui.ui.app import RunbookApp
 from runbook_tui.ui.dialogs import AskReason
 from runbook_tui.ui.messages import RoomObserved
 from tests.conftest import REPO
-from tests.observations import Unseen, broker, dns, dual_control_room, room, stack, status
+from tests.observations import Unseen, broker, dns, dual_control_room, quiet_room, room, stack, status
 from tests.ui.helpers import footer_keys, notices, selected, wait_until
 
 PROCEDURE = "dual-control-primary"  # both cores dispatch and the standby's .env enables it
@@ -46,7 +46,8 @@ async def queue_dual_control(pilot, app: RunbookApp) -> None:
     for at in (1000.0, 1002.0):
         app.post_message(RoomObserved(dataclasses.replace(dual_control_room(), at=at)))
         await pilot.pause()
-    await wait_until(pilot, lambda: "NON-NORMAL PROCEDURE QUEUED" in banner(app))
+    # Wide, "NON-NORMAL PROCEDURE QUEUED: <title>"; at 80x24, "NON-NORMAL PROCEDURE (n opens, ...): <title> (queued)".
+    await wait_until(pilot, lambda: "NON-NORMAL PROCEDURE" in banner(app) and "queued" in banner(app).lower())
 
 
 @pytest.mark.asyncio
@@ -58,7 +59,10 @@ async def test_a_queued_procedure_is_named_in_the_banner_and_n_opens_it_in_the_c
         assert "open_procedure" not in footer_keys(app)  # nothing queued: no key that does nothing
         await queue_dual_control(pilot, app)
         said = banner(app)
-        assert "Dual control: stop the primary's core" in said and "(n opens it)" in said, said
+        assert "Dual control: stop the primary's core" in said, said
+        # The key that opens it, first at 80x24 so that no cut can take it.
+        assert ("(n opens it)" in said) if size == (120, 40) else any(
+            line.startswith("⚠ NON-NORMAL PROCEDURE (n opens") for line in said.splitlines()), said
         await wait_until(pilot, lambda: "open_procedure" in footer_keys(app))  # leading the footer, at 80 columns too
         assert any("Non-normal procedure queued" in n or "n opens it" in n for n in notices(app))
         assert app.engine.procedures.status(PROCEDURE).opened_at is None
@@ -71,20 +75,29 @@ async def test_a_queued_procedure_is_named_in_the_banner_and_n_opens_it_in_the_c
         assert "NON-NORMAL OPEN" in str(top.label) and [c.data for c in top.children] == STEPS
         assert str(top.children[0].label).startswith("○ N1. Stop the primary's sentient-core")
         assert app.run_screen.step_name(STEPS[1]) == "N2. Disable dispatch in the primary's .env"
-        assert "open, 0 of 3 steps passed" in banner(app) and "(N dismisses it, with a reason)" in banner(app)
+        dismiss = "(N dismisses it, with a reason)" if size == (120, 40) else "N dismisses)"
+        assert "open, 0 of 3 steps passed" in banner(app) and dismiss in banner(app)
         # Worked with the step keys: each skipped with a reason, the cursor moving on within the procedure.
-        for step in STEPS:
+        for n, step in enumerate(STEPS, 1):
             await wait_until(pilot, lambda step=step: selected(app) == step)
             await pilot.press("s")
             await wait_until(pilot, lambda: isinstance(app.screen, AskReason))
             await pilot.press(*"seen done by hand", "enter")
             await wait_until(pilot, lambda step=step: app.engine.status(step).state is StepState.SKIPPED)
+            if n < len(STEPS):  # the banner's count follows each step (seen on a site walk: 0 of 3 after one passed)
+                await wait_until(pilot, lambda n=n: f"open, {n} of 3 steps passed" in banner(app))
         await wait_until(pilot, lambda: app.engine.procedures.status(PROCEDURE).worked_at is not None)
         assert "NON-NORMAL" not in banner(app)
         assert "NON-NORMAL worked" in str(app.run_screen.checklist.root.children[0].label)
         assert "procedure_worked" in kinds(app)
         await wait_until(pilot, lambda: "open_procedure" not in footer_keys(app))
         assert any("worked to its end" in n for n in notices(app))
+        # A new episode queues it again: its section says so at once (seen: "worked" until n was pressed).
+        for obs in (dataclasses.replace(quiet_room(), at=1010.0), *(dataclasses.replace(dual_control_room(), at=t)
+                                                                    for t in (1012.0, 1014.0))):
+            app.post_message(RoomObserved(obs))
+            await pilot.pause()
+        await wait_until(pilot, lambda: "NON-NORMAL QUEUED" in str(app.run_screen.checklist.root.children[0].label))
 
 
 @pytest.mark.asyncio
@@ -120,7 +133,7 @@ async def test_a_condition_that_cleared_by_itself_is_said_in_the_banner(tmp_path
         app.post_message(RoomObserved(alone))
         await wait_until(pilot, lambda: "cleared by itself" in banner(app))
         said = banner(app)
-        assert "Dual control: stop the primary's core" in said and "n opens it" in said and "N dismisses it" in said
+        assert "Dual control: stop the primary's core" in said and "(n opens, N dismisses)" in said  # 80x24's words
         assert any("cleared by itself" in n for n in notices(app))
         assert app.engine.procedures.status(PROCEDURE).open  # still to be worked or dismissed
         assert rec.ProcedureCleared.KIND in kinds(app)
@@ -261,7 +274,28 @@ async def test_at_80x24_an_alarm_and_two_procedures_take_a_line_each_not_five(tm
         assert shown.region.height == 2, banner(app)  # the alarm's line and the procedures' line
         said = banner(app)
         assert "PROCEDURES (n opens, N dismisses): Dual control" in said and "resolvers disagree" in said
+        # The alarm first, whatever came first (seen on a site walk: the procedures' line above it).
+        assert said.splitlines()[0].startswith("⚠ DUAL CONTROL"), said
         # Wide again, each is said whole, as before.
         await pilot.resize_terminal(140, 40)
         await wait_until(pilot, lambda: "NON-NORMAL PROCEDURE QUEUED" in banner(app))
         assert "NON-NORMAL 2 PROCEDURES" not in banner(app)
+
+
+@pytest.mark.asyncio
+async def test_a_resumed_run_keeps_an_alarm_not_yet_acknowledged_in_the_banner(tmp_path):
+    # Seen on a site walk: after a resume the header said "⚠ dual control 23 s (a: ack)" and the
+    # banner said nothing until a new alarm came.
+    app = promotion_app(tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await queue_dual_control(pilot, app)
+        app.post_message(RoomObserved(dataclasses.replace(quiet_room(), at=1005.0)))  # it ended, not acknowledged
+        await wait_until(pilot, lambda: "ALARM IN THIS RUN" in banner(app))
+        await pilot.press("q")
+    settings = Settings(stack_root=tmp_path, resolvers=(("127.0.0.1", 15399),), lab=True)
+    session = Session(settings, "room1", REPO / "checklists" / "promotion.yaml")
+    session.observer = Unseen("room1")
+    again = RunbookApp(session, live=False, resume=True)
+    async with again.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: again.run_screen is not None and again.run_screen.is_attached)
+        await wait_until(pilot, lambda: "ALARM IN THIS RUN" in banner(again) and "(a acknowledges)" in banner(again))
