@@ -296,8 +296,11 @@ class VenueApp(CrashToFile, App[VenueChoice | None]):
                 out.append(f"{check.name}: {safe_text(check.detail, 300)}\n")
                 if check.ok is False and check.fix:
                     out.append(f"       fix, from {self.settings.stack_root}: {safe_text(check.fix, 300)}\n", style="yellow")
-            out.append("\nEnter opens the room's run on the procedure raised." if self.raised.get(room)
-                       else "\nEnter opens the room's checklists.", style="dim")
+            if room in self.holders:
+                out.append("\nEnter says which console has it: one console acts on a room.", style="dim")
+            else:
+                out.append("\nEnter opens the room's run on the procedure raised." if self.raised.get(room)
+                           else "\nEnter opens the room's checklists.", style="dim")
         self.query_one("#venue-room", Static).update(out)
 
     # ---- actions -----------------------------------------------------------------------
@@ -310,12 +313,22 @@ class VenueApp(CrashToFile, App[VenueChoice | None]):
             self.notify(f"{room} is open on another console: {safe_text(held.words(), 300)}. Work it there, or "
                         "close that console first.", title="Not opened", severity="warning", timeout=10, markup=False)
             return
+        offers = room_checklists(self.settings, room)
         if self.raised.get(room):
-            # The procedure the row raised: the room's run opens on it (no chooser: it is what the row asks for).
             first = self.raised[room][0]
-            self.exit(VenueChoice(room, self.settings.for_room(room).checklist, first.procedure, first.detail))
-            return
-        self.push_screen(ChecklistChooser(room, room_checklists(self.settings, room)), lambda offer: self._open(room, offer))
+            home = Path(self.settings.for_room(room).checklist).resolve()
+            elsewhere = [o for o in offers if o.unfinished is not None and o.path.resolve() != home]
+            if not elsewhere:
+                # The procedure the row raised: the room's run opens on it (no chooser: it is what the row asks for).
+                self.exit(VenueChoice(room, self.settings.for_room(room).checklist, first.procedure, first.detail))
+                return
+            # Seen on a site walk: mid-failback (no console open) the row raised "the primary came
+            # back after the promotion", and Enter opened a new promotion run over the failback.
+            # The unfinished run is offered first; it queues the procedures of its own checklist.
+            self.notify(f"{room}: an unfinished {elsewhere[0].name} run waits. Choose it to go on (it queues its own "
+                        f"procedures), or another checklist.", title=safe_text(first.short, 60), severity="warning",
+                        timeout=10, markup=False)
+        self.push_screen(ChecklistChooser(room, offers), lambda offer: self._open(room, offer))
 
     def _open(self, room: str, offer: ChecklistOffer | None) -> None:
         if offer is not None:

@@ -246,3 +246,32 @@ async def test_a_room_open_on_another_console_says_whose_and_enter_does_not_open
             await wait_until(pilot, lambda: isinstance(app.screen, ChecklistChooser))
     finally:
         held.release()
+
+
+@pytest.mark.asyncio
+async def test_enter_on_a_raised_procedure_offers_an_unfinished_run_of_another_checklist_first(tmp_path):
+    # Seen on a site walk: mid-failback, with no console open, the row raised "the primary came
+    # back after the promotion" and Enter opened a new promotion run over the unfinished failback.
+    import asyncio
+
+    from runbook_tui.session import Session
+
+    s = settings(tmp_path)
+    session = Session(s, "vault", s.checklist.parent / "failback.yaml", variables={"smoke_device": "door1"})
+    engine = session.start_engine()
+    engine.journal.append("step_state", step=engine.checklist.steps()[0].id, state="done")
+    engine.journal.close()
+    session.release()
+    app = VenueApp(s, ROOMS, live=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        for at in (1000.0, 1002.0):
+            await asyncio.to_thread(app._looked, "vault", dataclasses.replace(dual_control_room(), at=at), "")
+            await pilot.pause()
+        await wait_until(pilot, lambda: cell(app, "vault", "alarm") == "⚑ Dual control")
+        await pilot.press("down", "enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, ChecklistChooser))
+        assert app.return_value is None  # nothing opened over the failback
+        assert any("an unfinished Demotion / Failback run waits" in n for n in notices(app)), notices(app)
+        options = app.screen.query_one(OptionList)
+        labels = [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
+        assert any("Failback" in label and "unfinished run from" in label for label in labels), labels
