@@ -291,6 +291,10 @@ class Session:
             words += ["--checklist", str(self.checklist.path.resolve())]
         for name, value in self.given_variables.items():
             words += ["--var", f"{name}={value}"]
+        if self.engine is not None:
+            # The run's operator, whom its journal names after a resume: without it the resumed
+            # console's hold said $USER, and the venue named another operator than the journal.
+            words += ["--operator", self.engine.config.operator]
         return shlex.join(words + ["--resume"])  # this run, without the question
 
     def unfinished(self) -> UnfinishedRun | None:

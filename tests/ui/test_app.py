@@ -719,6 +719,15 @@ def test_the_resume_line_is_a_command_that_reopens_the_same_run(tmp_path):
     site = Session(dataclasses.replace(plain.settings, source=site_file, checklist=CHECKLIST), "room9", CHECKLIST)
     assert shlex.split(site.resume_command()) == ["runbook-tui", "--settings", str(site_file.resolve()), "--room", "room9",
                                                  "--resume"]
+    # Once its run began, the operator its journal names: the resumed console holds the room as
+    # that operator (seen on a site walk: the venue said "✎ operator", the journal "opened by olga").
+    named = Session(plain.settings, "room9", CHECKLIST, operator="olga")
+    named.start_engine()
+    try:
+        assert shlex.split(named.resume_command())[-3:] == ["--operator", "olga", "--resume"]
+    finally:
+        named.engine.journal.close()
+        named.release()
 
 
 @pytest.mark.asyncio
