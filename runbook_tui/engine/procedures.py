@@ -184,17 +184,19 @@ class Procedures:
                obs: RoomObservation | None) -> ProcedureStatus:
         e = self.engine
         before = self.by_id.get(procedure.id)
-        if before is not None and not before.open:
-            # Worked or dismissed before, and the room fell into it again: its steps are to be
-            # worked anew.
-            now = time.time()
-            for step in procedure.steps:
-                if e.statuses[step.id].state is not StepState.PENDING:
-                    e.set_status(step.id, StepStatus(StepState.PENDING, "queued again", (), now, None))
+        again = before is not None and not before.open
         status = self._write(rec.ProcedureQueued(
             procedure=procedure.id, title=substitute(procedure.title, e.values), condition=procedure.trigger.when,
             detail=e.masker.mask(detail), held_s=round(held_s, 1), episode=(before.episode + 1) if before else 1,
             source=source, observation=summary(obs) if obs is not None else None), "queued")
+        if again:
+            # Worked or dismissed before, and the room fell into it again: its steps are to be
+            # worked anew. After the new episode's record, so that the report files these resets
+            # under it (seen on a site walk: under the episode before).
+            now = time.time()
+            for step in procedure.steps:
+                if e.statuses[step.id].state is not StepState.PENDING:
+                    e.set_status(step.id, StepStatus(StepState.PENDING, "queued again", (), now, None))
         return status
 
     def _write(self, record: rec.Record, what: str) -> ProcedureStatus:

@@ -181,6 +181,15 @@ def test_a_new_episode_after_the_procedure_was_worked_queues_it_again_with_its_s
     status = engine.procedures.status("dual")
     assert status.open and status.episode == 2 and status.dismissed_at is None
     assert engine.statuses["dual-confirm"].state is StepState.PENDING
+    # The step set back is journaled after the new episode's record, and the report says it under
+    # that episode (seen on a site walk: under the episode before).
+    records = rec.read_all(read_journal(tmp_path / "run.jsonl").records)
+    second = next(i for i, r in enumerate(records) if isinstance(r, rec.ProcedureQueued) and r.episode == 2)
+    reset = next(i for i, r in enumerate(records) if isinstance(r, rec.StepStateRecord) and r.step == "dual-confirm"
+                 and r.state == "pending")
+    assert reset > second
+    report = render_report(tmp_path / "run.jsonl")
+    assert report.index("queued again") > report.index("episode 2"), report
 
 
 def test_after_arms_a_trigger_only_once_its_step_is_done(tmp_path):
