@@ -55,8 +55,15 @@ async def run(screen: RunScreen) -> None:
     if step is None:
         return
     if engine.running_step:
-        screen.say(f"{screen.step_name(engine.running_step)} is running: wait for it, or press x to cancel it.",
-                   severity="warning")
+        if engine.checklist.step(engine.running_step).type is StepType.WAIT:
+            # A wait runs nothing: cancelled, it is still watched and ticks once its condition holds.
+            # Seen on a site walk: the resolvers' wait (which dual control kept from holding) held
+            # the dual-control step back, and the words did not say that cancelling loses nothing.
+            screen.say(f"{screen.step_name(engine.running_step)} is waiting for the room. x cancels the wait (it "
+                       "still ticks when its condition holds); then run this step.", severity="warning")
+        else:
+            screen.say(f"{screen.step_name(engine.running_step)} is running: wait for it, or press x to cancel it.",
+                       severity="warning")
         return
     if step.type is StepType.CHOICE:
         await choose(screen, step)

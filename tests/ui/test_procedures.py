@@ -299,3 +299,23 @@ async def test_a_resumed_run_keeps_an_alarm_not_yet_acknowledged_in_the_banner(t
     async with again.run_test(size=(120, 40)) as pilot:
         await wait_until(pilot, lambda: again.run_screen is not None and again.run_screen.is_attached)
         await wait_until(pilot, lambda: "ALARM IN THIS RUN" in banner(again) and "(a acknowledges)" in banner(again))
+
+
+@pytest.mark.asyncio
+async def test_r_while_a_wait_waits_says_the_wait_can_be_cancelled_without_losing_it(tmp_path):
+    # Seen on a site walk: a procedure's wait that another fault kept from holding held the other
+    # procedure's step back, and "is running: wait for it" did not say a wait loses nothing by x.
+    app = promotion_app(tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await queue_dual_control(pilot, app)
+        await pilot.press("n")
+        await wait_until(pilot, lambda: selected(app) == STEPS[0])
+        app.run_screen.goto_step(STEPS[2])  # "The primary no longer dispatches": a wait
+        await wait_until(pilot, lambda: selected(app) == STEPS[2])
+        await pilot.press("r", "enter")  # the wait's confirmation: it starts watching
+        await wait_until(pilot, lambda: app.engine.running_step == STEPS[2])
+        app.run_screen.goto_step(STEPS[0])
+        await wait_until(pilot, lambda: selected(app) == STEPS[0])
+        await pilot.press("r")
+        await wait_until(pilot, lambda: any("is waiting for the room. x cancels the wait" in n for n in notices(app)))
+        assert app.engine.running_step == STEPS[2] and app.engine.status(STEPS[0]).state is StepState.PENDING
