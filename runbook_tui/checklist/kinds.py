@@ -43,3 +43,8 @@ def substitute(template: str, values: dict[str, str], shell: bool = False) -> st
 
 def placeholders(template: str) -> list[str]:
     return PLACEHOLDER.findall(template)
+
+
+def procedure_letter(index: int) -> str:
+    """The letter of a checklist's procedure by its place among them (A, B, ...; after Z, A again)."""
+    return chr(ord("A") + index % 26)

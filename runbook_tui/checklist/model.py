@@ -16,6 +16,7 @@ from runbook_tui.checklist.kinds import PLACEHOLDER as PLACEHOLDER
 from runbook_tui.checklist.kinds import Risk as Risk
 from runbook_tui.checklist.kinds import StepType as StepType
 from runbook_tui.checklist.kinds import placeholders as placeholders
+from runbook_tui.checklist.kinds import procedure_letter as procedure_letter
 from runbook_tui.checklist.kinds import substitute as substitute
 
 
@@ -183,6 +184,12 @@ class Checklist:
             if step.id == step_id:
                 return step
         raise KeyError(step_id)
+
+    def procedure_letter(self, procedure_id: str) -> str:
+        """The procedure's letter, A for the first it names: its steps are A1, A2, ... on paper
+        (`plan`), on the console and on the phone alike, and two open ones never share a number."""
+        index = [p.id for p in self.procedures].index(procedure_id)
+        return procedure_letter(index)
 
     def procedure(self, procedure_id: str) -> Procedure:
         for procedure in self.procedures:

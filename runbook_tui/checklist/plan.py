@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from runbook_tui.checklist.conditions import CONDITIONS
-from runbook_tui.checklist.model import Checklist, Step, StepType, substitute
+from runbook_tui.checklist.model import Checklist, Step, StepType, procedure_letter, substitute
 from runbook_tui.checklist.shell_words import UnsafePlaceholder
 from runbook_tui.checklist.variables import resolve_variables
 
@@ -164,12 +164,12 @@ def _procedure_lines(checklist: Checklist, values: dict[str, str], chosen: dict[
             when += f"; once step {trigger.after} is done"
         if trigger.quiet_between:
             when += f"; not between {trigger.quiet_between[0]} and {trigger.quiet_between[1]}"
-        out += ["", f"  {chr(ord('A') + letter % 26)}. {substitute(procedure.title, values)}", f"     {when}"]
+        out += ["", f"  {procedure_letter(letter)}. {substitute(procedure.title, values)}", f"     {when}"]
         if procedure.holds:
             out.append("     holds throughout: " + "; ".join(CONDITIONS[c] for c in procedure.holds))
         if procedure.text:
             out += [f"     {line}" for line in substitute(procedure.text, values).splitlines()]
         for n, step in enumerate(procedure.steps, 1):
-            out += _step_lines(checklist, step, f"{chr(ord('A') + letter % 26)}{n}.", values, chosen, lab, docker_hosts,
+            out += _step_lines(checklist, step, f"{procedure_letter(letter)}{n}.", values, chosen, lab, docker_hosts,
                                fence_command)
     return out

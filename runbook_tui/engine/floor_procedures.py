@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runbook_tui.checklist.kinds import substitute
+from runbook_tui.checklist.kinds import procedure_letter, substitute
 from runbook_tui.engine.events import PASSED, StepState
 
 if TYPE_CHECKING:
@@ -28,7 +28,8 @@ class FloorProcedure:
     id: str
     title: str
     detail: str  # what its trigger saw, without .env values
-    steps: tuple[FloorStep, ...]  # numbered 1, 2, ... within the procedure (shown N1, N2, ...)
+    steps: tuple[FloorStep, ...]  # numbered 1, 2, ... within the procedure (shown A1, A2, ... with its letter)
+    letter: str = "A"  # its letter among the checklist's procedures, as on paper and on the console
 
 
 def procedures_at_room(run: RunState, checklist: Mapping[str, Any],
@@ -37,8 +38,9 @@ def procedures_at_room(run: RunState, checklist: Mapping[str, Any],
     from runbook_tui.engine.floor import FloorStep
 
     out = []
+    every = _steps_of(checklist)
     for status in sorted(run.procedures.values(), key=lambda p: p.queued_at):
-        steps = _steps_of(checklist).get(status.id, ())
+        steps = every.get(status.id, ())
         if not status.open or not any(at_room for _id, _title, at_room, _optional in steps):
             continue
         told: list[FloorStep] = []
@@ -54,7 +56,8 @@ def procedures_at_room(run: RunState, checklist: Mapping[str, Any],
                                   confirmation_id=confirmation.id if confirmation else ""))
             if not optional and state not in PASSED and state is not StepState.DEFERRED:
                 reached = False
-        out.append(FloorProcedure(status.id, status.title, without_values(status.detail), tuple(told)))
+        out.append(FloorProcedure(status.id, status.title, without_values(status.detail), tuple(told),
+                                  procedure_letter(list(every).index(status.id))))
     return tuple(out)
 
 

@@ -136,15 +136,16 @@ class ChecklistView(Tree[str]):
                 self._step_nodes[step.id].set_label(step_label(step, statuses[step.id], step.applies(choices), values,
                                                                self.procedure_numbers[step.id], (lapses or {}).get(step.id)))
 
-    def show_procedure(self, procedure: Procedure, status: ProcedureStatus, values: dict[str, str]) -> None:
-        """The procedure as a section of its own, above the checklist's (the newest first); its
-        step labels come with the next refresh_steps."""
+    def show_procedure(self, procedure: Procedure, status: ProcedureStatus, values: dict[str, str], letter: str) -> None:
+        """The procedure as a section of its own, above the checklist's (the newest first), its
+        steps numbered with its letter as on paper (A1, A2, ...); their labels come with the next
+        refresh_steps."""
         node = self.procedure_nodes.get(procedure.id)
         if node is None:
             node = self.root.add("", data=None, expand=True, before=0)
             for index, step in enumerate(procedure.steps, 1):
                 self._step_nodes[step.id] = node.add_leaf("", data=step.id)
-                self.procedure_numbers[step.id] = f"N{index}"
+                self.procedure_numbers[step.id] = f"{letter}{index}"
             self.procedure_nodes[procedure.id] = node
         node.set_label(procedure_label(procedure, status, values))
 

@@ -146,7 +146,7 @@ class FloorApp(App):
         for procedure in state.procedures:
             widgets.append(Static(f"[b]NON-NORMAL PROCEDURE[/b]: {escape(procedure.title)}\n{escape(procedure.detail)}",
                                   classes="procedure", id=f"procedure-{procedure.id}"))
-            widgets += self._step_widgets(procedure.steps, "N")
+            widgets += self._step_widgets(procedure.steps, procedure.letter)
         widgets += self._step_widgets(state.steps, "")
         if state.last_dispatch:
             widgets.append(Static(f"Last smoke test {escape(state.last_dispatch)}", classes="step"))
@@ -163,7 +163,7 @@ class FloorApp(App):
             self.call_after_refresh(steps.scroll_to, y=kept_y, animate=False)
 
     def _step_widgets(self, steps: tuple[FloorStep, ...], prefix: str) -> list[Widget]:
-        """Each step's line and, when the room may confirm it now, its button (a procedure's steps numbered N1, N2, ...)."""
+        """Each step's line and, when the room may confirm it now, its button (a procedure's steps with its letter: A1, A2, ...)."""
         widgets: list[Widget] = []
         for step in steps:
             glyph = LAPSED if step.lapse else GLYPHS.get(step.state, "?")

@@ -76,7 +76,7 @@ def show_banner(screen: RunScreen) -> None:
 def show_in_checklist(screen: RunScreen, status: ProcedureStatus) -> None:
     """The procedure as a section of its own at the top of the checklist pane (its steps N1, N2, ...)."""
     e = screen.engine
-    screen.checklist.show_procedure(e.checklist.procedure(status.id), status, e.values)
+    screen.checklist.show_procedure(e.checklist.procedure(status.id), status, e.values, e.checklist.procedure_letter(status.id))
     screen.refresh_tree()
 
 

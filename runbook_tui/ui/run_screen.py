@@ -111,7 +111,8 @@ class RunScreen(PanesScreen):
         self.checklist.load(e.checklist, e.statuses, e.choices, e.values, e.lapses)
         for status in e.procedures.queued():  # a resumed run's procedures, as its journal left them
             if status.opened_at is not None:
-                self.checklist.show_procedure(e.checklist.procedure(status.id), status, e.values)
+                self.checklist.show_procedure(e.checklist.procedure(status.id), status, e.values,
+                                              e.checklist.procedure_letter(status.id))
         if self.checklist.procedure_nodes:
             self.refresh_tree()
         procedure_actions.show_banner(self)

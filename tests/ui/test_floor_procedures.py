@@ -44,12 +44,12 @@ async def test_a_queued_procedure_with_a_step_for_the_room_is_on_the_phone_and_i
         said = shown(app)
         assert "No controller online on the active broker" in said and "for 30 s" in said
         assert "Dual control" not in said
-        assert "N2. The controllers are powered and on the room's network" in said
+        assert "D2. The controllers are powered and on the room's network" in said
         assert "once the run reaches it" in said and not app.query("#confirm-lost-controllers-checked")
         # The console passes the procedure's first step: the room's is reached.
         engine.skip("lost-dns-checked", "DNS seen right on the console")
         await wait_until(pilot, lambda: bool(app.query("#confirm-lost-controllers-checked")))
-        assert str(app.query_one("#confirm-lost-controllers-checked", Button).label) == "I confirm step N2"
+        assert str(app.query_one("#confirm-lost-controllers-checked", Button).label) == "I confirm step D2"  # the procedure's letter, as on paper and on the console
         app.query_one("#name", Input).value = "Rui Costa"
         app.query_one("#confirm-lost-controllers-checked", Button).press()
         await wait_until(pilot, lambda: "waiting for the console" in shown(app))

@@ -73,8 +73,8 @@ async def test_a_queued_procedure_is_named_in_the_banner_and_n_opens_it_in_the_c
         # A section of its own, above the checklist's, its steps numbered apart.
         top = app.run_screen.checklist.root.children[0]
         assert "NON-NORMAL OPEN" in str(top.label) and [c.data for c in top.children] == STEPS
-        assert str(top.children[0].label).startswith("○ N1. Stop the primary's sentient-core")
-        assert app.run_screen.step_name(STEPS[1]) == "N2. Disable dispatch in the primary's .env"
+        assert str(top.children[0].label).startswith("○ A1. Stop the primary's sentient-core")
+        assert app.run_screen.step_name(STEPS[1]) == "A2. Disable dispatch in the primary's .env"
         dismiss = "(N dismisses it, with a reason)" if size == (120, 40) else "N dismisses)"
         assert "open, 0 of 3 steps passed" in banner(app) and dismiss in banner(app)
         # Worked with the step keys: each skipped with a reason, the cursor moving on within the procedure.
@@ -207,7 +207,7 @@ async def test_a_procedures_condition_that_holds_throughout_is_said_when_it_stop
                     [broker("primary", on)], dns(("127.0.0.3",)), standby_dispatch=True, at=1004.0)
         app.post_message(RoomObserved(down))
         await wait_until(pilot, lambda: "NO LONGER HOLDS THROUGHOUT: standby_stack_running" in banner(app))
-        assert "(at N1. Stop the primary's sentient-core" in banner(app)  # the step the operator is at
+        assert "(at A1. Stop the primary's sentient-core" in banner(app)  # the step the operator is at
         assert any("No longer holds throughout" in str(n.title) for n in app._notifications)
         app.post_message(RoomObserved(dataclasses.replace(dual_control_room(), at=1006.0)))
         await wait_until(pilot, lambda: "NO LONGER HOLDS THROUGHOUT" not in banner(app))
@@ -254,7 +254,7 @@ async def test_a_resumed_run_shows_its_open_procedure_as_it_was_left(tmp_path):
         await pilot.pause()
         assert PROCEDURE in again.run_screen.checklist.procedure_nodes
         assert "open, 1 of 3 steps passed" in banner(again)
-        assert str(again.run_screen.checklist.root.children[0].children[0].label).startswith("↷ N1.")
+        assert str(again.run_screen.checklist.root.children[0].children[0].label).startswith("↷ A1.")
 
 
 @pytest.mark.asyncio
@@ -280,6 +280,13 @@ async def test_at_80x24_an_alarm_and_two_procedures_take_a_line_each_not_five(tm
         await pilot.resize_terminal(140, 40)
         await wait_until(pilot, lambda: "NON-NORMAL PROCEDURE QUEUED" in banner(app))
         assert "NON-NORMAL 2 PROCEDURES" not in banner(app)
+        # Both opened: each numbered with its letter as on paper (seen after a resume: both were N1, N2, ...).
+        await pilot.press("n")
+        await wait_until(pilot, lambda: len(app.run_screen.checklist.procedure_nodes) == 1)
+        await pilot.press("n")
+        await wait_until(pilot, lambda: len(app.run_screen.checklist.procedure_nodes) == 2)
+        assert app.run_screen.step_name(STEPS[0]).startswith("A1. ")
+        assert app.run_screen.step_name("disagree-fixed").startswith("G1. ")
 
 
 @pytest.mark.asyncio
