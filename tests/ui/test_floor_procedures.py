@@ -49,7 +49,7 @@ async def test_a_queued_procedure_with_a_step_for_the_room_is_on_the_phone_and_i
         # The console passes the procedure's first step: the room's is reached.
         engine.skip("lost-dns-checked", "DNS seen right on the console")
         await wait_until(pilot, lambda: bool(app.query("#confirm-lost-controllers-checked")))
-        assert str(app.query_one("#confirm-lost-controllers-checked", Button).label) == "I confirm step D2"  # the procedure's letter, as on paper and on the console
+        assert str(app.query_one("#confirm-lost-controllers-checked", Button).label) == "I confirm step D2"  # its letter
         app.query_one("#name", Input).value = "Rui Costa"
         app.query_one("#confirm-lost-controllers-checked", Button).press()
         await wait_until(pilot, lambda: "waiting for the console" in shown(app))
