@@ -31,33 +31,33 @@ def clock(at: float) -> str:
 
 
 def banner_text(screen: RunScreen) -> str | None:
-    """One part per open procedure: queued and not opened yet, open, or its condition cleared by itself."""
+    """One part per open procedure: queued and not opened yet, open, or its condition cleared."""
     open_key, dismiss_key = key_of(screen, "open_procedure", OPEN_KEY), key_of(screen, "dismiss_procedure", DISMISS_KEY)
-    parts = []
-    for p in screen.engine.procedures.open_ones():
-        if p.cleared_at is not None:
-            # "By itself" only as the record says it: seen, the words said so after the operator had
-            # worked the steps that ended it.
-            how = "cleared by itself" if p.cleared_by_itself else "cleared"
-            parts.append(f"NON-NORMAL {p.title}: its condition {how} at {clock(p.cleared_at)}, "
-                         f"{passed_of(screen, p.id)} ({open_key} opens it; {dismiss_key} dismisses it, with a reason)")
-        elif p.opened_at is None:
-            parts.append(f"NON-NORMAL PROCEDURE QUEUED: {p.title}: {p.detail} ({open_key} opens it)")
-        else:
-            parts.append(f"NON-NORMAL {p.title}: open, {passed_of(screen, p.id)} "
-                         f"({dismiss_key} dismisses it, with a reason)")
-    if parts and screen.is_narrow():
+    procedures = screen.engine.procedures.open_ones()
+    if not procedures:
+        return None
+    if screen.is_narrow():
         # One line for all of them at 80x24 (beside another reason each is cut there): each named
         # with where it stands, the keys first, so that a cut never takes them. What was seen is
         # in the notice, the alarm's line and the procedure's section.
-        states = [f"{p.title} ({_state(screen, p)})" for p in screen.engine.procedures.open_ones()]
-        what = f"{len(states)} PROCEDURES" if len(states) > 1 else "PROCEDURE"
-        return f"NON-NORMAL {what} ({open_key} opens, {dismiss_key} dismisses): " + "; ".join(states)
-    return "   ⚠  ".join(parts) or None
+        what = f"{len(procedures)} PROCEDURES" if len(procedures) > 1 else "PROCEDURE"
+        return f"NON-NORMAL {what} ({open_key} opens, {dismiss_key} dismisses): " + "; ".join(
+            f"{p.title} ({_state(screen, p)})" for p in procedures)
+    parts = []
+    for p in procedures:
+        if p.cleared_at is None and p.opened_at is None:
+            parts.append(f"NON-NORMAL PROCEDURE QUEUED: {p.title}: {p.detail} ({open_key} opens it)")
+        else:
+            keys = f"{dismiss_key} dismisses it, with a reason"
+            parts.append(f"NON-NORMAL {p.title}: {_state(screen, p)} ("
+                         + (f"{open_key} opens it; {keys})" if p.cleared_at is not None else f"{keys})"))
+    return "   ⚠  ".join(parts)
 
 
 def _state(screen: RunScreen, p: ProcedureStatus) -> str:
     if p.cleared_at is not None:
+        # "By itself" only as the record says it: seen, the words said so after the operator had
+        # worked the steps that ended it.
         how = "cleared by itself" if p.cleared_by_itself else "cleared"
         return f"its condition {how} at {clock(p.cleared_at)}, {passed_of(screen, p.id)}"
     return "queued" if p.opened_at is None else f"open, {passed_of(screen, p.id)}"

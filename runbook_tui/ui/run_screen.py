@@ -229,7 +229,7 @@ class RunScreen(PanesScreen):
             self.query_one(StepView).add_output(event.step_id, event.line)
         elif isinstance(event, engine_events.StepChanged):
             self.refresh_tree()
-            if self.engine.procedures.by_id.get(self.engine.checklist.step(event.step_id).procedure or ""):
+            if self.engine.checklist.step(event.step_id).procedure in self.engine.procedures.by_id:
                 procedure_actions.show_banner(self)  # "N of M steps passed" follows its steps
             self.finish_if_complete()
             self.tick()  # the header says what runs now, not a second later
