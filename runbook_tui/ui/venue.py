@@ -162,6 +162,12 @@ class VenueApp(CrashToFile, App[VenueChoice | None]):
             holder = room_holder(self.settings.for_room(room).runs_dir, room)
         except OSError:
             holder = None  # the runs folder unreadable: said by the console that tries to open it
+        if holder is not None and raised is not None:
+            # A room open on a console: its run queues its own procedures, those of its own
+            # checklist. Seen on a site walk: mid-failback on another console, the row raised the
+            # promotion's "the primary came back" over the failback's own step. Judged still (the
+            # hold time counts), raised once the console lets the room go.
+            raised = ()
         try:
             self.call_from_thread(self.show_holder, room, holder)
             self.call_from_thread(self.show_row, room, row, error, raised)

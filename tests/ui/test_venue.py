@@ -275,3 +275,31 @@ async def test_enter_on_a_raised_procedure_offers_an_unfinished_run_of_another_c
         options = app.screen.query_one(OptionList)
         labels = [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
         assert any("Failback" in label and "unfinished run from" in label for label in labels), labels
+
+
+@pytest.mark.asyncio
+async def test_a_room_open_on_another_console_raises_no_procedure_on_its_row_until_it_is_let_go(tmp_path):
+    # Seen on a site walk: with a failback open on another console, the row raised the
+    # promotion's "the primary came back after the promotion"; that console queues its own.
+    import asyncio
+    import time
+
+    from runbook_tui.engine.room_hold import hold_room
+
+    s = settings(tmp_path)
+    app = VenueApp(s, ROOMS, live=False)
+    held = hold_room(s.for_room("vault").runs_dir, "vault", operator="Rui Costa")
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            now = time.time()
+            for at in (now, now + 2):
+                await asyncio.to_thread(app._looked, "vault", dataclasses.replace(dual_control_room(), at=at), "")
+                await pilot.pause()
+            await wait_until(pilot, lambda: cell(app, "vault", "room") == "vault ✎ Rui Costa")
+            assert cell(app, "vault", "alarm") == "DUAL CONTROL" and not app.raised.get("vault")
+            assert not any("Non-normal procedure" in n or "Enter on its row opens it" in n for n in notices(app))
+            held.release()
+            await asyncio.to_thread(app._looked, "vault", dataclasses.replace(dual_control_room(), at=now + 4), "")
+            await wait_until(pilot, lambda: cell(app, "vault", "alarm") == "⚑ Dual control")
+    finally:
+        held.release()
