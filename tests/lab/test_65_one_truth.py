@@ -152,6 +152,8 @@ async def test_a_guard_overridden_into_dual_control_is_journaled_and_named_in_th
         # The primary is shut down: the alarm clears, journaled; the header keeps it until acknowledged.
         lab.sh(f"cd infra/rooms/{ROOM}-primary && docker compose --env-file .env stop sentient-core", check=True)
         await until(pilot, lambda: any(r["kind"] == "alarm_cleared" for r in records(app)), 15, "dual control cleared")
+        # The header follows the engine's event, a moment after the journal (seen: read in between).
+        await until(pilot, lambda: "dual control" in app.sub_title, 5, "the header says the alarm")
         assert raised and "dual control" in app.sub_title
         for step in engine.applicable_steps():
             if engine.status(step.id).state not in (StepState.DONE, StepState.OVERRIDDEN, StepState.SKIPPED):
