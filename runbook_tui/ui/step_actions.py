@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from rich.text import Text
 
 from runbook_tui.checklist.kinds import StepType
-from runbook_tui.engine.events import EngineRefusal, GuardRefused
+from runbook_tui.engine.events import EngineRefusal, GuardRefused, StepStatus
 from runbook_tui.engine.states import StepState
 from runbook_tui.ui import dialogs, procedure_actions
 
@@ -79,8 +79,11 @@ async def run(screen: RunScreen) -> None:
                    "set it in the settings' [variables] or with --var NAME=VALUE.", severity="error", timeout=12)
         return
     verb = "Mark done" if step.type is StepType.CONFIRM else "Run"
+    before = engine.status(step.id)
     answer = await ask(screen, dialogs.ConfirmRun(preview, screen.session.room, verb))
     if answer is None:
+        return
+    if decided_meanwhile(screen, step.id, before):
         return
     if step.type is StepType.CONFIRM:
         if refused(screen, lambda: engine.mark_done(step.id, confirmed=True, typed_room=answer.typed_room)):
@@ -89,6 +92,20 @@ async def run(screen: RunScreen) -> None:
         return
     screen.run_worker(run_confirmed(screen, step.id, answer.typed_room, answer.override_reason), group="step",
                       exit_on_error=False, description="run the selected step")
+
+
+def decided_meanwhile(screen: RunScreen, step_id: str, before: StepStatus) -> bool:
+    """The step turned done (or was decided) while its confirmation was open: the operator
+    confirmed a step that was still to do, and it is no longer. Said, and not run: a wait would be
+    recorded done a second time, a command run on a room that has moved on (seen in a lab run:
+    the room's evidence ticked the procedure's wait while the operator typed the room id)."""
+    now = screen.engine.status(step_id)
+    if now == before or now.state not in (StepState.DONE, StepState.OVERRIDDEN, StepState.SKIPPED, StepState.DEFERRED):
+        return False
+    why = f" ({now.reason})" if now.reason else ""
+    screen.say(f"{screen.step_name(step_id)} turned {now.state.value} while you were confirming{why}: not run. "
+               "r runs it again if you still mean to.", severity="warning", timeout=12)
+    return True
 
 
 async def run_confirmed(screen: RunScreen, step_id: str, typed_room: str | None, override_reason: str | None) -> None:
@@ -104,6 +121,7 @@ async def run_confirmed(screen: RunScreen, step_id: str, typed_room: str | None,
                               + "; ".join(f.detail for f in guard.failures))
             consequences = guard.consequences()
             title = engine.preview(step_id).title
+            before = engine.status(step_id)
             if await ask(screen, dialogs.GuardRefusedDialog(title, guard.failures, screen.session.room, consequences)) \
                     != "override":
                 return
@@ -113,7 +131,7 @@ async def run_confirmed(screen: RunScreen, step_id: str, typed_room: str | None,
             answer = await ask(screen, dialogs.AskReason(f"Run despite the guard: {screen.step_name(step_id)}",
                                                          screen.session.room, needs_room=True, detail=detail,
                                                          what="running it despite the guard"))
-            if answer is None:
+            if answer is None or decided_meanwhile(screen, step_id, before):
                 return
             screen.set_banner("guard", None)  # the refusal is answered: the step runs, recorded as overridden
             typed_room, override_reason = answer.typed_room, answer.override_reason

@@ -96,7 +96,8 @@ async def work_procedure(pilot, app: RunbookApp, room: str) -> None:
             continue
         await cursor_to(pilot, app, step)
         await pilot.press("r")
-        await until(pilot, lambda: isinstance(app.screen, ConfirmRun), 10, f"the confirmation of {step}")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmRun) and app.screen.focused is not None, 10,
+                    f"the confirmation of {step}")
         if app.screen.preview.needs_typed_room:
             await pilot.press(*room)
         await pilot.press("enter")

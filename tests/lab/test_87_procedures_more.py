@@ -100,7 +100,8 @@ async def work(pilot, app: RunbookApp, procedure: str, fixes: dict | None = None
             continue
         await cursor_to(pilot, app, procedure, step)
         await pilot.press("r")
-        await until(pilot, lambda: isinstance(app.screen, ConfirmRun), 10, f"the confirmation of {step}")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmRun) and app.screen.focused is not None, 10,
+                    f"the confirmation of {step}")
         if app.screen.preview.needs_typed_room:
             await pilot.press(*ROOM)
         await pilot.press("enter")
@@ -254,3 +255,36 @@ async def test_the_primary_back_after_the_promotion_is_worked_through_the_tui(ro
         recorded(app, "primary-back")
         await pilot.press("q")
 
+
+@pytest.mark.asyncio
+async def test_the_primary_dispatching_again_after_the_promotion_is_worked_through_the_tui(room1, tmp_path, monkeypatch):
+    # Dual control the other way round from test_86's (there the standby's core starts dispatching
+    # while the primary is active): after a promotion, the primary's core is started with dispatch
+    # on from the environment of whoever started it. The standby's .env enables dispatch, so the
+    # procedure stops the primary's core, on the primary's engine.
+    lab = room1
+    reset = lab.sh(f"runbook-tui lab reset {ROOM}", timeout=600)  # the test before left it promoted
+    assert reset.returncode == 0, reset.stdout + reset.stderr
+    settings = lab_settings(lab, tmp_path, monkeypatch)
+    app = RunbookApp(Session(settings, ROOM, REPO / "checklists" / "promotion.yaml"), resume=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_run(pilot, app)
+        await promote(app)
+        await pilot.pause(2)
+        assert app.engine.procedures.queued() == (), app.engine.procedures.queued()
+        await asyncio.to_thread(typed, lab, f"cd infra/rooms/{ROOM}-primary && CORE_DISPATCH_ENABLED=true "
+                                            "docker compose --env-file .env up -d sentient-core")
+        container = compose(lab, ROOM, "primary", "ps -q sentient-core").stdout.split()[-1]
+        inspect = lab.sh(f"docker inspect -f '{{{{.State.StartedAt}}}}' {container}",
+                         env=lab.stack_docker_env(f"{ROOM}-primary"))
+        fault_at = started_epoch(inspect.stdout.strip())
+        assert fault_at is not None, inspect.stdout + inspect.stderr
+        await queued_in_time(pilot, app, "dual-control-primary", fault_at, 1)
+        await pilot.press("n")
+        await until(pilot, lambda: app.engine.procedures.status("dual-control-primary").opened_at is not None, 10,
+                    "the procedure opened")
+        by_key = await work(pilot, app, "dual-control-primary")
+        assert "dual-stop-primary-core" in by_key, by_key  # run by the operator, on the primary's engine
+        await cleared(pilot, app, "dual-control-primary")
+        recorded(app, "dual-control-primary")
+        await pilot.press("q")

@@ -86,7 +86,8 @@ async def worked(pilot, app: RunbookApp, step: str, timeout: float = 90) -> None
     await cursor_to(pilot, app, step)
     if app.engine.status(step).state is not StepState.DONE:
         await pilot.press("r")
-        await until(pilot, lambda: isinstance(app.screen, ConfirmRun), 10, f"the confirmation of {step}")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmRun) and app.screen.focused is not None, 10,
+                    f"the confirmation of {step}")
         if app.screen.preview.needs_typed_room:
             await pilot.press(*ROOM)
         await pilot.press("enter")

@@ -9,8 +9,23 @@ import time
 async def wait_until(pilot, predicate, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
-        assert time.monotonic() < deadline, "condition not reached"
+        # What the screen said meanwhile: a refusal in a notice is most often why.
+        assert time.monotonic() < deadline, f"condition not reached; notices: {notices(pilot.app)}"
         await pilot.pause(0.05)
+
+
+async def confirm_run(pilot, app, typed_room: str | None = None) -> None:
+    """r on the selected step, then Enter once its confirmation is on screen (the room id typed
+    first where asked). An Enter typed before the dialog is up is dropped on purpose (it must not
+    confirm what the operator has not seen), so a test that presses both at once races the dialog."""
+    from runbook_tui.ui.dialogs import ConfirmRun
+
+    await pilot.press("r")
+    # Up and focused: Enter presses the focused Run button (the room id's field, where asked).
+    await wait_until(pilot, lambda: isinstance(app.screen, ConfirmRun) and app.screen.focused is not None)
+    if typed_room is not None:
+        await pilot.press(*typed_room)
+    await pilot.press("enter")
 
 
 def selected(app) -> str | None:

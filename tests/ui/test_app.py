@@ -24,7 +24,7 @@ from runbook_tui.ui.dialogs import AskReason, ChooseOption, ConfirmRun, GuardRef
 from runbook_tui.ui.messages import MqttBatchArrived, RoomObserved
 from tests.conftest import REPO
 from tests.observations import dual_control_room, quiet_room, status
-from tests.ui.helpers import action_name, footer_keys, notices, selected, wait_until
+from tests.ui.helpers import action_name, confirm_run, footer_keys, notices, selected, wait_until
 
 CHECKLIST = REPO / "tests" / "checklists" / "fixtures" / "ui-steps.yaml"
 
@@ -49,7 +49,7 @@ async def select(pilot, app: RunbookApp, step: str) -> None:
 async def start_sleepy(pilot, app: RunbookApp) -> None:
     """A step whose command runs long enough to act while it runs."""
     await select(pilot, app, "sleepy")
-    await pilot.press("r", "enter")
+    await confirm_run(pilot, app)
     await wait_until(pilot, lambda: state(app, "sleepy") is StepState.RUNNING)
 
 
@@ -145,7 +145,7 @@ async def test_guard_refusal_shows_what_was_sensed_and_raises_the_banner(tmp_pat
     app = RunbookApp(session(tmp_path), live=False, resume=False)
     async with app.run_test(size=(120, 40)) as pilot:
         await select(pilot, app, "guarded")
-        await pilot.press("r", "enter")
+        await confirm_run(pilot, app)
         await wait_until(pilot, lambda: isinstance(app.screen, GuardRefusedDialog))
         assert app.run_screen.query_one("#banner").display
         assert "GUARD REFUSED 4. Guarded step:" in str(app.run_screen.query_one("#banner").render())
@@ -349,7 +349,7 @@ async def test_the_footer_shows_help_and_quit_at_every_size_and_cancel_only_whil
         assert "cancel_step" not in shown
         if width >= 120:
             assert {"pause", "export"} <= set(shown)
-        await pilot.press("r", "enter")
+        await confirm_run(pilot, app)
         await wait_until(pilot, lambda: state(app, "sleepy") is StepState.RUNNING)
         await wait_until(pilot, lambda: "cancel_step" in footer_keys(app))
         shown = footer_keys(app)

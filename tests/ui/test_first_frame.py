@@ -25,7 +25,7 @@ from runbook_tui.ui.app import RunbookApp
 from runbook_tui.ui.checklist_view import ChecklistView
 from runbook_tui.ui.dialogs import HelpScreen
 from tests.conftest import REPO
-from tests.ui.helpers import action_name, notices, wait_until
+from tests.ui.helpers import action_name, confirm_run, notices, wait_until
 
 CHECKLIST = REPO / "tests" / "checklists" / "fixtures" / "ui-steps.yaml"
 
@@ -185,7 +185,7 @@ async def test_keys_before_a_resume_question_are_not_replayed_into_it(tmp_path: 
     first = RunbookApp(SessionOpener(settings, "room9", CHECKLIST), live=False, resume=False)
     async with first.run_test(size=(120, 40)) as pilot:
         await wait_until(pilot, lambda: not first.typing_ahead)
-        await pilot.press("r", "enter")  # the first step (echo) run: the run is worth resuming
+        await confirm_run(pilot, first)  # the first step (echo) run: the run is worth resuming
         await wait_until(pilot, lambda: first.engine.status("hello").state is StepState.DONE, timeout=20)
     opener = HeldOpener(settings, "room9", CHECKLIST)
     app = RunbookApp(opener, live=False)  # resume: asks

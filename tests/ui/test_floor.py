@@ -21,7 +21,7 @@ from runbook_tui.ui.app import RunbookApp
 from runbook_tui.ui.floor_app import FloorApp
 from tests.conftest import REPO
 from tests.observations import Unseen
-from tests.ui.helpers import selected, wait_until
+from tests.ui.helpers import confirm_run, selected, wait_until
 
 CHECKLIST = REPO / "tests" / "checklists" / "fixtures" / "floor-steps.yaml"
 
@@ -76,7 +76,7 @@ async def test_the_console_takes_a_confirmation_from_the_room_once_and_then_the_
     app = RunbookApp(session, live=False, resume=False)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_until(pilot, lambda: app.engine is not None and selected(app) == "prepare")
-        await pilot.press("r", "enter")  # the run reaches the room's step
+        await confirm_run(pilot, app)  # the run reaches the room's step
         await wait_until(pilot, lambda: app.engine.status("prepare").state is StepState.DONE)
         app.run_screen.goto_step("room-safe")
         await pilot.pause()

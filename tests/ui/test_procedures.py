@@ -19,7 +19,7 @@ from runbook_tui.ui.dialogs import AskReason
 from runbook_tui.ui.messages import RoomObserved
 from tests.conftest import REPO
 from tests.observations import Unseen, broker, dns, dual_control_room, quiet_room, room, stack, status
-from tests.ui.helpers import footer_keys, notices, selected, wait_until
+from tests.ui.helpers import confirm_run, footer_keys, notices, selected, wait_until
 
 PROCEDURE = "dual-control-primary"  # both cores dispatch and the standby's .env enables it
 STEPS = ["dual-stop-primary-core", "dual-disarm-primary", "dual-control-ended"]
@@ -319,7 +319,7 @@ async def test_r_while_a_wait_waits_says_the_wait_can_be_cancelled_without_losin
         await wait_until(pilot, lambda: selected(app) == STEPS[0])
         app.run_screen.goto_step(STEPS[2])  # "The primary no longer dispatches": a wait
         await wait_until(pilot, lambda: selected(app) == STEPS[2])
-        await pilot.press("r", "enter")  # the wait's confirmation: it starts watching
+        await confirm_run(pilot, app)  # the wait's confirmation: it starts watching
         await wait_until(pilot, lambda: app.engine.running_step == STEPS[2])
         app.run_screen.goto_step(STEPS[0])
         await wait_until(pilot, lambda: selected(app) == STEPS[0])

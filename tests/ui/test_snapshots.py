@@ -14,7 +14,7 @@ from runbook_tui.ui.app import RunbookApp
 from runbook_tui.ui.dialogs import GuardRefusedDialog
 from runbook_tui.ui.messages import RoomObserved
 from tests.observations import dual_control_room
-from tests.ui.helpers import selected, wait_until
+from tests.ui.helpers import confirm_run, selected, wait_until
 from tests.ui.test_app import select, session
 
 SIZES = [(80, 24), (120, 40)]
@@ -29,7 +29,7 @@ async def idle(pilot) -> None:
 async def running(pilot) -> None:
     app = pilot.app
     await select(pilot, app, "sleepy")
-    await pilot.press("r", "enter")
+    await confirm_run(pilot, app)
     await wait_until(pilot, lambda: app.engine.status("sleepy").state is StepState.RUNNING
                      and app.run_screen.query_one("#step-output").line_count >= 1)
     if app.screen.has_class("narrow"):
@@ -42,7 +42,7 @@ async def running(pilot) -> None:
 async def guard_refused(pilot) -> None:
     app = pilot.app
     await select(pilot, app, "guarded")
-    await pilot.press("r", "enter")
+    await confirm_run(pilot, app)
     await wait_until(pilot, lambda: isinstance(app.screen, GuardRefusedDialog))
 
 
@@ -57,7 +57,7 @@ async def complete_except_deferred(pilot) -> None:
     app = pilot.app
     await idle(pilot)
     engine = app.engine
-    await pilot.press("r", "enter")
+    await confirm_run(pilot, app)
     await wait_until(pilot, lambda: engine.status("hello").state is StepState.DONE)
     engine.choose("reach", "B")
     for step in ("danger", "guarded", "sleepy"):
