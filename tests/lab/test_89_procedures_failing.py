@@ -88,9 +88,15 @@ async def worked(pilot, app: RunbookApp, step: str, timeout: float = 90) -> None
         await pilot.press("r")
         await until(pilot, lambda: isinstance(app.screen, ConfirmRun) and app.screen.focused is not None, 10,
                     f"the confirmation of {step}")
-        if app.screen.preview.needs_typed_room:
-            await pilot.press(*ROOM)
-        await pilot.press("enter")
+        if app.screen.preview.already and app.engine.status(step).state is StepState.DONE:
+            # Ticked on the room's evidence as r was pressed: the dialog says it is done already,
+            # and an operator reading it cancels (Enter would run it again, on purpose).
+            await pilot.press("escape")
+            await until(pilot, lambda: not isinstance(app.screen, ConfirmRun), 10, "the confirmation closed")
+        else:
+            if app.screen.preview.needs_typed_room:
+                await pilot.press(*ROOM)
+            await pilot.press("enter")
     await until(pilot, lambda: app.engine.status(step).state is StepState.DONE, timeout,
                 f"{step} done: {app.engine.status(step)}")
 
