@@ -34,3 +34,31 @@ async def test_a_risky_confirmation_shows_its_box_and_buttons_on_screen(tmp_path
                 assert region.height > 0 and region.bottom <= size[1], (step, widget, region)
             await pilot.press("escape")
             await wait_until(pilot, lambda: not isinstance(app.screen, ConfirmRun))
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+async def test_notices_said_while_a_risky_confirmation_is_open_hide_neither_its_buttons_nor_its_box(tmp_path, size):
+    # Seen at 80x24: two notices (a step done on evidence, an alarm) drew over Run, Cancel and the
+    # box for the room id, where Textual puts notices (bottom right).
+    from textual.widgets._toast import Toast
+
+    session = promotion_on_site(tmp_path, "room9")
+    app = RunbookApp(session, live=False, resume=False)
+    async with app.run_test(size=size, notifications=True) as pilot:
+        await wait_until(pilot, lambda: app.engine is not None and selected(app) is not None)
+        app.run_screen.goto_step("stop-primary")
+        await wait_until(pilot, lambda: selected(app) == "stop-primary")
+        await pilot.press("r")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmRun))
+        app.notify("Done on sensed evidence: 5. Check the standby's broker answers (the standby's broker is up)")
+        app.notify("ALARM: a dispatch with no ack from door7 (4 s)", severity="error")
+        app.notify("Evidence no longer holds: 3. The standby's broker answers", severity="warning")
+        await wait_until(pilot, lambda: len([t for t in app.screen.query(Toast) if t.region.height]) == 3)
+        await pilot.pause(0.3)
+        toasts = [t.region for t in app.screen.query(Toast)]
+        kept = [*app.screen.query(Button), *app.screen.query(Input)]
+        assert len(kept) == 3
+        for widget in kept:
+            for toast in toasts:
+                assert not widget.region.overlaps(toast), (widget, widget.region, toast)
