@@ -143,7 +143,7 @@ class VenueApp(CrashToFile, App[VenueChoice | None]):
         self._show_detail()
         if self.live:
             sites = {room: room_site(s.for_room(room)) for room in self.rooms}
-            self.watcher = VenueWatcher(sites, self._looked, period_s=self.period_s)
+            self.watcher = VenueWatcher(sites, self.room_looked, period_s=self.period_s)
             self.watcher.start()
         self.set_interval(1.0, self._age_cells)
 
@@ -152,8 +152,9 @@ class VenueApp(CrashToFile, App[VenueChoice | None]):
             self.watcher.stop()
 
     # ---- what the looks say ------------------------------------------------------------
-    def _looked(self, room: str, obs: RoomObservation | None, error: str) -> None:
-        """On a look's thread: judged there (pure rules), shown on the app's loop."""
+    def room_looked(self, room: str, obs: RoomObservation | None, error: str) -> None:
+        """What the venue watcher calls with each look at a room (tests call it with observations
+        of their own). On the look's thread: judged there (pure rules), shown on the app's loop."""
         row = venue_row(obs) if obs is not None else None
         raised, due = None, None
         if obs is not None:

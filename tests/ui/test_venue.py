@@ -176,8 +176,8 @@ async def test_a_procedure_whose_trigger_fires_on_a_room_is_raised_on_its_row_an
         # The looks come on the watcher's threads: dual control on vault, seen on two looks 2 s apart
         # (the procedure's hold time is 1 s), clockwork quiet.
         for at in (1000.0, 1002.0):
-            await asyncio.to_thread(app._looked, "vault", dataclasses.replace(dual_control_room(), at=at), "")
-            await asyncio.to_thread(app._looked, "clockwork", dataclasses.replace(ready_room(), at=at), "")
+            await asyncio.to_thread(app.room_looked, "vault", dataclasses.replace(dual_control_room(), at=at), "")
+            await asyncio.to_thread(app.room_looked, "clockwork", dataclasses.replace(ready_room(), at=at), "")
             await pilot.pause()
         await pilot.pause()
         assert cell(app, "vault", "alarm") == "⚑ Dual control"
@@ -203,10 +203,10 @@ async def test_a_raised_procedure_goes_from_the_row_when_its_condition_clears(tm
     app = VenueApp(settings(tmp_path), ["vault"], live=False)
     async with app.run_test(size=(120, 40)) as pilot:
         for at in (1000.0, 1002.0):
-            await asyncio.to_thread(app._looked, "vault", dataclasses.replace(dual_control_room(), at=at), "")
+            await asyncio.to_thread(app.room_looked, "vault", dataclasses.replace(dual_control_room(), at=at), "")
         await pilot.pause()
         assert cell(app, "vault", "alarm") == "⚑ Dual control"
-        await asyncio.to_thread(app._looked, "vault", dataclasses.replace(quiet_room(), at=1007.0), "")
+        await asyncio.to_thread(app.room_looked, "vault", dataclasses.replace(quiet_room(), at=1007.0), "")
         await pilot.pause()
         assert cell(app, "vault", "alarm") == "-"
         await pilot.press("enter")  # no procedure raised: the room's checklists, as before
@@ -227,8 +227,8 @@ async def test_a_room_open_on_another_console_says_whose_and_enter_does_not_open
     held = hold_room(s.for_room("vault").runs_dir, "vault", operator="Rui Costa")
     try:
         async with app.run_test(size=(80, 24)) as pilot:
-            await asyncio.to_thread(app._looked, "vault", dataclasses.replace(ready_room(), at=time.time()), "")
-            await asyncio.to_thread(app._looked, "clockwork", dataclasses.replace(ready_room(), at=time.time()), "")
+            await asyncio.to_thread(app.room_looked, "vault", dataclasses.replace(ready_room(), at=time.time()), "")
+            await asyncio.to_thread(app.room_looked, "clockwork", dataclasses.replace(ready_room(), at=time.time()), "")
             await pilot.pause()
             assert cell(app, "vault", "room") == "vault ✎ Rui Costa" and cell(app, "clockwork", "room") == "clockwork"
             await pilot.press("down")
@@ -239,7 +239,7 @@ async def test_a_room_open_on_another_console_says_whose_and_enter_does_not_open
             assert app.return_value is None and not isinstance(app.screen, ChecklistChooser)
             assert any("vault is open on another console: Rui Costa" in n for n in notices(app))
             held.release()  # that console closed: the next look lets the room be opened here
-            await asyncio.to_thread(app._looked, "vault", dataclasses.replace(ready_room(), at=time.time()), "")
+            await asyncio.to_thread(app.room_looked, "vault", dataclasses.replace(ready_room(), at=time.time()), "")
             await pilot.pause()
             assert cell(app, "vault", "room") == "vault"
             await pilot.press("enter")
@@ -265,7 +265,7 @@ async def test_enter_on_a_raised_procedure_offers_an_unfinished_run_of_another_c
     app = VenueApp(s, ROOMS, live=False)
     async with app.run_test(size=(120, 40)) as pilot:
         for at in (1000.0, 1002.0):
-            await asyncio.to_thread(app._looked, "vault", dataclasses.replace(dual_control_room(), at=at), "")
+            await asyncio.to_thread(app.room_looked, "vault", dataclasses.replace(dual_control_room(), at=at), "")
             await pilot.pause()
         await wait_until(pilot, lambda: cell(app, "vault", "alarm") == "⚑ Dual control")
         await pilot.press("down", "enter")
@@ -293,13 +293,13 @@ async def test_a_room_open_on_another_console_raises_no_procedure_on_its_row_unt
         async with app.run_test(size=(120, 40)) as pilot:
             now = time.time()
             for at in (now, now + 2):
-                await asyncio.to_thread(app._looked, "vault", dataclasses.replace(dual_control_room(), at=at), "")
+                await asyncio.to_thread(app.room_looked, "vault", dataclasses.replace(dual_control_room(), at=at), "")
                 await pilot.pause()
             await wait_until(pilot, lambda: cell(app, "vault", "room") == "vault ✎ Rui Costa")
             assert cell(app, "vault", "alarm") == "DUAL CONTROL" and not app.raised.get("vault")
             assert not any("Non-normal procedure" in n or "Enter on its row opens it" in n for n in notices(app))
             held.release()
-            await asyncio.to_thread(app._looked, "vault", dataclasses.replace(dual_control_room(), at=now + 4), "")
+            await asyncio.to_thread(app.room_looked, "vault", dataclasses.replace(dual_control_room(), at=now + 4), "")
             await wait_until(pilot, lambda: cell(app, "vault", "alarm") == "⚑ Dual control")
     finally:
         held.release()

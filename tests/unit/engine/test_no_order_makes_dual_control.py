@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from runbook_tui.checklist.loader import load_checklist
 from runbook_tui.checklist.model import StepType, substitute
 from runbook_tui.checklist.variables import resolve_variables
+from runbook_tui.engine.executors import Executor
 from runbook_tui.engine.run import EngineRefusal, GuardRefused, RunConfig, RunEngine
 from runbook_tui.envfile import is_true
 from runbook_tui.observe.model import BrokerView, FilesView, RoomObservation, StackFiles
@@ -124,6 +125,19 @@ def apply(room: Room, engine: RunEngine, step_id: str) -> None:
         room.name_on = "primary" if step.lab_command.endswith(" primary") else "standby"
 
 
+class ModelExecutor(Executor):
+    """A step's action on the room's model (the engine's executors are its seam for how a step acts)."""
+
+    def __init__(self, engine: RunEngine, room: Room, checklist_name: str) -> None:
+        super().__init__(engine)
+        self.room, self.checklist_name = room, checklist_name
+
+    async def perform(self, step):
+        apply(self.room, self.engine, step.id)
+        self.room.log.append(f"{self.checklist_name}:{step.id}")
+        return True, "", []
+
+
 def engines(tmp_path: Path, room: Room) -> dict[str, RunEngine]:
     out = {}
     for name in CHECKLISTS:
@@ -134,12 +148,9 @@ def engines(tmp_path: Path, room: Room) -> dict[str, RunEngine]:
                                  # a fence command, so its step is run too, not skipped at start
                                  RunConfig(tmp_path, lab=True, settle_s=0, wait_poll_s=0, fence_command=("true",)))
 
-        async def perform(step, engine=engine, checklist_name=name):
-            apply(room, engine, step.id)
-            room.log.append(f"{checklist_name}:{step.id}")
-            return True, "", []
-
-        engine._perform = perform  # the room is the model: nothing runs, nothing is written
+        # Every step type's executor is the model's: nothing runs, nothing is written.
+        model = ModelExecutor(engine, room, name)
+        engine.executors = {step_type: model for step_type in engine.executors}
         out[name] = engine
     return out
 
