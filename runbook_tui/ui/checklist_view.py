@@ -152,6 +152,10 @@ class ChecklistView(Tree[str]):
     def select_step(self, step_id: str) -> None:
         node = self._step_nodes.get(step_id)
         if node is not None:
+            # The tree numbers its lines anew when idle; nodes just added (a procedure's section,
+            # put on top) have no line, or a stale one, until then. Reading last_line numbers
+            # them now. Seen in a lab run: `n` opened the procedure and the cursor stayed put.
+            _ = self.last_line
             self.move_cursor(node)
 
     @property

@@ -33,7 +33,7 @@ class Confirmed:
 
 class _Dialog(ModalScreen):
     BINDINGS = [Binding("escape", "cancel", "Cancel", tooltip="Close without doing anything")]
-    # app.tcss moves a dialog's notices to the top, out of the buttons' way (see .dialog-screen).
+    # app.tcss keeps notices from drawing over a dialog (see .dialog-screen).
     DEFAULT_CLASSES = "dialog-screen"
 
     # Below this many rows a dialog drops its margins and draws its buttons and inputs one row

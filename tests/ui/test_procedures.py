@@ -326,3 +326,18 @@ async def test_r_while_a_wait_waits_says_the_wait_can_be_cancelled_without_losin
         await pilot.press("r")
         await wait_until(pilot, lambda: any("is waiting for the room. x cancels the wait" in n for n in notices(app)))
         assert app.engine.running_step == STEPS[2] and app.engine.status(STEPS[0]).state is StepState.PENDING
+
+
+@pytest.mark.asyncio
+async def test_the_cursor_goes_to_a_step_of_a_section_just_added_before_the_tree_is_redrawn(tmp_path):
+    # Seen in a lab run: n opened the procedure (journaled) and the cursor stayed where it was:
+    # the section's new nodes had no line yet when the cursor was moved onto the first one.
+    app = promotion_app(tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await queue_dual_control(pilot, app)
+        engine, checklist = app.engine, app.run_screen.checklist
+        status = engine.procedures.status(PROCEDURE)
+        checklist.show_procedure(engine.checklist.procedure(PROCEDURE), status, engine.values,
+                                 engine.checklist.procedure_letter(PROCEDURE))
+        checklist.select_step(STEPS[0])  # no redraw in between
+        assert selected(app) == STEPS[0]
