@@ -14,7 +14,7 @@ from rich.text import Text
 
 from runbook_tui.checklist.kinds import StepType
 from runbook_tui.engine.events import EngineRefusal, GuardRefused, StepStatus
-from runbook_tui.engine.states import PASSED, StepState
+from runbook_tui.engine.states import StepState
 from runbook_tui.ui import dialogs, procedure_actions
 
 if TYPE_CHECKING:
@@ -100,7 +100,7 @@ def decided_meanwhile(screen: RunScreen, step_id: str, before: StepStatus) -> bo
     recorded done a second time, a command run on a room that has moved on (seen in a lab run:
     the room's evidence ticked the procedure's wait while the operator typed the room id)."""
     now = screen.engine.status(step_id)
-    if now == before or (now.state not in PASSED and now.state is not StepState.DEFERRED):
+    if now == before or now.state not in (StepState.DONE, StepState.OVERRIDDEN, StepState.SKIPPED, StepState.DEFERRED):
         return False
     why = f" ({now.reason})" if now.reason else ""
     screen.say(f"{screen.step_name(step_id)} turned {now.state.value} while you were confirming{why}: not run. "
