@@ -74,11 +74,6 @@ def room(stacks=(), brokers=(), dns_answers=None, commands=(), monotonic: float 
                            files(standby_dispatch), tuple(commands), at, monotonic)
 
 
-def primary_down_room() -> RoomObservation:
-    """The primary's stack down, the standby's up; nothing else seen."""
-    return room([stack("primary", core="exited", others="exited"), stack("standby")])
-
-
 def dual_control_room() -> RoomObservation:
     """Both cores running with dispatch enabled, by Docker's account and by their own."""
     on = status(online=True, dispatch_enabled=True, critical_armed=False, role="x", version="8.0.0")

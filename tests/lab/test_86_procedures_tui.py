@@ -85,24 +85,6 @@ async def cursor_to(pilot, app: RunbookApp, step: str) -> None:
     raise AssertionError(f"the cursor did not reach {step}: at {app.run_screen.selected}")
 
 
-async def confirm_step(pilot, app: RunbookApp, step: str, room: str) -> bool:
-    """r on STEP (under the cursor) and its confirmation answered, the room id typed where asked.
-    A step ticked on the room's evidence as r was pressed opens a confirmation that says it is
-    done already: an operator reading it cancels (Enter would run it again, on purpose). Returns
-    whether it was confirmed."""
-    await pilot.press("r")
-    await until(pilot, lambda: isinstance(app.screen, ConfirmRun) and app.screen.focused is not None, 10,
-                f"the confirmation of {step}")
-    if app.screen.preview.already and app.engine.status(step).state is StepState.DONE:
-        await pilot.press("escape")
-        await until(pilot, lambda: not isinstance(app.screen, ConfirmRun), 10, "the confirmation closed")
-        return False
-    if app.screen.preview.needs_typed_room:
-        await pilot.press(*room)
-    await pilot.press("enter")
-    return True
-
-
 async def work_procedure(pilot, app: RunbookApp, room: str) -> None:
     """Each step of the open procedure not yet passed, as an operator works it: the cursor on it,
     r, the confirmation (the room id where the step asks for it). An opened procedure's steps
@@ -113,7 +95,18 @@ async def work_procedure(pilot, app: RunbookApp, room: str) -> None:
         if app.engine.status(step).state is StepState.DONE:
             continue
         await cursor_to(pilot, app, step)
-        await confirm_step(pilot, app, step, room)
+        await pilot.press("r")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmRun) and app.screen.focused is not None, 10,
+                    f"the confirmation of {step}")
+        if app.screen.preview.already and app.engine.status(step).state is StepState.DONE:
+            # Ticked on the room's evidence as r was pressed: the dialog says it is done already,
+            # and an operator reading it cancels (Enter would run it again, on purpose).
+            await pilot.press("escape")
+            await until(pilot, lambda: not isinstance(app.screen, ConfirmRun), 10, "the confirmation closed")
+        else:
+            if app.screen.preview.needs_typed_room:
+                await pilot.press(*room)
+            await pilot.press("enter")
         await until(pilot, lambda step=step: app.engine.status(step).state is StepState.DONE, 90,
                     f"{step} done: {app.engine.status(step)}")
 

@@ -33,9 +33,10 @@ from runbook_tui.engine.run import StepState
 from runbook_tui.rules.room import started_epoch
 from runbook_tui.session import Session
 from runbook_tui.ui.app import RunbookApp
+from runbook_tui.ui.dialogs import ConfirmRun
 from tests.conftest import REPO, TEST_DNS_PORT
 from tests.lab.rooms import confirmed_at_room
-from tests.lab.test_86_procedures_tui import banner, both_cores_read, compose, confirm_step, lab_settings, until
+from tests.lab.test_86_procedures_tui import banner, both_cores_read, compose, lab_settings, until
 
 ROOM = "room1"
 SECOND = f"127.0.0.1:{int(TEST_DNS_PORT) + 1}"  # the resolvers-disagree drill's second resolver
@@ -98,8 +99,18 @@ async def work(pilot, app: RunbookApp, procedure: str, fixes: dict | None = None
         if app.engine.status(step).state is StepState.DONE:
             continue
         await cursor_to(pilot, app, procedure, step)
-        if not await confirm_step(pilot, app, step, ROOM):
+        await pilot.press("r")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmRun) and app.screen.focused is not None, 10,
+                    f"the confirmation of {step}")
+        if app.screen.preview.already and app.engine.status(step).state is StepState.DONE:
+            # Ticked on the room's evidence as r was pressed: the dialog says it is done already,
+            # and an operator reading it cancels (Enter would run it again, on purpose).
+            await pilot.press("escape")
+            await until(pilot, lambda: not isinstance(app.screen, ConfirmRun), 10, "the confirmation closed")
             continue
+        if app.screen.preview.needs_typed_room:
+            await pilot.press(*ROOM)
+        await pilot.press("enter")
         if step in fixes:
             await until(pilot, lambda step=step: app.engine.running_step == step, 10, f"{step} waiting")
             await asyncio.to_thread(fixes[step])

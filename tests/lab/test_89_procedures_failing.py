@@ -24,10 +24,11 @@ from runbook_tui.lab.processes import ProcessTable
 from runbook_tui.rules.abnormal import active_stack_failing, controllers_lost_on_active
 from runbook_tui.session import Session
 from runbook_tui.ui.app import RunbookApp
+from runbook_tui.ui.dialogs import ConfirmRun
 from tests.conftest import REPO
 
 # The lab's commands, the banner and the waits on the app's loop, as test_86 has them.
-from tests.lab.test_86_procedures_tui import banner, both_cores_read, compose, confirm_step, journal_kinds, lab_settings, until
+from tests.lab.test_86_procedures_tui import banner, both_cores_read, compose, journal_kinds, lab_settings, until
 
 ROOM = "room1"
 QUEUED = "NON-NORMAL PROCEDURE QUEUED"
@@ -84,7 +85,18 @@ async def worked(pilot, app: RunbookApp, step: str, timeout: float = 90) -> None
     A step already done on evidence (an opened procedure's wait ticks) is left as it is."""
     await cursor_to(pilot, app, step)
     if app.engine.status(step).state is not StepState.DONE:
-        await confirm_step(pilot, app, step, ROOM)
+        await pilot.press("r")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmRun) and app.screen.focused is not None, 10,
+                    f"the confirmation of {step}")
+        if app.screen.preview.already and app.engine.status(step).state is StepState.DONE:
+            # Ticked on the room's evidence as r was pressed: the dialog says it is done already,
+            # and an operator reading it cancels (Enter would run it again, on purpose).
+            await pilot.press("escape")
+            await until(pilot, lambda: not isinstance(app.screen, ConfirmRun), 10, "the confirmation closed")
+        else:
+            if app.screen.preview.needs_typed_room:
+                await pilot.press(*ROOM)
+            await pilot.press("enter")
     await until(pilot, lambda: app.engine.status(step).state is StepState.DONE, timeout,
                 f"{step} done: {app.engine.status(step)}")
 

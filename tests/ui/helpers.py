@@ -55,19 +55,6 @@ def action_name(action: str) -> str:
     return re.sub(r"^step\('(\w+)'\)$", r"\1", action.removeprefix("app."))
 
 
-def promotion_app(tmp_path, keymap: dict[str, str] | None = None):
-    """The real promotion checklist on room1 of the lab (its stack root tmp_path), no live watch:
-    the test posts the observations."""
-    from runbook_tui.session import Session
-    from runbook_tui.settings import Settings
-    from runbook_tui.ui.app import RunbookApp
-    from tests.conftest import REPO
-
-    (tmp_path / "infra").mkdir(exist_ok=True)
-    settings = Settings(stack_root=tmp_path, resolvers=(("127.0.0.1", 15399),), lab=True, keymap=keymap or {})
-    return RunbookApp(Session(settings, "room1", REPO / "checklists" / "promotion.yaml"), live=False, resume=False)
-
-
 def promotion_on_site(tmp_path, room: str = "room9", **settings):
     """A session of the real promotion checklist on a site (not the lab) whose stack root is
     tmp_path: no stacks, no fence command, nothing of the lab."""

@@ -24,7 +24,7 @@ from runbook_tui.ui.dialogs import AskReason, ChooseOption, ConfirmRun, GuardRef
 from runbook_tui.ui.messages import MqttBatchArrived, RoomObserved
 from tests.conftest import REPO
 from tests.observations import dual_control_room, quiet_room, status
-from tests.ui.helpers import action_name, confirm_run, footer_keys, notices, promotion_app, selected, wait_until
+from tests.ui.helpers import action_name, confirm_run, footer_keys, notices, selected, wait_until
 
 CHECKLIST = REPO / "tests" / "checklists" / "fixtures" / "ui-steps.yaml"
 
@@ -734,12 +734,15 @@ def test_the_resume_line_is_a_command_that_reopens_the_same_run(tmp_path):
 async def test_a_goes_to_the_evidence_that_no_longer_holds_wherever_the_cursor_is(tmp_path):
     # Seen at 80x24: the header said "1 no longer holds", a on another step said "nothing to
     # acknowledge", and what was typed next went to the checklist as keys.
-    from tests.observations import primary_down_room, room, stack
+    from tests.observations import room, stack
 
-    app = promotion_app(tmp_path)
+    (tmp_path / "infra").mkdir()
+    promotion = Session(Settings(stack_root=tmp_path, resolvers=(("127.0.0.1", 15399),), lab=True), "room1",
+                        REPO / "checklists" / "promotion.yaml")
+    app = RunbookApp(promotion, live=False, resume=False)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_until(pilot, lambda: app.engine is not None)
-        app.post_message(RoomObserved(primary_down_room()))
+        app.post_message(RoomObserved(room([stack("primary", core="exited", others="exited"), stack("standby")])))
         await wait_until(pilot, lambda: state(app, "stop-primary") is StepState.DONE)
         app.post_message(RoomObserved(room([stack("primary"), stack("standby")])))
         await wait_until(pilot, lambda: "stop-primary" in app.engine.lapses and "1 no longer holds" in app.sub_title)

@@ -19,10 +19,16 @@ from runbook_tui.ui.dialogs import AskReason
 from runbook_tui.ui.messages import RoomObserved
 from tests.conftest import REPO
 from tests.observations import Unseen, broker, dns, dual_control_room, quiet_room, room, stack, status
-from tests.ui.helpers import confirm_run, footer_keys, notices, promotion_app, selected, wait_until
+from tests.ui.helpers import confirm_run, footer_keys, notices, selected, wait_until
 
 PROCEDURE = "dual-control-primary"  # both cores dispatch and the standby's .env enables it
 STEPS = ["dual-stop-primary-core", "dual-disarm-primary", "dual-control-ended"]
+
+
+def promotion_app(tmp_path, keymap: dict[str, str] | None = None) -> RunbookApp:
+    (tmp_path / "infra").mkdir(exist_ok=True)
+    settings = Settings(stack_root=tmp_path, resolvers=(("127.0.0.1", 15399),), lab=True, keymap=keymap or {})
+    return RunbookApp(Session(settings, "room1", REPO / "checklists" / "promotion.yaml"), live=False, resume=False)
 
 
 def banner(app: RunbookApp) -> str:

@@ -8,21 +8,28 @@ import pytest
 from runbook_tui.engine import records as rec
 from runbook_tui.engine.journal import read_journal
 from runbook_tui.engine.run import StepState
+from runbook_tui.session import Session
+from runbook_tui.settings import Settings
+from runbook_tui.ui.app import RunbookApp
 from runbook_tui.ui.dialogs import ConfirmRun
 from runbook_tui.ui.messages import RoomObserved
-from tests.observations import primary_down_room
-from tests.ui.helpers import notices, promotion_app, selected, wait_until
+from tests.conftest import REPO
+from tests.observations import room, stack
+from tests.ui.helpers import notices, selected, wait_until
 
 
 @pytest.mark.asyncio
 async def test_a_step_ticked_on_evidence_is_said_on_screen(tmp_path):
-    app = promotion_app(tmp_path)
+    (tmp_path / "infra").mkdir()
+    promotion = Session(Settings(stack_root=tmp_path, resolvers=(("127.0.0.1", 15399),), lab=True), "room1",
+                        REPO / "checklists" / "promotion.yaml")
+    app = RunbookApp(promotion, live=False, resume=False)
     events: list[object] = []
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_until(pilot, lambda: app.engine is not None)
         forward = app.engine.emit
         app.engine.emit = lambda event: (events.append(event), forward(event))
-        app.post_message(RoomObserved(primary_down_room()))
+        app.post_message(RoomObserved(room([stack("primary", core="exited", others="exited"), stack("standby")])))
         await wait_until(pilot, lambda: app.engine.status("stop-primary").state is StepState.DONE)
         sensed = [e for e in events if type(e).__name__ == "StepSensed"]
         assert "stop-primary" in [e.step_id for e in sensed]
@@ -35,7 +42,10 @@ async def test_a_step_ticked_on_evidence_is_said_on_screen(tmp_path):
 async def test_a_step_ticked_on_evidence_while_its_confirmation_is_open_is_not_run_again(tmp_path):
     # Seen in a lab run: the room's evidence ticked a procedure's wait while the operator was
     # confirming r on it; the confirmed run then recorded it done a second time.
-    app = promotion_app(tmp_path)
+    (tmp_path / "infra").mkdir()
+    promotion = Session(Settings(stack_root=tmp_path, resolvers=(("127.0.0.1", 15399),), lab=True), "room1",
+                        REPO / "checklists" / "promotion.yaml")
+    app = RunbookApp(promotion, live=False, resume=False)
     async with app.run_test(size=(120, 40)) as pilot:
         # The run's cursor is first put on the first step to do: moved after that, not before.
         await wait_until(pilot, lambda: app.engine is not None and selected(app) is not None)
@@ -43,7 +53,7 @@ async def test_a_step_ticked_on_evidence_while_its_confirmation_is_open_is_not_r
         await wait_until(pilot, lambda: app.run_screen.selected == "stop-primary")
         await pilot.press("r")
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmRun) and app.screen.focused is not None)
-        app.post_message(RoomObserved(primary_down_room()))
+        app.post_message(RoomObserved(room([stack("primary", core="exited", others="exited"), stack("standby")])))
         await wait_until(pilot, lambda: app.engine.status("stop-primary").state is StepState.DONE)
         await pilot.press(*"room1", "enter")
         await wait_until(pilot, lambda: any("while you were confirming" in n for n in notices(app)))
