@@ -25,11 +25,12 @@ ROOT = Path(__file__).resolve().parents[1]
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="bench.tiers", description=__doc__.split("\n\n")[0])
     p.add_argument("--workers", type=int, default=3, help="pytest-xdist workers (default 3, as test.sh)")
+    p.add_argument("extra", nargs="*", help="more pytest arguments")
     args = p.parse_args(argv)
     before = reference_seconds()
     cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.monotonic()
-    out = subprocess.run([sys.executable, "-m", "pytest", "-m", "unit or ui", "-n", str(args.workers), "-q",
+    out = subprocess.run([sys.executable, "-m", "pytest", "-m", "unit or ui", "-n", str(args.workers), *args.extra, "-q",
                           "-p", "no:cacheprovider"], cwd=ROOT, capture_output=True, text=True)
     wall = time.monotonic() - start
     cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)

@@ -18,3 +18,50 @@ textual._wait.SLEEP_IDLE = textual._wait.SLEEP_GRANULARITY / 20
 # or a scroll drawn over many frames is CPU the tests spend without checking it, and Pilot
 # waits for every animation to end after each key. What the tests check is where they end.
 textual.constants.TEXTUAL_ANIMATIONS = "none"
+
+# A headless app draws every frame only to throw it away (textual's App._display writes nothing
+# without a terminal): about 45% of a UI test's CPU (bench: 390 -> 220 ms an app opened, moved in
+# and closed), and the UI tier is most of the fast tiers' CPU. So here a frame is drawn when a test
+# looks at one (export_screenshot and the snapshots draw their own), once as each app closes (a
+# widget that cannot draw its last state still fails its test), and always in a test marked
+# `frames`: one that uses the mouse (a widget learns what is under the pointer as it draws).
+# The lab tier, bench.tui and the operator's terminal draw every frame.
+from contextlib import asynccontextmanager  # noqa: E402
+
+import pytest  # noqa: E402
+from textual.app import App  # noqa: E402
+from textual.screen import Screen  # noqa: E402
+
+_every_frame = False
+_draw = Screen._compositor_refresh
+_run_test = App.run_test
+
+
+def _compositor_refresh(self: Screen) -> None:
+    app = self.app
+    if _every_frame or not app.is_headless or app.is_inline or self is not app.screen:
+        _draw(self)
+        return
+    self._compositor._dirty_regions.clear()
+    self._dirty_widgets.clear()
+    app._update_mouse_over(self)
+
+
+@asynccontextmanager
+async def _run_test_drawing_the_last_frame(self: App, *args, **kwargs):
+    async with _run_test(self, *args, **kwargs) as pilot:
+        yield pilot
+        if self.is_running and self._screen_stack:
+            self.screen._compositor.render_update(full=True, screen_stack=self._background_screens)
+
+
+Screen._compositor_refresh = _compositor_refresh
+App.run_test = _run_test_drawing_the_last_frame
+
+
+@pytest.fixture(autouse=True)
+def _frames(request):
+    global _every_frame
+    _every_frame = request.node.get_closest_marker("frames") is not None
+    yield
+    _every_frame = False

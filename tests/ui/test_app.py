@@ -483,6 +483,7 @@ async def test_the_trainer_sees_which_faults_are_already_in(tmp_path):
 
 
 @pytest.mark.asyncio
+@pytest.mark.frames
 async def test_the_mouse_selects_runs_and_confirms(tmp_path):
     from textual.widgets import Tree
     from textual.widgets._footer import FooterKey
