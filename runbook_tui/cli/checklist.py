@@ -9,7 +9,6 @@ from pathlib import Path
 from runbook_tui.checklist.loader import ChecklistInvalid, load_checklist
 from runbook_tui.checklist.plan import render_plan
 from runbook_tui.cli.args import add_settings_arg, default_stack_root, room_arg, var_pairs
-from runbook_tui.engine.report import render_report
 from runbook_tui.errors import UsageError
 from runbook_tui.observe.payloads import safe_text
 
@@ -87,6 +86,10 @@ def _plan(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
+    # Here, not at the top: the report reads the journal's typed records (a few dozen dataclasses,
+    # 70 ms to define), which validate and plan, run far more often, never need.
+    from runbook_tui.engine.report import render_report
+
     try:
         text = safe_text(render_report(args.journal), _NO_CUT)
         if args.output:

@@ -119,7 +119,10 @@ def open_procedure(screen: RunScreen, procedure_id: str | None = None) -> None:
         screen.checklist.focus()
     step_id = first_open_step(screen, procedure_id)
     if step_id is not None:
-        screen.call_after_refresh(screen.goto_step, step_id)  # the tree lays its new nodes out first
+        # Now, not after the next refresh: select_step numbers the new nodes itself, and an `n`
+        # pressed again before that refresh found no procedure under the cursor and reopened the
+        # first instead of going on to the next (seen under load: the second of two never opened).
+        screen.goto_step(step_id)
     show_banner(screen)
 
 

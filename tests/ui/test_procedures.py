@@ -290,6 +290,25 @@ async def test_at_80x24_an_alarm_and_two_procedures_take_a_line_each_not_five(tm
 
 
 @pytest.mark.asyncio
+async def test_n_twice_before_the_screen_is_redrawn_opens_both_procedures(tmp_path):
+    # Seen under load: the second `n` came before the refresh that moved the cursor into the first
+    # procedure, so it found none under the cursor and opened the first again; the second stayed queued.
+    app = promotion_app(tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: app.engine is not None and app.run_screen.is_attached)
+        both = dataclasses.replace(dual_control_room(), dns=dns(("127.0.0.3",), ("127.0.0.2",)))
+        for at in (1000.0, 1006.0, 1012.0):
+            app.post_message(RoomObserved(dataclasses.replace(both, at=at)))
+            await pilot.pause()
+        await wait_until(pilot, lambda: len(app.engine.procedures.open_ones()) == 2)
+        app.run_screen.action_open_procedure()  # two presses handled in one turn of the loop
+        app.run_screen.action_open_procedure()
+        await pilot.pause()
+        assert len(app.run_screen.checklist.procedure_nodes) == 2
+        assert all(p.opened_at is not None for p in app.engine.procedures.open_ones())
+
+
+@pytest.mark.asyncio
 async def test_a_resumed_run_keeps_an_alarm_not_yet_acknowledged_in_the_banner(tmp_path):
     # Seen on a site walk: after a resume the header said "⚠ dual control 23 s (a: ack)" and the
     # banner said nothing until a new alarm came.
