@@ -37,6 +37,16 @@ def run(cmd: str, cwd: Path, env: dict[str, str] | None = None, timeout: float =
     return result
 
 
+def settings_without_dns(stack_root: Path, **given):
+    """Settings for a room no DNS server answers for: nothing listens on 127.0.0.1:15399, so a
+    query there times out, as a resolver that is down does. After 0.2 s, not the 1.5 s of a site:
+    a run resumed or a guard checked takes a look of the room (DNS included) and waited that long.
+    `given` sets the rest."""
+    from runbook_tui.settings import Settings
+
+    return Settings(stack_root=stack_root, **{"resolvers": (("127.0.0.1", 15399),), "dns_lifetime_s": 0.2, **given})
+
+
 def make_stack_root(path: Path) -> Path:
     (path / "infra").mkdir(parents=True)
     shutil.copytree(REPO / "infra" / "room-template", path / "infra" / "room-template")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import time
 
+from tests.conftest import REPO, settings_without_dns
+
 
 async def wait_until(pilot, predicate, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
@@ -59,9 +61,7 @@ def promotion_on_site(tmp_path, room: str = "room9", **settings):
     """A session of the real promotion checklist on a site (not the lab) whose stack root is
     tmp_path: no stacks, no fence command, nothing of the lab."""
     from runbook_tui.session import Session
-    from runbook_tui.settings import Settings
-    from tests.conftest import REPO
 
     (tmp_path / "infra").mkdir(exist_ok=True)
-    return Session(Settings(stack_root=tmp_path, resolvers=(("127.0.0.1", 15399),), lab=False, **settings), room,
+    return Session(settings_without_dns(tmp_path, lab=False, **settings), room,
                    REPO / "checklists" / "promotion.yaml")

@@ -18,11 +18,10 @@ from runbook_tui.engine.run import StepState
 from runbook_tui.mqtt_contract import Topics
 from runbook_tui.probes.mqtt_probe import BrokerState, Message, MqttBatch, MqttSnapshot
 from runbook_tui.session import Session
-from runbook_tui.settings import Settings
 from runbook_tui.ui.app import RunbookApp
 from runbook_tui.ui.dialogs import AskReason, ChooseOption, ConfirmRun, GuardRefusedDialog, HelpScreen, QuitDialog, ResumeDialog
 from runbook_tui.ui.messages import MqttBatchArrived, RoomObserved
-from tests.conftest import REPO
+from tests.conftest import REPO, settings_without_dns
 from tests.observations import dual_control_room, quiet_room, status
 from tests.ui.helpers import action_name, confirm_run, footer_keys, notices, selected, wait_until
 
@@ -31,7 +30,7 @@ CHECKLIST = REPO / "tests" / "checklists" / "fixtures" / "ui-steps.yaml"
 
 def session(root: Path) -> Session:
     (root / "infra").mkdir(parents=True, exist_ok=True)
-    return Session(Settings(stack_root=root, resolvers=(("127.0.0.1", 15399),), lab=True), "room9", CHECKLIST)
+    return Session(settings_without_dns(root, lab=True), "room9", CHECKLIST)
 
 
 def state(app: RunbookApp, step: str) -> StepState:
@@ -469,7 +468,7 @@ async def test_the_trainer_sees_which_faults_are_already_in(tmp_path):
     root = tmp_path
     (root / "infra").mkdir()
     # The trainer's own session in the lab (in a drill, F is not the trainee's: see the test below).
-    trainer = Session(Settings(stack_root=root, resolvers=(("127.0.0.1", 15399),), lab=True), "room9", CHECKLIST)
+    trainer = Session(settings_without_dns(root, lab=True), "room9", CHECKLIST)
     app = RunbookApp(trainer, live=False, resume=False)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_until(pilot, lambda: app.engine is not None)
@@ -738,7 +737,7 @@ async def test_a_goes_to_the_evidence_that_no_longer_holds_wherever_the_cursor_i
     from tests.observations import room, stack
 
     (tmp_path / "infra").mkdir()
-    promotion = Session(Settings(stack_root=tmp_path, resolvers=(("127.0.0.1", 15399),), lab=True), "room1",
+    promotion = Session(settings_without_dns(tmp_path, lab=True), "room1",
                         REPO / "checklists" / "promotion.yaml")
     app = RunbookApp(promotion, live=False, resume=False)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -764,7 +763,7 @@ async def test_notices_say_square_brackets_as_written_and_a_step_needing_an_unse
     from rich.text import Text
 
     (tmp_path / "infra").mkdir()
-    promotion = Session(Settings(stack_root=tmp_path, resolvers=(("127.0.0.1", 15399),), lab=True), "room1",
+    promotion = Session(settings_without_dns(tmp_path, lab=True), "room1",
                         REPO / "checklists" / "promotion.yaml")  # no smoke_device: not the lab's defaults
     app = RunbookApp(promotion, live=False, resume=False)
     async with app.run_test(size=(120, 40)) as pilot:

@@ -14,11 +14,10 @@ from runbook_tui.engine.report import render_report
 from runbook_tui.engine.run import StepState
 from runbook_tui.lab.faults import FAULTS
 from runbook_tui.session import Session
-from runbook_tui.settings import Settings
 from runbook_tui.ui.app import RunbookApp
 from runbook_tui.ui.dialogs import HelpScreen, ResumeDialog
 from runbook_tui.ui.floor_app import FloorApp
-from tests.conftest import REPO
+from tests.conftest import REPO, settings_without_dns
 from tests.ui.helpers import notices, selected, wait_until
 
 CHECKLIST = REPO / "tests" / "checklists" / "fixtures" / "ui-steps.yaml"
@@ -27,7 +26,7 @@ SCENARIO = "flapping-primary"
 
 def drill(root: Path, blind: bool) -> Session:
     (root / "infra").mkdir(parents=True, exist_ok=True)
-    settings = Settings(stack_root=root, resolvers=(("127.0.0.1", 15399),), lab=True)
+    settings = settings_without_dns(root, lab=True)
     return Session(settings, "room9", CHECKLIST, drill=SCENARIO, operator="ana", blind=blind)
 
 

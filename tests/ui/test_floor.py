@@ -16,10 +16,9 @@ from runbook_tui.engine.floor import read_confirmations
 from runbook_tui.engine.journal import read_journal
 from runbook_tui.engine.run import RunConfig, RunEngine, StepState
 from runbook_tui.session import Session
-from runbook_tui.settings import Settings
 from runbook_tui.ui.app import RunbookApp
 from runbook_tui.ui.floor_app import FloorApp
-from tests.conftest import REPO
+from tests.conftest import REPO, settings_without_dns
 from tests.observations import Unseen
 from tests.ui.helpers import confirm_run, selected, wait_until
 
@@ -72,7 +71,7 @@ async def test_the_floor_view_follows_the_run_and_confirms_only_the_rooms_steps_
 @pytest.mark.asyncio
 async def test_the_console_takes_a_confirmation_from_the_room_once_and_then_the_operator_confirms(tmp_path: Path):
     (tmp_path / "infra").mkdir()
-    session = Session(Settings(stack_root=tmp_path, resolvers=(("127.0.0.1", 15399),), lab=True), "room9", CHECKLIST)
+    session = Session(settings_without_dns(tmp_path, lab=True), "room9", CHECKLIST)
     app = RunbookApp(session, live=False, resume=False)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_until(pilot, lambda: app.engine is not None and selected(app) == "prepare")

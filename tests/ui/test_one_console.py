@@ -17,9 +17,9 @@ from runbook_tui.engine.events import EngineRefusal
 from runbook_tui.engine.journal import Journal, read_journal
 from runbook_tui.engine.room_hold import RoomHeld, hold_room, room_holder
 from runbook_tui.session import SessionOpener
-from runbook_tui.settings import Settings
 from runbook_tui.ui.app import RunbookApp
 from runbook_tui.ui.dialogs import ResumeDialog
+from tests.conftest import settings_without_dns
 from tests.ui.test_app import CHECKLIST, session, wait_until
 
 
@@ -89,7 +89,7 @@ async def test_a_run_named_on_the_command_line_opens_without_the_question(tmp_pa
     older = await unfinished_run(tmp_path)
     newer = older.with_name("room9-ui-steps-29990101T000000.jsonl")  # a newer unfinished run, offered first
     newer.write_bytes(older.read_bytes())
-    app = RunbookApp(SessionOpener(Settings(stack_root=tmp_path, resolvers=(("127.0.0.1", 15399),), lab=True), "room9",
+    app = RunbookApp(SessionOpener(settings_without_dns(tmp_path, lab=True), "room9",
                                    CHECKLIST), live=False, resume=older)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_until(pilot, lambda: app.engine is not None)

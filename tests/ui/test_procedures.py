@@ -13,11 +13,10 @@ from runbook_tui.engine import records as rec
 from runbook_tui.engine.journal import read_journal
 from runbook_tui.engine.run import StepState
 from runbook_tui.session import Session
-from runbook_tui.settings import Settings
 from runbook_tui.ui.app import RunbookApp
 from runbook_tui.ui.dialogs import AskReason
 from runbook_tui.ui.messages import RoomObserved
-from tests.conftest import REPO
+from tests.conftest import REPO, settings_without_dns
 from tests.observations import Unseen, broker, dns, dual_control_room, quiet_room, room, stack, status
 from tests.ui.helpers import confirm_run, footer_keys, notices, selected, wait_until
 
@@ -27,7 +26,7 @@ STEPS = ["dual-stop-primary-core", "dual-disarm-primary", "dual-control-ended"]
 
 def promotion_app(tmp_path, keymap: dict[str, str] | None = None) -> RunbookApp:
     (tmp_path / "infra").mkdir(exist_ok=True)
-    settings = Settings(stack_root=tmp_path, resolvers=(("127.0.0.1", 15399),), lab=True, keymap=keymap or {})
+    settings = settings_without_dns(tmp_path, lab=True, keymap=keymap or {})
     return RunbookApp(Session(settings, "room1", REPO / "checklists" / "promotion.yaml"), live=False, resume=False)
 
 
@@ -176,7 +175,7 @@ async def test_the_open_key_follows_the_sites_keymap_in_the_banner(tmp_path):
 @pytest.mark.asyncio
 async def test_a_run_opened_from_the_venue_on_a_raised_procedure_opens_on_it(tmp_path):
     (tmp_path / "infra").mkdir(exist_ok=True)
-    settings = Settings(stack_root=tmp_path, resolvers=(("127.0.0.1", 15399),), lab=True)
+    settings = settings_without_dns(tmp_path, lab=True)
     app = RunbookApp(Session(settings, "room1", REPO / "checklists" / "promotion.yaml"), live=False, resume=False,
                      procedure=(PROCEDURE, "cores of room1-primary and room1-standby both run with dispatch enabled"))
     async with app.run_test(size=(80, 24)) as pilot:
@@ -243,7 +242,7 @@ async def test_a_resumed_run_shows_its_open_procedure_as_it_was_left(tmp_path):
         await pilot.press(*"done by hand", "enter")
         await wait_until(pilot, lambda: app.engine.status(STEPS[0]).state is StepState.SKIPPED)
         await pilot.press("q")
-    settings = Settings(stack_root=tmp_path, resolvers=(("127.0.0.1", 15399),), lab=True)
+    settings = settings_without_dns(tmp_path, lab=True)
     session = Session(settings, "room1", REPO / "checklists" / "promotion.yaml")
     # The resumed console looks at a room it cannot see: what it shows is the journal's. (With the
     # real look, a lab room1 up on the machine, or not, decided whether dual control had ended.)
@@ -318,7 +317,7 @@ async def test_a_resumed_run_keeps_an_alarm_not_yet_acknowledged_in_the_banner(t
         app.post_message(RoomObserved(dataclasses.replace(quiet_room(), at=1005.0)))  # it ended, not acknowledged
         await wait_until(pilot, lambda: "ALARM IN THIS RUN" in banner(app))
         await pilot.press("q")
-    settings = Settings(stack_root=tmp_path, resolvers=(("127.0.0.1", 15399),), lab=True)
+    settings = settings_without_dns(tmp_path, lab=True)
     session = Session(settings, "room1", REPO / "checklists" / "promotion.yaml")
     session.observer = Unseen("room1")
     again = RunbookApp(session, live=False, resume=True)

@@ -9,11 +9,10 @@ from runbook_tui.engine import records as rec
 from runbook_tui.engine.journal import read_journal
 from runbook_tui.engine.run import StepState
 from runbook_tui.session import Session
-from runbook_tui.settings import Settings
 from runbook_tui.ui.app import RunbookApp
 from runbook_tui.ui.dialogs import ConfirmRun
 from runbook_tui.ui.messages import RoomObserved
-from tests.conftest import REPO
+from tests.conftest import REPO, settings_without_dns
 from tests.observations import room, stack
 from tests.ui.helpers import notices, selected, wait_until
 
@@ -21,7 +20,7 @@ from tests.ui.helpers import notices, selected, wait_until
 @pytest.mark.asyncio
 async def test_a_step_ticked_on_evidence_is_said_on_screen(tmp_path):
     (tmp_path / "infra").mkdir()
-    promotion = Session(Settings(stack_root=tmp_path, resolvers=(("127.0.0.1", 15399),), lab=True), "room1",
+    promotion = Session(settings_without_dns(tmp_path, lab=True), "room1",
                         REPO / "checklists" / "promotion.yaml")
     app = RunbookApp(promotion, live=False, resume=False)
     events: list[object] = []
@@ -43,7 +42,7 @@ async def test_a_step_ticked_on_evidence_while_its_confirmation_is_open_is_not_r
     # Seen in a lab run: the room's evidence ticked a procedure's wait while the operator was
     # confirming r on it; the confirmed run then recorded it done a second time.
     (tmp_path / "infra").mkdir()
-    promotion = Session(Settings(stack_root=tmp_path, resolvers=(("127.0.0.1", 15399),), lab=True), "room1",
+    promotion = Session(settings_without_dns(tmp_path, lab=True), "room1",
                         REPO / "checklists" / "promotion.yaml")
     app = RunbookApp(promotion, live=False, resume=False)
     async with app.run_test(size=(120, 40)) as pilot:

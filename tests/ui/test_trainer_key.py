@@ -14,11 +14,10 @@ from runbook_tui.engine import records as rec
 from runbook_tui.engine.journal import read_journal
 from runbook_tui.lab.faults import FAULTS, log_fault
 from runbook_tui.session import Session
-from runbook_tui.settings import Settings
 from runbook_tui.ui import trainer
 from runbook_tui.ui.app import RunbookApp
 from runbook_tui.ui.dialogs import ChooseOption
-from tests.conftest import REPO
+from tests.conftest import REPO, settings_without_dns
 from tests.ui.helpers import notices, wait_until
 
 CHECKLIST = REPO / "tests" / "checklists" / "fixtures" / "ui-steps.yaml"
@@ -27,7 +26,7 @@ FAULT = "controller-never-acks"
 
 def trainers_session(root: Path) -> Session:
     (root / "infra").mkdir(parents=True, exist_ok=True)
-    return Session(Settings(stack_root=root, resolvers=(("127.0.0.1", 15399),), lab=True), "room9", CHECKLIST)
+    return Session(settings_without_dns(root, lab=True), "room9", CHECKLIST)
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from runbook_tui.cli.args import CommandError
 from runbook_tui.cli.drill import _confirm_start_over, add_drill_command
 from runbook_tui.settings import Settings
 from runbook_tui.stacks import default_runs_dir
+from tests.conftest import settings_without_dns
 
 
 def args(*argv: str) -> argparse.Namespace:
@@ -39,7 +40,7 @@ def journal(root: Path, name: str, blind: bool, ended: bool = False) -> Path:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(stack_root=tmp_path, resolvers=(("127.0.0.1", 15399),), lab=True)
+    return settings_without_dns(tmp_path, lab=True)
 
 
 def test_without_a_terminal_it_refuses_naming_the_resume_and_start_over(settings, monkeypatch):

@@ -24,7 +24,7 @@ from runbook_tui.engine.floor import (
 from runbook_tui.engine.journal import read_journal
 from runbook_tui.engine.report import render_report
 from runbook_tui.engine.run import EngineRefusal, RunConfig, RunEngine, StepState
-from tests.conftest import REPO
+from tests.conftest import REPO, settings_without_dns
 from tests.observations import Unseen
 
 CHECKLIST = REPO / "tests" / "checklists" / "fixtures" / "floor-steps.yaml"
@@ -174,10 +174,9 @@ def test_the_consoles_last_words_say_a_floor_view_still_serves(tmp_path: Path):
     import sys
 
     from runbook_tui.session import Session
-    from runbook_tui.settings import Settings
 
     (tmp_path / "infra").mkdir()
-    session = Session(Settings(stack_root=tmp_path, resolvers=(("127.0.0.1", 15399),)), "room9", CHECKLIST)
+    session = Session(settings_without_dns(tmp_path), "room9", CHECKLIST)
     session.start_engine()
     assert "floor view" not in session.farewell()
     # A process whose command line says "floor", as the server's does, recorded for room9.

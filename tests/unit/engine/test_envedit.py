@@ -128,6 +128,8 @@ i = 0
 while True:
     i += 1
     apply_edit(EnvSnapshot.read(path), {"BIG": ("v%d-" % i) * 20000, "COUNTER": str(i)}, backup_dir=Path(sys.argv[2]))
+    if i == 1:
+        print("editing", flush=True)  # the kill comes after this: every attempt lands among the edits
     if i % 3 == 0:
         for b in Path(sys.argv[2]).iterdir():
             b.unlink(missing_ok=True)
@@ -139,12 +141,17 @@ def test_kill_mid_write_never_leaves_a_partial_file(tmp_path: Path):
     path.write_text("# room\nCORE_DISPATCH_ENABLED=false\nBIG=x\nCOUNTER=0\n")
     backups = tmp_path / "bak"
     for attempt in range(25):
-        proc = subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(backups)])
-        time.sleep(0.15 + (attempt % 5) * 0.07)
+        proc = subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(backups)], stdout=subprocess.PIPE)
+        # Killed once its first edit is done, then at a different point of the edits each time. A
+        # fixed sleep from the start spent most of its time (and CPU) on the interpreter starting.
+        assert proc.stdout is not None and proc.stdout.readline() == b"editing\n"
+        time.sleep((attempt % 5) * 0.015)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
+        proc.stdout.close()
         values = dotenv_of(path)
         n = int(values["COUNTER"])
+        assert n >= 1, n  # the kill fell among the edits, after a whole one
         # Whole old file or whole new file: the big value always matches the counter.
         assert values["BIG"] == ("x" if n == 0 else f"v{n}-" * 20000)
         assert values["CORE_DISPATCH_ENABLED"] == "false"

@@ -10,8 +10,7 @@ import pytest
 
 from runbook_tui.engine.journal import journal_order, new_journal, read_journal
 from runbook_tui.session import Session
-from runbook_tui.settings import Settings
-from tests.conftest import REPO
+from tests.conftest import REPO, settings_without_dns
 
 CHECKLIST = REPO / "tests" / "checklists" / "fixtures" / "ui-steps.yaml"
 REAL_STRFTIME = time.strftime
@@ -19,7 +18,7 @@ REAL_STRFTIME = time.strftime
 
 def session(root: Path) -> Session:
     (root / "infra").mkdir(parents=True, exist_ok=True)
-    return Session(Settings(stack_root=root, resolvers=(("127.0.0.1", 15399),), lab=True), "room9", CHECKLIST)
+    return Session(settings_without_dns(root, lab=True), "room9", CHECKLIST)
 
 
 def one_second(monkeypatch: pytest.MonkeyPatch) -> None:
