@@ -49,6 +49,17 @@ async def queue_dual_control(pilot, app: RunbookApp) -> None:
     await wait_until(pilot, lambda: "NON-NORMAL PROCEDURE" in banner(app) and "queued" in banner(app).lower())
 
 
+async def queue_two_procedures(pilot, app: RunbookApp) -> None:
+    """Dual control and resolvers that disagree, seen longer than either procedure's hold time:
+    both procedures queued."""
+    await wait_until(pilot, lambda: app.engine is not None and app.run_screen.is_attached)
+    both = dataclasses.replace(dual_control_room(), dns=dns(("127.0.0.3",), ("127.0.0.2",)))
+    for at in (1000.0, 1006.0, 1012.0):
+        app.post_message(RoomObserved(dataclasses.replace(both, at=at)))
+        await pilot.pause()
+    await wait_until(pilot, lambda: len(app.engine.procedures.open_ones()) == 2)
+
+
 @pytest.mark.asyncio
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)])
 async def test_a_queued_procedure_is_named_in_the_banner_and_n_opens_it_in_the_checklist(tmp_path, size):
@@ -262,12 +273,7 @@ async def test_at_80x24_an_alarm_and_two_procedures_take_a_line_each_not_five(tm
     # banner over the checklist. Narrow, each reason is one line (cut), the procedures one line together.
     app = promotion_app(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_until(pilot, lambda: app.engine is not None and app.run_screen.is_attached)
-        both = dataclasses.replace(dual_control_room(), dns=dns(("127.0.0.3",), ("127.0.0.2",)))
-        for at in (1000.0, 1006.0, 1012.0):  # longer than either procedure's hold time
-            app.post_message(RoomObserved(dataclasses.replace(both, at=at)))
-            await pilot.pause()
-        await wait_until(pilot, lambda: len(app.engine.procedures.open_ones()) == 2)
+        await queue_two_procedures(pilot, app)
         await wait_until(pilot, lambda: "NON-NORMAL 2 PROCEDURES" in banner(app))
         shown = app.run_screen.banner
         assert shown.region.height == 2, banner(app)  # the alarm's line and the procedures' line
@@ -294,12 +300,7 @@ async def test_n_twice_before_the_screen_is_redrawn_opens_both_procedures(tmp_pa
     # procedure, so it found none under the cursor and opened the first again; the second stayed queued.
     app = promotion_app(tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_until(pilot, lambda: app.engine is not None and app.run_screen.is_attached)
-        both = dataclasses.replace(dual_control_room(), dns=dns(("127.0.0.3",), ("127.0.0.2",)))
-        for at in (1000.0, 1006.0, 1012.0):
-            app.post_message(RoomObserved(dataclasses.replace(both, at=at)))
-            await pilot.pause()
-        await wait_until(pilot, lambda: len(app.engine.procedures.open_ones()) == 2)
+        await queue_two_procedures(pilot, app)
         app.run_screen.action_open_procedure()  # two presses handled in one turn of the loop
         app.run_screen.action_open_procedure()
         await pilot.pause()
