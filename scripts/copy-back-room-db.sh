@@ -21,11 +21,10 @@ while [ $# -gt 0 ]; do
 done
 [ ${#args[@]} -eq 1 ] || usage_error "expected one room"
 room=${args[0]} primary=${args[0]}-primary standby=${args[0]}-standby
+# Each reads its stack's .env, once: a file the tool will not read (not UTF-8, a FIFO) stops the
+# copy here with why, where psql_in, called under ||, would go on with the default user.
 require_stack "$primary"
 require_stack "$standby"
-# Each .env read once here: a file the tool will not read (not UTF-8, a FIFO) stops the copy with
-# why, where psql_in, called under ||, would go on with the default user.
-for stack in "$primary" "$standby"; do env_get "$(stack_dir "$stack")/.env" POSTGRES_USER >/dev/null || exit 1; done
 for stack in "$primary" "$standby"; do
   [ -n "$(compose_in "$stack" ps -q --status running db 2>/dev/null)" ] \
     || die "the db service of $stack is not running; start only it with (cd $(stack_dir "$stack") && docker compose --env-file .env up -d db)"

@@ -5,6 +5,6 @@
 # Exit codes: 0 complete, 2 usage, 3 rejected by the core, 4 timeout, 5 broker unreachable,
 # 6 broker refused the credentials.
 source "$(dirname "$0")/lib/common.sh"
-export PYTHONPATH="$(dirname "$SCRIPTS_DIR")${PYTHONPATH:+:$PYTHONPATH}"
+export PYTHONPATH="$CHECKOUT${PYTHONPATH:+:$PYTHONPATH}"
 need_python
 exec "$RUNBOOK_PY" -m runbook_tui.cli.dispatch "$@"

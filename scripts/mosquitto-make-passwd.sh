@@ -9,7 +9,7 @@ source "$(dirname "$0")/lib/common.sh"
 case "$1" in -h|--help) echo "$USAGE"; exit 0 ;; esac
 env_file=$1
 [ -f "$env_file" ] || die "$env_file: no such file"
-need_python
+env_load "$env_file" || exit 1
 dir=$(cd "$(dirname "$env_file")" && pwd)
 user=$(env_get "$env_file" MQTT_USERNAME)
 password=$(env_get "$env_file" MQTT_PASSWORD)

@@ -3,8 +3,13 @@
 
 set -euo pipefail
 
-SCRIPTS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-STACK_ROOT=${STACK_ROOT:-$(dirname "$SCRIPTS_DIR")}
+# Paths are cut with bash's own expansions, not dirname and basename: a script's usage error is
+# then one process, not five (the scripts' fuzz runs hundreds).
+SCRIPTS_DIR=$(cd "${BASH_SOURCE[0]%/*}/.." && pwd)
+# The folder holding these scripts: the tool's checkout, or a site's stack root with a copy.
+CHECKOUT=${SCRIPTS_DIR%/*}
+CHECKOUT=${CHECKOUT:-/}
+STACK_ROOT=${STACK_ROOT:-$CHECKOUT}
 ROOMS_DIR=${ROOMS_DIR:-$STACK_ROOT/infra/rooms}
 
 # terminal_safe TEXT...: TEXT with every control character (C0 but tab and newline, DEL, C1
@@ -37,10 +42,14 @@ terminal_safe() {
 # say TEXT...: a line of a script's output that quotes anything it was given.
 say() { terminal_safe "$@"; }
 
-die() { terminal_safe "$(basename "$0"): $*" >&2; exit 1; }
+die() { terminal_safe "${0##*/}: $*" >&2; exit 1; }
 # The reason last: a tool that shows a failed command's last line shows why, not the usage.
-usage_error() { echo "$USAGE" >&2; terminal_safe "$(basename "$0"): $*" >&2; exit 2; }
+usage_error() { echo "$USAGE" >&2; terminal_safe "${0##*/}: $*" >&2; exit 2; }
 
+# Whether a Python has the libraries: found on its path, not imported (importing python-dotenv
+# alone is a third of a Python start; a script may look at five interpreters).
+_HAS_LIBRARIES='from importlib.util import find_spec
+raise SystemExit(not all(map(find_spec, ("dotenv", "paho.mqtt.enums", "runbook_tui"))))'
 # The project's Python, the first of these that has runbook-tui and its libraries: the one
 # RUNBOOK_TUI_PYTHON names; the one beside the runbook-tui on the PATH (a site's stack root is
 # an operator's own checkout, without the tool's virtualenv; a symlink to the tool is followed);
@@ -48,10 +57,10 @@ usage_error() { echo "$USAGE" >&2; terminal_safe "$(basename "$0"): $*" >&2; exi
 runbook_python() {
   local py tool
   tool=$(command -v runbook-tui || true)
-  [ -n "$tool" ] && tool="$(dirname "$(readlink -f "$tool")")/python"
-  for py in "${RUNBOOK_TUI_PYTHON:-}" "$tool" "$(dirname "$SCRIPTS_DIR")/.venv/bin/python" "$STACK_ROOT/.venv/bin/python" \
+  [ -n "$tool" ] && tool=$(readlink -f "$tool") && tool="${tool%/*}/python" || tool=""
+  for py in "${RUNBOOK_TUI_PYTHON:-}" "$tool" "$CHECKOUT/.venv/bin/python" "$STACK_ROOT/.venv/bin/python" \
             "$(command -v python3 || true)"; do
-    if [ -n "$py" ] && [ -x "$py" ] && "$py" -c 'import dotenv, paho.mqtt.enums, runbook_tui' 2>/dev/null; then
+    if [ -n "$py" ] && [ -x "$py" ] && "$py" -c "$_HAS_LIBRARIES" 2>/dev/null; then
       echo "$py"; return 0
     fi
   done
@@ -67,24 +76,53 @@ need_python() {
     || die "no Python with runbook-tui's libraries found: put the tool's .venv/bin on the PATH or set RUNBOOK_TUI_PYTHON to its python (the tool's checkout: 'bash infra/host/setup.sh')"
 }
 
-# env_get FILE KEY: the value of KEY in a .env file, parsed by python-dotenv (the same rules
-# compose and the tool use), so quoting and comments are read the same way everywhere. Read as
-# the tool reads it (runbook_tui.envfile: a regular file within its cap, UTF-8): a file it will
-# not read is said in a line (exit 1), never a traceback.
-env_get() {
-  need_python
-  "$RUNBOOK_PY" - "$1" "$2" <<'PY'
-import sys
+# A script reads each .env file once, the first time it needs it: one Python start (python-dotenv's
+# parser, as compose and the tool read it), where a read per value took one each (copy-back-room-db.sh
+# took sixteen). What the script acts on is the file as it was then. ENV_KEYS[FILE] holds its keys,
+# a line each; ENV_VALUE[FILE<US>KEY] each value. A file the tool will not read (runbook_tui.envfile:
+# a regular file within its cap, UTF-8) is said in a line, never a traceback, and returns 1.
+declare -gA ENV_KEYS=() ENV_VALUE=()
+# The reader's output: the number of keys, then each key and its value, NUL-terminated (a value may
+# hold a newline; no value holds a NUL).
+_READ_ENV='import sys
 from pathlib import Path
 from runbook_tui.envfile import read_env
 from runbook_tui.terminal import safe_text
 try:
-    print(read_env(Path(sys.argv[1])).get(sys.argv[2]) or "")
+    values = read_env(Path(sys.argv[1]))
 except (OSError, ValueError) as exc:
     said = str(exc) if sys.argv[1] in str(exc) else f"{sys.argv[1]}: {getattr(exc, 'strerror', None) or exc}"
     print(safe_text(said, 2000), file=sys.stderr)
     raise SystemExit(1)
-PY
+sys.stdout.write("".join(f"{field}\0" for pair in values.items() for field in pair) + f"{len(values)}\0")'
+# env_load FILE: reads FILE into ENV_KEYS and ENV_VALUE, unless this shell has. Called in the
+# script's own shell (require_stack does), later reads in $(...) find it there.
+env_load() {
+  local file=$1 i
+  local -a fields=()
+  [ -n "${ENV_KEYS[$file]+set}" ] && return 0
+  need_python
+  mapfile -d '' fields < <("$RUNBOOK_PY" -c "$_READ_ENV" "$file")
+  # The count comes last: output cut short (the reader failed) has no count that matches it.
+  [ ${#fields[@]} -ge 1 ] && [ "${fields[-1]}" = $(( (${#fields[@]} - 1) / 2 )) ] && [ $(( ${#fields[@]} % 2 )) -eq 1 ] \
+    || return 1
+  ENV_KEYS[$file]=""
+  for ((i = 0; i + 1 < ${#fields[@]}; i += 2)); do
+    ENV_KEYS[$file]+="${fields[i]}"$'\n'
+    ENV_VALUE[$file$'\x1f'${fields[i]}]=${fields[i + 1]}
+  done
+}
+
+# env_get FILE KEY: the value of KEY in a .env file ("" when it is not set).
+env_get() {
+  env_load "$1" || return 1
+  printf '%s\n' "${ENV_VALUE[$1$'\x1f'$2]-}"
+}
+
+# env_keys FILE: the keys a .env file sets, one a line.
+env_keys() {
+  env_load "$1" || return 1
+  printf '%s' "${ENV_KEYS[$1]}"
 }
 
 # stack_dir NAME: the directory of a stack (room1-primary, room1-standby).
@@ -99,24 +137,8 @@ require_stack() {
   dir=$(stack_dir "$1")
   [ -f "$dir/.env" ] || die "no stack '$1': $dir/.env does not exist (create it with scripts/new-room-standby.sh ROOM)"
   [ -f "$dir/compose.yaml" ] || die "no stack '$1': $dir/compose.yaml does not exist"
-  need_python
-}
-
-# env_keys FILE: the keys a .env file sets, one a line.
-env_keys() {
-  need_python
-  "$RUNBOOK_PY" - "$1" <<'PY'
-import sys
-from pathlib import Path
-from runbook_tui.envfile import read_env
-from runbook_tui.terminal import safe_text
-try:
-    print("\n".join(read_env(Path(sys.argv[1]))))
-except (OSError, ValueError) as exc:
-    said = str(exc) if sys.argv[1] in str(exc) else f"{sys.argv[1]}: {getattr(exc, 'strerror', None) or exc}"
-    print(safe_text(said, 2000), file=sys.stderr)
-    raise SystemExit(1)
-PY
+  # Read here, in the script's own shell, once: every later read of it is this copy.
+  env_load "$dir/.env" || exit 1
 }
 
 # engine_of NAME: the Docker engine a stack's commands go to. The tool exports each stack's
@@ -141,12 +163,13 @@ docker_on() {
 # truth, so the keys it sets are unset for this call (an exported STACK_ROLE would act on
 # another project).
 compose_in() {
-  local name=$1 dir key engine; shift
+  local name=$1 dir key engine keys; shift
   dir=$(stack_dir "$name")
   engine=$(engine_of "$name")
+  keys=$(env_keys "$dir/.env") || true  # said on stderr; compose reads the file itself
   (
     cd "$dir"
-    while IFS= read -r key; do [ -n "$key" ] && unset "$key"; done < <(env_keys .env)
+    while IFS= read -r key; do [ -n "$key" ] && unset "$key"; done <<< "$keys"
     if [ -n "$engine" ]; then export DOCKER_HOST=$engine; fi
     docker compose --env-file .env "$@"
   )

@@ -6,11 +6,10 @@ replaced C1 only as UTF-8: a raw 0x9B byte in an argument (the 8-bit CSI of a te
 UTF-8 mode) reached the terminal through every die and usage line; a .env that is not UTF-8 was
 a Python traceback. Every check here is on the output's bytes.
 
-The fuzz runs the scripts themselves, in bash, on a stack root of their own. Two narrow stand-ins
-keep it to seconds and away from the shared Docker engine: the interpreter check of common.sh
-(a Python start per script) is answered by a wrapper that runs the real Python for everything
-else, and `docker` is a stub that answers the few queries these scripts make with the case's
-dispatch ids (what a database would hold). What Docker and Postgres do is the lab tests' part.
+The fuzz runs the scripts themselves, in bash, on a stack root of their own, with the real Python.
+One narrow stand-in keeps it to seconds and away from the shared Docker engine: `docker` is a stub
+that answers the few queries these scripts make with the case's dispatch ids (what a database
+would hold). What Docker and Postgres do is the lab tests' part.
 """
 
 from __future__ import annotations
@@ -66,10 +65,6 @@ def fuzz_root(tmp_path_factory) -> tuple[Path, dict[str, str]]:
     root = make_stack_root(base / "stack")
     bin_dir = base / "bin"
     bin_dir.mkdir()
-    # common.sh runs `python -c 'import dotenv, paho.mqtt.enums, runbook_tui'` to find its Python:
-    # answered here; every other use runs the real one.
-    _write(bin_dir / "python", f"#!/bin/bash\n[ \"$1\" = -c ] && [[ \"$2\" == 'import dotenv, '* ]] && exit 0\n"
-                               f"exec {sys.executable} \"$@\"\n")
     _write(bin_dir / "docker", """#!/bin/bash
 # A stand-in for the queries of these scripts: a running db, no core, the case's dispatch ids.
 args="$*"
@@ -98,7 +93,7 @@ esac
             (stack / "compose.yaml").write_text("services: {}\n")
     subprocess.run(f"echo 'COPY public.dispatches (id) FROM stdin;\nd-1\n\\.' | gzip > {base}/backup.sql.gz", shell=True,
                    check=True)
-    environ = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "RUNBOOK_TUI_PYTHON": str(bin_dir / "python"),
+    environ = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "RUNBOOK_TUI_PYTHON": sys.executable,
                "BACKUP_DIR": str(base / "backups"), "STACK_ROOT": str(root)}
     environ.pop("RUNBOOK_PRIMARY_DOCKER_HOST", None)
     environ.pop("RUNBOOK_STANDBY_DOCKER_HOST", None)
@@ -107,7 +102,7 @@ esac
 
 # How often the argument that decides whether a script goes past its usage checks is valid: most
 # sets are usage errors (a few ms each), some dozens reach the lines that say what was done
-# (each .env read is a Python start).
+# (a Python start reads each .env they name).
 DEEP = 0.05
 
 
@@ -201,3 +196,22 @@ def test_each_line_that_quotes_input_is_terminal_safe(fuzz_root, script, args, i
     assert words in out, out
     assert not unsafe(out) and b"Traceback" not in out, out
     assert re.search(rb"\xef\xbf\xbd", out) or rc == 1 and b"holds" not in out, out
+
+
+def test_a_script_reads_each_env_file_it_names_once(fuzz_root, tmp_path: Path):
+    # Seen: copy-back-room-db.sh started Python sixteen times, one per value or key list it read,
+    # nearly a second of CPU before its first query; restore-room-db.sh seven times.
+    base, environ = fuzz_root
+    log = tmp_path / "starts"
+    _write(tmp_path / "python", f"#!/bin/bash\necho \"$1\" >> {log}\nexec {sys.executable} \"$@\"\n")
+    environ = environ | {"RUNBOOK_TUI_PYTHON": str(tmp_path / "python")}
+    for script, args, reads in (("copy-back-room-db.sh", [b"room1"], 2), ("copy-back-room-db.sh", [b"room1", b"--check"], 2),
+                                ("restore-room-db.sh", [b"room1-standby", b"BACKUP", b"--discard-newer", b"drill"], 1),
+                                ("backup-room-db.sh", [b"room1"], 1),
+                                ("mosquitto-make-passwd.sh", [str(base / "stack/infra/rooms/room1-primary/.env").encode()], 1)):
+        log.unlink(missing_ok=True)
+        args = [str(base / "backup.sql.gz").encode() if a == b"BACKUP" else a for a in args]
+        rc, out, _ = _run((script, args, b"d-9"), base, environ)
+        starts = log.read_text().splitlines()
+        # The first start finds the interpreter (common.sh's library check); then one per .env.
+        assert rc == 0 and len(starts) == 1 + reads, (script, rc, out[-300:], starts)
