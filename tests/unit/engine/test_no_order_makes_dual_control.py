@@ -138,10 +138,15 @@ class ModelExecutor(Executor):
         return True, "", []
 
 
+# Loaded once: a checklist is immutable (frozen dataclasses), and loading the three took two thirds
+# of each drawn order's time. The engines are new for each order.
+LOADED = {name: load_checklist(REPO / "checklists" / f"{name}.yaml") for name in CHECKLISTS}
+
+
 def engines(tmp_path: Path, room: Room) -> dict[str, RunEngine]:
     out = {}
     for name in CHECKLISTS:
-        checklist = load_checklist(REPO / "checklists" / f"{name}.yaml")
+        checklist = LOADED[name]
         given = {k: v for k, v in ({"room": ROOM} | LAB_VARIABLES).items() if k in checklist.variables}
         values = resolve_variables(checklist, given, tmp_path).values
         engine = RunEngine.start(checklist, values, Looks(room), tmp_path / f"{name}-{time.monotonic_ns()}.jsonl",
@@ -156,7 +161,7 @@ def engines(tmp_path: Path, room: Room) -> dict[str, RunEngine]:
 
 
 ALL_STEPS = [(name, step.id) for name in CHECKLISTS
-             for step in load_checklist(REPO / "checklists" / f"{name}.yaml").steps()
+             for step in LOADED[name].steps()
              if step.type in (StepType.COMMAND, StepType.ENV_EDIT, StepType.WAIT)]
 
 
