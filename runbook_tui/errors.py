@@ -13,8 +13,8 @@ error is said at once, each naming file, line and key: `FileProblem` is one such
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from runbook_tui.terminal import safe_text
 
@@ -53,9 +53,10 @@ class UsageError(RunbookError, ValueError):
     exit_code = EXIT_USAGE
 
 
-@dataclass(frozen=True)
-class FileProblem:
-    """One error in a file: where (file and line) and which key or field."""
+class FileProblem(NamedTuple):
+    """One error in a file: where (file and line) and which key or field. A NamedTuple, not a
+    dataclass: the scripts' .env reads import this module, and dataclasses costs a third of such
+    a Python start (it loads inspect)."""
 
     file: Path
     line: int
