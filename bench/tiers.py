@@ -1,8 +1,8 @@
 """The fast test tiers' time, beside the machine's speed.
 
-    .venv/bin/python -m bench.tiers [--workers 3]
+    .venv/bin/python -m bench.tiers [--workers 5]
 
-Runs the unit and UI tiers as infra/host/test.sh does (`pytest -m "unit or ui" -n 3`) and prints
+Runs the unit and UI tiers as infra/host/test.sh does (`pytest -m "unit or ui" -n 5`) and prints
 the wall time, the CPU the tests took (all workers), and the reference loop before and after
 (bench/machine.py). The goal is under 60 s; the CPU figure says how much of the wall time is
 work a 2-core machine cannot overlap.
@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="bench.tiers", description=__doc__.split("\n\n")[0])
-    p.add_argument("--workers", type=int, default=3, help="pytest-xdist workers (default 3, as test.sh)")
+    p.add_argument("--workers", type=int, default=5, help="pytest-xdist workers (default 5, as test.sh)")
     p.add_argument("extra", nargs="*", help="more pytest arguments")
     args = p.parse_args(argv)
     before = reference_seconds()

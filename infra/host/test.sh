@@ -2,8 +2,9 @@
 # Set everything up, then run the whole test suite against real parts (Docker engine,
 # Mosquitto brokers, dnsmasq, Postgres). Extra arguments go to pytest.
 #
-# The unit and UI tiers run first, in three workers: their tests wait on child processes and
-# Textual's timers as much as they compute, so a third worker on two cores fills the waits.
+# The unit and UI tiers run first, in five workers: their tests wait on child processes and
+# Textual's timers as much as they compute, and on two cores five workers fill the waits (the fast
+# tiers: 3 workers 64 s, 4 workers 67 s, 5 workers 57-60 s, 6 workers 65 s: python -m bench.tiers).
 # The integration and lab tiers then run serially: they share host ports, the lab's
 # addresses and its compose project names. Arguments that choose tiers themselves (-m) get
 # one serial run, as they ask.
@@ -20,9 +21,9 @@ for arg in "$@"; do
 done
 fast=0 slow=0
 # pytest rewrites each test module for its assert messages and keeps the result beside it
-# (tests/conftest.py lets it on these machines): once here, not once in each of three workers.
+# (tests/conftest.py lets it on these machines): once here, not once in each worker.
 .venv/bin/python -m pytest -q --collect-only "$@" >/dev/null 2>&1 || true  # errors show in the runs below
-.venv/bin/python -m pytest -m "unit or ui" -n 3 "$@" || fast=$?
+.venv/bin/python -m pytest -m "unit or ui" -n 5 "$@" || fast=$?
 .venv/bin/python -m pytest -m "integration or lab" "$@" || slow=$?
 # 5 is "no tests collected": fine for one run (arguments naming only the other's tests),
 # not for both. Otherwise the first failure's status.
