@@ -81,29 +81,32 @@ class FloorApp(App):
         except (OSError, StopIteration, KeyError, ValueError):
             state = None  # a journal being created: the next poll reads it
         self.state = state
-        self._follow(state)
+        said = self._follow(state)
         self.query_one("#foot", Static).update(self._foot(state))
         key = (state.journal, state.steps, state.procedures, state.alarms, state.last_dispatch, state.ended, state.outcome,
                tuple(sorted(self.sent))) if state else None
-        if key == self._shown_key:
-            return
-        self._shown_key = key
-        await self.show(state)
+        if key != self._shown_key:
+            self._shown_key = key
+            await self.show(state)
+        # Said once the steps are redrawn: seen, a refusal stood under its step's old "waiting for
+        # the console" while the steps were taken down and mounted again.
+        if said is not None:
+            self.query_one("#said", Static).update(said)
 
-    def _follow(self, state: FloorState | None) -> None:
+    def _follow(self, state: FloorState | None) -> str | None:
         """What this view sent, against the run: a new run of the room starts with nothing sent
         (the last run's "waiting for the console" is not this one's); a confirmation the console
-        can no longer take (another person's came first, or the step was decided) is said, with
-        why, and taken back out of the inbox."""
-        said = self.query_one("#said", Static)
+        can no longer take (another person's came first, or the step was decided) is taken back
+        out of the inbox, and what to say of it (with why) returned. None: what is said stays."""
+        said = None
         journal = state.journal if state is not None else None
         if journal != self._sent_in:
             if self.sent:
-                said.update("")
+                said = ""
             self.sent, self._sent_in = {}, journal
-            return
+            return said
         if state is None or state.run is None:
-            return
+            return None
         for step_id, confirmation in list(self.sent.items()):
             if confirmation.id in state.run.room_confirmation_ids:
                 del self.sent[step_id]  # taken: the step now says who confirmed it
@@ -111,8 +114,9 @@ class FloorApp(App):
                 del self.sent[step_id]
                 withdraw_confirmation(state.journal, confirmation)
                 number = next((s.number for s in state.steps if s.id == step_id), step_id)
-                said.update(f"[b]Not taken[/b]: your confirmation of step {number} ({escape(confirmation.name)}): "
-                            f"{escape(why)}.")
+                said = (f"[b]Not taken[/b]: your confirmation of step {number} ({escape(confirmation.name)}): "
+                        f"{escape(why)}.")
+        return said
 
     def _foot(self, state: FloorState | None) -> str:
         if state is None:

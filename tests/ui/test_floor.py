@@ -148,11 +148,23 @@ async def test_a_new_run_of_the_room_starts_the_phone_with_nothing_sent(tmp_path
 
 
 @pytest.mark.asyncio
-async def test_a_second_persons_confirmation_is_refused_out_loud_and_leaves_the_inbox(tmp_path: Path):
+@pytest.mark.parametrize("slow_redraw", [False, True])
+async def test_a_second_persons_confirmation_is_refused_out_loud_and_leaves_the_inbox(tmp_path: Path, monkeypatch,
+                                                                                     slow_redraw: bool):
     # Seen: two people confirmed the same step; the console took the first and refused the
     # second silently (the second phone kept "sent", its file stayed in the inbox).
+    # Seen too, on a loaded machine: the refusal was said while the steps were being drawn again,
+    # under the step's old "waiting for the console". slow_redraw widens that moment.
     from runbook_tui.engine.floor import console_alive, inbox_dir, send_confirmation
 
+    if slow_redraw:
+        show = FloorApp.show
+
+        async def slow_show(self, state):
+            await asyncio.sleep(0.3)
+            await show(self, state)
+
+        monkeypatch.setattr(FloorApp, "show", slow_show)
     engine = console_run(tmp_path)
     await engine.run_step("prepare", confirmed=True)
     app = FloorApp(tmp_path, "room9")
