@@ -17,6 +17,8 @@ from pathlib import Path
 
 
 class TestSshd:
+    __test__ = False  # a helper named Test...: pytest would try to collect it
+
     def __init__(self, directory: Path, port: int, engine_socket: str | None, forced_command: str | None = None) -> None:
         """forced_command: what the far side runs instead of the client's command (a hostile host's
         sshd prints what it likes, then runs $SSH_ORIGINAL_COMMAND)."""
