@@ -87,10 +87,8 @@ class FloorApp(App):
                tuple(sorted(self.sent))) if state else None
         if key != self._shown_key:
             self._shown_key = key
-            await self.show(state)
-        # Said once the steps are redrawn: seen, a refusal stood under its step's old "waiting for
-        # the console" while the steps were taken down and mounted again.
-        if said is not None:
+            await self.show(state, said)
+        elif said is not None:
             self.query_one("#said", Static).update(said)
 
     def _follow(self, state: FloorState | None) -> str | None:
@@ -128,12 +126,18 @@ class FloorApp(App):
         return (f"[b]The console is not open on this run[/b] (last seen {since}). This view keeps following it; "
                 "confirmations wait for the console.")
 
-    async def show(self, state: FloorState | None) -> None:
+    async def show(self, state: FloorState | None, said: str | None = None) -> None:
+        """The run's steps drawn again; `said` (what _follow has to say, None: nothing new) is said
+        between the old steps going and the new ones coming. Seen otherwise: a refusal stood under
+        its step's old "waiting for the console", or a new run's button beside the last run's "Sent
+        as", while the steps were taken down and mounted again."""
         head = self.query_one("#head", Static)
         alarms = self.query_one("#alarms", Static)
         steps = self.query_one("#steps", VerticalScroll)
         kept_y = steps.scroll_y  # where the person had scrolled: kept across the redraw
         await steps.remove_children()  # gone before the new ones (same ids) are mounted
+        if said is not None:
+            self.query_one("#said", Static).update(said)
         if state is None:
             head.update(f"Room {escape(self.room)}: no run yet")
             alarms.display = False

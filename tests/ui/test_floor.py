@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+from textual.containers import VerticalScroll
 from textual.widgets import Button, Input, Static
 
 from runbook_tui.checklist.loader import load_checklist
@@ -123,8 +124,31 @@ async def test_on_a_long_checklist_the_floor_view_scrolls_to_where_the_run_is(tm
         assert app.query_one("#steps").scroll_y == at
 
 
+def slow_down_redraws(monkeypatch) -> None:
+    """The view's old steps linger 0.3 s before they are taken down, and its new ones stand 0.3 s
+    before their mounting is done: what a loaded machine did around a redraw, widened, so that a
+    test sees any state the phone shows meanwhile."""
+    remove_children, mount_all = VerticalScroll.remove_children, VerticalScroll.mount_all
+
+    async def slow_remove(self, *args, **kwargs):
+        await asyncio.sleep(0.3)
+        await remove_children(self, *args, **kwargs)
+
+    async def slow_mount(self, widgets, *args, **kwargs):
+        mounting = mount_all(self, widgets, *args, **kwargs)  # in the DOM from here
+        await asyncio.sleep(0.3)
+        await mounting
+
+    monkeypatch.setattr(VerticalScroll, "remove_children", slow_remove)
+    monkeypatch.setattr(VerticalScroll, "mount_all", slow_mount)
+
+
 @pytest.mark.asyncio
-async def test_a_new_run_of_the_room_starts_the_phone_with_nothing_sent(tmp_path: Path):
+@pytest.mark.parametrize("slow_redraw", [False, True])
+async def test_a_new_run_of_the_room_starts_the_phone_with_nothing_sent(tmp_path: Path, monkeypatch, slow_redraw: bool):
+    # Seen in CI: the new run's button was there while the phone still said "Sent as" of the last run.
+    if slow_redraw:
+        slow_down_redraws(monkeypatch)
     # Seen: after a new run of the room the phone kept the last run's "Sent as ...: waiting for
     # the console" and hid the confirm button until the page was reloaded.
     engine = console_run(tmp_path)
@@ -158,13 +182,7 @@ async def test_a_second_persons_confirmation_is_refused_out_loud_and_leaves_the_
     from runbook_tui.engine.floor import console_alive, inbox_dir, send_confirmation
 
     if slow_redraw:
-        show = FloorApp.show
-
-        async def slow_show(self, state):
-            await asyncio.sleep(0.3)
-            await show(self, state)
-
-        monkeypatch.setattr(FloorApp, "show", slow_show)
+        slow_down_redraws(monkeypatch)
     engine = console_run(tmp_path)
     await engine.run_step("prepare", confirmed=True)
     app = FloorApp(tmp_path, "room9")
