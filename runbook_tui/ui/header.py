@@ -21,16 +21,12 @@ class SteadyHeader(Header):
         # Header's own _on_mount (its unguarded watchers) is not run after this one, nor Widget's,
         # which only shows scrollbars for `overflow: scroll` (a header has none).
         event.prevent_default()
-        self._title_shown: object = None
 
         async def set_title() -> None:
             try:
                 title = self.format_title()
             except NoMatches:  # the screen itself is going
                 return
-            if title == self._title_shown:  # an update lays the whole screen out again
-                return
-            self._title_shown = title
             for shown in self.query(HeaderTitle):  # none while it is being taken down
                 shown.update(title)
 

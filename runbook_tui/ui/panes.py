@@ -61,7 +61,6 @@ class PanesScreen(Screen):
         self.banner = Static(id="banner")
         self.banner.display = False  # shown with a guard's refusal, an alarm or a procedure (set_banner)
         self.banner_reasons: dict[str, str] = {}  # source (alarm, procedure, ...) -> what the banner says of it
-        self._banner_drawn: tuple[bool, list[str]] | None = None  # what draw_banner last put in it
 
     def panes(self) -> tuple[Widget, Widget, Widget]:
         """The checklist, step and live panes' widgets (ids checklist, step, live)."""
@@ -84,11 +83,6 @@ class PanesScreen(Screen):
         # The most urgent first, whatever came first: an alarm, a guard's refusal, a condition
         # that no longer holds, then the procedures that answer them.
         reasons = [text for _, text in sorted(self.banner_reasons.items(), key=lambda kv: _URGENCY.get(kv[0].split(":")[0], 9))]
-        # Drawn again only when it changed: every update lays the whole screen out again, and the
-        # run said the same banner (most often none) after each observation and each step.
-        if (cut, reasons) == self._banner_drawn:
-            return
-        self._banner_drawn = (cut, reasons)
         if cut:
             self.banner.update(Text("\n".join("⚠ " + r for r in reasons), style="bold"))
         else:
