@@ -146,11 +146,11 @@ def slow_down_redraws(monkeypatch) -> None:
 @pytest.mark.asyncio
 @pytest.mark.parametrize("slow_redraw", [False, True])
 async def test_a_new_run_of_the_room_starts_the_phone_with_nothing_sent(tmp_path: Path, monkeypatch, slow_redraw: bool):
-    # Seen in CI: the new run's button was there while the phone still said "Sent as" of the last run.
+    # Seen: after a new run of the room the phone kept the last run's "Sent as ...: waiting for
+    # the console" and hid the confirm button until the page was reloaded. Seen in CI too: the new
+    # run's button was there while the phone still said "Sent as" of the last run.
     if slow_redraw:
         slow_down_redraws(monkeypatch)
-    # Seen: after a new run of the room the phone kept the last run's "Sent as ...: waiting for
-    # the console" and hid the confirm button until the page was reloaded.
     engine = console_run(tmp_path)
     await engine.run_step("prepare", confirmed=True)
     app = FloorApp(tmp_path, "room9")
