@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 
@@ -14,6 +15,26 @@ async def wait_until(pilot, predicate, timeout: float = 10.0) -> None:
         # What the screen said meanwhile: a refusal in a notice is most often why.
         assert time.monotonic() < deadline, f"condition not reached; notices: {notices(pilot.app)}"
         await pilot.pause(0.05)
+
+
+
+async def laid_out(pilot, screen, timeout: float = 10.0) -> None:
+    """Until a screen under a dialog has handled what it was told and laid it out. The pilot
+    waits only for the screen on top; one under it lays out on its own timer, after its widgets
+    asked it to (seen under load: the guard_refused snapshot caught the banner behind the dialog
+    on one line of its two). Textual's flags, read as Pilot reads the screen on top."""
+    deadline = time.monotonic() + timeout
+    while True:
+        handled = []
+        for pump in (pilot.app, *screen.walk_children(with_self=True)):
+            done = asyncio.Event()
+            if pump.call_later(done.set):
+                handled.append(done.wait())
+        await asyncio.wait_for(asyncio.gather(*handled), max(0.1, deadline - time.monotonic()))
+        if not any(widget._layout_required for widget in screen.walk_children(with_self=True)):
+            return
+        assert time.monotonic() < deadline, "the screen under the dialog was not laid out in time"
+        await pilot.pause(0.02)
 
 
 async def confirm_run(pilot, app, typed_room: str | None = None) -> None:

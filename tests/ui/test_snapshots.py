@@ -14,7 +14,7 @@ from runbook_tui.ui.app import RunbookApp
 from runbook_tui.ui.dialogs import GuardRefusedDialog
 from runbook_tui.ui.messages import RoomObserved
 from tests.observations import dual_control_room
-from tests.ui.helpers import confirm_run, selected, wait_until
+from tests.ui.helpers import confirm_run, laid_out, selected, wait_until
 from tests.ui.test_app import select, session
 
 SIZES = [(80, 24), (120, 40)]
@@ -44,6 +44,7 @@ async def guard_refused(pilot) -> None:
     await select(pilot, app, "guarded")
     await confirm_run(pilot, app)
     await wait_until(pilot, lambda: isinstance(app.screen, GuardRefusedDialog))
+    await laid_out(pilot, app.run_screen)  # the banner behind the dialog: the pilot waits only for the dialog
 
 
 async def dual_control(pilot) -> None:
