@@ -47,33 +47,44 @@ die() { terminal_safe "${0##*/}: $*" >&2; exit 1; }
 usage_error() { echo "$USAGE" >&2; terminal_safe "${0##*/}: $*" >&2; exit 2; }
 
 # Whether a Python has the libraries: found on its path, not imported (importing python-dotenv
-# alone is a third of a Python start; a script may look at five interpreters).
+# alone is a third of a Python start; a script may look at five interpreters). 3: it has not
+# (a package's parent missing is an ImportError).
 _HAS_LIBRARIES='from importlib.util import find_spec
-raise SystemExit(not all(map(find_spec, ("dotenv", "paho.mqtt.enums", "runbook_tui"))))'
-# The project's Python, the first of these that has runbook-tui and its libraries: the one
-# RUNBOOK_TUI_PYTHON names; the one beside the runbook-tui on the PATH (a site's stack root is
-# an operator's own checkout, without the tool's virtualenv; a symlink to the tool is followed);
-# the virtualenv beside these scripts or in the stack root; python3.
-runbook_python() {
-  local py tool
+try:
+    found = all(map(find_spec, ("runbook_tui", "dotenv", "paho.mqtt.enums")))
+except ImportError:
+    found = False
+if not found:
+    raise SystemExit(3)'
+# The Pythons that may be the project's, in the order they are tried: the one RUNBOOK_TUI_PYTHON
+# names; the one beside the runbook-tui on the PATH (a site's stack root is an operator's own
+# checkout, without the tool's virtualenv; a symlink to the tool is followed); the virtualenv
+# beside these scripts or in the stack root; python3. The project's is the first with runbook-tui
+# and its libraries.
+python_candidates() {
+  local tool
   tool=$(command -v runbook-tui || true)
   [ -n "$tool" ] && tool=$(readlink -f "$tool") && tool="${tool%/*}/python" || tool=""
-  for py in "${RUNBOOK_TUI_PYTHON:-}" "$tool" "$CHECKOUT/.venv/bin/python" "$STACK_ROOT/.venv/bin/python" \
-            "$(command -v python3 || true)"; do
+  printf '%s\n' "${RUNBOOK_TUI_PYTHON:-}" "$tool" "$CHECKOUT/.venv/bin/python" "$STACK_ROOT/.venv/bin/python" \
+    "$(command -v python3 || true)"
+}
+runbook_python() {
+  local py
+  while IFS= read -r py; do
     if [ -n "$py" ] && [ -x "$py" ] && "$py" -c "$_HAS_LIBRARIES" 2>/dev/null; then
       echo "$py"; return 0
     fi
-  done
+  done < <(python_candidates)
   return 1
 }
 # need_python: sets RUNBOOK_PY, once. Looking costs a Python start, so a script calls it after its
-# usage checks (require_stack does): --help and a usage error start no Python. The readers below
-# call it too, for a script that did not; inside $(...) what they find is not kept.
+# usage checks (require_stack does): --help and a usage error start no Python. The first .env read
+# finds it too (env_load), in the same start.
 RUNBOOK_PY=
+NO_PYTHON="no Python with runbook-tui's libraries found: put the tool's .venv/bin on the PATH or set RUNBOOK_TUI_PYTHON to its python (the tool's checkout: 'bash infra/host/setup.sh')"
 need_python() {
   [ -n "$RUNBOOK_PY" ] && return 0
-  RUNBOOK_PY=$(runbook_python) \
-    || die "no Python with runbook-tui's libraries found: put the tool's .venv/bin on the PATH or set RUNBOOK_TUI_PYTHON to its python (the tool's checkout: 'bash infra/host/setup.sh')"
+  RUNBOOK_PY=$(runbook_python) || die "$NO_PYTHON"
 }
 
 # A script reads each .env file once, the first time it needs it: one Python start (python-dotenv's
@@ -98,11 +109,23 @@ sys.stdout.write("".join(f"{field}\0" for pair in values.items() for field in pa
 # env_load FILE: reads FILE into ENV_KEYS and ENV_VALUE, unless this shell has. Called in the
 # script's own shell (require_stack does), later reads in $(...) find it there.
 env_load() {
-  local file=$1 i
+  local file=$1 i py status=3
   local -a fields=()
   [ -n "${ENV_KEYS[$file]+set}" ] && return 0
-  need_python
-  mapfile -d '' fields < <("$RUNBOOK_PY" -c "$_READ_ENV" "$file")
+  if [ -n "$RUNBOOK_PY" ]; then
+    mapfile -d '' fields < <("$RUNBOOK_PY" -c "$_READ_ENV" "$file")
+  else
+    # No Python chosen yet: each candidate is asked to read the file, and the first with the
+    # libraries does (exit 3: it has not, and said nothing). One Python start, where a look
+    # and then a read took two. Inside $(...) the one found is not kept.
+    while IFS= read -r py; do
+      [ -n "$py" ] && [ -x "$py" ] || continue
+      mapfile -d '' fields < <("$py" -c "$_HAS_LIBRARIES"$'\n'"$_READ_ENV" "$file")
+      wait "$!" && status=0 || status=$?
+      [ "$status" -ne 3 ] && RUNBOOK_PY=$py && break
+    done < <(python_candidates)
+    [ "$status" -ne 3 ] || die "$NO_PYTHON"
+  fi
   # The count comes last: output cut short (the reader failed) has no count that matches it.
   [ ${#fields[@]} -ge 1 ] && [ "${fields[-1]}" = $(( (${#fields[@]} - 1) / 2 )) ] && [ $(( ${#fields[@]} % 2 )) -eq 1 ] \
     || return 1

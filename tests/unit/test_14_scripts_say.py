@@ -213,5 +213,30 @@ def test_a_script_reads_each_env_file_it_names_once(fuzz_root, tmp_path: Path):
         args = [str(base / "backup.sql.gz").encode() if a == b"BACKUP" else a for a in args]
         rc, out, _ = _run((script, args, b"d-9"), base, environ)
         starts = log.read_text().splitlines()
-        # The first start finds the interpreter (common.sh's library check); then one per .env.
-        assert rc == 0 and len(starts) == 1 + reads, (script, rc, out[-300:], starts)
+        # One per .env: the first read also finds the interpreter (common.sh's library check).
+        assert rc == 0 and len(starts) == reads, (script, rc, out[-300:], starts)
+
+
+def test_the_first_read_passes_over_a_python_without_the_libraries_and_says_when_none_has_them(fuzz_root, tmp_path: Path):
+    # The first .env read finds the project's Python too: a candidate without runbook-tui's
+    # libraries leaves the read to the next one, having said nothing; none at all is one line.
+    base, environ = fuzz_root
+    log = tmp_path / "bare-starts"
+    _write(tmp_path / "bare", f"#!/bin/bash\necho started >> {log}\nexec {sys.executable} -S \"$@\"\n")  # no site-packages
+    tool = tmp_path / "tool"
+    tool.mkdir()
+    (tool / "runbook-tui").symlink_to(Path(sys.executable).parent / "runbook-tui")  # the next candidate: the tool's python
+    rc, out, _ = _run(("backup-room-db.sh", [b"room1"], b""), base,
+                      environ | {"RUNBOOK_TUI_PYTHON": str(tmp_path / "bare"), "PATH": f"{tool}:{environ['PATH']}"})
+    assert rc == 0 and b"backed up room1-primary" in out, out
+    assert log.read_text().splitlines() == ["started"]
+    # Nothing else to try: no tool on the PATH, no virtualenv beside the scripts, a bare python3.
+    lone = tmp_path / "lone"
+    lone.mkdir()
+    (lone / "python3").symlink_to(tmp_path / "bare")
+    (lone / "docker").symlink_to(base / "bin" / "docker")
+    rc, out, _ = _run(("backup-room-db.sh", [b"room1"], b""), base,
+                      environ | {"RUNBOOK_TUI_PYTHON": "", "PATH": f"{lone}:/usr/bin:/bin"})
+    assert rc == 1 and b"no Python with runbook-tui's libraries found" in out and b"Traceback" not in out, out
+    assert b"backed up" not in out, out
+
