@@ -17,8 +17,23 @@ packages=(docker.io mosquitto mosquitto-clients dnsmasq-base postgresql-client d
           openssl  # the TLS engine test makes its CA and certificates (tests/lab/test_81)
           openssh-client  # ssh:// engines: the Docker CLI's transport, which the tool's looks use too
           chromium)  # chromium: the browser the floor view's test drives (Playwright, no download)
+# The interpreter .venv is made from: Debian's own python3 where it is 3.11 or newer. Debian builds
+# it with profile-guided and link-time optimization; a python3 that a version manager (pyenv) or a
+# hand build puts first on the PATH is usually built without, and was measured slower on these
+# machines: a plain loop 1.0 s against 1.4-1.5 s, the fast test tiers 56-58 s against 62-64 s
+# (python -m bench.tiers, same checkout). RUNBOOK_VENV_PYTHON names another; else python3.
+is_usable_python() { [ -x "$1" ] && "$1" -c 'import sys; raise SystemExit(sys.version_info < (3, 11))' 2>/dev/null; }
+if [ -n "${RUNBOOK_VENV_PYTHON:-}" ]; then
+  is_usable_python "$RUNBOOK_VENV_PYTHON" || { echo "setup: RUNBOOK_VENV_PYTHON=$RUNBOOK_VENV_PYTHON is not a Python 3.11 or newer" >&2; exit 1; }
+  PY=$RUNBOOK_VENV_PYTHON
+elif is_usable_python /usr/bin/python3; then
+  PY=/usr/bin/python3
+else
+  PY=$(command -v python3 || true)
+  is_usable_python "$PY" || { echo "setup: no Python 3.11 or newer (python3) found" >&2; exit 1; }
+fi
 # Debian's python3 needs python3-venv for `python3 -m venv`; another Python may have it built in.
-python3 -c 'import ensurepip, venv' 2>/dev/null || packages+=(python3-venv)
+"$PY" -c 'import ensurepip, venv' 2>/dev/null || packages+=(python3-venv)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
@@ -81,11 +96,18 @@ if ! docker info >/dev/null 2>&1; then
 fi
 
 # (Re)install when .venv is missing or pyproject.toml changed since the last install.
+# A .venv made from another interpreter (before the choice above, or another RUNBOOK_VENV_PYTHON)
+# is made again: its packages were built for that one.
+base_of() { "$1" -c 'import os, sys; print(os.path.realpath(getattr(sys, "_base_executable", sys.executable)), sys.version.split()[0])'; }
+if [ -x .venv/bin/python ] && [ "$(base_of .venv/bin/python 2>/dev/null)" != "$(base_of "$PY")" ]; then
+  say "making .venv again from $PY (it was made from $(base_of .venv/bin/python 2>/dev/null || echo 'an interpreter that no longer runs'))"
+  rm -rf .venv
+fi
 stamp=.venv/.installed-from-pyproject.sha256
 want=$(sha256sum pyproject.toml | cut -d' ' -f1)
 if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  say "installing runbook-tui and its test tools into .venv"
-  [ -x .venv/bin/python ] || python3 -m venv .venv
+  say "installing runbook-tui and its test tools into .venv ($("$PY" --version) from $PY)"
+  [ -x .venv/bin/python ] || "$PY" -m venv .venv
   .venv/bin/pip install -q --upgrade pip 2>&1 | grep -v WARNING || true
   .venv/bin/pip install -q -e '.[test]' 2>&1 | grep -v WARNING || true
   (cd / && "$ROOT/.venv/bin/python" -c 'import runbook_tui, pytest, yaml, paho.mqtt.enums, importlinter, mypy') \
