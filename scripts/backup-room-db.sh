@@ -5,7 +5,9 @@
 #   scripts/backup-room-db.sh room1-standby    -> that stack's database
 # BACKUP_DIR chooses the folder (default: backups/ in the stack root).
 USAGE="usage: scripts/backup-room-db.sh ROOM|ROOM-primary|ROOM-standby"
-source "$(dirname "$0")/lib/common.sh"
+# This script's folder without a dirname process (the fuzz runs the scripts hundreds of times).
+[[ $0 == */* ]] && SCRIPT_DIR=${0%/*} || SCRIPT_DIR=.
+source "$SCRIPT_DIR/lib/common.sh"
 
 [ $# -eq 1 ] || usage_error "expected one room"
 case "$1" in -h|--help) echo "$USAGE"; exit 0 ;; -*) usage_error "unknown option $1" ;; esac

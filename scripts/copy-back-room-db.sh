@@ -8,7 +8,9 @@
 #   scripts/copy-back-room-db.sh room1 --check   only name them (and note them for readiness)
 # Both databases must be running; only the db service is needed, no core.
 USAGE="usage: scripts/copy-back-room-db.sh ROOM [--check]"
-source "$(dirname "$0")/lib/common.sh"
+# This script's folder without a dirname process (the fuzz runs the scripts hundreds of times).
+[[ $0 == */* ]] && SCRIPT_DIR=${0%/*} || SCRIPT_DIR=.
+source "$SCRIPT_DIR/lib/common.sh"
 
 check=false args=()
 while [ $# -gt 0 ]; do

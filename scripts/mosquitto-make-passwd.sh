@@ -3,7 +3,9 @@
 # (runbook sections 1 and 5). The password goes to mosquitto_passwd on stdin, never on a
 # command line, and the file is replaced atomically with mode 0600.
 USAGE="usage: scripts/mosquitto-make-passwd.sh STACK_DIR/.env"
-source "$(dirname "$0")/lib/common.sh"
+# This script's folder without a dirname process (the fuzz runs the scripts hundreds of times).
+[[ $0 == */* ]] && SCRIPT_DIR=${0%/*} || SCRIPT_DIR=.
+source "$SCRIPT_DIR/lib/common.sh"
 
 [ $# -eq 1 ] || usage_error "expected one .env file"
 case "$1" in -h|--help) echo "$USAGE"; exit 0 ;; esac

@@ -2,7 +2,9 @@
 # Create a room's primary and standby stack directories from infra/room-template
 # (runbook section 1). Refuses to touch a room that already exists.
 USAGE="usage: scripts/new-room-standby.sh ROOM [--primary-addr IP] [--standby-addr IP] [--primary-local-port N] [--standby-local-port N]"
-source "$(dirname "$0")/lib/common.sh"
+# This script's folder without a dirname process (the fuzz runs the scripts hundreds of times).
+[[ $0 == */* ]] && SCRIPT_DIR=${0%/*} || SCRIPT_DIR=.
+source "$SCRIPT_DIR/lib/common.sh"
 
 room="" primary_addr="" standby_addr="" primary_local="" standby_local=""
 while [ $# -gt 0 ]; do

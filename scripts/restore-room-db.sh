@@ -10,7 +10,9 @@
 # as a decision, --discard-newer REASON, which restores anyway and records the discarded ids and
 # the reason in the stack's .last-restore (readiness shows them; the run's journal keeps the output).
 USAGE="usage: scripts/restore-room-db.sh ROOM-standby BACKUP.sql.gz [--force] [--discard-newer REASON]"
-source "$(dirname "$0")/lib/common.sh"
+# This script's folder without a dirname process (the fuzz runs the scripts hundreds of times).
+[[ $0 == */* ]] && SCRIPT_DIR=${0%/*} || SCRIPT_DIR=.
+source "$SCRIPT_DIR/lib/common.sh"
 
 force=false discard_reason="" args=()
 while [ $# -gt 0 ]; do

@@ -283,3 +283,14 @@ def test_help_and_usage_errors_start_no_python_and_the_scripts_past_them_find_it
     r = run("scripts/new-room-standby.sh room5", stack_root, env=env)
     assert r.returncode == 0, r.stderr
     assert log.exists()  # past its usage checks, the script found the Python it was given and used it
+
+
+def test_a_script_finds_its_library_however_it_is_started(stack_root: Path):
+    # The scripts find lib/common.sh from their own path with bash alone (no dirname process):
+    # by a path, from their own folder with `bash x.sh`, and through the PATH.
+    scripts = stack_root / "scripts"
+    for line, cwd, env in (("scripts/backup-room-db.sh --help", stack_root, {}),
+                           ("bash backup-room-db.sh --help", scripts, {}),
+                           ("backup-room-db.sh --help", stack_root.parent, {"PATH": f"{scripts}:{os.environ['PATH']}"})):
+        r = run(line, cwd, env=env)
+        assert r.returncode == 0 and r.stdout.startswith("usage: scripts/backup-room-db.sh"), (line, r.stderr)
