@@ -17,6 +17,7 @@ from pathlib import Path
 from rich.markup import escape
 from textual.app import App, ComposeResult
 from textual.containers import VerticalScroll
+from textual.css.query import NoMatches
 from textual.widget import Widget
 from textual.widgets import Button, Input, Static
 
@@ -76,6 +77,17 @@ class FloorApp(App):
         self.set_interval(POLL_S, self.refresh_state)
 
     async def refresh_state(self) -> None:
+        if not self.is_running:  # the page is being taken down: its widgets are going or gone
+            return
+        try:
+            await self._refresh_state()
+        except NoMatches:
+            # A poll that was drawing as the page was taken down (its widgets pruned meanwhile, seen
+            # under load): nothing left to draw on. While the page runs, a missing widget is a fault.
+            if self.is_running:
+                raise
+
+    async def _refresh_state(self) -> None:
         try:
             state = room_floor_state(self.runs_dir, self.room)
         except (OSError, StopIteration, KeyError, ValueError):

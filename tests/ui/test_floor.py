@@ -258,3 +258,17 @@ def test_a_second_rooms_floor_view_says_who_holds_the_port_and_how_to_listen_els
         other.kill()
         other.wait()
         held.close()
+
+
+@pytest.mark.asyncio
+async def test_a_poll_as_the_page_is_taken_down_draws_nothing_and_raises_nothing(tmp_path: Path):
+    # Seen with seven test workers: "No nodes match '#foot'", a poll that fired while the page's
+    # widgets were being taken down at its end. Here the poll comes once they are gone.
+    c = load_checklist(REPO / "checklists" / "promotion.yaml")
+    values = resolve_variables(c, {"room": "room9"}, tmp_path).values
+    RunEngine.start(c, values, Unseen(), tmp_path / "room9-promotion-20261202T100000.jsonl", RunConfig(tmp_path, operator="olga"))
+    app = FloorApp(tmp_path, "room9")
+    async with app.run_test(size=(43, 30)) as pilot:
+        await wait_until(pilot, lambda: app.state is not None)
+    assert not app.query("#foot")  # taken down
+    await app.refresh_state()  # the late poll: nothing to draw on, and no error
