@@ -36,7 +36,10 @@ done
 # room VLAN's addresses; the tool runs this step with RUNBOOK_SITE=1 there, and the lab's
 # addresses are refused. Localhost ports: 1883+2n and 1884+2n for the first n that no stack uses
 # yet and nothing on this host listens on (on a site too: two rooms on one host never share a port).
-need_python
+# The template's .env is read first, in this shell: that read finds the project's Python too (one
+# start, not a look and then a read), and the loop below, reading its BASE_IMAGE inside $(...),
+# finds it read (a read there would not be kept: once per stack).
+env_load "$template/.env.example" || exit 1
 picked=$(ROOMS_DIR=$ROOMS_DIR "$RUNBOOK_PY" - "$primary_addr" "$standby_addr" "$primary_local" "$standby_local" <<'PY'
 import ipaddress, os, socket, sys
 from pathlib import Path

@@ -208,7 +208,9 @@ def test_a_script_reads_each_env_file_it_names_once(fuzz_root, tmp_path: Path):
     for script, args, reads in (("copy-back-room-db.sh", [b"room1"], 2), ("copy-back-room-db.sh", [b"room1", b"--check"], 2),
                                 ("restore-room-db.sh", [b"room1-standby", b"BACKUP", b"--discard-newer", b"drill"], 1),
                                 ("backup-room-db.sh", [b"room1"], 1),
-                                ("mosquitto-make-passwd.sh", [str(base / "stack/infra/rooms/room1-primary/.env").encode()], 1)):
+                                ("mosquitto-make-passwd.sh", [str(base / "stack/infra/rooms/room1-primary/.env").encode()], 1),
+                                # The template's .env, then its check of the addresses (a Python of its own).
+                                ("new-room-standby.sh", [b"once"], 2)):
         log.unlink(missing_ok=True)
         args = [str(base / "backup.sql.gz").encode() if a == b"BACKUP" else a for a in args]
         rc, out, _ = _run((script, args, b"d-9"), base, environ)
