@@ -47,6 +47,15 @@ def settings_without_dns(stack_root: Path, **given):
     return Settings(stack_root=stack_root, **{"resolvers": (("127.0.0.1", 15399),), "dns_lifetime_s": 0.2, **given})
 
 
+def site_without_dns(values: dict[str, str], stack_root: Path):
+    """A run's site (observe.site) where no DNS server answers, as settings_without_dns: a look of
+    the room times its queries out in 0.2 s. Seen: the engine's resume tests each waited the
+    default 2 s for a resolver that was never there."""
+    from runbook_tui.observe.site import site_context
+
+    return site_context(values, stack_root, (("127.0.0.1", 15399),), dns_lifetime_s=0.2)
+
+
 def make_stack_root(path: Path) -> Path:
     (path / "infra").mkdir(parents=True)
     shutil.copytree(REPO / "infra" / "room-template", path / "infra" / "room-template")

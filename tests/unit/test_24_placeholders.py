@@ -24,7 +24,7 @@ from runbook_tui.checklist.variables import resolve_variables
 from runbook_tui.engine.journal import read_journal
 from runbook_tui.engine.run import RunConfig, RunEngine, StepState
 from runbook_tui.observe.observer import Observer
-from runbook_tui.observe.site import site_context
+from tests.conftest import site_without_dns
 from tests.depth import cases
 
 CANARY = "$(touch fired)"
@@ -62,7 +62,7 @@ def _engine(tmp_path: Path, steps: str, given: dict[str, str]) -> RunEngine:
     path.write_text(HEADER + steps)
     checklist = load_checklist(path)
     values = resolve_variables(checklist, {"room": "room9", **given}, tmp_path).values
-    sensors = Observer(site_context(values, tmp_path, (("127.0.0.1", 15353),)))
+    sensors = Observer(site_without_dns(values, tmp_path))
     return RunEngine.start(checklist, values, sensors, tmp_path / "run.jsonl", RunConfig(tmp_path))
 
 

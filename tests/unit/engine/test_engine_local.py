@@ -22,8 +22,7 @@ from runbook_tui.engine.journal import read_journal
 from runbook_tui.engine.report import render_report
 from runbook_tui.engine.run import EngineRefusal, RunConfig, RunEngine, StepOutput, StepState
 from runbook_tui.observe.observer import Observer
-from runbook_tui.observe.site import site_context
-from tests.conftest import REPO, run
+from tests.conftest import REPO, run, site_without_dns
 
 CHECKLIST = REPO / "tests" / "checklists" / "fixtures" / "drill-steps.yaml"
 
@@ -31,7 +30,7 @@ CHECKLIST = REPO / "tests" / "checklists" / "fixtures" / "drill-steps.yaml"
 def new_engine(tmp_path: Path, events: list | None = None) -> RunEngine:
     checklist = load_checklist(CHECKLIST)
     values = resolve_variables(checklist, {"room": "room9"}, tmp_path).values
-    sensors = Observer(site_context(values, tmp_path, (("127.0.0.1", 15353),)))
+    sensors = Observer(site_without_dns(values, tmp_path))
     return RunEngine.start(checklist, values, sensors, tmp_path / "run.jsonl", RunConfig(tmp_path),
                            on_event=events.append if events is not None else None)
 
@@ -224,7 +223,7 @@ def test_kill_9_during_a_run_loses_no_record_and_resumes_with_the_same_states(tm
     checklist = load_checklist(CHECKLIST)
     values = resolve_variables(checklist, {"room": "room9"}, tmp_path).values
     engine, notes = RunEngine.resume(tmp_path / "run.jsonl", checklist,
-                                     Observer(site_context(values, tmp_path, (("127.0.0.1", 15353),))), RunConfig(tmp_path))
+                                     Observer(site_without_dns(values, tmp_path)), RunConfig(tmp_path))
     for step_id, state in before.items():
         if state == "running":
             assert engine.status(step_id).state is StepState.PENDING
@@ -280,7 +279,7 @@ def test_a_drill_report_times_the_run_and_compares_with_earlier_drills(tmp_path:
     for attempt in range(2):
         checklist = load_checklist(CHECKLIST)
         values = resolve_variables(checklist, {"room": "room9"}, tmp_path).values
-        sensors = Observer(site_context(values, tmp_path, (("127.0.0.1", 15353),)))
+        sensors = Observer(site_without_dns(values, tmp_path))
         engine = RunEngine.start(checklist, values, sensors, tmp_path / f"drill-{attempt}.jsonl",
                                  RunConfig(tmp_path, drill="controller-never-acks"))
         asyncio.run(engine.run_step("fails", confirmed=True))  # a mistake in each run
@@ -345,7 +344,7 @@ def test_the_runs_of_a_purged_room_are_closed_not_offered_for_resuming(tmp_path:
     runs = tmp_path / "runs"
 
     def engine(name: str) -> RunEngine:
-        sensors = Observer(site_context(values, tmp_path, (("127.0.0.1", 15353),)))
+        sensors = Observer(site_without_dns(values, tmp_path))
         return RunEngine.start(checklist, values, sensors, runs / name, RunConfig(tmp_path))
 
     crashed = engine("room9-drill-steps-1.jsonl")

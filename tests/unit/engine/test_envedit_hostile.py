@@ -174,7 +174,7 @@ def test_require_values_are_filled_in_by_the_engine_as_the_plan_shows_them(tmp_p
     from runbook_tui.checklist.plan import step_action
     from runbook_tui.engine.run import RunConfig, RunEngine
     from runbook_tui.observe.observer import Observer
-    from runbook_tui.observe.site import site_context
+    from tests.conftest import site_without_dns
 
     checklist_path = tmp_path / "c.yaml"
     checklist_path.write_text("""\
@@ -191,7 +191,7 @@ sections:
     checklist = load_checklist(checklist_path)
     values = {"room": "vault"}
     assert step_action(checklist.step("arm"), values)[1] == "  keep: ROOM_ID=vault"
-    engine = RunEngine.start(checklist, values, Observer(site_context(values, tmp_path, (("127.0.0.1", 15353),))),
+    engine = RunEngine.start(checklist, values, Observer(site_without_dns(values, tmp_path)),
                              tmp_path / "run.jsonl", RunConfig(tmp_path))
     status = asyncio.run(engine.run_step("arm", confirmed=True))
     assert status.state.value == "done", status.reason

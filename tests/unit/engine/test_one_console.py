@@ -53,7 +53,8 @@ def site(tmp_path: Path) -> Path:
     root = tmp_path / "site"
     (root / "infra").mkdir(parents=True)
     settings = tmp_path / "site.toml"
-    settings.write_text(f'stack_root = "{root}"\nlab = false\n[dns]\nresolvers = ["127.0.0.1:15399"]\n')
+    # lifetime_s: no DNS server answers there; a look of the room gives up after 0.2 s, not 1.5 s.
+    settings.write_text(f'stack_root = "{root}"\nlab = false\n[dns]\nresolvers = ["127.0.0.1:15399"]\nlifetime_s = 0.2\n')
     return settings
 
 
