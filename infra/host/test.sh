@@ -4,7 +4,9 @@
 #
 # The unit and UI tiers run first, in five workers: their tests wait on child processes and
 # Textual's timers as much as they compute, and on two cores five workers fill the waits (the fast
-# tiers: 3 workers 64 s, 4 workers 67 s, 5 workers 57-60 s, 6 workers 65 s: python -m bench.tiers).
+# tiers, python -m bench.tiers at full depth with Debian's Python: 4 workers 64 s, 5 workers 55-58 s,
+# 6 workers 51-56 s, 7-8 workers 60-64 s; on a fresh clone as CI runs them, 5 and 6 workers both
+# 55-58 s, so five, the fewer processes).
 # The integration and lab tiers then run serially: they share host ports, the lab's
 # addresses and its compose project names. Arguments that choose tiers themselves (-m) get
 # one serial run, as they ask.
