@@ -53,7 +53,8 @@ def site_without_dns(values: dict[str, str], stack_root: Path):
     default 2 s for a resolver that was never there."""
     from runbook_tui.observe.site import site_context
 
-    return site_context(values, stack_root, (("127.0.0.1", 15399),), dns_lifetime_s=0.2)
+    settings = settings_without_dns(stack_root)
+    return site_context(values, stack_root, settings.resolvers, dns_lifetime_s=settings.dns_lifetime_s)
 
 
 def make_stack_root(path: Path) -> Path:
